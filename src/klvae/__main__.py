@@ -1,0 +1,3 @@
+from klvae.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Array plumbing shared by the numeric modules: any array in, the same kind out.
+
+Inputs may be Python lists or scalars, NumPy arrays or torch tensors. All work is done in
+torch; results go back as torch tensors when any input was a tensor (device and autograd
+kept) and as NumPy otherwise (a 0-d result becomes a NumPy scalar, as in scipy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["to_tensors", "from_tensor", "is_torch"]
+
+
+def is_torch(*values) -> bool:
+    """True when any of `values` is a torch tensor."""
+    return any(isinstance(v, torch.Tensor) for v in values)
+
+
+def _one(value, name: str, device) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        t = value
+    else:
+        a = np.asarray(value)
+        if a.dtype == object or a.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be numeric, got an array of dtype {a.dtype}")
+        if not a.flags.writeable:  # torch refuses to alias read-only memory
+            a = a.copy()
+        t = torch.from_numpy(a) if a.ndim else torch.tensor(a.item())
+        if a.dtype.kind in "biu":
+            t = t.to(torch.float64)
+    if not t.is_floating_point():
+        t = t.to(torch.float64 if not isinstance(value, torch.Tensor) else torch.get_default_dtype())
+    if device is not None and t.device != device:
+        t = t.to(device)
+    return t
+
+
+def to_tensors(*values, names: tuple[str, ...]) -> list[torch.Tensor]:
+    """Convert `values` to floating tensors of one dtype on one device.
+
+    The device is that of the first tensor input (CPU otherwise); the dtype is the
+    promotion of the inputs' floating dtypes. Non-numeric input raises ValueError that
+    names the argument.
+    """
+    device = next((v.device for v in values if isinstance(v, torch.Tensor)), None)
+    tensors = [_one(v, n, device) for v, n in zip(values, names)]
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return [t if t.dtype == dtype else t.to(dtype) for t in tensors]
+
+
+def from_tensor(t: torch.Tensor, torch_out: bool):
+    """Give `t` back as a tensor (`torch_out`) or as NumPy (0-d becomes a NumPy scalar)."""
+    if torch_out:
+        return t
+    a = t.detach().cpu().numpy()
+    return a[()] if a.ndim == 0 else a

@@ -1,0 +1,46 @@
+"""The `klvae` command line: one subcommand per job, each a thin layer over the library.
+
+Each module in this package defines `register(subparsers)`, which adds its subcommands
+and sets `func` on them. A `func` returns an exit code. Errors a user can fix (bad input,
+missing files) are raised as `klvae.cli.UsageError` or `ValueError` and printed as one
+line with exit code 2; nothing runs at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main", "UsageError"]
+
+
+class UsageError(Exception):
+    """An error caused by the user's input: printed without a traceback, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from klvae import __version__
+    from klvae.cli import info_commands  # add each command module here
+
+    parser = argparse.ArgumentParser(
+        prog="klvae",
+        description="Information measures, and the VAE and GAN built on them.",
+    )
+    parser.add_argument("--version", action="version", version=f"klvae {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (info_commands,):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ValueError, FileNotFoundError) as err:
+        print(f"klvae {args.command}: error: {err}", file=sys.stderr)
+        return 2

@@ -54,13 +54,14 @@ class TrainConfig:
 
     data: str = "digits"  # data set: "digits", or what klvae.data.load_dataset accepts
     out: str | None = None  # run folder; None → runs/<timestamp>
-    epochs: int = 300  # passes over the training set
+    epochs: int = 200  # passes over the training set
     batch_size: int = 128  # examples per optimisation step
     lr: float = 1e-3  # Adam learning rate
     seed: int = 0  # seeds initialisation, batch order and every random draw
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
     max_seconds: float | None = None  # wall-clock budget: stop at the next step boundary after it
     log_every: int = 50  # steps between host syncs (NaN check, progress bar)
+    threads: int | None = None  # CPU threads for torch; None: 1 for models under 200k parameters, else torch's default
     resume: str | None = None  # run folder whose checkpoint to continue
 
     def __post_init__(self):
@@ -69,6 +70,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be positive and finite, got {self.lr}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ValueError(f"max_seconds must be positive, got {self.max_seconds}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -76,7 +76,7 @@ def write_figures_and_report(run_dir: Path, model, dataset, x_test: torch.Tensor
         recon = model.mean(mu)  # (32, C, H, W)
         rows = torch.stack([x.reshape(4, 8, *x.shape[1:]), recon.reshape(4, 8, *x.shape[1:])], 1)  # (4, 2, 8, ...)
         save_image_grid(rows.reshape(64, *x.shape[1:]).cpu(), run_dir / "reconstructions.png", nrow=8,
-                        title="Test inputs (odd rows) and reconstructions E[x|z=μ(x)] (even rows)")
+                        title="Inputs (odd rows), reconstructions (even rows)")
         figures.append(("reconstructions.png", "Reconstructions: each input row is followed by its "
                         "reconstruction, the decoder mean at z = μ(x)."))
 
@@ -119,9 +119,9 @@ def write_figures_and_report(run_dir: Path, model, dataset, x_test: torch.Tensor
                     f"posterior mean over the test set exceeds {ACTIVE_UNIT_THRESHOLD} (Burda et al. 2016)."))
 
     shown = {k: v for k, v in metrics.items() if not isinstance(v, list)}
-    notes = ("All quantities are in nats per example (summed over pixels and latent dimensions). "
+    notes = ["All quantities are in nats per example (summed over pixels and latent dimensions). "
              "test_elbo is the evidence lower bound (β = 1); test_iw_nll is the importance-weighted "
              f"estimate of −log p(x) with k = {metrics['iw_k']} samples (Burda et al. 2016), "
-             "an upper bound on the true NLL in expectation.")
+             "an upper bound on the true NLL in expectation."]
     return write_report(run_dir, title=f"VAE on {config['data']['name']}", metrics=shown, figures=figures,
                         config=config, notes=notes)

@@ -251,11 +251,11 @@ def _check_weights(task: Task, state: LoopState, last_good: str) -> None:
 
 def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: TrainConfig,
         run_dir: str | Path, *, config: dict | None = None, resume: bool = False,
-        hooks: tuple[Callable[[LoopState], None], ...] = ()) -> FitResult:
+        hooks: tuple[Callable[[Task, LoopState], None], ...] = ()) -> FitResult:
     """Train `task` on x_train (N, ...) for `cfg.epochs` epochs, writing into `run_dir`.
 
     The task's modules and the data must already be on the device. `hooks` run at every step
-    boundary with the loop state (a hook raising KeyboardInterrupt acts like Ctrl-C; a
+    boundary as `hook(task, state)` (a hook raising KeyboardInterrupt acts like Ctrl-C; a
     KeyboardInterrupt raised inside a step may leave that step half-applied, the SIGINT path
     never does). Raises `NonFiniteLossError` (nothing saved) or `TrainingInterrupted`
     (after saving a checkpoint).
@@ -269,7 +269,10 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
     n_batches = math.ceil(n / bs)
     state, keys, acc = LoopState(), [], None  # acc (K,) float64: Σ batch·value of the epoch so far
     records: list[dict] = []
-    if resume:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        atomic_write_text(jsonl, "")  # a fresh run in an old folder starts a fresh log
+    else:
         state, keys, acc = _restore(ckpt, task, device)
         if jsonl.exists():  # keep the lines of the finished epochs the checkpoint knows about
             records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
@@ -311,7 +314,7 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                         window = []
                         bar.set_postfix({k: f"{v:.2f}" for k, v in zip(keys, values.mean(0).tolist())})
                     for hook in hooks:
-                        hook(state)
+                        hook(task, state)
                 if window:
                     _check_window(window, keys, state.step - len(window), state.epoch, last_good)
                     window = []

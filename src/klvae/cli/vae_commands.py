@@ -13,9 +13,6 @@ from dataclasses import fields
 
 __all__ = ["register"]
 
-# Which dataclass each train flag belongs to; filled from the dataclasses so nothing drifts.
-_RESUME_OVERRIDES = {"epochs", "max_seconds", "device", "log_every", "threads"}
-
 
 def _hidden(text: str) -> tuple[int, ...]:
     try:
@@ -78,22 +75,21 @@ def register(subparsers) -> None:
 
 def _configs(args):
     from klvae.train import TrainConfig
-    from klvae.vae import ELBOConfig, VAEConfig, read_run_config
+    from klvae.vae import RESUME_OVERRIDES, ELBOConfig, VAEConfig
 
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command")}
-    if args.resume is not None:
-        vae, objective, train = read_run_config(args.resume)
-        fixed = sorted(set(given) - _RESUME_OVERRIDES - {"resume"})
-        if fixed:
-            raise ValueError(f"--{fixed[0].replace('_', '-')} cannot change when resuming; the run's "
-                             f"config.json is used (only --epochs, --max-seconds, --device, --log-every, "
-                             f"--threads may be given)")
-        for k in given.keys() & _RESUME_OVERRIDES:
-            setattr(train, k, given[k])
-        train.resume = args.resume
-        TrainConfig.__post_init__(train)
-        return vae, objective, train
     pick = lambda cls: {f.name: given[f.name] for f in fields(cls) if f.name in given}  # noqa: E731
+    if args.resume is not None:
+        fixed = sorted(set(given) - set(RESUME_OVERRIDES) - {"resume"})
+        if fixed:
+            raise ValueError(f"--{fixed[0].replace('_', '-')} cannot change when resuming: the run's "
+                             f"config.json is used (only --{', --'.join(RESUME_OVERRIDES).replace('_', '-')} "
+                             f"may be given)")
+        from klvae.vae import read_run_config
+
+        _, _, saved = read_run_config(args.resume)  # a missing run folder fails here, with its name
+        overrides = {k: getattr(saved, k) for k in RESUME_OVERRIDES} | pick(TrainConfig)
+        return VAEConfig(), ELBOConfig(), TrainConfig(**overrides)
     return VAEConfig(**pick(VAEConfig)), ELBOConfig(**pick(ELBOConfig)), TrainConfig(**pick(TrainConfig))
 
 

@@ -21,12 +21,14 @@ from klvae.vae.evaluate import evaluate_vae
 from klvae.vae.model import VAE, VAEConfig, load_run, save_model
 from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, vae_loss
 
-__all__ = ["VAETask", "train_vae", "evaluate_run", "read_run_config", "test_set"]
+__all__ = ["VAETask", "train_vae", "evaluate_run", "read_run_config", "test_set", "RESUME_OVERRIDES"]
 
 TEST_BINARIZE_SEED = 1234  # the test set is binarized once, with this seed, in every run
 # Below this many parameters one CPU thread is fastest: handing 128×400 activations to a second
 # thread costs more than the arithmetic, and far more when the cores are shared with other work.
 SMALL_MODEL = 200_000
+# What a resumed run may change; everything else comes from the run's config.json.
+RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads")
 
 
 class VAETask:
@@ -93,15 +95,21 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
               figures: bool = True) -> tuple[Path, dict]:
     """Train a VAE, evaluate it on the test set and write the run folder; returns (folder, metrics).
 
-    With `train.resume` set, continues that run from its checkpoint (its config.json wins for
-    everything but `epochs`, `max_seconds`, `device` and `log_every`, which the caller sets).
+    With `train.resume` set, continues that run from its checkpoint: the run's config.json is
+    used, except for the fields in RESUME_OVERRIDES (epochs, max_seconds, device, log_every,
+    threads), which come from `train`; `vae` and `objective` are then ignored.
     """
     from klvae.data import load_dataset
 
     resume = train.resume is not None
     run_dir = Path(train.resume if resume else (train.out or time.strftime("runs/%Y%m%d-%H%M%S")))
-    if resume and not (run_dir / "checkpoint.safetensors").is_file():
-        raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
+    if resume:
+        if not (run_dir / "checkpoint.safetensors").is_file():
+            raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
+        vae, objective, saved = read_run_config(run_dir)
+        for name in RESUME_OVERRIDES:
+            setattr(saved, name, getattr(train, name))
+        train = saved
     dataset = load_dataset(train.data)
     vae.image_shape = dataset.image_shape
     VAEConfig.__post_init__(vae)  # re-validate against the data (conv needs 28×28)

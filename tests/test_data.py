@@ -429,9 +429,23 @@ def test_other_file_kind_is_rejected(tmp_path):
         load_dataset(str(p))
 
 
-def test_data_help_names_every_spec():
+def test_data_help_names_every_spec_and_works_in_argparse():
+    import argparse
+
     for word in ("digits", "fashion-mnist", "ring8", "grid25", "IDX", ".npz", "x_train"):
         assert word in DATA_HELP
+    parser = argparse.ArgumentParser(prog="klvae")
+    parser.add_argument("--data", default="digits", help=DATA_HELP)
+    assert "fashion-mnist" in parser.format_help()  # no stray % in the help text
+
+
+def test_truncated_fashion_sized_file_message(tmp_path):
+    header = struct.pack(">HBB3I", 0, 0x08, 3, 60000, 28, 28)
+    p = _bad(tmp_path, "train-images-idx3-ubyte.gz", gzip.compress(header + bytes(1000)))
+    with pytest.raises(DataError, match=r"^train-images-idx3-ubyte.gz: truncated: expected "
+                                        r"47040000 data bytes for shape \(60000, 28, 28\), "
+                                        r"found 1000$"):
+        read_idx(p)
 
 
 # --------------------------------------------------------------------------- 2-D mixtures

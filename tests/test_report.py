@@ -82,6 +82,11 @@ def test_each_image_lands_in_its_cell(n, nrow, h, w):
         top, left = _GAP_PX + r * (2 * h + _GAP_PX), _GAP_PX + k * (2 * w + _GAP_PX)
         cell = mosaic[top:top + 2 * h:2, left:left + 2 * w:2, 0]
         np.testing.assert_array_equal(cell, x[i, 0])
+    rows = -(-n // nrow)
+    assert mosaic.shape == (_GAP_PX + rows * (2 * h + _GAP_PX), _GAP_PX + nrow * (2 * w + _GAP_PX), 3)
+    for i in range(n, rows * nrow):  # cells past the last image are blank (white)
+        top, left = _GAP_PX + (i // nrow) * (2 * h + _GAP_PX), _GAP_PX + (i % nrow) * (2 * w + _GAP_PX)
+        assert (mosaic[top:top + 2 * h, left:left + 2 * w] == 1.0).all()
 
 
 def test_title_and_labels_are_drawn(tmp_path):

@@ -58,12 +58,13 @@ def _tile(images: np.ndarray, nrow: int, scale: int) -> np.ndarray:
     rgb = np.repeat(images, 3, axis=1) if c == 1 else images  # (N, 3, H, W)
     big = rgb.repeat(scale, axis=2).repeat(scale, axis=3).transpose(0, 2, 3, 1)  # (N, sH, sW, 3)
     rows = math.ceil(n / nrow)
-    ch, cw = h * scale + _GAP_PX, w * scale + _GAP_PX
-    mosaic = np.full((rows * ch + _GAP_PX, nrow * cw + _GAP_PX, 3), _GAP_GREY)
-    for i in range(n):  # one slice copy per image; the pixels themselves are vectorized
-        r, k = divmod(i, nrow)
-        mosaic[_GAP_PX + r * ch:(r + 1) * ch, _GAP_PX + k * cw:(k + 1) * cw] = big[i]
-    return mosaic
+    ch, cw = h * scale + _GAP_PX, w * scale + _GAP_PX  # a cell: the image, then a gap right/below
+    cells = np.full((rows * nrow, ch, cw, 3), _GAP_GREY)
+    cells[:n, :h * scale, :w * scale] = big
+    cells[n:] = 1.0  # the unused end of the last row: blank like the page
+    mosaic = cells.reshape(rows, nrow, ch, cw, 3).transpose(0, 2, 1, 3, 4).reshape(rows * ch,
+                                                                                 nrow * cw, 3)
+    return np.pad(mosaic, ((_GAP_PX, 0), (_GAP_PX, 0), (0, 0)), constant_values=_GAP_GREY)
 
 
 def save_image_grid(images, path: str | os.PathLike, *, nrow: int | None = None,

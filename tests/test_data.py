@@ -325,8 +325,8 @@ def test_npz_layouts_and_uint8_scaling(tmp_path, layout):
     rng = np.random.default_rng(1)
     c = 3 if layout.endswith("3") else 1
     ref = rng.integers(0, 256, size=(7, c, 6, 5), dtype=np.uint8)  # (N, C, H, W)
-    store = {"NHW": ref[:, 0], "NHWC1": ref.transpose(0, 2, 3, 1), "NHWC3": ref.transpose(0, 2, 3, 1),
-             "NCHW1": ref, "NCHW3": ref}[layout]
+    nhwc = ref.transpose(0, 2, 3, 1)
+    store = {"NHW": ref[:, 0], "NHWC1": nhwc, "NHWC3": nhwc, "NCHW1": ref, "NCHW3": ref}[layout]
     p = tmp_path / "set.npz"
     np.savez(p, x_train=store, x_test=store[:2], y_train=np.arange(7), y_test=np.array([1, 0]))
     ds = load_dataset(str(p))

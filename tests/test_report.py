@@ -82,10 +82,10 @@ def test_each_image_lands_in_its_cell(n, nrow, h, w):
         top, left = _GAP_PX + r * (2 * h + _GAP_PX), _GAP_PX + k * (2 * w + _GAP_PX)
         cell = mosaic[top:top + 2 * h:2, left:left + 2 * w:2, 0]
         np.testing.assert_array_equal(cell, x[i, 0])
-    rows = -(-n // nrow)
-    assert mosaic.shape == (_GAP_PX + rows * (2 * h + _GAP_PX), _GAP_PX + nrow * (2 * w + _GAP_PX), 3)
+    rows, ch, cw = -(-n // nrow), 2 * h + _GAP_PX, 2 * w + _GAP_PX
+    assert mosaic.shape == (_GAP_PX + rows * ch, _GAP_PX + nrow * cw, 3)
     for i in range(n, rows * nrow):  # cells past the last image are blank (white)
-        top, left = _GAP_PX + (i // nrow) * (2 * h + _GAP_PX), _GAP_PX + (i % nrow) * (2 * w + _GAP_PX)
+        top, left = _GAP_PX + (i // nrow) * ch, _GAP_PX + (i % nrow) * cw
         assert (mosaic[top:top + 2 * h, left:left + 2 * w] == 1.0).all()
 
 
@@ -94,6 +94,9 @@ def test_title_and_labels_are_drawn(tmp_path):
     plain = rgb(save_image_grid(x, tmp_path / "a.png", nrow=4))
     titled = rgb(save_image_grid(x, tmp_path / "b.png", nrow=4, title="Samples"))
     labelled = rgb(save_image_grid(x, tmp_path / "c.png", nrow=4, labels=[3, 1, 4, 1]))
+    as_tensor = rgb(save_image_grid(x, tmp_path / "d.png", nrow=4,
+                                    labels=torch.tensor([3, 1, 4, 1])))
+    np.testing.assert_array_equal(labelled, as_tensor)  # "3", not "tensor(3)"
     assert titled.shape[0] > plain.shape[0] and titled.shape[1] >= 360
     assert (titled[:20].min(axis=-1) < 0.5).any()  # dark title text on the white strip
     assert plain.shape == labelled.shape
@@ -103,7 +106,8 @@ def test_title_and_labels_are_drawn(tmp_path):
 
 def test_image_grid_errors(tmp_path):
     with pytest.raises(ValueError, match=r"images must have shape \(N, C, H, W\) with C in "
-                                         r"\{1, 3\} or \(N, H, W\) with N ≥ 1, got \(2, 2, 8, 8\)"):
+                                         r"\{1, 3\} or \(N, H, W\) with N ≥ 1, "
+                                         r"got \(2, 2, 8, 8\)"):
         save_image_grid(torch.zeros(2, 2, 8, 8), tmp_path / "x.png")
     with pytest.raises(ValueError, match=r"images must lie in \[0, 1\], found values in \[-1, 1\]"):
         save_image_grid(torch.linspace(-1, 1, 64).reshape(1, 8, 8), tmp_path / "x.png")

@@ -347,7 +347,8 @@ def sample_mixture(means: torch.Tensor, sigma: float, n: int,
     if n < 0:
         raise ValueError(f"n must be non-negative, got {n}")
     if means.dim() != 2 or not sigma > 0:
-        raise ValueError(f"means must be (K, D) and sigma > 0, got {tuple(means.shape)} and {sigma}")
+        raise ValueError(f"means must be (K, D) and sigma > 0, got {tuple(means.shape)} "
+                         f"and {sigma}")
     labels = torch.randint(len(means), (n,), generator=generator)  # (n,)
     noise = torch.randn(n, means.shape[1], generator=generator, dtype=means.dtype)  # (n, D)
     return means[labels] + sigma * noise, labels

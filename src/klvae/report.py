@@ -93,6 +93,8 @@ def save_image_grid(images, path: str | os.PathLike, *, nrow: int | None = None,
         raise ValueError(f"images must lie in [0, 1], found values in [{lo:g}, {hi:g}]")
     n, _, h, w = x.shape
     nrow = max(1, min(nrow or math.ceil(math.sqrt(n)), n))
+    if isinstance(labels, (torch.Tensor, np.ndarray)):
+        labels = labels.tolist()  # so a tensor label prints as 3, not tensor(3)
     if labels is not None and len(labels) != n:
         raise ValueError(f"labels must have one entry per image: {len(labels)} labels, {n} images")
     scale = max(1, math.ceil(_MIN_CELL_PX / max(h, w)))
@@ -111,8 +113,8 @@ def save_image_grid(images, path: str | os.PathLike, *, nrow: int | None = None,
     if labels is not None:
         for i, text in enumerate(labels):
             r, k = divmod(i, nrow)
-            ax.text(_GAP_PX + k * (w * scale + _GAP_PX) + 1, _GAP_PX + r * (h * scale + _GAP_PX) + 1,
-                    str(text), color="white", fontsize=7, ha="left", va="top",
+            left, top = _GAP_PX + k * (w * scale + _GAP_PX), _GAP_PX + r * (h * scale + _GAP_PX)
+            ax.text(left + 1, top + 1, str(text), color="white", fontsize=7, ha="left", va="top",
                     bbox=dict(facecolor="black", alpha=0.6, pad=1, linewidth=0))
     return _save_png(fig, path)
 
@@ -192,7 +194,8 @@ def plot_bars(values, path: str | os.PathLike, *, title: str, xlabel: str, ylabe
     else:
         above = v >= threshold
         ax.bar(idx[above], v[above], color="tab:blue", label=f"≥ {threshold:g} ({above.sum()})")
-        ax.bar(idx[~above], v[~above], color="tab:gray", label=f"< {threshold:g} ({(~above).sum()})")
+        ax.bar(idx[~above], v[~above], color="tab:gray",
+               label=f"< {threshold:g} ({(~above).sum()})")
         ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label="threshold")
         ax.legend()
     if len(v) <= 40:

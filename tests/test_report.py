@@ -1,4 +1,5 @@
 import base64
+import dataclasses
 import json
 import re
 from html.parser import HTMLParser
@@ -135,8 +136,13 @@ def test_curves_draw_present_keys_only(tmp_path):
 
 
 def test_curve_points_follow_x_key_and_skip_missing():
-    from klvae.report import _number
+    from klvae.report import _number, _series
 
+    rows = [{"step": 10, "loss": 3.0}, {"loss": 2.0}, {"step": 30, "loss": None},
+            {"step": 40, "loss": -1.0}, {"step": 50, "loss": "n/a"}, {"step": 60, "loss": 0.5}]
+    assert _series(rows, "loss", "step", False) == ([10, 1, 40, 60], [3.0, 2.0, -1.0, 0.5])
+    assert _series(rows, "loss", "step", True) == ([10, 1, 60], [3.0, 2.0, 0.5])
+    assert _series(rows, "kl", "step", False) == ([], [])
     assert _number(True) is None and _number("x") is None and _number(float("inf")) is None
     assert _number(np.float32(2.5)) == 2.5 and _number(torch.tensor(3)) == 3.0
 
@@ -208,6 +214,12 @@ class _Collect(HTMLParser):
         self.text.append(data)
 
 
+@dataclasses.dataclass
+class Model:
+    latent: int = 2
+    hidden: tuple = (400, 200)
+
+
 def test_report_is_self_contained_and_escaped(tmp_path):
     grid = save_image_grid(torch.rand(4, 1, 8, 8), tmp_path / "samples.png")
     bars = plot_bars([0.5, 1.0], tmp_path / "kl.png", title="t", xlabel="x", ylabel="y")
@@ -217,7 +229,7 @@ def test_report_is_self_contained_and_escaped(tmp_path):
                  "test": {"nll": np.float32(1e-9)}, "ok": True, "note": "<b>bold</b>"},
         figures=[("samples.png", "Samples <from the prior>"), (str(bars), "KL per dimension"),
                  ("Reversed order", "samples.png"), ("gone.png", "lost")],
-        config={"lr": 0.001, "data": "digits", "model": {"latent": 16}},
+        config={"lr": 0.001, "data": "digits", "model": Model(latent=16)},
         notes=["Trained for 3 epochs; x < y & z."])
     assert p == tmp_path / "report.html"
     doc = p.read_text()
@@ -235,7 +247,7 @@ def test_report_is_self_contained_and_escaped(tmp_path):
     assert "-92.123" in text and "-92.1234" not in text  # 5 significant digits
     assert re.search(r"\[0, 1, 2, 3, 4, 5, 6, 7, … \(20 values\)\]", text)
     assert "test.nll" in text and "1e-09" in text and "model.latent" in text
-    assert "active3" in text.replace(" ", "")
+    assert "active3" in text.replace(" ", "") and "model.hidden[400, 200]" in text
     assert [q.name for q in tmp_path.iterdir() if q.name.startswith(".")] == []
 
 

@@ -8,6 +8,7 @@ half a file. `report.html` embeds each PNG as base64: it can be mailed or opened
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -132,6 +133,14 @@ def _number(v) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _series(records: Sequence[Mapping], key: str, x_key: str,
+            log_y: bool) -> tuple[list[float], list[float]]:
+    """The (x, y) points of `key`; rows without a finite value (≤ 0 on a log axis) are skipped."""
+    pts = [(_number(row.get(x_key, i)), _number(row.get(key))) for i, row in enumerate(records)]
+    pts = [(a, b) for a, b in pts if a is not None and b is not None and (b > 0 or not log_y)]
+    return [a for a, _ in pts], [b for _, b in pts]
+
+
 def plot_curves(records: Sequence[Mapping], keys: Sequence[str], path: str | os.PathLike, *,
                 title: str, xlabel: str = "epoch", ylabel: str | None = None,
                 x_key: str = "epoch", log_y: bool = False) -> Path:
@@ -152,12 +161,10 @@ def plot_curves(records: Sequence[Mapping], keys: Sequence[str], path: str | os.
     ax = fig.add_subplot()
     empty = []
     for key in keys:
-        pts = [(_number(row.get(x_key, i)), _number(row.get(key))) for i, row in enumerate(records)]
-        pts = [(a, b) for a, b in pts if a is not None and b is not None and (b > 0 or not log_y)]
-        if not pts:
+        xs, ys = _series(records, key, x_key, log_y)
+        if not xs:
             empty.append(key)
             continue
-        xs, ys = zip(*pts)
         ax.plot(xs, ys, label=key, marker="o" if len(xs) <= 30 else None, markersize=3)
     if log_y:
         ax.set_yscale("log")
@@ -308,10 +315,16 @@ def _format(v, max_items: int = 8) -> str:
     return str(v)
 
 
-def _flatten(d: Mapping, prefix: str = "") -> list[tuple[str, object]]:
+def _is_instance_of_dataclass(v) -> bool:
+    return dataclasses.is_dataclass(v) and not isinstance(v, type)
+
+
+def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
+    if _is_instance_of_dataclass(d):
+        d = dataclasses.asdict(d)
     out = []
     for k, v in d.items():
-        if isinstance(v, Mapping):
+        if isinstance(v, Mapping) or _is_instance_of_dataclass(v):
             out += _flatten(v, f"{prefix}{k}.")
         else:
             out.append((f"{prefix}{k}", v))
@@ -354,13 +367,13 @@ def _figure_html(run_dir: Path, path: str, caption: str) -> str:
 
 
 def write_report(run_dir: str | os.PathLike, *, title: str, metrics: Mapping,
-                 figures: Sequence[tuple[str, str]], config: Mapping | None = None,
+                 figures: Sequence[tuple[str, str]], config: Mapping | object | None = None,
                  notes: Sequence[str] | None = None) -> Path:
     """Write ``run_dir/report.html``: title, notes, metrics and config tables, figures.
 
     `figures` are (path, caption) pairs; a relative path is taken inside `run_dir`. Each
-    image is embedded as base64, so the one file holds everything. Nested dicts in
-    `metrics`/`config` become dotted keys; floats show 5 significant digits; lists longer
+    image is embedded as base64, so the one file holds everything. `config` is a dict or a
+    dataclass instance; nested dicts and dataclasses become dotted keys; floats show 5 significant digits; lists longer
     than 8 are shortened. All text is HTML-escaped. A missing figure is reported in place
     rather than failing the report. Returns the path written (atomically).
 

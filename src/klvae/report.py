@@ -373,9 +373,11 @@ def write_report(run_dir: str | os.PathLike, *, title: str, metrics: Mapping,
 
     `figures` are (path, caption) pairs; a relative path is taken inside `run_dir`. Each
     image is embedded as base64, so the one file holds everything. `config` is a dict or a
-    dataclass instance; nested dicts and dataclasses become dotted keys; floats show 5 significant digits; lists longer
-    than 8 are shortened. All text is HTML-escaped. A missing figure is reported in place
-    rather than failing the report. Returns the path written (atomically).
+    dataclass instance; nested dicts and dataclasses become dotted keys; floats show 5
+    significant digits; lists longer than 8 are shortened. All text is HTML-escaped. A
+    missing figure is reported in place rather than failing the report. (The order
+    (caption, path) is accepted too when only the second names an image file.) Returns the
+    path written (atomically).
 
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())

@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 from klvae.data import (DATA_HELP, FASHION_MNIST_DIR, DataError, Dataset, load_dataset,
                         mode_mixture, read_idx, sample_mixture)
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- file builders
 
 
 def idx_bytes(arr: np.ndarray, code: int = 0x08, *, dtype=">u1") -> bytes:

@@ -11,3 +11,10 @@ __all__: list[str] = []
 __all__ += ["Dataset", "DataError", "load_dataset", "read_idx", "mode_mixture", "sample_mixture"]
 __all__ += ["save_image_grid", "plot_curves", "plot_bars", "plot_points", "write_report",
             "load_metrics_jsonl"]
+from klvae.train import NonFiniteLossError, TrainConfig, TrainingInterrupted, fit
+from klvae.vae import (VAE, ELBOConfig, VAEConfig, evaluate_vae, iw_log_px, load_run, train_vae,
+                       vae_loss)
+
+__all__ += ["TrainConfig", "fit", "NonFiniteLossError", "TrainingInterrupted"]
+__all__ += ["VAE", "VAEConfig", "ELBOConfig", "vae_loss", "iw_log_px", "evaluate_vae", "train_vae",
+            "load_run"]

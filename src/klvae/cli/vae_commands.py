@@ -156,6 +156,7 @@ def _sample(args) -> int:
     with torch.no_grad():
         images = model.mean(torch.randn(args.n, model.config.latent_dim))  # (n, C, H, W)
     note = "Bernoulli means σ(logits)" if model.config.likelihood == "bernoulli" else "means of p(x|z)"
-    save_image_grid(images, args.out, title=f"{args.n} samples from the prior ({note})")
+    short = "means σ(logits)" if model.config.likelihood == "bernoulli" else "means"
+    save_image_grid(images, args.out, title=f"{args.n} samples from the prior ({short})")
     print(f"wrote {args.out}: {args.n} samples from the prior, showing the {note}")
     return 0

@@ -67,6 +67,7 @@ def write_figures_and_report(run_dir: Path, model, dataset, x_test: torch.Tensor
     cfg = model.config
     device = x_test.device
     mean_note = " (Bernoulli means σ(logits))" if cfg.likelihood == "bernoulli" else " (means of p(x|z))"
+    short_note = " (means σ(logits))" if cfg.likelihood == "bernoulli" else " (means)"  # fits a narrow grid
     figures = []
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -82,7 +83,7 @@ def write_figures_and_report(run_dir: Path, model, dataset, x_test: torch.Tensor
 
         z = torch.randn(64, cfg.latent_dim, device=device)
         save_image_grid(model.mean(z).cpu(), run_dir / "samples.png", nrow=8,
-                        title="Samples from the prior z ~ N(0, I)" + mean_note)
+                        title="Samples from the prior" + short_note)
         figures.append(("samples.png", "64 samples from the prior z ~ N(0, I), decoded" + mean_note + "."))
 
     kl = torch.tensor(metrics["kl_per_dim"])
@@ -92,8 +93,7 @@ def write_figures_and_report(run_dir: Path, model, dataset, x_test: torch.Tensor
     for r, d in enumerate(dims.tolist()):
         z[r, :, d] = values
     save_image_grid(model.mean(z.to(device)).reshape(-1, *cfg.image_shape).cpu(), run_dir / "traversal.png",
-                    nrow=len(values), title=f"Latent traversal: rows = the {len(dims)} dimensions with the "
-                    f"largest KL, z_d from −3 to 3, others 0")
+                    nrow=len(values), title=f"Traversal: top-{len(dims)} KL dims, z_d from −3 to 3")
     figures.append(("traversal.png", "Latent traversal: each row moves one latent dimension (ordered by "
                     "KL, largest first: " + ", ".join(str(int(d)) for d in dims) +
                     ") from −3 to 3 with the others at 0" + mean_note + "."))

@@ -65,6 +65,11 @@ def test_config_errors(kwargs, match):
         VAEConfig(**kwargs)
 
 
+def test_model_needs_the_image_shape():
+    with pytest.raises(ValueError, match=r"VAEConfig.image_shape is not set"):
+        VAE(VAEConfig())
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no model file"):
         load_model(tmp_path / "none.safetensors")

@@ -37,11 +37,12 @@ class VAEConfig:
     latent_dim: int = 8  # size of z; the prior is N(0, I)
     likelihood: str = "bernoulli"  # p(x|z): "bernoulli" | "gaussian" (fixed σ) | "gaussian-learned"
     sigma: float = 0.1  # σ of the fixed-σ "gaussian" likelihood, in pixel units ([0, 1] scale)
-    image_shape: tuple[int, ...] = (1, 8, 8)  # (C, H, W) of the data
+    image_shape: tuple[int, ...] | None = None  # (C, H, W) of the data; training sets it from the data
 
     def __post_init__(self):
         self.hidden = tuple(int(h) for h in self.hidden)
-        self.image_shape = tuple(int(s) for s in self.image_shape)
+        if self.image_shape is not None:
+            self.image_shape = tuple(int(s) for s in self.image_shape)
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         if self.likelihood not in LIKELIHOODS:
@@ -52,6 +53,8 @@ class VAEConfig:
             raise ValueError(f"latent_dim must be positive, got {self.latent_dim}")
         if not (self.sigma > 0 and math.isfinite(self.sigma)):
             raise ValueError(f"sigma must be positive and finite, got {self.sigma}")
+        if self.image_shape is None:
+            return
         if len(self.image_shape) != 3:
             raise ValueError(f"image_shape must be (C, H, W), got {self.image_shape}")
         if self.arch == "conv" and self.image_shape[1:] != (28, 28):
@@ -95,6 +98,8 @@ class VAE(nn.Module):
 
     def __init__(self, config: VAEConfig):
         super().__init__()
+        if config.image_shape is None:
+            raise ValueError("VAEConfig.image_shape is not set: give the (C, H, W) of the data")
         self.config = config
         c, d, n_out = config.latent_dim, config.n_pixels, config.image_shape[0]
         self.out_mult = 2 if config.likelihood == "gaussian-learned" else 1  # (mean, log σ) per pixel

@@ -8,6 +8,8 @@ PNG figures and report.html.
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 import warnings
 from dataclasses import asdict
@@ -129,11 +131,8 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
     device = resolve_device(train.device)
     torch.manual_seed(train.seed)
     model = VAE(vae).to(device)
-    threads = train.threads
-    if threads is None and device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL:
-        threads = 1
-    if threads is not None:
-        torch.set_num_threads(threads)
+    if device.type == "cpu":
+        torch.set_num_threads(train.threads or _auto_threads(model))
     x_train = dataset.x_train.to(device)
     x_test = test_set(dataset, objective).to(device)
     task = VAETask(model, objective, train.lr, x_test)
@@ -149,6 +148,18 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
     return run_dir, metrics
 
 
+def _auto_threads(model: torch.nn.Module) -> int:
+    """1 thread for small models; otherwise torch's default, capped at the cores not already busy.
+
+    Intra-op threads that share a core with another busy process spin-wait for each other:
+    on a loaded machine two threads can be several times slower than one.
+    """
+    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL:
+        return 1
+    free = (os.cpu_count() or 1) - math.floor(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 1 << 30
+    return max(1, min(torch.get_num_threads(), free))
+
+
 def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult) -> dict:
     st: LoopState = result.state
     metrics = evaluate_vae(model, x_test, k=k)
@@ -158,6 +169,7 @@ def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult) 
         "stopped": result.stopped,
         "train_seconds": st.train_seconds,
         "train_samples_per_second": st.samples / st.train_seconds if st.train_seconds > 0 else None,
+        "threads": torch.get_num_threads(),
         "units": "nats per example",
     })
     return metrics

@@ -132,3 +132,33 @@ def test_gaussian_likelihood_trains(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert np.isfinite(metrics["test_iw_nll"]) and json.loads((out / "config.json").read_text())["objective"][
         "binarize"] is False
+
+
+def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path, capsys):
+    import os
+    import signal
+    import threading
+    import time
+
+    out = tmp_path / "r"
+
+    def press_ctrl_c():  # once the first epoch is logged, i.e. inside the training loop
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            log = out / "metrics.jsonl"
+            if log.is_file() and log.read_text().strip():
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    assert main(["train", "--out", str(out), "--epochs", "100000", "--hidden", "16", "--iw-k", "4"]) == 130
+    err = capsys.readouterr().err
+    assert f"Resume with: klvae train --resume {out}" in err and "Traceback" not in err
+    from klvae.train import load_checkpoint
+
+    _, meta = load_checkpoint(out / "checkpoint.safetensors")
+    epoch = json.loads(meta["loop"])["epoch"]
+    assert main(["train", "--resume", str(out), "--epochs", str(epoch + 1)]) == 0
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(s)["epoch"] for s in lines] == list(range(1, epoch + 2))

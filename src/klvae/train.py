@@ -285,6 +285,7 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
     start = time.perf_counter()
     stopped = "completed"
     window: list[torch.Tensor] = []  # (K,) values of the steps since the last host sync
+    t0 = None  # start of the current epoch's training steps
     bar = tqdm(total=cfg.epochs * n_batches, initial=state.epoch * n_batches + state.batch,
                disable=not sys.stderr.isatty(), unit="step", dynamic_ncols=True, leave=False)
     try:
@@ -319,6 +320,7 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                     _check_window(window, keys, state.step - len(window), state.epoch, last_good)
                     window = []
                 state.train_seconds += time.perf_counter() - t0
+                t0 = None
                 _check_weights(task, state, last_good)
                 if stopped != "completed":
                     break
@@ -340,6 +342,8 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                 last_good = f"The last good checkpoint (epoch {state.epoch}, step {state.step}) is kept in {ckpt}."
     except KeyboardInterrupt:
         bar.close()
+        if t0 is not None:
+            state.train_seconds += time.perf_counter() - t0
         if window:  # never save weights that produced a NaN
             _check_window(window, keys, state.step - len(window), state.epoch, last_good)
         _check_weights(task, state, last_good)

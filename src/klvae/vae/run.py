@@ -12,7 +12,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -113,15 +113,14 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
             setattr(saved, name, getattr(train, name))
         train = saved
     dataset = load_dataset(train.data)
-    vae.image_shape = dataset.image_shape
-    VAEConfig.__post_init__(vae)  # re-validate against the data (conv needs 28×28)
+    vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data (conv needs 28×28)
     if objective.binarize is None:
-        objective.binarize = vae.likelihood == "bernoulli"
+        objective = replace(objective, binarize=vae.likelihood == "bernoulli")
     if vae.likelihood == "bernoulli" and not objective.binarize and not _is_binary(dataset.x_train):
         warnings.warn("the bernoulli likelihood on grey (non-binary) pixels without --binarize is not a "
                       "likelihood of the data: the reported NLL and ELBO are not valid discrete likelihoods",
                       stacklevel=2)
-    train.out = str(run_dir)
+    train = replace(train, out=str(run_dir))
     config = {"vae": asdict(vae), "objective": asdict(objective), "train": {**asdict(train), "resume": None},
               "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),
                        "n_test": int(dataset.x_test.shape[0]), "image_shape": list(dataset.image_shape)}}
@@ -131,20 +130,24 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
     device = resolve_device(train.device)
     torch.manual_seed(train.seed)
     model = VAE(vae).to(device)
+    threads_before = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(train.threads or _auto_threads(model))
-    x_train = dataset.x_train.to(device)
-    x_test = test_set(dataset, objective).to(device)
-    task = VAETask(model, objective, train.lr, x_test)
-    result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
+    try:
+        x_train = dataset.x_train.to(device)
+        x_test = test_set(dataset, objective).to(device)
+        task = VAETask(model, objective, train.lr, x_test)
+        result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
 
-    save_model(model, run_dir / "model.safetensors")
-    metrics = _final_metrics(model, x_test, objective.iw_k, result)
-    atomic_write_json(run_dir / "metrics.json", metrics)
-    if figures:
-        from klvae.vae.figures import write_figures_and_report
+        save_model(model, run_dir / "model.safetensors")
+        metrics = _final_metrics(model, x_test, objective.iw_k, result)
+        atomic_write_json(run_dir / "metrics.json", metrics)
+        if figures:
+            from klvae.vae.figures import write_figures_and_report
 
-        write_figures_and_report(run_dir, model, dataset, x_test, result.records, metrics, config)
+            write_figures_and_report(run_dir, model, dataset, x_test, result.records, metrics, config)
+    finally:
+        torch.set_num_threads(threads_before)
     return run_dir, metrics
 
 

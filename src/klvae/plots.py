@@ -172,8 +172,10 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
         from klvae.fit import _extent, kl_numerical
 
         (lo_p, hi_p), (lo_q, hi_q) = _extent(p, 1), _extent(q, 1)
-        lo, hi = min(lo_p[0], lo_q[0]) * 0.75, max(hi_p[0], hi_q[0]) * 0.75
-        x = np.linspace(lo, hi, 4001)
+        wide = np.linspace(min(lo_p[0], lo_q[0]), max(hi_p[0], hi_q[0]), 20001)
+        peak = np.maximum(_density(p, wide), _density(q, wide))
+        seen = wide[peak > 1e-4 * peak.max()]  # show where either density is visible
+        x = np.linspace(seen[0], seen[-1], 4001)
         with torch.no_grad():
             lp = p.log_prob(torch.as_tensor(x, dtype=_DTYPE)).numpy()
             lq = q.log_prob(torch.as_tensor(x, dtype=_DTYPE)).numpy()
@@ -216,8 +218,7 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
     a1.legend()
     a1.set_title(f"KL({labels[0]}‖{labels[1]}) is the area under {labels[0]}·log({labels[0]}/{labels[1]})")
     a2.legend(loc="upper right", fontsize=8)
-    a2.text(0.02, 0.95, statement, transform=a2.transAxes, va="top", fontsize=10,
-            bbox=dict(facecolor="white", edgecolor="0.6"))
+    a2.set_title(statement, fontsize=11)
     return _save(fig, path)
 
 

@@ -4,6 +4,11 @@ __version__ = "0.1.0"
 
 from klvae.data import (DataError, Dataset, load_dataset, mode_mixture, read_idx,
                         sample_mixture)
+from klvae.fit import (GaussianFit, fit_forward, fit_reverse, gaussian_mixture, kl_numerical,
+                       parse_mixture, reverse_kl_sweep)
+from klvae.gradients import (analytic_gradient, estimate_gradient, exact_variance,
+                             pathwise_gradients, sampling_blocks_gradients,
+                             score_function_gradients, variance_table)
 from klvae.report import (load_metrics_jsonl, plot_bars, plot_curves, plot_points,
                           save_image_grid, write_report)
 
@@ -11,3 +16,7 @@ __all__: list[str] = []
 __all__ += ["Dataset", "DataError", "load_dataset", "read_idx", "mode_mixture", "sample_mixture"]
 __all__ += ["save_image_grid", "plot_curves", "plot_bars", "plot_points", "write_report",
             "load_metrics_jsonl"]
+__all__ += ["GaussianFit", "gaussian_mixture", "parse_mixture", "fit_forward", "fit_reverse",
+            "kl_numerical", "reverse_kl_sweep"]
+__all__ += ["pathwise_gradients", "score_function_gradients", "estimate_gradient",
+            "analytic_gradient", "exact_variance", "sampling_blocks_gradients", "variance_table"]

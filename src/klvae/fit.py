@@ -412,7 +412,8 @@ def fit_reverse(p, *, inits=None, n_restarts: int | None = None, init_std: float
     if objective == "quadrature" and dim != 1:
         raise ValueError("objective='quadrature' is for 1-D targets; use objective='mc'")
     if inits is None:
-        n_restarts = n_restarts or (7 if dim == 1 else 9)
+        if n_restarts is None:
+            n_restarts = 7 if dim == 1 else 9
         if n_restarts < 1:
             raise ValueError(f"n_restarts must be at least 1, got {n_restarts}")
         inits = _initial_means(p, dim, n_restarts)

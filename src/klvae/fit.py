@@ -455,7 +455,7 @@ def _branch(d: float, sigma: float, mean0: float, std0: float, n_nodes: int) -> 
                                     torch.tensor([[std0]], dtype=_DTYPE), 0, 0.0, 2 * d + 24 * sigma)
     L = cov.sqrt()
     curvature = torch.autograd.functional.hessian(lambda m: fn(m, L), mean)[0, 0]
-    return float(mean[0]), float(L[0, 0]), value, float(curvature)
+    return float(mean[0]), float(L[0, 0]), max(value, 0.0), float(curvature)  # KL ≥ 0; clip rounding
 
 
 def reverse_kl_sweep(separations, *, sigma: float = 1.0, n_nodes: int = 1024, bisections: int = 12) -> dict:

@@ -98,7 +98,14 @@ def plot_modes_2d(p, forward, reverse, path, *, title: str | None = None, max_pa
     optimum (best first). Ellipses are drawn at two standard deviations.
     """
     plt = _pyplot()
-    distinct = distinct_fits(reverse, tol=2e-2)[: max_panels - 1]
+    distinct = distinct_fits(reverse, tol=2e-2)
+    # best first, then optima whose KL differs from those shown (other local optima), then the rest
+    order = [0]
+    for i, group in enumerate(distinct[1:], 1):
+        if all(abs(group[0].kl_reverse - distinct[j][0].kl_reverse) > 1e-2 for j in order):
+            order.append(i)
+    order += [i for i in range(len(distinct)) if i not in order]
+    distinct = [distinct[i] for i in order[: max_panels - 1]]
     spread = 2.2 * np.sqrt(np.diag(forward.cov))
     lo, hi = forward.mean - spread, forward.mean + spread
     gx, gy = np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200)

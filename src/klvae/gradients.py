@@ -255,7 +255,7 @@ def sampling_blocks_gradients(mu: float = 1.0, sigma: float = 1.0, seed: int = 0
 
 
 def variance_table(costs=None, *, mu: float = 1.0, sigma: float = 1.0, ns=(2, 8, 32, 128),
-                   repeats: int = 2000, seed: int = 0) -> dict:
+                   repeats: int = 5000, seed: int = 0) -> dict:
     """Each estimator's mean and variance beside the analytic gradient and exact variance.
 
     For every cost (default: (x − 0)², exp(−10x²), cos(5x)), parameter (μ, σ), estimator

@@ -169,7 +169,7 @@ def register(sub) -> None:
                                    "estimators; writes estimators.json and estimators.png.")
     e.add_argument("--mu", type=float, default=1.0, help="mean μ (default 1)")
     e.add_argument("--sigma", type=float, default=1.0, help="standard deviation σ (default 1)")
-    e.add_argument("--repeats", type=int, default=2000, help="independent estimates per sample count")
+    e.add_argument("--repeats", type=int, default=5000, help="independent estimates per sample count")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", required=True, help="output folder")
     e.set_defaults(func=cmd_estimators)

@@ -21,7 +21,7 @@ mixtures are built with `gaussian_mixture` or parsed from "w:mu:sigma,..." text.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -184,7 +184,6 @@ def _gaussian_moments(p) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 def _extent(dist, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """A box (lo, hi), each (D,), holding all but a negligible part of `dist`'s mass."""
-    moments = None
     if isinstance(dist, MixtureSameFamily) and isinstance(dist.component_distribution, (Normal, MultivariateNormal)):
         comp = dist.component_distribution
         if isinstance(comp, Normal):

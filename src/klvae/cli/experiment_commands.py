@@ -8,9 +8,7 @@ estimators  pathwise vs score-function gradient estimators: means beside the ana
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import math
 from pathlib import Path
 
 import numpy as np

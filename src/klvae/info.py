@@ -25,7 +25,11 @@ zero for normalised rows), so the sum does not cancel, and each term is computed
 q·g((p − q)/q) with g(x) = (1 + x) log1p(x) − x, switching to its Taylor series where
 |x| is small. Nearly equal distributions therefore keep full relative accuracy: a KL of
 1e-17 between two rows differing by 1e-8 comes out right, where Σ p log p − Σ p log q
-(cross-entropy minus entropy) returns rounding noise.
+(cross-entropy minus entropy) returns rounding noise. For rows that sum to 1 only up to
+rounding, the value is the generalized KL Σ[p log(p/q) − p + q] of those floats, which
+differs from Σ p log(p/q) by Σq − Σp (zero for exactly normalized rows, and otherwise
+the part of Σ p log(p/q) that measures a mismatch of total mass, not of shape).
+Gradients are those of Σ p log(p/q).
 """
 
 from __future__ import annotations
@@ -180,7 +184,7 @@ def _rowwise(fn, tensors, axis):
     if rows >= t0.shape[dim]:
         return fn(*tensors)
     parts = zip(*(t.split(rows, dim) for t in tensors))
-    return torch.cat([fn(*chunk) for chunk in parts], dim)
+    return torch.cat([fn(*chunk) for chunk in parts], dim if dim < axis else dim - 1)
 
 
 def _horner(x, coeffs):
@@ -213,16 +217,17 @@ def _fix_small(terms, key, fix):
 def _kl_terms(p, q, has_zero):
     """p log(p/q) − p + q ≥ 0 for each entry (probabilities)."""
     d = p - q
-    x = d / q  # exact ratio - 1 when p ≈ q (p - q is exact there)
-    terms = p * torch.log1p(x) - d
+    log_ratio = torch.log(p / q)
+    terms = p * log_ratio - d  # accurate wherever |p/q - 1| is not small
     if has_zero:
         terms = torch.where(p == 0, q, terms)  # 0 log 0/q - 0 + q; q = 0 gives +inf already
 
     def series(idx):
-        xs = x[idx]
-        return q[idx] * xs * xs * _horner(xs, _G_COEFFS)
+        qs = q[idx]
+        xs = d[idx] / qs  # p/q - 1 without rounding: p - q is exact when p ≈ q
+        return qs * xs * xs * _horner(xs, _G_COEFFS)
 
-    return _fix_small(terms, x, series)
+    return _fix_small(terms, log_ratio, series)
 
 
 def _kl_terms_log(lp, lq, has_zero):
@@ -274,6 +279,18 @@ def _js_terms_log(lp, lq, has_zero):
         return lm[idx].exp() * s * s * _horner(s * s, _H_COEFFS)
 
     return _fix_small(terms, diff, series)
+
+
+def _textbook_gradient(kl, p, q, axis):
+    """Give Σ[p log(p/q) − p + q] the gradient of Σ p log(p/q) (log(p/q) + 1 and −p/q).
+
+    The added Σ(p − q) has value zero but shifts the gradient by the constant that
+    ``torch.distributions`` and ``F.kl_div`` users expect.
+    """
+    if not (p.requires_grad or q.requires_grad):
+        return kl
+    mass = (p - q).sum(axis)
+    return kl + (mass - mass.detach())
 
 
 # ------------------------------------------------------------------ public measures
@@ -376,6 +393,7 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False):
         kl = _kl_terms_log(tp, tq, has_zero).sum(axis)
     else:
         kl = _rowwise(lambda a, b: _kl_terms(a, b, has_zero).sum(axis), [tp, tq], axis)
+        kl = _textbook_gradient(kl, tp, tq, axis)
     return from_tensor(kl / _log_base(base), torch_out)
 
 
@@ -599,6 +617,7 @@ def mutual_information(pxy, *, base=None, normalize=False):
     t, has_zero, torch_out = _prepare_joint(pxy, normalize)
     product = t.sum(-1, keepdim=True) * t.sum(-2, keepdim=True)  # p(x) p(y), (..., X, Y)
     mi = _kl_terms(t, product, has_zero or bool((product.detach() == 0).any())).sum((-2, -1))
+    mi = _textbook_gradient(mi, t, product, (-2, -1))
     return from_tensor(mi / _log_base(base), torch_out)
 
 
@@ -723,6 +742,6 @@ def wasserstein_distance_samples(u_values, v_values, *, axis=-1):
     grid = torch.sort(torch.cat([tu, tv], -1), -1).values  # (..., n + m)
     widths = torch.diff(grid, dim=-1)  # (..., n + m - 1)
     points = grid[..., :-1].contiguous()
-    cdf_u = torch.searchsorted(tu.contiguous(), points, right=True) / n
-    cdf_v = torch.searchsorted(tv.contiguous(), points, right=True) / m
-    return from_tensor(_cdf_gap_integral(cdf_u.to(grid.dtype), cdf_v.to(grid.dtype), widths), torch_out)
+    cdf_u = torch.searchsorted(tu.contiguous(), points, right=True).to(grid.dtype) / n
+    cdf_v = torch.searchsorted(tv.contiguous(), points, right=True).to(grid.dtype) / m
+    return from_tensor(_cdf_gap_integral(cdf_u, cdf_v, widths), torch_out)

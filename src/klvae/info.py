@@ -204,11 +204,10 @@ _PHI_COEFFS = tuple((-1) ** n / math.factorial(n + 2) for n in range(16))
 
 def _fix_small(terms, key, fix):
     """Replace terms where |key| < _SERIES_AT by fix(index); only those entries are recomputed."""
-    small = key.detach().abs() < _SERIES_AT
-    if not bool(small.any()):
+    idx = (key.detach().abs() < _SERIES_AT).nonzero(as_tuple=True)
+    if idx[0].numel() == 0:
         return terms
-    idx = small.nonzero(as_tuple=True)
-    return terms.index_put(idx, fix(idx))
+    return terms.index_put_(idx, fix(idx))  # in place: no autograd node saved `terms`
 
 
 # ------------------------------------------------------------------ per-entry terms

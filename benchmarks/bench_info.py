@@ -4,7 +4,7 @@ Both libraries get the same NumPy arrays and return NumPy; klvae's conversion an
 input validation are inside the timed call. Runs alternate scipy / klvae and the table
 shows medians. Results are checked to agree to 1e-12 (relative) before timing.
 
-    python benchmarks/bench_info.py [--rows 1000] [--cols 10000] [--repeats 7]
+    python benchmarks/bench_info.py [--rows 1000] [--cols 10000] [--repeats 7] [--threads N]
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ def main(argv=None) -> None:
     ap.add_argument("--rows", type=int, default=1000)
     ap.add_argument("--cols", type=int, default=10000)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     rng = np.random.default_rng(0)
     p = _rows(rng, (args.rows, args.cols))

@@ -16,7 +16,6 @@ __all__ = ["plot_modes_1d", "plot_modes_2d", "plot_sweep", "plot_kl_integrand", 
            "distinct_fits"]
 
 _DTYPE = torch.float64
-_UNITS = {None: "nats", 2: "bits", 10: "dits"}
 
 
 def _pyplot():
@@ -164,16 +163,23 @@ def plot_sweep(sweep: dict, path) -> Path:
     return _save(fig, path)
 
 
-def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q")) -> Path:
+def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q")) -> tuple[Path, float]:
     """p, q and the pointwise contribution p·log(p/q), whose sum/area is KL(p‖q).
 
     `p`, `q`: two discrete distributions (1-D arrays of probabilities, the KL from
     `klvae.info.kl_divergence`) or two 1-D densities with `log_prob` (the KL by
-    `klvae.fit.kl_numerical`). `base`: None (nats), 2 (bits) or 10 (dits).
+    `klvae.fit.kl_numerical`). `base`: None (nats), 2 (bits), 10 (dits) or any base > 0, ≠ 1.
+    Returns (path, KL in that unit).
     """
+    from klvae.info import unit_name
+
     plt = _pyplot()
-    unit = _UNITS.get(base, f"log base {base}")
+    unit = unit_name(base)
     log_base = 1.0 if base is None else math.log(base)
+    if not hasattr(p, "log_prob"):  # validate before drawing: a bad input leaves no open figure
+        from klvae.info import kl_divergence
+
+        kl_divergence(np.asarray(p, dtype=float), np.asarray(q, dtype=float), base=base)
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
     if hasattr(p, "log_prob"):
         from klvae.fit import _extent, kl_numerical
@@ -215,8 +221,14 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
         finite = np.where(np.isfinite(contrib), contrib, 0.0)
         a2.bar(k, np.where(finite >= 0, finite, 0), color="tab:green", alpha=0.7, label="adds to KL")
         a2.bar(k, np.where(finite < 0, finite, 0), color="tab:red", alpha=0.7, label="subtracts from KL")
-        for i in np.flatnonzero(~np.isfinite(contrib)):
-            a2.annotate("+∞", (i, 0), ha="center", va="bottom", color="tab:red")
+        infinite = np.flatnonzero(~np.isfinite(contrib))
+        if infinite.size:  # q = 0 where p > 0: an unbounded bar, drawn as an arrow to the top
+            top = max(float(finite.max()), 0.6 * float(np.abs(finite).max()), 0.05) * 1.6
+            a2.set_ylim(top=top)
+            a2.bar(infinite, top, color="tab:green", alpha=0.3, hatch="//")
+            for i in infinite:
+                a2.annotate(f"+∞ ({labels[1]} = 0)", (i, 0.6 * top), ha="center", color="darkgreen",
+                            bbox=dict(facecolor="white", edgecolor="none"))
         a2.axhline(0, color="k", lw=0.8)
         a2.set_xlabel("outcome index")
         a2.set_ylabel(f"{labels[0]}·log({labels[0]}/{labels[1]}) ({unit})")
@@ -226,7 +238,7 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
     a1.set_title(f"KL({labels[0]}‖{labels[1]}) is the area under {labels[0]}·log({labels[0]}/{labels[1]})")
     a2.legend(loc="upper right", fontsize=8)
     a2.set_title(statement, fontsize=11)
-    return _save(fig, path)
+    return _save(fig, path), kl
 
 
 def plot_estimators(table: dict, path) -> Path:

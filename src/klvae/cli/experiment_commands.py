@@ -9,6 +9,7 @@ estimators  pathwise vs score-function gradient estimators: means beside the ana
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,36 @@ def cmd_estimators(args) -> int:
         vs = "".join(f"{f'{m:.3g} / {e:.3g}':>18}" for m, e in zip(r["measured_var"], r["exact_var"]))
         print(f"{r['cost']:<13}{r['param'][:2]:<3}{r['estimator']:<16}{r['analytic']:9.4f}{ms:>20}{vs}")
     print(f"wrote {out / 'estimators.json'} and {out / 'estimators.png'}")
+    return 0
+
+
+def kl_plot(args) -> int:
+    """`klvae kl P Q [--density] --plot PATH`: print KL(P‖Q) and draw its integrand."""
+    from klvae import info
+    from klvae.cli.info_commands import load_distribution
+    from klvae.fit import kl_numerical, parse_mixture
+    from klvae.plots import plot_kl_integrand
+
+    unit = info.unit_name(args.base)
+    log_base = 1.0 if args.base is None else math.log(args.base)
+    if args.density:
+        p, q = parse_mixture(args.P), parse_mixture(args.Q)
+    else:
+        p, q = load_distribution(args.P, "P"), load_distribution(args.Q, "Q")
+        if args.normalize:
+            p, q = p / p.sum(), q / q.sum()
+        if p.ndim != 1 or q.ndim != 1:
+            raise ValueError(f"--plot draws one pair of distributions; got P of shape {p.shape} and Q of shape {q.shape}")
+    with _one_thread():
+        if args.plot:
+            _, value = plot_kl_integrand(p, q, args.plot, base=args.base, labels=("P", "Q"))
+        elif args.density:
+            value = kl_numerical(p, q) / log_base
+        else:
+            value = float(info.kl_divergence(p, q, base=args.base))
+    print(f"{float(value):.15g} {unit}")
+    if args.plot:
+        print(f"wrote {args.plot}")
     return 0
 
 

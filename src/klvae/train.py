@@ -292,6 +292,7 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
         with _SigintFlag() as sigint:
             while state.epoch < cfg.epochs:
                 perm = _epoch_permutation(cfg.seed, state.epoch, n).to(device)  # a DDP rank: perm[rank::world]
+                bar.set_description(f"epoch {state.epoch + 1}/{cfg.epochs}", refresh=False)
                 t0 = time.perf_counter()
                 while state.batch < n_batches:
                     if sigint.raised:

@@ -157,6 +157,18 @@ def test_binarize_has_the_right_mean():
     assert torch.allclose(b.mean(0), p[0], atol=4 * math.sqrt(0.25 / 20000))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(-30, 30), st.floats(0.01, 20))
+def test_bernoulli_log_likelihood_properties(seed, shift, scale):
+    g = torch.Generator().manual_seed(seed)
+    logits = (torch.randn(4, 1, 3, 3, generator=g, dtype=torch.float64) * scale + shift)
+    x = (torch.rand(4, 1, 3, 3, generator=g, dtype=torch.float64) < 0.5).double()
+    ll = log_likelihood(logits, x, "bernoulli")
+    assert torch.isfinite(ll).all() and (ll <= 0).all()  # a probability of binary data
+    ref = Bernoulli(logits=logits).log_prob(x).sum((-3, -2, -1))
+    assert torch.allclose(ll, ref, rtol=1e-9, atol=1e-9)
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.floats(0, 1), st.floats(1, 10))
 def test_beta_warmup_ramps_linearly(frac, warmup):

@@ -91,7 +91,7 @@ def elbo_terms(model, x: torch.Tensor, *, samples: int = 1, kl: str = "analytic"
     z = model.reparameterize(mu, logvar, samples)  # (L, B, latent)
     recon = -log_likelihood(model.decode(z), x, model.config.likelihood, model.config.sigma).mean(0)  # (B,)
     if kl == "analytic":
-        kl_ = kl_std_normal(mu, logvar)  # (B,)
+        kl_ = kl_std_normal(mu, logvar)  # ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1), K&W 2014 App. B; (B,)
     elif kl == "mc":
         zeros = torch.zeros_like(mu)
         kl_ = (log_normal(z, mu, logvar) - log_normal(z, zeros, zeros)).mean(0)  # (B,)

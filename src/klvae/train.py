@@ -21,6 +21,11 @@ optimizer state tensors (`optim/<name>/<param index>/<key>`), RNG states (`rng/c
 uint8) and the partial-epoch sums (`loop/sums`); step, epoch, optimizer hyper-parameters and
 the run's config are JSON in the header metadata. Resuming from it continues the exact random
 stream, so a resumed run ends where an uninterrupted one with the same seed ends.
+
+Other models and devices plug in without changing the loop's shape: a GAN is a Task with
+modules {"G", "D"} and two optimizers whose `train_step` does the D and G updates; under
+`torchrun` a Task wraps its modules in DistributedDataParallel, each rank takes
+`perm[rank::world]`, the epoch sums are all-reduced, and only rank 0 writes files.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
     max_seconds: float | None = None  # wall-clock budget: stop at the next step boundary after it
     log_every: int = 50  # steps between host syncs (NaN check, progress bar)
-    threads: int | None = None  # CPU threads; None: 1 below 200k parameters, else the cores not busy (bitwise resume: fix it)
+    threads: int | None = None  # CPU threads; None: 1 below 200k parameters, else torch's default
     resume: str | None = None  # run folder whose checkpoint to continue
 
     def __post_init__(self):

@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (auto)")
     r.add_argument("--max-seconds", type=float, help="time budget: stop, evaluate and report after it")
     r.add_argument("--log-every", type=int, help="steps between NaN checks / progress updates (50)")
-    r.add_argument("--threads", type=int, help="CPU threads for torch (auto: 1 below 200k parameters, else the idle cores)")
+    r.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 below 200k parameters, else torch's default)")
     r.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its checkpoint")
     t.set_defaults(func=_train)
 

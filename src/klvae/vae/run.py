@@ -8,8 +8,6 @@ PNG figures and report.html.
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
 import warnings
 from dataclasses import asdict, replace
@@ -152,15 +150,13 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
 
 
 def _auto_threads(model: torch.nn.Module) -> int:
-    """1 thread for small models; otherwise torch's default, capped at the cores not already busy.
+    """1 thread for small models (their matrices are too small to split), else torch's default.
 
-    Intra-op threads that share a core with another busy process spin-wait for each other:
-    on a loaded machine two threads can be several times slower than one.
+    The choice depends only on the model, so a run and its resume use the same threads.
     """
     if sum(p.numel() for p in model.parameters()) < SMALL_MODEL:
         return 1
-    free = (os.cpu_count() or 1) - math.floor(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 1 << 30
-    return max(1, min(torch.get_num_threads(), free))
+    return torch.get_num_threads()
 
 
 def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult) -> dict:

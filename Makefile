@@ -8,7 +8,6 @@ STAMP   := $(VENV)/.installed
 
 run: $(STAMP)
 	$(BIN)/klvae train --out runs/digits
-	@echo "The report is runs/digits/report.html (open it in a browser)."
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -54,6 +54,9 @@ def register(subparsers) -> None:
     r.add_argument("--max-seconds", type=float, help="time budget: stop, evaluate and report after it")
     r.add_argument("--log-every", type=int, help="steps between NaN checks / progress updates (50)")
     r.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 below 200k parameters, else torch's default)")
+    r.add_argument("--amp", choices=["auto", "bf16", "off"],
+                   help="matmul precision of training: bf16 autocast (fp32 weights, fp32 loss), off = fp32, "
+                   "auto = bf16 on a CPU with native bf16 instructions (AVX512-BF16/AMX), else fp32 (auto)")
     r.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its checkpoint")
     t.set_defaults(func=_train)
 

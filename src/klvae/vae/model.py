@@ -122,7 +122,9 @@ class VAE(nn.Module):
         """x (B, C, H, W) → (μ, log σ²), each (B, latent_dim)."""
         if self.config.arch == "mlp":
             x = x.flatten(1)  # (B, D)
-        h = self.encoder(x)  # (B, 2·latent)
+        # .to(x.dtype): under bf16 autocast the matmuls run in bf16 but μ, log σ² leave in x's dtype,
+        # so the KL, the reparameterization and the loss stay in float32.
+        h = self.encoder(x).to(x.dtype)  # (B, 2·latent)
         mu, logvar = h.chunk(2, dim=-1)  # (B, latent) each
         return mu, logvar
 
@@ -140,7 +142,7 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor):
         """z (..., latent) → likelihood parameters, each (..., C, H, W)."""
         lead = z.shape[:-1]
-        h = self.decoder(z.reshape(-1, z.shape[-1]))  # (N, k·D) or (N, k·C, H, W)
+        h = self.decoder(z.reshape(-1, z.shape[-1])).to(z.dtype)  # (N, k·D) or (N, k·C, H, W), z's dtype
         c, hh, ww = self.config.image_shape
         h = h.reshape(*lead, self.out_mult * c, hh, ww)  # (..., k·C, H, W)
         if self.config.likelihood == "bernoulli":

@@ -7,6 +7,7 @@ PNG figures and report.html.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 
 from klvae._io import atomic_write_json
-from klvae.train import FitResult, LoopState, TrainConfig, fit, resolve_device
+from klvae.train import FitResult, LoopState, TrainConfig, fit, resolve_amp, resolve_device
 from klvae.vae.evaluate import evaluate_vae
 from klvae.vae.model import VAE, VAEConfig, load_run, save_model
 from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, vae_loss
@@ -34,9 +35,11 @@ RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads")
 class VAETask:
     """The VAE as a `klvae.train.Task`: one module, one Adam, one ELBO step per batch."""
 
-    def __init__(self, model: VAE, objective: ELBOConfig, lr: float, x_test: torch.Tensor):
+    def __init__(self, model: VAE, objective: ELBOConfig, lr: float, x_test: torch.Tensor,
+                 amp: torch.dtype | None = None):
         self.model, self.objective, self.x_test = model, objective, x_test
         self.binarize = bool(objective.binarize)
+        self.amp = amp  # autocast dtype of the training step (None: fp32); evaluation is always fp32
         fused = x_test.device.type in ("cpu", "cuda")
         self.modules = {"vae": model}
         self.optimizers = {"vae": torch.optim.Adam(model.parameters(), lr=lr, fused=fused)}
@@ -45,7 +48,10 @@ class VAETask:
         if self.binarize:
             x = binarize(x)  # a fresh draw every time the batch is seen
         o = self.objective
-        loss, recon, kl = vae_loss(self.model, x, samples=o.samples, beta=o.beta_at(epoch), kl=o.kl)
+        # bf16 autocast: the Linear/conv products in bf16 from fp32 master weights; the model hands
+        # μ, log σ² and the decoder output back in fp32, so the ELBO is computed in fp32.
+        with torch.autocast(x.device.type, dtype=self.amp) if self.amp else contextlib.nullcontext():
+            loss, recon, kl = vae_loss(self.model, x, samples=o.samples, beta=o.beta_at(epoch), kl=o.kl)
         opt = self.optimizers["vae"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -134,11 +140,12 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
     try:
         x_train = dataset.x_train.to(device)
         x_test = test_set(dataset, objective).to(device)
-        task = VAETask(model, objective, train.lr, x_test)
+        task = VAETask(model, objective, train.lr, x_test, resolve_amp(train.amp, device))
         result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
 
         save_model(model, run_dir / "model.safetensors")
-        metrics = _final_metrics(model, x_test, objective.iw_k, result)
+        amp = "bf16" if task.amp is not None else "off"  # what train.amp resolved to on this machine
+        metrics = _final_metrics(model, x_test, objective.iw_k, result, amp)
         atomic_write_json(run_dir / "metrics.json", metrics)
         if figures:
             from klvae.vae.figures import write_figures_and_report
@@ -159,7 +166,7 @@ def _auto_threads(model: torch.nn.Module) -> int:
     return torch.get_num_threads()
 
 
-def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult) -> dict:
+def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult, amp: str) -> dict:
     st: LoopState = result.state
     metrics = evaluate_vae(model, x_test, k=k)
     metrics.update({
@@ -169,6 +176,7 @@ def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult) 
         "train_seconds": st.train_seconds,
         "train_samples_per_second": st.samples / st.train_seconds if st.train_seconds > 0 else None,
         "threads": torch.get_num_threads(),
+        "amp": amp,
         "units": "nats per example",
     })
     return metrics

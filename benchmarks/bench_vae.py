@@ -1,0 +1,315 @@
+"""klvae's VAE training against the PyTorch example's loop on Fashion-MNIST: speed, objective, time to quality.
+
+The reference is the training loop of pytorch/examples `vae/main.py` as users write it: a
+784-400-20-400-784 MLP (fc1, fc21, fc22, fc3, fc4), sigmoid decoder,
+`binary_cross_entropy(..., reduction="sum")` + the closed-form KL, Adam 1e-3, batch 128, a
+`DataLoader(TensorDataset(x), batch_size=128, shuffle=True)`, `torch.bernoulli(data)` per batch
+(dynamic binarization) and `loss.item()` accumulated every step. klvae trains through
+`klvae.vae.train_vae`, the code path of `klvae train`.
+
+Parts (`--part`, default all):
+
+- speed: one epoch each of the example, klvae with `--amp off` (fp32) and klvae with its default
+  (`--amp auto`: bf16 matmuls on a CPU with native bf16), same 400/20 model, alternating, medians.
+  Also the matmul floor: the epoch's GEMM FLOPs, 6·N·Σ in·out over the five Linear layers less
+  the input gradient of fc1 (2·N·784·400), at the GEMM rate measured here on the same shapes.
+- objective: 10 epochs each with the same 400/20 model; test −log p(x) by importance sampling
+  (`klvae.vae.evaluate_vae`, k samples, the test set binarized once with klvae's fixed seed) for
+  both; the example's weights are copied into a klvae `VAE` (the same function) to be evaluated.
+- time: 60 s of training each: the example's loop against `klvae train --data fashion-mnist
+  --binarize --max-seconds 60` with klvae's defaults; the same IW estimator and k for both.
+
+Both use the same torch thread count (`--threads`). Load averages are printed so readers can
+judge how busy the machine was.
+
+    python benchmarks/bench_vae.py [--part speed|objective|time|all] [--threads 2] [--repeats 5]
+                                   [--k 100] [--seconds 60] [--json bench_vae.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from klvae.data import load_dataset
+from klvae.train import TrainConfig, cpu_has_bf16, resolve_amp
+from klvae.vae import VAE, ELBOConfig, VAEConfig, evaluate_vae, train_vae
+from klvae.vae.run import test_set
+
+LAYERS = [(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)]  # fc1, fc21, fc22, fc3, fc4 (in, out)
+BATCH = 128
+
+
+# ---- the reference: pytorch/examples vae/main.py ----------------------------------------------
+
+class ExampleVAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def reparameterize(self, mu, logvar):
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn_like(std)
+        return mu + eps * std
+
+    def decode(self, z):
+        h3 = F.relu(self.fc3(z))
+        return torch.sigmoid(self.fc4(h3))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x.view(-1, 784))
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar
+
+
+def loss_function(recon_x, x, mu, logvar):
+    BCE = F.binary_cross_entropy(recon_x, x.view(-1, 784), reduction="sum")
+    # KL(q‖p) = −½ Σ(1 + log σ² − μ² − σ²), Kingma & Welling 2014, Appendix B
+    KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return BCE + KLD
+
+
+def example_train(model, optimizer, train_loader, epochs=1, max_seconds=None):
+    """The example's `train(epoch)` loop; returns (training seconds, samples seen)."""
+    model.train()
+    seen, start = 0, time.perf_counter()
+    for _ in range(epochs):
+        train_loss = 0
+        for batch_idx, (data,) in enumerate(train_loader):
+            data = torch.bernoulli(data)  # dynamic binarization
+            optimizer.zero_grad()
+            recon_batch, mu, logvar = model(data)
+            loss = loss_function(recon_batch, data, mu, logvar)
+            loss.backward()
+            train_loss += loss.item()
+            optimizer.step()
+            seen += len(data)
+            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                return time.perf_counter() - start, seen
+    return time.perf_counter() - start, seen
+
+
+def example_setup(x_train, seed):
+    torch.manual_seed(seed)
+    model = ExampleVAE()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(x_train), batch_size=BATCH, shuffle=True)
+    return model, optimizer, loader
+
+
+def as_klvae(example: ExampleVAE) -> VAE:
+    """The same function as a klvae VAE (fc21, fc22 stacked into one 400→40 layer; fc4 gives the logits)."""
+    model = VAE(VAEConfig(hidden=(400,), latent_dim=20, image_shape=(1, 28, 28)))
+    e = example
+    state = {
+        "encoder.0.weight": e.fc1.weight, "encoder.0.bias": e.fc1.bias,
+        "encoder.2.weight": torch.cat([e.fc21.weight, e.fc22.weight]),
+        "encoder.2.bias": torch.cat([e.fc21.bias, e.fc22.bias]),
+        "decoder.0.weight": e.fc3.weight, "decoder.0.bias": e.fc3.bias,
+        "decoder.2.weight": e.fc4.weight, "decoder.2.bias": e.fc4.bias,
+    }
+    model.load_state_dict({k: v.detach().clone() for k, v in state.items()})
+    return model.eval()
+
+
+# ---- klvae through the code path of `klvae train` -------------------------------------------
+
+def klvae_run(tmp, name, *, vae=None, objective=None, **train):
+    vae = vae or VAEConfig(hidden=(400,), latent_dim=20)
+    objective = objective or ELBOConfig(binarize=True, iw_k=1)
+    cfg = TrainConfig(data="fashion-mnist", out=os.path.join(tmp, name), **train)
+    _, metrics = train_vae(vae, objective, cfg, figures=False)
+    return metrics
+
+
+# ---- the matmul floor ------------------------------------------------------------------------
+
+def gemm_seconds_per_step(dtype, threads, repeats=7, n=30):
+    """Best time of the GEMMs of one step of the five Linear layers at batch 128 (forward addmm,
+    weight gradient, input gradient except fc1's), in the layouts autograd uses."""
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    ops = []
+    for i, (d_in, d_out) in enumerate(LAYERS):
+        x = torch.randn(BATCH, d_in, generator=g).to(dtype)
+        w = torch.randn(d_out, d_in, generator=g).to(dtype)
+        b = torch.randn(d_out, generator=g).to(dtype)
+        gy = torch.randn(BATCH, d_out, generator=g).to(dtype)
+        ops.append(lambda x=x, w=w, b=b: torch.addmm(b, x, w.t()))  # forward
+        ops.append(lambda x=x, gy=gy: gy.t().mm(x))  # dW (out, in)
+        if i > 0:
+            ops.append(lambda w=w, gy=gy: gy.mm(w))  # dx (B, in); fc1's is not needed
+    for op in ops:
+        op()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            for op in ops:
+                op()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best
+
+
+def flops_per_example():
+    return 6 * sum(i * o for i, o in LAYERS) - 2 * 784 * 400
+
+
+# ---- parts -----------------------------------------------------------------------------------
+
+def load():
+    return round(os.getloadavg()[0], 2)
+
+
+def part_speed(args, data, tmp):
+    n = data.x_train.shape[0]
+    auto = "bf16" if resolve_amp("auto", torch.device("cpu")) else "fp32"
+    rates = {"example": [], "klvae fp32": [], f"klvae default ({auto})": []}
+    loads = [load()]
+    for rep in range(args.repeats):
+        torch.set_num_threads(args.threads)
+        model, opt, loader = example_setup(data.x_train, rep)
+        sec, seen = example_train(model, opt, loader)
+        rates["example"].append(seen / sec)
+        m = klvae_run(tmp, f"speed-fp32-{rep}", epochs=1, seed=rep, threads=args.threads, amp="off")
+        rates["klvae fp32"].append(m["train_samples_per_second"])
+        m = klvae_run(tmp, f"speed-auto-{rep}", epochs=1, seed=rep, threads=args.threads)
+        rates[f"klvae default ({auto})"].append(m["train_samples_per_second"])
+        loads.append(load())
+        print(f"  repeat {rep + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items())
+              + f" (load {loads[-1]})", flush=True)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    fl = flops_per_example()
+    floor = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        sec = gemm_seconds_per_step(dtype, args.threads)
+        floor[name] = {"gemm_gflops": fl * BATCH / sec / 1e9, "samples_per_second": BATCH / sec,
+                       "epoch_seconds": n / (BATCH / sec)}
+    print(f"\nSpeed: Fashion-MNIST, {n} images per epoch, 784-400-20 MLP, batch {BATCH}, "
+          f"{args.threads} threads, median of {args.repeats} alternating epochs")
+    print(f"| loop | samples/s | epoch s | vs example | runs |")
+    print("| --- | --- | --- | --- | --- |")
+    for k, v in med.items():
+        print(f"| {k} | {v:.0f} | {n / v:.1f} | {v / med['example']:.2f}× | "
+              + " ".join(f"{r:.0f}" for r in rates[k]) + " |")
+    print(f"\nMatmul floor: {fl * n / 1e9:.0f} GFLOP per epoch ({fl / 1e6:.3f} MFLOP per example)")
+    print("| GEMMs in | GFLOP/s measured | floor samples/s | floor epoch s |")
+    print("| --- | --- | --- | --- |")
+    for k, f in floor.items():
+        print(f"| {k} | {f['gemm_gflops']:.0f} | {f['samples_per_second']:.0f} | {f['epoch_seconds']:.1f} |")
+    return {"samples_per_second": rates, "median": med, "floor": floor, "flops_per_example": fl,
+            "load": loads, "amp_auto": auto}
+
+
+def part_objective(args, data, tmp):
+    x_test = test_set(data, ELBOConfig(binarize=True))
+    out, loads = {}, [load()]
+    torch.set_num_threads(args.threads)
+    model, opt, loader = example_setup(data.x_train, 0)
+    sec, _ = example_train(model, opt, loader, epochs=args.epochs)
+    ex = evaluate_vae(as_klvae(model), x_test, k=args.k)
+    out["example"] = {"test_iw_nll": ex["test_iw_nll"], "test_elbo": ex["test_elbo"], "train_seconds": sec}
+    loads.append(load())
+    for amp in ("off", "auto"):
+        m = klvae_run(tmp, f"objective-{amp}", objective=ELBOConfig(binarize=True, iw_k=args.k),
+                      epochs=args.epochs, threads=args.threads, amp=amp)
+        name = f"klvae {m['amp'] if amp == 'auto' else 'fp32'}{' (default)' if amp == 'auto' else ''}"
+        out[name] = {k: m[k] for k in ("test_iw_nll", "test_elbo", "train_seconds")}
+        loads.append(load())
+    print(f"\nObjective: {args.epochs} epochs each, 784-400-20 MLP, batch {BATCH}, Adam 1e-3; "
+          f"test −log p(x) with k = {args.k} importance samples on the 10000 binarized test images")
+    print("| training | test IW-NLL (nats) | test ELBO (nats) | Δ IW-NLL vs example | train s |")
+    print("| --- | --- | --- | --- | --- |")
+    base = out["example"]["test_iw_nll"]
+    for k, v in out.items():
+        print(f"| {k} | {v['test_iw_nll']:.2f} | {v['test_elbo']:.2f} | {v['test_iw_nll'] - base:+.2f} | "
+              f"{v['train_seconds']:.0f} |")
+    return {"results": out, "k": args.k, "epochs": args.epochs, "load": loads}
+
+
+def part_time(args, data, tmp):
+    x_test = test_set(data, ELBOConfig(binarize=True))
+    loads = [load()]
+    torch.set_num_threads(args.threads)
+    model, opt, loader = example_setup(data.x_train, 0)
+    sec, seen = example_train(model, opt, loader, epochs=10**6, max_seconds=args.seconds)
+    ex = evaluate_vae(as_klvae(model), x_test, k=args.k)
+    loads.append(load())
+    # `klvae train --data fashion-mnist --binarize --max-seconds S`: every other setting is klvae's default
+    # (only the number of importance samples of the final estimate is set, the same k as the example's)
+    m = klvae_run(tmp, "time", vae=VAEConfig(), objective=ELBOConfig(binarize=True, iw_k=args.k),
+                  max_seconds=args.seconds, threads=args.threads)
+    loads.append(load())
+    defaults = {**{k: v for k, v in vars(VAEConfig()).items() if k in ("hidden", "latent_dim")},
+                "batch_size": TrainConfig().batch_size, "lr": TrainConfig().lr, "amp": m["amp"]}
+    rows = {"example (784-400-20, batch 128, Adam 1e-3)": {"test_iw_nll": ex["test_iw_nll"], "test_elbo":
+                                                             ex["test_elbo"], "epochs": seen / data.x_train.shape[0]},
+            f"klvae defaults {defaults}": {"test_iw_nll": m["test_iw_nll"], "test_elbo": m["test_elbo"],
+                                           "epochs": m["steps"] * defaults["batch_size"] / data.x_train.shape[0]}}
+    print(f"\nTime to quality: {args.seconds:.0f} s of training each, {args.threads} threads; "
+          f"test −log p(x) with k = {args.k}")
+    print("| training | epochs in the budget | test IW-NLL (nats) | test ELBO (nats) |")
+    print("| --- | --- | --- | --- |")
+    for k, v in rows.items():
+        print(f"| {k} | {v['epochs']:.1f} | {v['test_iw_nll']:.2f} | {v['test_elbo']:.2f} |")
+    gap = ex["test_iw_nll"] - m["test_iw_nll"]
+    print(f"klvae is {gap:.2f} nats lower (goal: at least 3)")
+    return {"results": rows, "gap_nats": gap, "k": args.k, "seconds": args.seconds, "load": loads,
+            "klvae_defaults": defaults}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=["speed", "objective", "time", "all"], default="all")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads for both")
+    ap.add_argument("--repeats", type=int, default=5, help="alternating epochs per loop (speed)")
+    ap.add_argument("--epochs", type=int, default=10, help="training epochs (objective)")
+    ap.add_argument("--k", type=int, default=100, help="importance samples of the test −log p(x)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="training budget (time)")
+    ap.add_argument("--json", default="bench_vae.json", help="where to write the results")
+    args = ap.parse_args(argv)
+
+    data = load_dataset("fashion-mnist")
+    info = {"torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+            "cpu_has_bf16": cpu_has_bf16(), "threads": args.threads, "cores": os.cpu_count(),
+            "load_at_start": os.getloadavg()}
+    print(f"klvae VAE benchmark: torch {torch.__version__}, {args.threads} threads on {os.cpu_count()} cores, "
+          f"native bf16: {info['cpu_has_bf16']}, load average {os.getloadavg()[0]:.2f} (1 min)")
+    results = {"info": info}
+    with tempfile.TemporaryDirectory() as tmp:
+        for part, fn in (("speed", part_speed), ("objective", part_objective), ("time", part_time)):
+            if args.part in (part, "all"):
+                t0 = time.perf_counter()
+                results[part] = fn(args, data, tmp)
+                results[part]["wall_seconds"] = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["peak_rss_mb"] = peak_mb
+    results["load_at_end"] = os.getloadavg()
+    print(f"\npeak memory (ru_maxrss of this process, all parts): {peak_mb:.0f} MB; "
+          f"load average at the end {os.getloadavg()[0]:.2f}")
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

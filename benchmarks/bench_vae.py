@@ -88,8 +88,11 @@ def loss_function(recon_x, x, mu, logvar):
     return BCE + KLD
 
 
-def example_train(model, optimizer, train_loader, epochs=1, max_seconds=None):
-    """The example's `train(epoch)` loop; returns (training seconds, samples seen)."""
+def example_train(model, optimizer, train_loader, epochs=1, max_seconds=None, cpu=None):
+    """The example's `train(epoch)` loop; returns (training seconds, samples seen).
+
+    `cpu`, a list, receives (process CPU seconds, samples seen) after every step.
+    """
     model.train()
     seen, start = 0, time.perf_counter()
     for _ in range(epochs):
@@ -103,6 +106,8 @@ def example_train(model, optimizer, train_loader, epochs=1, max_seconds=None):
             train_loss += loss.item()
             optimizer.step()
             seen += len(data)
+            if cpu is not None:
+                cpu.append((time.process_time(), seen))
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 return time.perf_counter() - start, seen
     return time.perf_counter() - start, seen
@@ -133,19 +138,27 @@ def as_klvae(example: ExampleVAE) -> VAE:
 
 # ---- klvae through the code path of `klvae train` -------------------------------------------
 
-def klvae_run(tmp, name, *, vae=None, objective=None, **train):
+def klvae_run(tmp, name, *, vae=None, objective=None, cpu=None, **train):
     vae = vae or VAEConfig(hidden=(400,), latent_dim=20)
     objective = objective or ELBOConfig(binarize=True, iw_k=1)
     cfg = TrainConfig(data="fashion-mnist", out=os.path.join(tmp, name), **train)
-    _, metrics = train_vae(vae, objective, cfg, figures=False)
+    hooks = () if cpu is None else (lambda task, state: cpu.append((time.process_time(), state.samples)),)
+    _, metrics = train_vae(vae, objective, cfg, hooks=hooks, figures=False)
     return metrics
+
+
+def cpu_rate(marks):
+    """Samples per CPU second (all threads of the process) from the first step's end to the last."""
+    (c0, n0), (c1, n1) = marks[0], marks[-1]
+    return (n1 - n0) / (c1 - c0)
 
 
 # ---- the matmul floor ------------------------------------------------------------------------
 
-def gemm_seconds_per_step(dtype, threads, repeats=7, n=30):
+def gemm_seconds_per_step(dtype, threads, repeats=60, n=3):
     """Best time of the GEMMs of one step of the five Linear layers at batch 128 (forward addmm,
-    weight gradient, input gradient except fc1's), in the layouts autograd uses."""
+    weight gradient, input gradient except fc1's), in the layouts autograd uses. Many short
+    windows, so that on a shared machine the best one is a quiet one."""
     torch.set_num_threads(threads)
     g = torch.Generator().manual_seed(0)
     ops = []
@@ -183,41 +196,63 @@ def load():
 def part_speed(args, data, tmp):
     n = data.x_train.shape[0]
     auto = "bf16" if resolve_amp("auto", torch.device("cpu")) else "fp32"
-    rates = {"example": [], "klvae fp32": [], f"klvae default ({auto})": []}
+    names = ["example", "klvae fp32", f"klvae default ({auto})"]
+    rates = {k: [] for k in names}  # wall clock
+    cpu = {k: [] for k in names}  # per CPU second of the process
     loads = [load()]
     for rep in range(args.repeats):
         torch.set_num_threads(args.threads)
         model, opt, loader = example_setup(data.x_train, rep)
-        sec, seen = example_train(model, opt, loader)
-        rates["example"].append(seen / sec)
-        m = klvae_run(tmp, f"speed-fp32-{rep}", epochs=1, seed=rep, threads=args.threads, amp="off")
-        rates["klvae fp32"].append(m["train_samples_per_second"])
-        m = klvae_run(tmp, f"speed-auto-{rep}", epochs=1, seed=rep, threads=args.threads)
-        rates[f"klvae default ({auto})"].append(m["train_samples_per_second"])
+        marks = []
+        sec, seen = example_train(model, opt, loader, cpu=marks)
+        rates[names[0]].append(seen / sec)
+        cpu[names[0]].append(cpu_rate(marks))
+        for name, amp in zip(names[1:], ("off", "auto")):
+            marks = []
+            m = klvae_run(tmp, f"speed-{amp}-{rep}", epochs=1, seed=rep, threads=args.threads, amp=amp, cpu=marks)
+            rates[name].append(m["train_samples_per_second"])
+            cpu[name].append(cpu_rate(marks))
         loads.append(load())
         print(f"  repeat {rep + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items())
               + f" (load {loads[-1]})", flush=True)
     med = {k: statistics.median(v) for k, v in rates.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     fl = flops_per_example()
     floor = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        sec = gemm_seconds_per_step(dtype, args.threads)
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16), ("fp32 via oneDNN bf16", None)):
+        if dtype is None:  # fp32 tensors, oneDNN allowed to compute in bf16 (converts inside every call)
+            old, torch.backends.mkldnn.matmul.fp32_precision = torch.backends.mkldnn.matmul.fp32_precision, "bf16"
+            try:
+                sec = gemm_seconds_per_step(torch.float32, args.threads)
+            finally:
+                torch.backends.mkldnn.matmul.fp32_precision = old
+        else:
+            sec = gemm_seconds_per_step(dtype, args.threads)
         floor[name] = {"gemm_gflops": fl * BATCH / sec / 1e9, "samples_per_second": BATCH / sec,
                        "epoch_seconds": n / (BATCH / sec)}
     print(f"\nSpeed: Fashion-MNIST, {n} images per epoch, 784-400-20 MLP, batch {BATCH}, "
-          f"{args.threads} threads, median of {args.repeats} alternating epochs")
-    print(f"| loop | samples/s | epoch s | vs example | runs |")
-    print("| --- | --- | --- | --- | --- |")
-    for k, v in med.items():
-        print(f"| {k} | {v:.0f} | {n / v:.1f} | {v / med['example']:.2f}× | "
-              + " ".join(f"{r:.0f}" for r in rates[k]) + " |")
-    print(f"\nMatmul floor: {fl * n / 1e9:.0f} GFLOP per epoch ({fl / 1e6:.3f} MFLOP per example)")
-    print("| GEMMs in | GFLOP/s measured | floor samples/s | floor epoch s |")
-    print("| --- | --- | --- | --- |")
+          f"{args.threads} threads, median of {args.repeats} alternating epochs (load average "
+          f"{min(loads):.1f}–{max(loads):.1f})")
+    print("| loop | samples/s | epoch s | vs example | samples per CPU s | vs example | runs (samples/s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for k in names:
+        print(f"| {k} | {med[k]:.0f} | {n / med[k]:.1f} | {med[k] / med['example']:.2f}× | {med_cpu[k]:.0f} | "
+              f"{med_cpu[k] / med_cpu['example']:.2f}× | " + " ".join(f"{r:.0f}" for r in rates[k]) + " |")
+    print(f"\nMatmul floor: {fl * n / 1e9:.0f} GFLOP per epoch ({fl / 1e6:.3f} MFLOP per example), "
+          f"best of 60 short windows")
+    print("| GEMMs in | GFLOP/s measured | floor samples/s | floor epoch s | share of the example's epoch | "
+          "share of klvae's |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    kl_name = names[2] if auto == "bf16" else names[1]
     for k, f in floor.items():
-        print(f"| {k} | {f['gemm_gflops']:.0f} | {f['samples_per_second']:.0f} | {f['epoch_seconds']:.1f} |")
-    return {"samples_per_second": rates, "median": med, "floor": floor, "flops_per_example": fl,
-            "load": loads, "amp_auto": auto}
+        if k not in ("fp32", "bf16"):
+            print(f"| {k} | {f['gemm_gflops']:.0f} | {f['samples_per_second']:.0f} | {f['epoch_seconds']:.1f} | | |")
+            continue
+        mine = names[1] if k == "fp32" else kl_name
+        print(f"| {k} | {f['gemm_gflops']:.0f} | {f['samples_per_second']:.0f} | {f['epoch_seconds']:.1f} | "
+              f"{med['example'] / f['samples_per_second']:.0%} | {med[mine] / f['samples_per_second']:.0%} ({mine}) |")
+    return {"samples_per_second": rates, "samples_per_cpu_second": cpu, "median": med, "median_cpu": med_cpu,
+            "floor": floor, "flops_per_example": fl, "load": loads, "amp_auto": auto}
 
 
 def part_objective(args, data, tmp):
@@ -229,7 +264,7 @@ def part_objective(args, data, tmp):
     ex = evaluate_vae(as_klvae(model), x_test, k=args.k)
     out["example"] = {"test_iw_nll": ex["test_iw_nll"], "test_elbo": ex["test_elbo"], "train_seconds": sec}
     loads.append(load())
-    for amp in ("off", "auto"):
+    for amp in (("off", "auto") if args.objective_fp32 else ("auto",)):
         m = klvae_run(tmp, f"objective-{amp}", objective=ELBOConfig(binarize=True, iw_k=args.k),
                       epochs=args.epochs, threads=args.threads, amp=amp)
         name = f"klvae {m['amp'] if amp == 'auto' else 'fp32'}{' (default)' if amp == 'auto' else ''}"
@@ -284,6 +319,7 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=5, help="alternating epochs per loop (speed)")
     ap.add_argument("--epochs", type=int, default=10, help="training epochs (objective)")
     ap.add_argument("--k", type=int, default=100, help="importance samples of the test −log p(x)")
+    ap.add_argument("--objective-fp32", action="store_true", help="also train klvae with --amp off (objective)")
     ap.add_argument("--seconds", type=float, default=60.0, help="training budget (time)")
     ap.add_argument("--json", default="bench_vae.json", help="where to write the results")
     args = ap.parse_args(argv)

@@ -62,7 +62,7 @@ class TrainConfig:
     out: str | None = None  # run folder; None → runs/<timestamp>
     epochs: int = 200  # passes over the training set
     batch_size: int = 128  # examples per optimisation step
-    lr: float = 1e-3  # Adam learning rate
+    lr: float = 2e-3  # Adam learning rate (2e-3 learns faster per second than 1e-3 on both bundled VAE data sets)
     seed: int = 0  # seeds initialisation, batch order and every random draw
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
     max_seconds: float | None = None  # wall-clock budget: stop at the next step boundary after it

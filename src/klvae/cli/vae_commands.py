@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     r.add_argument("--out", help="run folder (runs/<timestamp>)")
     r.add_argument("--epochs", type=int, help="passes over the training set (200)")
     r.add_argument("--batch-size", type=int, help="examples per step (128)")
-    r.add_argument("--lr", type=float, help="Adam learning rate (1e-3)")
+    r.add_argument("--lr", type=float, help="Adam learning rate (2e-3)")
     r.add_argument("--seed", type=int, help="random seed (0)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (auto)")
     r.add_argument("--max-seconds", type=float, help="time budget: stop, evaluate and report after it")

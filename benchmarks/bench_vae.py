@@ -139,7 +139,10 @@ def as_klvae(example: ExampleVAE) -> VAE:
 # ---- klvae through the code path of `klvae train` -------------------------------------------
 
 def klvae_run(tmp, name, *, vae=None, objective=None, cpu=None, **train):
+    """`train_vae` on Fashion-MNIST; by default the example's model and settings (400/20, batch 128, Adam 1e-3)."""
     vae = vae or VAEConfig(hidden=(400,), latent_dim=20)
+    if vae == VAEConfig(hidden=(400,), latent_dim=20):
+        train = {"batch_size": BATCH, "lr": 1e-3, **train}
     objective = objective or ELBOConfig(binarize=True, iw_k=1)
     cfg = TrainConfig(data="fashion-mnist", out=os.path.join(tmp, name), **train)
     hooks = () if cpu is None else (lambda task, state: cpu.append((time.process_time(), state.samples)),)

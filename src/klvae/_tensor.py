@@ -27,7 +27,7 @@ def _one(value, name: str, device) -> torch.Tensor:
             raise ValueError(f"{name} must be numeric, got an array of dtype {a.dtype}")
         if not a.flags.writeable:  # torch refuses to alias read-only memory
             a = a.copy()
-        t = torch.from_numpy(a) if a.ndim else torch.tensor(a.item())
+        t = torch.from_numpy(a)  # 0-d too: keeps float64 (torch.tensor(x.item()) gives float32)
         if a.dtype.kind in "biu":
             t = t.to(torch.float64)
     if not t.is_floating_point():

@@ -41,13 +41,16 @@ def to_tensors(*values, names: tuple[str, ...]) -> list[torch.Tensor]:
     """Convert `values` to floating tensors of one dtype on one device.
 
     The device is that of the first tensor input (CPU otherwise); the dtype is the
-    promotion of the inputs' floating dtypes. Non-numeric input raises ValueError that
+    promotion of the inputs' floating dtypes, where plain numbers (0-d non-tensors) count
+    only when every input is one. Non-numeric input raises ValueError that
     names the argument.
     """
     device = next((v.device for v in values if isinstance(v, torch.Tensor)), None)
     tensors = [_one(v, n, device) for v, n in zip(values, names)]
-    dtype = tensors[0].dtype
-    for t in tensors[1:]:
+    # As in torch, plain numbers (0-d, not tensors) follow the arrays' dtype.
+    arrays = [t for t, v in zip(tensors, values) if isinstance(v, torch.Tensor) or t.dim()]
+    dtype = (arrays or tensors)[0].dtype
+    for t in arrays or tensors:
         dtype = torch.promote_types(dtype, t.dtype)
     return [t if t.dtype == dtype else t.to(dtype) for t in tensors]
 

@@ -7,7 +7,7 @@ validation on both sides, then the KL):
   diagonal: 256 pairs of diagonal normals, d = 4096 (torch: Independent(Normal) KL).
 The two libraries alternate, and each time is the median over the repeats.
 
-Run: PYTHONPATH=src python benchmarks/bench_gaussian.py [--repeats N]
+Run: PYTHONPATH=src python benchmarks/bench_gaussian.py [--repeats N] [--threads T]
 """
 
 from __future__ import annotations
@@ -76,10 +76,13 @@ def time_pair(torch_fn, klvae_fn, repeats: int) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float64, median of {args.repeats}")
-    print(f"| case | torch.distributions (ms) | klvae (ms) | torch / klvae |")
-    print(f"| --- | ---: | ---: | ---: |")
+    print("| case | torch.distributions (ms) | klvae (ms) | torch / klvae |")
+    print("| --- | ---: | ---: | ---: |")
     for case in (full_case, diagonal_case):
         label, torch_fn, klvae_fn = case()
         t_torch, t_klvae = time_pair(torch_fn, klvae_fn, args.repeats)

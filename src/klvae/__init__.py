@@ -1,17 +1,49 @@
-"""klvae: divergences you can trust, and the generative models built on them."""
+"""klvae: divergences you can trust, and the generative models built on them.
+
+The numeric layer (`klvae.info`, `klvae.gaussian`, `klvae.estimate`) is imported eagerly;
+the heavier parts (data, figures, models) are imported on first use of one of their names,
+so `import klvae` stays quick.
+"""
+
+from importlib import import_module
+
+from klvae import estimate as _estimate
+from klvae import gaussian as _gaussian
+from klvae import info as _info
+from klvae.estimate import MCEstimate, check_closed_form, mc_kl
+from klvae.gaussian import entropy_mvn, entropy_normal, kl_mvn, kl_normal, kl_std_normal
+from klvae.info import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    conditional_entropy,
+    cross_entropy,
+    entropy,
+    joint_entropy,
+    js_distance,
+    js_divergence,
+    kl_divergence,
+    mutual_information,
+    unit_name,
+    wasserstein_distance,
+    wasserstein_distance_samples,
+)
 
 __version__ = "0.1.0"
 
-from klvae.estimate import MCEstimate, check_closed_form, mc_kl
-from klvae.gaussian import entropy_mvn, entropy_normal, kl_mvn, kl_normal, kl_std_normal
+# name -> module, imported when the name is first asked for
+_LAZY = {
+    **dict.fromkeys(["Dataset", "DataError", "load_dataset", "read_idx", "mode_mixture",
+                     "sample_mixture"], "klvae.data"),
+    **dict.fromkeys(["save_image_grid", "plot_curves", "plot_bars", "plot_points",
+                     "write_report", "load_metrics_jsonl"], "klvae.report"),
+}
 
-__all__: list[str] = [
-    "kl_normal",
-    "kl_std_normal",
-    "kl_mvn",
-    "entropy_normal",
-    "entropy_mvn",
-    "MCEstimate",
-    "mc_kl",
-    "check_closed_form",
-]
+__all__: list[str] = [*_info.__all__, *_gaussian.__all__, *_estimate.__all__, *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'klvae' has no attribute {name!r}")

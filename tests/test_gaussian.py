@@ -204,6 +204,13 @@ def test_kl_normal_accurate_when_sigmas_are_close(sigma1, rel):
         assert rel_err(textbook, float(mp_kl_normal(0.25, sigma1, 0.25, sigma2))) > 1e-3
 
 
+def test_kl_normal_with_scales_far_apart():
+    # (σ₁/σ₂)² = 1e-200 ** 2 underflows to 0; log of it would give inf, the answer is ≈ 460
+    for s1, s2 in ((1e-100, 1e100), (1e-3, 1e5), (1e5, 1e-3)):
+        assert rel_err(kl_normal(0.0, s1, 1.0, s2), float(mp_kl_normal(0.0, s1, 1.0, s2))) <= 1e-13
+    assert kl_normal(0.0, 1e200, 0.0, 1e-10) == np.inf  # the true value exceeds the float range
+
+
 def test_kl_mvn_diagonal_variances_accurate_when_close():
     v1 = np.array([1e-4, 0.5, 1.0, 7.0, 1e4])
     for rel in (1e-12, 1e-7, 1e-3, 0.05):

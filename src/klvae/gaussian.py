@@ -63,13 +63,14 @@ def _ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
     """
     if a.dim() == 0 and b.dim() == 0:
         return _ratio_term(a[None], b[None], power)[0]
-    q = a / b
-    if power == 2:
-        q = q * q
-    out = (q - 1.0).sub_(torch.log(q))  # q - 1 first: exact near q = 1; in place on a fresh tensor
+    r = a / b
+    log_r = torch.log(r)  # not log q: (a/b)² underflows to 0 for a/b < 1e-154
+    # q - 1 to a few ulps of itself (r - 1 is exact near r = 1; r·r - 1 would not be)
+    q_minus_1 = (r - 1.0) * (r + 1.0) if power == 2 else r - 1.0
+    out = q_minus_1.sub_(log_r, alpha=power)  # in place on a fresh tensor: one pass less
     near = (out.detach() < _SERIES_AT**2 / 2).nonzero(as_tuple=True)  # |x| ≲ _SERIES_AT
     if near[0].numel():
-        a_near, b_near = a.expand_as(q)[near], b.expand_as(q)[near]
+        a_near, b_near = a.expand_as(r)[near], b.expand_as(r)[near]
         x = power * torch.log1p((a_near - b_near) / b_near)
         out.index_put_(near, _series_expm1_minus_x(x))
     return out

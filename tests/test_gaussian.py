@@ -287,6 +287,16 @@ def test_gradcheck_kl_normal_including_the_series_branch():
     assert torch.autograd.gradcheck(lambda *a: kl_normal(*a, axis=-1), (mu1, s1, mu2, s2))
 
 
+def test_gradcheck_kl_normal_broadcast_and_inputs_untouched():
+    gen = torch.Generator().manual_seed(13)
+    mu1 = torch.randn(3, 4, dtype=F64, generator=gen, requires_grad=True)  # wider than the σs
+    s1, s2 = ((torch.rand(4, dtype=F64, generator=gen) + 0.5).requires_grad_() for _ in range(2))
+    mu2 = torch.randn(1, dtype=F64, generator=gen, requires_grad=True)
+    copies = [t.detach().clone() for t in (mu1, s1, mu2, s2)]
+    assert torch.autograd.gradcheck(lambda *a: kl_normal(*a, axis=-1), (mu1, s1, mu2, s2))
+    assert all(torch.equal(t, c) for t, c in zip((mu1, s1, mu2, s2), copies))
+
+
 def test_gradcheck_kl_std_normal():
     gen = torch.Generator().manual_seed(10)
     mu, logvar = (torch.randn(3, 4, dtype=F64, generator=gen, requires_grad=True) for _ in range(2))

@@ -65,9 +65,12 @@ def _ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
         return _ratio_term(a[None], b[None], power)[0]
     r = a / b
     log_r = torch.log(r)  # not log q: (a/b)² underflows to 0 for a/b < 1e-154
-    # q - 1 to a few ulps of itself (r - 1 is exact near r = 1; r·r - 1 would not be)
-    q_minus_1 = (r - 1.0) * (r + 1.0) if power == 2 else r - 1.0
-    out = q_minus_1.sub_(log_r, alpha=power)  # in place on a fresh tensor: one pass less
+    # q - 1 to a few ulps of itself: u = r - 1 is exact near r = 1 (r·r - 1 would not be),
+    # r² - 1 = u (u + 2). In-place steps on fresh tensors save allocations; autograd
+    # handles them.
+    u = r - 1.0
+    q_minus_1 = torch.add(u, 2.0).mul_(u) if power == 2 else u
+    out = q_minus_1.sub_(log_r, alpha=power)
     near = (out.detach() < _SERIES_AT**2 / 2).nonzero(as_tuple=True)  # |x| ≲ _SERIES_AT
     if near[0].numel():
         a_near, b_near = a.expand_as(r)[near], b.expand_as(r)[near]
@@ -131,6 +134,20 @@ def _broadcast(shapes: dict[str, tuple[int, ...]], what: str = "shapes") -> torc
         raise ValueError(f"{what} do not broadcast: {listed}") from None
 
 
+def _div(fresh: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """fresh / other, in place when `fresh` (a temporary) already has the result's shape."""
+    if fresh.shape == torch.broadcast_shapes(fresh.shape, other.shape):
+        return fresh.div_(other)
+    return fresh / other
+
+
+def _addsquare(fresh: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """fresh + z², in place when `fresh` (a temporary) already has the result's shape."""
+    if fresh.shape == torch.broadcast_shapes(fresh.shape, z.shape):
+        return fresh.addcmul_(z, z)
+    return torch.addcmul(fresh, z, z)
+
+
 def _sum(t: torch.Tensor, axis) -> torch.Tensor:
     return t if axis is None else t.sum(axis)
 
@@ -178,8 +195,8 @@ def kl_normal(mu1, sigma1, mu2, sigma2, *, axis=None, validate: bool = True):
         _broadcast({n: t.shape for n, t in zip(names, ts)})
         _check_positive("sigma1", sigma1)
         _check_positive("sigma2", sigma2)
-    z = (mu1 - mu2) / sigma2
-    out = 0.5 * _sum(torch.addcmul(_ratio_term(sigma1, sigma2, 2), z, z), axis)
+    z = _div(mu1 - mu2, sigma2)  # (μ₁ − μ₂)/σ₂
+    out = 0.5 * _sum(_addsquare(_ratio_term(sigma1, sigma2, 2), z), axis)
     if validate:
         _check_result(out, dict(zip(names, ts)))
     return from_tensor(out, torch_out)
@@ -435,7 +452,7 @@ def kl_mvn(
     delta = mu2 - mu1  # (…, d)
     if side1[0] == "D" and side2[0] == "D":
         v1, v2 = side1[1], side2[1]
-        per_dim = torch.addcmul(_ratio_term(v1, v2, 1), delta, delta / v2)
+        per_dim = torch.addcmul(_ratio_term(v1, v2, 1), delta, delta / v2)  # (…, d)
         out = 0.5 * per_dim.sum(-1)
     else:
         m = _relative_factor(side1, side2)  # (…, d, d)

@@ -86,7 +86,7 @@ def test_kl_mvn_matches_torch_in_every_form(form1, form2):
         cov2 = torch.diag_embed(cov2.diagonal(dim1=-2, dim2=-1))
     expected = kl_divergence(MultivariateNormal(mu1, cov1), MultivariateNormal(mu2, cov2))
 
-    def given(form, cov):
+    def argument(form, cov):
         return {
             "cov": cov,
             "scale_tril": torch.linalg.cholesky(cov),
@@ -94,7 +94,7 @@ def test_kl_mvn_matches_torch_in_every_form(form1, form2):
             "var": cov.diagonal(dim1=-2, dim2=-1),
         }[form]
 
-    kwargs = {f"{form1}1": given(form1, cov1), f"{form2}2": given(form2, cov2)}
+    kwargs = {f"{form1}1": argument(form1, cov1), f"{form2}2": argument(form2, cov2)}
     ours = kl_mvn(mu1, mu2=mu2, **kwargs)
     assert ours.shape == (3,)
     assert rel_err(ours, expected) <= 1e-10

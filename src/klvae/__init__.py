@@ -36,6 +36,14 @@ _LAZY = {
                      "sample_mixture"], "klvae.data"),
     **dict.fromkeys(["save_image_grid", "plot_curves", "plot_bars", "plot_points",
                      "write_report", "load_metrics_jsonl"], "klvae.report"),
+    **dict.fromkeys(["GaussianFit", "gaussian_mixture", "parse_mixture", "fit_forward",
+                     "fit_reverse", "kl_numerical", "reverse_kl_sweep"], "klvae.fit"),
+    **dict.fromkeys(["pathwise_gradients", "score_function_gradients", "estimate_gradient",
+                     "analytic_gradient", "exact_variance", "sampling_blocks_gradients",
+                     "variance_table"], "klvae.gradients"),
+    **dict.fromkeys(["TrainConfig", "fit", "NonFiniteLossError", "TrainingInterrupted"], "klvae.train"),
+    **dict.fromkeys(["VAE", "VAEConfig", "ELBOConfig", "vae_loss", "iw_log_px", "evaluate_vae",
+                     "train_vae", "load_run"], "klvae.vae"),
 }
 
 __all__: list[str] = [*_info.__all__, *_gaussian.__all__, *_estimate.__all__, *_LAZY]
@@ -47,3 +55,4 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'klvae' has no attribute {name!r}")
+

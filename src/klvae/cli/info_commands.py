@@ -56,6 +56,10 @@ def _run(args: argparse.Namespace) -> int:
     from klvae import info  # the library is imported only when a command runs
 
     func_name, n_args, _ = _COMMANDS[args.command]
+    if getattr(args, "density", False) or getattr(args, "plot", None):
+        from klvae.cli.experiment_commands import kl_plot  # `kl --plot / --density`
+
+        return kl_plot(args)
     dists = [load_distribution(args.P, "P")]
     if n_args == 2:
         dists.append(load_distribution(args.Q, "Q"))
@@ -82,4 +86,8 @@ def register(subparsers) -> None:
                          help="logarithm base: 2 for bits, 10 for dits, e (default) for nats")
         cmd.add_argument("--normalize", action="store_true",
                          help="rescale each row to sum to 1 instead of rejecting it")
+        if command == "kl":
+            cmd.add_argument("--plot", metavar="PATH", help="also draw p, q and p·log(p/q) to this PNG")
+            cmd.add_argument("--density", action="store_true",
+                             help="P and Q are 1-D Gaussian mixtures 'w:mu:sigma,...' (KL by integration)")
         cmd.set_defaults(func=_run)

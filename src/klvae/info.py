@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import queue
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -250,22 +251,26 @@ def _pool() -> ThreadPoolExecutor | None:
 
 
 def _numpy_rows(kernel, tensors, names, axis, normalize):
-    """kernel(*chunks, has_zero) over row chunks of validated probabilities; the batch-shaped result.
+    """kernel(*chunks, has_zero, work) over row chunks of validated probabilities.
 
-    Returns None when the validation reductions flag an argument that the torch check then
-    accepts (a row sum within rounding of the tolerance), so the caller takes the torch path.
+    Returns the batch-shaped result, or None when the validation reductions flag an
+    argument that the torch check then accepts (a row sum within rounding of the
+    tolerance), so that the caller takes the torch path and its verdict.
     """
     arrays = [np.moveaxis(t.numpy(), axis, -1) for t in tensors]
     batch, k = arrays[0].shape[:-1], arrays[0].shape[-1]
     flats = [a.reshape(-1, k) for a in arrays]  # a view for the usual layouts
-    n = flats[0].shape[0]
-    step = max(1, _CHUNK // k)
+    dtype, n = flats[0].dtype, flats[0].shape[0]
+    step = min(n, max(1, _CHUNK // k))
     starts = range(0, n, step)
-    out = np.empty(n, dtype=flats[0].dtype)
-    lows = np.empty((len(starts), len(flats)), dtype=flats[0].dtype)
-    sums = np.empty((len(flats), n), dtype=flats[0].dtype)
+    out = np.empty(n, dtype=dtype)
+    lows = np.empty((len(starts), len(flats)), dtype=dtype)
+    sums = np.empty((len(flats), n), dtype=dtype)
+    # Per-thread scratch, reused chunk after chunk: a fresh 1 MB temporary per ufunc costs
+    # more in page faults than the arithmetic done on it.
+    spare = queue.SimpleQueue()
 
-    def run(i, start):
+    def run(i, start, work):
         rows = slice(start, start + step)
         chunks = [f[rows] for f in flats]
         for j, c in enumerate(chunks):
@@ -274,15 +279,21 @@ def _numpy_rows(kernel, tensors, names, axis, normalize):
         row_sums = sums[:, rows]
         if not (lows[i] >= 0).all() or not np.isfinite(row_sums).all():
             return  # reported below by the torch check
+        work = [w[: len(chunks[0])] for w in work]
         if normalize:
             if (row_sums == 0).any():
                 return
-            chunks = [c / s[:, None] for c, s in zip(chunks, row_sums)]
-        out[rows] = kernel(*chunks, has_zero=bool((lows[i] == 0).any()))
+            chunks = [np.divide(c, s[:, None], out=work.pop()) for c, s in zip(chunks, row_sums)]
+        out[rows] = kernel(*chunks, has_zero=bool((lows[i] == 0).any()), work=work)
 
     def guarded(i, start):  # log 0, 0/0 and overflowing sums are handled, not warned about
+        try:
+            work = spare.get_nowait()
+        except queue.Empty:
+            work = [np.empty((step, k), dtype=bool)] + [np.empty((step, k), dtype=dtype) for _ in range(6)]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            run(i, start)
+            run(i, start, work)
+        spare.put(work)
 
     pool = _pool() if len(starts) > 1 else None
     if pool is None:
@@ -291,7 +302,7 @@ def _numpy_rows(kernel, tensors, names, axis, normalize):
     else:
         list(pool.map(guarded, range(len(starts)), starts))
 
-    tol = math.sqrt(np.finfo(out.dtype).eps)
+    tol = math.sqrt(np.finfo(dtype).eps)
     for j, (t, name) in enumerate(zip(tensors, names)):
         low, s = np.min(lows[:, j]), sums[j]  # np.min propagates NaN
         bad = not (low >= 0) or not np.isfinite(s).all()
@@ -310,26 +321,30 @@ def _horner_np(x, coeffs):
     return acc
 
 
-def _entropy_rows(p, has_zero):
-    """−Σ p log p per row of a (rows, K) chunk."""
-    terms = np.log(p)
+# The kernels below get (rows, K) chunks and `work`: a bool buffer, then float buffers,
+# all of the chunk's shape.
+
+
+def _entropy_rows(p, has_zero, work):
+    """−Σ p log p per row."""
+    mask, terms = work[0], work[1]
+    np.log(p, out=terms)
     if has_zero:
-        terms[p == 0] = 0.0  # 0 log 0 = 0
+        np.copyto(terms, 0.0, where=np.equal(p, 0, out=mask))  # 0 log 0 = 0
     terms *= p
     return -terms.sum(-1)
 
 
-def _kl_rows(p, q, has_zero):
-    """Σ [p log(p/q) − p + q] per row of (rows, K) chunks; as `_kl_terms`."""
-    log_ratio = np.divide(p, q)
-    np.log(log_ratio, out=log_ratio)
-    d = np.subtract(p, q)
-    terms = np.multiply(p, log_ratio)
-    terms -= d
+def _kl_rows(p, q, has_zero, work):
+    """Σ [p log(p/q) − p + q] per row; as `_kl_terms`."""
+    mask, log_ratio, d, terms = work[:4]
+    np.log(np.divide(p, q, out=log_ratio), out=log_ratio)
+    np.subtract(p, q, out=d)
+    np.multiply(p, log_ratio, out=terms)
+    terms -= d  # accurate wherever |p/q − 1| is not small
     if has_zero:
-        np.copyto(terms, q, where=p == 0)  # 0 log 0/q − 0 + q; q = 0 gives +inf already
-    np.abs(log_ratio, out=log_ratio)
-    idx = np.nonzero(log_ratio < _SERIES_AT)
+        np.copyto(terms, q, where=np.equal(p, 0, out=mask))  # 0 log 0/q − 0 + q; q = 0 gives +inf
+    idx = np.nonzero(np.less(np.abs(log_ratio, out=log_ratio), _SERIES_AT, out=mask))
     if idx[0].size:
         qs = q[idx]
         xs = d[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
@@ -337,28 +352,27 @@ def _kl_rows(p, q, has_zero):
     return terms.sum(-1)
 
 
-def _js_rows(p, q, has_zero):
-    """Σ [p log(p/m) + q log(q/m)] per row of (rows, K) chunks, m = (p + q)/2; as `_js_terms`."""
-    m = np.add(p, q)
-    m *= 0.5
-    log_a = np.divide(p, m)
-    np.log(log_a, out=log_a)  # log(1 + s), s = (p − q)/(p + q)
-    log_b = np.divide(q, m)
-    np.log(log_b, out=log_b)
-    idx = np.nonzero(np.abs(log_a) < _SERIES_AT)  # before zeros get log 0 := 0
-    if has_zero:
-        log_a[p == 0] = 0.0  # 0 log 0 = 0, also where m = 0
-        log_b[q == 0] = 0.0
-    terms = np.multiply(p, log_a)
+def _js_rows(p, q, has_zero, work):
+    """Σ [p log(p/m) + q log(q/m)] per row, m = (p + q)/2; as `_js_terms`."""
+    mask, total, log_a, log_b, scratch = work[:5]
+    np.add(p, q, out=total)  # 2m, which does not underflow to 0 where p or q is subnormal
+    for x, log_x in ((p, log_a), (q, log_b)):
+        np.divide(x, total, out=log_x)
+        log_x *= 2.0
+        np.log(log_x, out=log_x)  # log_a = log(1 + s), s = (p − q)/(p + q)
+    idx = np.nonzero(np.less(np.abs(log_a, out=scratch), _SERIES_AT, out=mask))
+    if has_zero:  # 0 log 0 = 0, also where m = 0
+        np.copyto(log_a, 0.0, where=np.equal(p, 0, out=mask))
+        np.copyto(log_b, 0.0, where=np.equal(q, 0, out=mask))
+    log_a *= p
     log_b *= q
-    terms += log_b
+    terms = np.add(log_a, log_b, out=log_a)
     if idx[0].size:
         ps, qs = p[idx], q[idx]
         s = (ps - qs) / (ps + qs)
         s2 = s * s
-        terms[idx] = m[idx] * s2 * _horner_np(s2, _H_COEFFS)
+        terms[idx] = 0.5 * (ps + qs) * s2 * _horner_np(s2, _H_COEFFS)
     return terms.sum(-1)
-
 
 # ------------------------------------------------------------------ per-entry terms
 

@@ -64,7 +64,6 @@ __all__ = [
 _CHUNK = 1 << 17  # elements per chunk: temporaries stay in cache and are reused by malloc
 _SERIES_AT = 0.05  # below this |x|, the Taylor series replaces the cancelling closed form
 _REDUCTIONS = ("none", "sum", "mean")
-_WORKERS = 2  # threads for the NumPy path's row chunks
 
 
 # ----------------------------------------------------------------------------- checks
@@ -244,9 +243,13 @@ def _fast(tensors, logits) -> bool:
     )
 
 
-@functools.cache
 def _pool() -> ThreadPoolExecutor | None:
-    workers = min(_WORKERS, os.cpu_count() or 1)
+    """The NumPy path's chunk workers: as many as torch's intra-op threads (None for one)."""
+    return _pool_of(min(torch.get_num_threads(), os.cpu_count() or 1))
+
+
+@functools.cache
+def _pool_of(workers: int) -> ThreadPoolExecutor | None:
     return ThreadPoolExecutor(workers, thread_name_prefix="klvae-info") if workers > 1 else None
 
 
@@ -321,6 +324,11 @@ def _horner_np(x, coeffs):
     return acc
 
 
+def _where(mask):
+    """np.nonzero of a C-contiguous 2-d mask, ~10× faster than np.nonzero itself in 2-d."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
 # The kernels below get (rows, K) chunks and `work`: a bool buffer, then float buffers,
 # all of the chunk's shape.
 
@@ -344,7 +352,7 @@ def _kl_rows(p, q, has_zero, work):
     terms -= d  # accurate wherever |p/q − 1| is not small
     if has_zero:
         np.copyto(terms, q, where=np.equal(p, 0, out=mask))  # 0 log 0/q − 0 + q; q = 0 gives +inf
-    idx = np.nonzero(np.less(np.abs(log_ratio, out=log_ratio), _SERIES_AT, out=mask))
+    idx = _where(np.less(np.abs(log_ratio, out=log_ratio), _SERIES_AT, out=mask))
     if idx[0].size:
         qs = q[idx]
         xs = d[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
@@ -360,7 +368,7 @@ def _js_rows(p, q, has_zero, work):
         np.divide(x, total, out=log_x)
         log_x *= 2.0
         np.log(log_x, out=log_x)  # log_a = log(1 + s), s = (p − q)/(p + q)
-    idx = np.nonzero(np.less(np.abs(log_a, out=scratch), _SERIES_AT, out=mask))
+    idx = _where(np.less(np.abs(log_a, out=scratch), _SERIES_AT, out=mask))
     if has_zero:  # 0 log 0 = 0, also where m = 0
         np.copyto(log_a, 0.0, where=np.equal(p, 0, out=mask))
         np.copyto(log_b, 0.0, where=np.equal(q, 0, out=mask))

@@ -115,6 +115,8 @@ def _check_probs(t, name, axis, normalize):
     One global min (NaN propagates through it) and the row sums (finite exactly when every
     entry is, once the min is ≥ 0) replace separate isnan/isinf/negativity passes.
     """
+    if t.numel() == 0:  # an empty batch of rows
+        return t, False
     low = t.detach().amin()
     sums = t.sum(axis, keepdim=True)
     sums_d = sums.detach()
@@ -245,11 +247,12 @@ def _fast(tensors, logits) -> bool:
 
 def _pool() -> ThreadPoolExecutor | None:
     """The NumPy path's chunk workers: as many as torch's intra-op threads (None for one)."""
-    return _pool_of(min(torch.get_num_threads(), os.cpu_count() or 1))
+    return _pool_of(min(torch.get_num_threads(), os.cpu_count() or 1), os.getpid())
 
 
 @functools.cache
-def _pool_of(workers: int) -> ThreadPoolExecutor | None:
+def _pool_of(workers: int, pid: int) -> ThreadPoolExecutor | None:
+    # keyed by pid too: a forked child has the executor object but none of its threads
     return ThreadPoolExecutor(workers, thread_name_prefix="klvae-info") if workers > 1 else None
 
 
@@ -264,6 +267,8 @@ def _numpy_rows(kernel, tensors, names, axis, normalize):
     batch, k = arrays[0].shape[:-1], arrays[0].shape[-1]
     flats = [a.reshape(-1, k) for a in arrays]  # a view for the usual layouts
     dtype, n = flats[0].dtype, flats[0].shape[0]
+    if n == 0:
+        return torch.from_numpy(np.empty(batch, dtype=dtype))
     step = min(n, max(1, _CHUNK // k))
     starts = range(0, n, step)
     out = np.empty(n, dtype=dtype)

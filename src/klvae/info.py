@@ -30,6 +30,12 @@ rounding, the value is the generalized KL Σ[p log(p/q) − p + q] of those floa
 differs from Σ p log(p/q) by Σq − Σp (zero for exactly normalized rows, and otherwise
 the part of Σ p log(p/q) that measures a mismatch of total mass, not of shape).
 Gradients are those of Σ p log(p/q).
+
+Speed: for CPU input that needs no gradient (NumPy arrays, lists, CPU tensors without
+``requires_grad``), entropy, KL and Jensen–Shannon of probabilities run as NumPy ufuncs on
+the same memory, in row chunks that are validated and measured while in cache, on as
+many threads as ``torch.get_num_threads()``; NumPy's float64 log is about 3× faster than
+torch's on CPU. Tensors that require grad, other devices and ``logits=True`` use torch.
 """
 
 from __future__ import annotations
@@ -291,7 +297,7 @@ def _numpy_rows(kernel, tensors, names, axis, normalize):
         if normalize:
             if (row_sums == 0).any():
                 return
-            chunks = [np.divide(c, s[:, None], out=work.pop()) for c, s in zip(chunks, row_sums)]
+            chunks = [np.divide(c, s[:, None], out=w) for c, s, w in zip(chunks, row_sums, work[-2:])]
         out[rows] = kernel(*chunks, has_zero=bool((lows[i] == 0).any()), work=work)
 
     def guarded(i, start):  # log 0, 0/0 and overflowing sums are handled, not warned about
@@ -334,8 +340,9 @@ def _where(mask):
     return np.divmod(np.flatnonzero(mask), mask.shape[1])
 
 
-# The kernels below get (rows, K) chunks and `work`: a bool buffer, then float buffers,
-# all of the chunk's shape.
+# The kernels below get (rows, K) chunks and `work`: a bool buffer, then six float
+# buffers, all of the chunk's shape; they use at most the first five entries (the last
+# two hold the rescaled rows when normalize=True).
 
 
 def _entropy_rows(p, has_zero, work):
@@ -386,6 +393,7 @@ def _js_rows(p, q, has_zero, work):
         s2 = s * s
         terms[idx] = 0.5 * (ps + qs) * s2 * _horner_np(s2, _H_COEFFS)
     return terms.sum(-1)
+
 
 # ------------------------------------------------------------------ per-entry terms
 

@@ -139,7 +139,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def cpu_has_bf16() -> bool:
-    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), where bf16 GEMMs run ~2× fp32."""
+    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), where bf16 GEMMs run ~2× fp32.
+
+    >>> isinstance(cpu_has_bf16(), bool)
+    True
+    """
     cpu = getattr(torch, "cpu", None)
     return any(bool(getattr(cpu, name, lambda: False)())
                for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
@@ -148,7 +152,14 @@ def cpu_has_bf16() -> bool:
 def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of `TrainConfig.amp` on `device`: bfloat16, or None for plain fp32.
 
-    "auto" is bf16 on a CPU with native bf16 instructions and fp32 everywhere else.
+    "auto" is bf16 on a CPU with native bf16 instructions (`cpu_has_bf16`) and fp32 everywhere
+    else (CUDA included). Under bf16 a task keeps fp32 master weights and computes its loss in
+    fp32; only the Linear/conv products run in bf16 (8 significant bits, fp32 accumulation).
+
+    >>> resolve_amp("bf16", torch.device("cpu")), resolve_amp("off", torch.device("cpu"))
+    (torch.bfloat16, None)
+    >>> resolve_amp("auto", torch.device("cuda")) is None
+    True
     """
     if mode not in AMP_MODES:
         raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {mode!r}")

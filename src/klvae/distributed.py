@@ -78,7 +78,14 @@ def setup(device: torch.device):
         torch.cuda.set_device(device)
     made = False
     if ctx.distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+        if attempt is None:
+            dist.init_process_group(backend)
+        else:  # torchrun keeps one store across restarts (pytorch#135712): keep each attempt's keys apart
+            store, rank, world = next(dist.rendezvous("env://"))
+            dist.init_process_group(backend, store=dist.PrefixStore(f"klvae/attempt{attempt}", store),
+                                    rank=rank, world_size=world)
         made = True
         ctx = context()
     try:

@@ -4,6 +4,8 @@ Usage: python -m torch.distributed.run ... tests/ddp_worker.py OUT [KEY=VALUE ..
 KEY=VALUE pairs set TrainConfig fields (integers, or text such as data=FILE.npz). With KLVAE_TEST_KILL_STEP=k, rank 1 of the first
 attempt (TORCHELASTIC_RESTART_COUNT == 0) SIGKILLs itself after step k, as a crashed worker
 would; KLVAE_TEST_MARKS names a folder where each worker notes its attempt and rank.
+With OUT=unsynced:FILE, it trains a task that does not synchronise its gradients and writes
+the loop's error message to FILE.
 """
 
 import faulthandler
@@ -12,13 +14,52 @@ import signal
 import sys
 from pathlib import Path
 
+import torch
+
 from klvae.train import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig, train_vae
+
+
+class Unsynced:
+    """A task whose module is NOT called through klvae.distributed.wrap: each rank drifts apart."""
+
+    def __init__(self):
+        self.w = torch.nn.Parameter(torch.zeros(3))
+        self.modules = {"m": torch.nn.Module()}
+        self.modules["m"].w = self.w
+        self.optimizers = {"m": torch.optim.SGD([self.w], lr=0.1)}
+
+    def train_step(self, x, y, step, epoch):
+        loss = (x @ self.w - 1).square().mean()
+        self.optimizers["m"].zero_grad()
+        loss.backward()
+        self.optimizers["m"].step()
+        return {"loss": loss.detach()}
+
+    def end_epoch(self, epoch):
+        return {}
+
+
+def unsynced(path: str) -> None:
+    from klvae import distributed
+    from klvae.train import fit
+
+    with distributed.setup(torch.device("cpu")) as (ctx, _):
+        try:
+            fit(Unsynced(), torch.rand(16, 3, generator=torch.Generator().manual_seed(0)), None,
+                TrainConfig(epochs=1, batch_size=4), Path(path).parent / "unsynced-run")
+        except RuntimeError as err:
+            if ctx.is_main:
+                Path(path).write_text(str(err))
 
 
 def main() -> None:
     faulthandler.dump_traceback_later(150, exit=True)  # a hang fails the test, with the stacks
     out, *pairs = sys.argv[1:]
+    if out.startswith("unsynced:"):
+        unsynced(out.split(":", 1)[1])
+        sys.stdout.flush()
+        os._exit(0)
     fields = {k: int(v) if v.isdigit() else v for k, v in (p.split("=", 1) for p in pairs)}
     rank, attempt = int(os.environ["RANK"]), int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
     if os.environ.get("KLVAE_TEST_MARKS"):

@@ -70,10 +70,14 @@ def runs(data, tmp_path_factory):
     marks = root / "marks"
     marks.mkdir()
     args = ["epochs=2", f"data={data}"]
-    plain = [subprocess.Popen([sys.executable, str(WORKER), str(root / "two"), *args],
-                              env=env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                                      MASTER_PORT=str(port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for port in [free_port()] for r in range(2)]
+    def pair(*argv):  # two processes with torchrun's variables, without the agent
+        port = free_port()
+        return [subprocess.Popen([sys.executable, str(WORKER), *argv],
+                                 env=env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                                         MASTER_PORT=str(port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for r in range(2)]
+
+    plain = pair(str(root / "two"), *args) + pair(f"unsynced:{root / 'unsynced.txt'}")
     killed = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
          "--max-restarts", "1", "--monitor-interval", "0.1", "--rdzv-backend", "c10d",
@@ -103,6 +107,13 @@ def test_two_processes_match_one_process(runs):
     assert mb["processes"] == 2 and ma["processes"] == 1
     assert mb["test_iw_nll"] == pytest.approx(ma["test_iw_nll"], rel=1e-5)
     assert mb["train_samples_per_second"] > 0 and mb["steps"] == 24
+
+
+def test_a_task_that_does_not_synchronise_gradients_is_stopped(runs):
+    root, _ = runs
+    assert (root / "unsynced.txt").read_text() == (
+        "the weights of m differ between processes after the first step: its task does not synchronise "
+        "gradients (call the module through klvae.distributed.wrap)")
 
 
 def test_a_killed_worker_restarts_from_the_checkpoint_and_ends_as_if_never_killed(runs):

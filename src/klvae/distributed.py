@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["Context", "Shard", "context", "setup", "current_shard", "using_shard", "wrap",
-           "all_reduce_sum", "shard_rows"]
+           "all_reduce_sum", "shard_rows", "check_in_sync"]
 
 
 @dataclass(frozen=True)
@@ -213,3 +213,18 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(t)
     return t
+
+
+def check_in_sync(modules: dict[str, torch.nn.Module], where: str) -> None:
+    """Raise if the ranks' weights differ: a task that does not call its modules through `wrap`
+    would otherwise train P separate models without a word. One small all-reduce."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return
+    sums = torch.stack([sum(p.detach().double().sum() for p in m.parameters()) for m in modules.values()])  # (M,)
+    lo, hi = sums.clone(), sums.clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    for name, a, b in zip(modules, lo.tolist(), hi.tolist()):
+        if abs(b - a) > 1e-6 * max(1.0, abs(a)):
+            raise RuntimeError(f"the weights of {name} differ between processes {where}: its task does not "
+                               f"synchronise gradients (call the module through klvae.distributed.wrap)")

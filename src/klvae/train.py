@@ -359,6 +359,7 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                     if acc is None:
                         keys = list(out)
                         acc = torch.zeros(len(keys), dtype=torch.float64, device=device)
+                        distributed.check_in_sync(task.modules, "after the first step")
                     vals = torch.stack([out[k].float() for k in keys]).double()  # (K,)
                     sums = vals * len(idx) if len(idx) else torch.zeros_like(vals)  # an empty shard's mean is NaN
                     acc += sums
@@ -384,6 +385,7 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                 state.train_seconds += time.perf_counter() - t0
                 t0 = None
                 _check_weights(task, state, last_good)
+                distributed.check_in_sync(task.modules, f"after epoch {state.epoch + 1}")
                 if stopped != "completed":
                     break
                 totals = distributed.all_reduce_sum(acc.clone())  # (K,) Σ over the epoch, all ranks

@@ -337,7 +337,9 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                disable=not (ctx.is_main and sys.stderr.isatty()), unit="step", dynamic_ncols=True, leave=False)
     try:
         with _SigintFlag() as sigint:
-            late = lambda: cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds  # noqa: E731
+            def late() -> bool:
+                return cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+
             while state.epoch < cfg.epochs:
                 perm = _epoch_permutation(cfg.seed, state.epoch, n).to(device)
                 bar.set_description(f"epoch {state.epoch + 1}/{cfg.epochs}", refresh=False)

@@ -214,6 +214,22 @@ def test_weighted_shard_gradients_sum_to_the_global_mean_gradient(size, world, s
     torch.testing.assert_close(total, grad(x))
 
 
+def test_each_rank_draws_its_own_numbers_from_the_global_generator():
+    def draw(rank, world=2, step=3):
+        with distributed.rank_rng(distributed.Shard(rank, world, 8, seed=0, step=step)):
+            return torch.rand(4)
+
+    before = torch.get_rng_state()
+    a, b = draw(0), draw(1)
+    assert not torch.equal(a, b)  # ranks seeded alike would otherwise draw duplicates
+    assert torch.equal(a, draw(0)) and not torch.equal(a, draw(0, step=4))  # reproducible, per step
+    assert torch.equal(torch.get_rng_state(), before)  # the outer stream is untouched
+    torch.manual_seed(5)
+    expected = torch.rand(4)
+    torch.manual_seed(5)
+    assert torch.equal(draw(0, world=1), expected)  # one process: the global stream as usual
+
+
 def test_an_empty_shard_gives_a_zero_finite_gradient():
     from klvae.vae.run import _NegELBO
 

@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["Context", "Shard", "context", "setup", "current_shard", "using_shard", "wrap",
-           "all_reduce_sum", "shard_rows", "check_in_sync"]
+           "all_reduce_sum", "shard_rows", "check_in_sync", "rank_rng"]
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,25 @@ def using_shard(shard: Shard):
         yield shard
     finally:
         _current = old
+
+
+@contextlib.contextmanager
+def rank_rng(shard: Shard):
+    """Under P > 1 processes, torch's global generator is seeded by (seed, step, rank) for one step.
+
+    Without it every rank, seeded alike, would draw the same numbers from torch's global
+    generator (a GAN's z, dropout masks): duplicates instead of independent draws. Draws made
+    this way are independent across ranks and reproducible (a resumed run repeats them), but
+    they depend on P; `Shard.rand` / `Shard.randn` do not. One process: nothing changes.
+    """
+    if shard.world == 1 or shard.seed is None:
+        yield
+        return
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        state = np.random.SeedSequence([shard.seed, shard.step, shard.rank, 0x726E67]).generate_state(1, np.uint64)[0]
+        torch.manual_seed(int(state) & (2**63 - 1))
+        yield
 
 
 def _weighted_allreduce(state, bucket):

@@ -28,7 +28,8 @@ modules {"G", "D"} and two optimizers whose `train_step` does the D and G update
 Under `torchrun` (see `klvae.distributed`) `batch_size` is the global batch: rank r trains on
 rows r::P of each global batch, a Task calls its modules through `klvae.distributed.wrap`
 (DDP; gradients weighted so they are those of the global batch mean) and draws per-example
-noise from `current_shard()`. The host syncs stay at one every `log_every` steps, now one
+noise from `current_shard()` (draws from torch's global generator are seeded per rank and
+step: independent across ranks, but not the same at every number of processes). The host syncs stay at one every `log_every` steps, now one
 all-reduce that also carries the stop requests (Ctrl-C, `max_seconds`), so every rank stops
 at the same step; epoch sums are all-reduced; only rank 0 evaluates (`end_epoch`) and writes
 files. `bf16` autocast (`amp`) wraps each step; `ckpt_steps` adds mid-epoch checkpoints.
@@ -355,7 +356,7 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                     idx = batch[ctx.rank::ctx.world]  # (B/P,) this rank's rows
                     y = None if y_train is None else y_train[idx]
                     shard = distributed.Shard(ctx.rank, ctx.world, len(batch), cfg.seed, state.step)
-                    with distributed.using_shard(shard), torch.autocast(
+                    with distributed.using_shard(shard), distributed.rank_rng(shard), torch.autocast(
                             device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
                         out = task.train_step(x_train[idx], y, state.step, state.epoch + state.batch / n_batches)
                     if acc is None:

@@ -17,6 +17,8 @@ Why the answer does not depend on the number of processes P:
 - Noise: a task draws per-example randomness (binarization, reparameterization ε) through
   `current_shard()`, which draws it for the whole global batch from a generator seeded by
   (seed, step) and keeps the rank's rows. Example i of step s gets the same numbers at any P.
+  Draws from torch's global generator inside a step are seeded by (seed, step, rank)
+  (`rank_rng`): independent across ranks and reproducible, but they depend on P.
 
 What is left is the order of floating-point sums (a mean over 64 rows twice vs 128 once), so
 P processes match one process to float tolerance, not bit for bit.

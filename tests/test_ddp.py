@@ -70,14 +70,11 @@ def runs(data, tmp_path_factory):
     marks = root / "marks"
     marks.mkdir()
     args = ["epochs=2", f"data={data}"]
-    def pair(*argv):  # two processes with torchrun's variables, without the agent
-        port = free_port()
-        return [subprocess.Popen([sys.executable, str(WORKER), *argv],
-                                 env=env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                                         MASTER_PORT=str(port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                for r in range(2)]
-
-    plain = pair(str(root / "two"), *args) + pair(f"unsynced:{root / 'unsynced.txt'}")
+    port = free_port()  # two processes with torchrun's variables, without its agent
+    plain = [subprocess.Popen([sys.executable, str(WORKER), str(root / "two"), *args],
+                              env=env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                                      MASTER_PORT=str(port), KLVAE_TEST_UNSYNCED=str(root / "unsynced.txt")),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in range(2)]
     killed = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
          "--max-restarts", "1", "--monitor-interval", "0.1", "--rdzv-backend", "c10d",

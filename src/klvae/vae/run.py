@@ -67,7 +67,7 @@ class VAETask:
             x = binarize(x, u=shard.rand(*x.shape, dtype=x.dtype, device=x.device))
         eps = shard.randn(o.samples, x.shape[0], self.model.config.latent_dim, batch_dim=1,
                           dtype=x.dtype, device=x.device)  # (L, B, latent)
-        beta = torch.tensor(o.beta_at(epoch), dtype=x.dtype, device=x.device)  # a tensor: no recompiles
+        beta = torch.tensor(o.beta_at(epoch), dtype=x.dtype)  # a 0-d CPU tensor: no recompile, no host sync
         loss, recon, kl = self.loss(x, beta, eps)
         opt = self.optimizers["vae"]
         opt.zero_grad(set_to_none=True)

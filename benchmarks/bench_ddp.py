@@ -95,7 +95,13 @@ def run(kind: str, folder: Path, data: str, hidden: str, epochs: int) -> dict:
                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{free_port()}", *args, "1"]
     else:
         cmd = [sys.executable, *args, "1" if kind == "1 proc × 1 thread" else "2"]
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    for attempt in range(2):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode == 0:
+            break
+        print(f"  {kind} failed (attempt {attempt + 1}):\n{proc.stderr[-3000:]}", file=sys.stderr)
+    else:
+        raise RuntimeError(f"{kind} failed twice")
     metrics = json.loads((out / "metrics.json").read_text())
     comm = json.loads((out / "comm.json").read_text()) if (out / "comm.json").exists() else {}
     return {"sps": metrics["train_samples_per_second"], "steps": metrics["steps"],

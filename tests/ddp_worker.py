@@ -1,9 +1,9 @@
 """One torchrun worker of tests/test_ddp.py: trains the small VAE of the tests on the digits.
 
 Usage: python -m torch.distributed.run ... tests/ddp_worker.py OUT [KEY=VALUE ...]
-KEY=VALUE pairs set TrainConfig fields (integers, or text such as data=FILE.npz). With KLVAE_TEST_KILL_STEP=k, rank 1 of the first
-attempt (TORCHELASTIC_RESTART_COUNT == 0) SIGKILLs itself after step k, as a crashed worker
-would; KLVAE_TEST_MARKS names a folder where each worker notes its attempt and rank.
+KEY=VALUE pairs set TrainConfig fields (integers, or text such as data=FILE.npz). With
+KLVAE_TEST_KILL_STEP=k, rank 1 of the first attempt (TORCHELASTIC_RESTART_COUNT == 0)
+SIGKILLs itself after step k, as a crashed worker would; KLVAE_TEST_MARKS names a folder where each worker notes its attempt and rank.
 With KLVAE_TEST_UNSYNCED=FILE it then trains a task that does not synchronise its gradients
 and writes the loop's error message to FILE.
 """

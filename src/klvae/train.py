@@ -29,9 +29,9 @@ Under `torchrun` (see `klvae.distributed`) `batch_size` is the global batch: ran
 rows r::P of each global batch, a Task calls its modules through `klvae.distributed.wrap`
 (DDP; gradients weighted so they are those of the global batch mean) and draws per-example
 noise from `current_shard()` (draws from torch's global generator are seeded per rank and
-step: independent across ranks, but not the same at every number of processes). The host syncs stay at one every `log_every` steps, now one
-all-reduce that also carries the stop requests (Ctrl-C, `max_seconds`), so every rank stops
-at the same step; epoch sums are all-reduced; only rank 0 evaluates (`end_epoch`) and writes
+step: independent across ranks, but not the same at every number of processes). The host
+syncs stay at one every `log_every` steps, now one all-reduce that also carries the stop
+requests (Ctrl-C, `max_seconds`), so every rank stops at the same step; epoch sums are all-reduced; only rank 0 evaluates (`end_epoch`) and writes
 files. `bf16` autocast (`amp`) wraps each step; `ckpt_steps` adds mid-epoch checkpoints.
 """
 
@@ -370,7 +370,8 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                     sizes.append(len(batch))
                     state.batch, state.step, state.samples = state.batch + 1, state.step + 1, state.samples + len(batch)
                     bar.update()
-                    save_now = cfg.ckpt_steps is not None and state.step % cfg.ckpt_steps == 0 and state.batch < n_batches
+                    save_now = (cfg.ckpt_steps is not None and state.step % cfg.ckpt_steps == 0
+                                and state.batch < n_batches)  # (the end of an epoch saves anyway)
                     if len(window) >= cfg.log_every or save_now:
                         values, pending = _sync(window, sizes, keys, state.step - len(window), state.epoch,
                                                 last_good, (sigint.raised, late()))
@@ -379,7 +380,8 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                     if save_now:  # mid-epoch: the window was just checked
                         _check_weights(task, state, last_good)
                         _save(ckpt, task, state, keys, acc, config)
-                        last_good = f"The last good checkpoint (epoch {state.epoch}, step {state.step}) is kept in {ckpt}."
+                        last_good = (f"The last good checkpoint (epoch {state.epoch}, step {state.step}) "
+                                     f"is kept in {ckpt}.")
                     for hook in hooks:
                         hook(task, state)
                 if window:

@@ -31,8 +31,10 @@ rows r::P of each global batch, a Task calls its modules through `klvae.distribu
 noise from `current_shard()` (draws from torch's global generator are seeded per rank and
 step: independent across ranks, but not the same at every number of processes). The host
 syncs stay at one every `log_every` steps, now one all-reduce that also carries the stop
-requests (Ctrl-C, `max_seconds`), so every rank stops at the same step; epoch sums are all-reduced; only rank 0 evaluates (`end_epoch`) and writes
-files. `bf16` autocast (`amp`) wraps each step; `ckpt_steps` adds mid-epoch checkpoints.
+requests (Ctrl-C, `max_seconds`), so every rank stops at the same step; epoch sums are
+all-reduced; only rank 0 evaluates (`end_epoch`) and writes files; a task whose ranks' weights
+drift apart (modules not called through `wrap`) is stopped after its first step. `bf16`
+autocast (`amp`) wraps each step; `ckpt_steps` adds mid-epoch checkpoints.
 """
 
 from __future__ import annotations

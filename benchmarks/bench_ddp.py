@@ -13,6 +13,7 @@ is what DDP sends each step. The machine's load average is printed: these 2 core
 shared with other work, so the numbers say what 2 busy cores allow, nothing more.
 
 Usage: python benchmarks/bench_ddp.py [--repeats 3]
+       python benchmarks/bench_ddp.py --compile   (what torch.compile costs and gains, one process)
 """
 
 from __future__ import annotations
@@ -108,14 +109,44 @@ def run(kind: str, folder: Path, data: str, hidden: str, epochs: int) -> dict:
             "seconds": metrics["train_seconds"], **comm}
 
 
+def compile_cost(steps: int = 300) -> None:
+    """`--compile` on vs off for the default digits VAE, one process: first step, then steady steps/s."""
+    import torch
+
+    from klvae.data import load_dataset
+    from klvae.distributed import Shard, using_shard
+    from klvae.vae import VAE, ELBOConfig, VAEConfig
+    from klvae.vae.run import VAETask
+
+    torch.set_num_threads(1)
+    x = load_dataset("digits").x_train
+    print(f"--compile, digits VAE (MLP 64-400-8), batch 128, 1 thread, {steps} steps; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        task = VAETask(VAE(VAEConfig(image_shape=(1, 8, 8))), ELBOConfig(), 1e-3, x[:10], compile=compiled)
+        times = []
+        for step in range(steps):
+            idx = torch.arange(step * 128, step * 128 + 128) % len(x)
+            t = time.perf_counter()
+            with using_shard(Shard(0, 1, 128, 0, step)):
+                task.train_step(x[idx], None, step, 0.0)
+            times.append(time.perf_counter() - t)
+        print(f"  compile={compiled!s:5}  first step {times[0]:7.2f} s   then "
+              f"{128 / statistics.median(times[10:]):8,.0f} samples/s (median step {1e3 * statistics.median(times[10:]):.2f} ms)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--compile", action="store_true", help="measure --compile (one process) instead")
     p.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
         out, data, hidden, epochs, threads = a.worker
         return worker(out, data, hidden, int(epochs), int(threads))
+    if a.compile:
+        return compile_cost()
 
     kinds = ["1 proc × 1 thread", "1 proc × 2 threads", "2 proc × 1 thread"]
     print(f"cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

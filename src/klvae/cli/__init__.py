@@ -20,7 +20,7 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     from klvae import __version__
-    from klvae.cli import info_commands  # add each command module here
+    from klvae.cli import gan_commands, info_commands  # add each command module here
 
     parser = argparse.ArgumentParser(
         prog="klvae",
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"klvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (info_commands,):
+    for module in (info_commands, gan_commands):
         module.register(sub)
     return parser
 

@@ -11,30 +11,58 @@ Gulrajani et al. (2017), section 4.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
+
+from klvae.gan.objective import LOSSES
 
 __all__ = ["GANConfig", "Generator", "Discriminator", "Classifier", "pack", "build_gan"]
 
 
 @dataclass
 class GANConfig:
-    """Settings of the GAN's networks and game (one field per `klvae gan` flag)."""
+    """Settings of the GAN's networks and game (one field per `klvae gan` flag).
+
+    Fields left as None take a default that depends on the loss or the data (see `resolved`).
+    The learning rate is the training loop's (`TrainConfig.lr`), shared by both players.
+    """
 
     loss: str = "nonsaturating"  # minimax | nonsaturating | wasserstein
     pack: int = 1  # PacGAN degree m: D sees m samples concatenated
-    latent_dim: int = 2  # dimension of z ~ N(0, I)
-    g_hidden: int = 128  # generator hidden width
+    latent_dim: int | None = None  # dimension of z ~ N(0, I) (2-D data: 2; images: 32)
+    g_hidden: int | None = None  # generator hidden width (2-D: 128; images: 256)
     g_layers: int = 3  # generator hidden layers
-    d_hidden: int = 128  # discriminator hidden width
+    d_hidden: int | None = None  # discriminator hidden width (2-D: 128; images: 256)
     d_layers: int = 3  # discriminator hidden layers
-    lr: float = 1e-3  # Adam learning rate, both players
-    beta1: float = 0.5  # Adam β1 (0.5 is the DCGAN choice; WGAN-GP uses 0.5 too)
-    beta2: float = 0.999  # Adam β2 (WGAN-GP: 0.9)
-    n_critic: int = 1  # discriminator updates per generator update (WGAN-GP: 5)
+    beta1: float = 0.5  # Adam β1 (0.5: the DCGAN and WGAN-GP choice)
+    beta2: float | None = None  # Adam β2 (0.999; wasserstein: 0.9, as in WGAN-GP)
+    n_critic: int | None = None  # discriminator steps per generator step (1; wasserstein: 5)
     gp_weight: float = 10.0  # λ of the gradient penalty (wasserstein only)
+    lr_decay: bool = True  # decay both learning rates linearly to 0 over the run
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
+        for name in ("pack", "latent_dim", "g_hidden", "g_layers", "d_hidden", "d_layers", "n_critic"):
+            v = getattr(self, name)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"{name} must be at least 1, got {v}")
+        if not 0 <= self.beta1 < 1 or (self.beta2 is not None and not 0 <= self.beta2 < 1):
+            raise ValueError(f"Adam betas must lie in [0, 1), got {self.beta1} and {self.beta2}")
+        if self.gp_weight < 0:
+            raise ValueError(f"gp_weight must be non-negative, got {self.gp_weight}")
+
+    def resolved(self, *, image: bool) -> "GANConfig":
+        """A copy with every None field set to its default for this loss and kind of data."""
+        wgan = self.loss == "wasserstein"
+        pick = lambda v, default: default if v is None else v  # noqa: E731
+        return replace(self, latent_dim=pick(self.latent_dim, 32 if image else 2),
+                       g_hidden=pick(self.g_hidden, 256 if image else 128),
+                       d_hidden=pick(self.d_hidden, 256 if image else 128),
+                       beta2=pick(self.beta2, 0.9 if wgan else 0.999),
+                       n_critic=pick(self.n_critic, 5 if wgan else 1))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -65,8 +93,10 @@ def _mlp(sizes: list[int], act: nn.Module, norm: bool) -> list[nn.Module]:
 
 
 class Generator(nn.Module):
-    """G: z (B, latent_dim) → x (B, *out_shape); an MLP with ReLU.
+    """G: z (B, latent_dim) → x (B, *out_shape); an MLP with batch normalization and ReLU.
 
+    Batch normalization (as in PacGAN's 2-D generator and DCGAN) markedly helps G spread its
+    mass over many modes; in eval mode G uses the running statistics.
     `out_range` = "real" gives a linear output (2-D points); "unit" a sigmoid (images in [0, 1]).
     """
 
@@ -76,7 +106,7 @@ class Generator(nn.Module):
         if out_range not in ("real", "unit"):
             raise ValueError(f"out_range must be 'real' or 'unit', got {out_range!r}")
         self.latent_dim, self.out_shape = latent_dim, tuple(out_shape)
-        body = _mlp([latent_dim] + [hidden] * layers, nn.ReLU(), norm=out_range == "unit")
+        body = _mlp([latent_dim] + [hidden] * layers, nn.ReLU(), norm=True)
         head: list[nn.Module] = [nn.Linear(hidden, math.prod(self.out_shape))]
         if out_range == "unit":
             head.append(nn.Sigmoid())
@@ -127,7 +157,13 @@ class Classifier(nn.Module):
 
 
 def build_gan(config: GANConfig, data_shape: tuple[int, ...], *, image: bool) -> tuple[Generator, Discriminator]:
-    """The generator and discriminator for data of `data_shape` (one sample's shape)."""
+    """The generator and discriminator for data of `data_shape` (one sample's shape).
+
+    >>> g, d = build_gan(GANConfig(pack=2), (2,), image=False)
+    >>> d(pack(g.sample(8), 2)).shape
+    torch.Size([4])
+    """
+    config = config.resolved(image=image)
     g = Generator(config.latent_dim, data_shape, config.g_hidden, config.g_layers,
                   out_range="unit" if image else "real")
     d = Discriminator(data_shape, config.d_hidden, config.d_layers, config.pack)

@@ -27,3 +27,14 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         atomic_write_json(p, {"bad": object()})  # not JSON-serialisable: fails before the rename
     assert json.loads(p.read_text()) == {"old": True}
     assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_written_files_get_the_umask_mode_not_0600(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    p = atomic_write_json(tmp_path / "m.json", {})
+    q = atomic_save_safetensors({"w": torch.zeros(1)}, tmp_path / "w.safetensors")
+    for f in (p, q):
+        assert f.stat().st_mode & 0o777 == 0o666 & ~mask

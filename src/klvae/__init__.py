@@ -2,4 +2,12 @@
 
 __version__ = "0.1.0"
 
+from klvae.data import (DataError, Dataset, load_dataset, mode_mixture, read_idx,
+                        sample_mixture)
+from klvae.report import (load_metrics_jsonl, plot_bars, plot_curves, plot_points,
+                          save_image_grid, write_report)
+
 __all__: list[str] = []
+__all__ += ["Dataset", "DataError", "load_dataset", "read_idx", "mode_mixture", "sample_mixture"]
+__all__ += ["save_image_grid", "plot_curves", "plot_bars", "plot_points", "write_report",
+            "load_metrics_jsonl"]

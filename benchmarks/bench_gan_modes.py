@@ -64,6 +64,11 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), se
 
 
+def _pm(mean_se: tuple[float, float], digits: int) -> str:
+    mean, se = mean_se
+    return f"{mean:.{digits}f}" + (f" ± {se:.{digits}f}" if math.isfinite(se) else "")
+
+
 def table(results: list[dict]) -> str:
     """Markdown table: one row per (configuration, data), mean ± s.e. over seeds, then PacGAN's."""
     lines = ["| configuration | data | seeds | modes | high quality (%) | reverse KL (nats) | s / run |",
@@ -77,8 +82,10 @@ def table(results: list[dict]) -> str:
             hq = _mean_se([100 * r["high_quality"] for r in rows])
             rkl = _mean_se([r["reverse_kl"] for r in rows])
             secs = statistics.median(r["seconds"] for r in rows)
-            lines.append(f"| {label} | {data} | {len(rows)} | {modes[0]:.1f} ± {modes[1]:.1f} | "
-                         f"{hq[0]:.1f} ± {hq[1]:.1f} | {rkl[0]:.3f} ± {rkl[1]:.3f} | {secs:.0f} |")
+            undefined = sum(r["reverse_kl"] is None for r in rows)  # no high-quality sample at all
+            note = f" ({undefined} run{'s' if undefined > 1 else ''} undefined)" if undefined else ""
+            lines.append(f"| {label} | {data} | {len(rows)} | {_pm(modes, 1)} | {_pm(hq, 1)} | "
+                         f"{_pm(rkl, 3)}{note} | {secs:.0f} |")
         for name in ("GAN", "PacGAN2"):
             m, h, k = PACGAN_TABLE1[(name, data)]
             lines.append(f"| PacGAN paper, table 1: {name} | {data} | 10 | {m} | {h} | {k} | — |")

@@ -54,6 +54,8 @@ def write_figures_and_report(run_dir: Path, generator, dataset, evaluate, record
         figures += [("modes.png", "Modes with at least one high-quality sample nearest to them."),
                     ("quality.png", "Fraction of samples within 3σ of a mode; KL(mode histogram ‖ uniform).")]
     epochs = sorted((run_dir / "samples").glob("epoch_*.png"))
+    if len(epochs) > 8:  # the report shows 8 evenly spaced epochs (the folder keeps them all)
+        epochs = [epochs[round(i * (len(epochs) - 1) / 7)] for i in range(8)]
     figures += [(str(p.relative_to(run_dir)), f"Samples after epoch {int(p.stem.split('_')[1])}.")
                 for p in epochs]
     notes = [f"GAN with the {gan['loss']} loss" + (f", PacGAN packing m = {gan['pack']}" if gan["pack"] > 1 else "")

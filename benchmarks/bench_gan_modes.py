@@ -105,16 +105,16 @@ def main(argv=None) -> int:
     jobs = [{"label": label, "loss": loss, "pack": pack, "data": data, "seed": seed, "epochs": args.epochs,
              "out": str(root / f"{data}-{loss}-pack{pack}-seed{seed}")}
             for seed in range(args.seeds) for data in args.data for label, loss, pack in CONFIGS]
-    print(f"{len(jobs)} runs ({args.seeds} seeds × {len(CONFIGS)} configurations × {len(args.data)} data sets), "
-          f"{args.workers} workers, runs in {root}", flush=True)
+    print(f"{len(jobs)} runs ({args.seeds} seeds × {len(CONFIGS)} configurations × "
+          f"{len(args.data)} data sets), {args.workers} workers, runs in {root}", flush=True)
     start = time.perf_counter()
     results = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for r in pool.map(_one, jobs):
             results.append(r)
+            rkl = r["reverse_kl"] if r["reverse_kl"] is not None else float("nan")
             print(f"  {r['data']:<7} {r['label']:<32} seed {r['seed']}: {r['modes']:>2} modes, "
-                  f"{r['high_quality']:.1%} HQ, rKL {r['reverse_kl'] if r['reverse_kl'] is not None else float('nan'):.3f}"
-                  f" ({r['seconds']:.0f} s)", flush=True)
+                  f"{r['high_quality']:.1%} HQ, rKL {rkl:.3f} ({r['seconds']:.0f} s)", flush=True)
     total = time.perf_counter() - start
     (root / "results.json").write_text(json.dumps(results, indent=2))
     print()

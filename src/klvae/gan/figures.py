@@ -58,8 +58,8 @@ def write_figures_and_report(run_dir: Path, generator, dataset, evaluate, record
         epochs = [epochs[round(i * (len(epochs) - 1) / 7)] for i in range(8)]
     figures += [(str(p.relative_to(run_dir)), f"Samples after epoch {int(p.stem.split('_')[1])}.")
                 for p in epochs]
-    notes = [f"GAN with the {gan['loss']} loss" + (f", PacGAN packing m = {gan['pack']}" if gan["pack"] > 1 else "")
-             + f" on {name}; {metrics['epochs']} epochs, {metrics['steps']} steps, "
+    packing = f", PacGAN packing m = {gan['pack']}" if gan["pack"] > 1 else ""
+    notes = [f"GAN with the {gan['loss']} loss{packing} on {name}; {metrics['epochs']} epochs, {metrics['steps']} steps, "
              f"{metrics['train_seconds']:.1f} s of training ({metrics['stopped']})."]
     if dataset.is_image:
         notes.append(NOT_FID)

@@ -156,7 +156,8 @@ class Classifier(nn.Module):
         return self.net(x)  # (B, classes)
 
 
-def build_gan(config: GANConfig, data_shape: tuple[int, ...], *, image: bool) -> tuple[Generator, Discriminator]:
+def build_gan(config: GANConfig, data_shape: tuple[int, ...], *,
+              image: bool) -> tuple[Generator, Discriminator]:
     """The generator and discriminator for data of `data_shape` (one sample's shape).
 
     >>> g, d = build_gan(GANConfig(pack=2), (2,), image=False)

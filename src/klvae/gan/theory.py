@@ -39,7 +39,8 @@ def _check_distribution(t: torch.Tensor, name: str, axis: int) -> None:
     if (t < 0).any():
         raise ValueError(f"{name} has negative probabilities")
     total = t.sum(dim=axis)
-    if not torch.allclose(total, torch.ones_like(total), rtol=0, atol=1e-6 if t.dtype == torch.float64 else 1e-4):
+    atol = 1e-6 if t.dtype == torch.float64 else 1e-4
+    if not torch.allclose(total, torch.ones_like(total), rtol=0, atol=atol):
         raise ValueError(f"{name} does not sum to 1 along axis {axis} (sums: "
                          f"{total.min().item():.6g} to {total.max().item():.6g})")
 

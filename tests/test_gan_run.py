@@ -34,6 +34,17 @@ def test_cli_trains_on_ring8_and_writes_the_run_folder(tmp_path, capsys):
     assert config["gan"]["n_critic"] == 1 and config["train"]["lr"] == 1e-3
 
 
+def test_cli_resume_continues_with_more_epochs(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["gan", "--data", "grid25", "--epochs", "1", "--out", str(out), *SMALL]) == 0
+    assert main(["gan", "--resume", str(out), "--epochs", "2"]) == 0
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2] and lines[-1]["step"] == 20
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["epochs"] == 2 and config["gan"]["g_hidden"] == 16
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+
+
 def _small(loss="nonsaturating"):
     return GANConfig(loss=loss, pack=2, g_hidden=16, d_hidden=16, g_layers=2, d_layers=2)
 
@@ -46,13 +57,13 @@ def test_resume_after_interrupt_equals_an_uninterrupted_run(tmp_path, loss):
 
     full_dir, full = train_gan(_small(loss), train(tmp_path / "full"), figures=False)
 
-    def stop(state):  # a Ctrl-C in the middle of epoch 2 (step 13 of 20)
+    def stop(task, state):  # a Ctrl-C in the middle of epoch 2 (step 13 of 20)
         if state.step == 13:
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted):
         train_gan(_small(loss), train(tmp_path / "cut"), hooks=(stop,), figures=False)
-    cut_dir, resumed = train_gan(_small(loss), train(None, resume=str(tmp_path / "cut")), figures=False)
+    cut_dir, resumed = train_gan(None, train(None, resume=str(tmp_path / "cut")), figures=False)
     a, b = load_file(str(full_dir / "model.safetensors")), load_file(str(cut_dir / "model.safetensors"))
     assert a.keys() == b.keys()
     for k in a:

@@ -1,19 +1,57 @@
-"""klvae: divergences you can trust, and the generative models built on them."""
+"""klvae: divergences you can trust, and the generative models built on them.
+
+The numeric layer (`klvae.info`, `klvae.gaussian`, `klvae.estimate`) is imported eagerly;
+the heavier parts (data, figures, models) are imported on first use of one of their names,
+so `import klvae` stays quick.
+"""
+
+from importlib import import_module
+
+from klvae import info as _info
+from klvae.info import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    conditional_entropy,
+    cross_entropy,
+    entropy,
+    joint_entropy,
+    js_distance,
+    js_divergence,
+    kl_divergence,
+    mutual_information,
+    unit_name,
+    wasserstein_distance,
+    wasserstein_distance_samples,
+)
 
 __version__ = "0.1.0"
 
-from klvae.data import (DataError, Dataset, load_dataset, mode_mixture, read_idx,
-                        sample_mixture)
-from klvae.gan import (GANConfig, ModeCoverage, critic_loss, discriminator_loss, generator_loss,
-                       gradient_penalty, mode_coverage, optimal_discriminator, optimal_value,
-                       value_function)
-from klvae.report import (load_metrics_jsonl, plot_bars, plot_curves, plot_points,
-                          save_image_grid, write_report)
+# name -> module, imported when the name is first asked for
+_LAZY = {
+    **dict.fromkeys(["Dataset", "DataError", "load_dataset", "read_idx", "mode_mixture",
+                     "sample_mixture"], "klvae.data"),
+    **dict.fromkeys(["save_image_grid", "plot_curves", "plot_bars", "plot_points",
+                     "write_report", "load_metrics_jsonl"], "klvae.report"),
+    **dict.fromkeys(["GaussianFit", "gaussian_mixture", "parse_mixture", "fit_forward",
+                     "fit_reverse", "kl_numerical", "reverse_kl_sweep"], "klvae.fit"),
+    **dict.fromkeys(["pathwise_gradients", "score_function_gradients", "estimate_gradient",
+                     "analytic_gradient", "exact_variance", "sampling_blocks_gradients",
+                     "variance_table"], "klvae.gradients"),
+    **dict.fromkeys(["TrainConfig", "fit", "NonFiniteLossError", "TrainingInterrupted"], "klvae.train"),
+    **dict.fromkeys(["VAE", "VAEConfig", "ELBOConfig", "vae_loss", "iw_log_px", "evaluate_vae",
+                     "train_vae", "load_run"], "klvae.vae"),
+    **dict.fromkeys(["GANConfig", "value_function", "discriminator_loss", "generator_loss",
+                     "critic_loss", "gradient_penalty", "optimal_discriminator", "optimal_value",
+                     "mode_coverage", "ModeCoverage", "train_gan"], "klvae.gan"),
+}
 
-__all__: list[str] = []
-__all__ += ["Dataset", "DataError", "load_dataset", "read_idx", "mode_mixture", "sample_mixture"]
-__all__ += ["save_image_grid", "plot_curves", "plot_bars", "plot_points", "write_report",
-            "load_metrics_jsonl"]
-__all__ += ["GANConfig", "value_function", "discriminator_loss", "generator_loss", "critic_loss",
-            "gradient_penalty", "optimal_discriminator", "optimal_value", "mode_coverage",
-            "ModeCoverage"]
+__all__: list[str] = [*_info.__all__, *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'klvae' has no attribute {name!r}")
+

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 
 __all__ = ["register"]
-
-_RESUME_OVERRIDES = {"epochs", "max_seconds", "device", "log_every", "threads"}
 
 
 def register(subparsers) -> None:
@@ -50,30 +48,29 @@ def register(subparsers) -> None:
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (auto)")
     r.add_argument("--max-seconds", type=float, help="time budget: stop, evaluate and report after it")
     r.add_argument("--log-every", type=int, help="steps between NaN checks / progress updates (50)")
-    r.add_argument("--threads", type=int, help="CPU threads for torch (torch's default)")
+    r.add_argument("--threads", type=int,
+                   help="CPU threads for torch (1 below 200k parameters, else torch's default)")
     r.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its checkpoint")
     p.set_defaults(func=_gan)
 
 
 def _configs(args):
     from klvae.gan.model import GANConfig
-    from klvae.gan.run import read_run_config, train_defaults
+    from klvae.gan.run import RESUME_OVERRIDES, read_run_config, train_defaults
     from klvae.train import TrainConfig
 
     given = {k: v for k, v in vars(args).items()
              if v is not None and k not in ("func", "command", "theory")}
     if args.resume is not None:
-        fixed = sorted(set(given) - _RESUME_OVERRIDES - {"resume"})
+        fixed = sorted(set(given) - set(RESUME_OVERRIDES) - {"resume"})
         if fixed:
             raise ValueError(f"--{fixed[0].replace('_', '-')} cannot change when resuming; the run's "
                              f"config.json is used (only --epochs, --max-seconds, --device, --log-every, "
                              f"--threads may be given)")
-        gan, train = read_run_config(args.resume)
-        for k in given.keys() & _RESUME_OVERRIDES:
-            setattr(train, k, given[k])
-        train.resume = args.resume
-        TrainConfig.__post_init__(train)
-        return gan, train
+        # the run's config.json wins; only the loop settings given here replace its own
+        _, saved = read_run_config(args.resume)
+        overrides = {k: given[k] for k in RESUME_OVERRIDES if k in given}
+        return None, replace(saved, **overrides, resume=args.resume)
     pick = lambda cls: {f.name: given[f.name] for f in fields(cls) if f.name in given}  # noqa: E731
     train_args = {**train_defaults(given.get("data", "ring8")), **pick(TrainConfig)}
     return GANConfig(**pick(GANConfig)), TrainConfig(**train_args)

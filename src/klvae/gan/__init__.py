@@ -11,6 +11,7 @@ from klvae.gan.model import Classifier, Discriminator, GANConfig, Generator, bui
 from klvae.gan.objective import (
     LOSSES, critic_loss, discriminator_loss, generator_loss, gradient_penalty, value_function,
 )
+from klvae.gan.run import GANTask, read_run_config, train_gan
 from klvae.gan.theory import (
     disjoint_uniform_theory, gaussian_shift_theory, optimal_discriminator, optimal_value,
     saturation_gradients, write_theory,
@@ -21,5 +22,5 @@ __all__ = [
     "gradient_penalty", "optimal_discriminator", "optimal_value", "gaussian_shift_theory",
     "saturation_gradients", "disjoint_uniform_theory", "write_theory", "GANConfig",
     "Generator", "Discriminator", "Classifier", "build_gan", "pack", "ModeCoverage",
-    "mode_coverage", "classifier_scores", "EVAL_SAMPLES",
+    "mode_coverage", "classifier_scores", "EVAL_SAMPLES", "GANTask", "train_gan", "read_run_config",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -31,6 +31,8 @@ NOT_FID = ("Image scores come from a classifier that klvae trains on the same da
            "downloaded Inception network) and is not comparable with published FID numbers.")
 EVAL_SEED = 1234  # evaluation samples use their own seed: epochs compare, training RNG untouched
 IMAGE_EVAL_SAMPLES = 2000
+RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads")
+SMALL_MODEL = 200_000  # parameters below which one CPU thread is fastest
 
 
 MIXTURES = ("ring8", "grid25")
@@ -190,61 +192,81 @@ def read_run_config(run_dir: str | Path):
         raise ValueError(f"{path} is not a valid GAN run config ({err})") from None
 
 
-def train_gan(gan: GANConfig, train, *, hooks=(), figures: bool = True) -> tuple[Path, dict]:
+def train_gan(gan: GANConfig | None, train, *, hooks=(), figures: bool = True) -> tuple[Path, dict]:
     """Train a GAN on `train.data`, evaluate it and write the run folder; returns (folder, metrics).
 
-    2-D mixtures (ring8, grid25) get mode coverage (modes, high_quality, reverse_kl) on 2500
-    samples; labelled images get class_kl and confidence from a classifier trained here.
-    With `train.resume` set, continues that run (its config.json wins, except for the loop
-    settings the caller changed).
+    2-D mixtures (ring8, grid25, drawn with `train.seed`) get mode coverage (modes,
+    high_quality, reverse_kl) on 2500 samples; labelled images get class_kl and confidence from
+    a classifier trained here (not FID). With `train.resume` set, continues that run from its
+    checkpoint: the run's config.json is used, except for the fields in RESUME_OVERRIDES
+    (epochs, max_seconds, device, log_every, threads), which come from `train`; `gan` is then
+    ignored. A resume with more epochs stretches the learning-rate decay to the new end.
+    The caller's configs are not modified.
     """
     from klvae.data import load_dataset
     from klvae.train import fit, resolve_device
 
     resume = train.resume is not None
     run_dir = Path(train.resume if resume else (train.out or time.strftime("runs/gan-%Y%m%d-%H%M%S")))
-    if resume and not (run_dir / "checkpoint.safetensors").is_file():
-        raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
+    if resume:
+        if not (run_dir / "checkpoint.safetensors").is_file():
+            raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
+        gan, saved = read_run_config(run_dir)
+        train = replace(saved, **{name: getattr(train, name) for name in RESUME_OVERRIDES})
     dataset = load_dataset(train.data, seed=train.seed)  # the 2-D mixtures are drawn with the seed
     if not dataset.is_image and dataset.name not in MIXTURES:
         raise ValueError(f"2-D data must be ring8 or grid25 (its modes are needed for evaluation), "
                          f"got {dataset.name!r}")
     gan = gan.resolved(image=dataset.is_image)
-    train.out = str(run_dir)
-    config = {"gan": asdict(gan), "train": {**asdict(train), "resume": None},
+    train = replace(train, out=str(run_dir), resume=None)
+    config = {"gan": asdict(gan), "train": asdict(train),
               "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),
                        "shape": list(dataset.image_shape)}}
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        atomic_write_json(run_dir / "config.json", config)
+    atomic_write_json(run_dir / "config.json", config)  # on resume: the new epochs / max_seconds
 
     device = resolve_device(train.device)
-    if train.threads is not None:
-        torch.set_num_threads(train.threads)
-    classifier, metrics_extra = None, {}
-    if dataset.is_image and dataset.y_train is not None:
-        classifier, metrics_extra = _classifier(run_dir, dataset, device, train.seed, resume)
-    torch.manual_seed(train.seed)
-    generator, discriminator = build_gan(gan, dataset.image_shape, image=dataset.is_image)
-    generator, discriminator = generator.to(device), discriminator.to(device)
-    x_train = dataset.x_train.to(device)
-    steps_per_epoch = -(-len(x_train) // train.batch_size)
-    evaluate = _Evaluator(run_dir, dataset, classifier)
-    task = GANTask(generator, discriminator, gan, train.lr, train.epochs * steps_per_epoch, evaluate)
-    result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
+    threads_before = torch.get_num_threads()
+    try:
+        classifier, metrics_extra = None, {}
+        if dataset.is_image and dataset.y_train is not None:
+            classifier, metrics_extra = _classifier(run_dir, dataset, device, train.seed, resume)
+        torch.manual_seed(train.seed)
+        generator, discriminator = build_gan(gan, dataset.image_shape, image=dataset.is_image)
+        generator, discriminator = generator.to(device), discriminator.to(device)
+        if device.type == "cpu":
+            torch.set_num_threads(train.threads or _auto_threads(generator, discriminator))
+        x_train = dataset.x_train.to(device)
+        steps_per_epoch = -(-len(x_train) // train.batch_size)
+        evaluate = _Evaluator(run_dir, dataset, classifier)
+        task = GANTask(generator, discriminator, gan, train.lr, train.epochs * steps_per_epoch, evaluate)
+        result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
 
-    generator.eval()
-    save_model(generator, discriminator, gan, run_dir / "model.safetensors")
-    st = result.state
-    metrics = {**evaluate(generator, st.epoch, figure=False), **metrics_extra,
-               "epochs": st.epoch, "steps": st.step, "stopped": result.stopped,
-               "train_seconds": st.train_seconds, "data": dataset.name, "loss": gan.loss, "pack": gan.pack}
-    atomic_write_json(run_dir / "metrics.json", metrics)
-    if figures:
-        from klvae.gan.figures import write_figures_and_report
+        generator.eval()
+        save_model(generator, discriminator, gan, run_dir / "model.safetensors")
+        st = result.state
+        metrics = {**evaluate(generator, st.epoch, figure=False), **metrics_extra,
+                   "epochs": st.epoch, "steps": st.step, "stopped": result.stopped,
+                   "train_seconds": st.train_seconds, "threads": torch.get_num_threads(),
+                   "data": dataset.name, "loss": gan.loss, "pack": gan.pack}
+        atomic_write_json(run_dir / "metrics.json", metrics)
+        if figures:
+            from klvae.gan.figures import write_figures_and_report
 
-        write_figures_and_report(run_dir, generator, dataset, evaluate, result.records, metrics, config)
+            write_figures_and_report(run_dir, generator, dataset, evaluate, result.records, metrics, config)
+    finally:
+        torch.set_num_threads(threads_before)
     return run_dir, metrics
+
+
+def _auto_threads(*modules: torch.nn.Module) -> int:
+    """1 thread for small networks (their matrices are too small to split), else torch's default.
+
+    Depends only on the networks, so a run and its resume use the same number of threads.
+    """
+    if sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL:
+        return 1
+    return torch.get_num_threads()
 
 
 def _classifier(run_dir: Path, dataset, device, seed: int, resume: bool):

@@ -169,7 +169,7 @@ def disjoint_uniform_theory(shifts, *, bins_per_unit: int = 200, span: float | N
         q = ((centers > s) & (centers < s + 1)).astype(np.float64)
         p, q = p / p.sum(), q / q.sum()
         rows.append({"shift": s, "jsd": float(js_divergence(p, q)),
-                     "wasserstein": float(wasserstein_distance(centers, centers, p, q))})
+                     "wasserstein": float(wasserstein_distance(p, q, centers))})
     return rows
 
 

@@ -1,0 +1,93 @@
+"""`klvae entropy / kl / js / ce`: information measures of distributions given on the command line.
+
+A distribution is a comma list (``0.5,0.25,0.25``) or a ``.npy`` / ``.csv`` file; a 2-D
+file holds one distribution per row and prints one value per row, with its unit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from klvae.cli import UsageError
+
+# name -> (function name in klvae.info, number of distributions, help)
+_COMMANDS = {
+    "entropy": ("entropy", 1, "Shannon entropy H(P)"),
+    "kl": ("kl_divergence", 2, "KL divergence KL(P‖Q)"),
+    "js": ("js_divergence", 2, "Jensen–Shannon divergence JS(P, Q)"),
+    "ce": ("cross_entropy", 2, "cross-entropy H(P, Q) = H(P) + KL(P‖Q)"),
+}
+
+
+def _base(text: str) -> float:
+    if text.lower() == "e":
+        return math.e
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or 'e', got {text!r}") from None
+
+
+def load_distribution(text: str, name: str) -> np.ndarray:
+    """Read a distribution argument: a `.npy` or `.csv` file, or a comma-separated list."""
+    if text.endswith((".npy", ".csv")):
+        path = Path(text)
+        if not path.is_file():
+            raise UsageError(f"{name}: no such file: {text}")
+        try:
+            if text.endswith(".npy"):
+                return np.load(path, allow_pickle=False)
+            return np.loadtxt(path, delimiter=",", ndmin=1, dtype=np.float64)
+        except ValueError as err:
+            raise UsageError(f"{name}: cannot read {text}: {err}") from None
+    try:
+        return np.array([float(x) for x in text.split(",")], dtype=np.float64)
+    except ValueError:
+        raise UsageError(
+            f"{name}: expected comma-separated numbers like 0.5,0.25,0.25 or a .npy/.csv file, got {text!r}"
+        ) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from klvae import info  # the library is imported only when a command runs
+
+    func_name, n_args, _ = _COMMANDS[args.command]
+    if getattr(args, "density", False) or getattr(args, "plot", None):
+        from klvae.cli.experiment_commands import kl_plot  # `kl --plot / --density`
+
+        return kl_plot(args)
+    dists = [load_distribution(args.P, "P")]
+    if n_args == 2:
+        dists.append(load_distribution(args.Q, "Q"))
+    unit = info.unit_name(args.base)
+    value = getattr(info, func_name)(*dists, base=args.base, normalize=args.normalize)
+    for v in np.atleast_1d(value).ravel():
+        print(f"{float(v):.15g} {unit}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add `entropy`, `kl`, `js` and `ce` to the `klvae` command line."""
+    for command, (_, n_args, help_text) in _COMMANDS.items():
+        cmd = subparsers.add_parser(
+            command,
+            help=help_text,
+            description=f"{help_text}. Distributions are comma lists (0.5,0.25,0.25) or .npy/.csv "
+            "files (one distribution per row).",
+        )
+        cmd.add_argument("P", help="probabilities: comma list or .npy/.csv file")
+        if n_args == 2:
+            cmd.add_argument("Q", help="probabilities, same length as P: comma list or .npy/.csv file")
+        cmd.add_argument("--base", type=_base, default=None,
+                         help="logarithm base: 2 for bits, 10 for dits, e (default) for nats")
+        cmd.add_argument("--normalize", action="store_true",
+                         help="rescale each row to sum to 1 instead of rejecting it")
+        if command == "kl":
+            cmd.add_argument("--plot", metavar="PATH", help="also draw p, q and p·log(p/q) to this PNG")
+            cmd.add_argument("--density", action="store_true",
+                             help="P and Q are 1-D Gaussian mixtures 'w:mu:sigma,...' (KL by integration)")
+        cmd.set_defaults(func=_run)

@@ -1,0 +1,187 @@
+"""Train, evaluate and report a VAE run: the glue between the data, `klvae.train.fit` and a run folder.
+
+A run folder holds config.json, metrics.jsonl (one line per epoch), metrics.json (final test
+metrics), model.safetensors (weights + VAEConfig), checkpoint.safetensors (for --resume),
+PNG figures and report.html.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from klvae._io import atomic_write_json
+from klvae.train import FitResult, LoopState, TrainConfig, fit, resolve_device
+from klvae.vae.evaluate import evaluate_vae
+from klvae.vae.model import VAE, VAEConfig, load_run, save_model
+from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, vae_loss
+
+__all__ = ["VAETask", "train_vae", "evaluate_run", "read_run_config", "test_set", "RESUME_OVERRIDES"]
+
+TEST_BINARIZE_SEED = 1234  # the test set is binarized once, with this seed, in every run
+# Below this many parameters one CPU thread is fastest: handing 128×400 activations to a second
+# thread costs more than the arithmetic, and far more when the cores are shared with other work.
+SMALL_MODEL = 200_000
+# What a resumed run may change; everything else comes from the run's config.json.
+RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads")
+
+
+class VAETask:
+    """The VAE as a `klvae.train.Task`: one module, one Adam, one ELBO step per batch."""
+
+    def __init__(self, model: VAE, objective: ELBOConfig, lr: float, x_test: torch.Tensor):
+        self.model, self.objective, self.x_test = model, objective, x_test
+        self.binarize = bool(objective.binarize)
+        fused = x_test.device.type in ("cpu", "cuda")
+        self.modules = {"vae": model}
+        self.optimizers = {"vae": torch.optim.Adam(model.parameters(), lr=lr, fused=fused)}
+
+    def train_step(self, x, y, step, epoch):
+        if self.binarize:
+            x = binarize(x)  # a fresh draw every time the batch is seen
+        o = self.objective
+        loss, recon, kl = vae_loss(self.model, x, samples=o.samples, beta=o.beta_at(epoch), kl=o.kl)
+        opt = self.optimizers["vae"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+
+    @torch.no_grad()
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        """Test ELBO (β = 1, one z per example, a fixed seed so epochs compare), nats per example."""
+        devices = [self.x_test.device] if self.x_test.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(0)
+            recon = kl = 0.0
+            for xb in self.x_test.split(1000):
+                r, k = elbo_terms(self.model, xb, kl="analytic")
+                recon, kl = recon + r.sum(), kl + k.sum()
+        n = self.x_test.shape[0]
+        return {"test_elbo": -float(recon + kl) / n, "test_recon": float(recon) / n, "test_kl": float(kl) / n}
+
+
+def test_set(dataset, objective: ELBOConfig) -> torch.Tensor:
+    """The evaluation images: binarized once with a fixed seed when training binarizes."""
+    if objective.binarize:
+        return binarize(dataset.x_test, torch.Generator().manual_seed(TEST_BINARIZE_SEED))
+    return dataset.x_test
+
+
+def _is_binary(x: torch.Tensor) -> bool:
+    return bool(((x == 0) | (x == 1)).all())
+
+
+def read_run_config(run_dir: str | Path) -> tuple[VAEConfig, ELBOConfig, TrainConfig]:
+    """The three configs stored in a run folder's config.json."""
+    path = Path(run_dir) / "config.json"
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"run folder {run_dir} does not exist")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: not a klvae run folder")
+    try:
+        cfg = json.loads(path.read_text())
+        return VAEConfig(**cfg["vae"]), ELBOConfig(**cfg["objective"]), TrainConfig(**cfg["train"])
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not a valid run config ({err})") from None
+
+
+def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hooks=(),
+              figures: bool = True) -> tuple[Path, dict]:
+    """Train a VAE, evaluate it on the test set and write the run folder; returns (folder, metrics).
+
+    With `train.resume` set, continues that run from its checkpoint: the run's config.json is
+    used, except for the fields in RESUME_OVERRIDES (epochs, max_seconds, device, log_every,
+    threads), which come from `train`; `vae` and `objective` are then ignored.
+    """
+    from klvae.data import load_dataset
+
+    resume = train.resume is not None
+    run_dir = Path(train.resume if resume else (train.out or time.strftime("runs/%Y%m%d-%H%M%S")))
+    if resume:
+        if not (run_dir / "checkpoint.safetensors").is_file():
+            raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
+        vae, objective, saved = read_run_config(run_dir)
+        for name in RESUME_OVERRIDES:
+            setattr(saved, name, getattr(train, name))
+        train = saved
+    dataset = load_dataset(train.data)
+    vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data (conv needs 28×28)
+    if objective.binarize is None:
+        objective = replace(objective, binarize=vae.likelihood == "bernoulli")
+    if vae.likelihood == "bernoulli" and not objective.binarize and not _is_binary(dataset.x_train):
+        warnings.warn("the bernoulli likelihood on grey (non-binary) pixels without --binarize is not a "
+                      "likelihood of the data: the reported NLL and ELBO are not valid discrete likelihoods",
+                      stacklevel=2)
+    train = replace(train, out=str(run_dir))
+    config = {"vae": asdict(vae), "objective": asdict(objective), "train": {**asdict(train), "resume": None},
+              "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),
+                       "n_test": int(dataset.x_test.shape[0]), "image_shape": list(dataset.image_shape)}}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "config.json", config)
+
+    device = resolve_device(train.device)
+    torch.manual_seed(train.seed)
+    model = VAE(vae).to(device)
+    threads_before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(train.threads or _auto_threads(model))
+    try:
+        x_train = dataset.x_train.to(device)
+        x_test = test_set(dataset, objective).to(device)
+        task = VAETask(model, objective, train.lr, x_test)
+        result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
+
+        save_model(model, run_dir / "model.safetensors")
+        metrics = _final_metrics(model, x_test, objective.iw_k, result)
+        atomic_write_json(run_dir / "metrics.json", metrics)
+        if figures:
+            from klvae.vae.figures import write_figures_and_report
+
+            write_figures_and_report(run_dir, model, dataset, x_test, result.records, metrics, config)
+    finally:
+        torch.set_num_threads(threads_before)
+    return run_dir, metrics
+
+
+def _auto_threads(model: torch.nn.Module) -> int:
+    """1 thread for small models (their matrices are too small to split), else torch's default.
+
+    The choice depends only on the model, so a run and its resume use the same threads.
+    """
+    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL:
+        return 1
+    return torch.get_num_threads()
+
+
+def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult) -> dict:
+    st: LoopState = result.state
+    metrics = evaluate_vae(model, x_test, k=k)
+    metrics.update({
+        "epochs": st.epoch,  # finished epochs (a --max-seconds stop may leave one partly done)
+        "steps": st.step,
+        "stopped": result.stopped,
+        "train_seconds": st.train_seconds,
+        "train_samples_per_second": st.samples / st.train_seconds if st.train_seconds > 0 else None,
+        "threads": torch.get_num_threads(),
+        "units": "nats per example",
+    })
+    return metrics
+
+
+def evaluate_run(run_dir: str | Path, k: int | None = None, device: str = "cpu") -> dict:
+    """Re-evaluate a finished run on its test set and write RUN/eval.json; returns the metrics."""
+    from klvae.data import load_dataset
+
+    vae, objective, train = read_run_config(run_dir)
+    model = load_run(run_dir, device)
+    x_test = test_set(load_dataset(train.data), objective).to(device)
+    metrics = evaluate_vae(model, x_test, k=k or objective.iw_k)
+    metrics["units"] = "nats per example"
+    atomic_write_json(Path(run_dir) / "eval.json", metrics)
+    return metrics

@@ -1,0 +1,154 @@
+"""`klvae modes` and `klvae estimators` end to end through klvae.cli.main."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, optimize, stats
+
+from klvae.cli import main
+
+
+def reverse_kl(m, sd, d):
+    """KL(N(m, sd²) ‖ ½N(−d,1)+½N(d,1)) by scipy quad."""
+    def f(x):
+        lp = np.logaddexp(np.log(0.5) + stats.norm.logpdf(x, -d), np.log(0.5) + stats.norm.logpdf(x, d))
+        return stats.norm.pdf(x, m, sd) * (stats.norm.logpdf(x, m, sd) - lp)
+    return integrate.quad(f, m - 14 * sd, m + 14 * sd, limit=200)[0]
+
+
+@pytest.fixture(scope="module")
+def modes_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("modes")
+    assert main(["modes", "--out", str(out)]) == 0
+    return out, json.loads((out / "modes.json").read_text())
+
+
+def test_modes_default_writes_the_numbers_and_figure(modes_run):
+    out, result = modes_run
+    assert (out / "modes.png").stat().st_size > 10_000
+    fwd = result["forward"]
+    assert fwd["mean"] == pytest.approx(0.0, abs=1e-12)
+    assert fwd["std"] == pytest.approx(math.sqrt(10), rel=1e-12)
+    assert fwd["kl_forward"] == pytest.approx(0.462, abs=5e-4)
+    rev = result["reverse"]
+    assert len(rev) == 7
+    assert [r["kl_reverse"] for r in rev] == sorted(r["kl_reverse"] for r in rev)
+    best = rev[0]
+    assert {math.copysign(1, r["mean"]) for r in rev if abs(r["mean"]) > 1} == {-1.0, 1.0}
+    assert abs(best["mean"]) == pytest.approx(2.984, abs=1e-3)
+    assert best["std"] == pytest.approx(1.023, abs=1e-3)
+    assert best["kl_reverse"] == pytest.approx(reverse_kl(best["mean"], best["std"], 3.0), abs=1e-7)
+    # the symmetric restart is reported as converged, at a worse optimum
+    sym = rev[-1]
+    assert sym["mean"] == pytest.approx(0.0, abs=1e-4) and sym["converged"]
+    res = optimize.minimize_scalar(lambda s: reverse_kl(0.0, s, 3.0), bounds=(2, 3.5), method="bounded",
+                                   options=dict(xatol=1e-7))
+    assert sym["std"] == pytest.approx(res.x, abs=1e-4)
+    assert sym["kl_reverse"] == pytest.approx(res.fun, abs=1e-6)
+
+
+def test_modes_prints_a_table(modes_run, tmp_path, capsys):
+    assert main(["modes", "--target", "0.3:-2:0.5,0.7:2:1", "--restarts", "3", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "forward" in text and text.count("reverse") >= 3 and "KL(q‖p)" in text
+    result = json.loads((tmp_path / "modes.json").read_text())
+    # moment match of the written mixture
+    m = 0.3 * -2 + 0.7 * 2
+    var = 0.3 * (0.25 + 4) + 0.7 * (1 + 4) - m**2
+    assert result["forward"]["mean"] == pytest.approx(m) and result["forward"]["std"] == pytest.approx(var**0.5)
+
+
+def test_modes_2d_writes_contour_figure(tmp_path):
+    assert main(["modes", "--target2d", "two", "--restarts", "2", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "modes.json").read_text())
+    assert result["forward"]["mean"] == pytest.approx([0.0, 0.0], abs=1e-12)
+    np.testing.assert_allclose(result["forward"]["cov"], [[5.0, 4.0], [4.0, 5.0]])  # I + Cov of (±2, ±2)
+    assert len(result["reverse"]) == 2
+    for r in result["reverse"]:
+        assert np.linalg.eigvalsh(np.array(r["cov"])).max() < 9.0 - 0.5  # forward fit: eigenvalues 9, 1
+    assert (tmp_path / "modes.png").stat().st_size > 10_000
+
+
+def test_estimators_writes_table_and_figure(tmp_path, capsys):
+    threads = torch.get_num_threads()
+    assert main(["estimators", "--repeats", "100", "--out", str(tmp_path)]) == 0
+    assert torch.get_num_threads() == threads  # the command restores the thread count
+    table = json.loads((tmp_path / "estimators.json").read_text())
+    assert table["gradient_flow"]["sample"]["grad_mu"] is None
+    assert table["gradient_flow"]["rsample"]["requires_grad"] is True
+    assert len(table["rows"]) == 18
+    path_cos = next(r for r in table["rows"] if r["cost"] == "cos(5x)" and r["param"] == "mu"
+                    and r["estimator"] == "pathwise")
+    assert path_cos["exact_var"][0] == pytest.approx(12.5, abs=1e-3)
+    assert (tmp_path / "estimators.png").stat().st_size > 10_000
+    text = capsys.readouterr().out
+    assert "requires_grad=False" in text and "score_baseline" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["modes", "--target", "0.5:0", "--out", "x"], "is not 'w:mu:sigma' with three numbers"),
+    (["modes", "--target", "1:0:1", "--target2d", "ring", "--out", "x"], "either --target or --target2d"),
+    (["modes", "--restarts", "0", "--out", "x"], "--restarts must be at least 1, got 0"),
+    (["estimators", "--sigma", "-1", "--out", "x"], "--sigma must be positive, got -1"),
+    (["estimators", "--repeats", "1", "--out", "x"], "--repeats must be at least 2, got 1"),
+])
+def test_usage_errors_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+# ----------------------------------------------------------------- klvae kl --plot
+
+
+def test_kl_plot_discrete_prints_the_kl_and_draws_it(tmp_path, capsys):
+    from scipy.special import rel_entr
+
+    png = tmp_path / "kl.png"
+    assert main(["kl", "0.5,0.3,0.2,0", "0.25,0.25,0.25,0.25", "--base", "2", "--plot", str(png)]) == 0
+    value, unit = capsys.readouterr().out.splitlines()[0].split()
+    p, q = np.array([0.5, 0.3, 0.2, 0.0]), np.full(4, 0.25)
+    assert float(value) == pytest.approx(rel_entr(p, q).sum() / math.log(2), rel=1e-12) and unit == "bits"
+    assert png.stat().st_size > 10_000
+
+
+def test_kl_plot_infinite_kl(tmp_path, capsys):
+    assert main(["kl", "0.5,0.5", "0,1", "--plot", str(tmp_path / "kl.png")]) == 0
+    assert capsys.readouterr().out.startswith("inf nats")
+
+
+def test_kl_density_integrates_the_mixtures(tmp_path, capsys):
+    png = tmp_path / "kl.png"
+    assert main(["kl", "0.5:-3:1,0.5:3:1", "1:0:2", "--density", "--plot", str(png)]) == 0
+    value = float(capsys.readouterr().out.split()[0])
+
+    def integrand(x):
+        lp = np.logaddexp(np.log(0.5) + stats.norm.logpdf(x, -3), np.log(0.5) + stats.norm.logpdf(x, 3))
+        return np.exp(lp) * (lp - stats.norm.logpdf(x, 0, 2))
+    ref = integrate.quad(integrand, -20, 20, points=[-3, 3], limit=200)[0]
+    assert value == pytest.approx(ref, abs=1e-8)
+    assert png.stat().st_size > 10_000
+    assert main(["kl", "0.5:-3:1,0.5:3:1", "1:0:2", "--density", "--base", "2"]) == 0
+    assert float(capsys.readouterr().out.split()[0]) == pytest.approx(ref / math.log(2), abs=1e-8)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["kl", "0.5:0", "1:0:1", "--density"], "klvae kl: error: mixture component '0.5:0' is not 'w:mu:sigma'"),
+    (["kl", "0.5,0.6", "0.5,0.5", "--plot", "x.png"], "klvae kl: error: p rows must sum to 1"),
+])
+def test_kl_plot_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_kl_plot_rejects_a_table_of_rows(capsys, tmp_path):
+    np.save(tmp_path / "p.npy", np.full((2, 2), 0.5))
+    assert main(["kl", str(tmp_path / "p.npy"), str(tmp_path / "p.npy"), "--plot", str(tmp_path / "k.png")]) == 2
+    assert "--plot draws one pair of distributions" in capsys.readouterr().err

@@ -1,0 +1,111 @@
+"""`klvae entropy / kl / js / ce` end to end, through main() and once through `python -m klvae`."""
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from klvae.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_entropy_of_the_coin_in_bits(capsys):
+    code, out, err = run(capsys, "entropy", "0.5,0.25,0.25", "--base", "2")
+    assert (code, out, err) == (0, "1.5 bits\n", "")
+
+
+@pytest.mark.parametrize(
+    "command, base, unit, want",
+    [
+        ("kl", None, "nats", 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)),
+        ("ce", "10", "dits", -(0.5 * math.log10(0.25) + 0.5 * math.log10(0.75))),
+        ("js", "2", "bits", None),
+        ("kl", "3", "base-3 units", (0.5 * math.log(2) + 0.5 * math.log(2 / 3)) / math.log(3)),
+    ],
+)
+def test_two_distribution_commands_print_value_and_unit(capsys, command, base, unit, want):
+    argv = [command, "0.5,0.5", "0.25,0.75"] + (["--base", base] if base else [])
+    code, out, _ = run(capsys, *argv)
+    value, printed_unit = out.strip().split(" ", 1)
+    if want is None:  # JS by hand: m = (3/8, 5/8)
+        want = 0.5 * (0.5 * math.log2(0.5 / 0.375) + 0.5 * math.log2(0.5 / 0.625)) + 0.5 * (
+            0.25 * math.log2(0.25 / 0.375) + 0.75 * math.log2(0.75 / 0.625)
+        )
+    assert code == 0 and printed_unit == unit
+    assert float(value) == pytest.approx(want, rel=1e-13)
+
+
+def test_batched_files_print_one_value_per_row(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(5), size=3)
+    q = rng.dirichlet(np.ones(5), size=3)
+    np.save(tmp_path / "p.npy", p)
+    np.savetxt(tmp_path / "q.csv", q, delimiter=",", fmt="%.17g")
+    code, out, _ = run(capsys, "kl", str(tmp_path / "p.npy"), str(tmp_path / "q.csv"))
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3 and all(line.endswith(" nats") for line in lines)
+    values = [float(line.split()[0]) for line in lines]
+    assert np.allclose(values, scipy.stats.entropy(p, q, axis=-1), rtol=1e-13)
+
+
+def test_normalize_flag(capsys):
+    code, out, _ = run(capsys, "entropy", "1,1,2", "--normalize", "--base", "2")
+    assert code == 0 and float(out.split()[0]) == pytest.approx(1.5, rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["entropy", "0.5,0.6"], r"klvae entropy: error: p rows must sum to 1 \(max deviation 0\.1\)"),
+        (["entropy", "0.5,x"], "klvae entropy: error: P: expected comma-separated numbers"),
+        (["kl", "0.5,0.5", "0.2,0.3,0.5"], r"klvae kl: error: shapes do not broadcast: p \(2,\) and q \(3,\)"),
+        (["js", "0.5,0.5", "missing.npy"], "klvae js: error: Q: no such file: missing.npy"),
+        (["ce", "0.5,0.5", "0.5,0.5", "--base", "1"], "klvae ce: error: base must be a positive number other than 1"),
+        (["entropy", "--", "-0.5,1.5"], "klvae entropy: error: p has negative entries"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.match(message, err)
+
+
+def test_bad_csv_file(capsys, tmp_path):
+    (tmp_path / "p.csv").write_text("0.5,abc\n")
+    code, _, err = run(capsys, "entropy", str(tmp_path / "p.csv"))
+    assert code == 2 and err.startswith("klvae entropy: error: P: cannot read")
+
+
+def test_bad_base_text_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["entropy", "1", "--base", "two"])
+    assert exc.value.code == 2
+    assert "must be a number or 'e'" in capsys.readouterr().err
+
+
+def test_python_dash_m_klvae_subprocess():
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "klvae", "js", "1,0", "0,1", "--base", "2"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "1 bits\n", "")
+    bad = subprocess.run(
+        [sys.executable, "-m", "klvae", "kl", "0.5,0.5", "1,0,0"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr

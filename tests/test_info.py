@@ -1,0 +1,559 @@
+"""klvae.info against scipy, torch, scikit-learn and mpmath, plus Hypothesis properties."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import scipy.spatial.distance
+import scipy.special
+import scipy.stats
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.metrics import mutual_info_score
+
+import klvae
+from klvae import info
+
+mpmath.mp.dps = 60
+
+
+def rows(rng, shape, zeros=False):
+    x = rng.gamma(0.7, size=shape)
+    if zeros:
+        x[rng.random(shape) < 0.2] = 0.0
+        x[..., 0] += 0.1  # no all-zero row
+    return x / x.sum(-1, keepdims=True)
+
+
+def rel_err(got, want):
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    return np.max(np.abs(got - want) / np.abs(want))
+
+
+# --------------------------------------------------------------- references: scipy
+
+
+@pytest.mark.parametrize("base", [None, 2, 10, 3.5])
+@pytest.mark.parametrize("zeros", [False, True])
+def test_entropy_matches_scipy(base, zeros):
+    p = rows(np.random.default_rng(1), (7, 50), zeros)
+    assert rel_err(klvae.entropy(p, base=base), scipy.stats.entropy(p, base=base, axis=-1)) <= 1e-12
+
+
+@pytest.mark.parametrize("base", [None, 2, 10])
+def test_kl_matches_scipy_rel_entr(base):
+    rng = np.random.default_rng(2)
+    p, q = rows(rng, (7, 50), zeros=True), rows(rng, (7, 50))
+    want = scipy.special.rel_entr(p, q).sum(-1) / (1 if base is None else math.log(base))
+    assert rel_err(klvae.kl_divergence(p, q, base=base), want) <= 1e-12
+    assert rel_err(klvae.kl_divergence(p, q, base=base), scipy.stats.entropy(p, q, base=base, axis=-1)) <= 1e-12
+
+
+@pytest.mark.parametrize("base", [None, 2])
+def test_js_distance_matches_scipy(base):
+    rng = np.random.default_rng(3)
+    p, q = rows(rng, (7, 50), zeros=True), rows(rng, (7, 50), zeros=True)
+    want = scipy.spatial.distance.jensenshannon(p, q, base=base, axis=-1)
+    assert rel_err(klvae.js_distance(p, q, base=base), want) <= 1e-12
+    assert rel_err(klvae.js_divergence(p, q, base=base), want**2) <= 1e-12
+
+
+def test_large_batches_take_the_chunked_path_and_agree_with_scipy():
+    rng = np.random.default_rng(4)
+    p, q = rows(rng, (40, 5000)), rows(rng, (40, 5000))  # 200k entries > one chunk
+    assert rel_err(klvae.entropy(p), scipy.stats.entropy(p, axis=-1)) <= 1e-12
+    assert rel_err(klvae.kl_divergence(p, q), scipy.stats.entropy(p, q, axis=-1)) <= 1e-12
+    js = scipy.spatial.distance.jensenshannon(p, q, axis=-1)
+    assert rel_err(klvae.js_distance(p, q), js) <= 1e-12
+    # axis 0 chunks along the other dimension
+    assert rel_err(klvae.kl_divergence(p.T, q.T, axis=0), scipy.stats.entropy(p, q, axis=-1)) <= 1e-12
+
+
+def test_cross_entropy_is_minus_sum_p_log_q():
+    rng = np.random.default_rng(5)
+    p, q = rows(rng, (5, 20), zeros=True), rows(rng, (5, 20))
+    want = -(p * np.log(q)).sum(-1)
+    assert rel_err(klvae.cross_entropy(p, q), want) <= 1e-12
+
+
+# --------------------------------------------------------------- the seeds' worked examples
+
+
+def test_coin_example_has_one_and_a_half_bits():
+    # X = 0 on heads, else toss again: P = (1/2, 1/4, 1/4); H = ½·1 + ¼·2 + ¼·2 = 3/2 bits
+    assert klvae.entropy([0.5, 0.25, 0.25], base=2) == pytest.approx(1.5, rel=1e-15)
+    # grouping: H(X) = H(½, ½) + ½ H(½, ½)
+    assert klvae.entropy([0.5, 0.5], base=2) == pytest.approx(1.0, rel=1e-15)
+
+
+def test_fair_and_loaded_die():
+    fair = [mpmath.mpf(1) / 6] * 6
+    loaded = [mpmath.mpf(1) / 2] + [mpmath.mpf(1) / 10] * 5
+    h_fair = mpmath.log(6, 2)  # log₂ 6 bits
+    ce = -sum(p * mpmath.log(q, 2) for p, q in zip(fair, loaded))  # (1 + 5 log₂ 10)/6 bits
+    kl = sum(p * mpmath.log(p / q, 2) for p, q in zip(fair, loaded))
+    f, l = [float(x) for x in fair], [float(x) for x in loaded]
+    assert klvae.entropy(f, base=2) == pytest.approx(float(h_fair), rel=1e-14)
+    assert klvae.cross_entropy(f, l, base=2) == pytest.approx(float(ce), rel=1e-14)
+    assert klvae.kl_divergence(f, l, base=2) == pytest.approx(float(kl), rel=1e-14)
+    # the surprise of the loaded model exceeds the fair die's entropy: CE = H + KL > H
+    assert klvae.cross_entropy(f, l) == pytest.approx(klvae.entropy(f) + klvae.kl_divergence(f, l), rel=1e-14)
+    assert klvae.cross_entropy(f, l) > klvae.entropy(f)
+
+
+# --------------------------------------------------------------- mpmath, hard cases
+
+
+def mp_kl(p, q):
+    """The generalized KL Σ p log(p/q) − p + q of the exact float values (see the module docs)."""
+    total = mpmath.mpf(0)
+    for a, b in zip(p, q):
+        a, b = mpmath.mpf(a), mpmath.mpf(b)
+        total += (a * mpmath.log(a / b) if a else 0) - a + b
+    return total
+
+
+def mp_js(p, q):
+    total = mpmath.mpf(0)
+    for a, b in zip(p, q):
+        a, b = mpmath.mpf(a), mpmath.mpf(b)
+        m = (a + b) / 2
+        total += (a * mpmath.log(a / m) if a else 0) + (b * mpmath.log(b / m) if b else 0)
+    return total / 2
+
+
+def test_tiny_probabilities_near_1e_300():
+    p = np.array([1e-300, 3e-300, 2e-310, 1.0])  # 2e-310 is subnormal
+    q = np.array([4e-300, 1e-305, 5e-320, 1.0])
+    mp_h = -sum(mpmath.mpf(a) * mpmath.log(mpmath.mpf(a)) for a in p)
+    assert klvae.entropy(p) == pytest.approx(float(mp_h), rel=1e-12)
+    assert klvae.kl_divergence(p, q) == pytest.approx(float(mp_kl(p, q)), rel=1e-12)
+    assert klvae.js_divergence(p, q) == pytest.approx(float(mp_js(p, q)), rel=1e-12)
+
+
+@pytest.mark.parametrize("eps", [1e-4, 1e-8, 1e-12])
+def test_nearly_equal_distributions_keep_relative_accuracy(eps):
+    rng = np.random.default_rng(6)
+    p = rows(rng, 200)
+    q = p * (1 + eps * rng.standard_normal(200))
+    q /= q.sum()
+    kl, js = klvae.kl_divergence(p, q), klvae.js_divergence(p, q)
+    assert kl > 0 and js > 0
+    assert kl == pytest.approx(float(mp_kl(p, q)), rel=1e-12)
+    assert js == pytest.approx(float(mp_js(p, q)), rel=1e-12)
+    # the textbook route, cross-entropy minus entropy, loses it
+    naive = klvae.cross_entropy(p, q) - klvae.entropy(p)
+    if eps <= 1e-8:
+        assert abs(naive - float(mp_kl(p, q))) > 1e-3 * float(mp_kl(p, q))
+
+
+def test_nearly_equal_logits():
+    rng = np.random.default_rng(7)
+    zp = rng.standard_normal(50)
+    zq = zp + 1e-6 * rng.standard_normal(50)
+
+    def mp_log_softmax(z):
+        z = [mpmath.mpf(x) for x in z]
+        lse = mpmath.log(sum(mpmath.exp(x) for x in z))
+        return [x - lse for x in z]
+
+    lp, lq = mp_log_softmax(zp), mp_log_softmax(zq)
+    want = sum(mpmath.exp(a) * (a - b) for a, b in zip(lp, lq))
+    # log_softmax rounds log p to ~1e-16 absolute, so log p − log q ~ 1e-6 is known to ~1e-10
+    assert klvae.kl_divergence(zp, zq, logits=True) == pytest.approx(float(want), rel=1e-7)
+
+
+# --------------------------------------------------------------- logits
+
+
+def test_logits_match_probabilities():
+    rng = np.random.default_rng(8)
+    zp, zq = rng.standard_normal((4, 9)) * 3, rng.standard_normal((4, 9)) * 3
+    p, q = scipy.special.softmax(zp, -1), scipy.special.softmax(zq, -1)
+    for f in (klvae.entropy,):
+        assert rel_err(f(zp, logits=True), scipy.stats.entropy(p, axis=-1)) <= 1e-12
+    assert rel_err(klvae.kl_divergence(zp, zq, logits=True), scipy.stats.entropy(p, q, axis=-1)) <= 1e-12
+    assert rel_err(klvae.cross_entropy(zp, zq, logits=True), -(p * np.log(q)).sum(-1)) <= 1e-12
+    js = scipy.spatial.distance.jensenshannon(p, q, axis=-1)
+    assert rel_err(klvae.js_distance(zp, zq, logits=True), js) <= 1e-12
+
+
+def test_logits_minus_inf_is_a_zero_probability():
+    zp = np.array([0.0, -np.inf, 1.0])
+    zq = np.array([0.5, 0.0, -np.inf])
+    p, q = scipy.special.softmax(zp), scipy.special.softmax(zq)
+    assert klvae.entropy(zp, logits=True) == pytest.approx(scipy.stats.entropy(p), rel=1e-12)
+    assert klvae.kl_divergence(zp, zq, logits=True) == math.inf
+    assert klvae.kl_divergence(zq[:2], zp[:2], logits=True) == math.inf
+    assert klvae.cross_entropy(zp, zq, logits=True) == math.inf
+    js = scipy.spatial.distance.jensenshannon(p, q) ** 2
+    assert klvae.js_divergence(zp, zq, logits=True) == pytest.approx(js, rel=1e-12)
+    # zero where p is zero: KL(q‖p) on the shared support p>0 only when q ⊂ supp p
+    zr = np.array([0.0, -np.inf, -np.inf])
+    r = scipy.special.softmax(zr)
+    assert klvae.kl_divergence(zr, zp, logits=True) == pytest.approx(scipy.stats.entropy(r, p), rel=1e-12)
+
+
+# --------------------------------------------------------------- semantics: zeros, inf
+
+
+def test_zero_log_zero_and_infinite_kl():
+    assert klvae.entropy([1.0, 0.0]) == 0.0
+    assert klvae.kl_divergence([0.0, 1.0], [0.5, 0.5]) == pytest.approx(math.log(2), rel=1e-15)
+    assert klvae.kl_divergence([0.5, 0.5], [1.0, 0.0]) == math.inf
+    assert klvae.cross_entropy([0.5, 0.5], [1.0, 0.0]) == math.inf
+    js = klvae.js_divergence([1.0, 0.0], [0.0, 1.0])
+    assert js == pytest.approx(math.log(2), rel=1e-15) and math.isfinite(js)
+
+
+def test_normalize_rescales_rows():
+    p = np.array([[1.0, 2.0, 1.0], [3.0, 0.0, 1.0]])
+    assert rel_err(klvae.entropy(p, normalize=True), scipy.stats.entropy(p, axis=-1)) <= 1e-12
+    q = np.array([2.0, 1.0, 1.0])
+    assert rel_err(klvae.kl_divergence(p, q, normalize=True), scipy.stats.entropy(p, q[None], axis=-1)) <= 1e-12
+
+
+def test_broadcasting_and_axis():
+    rng = np.random.default_rng(9)
+    p = rows(rng, (3, 1, 6))
+    q = rows(rng, (1, 4, 6))
+    got = klvae.kl_divergence(p, q)
+    assert got.shape == (3, 4)
+    want = scipy.stats.entropy(np.broadcast_to(p, (3, 4, 6)), np.broadcast_to(q, (3, 4, 6)), axis=-1)
+    assert rel_err(got, want) <= 1e-12
+    assert rel_err(klvae.kl_divergence(np.moveaxis(p, -1, 0), np.moveaxis(q, -1, 0), axis=0), want) <= 1e-12
+
+
+def test_list_input_gives_numpy_scalar():
+    h = klvae.entropy([0.5, 0.5])
+    assert isinstance(h, np.float64)
+
+
+# --------------------------------------------------------------- Hypothesis properties
+
+
+def prob_rows(k_min=2, k_max=8, zeros=True):
+    @st.composite
+    def build(draw):
+        k = draw(st.integers(k_min, k_max))
+        w = draw(arrays(np.float64, (2, k), elements=st.floats(0.0 if zeros else 1e-3, 1.0)))
+        w[:, 0] += 1e-3
+        return w / w.sum(-1, keepdims=True)
+
+    return build()
+
+
+@settings(max_examples=60, deadline=None)
+@given(prob_rows())
+def test_kl_nonnegative_and_zero_only_for_equal(pq):
+    p, q = pq
+    kl = klvae.kl_divergence(p, q)
+    assert kl >= 0
+    assert klvae.kl_divergence(p, p) == 0
+    if not np.allclose(p, q, rtol=0, atol=1e-6):
+        assert kl > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(prob_rows())
+def test_js_symmetric_and_bounded(pq):
+    p, q = pq
+    a, b = klvae.js_divergence(p, q), klvae.js_divergence(q, p)
+    assert a == pytest.approx(b, rel=1e-13, abs=1e-300)
+    assert 0 <= a <= math.log(2) * (1 + 1e-15)
+    assert klvae.js_divergence(p, q, base=2) <= 1 + 1e-15
+
+
+@settings(max_examples=60, deadline=None)
+@given(prob_rows(), st.sampled_from([2, 10, 0.5, 7.0]))
+def test_entropy_bounds_and_base_change(pq, base):
+    p = pq[0]
+    h = klvae.entropy(p)
+    assert -1e-15 <= h <= math.log(p.size) * (1 + 1e-14)
+    assert klvae.entropy(p, base=base) == pytest.approx(h / math.log(base), rel=1e-14, abs=1e-300)
+    assert klvae.kl_divergence(*pq, base=base) == pytest.approx(klvae.kl_divergence(*pq) / math.log(base), rel=1e-14)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 5), st.integers(2, 5), st.integers(0, 2**32 - 1))
+def test_axis_transposition(a, k, seed):
+    rng = np.random.default_rng(seed)
+    p, q = rows(rng, (a, 3, k), zeros=True), rows(rng, (a, 3, k))
+    for f in (klvae.kl_divergence, klvae.js_divergence, klvae.cross_entropy):
+        assert np.allclose(f(np.moveaxis(p, -1, 1), np.moveaxis(q, -1, 1), axis=1), f(p, q), rtol=1e-14, atol=0)
+    assert np.allclose(klvae.entropy(np.moveaxis(p, -1, 0), axis=0), klvae.entropy(p), rtol=1e-14, atol=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(prob_rows(zeros=False))
+def test_mutual_information_nonnegative_and_zero_for_independent(pq):
+    px, py = pq
+    independent = np.outer(px, py)
+    assert abs(klvae.mutual_information(independent)) < 1e-15
+    rng = np.random.default_rng(int(px[0] * 1e6))
+    pxy = rng.random((px.size, py.size))
+    pxy /= pxy.sum()
+    assert klvae.mutual_information(pxy) >= 0
+
+
+# --------------------------------------------------------------- joint tables
+
+
+def test_joint_conditional_and_mutual_information():
+    rng = np.random.default_rng(10)
+    counts = rng.integers(0, 6, size=(3, 4, 5)).astype(float)
+    counts[:, 0, 0] += 1
+    pxy = counts / counts.sum((-2, -1), keepdims=True)
+    for b in range(3):
+        t = pxy[b]
+        px, py = t.sum(1), t.sum(0)
+        h_xy = scipy.stats.entropy(t.ravel())
+        assert klvae.joint_entropy(t) == pytest.approx(h_xy, rel=1e-12)
+        # H(Y|X) = Σ_x p(x) H(Y | X = x), a route independent of the implementation
+        h_y_x = sum(px[i] * scipy.stats.entropy(t[i]) for i in range(t.shape[0]) if px[i] > 0)
+        h_x_y = sum(py[j] * scipy.stats.entropy(t[:, j]) for j in range(t.shape[1]) if py[j] > 0)
+        assert klvae.conditional_entropy(t) == pytest.approx(h_y_x, rel=1e-12)
+        assert klvae.conditional_entropy(t, given=-1) == pytest.approx(h_x_y, rel=1e-12)
+        mi = mutual_info_score(None, None, contingency=counts[b])
+        assert klvae.mutual_information(t) == pytest.approx(mi, rel=1e-10)
+    batched = klvae.mutual_information(pxy, base=2)
+    assert batched.shape == (3,)
+    assert batched[1] == pytest.approx(mutual_info_score(None, None, contingency=counts[1]) / math.log(2), rel=1e-10)
+
+
+# --------------------------------------------------------------- binary cross-entropy
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_binary_cross_entropy_matches_torch(reduction):
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(6, 3, generator=g, dtype=torch.float64)
+    z = torch.randn(6, 3, generator=g, dtype=torch.float64) * 5
+    want = torch.nn.functional.binary_cross_entropy(torch.sigmoid(z), y, reduction=reduction)
+    got = klvae.binary_cross_entropy(y, torch.sigmoid(z), reduction=reduction)
+    assert torch.allclose(got, want, rtol=1e-12, atol=0)
+    want = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction=reduction)
+    got = klvae.binary_cross_entropy_with_logits(y, z, reduction=reduction)
+    assert torch.allclose(got, want, rtol=1e-12, atol=0)
+
+
+def test_binary_cross_entropy_edges_and_bits():
+    assert klvae.binary_cross_entropy(1.0, 0.0) == math.inf
+    assert klvae.binary_cross_entropy(0.0, 1.0) == math.inf
+    assert klvae.binary_cross_entropy([0.0, 1.0], [0.0, 1.0], reduction="sum") == 0.0
+    # p = 1e-20: log(1 − p) must not round to log 1
+    assert klvae.binary_cross_entropy(0.5, 1e-20) == pytest.approx(0.5 * (20 * math.log(10) + 1e-20), rel=1e-15)
+    assert klvae.binary_cross_entropy_with_logits(1.0, -800.0) == pytest.approx(800.0, rel=1e-15)
+    assert klvae.binary_cross_entropy(1.0, 0.25, base=2) == pytest.approx(2.0, rel=1e-15)
+
+
+# --------------------------------------------------------------- Wasserstein-1
+
+
+def test_wasserstein_histograms_match_scipy_with_weights():
+    rng = np.random.default_rng(11)
+    x = np.sort(rng.standard_normal(12))
+    u, v = rows(rng, (5, 12), zeros=True), rows(rng, (5, 12))
+    got = klvae.wasserstein_distance(u, v, x)
+    want = [scipy.stats.wasserstein_distance(x, x, u[i], v[i]) for i in range(5)]
+    assert rel_err(got, want) <= 1e-12
+    default = klvae.wasserstein_distance(u, v)  # support 0..K-1
+    want = [scipy.stats.wasserstein_distance(np.arange(12), np.arange(12), u[i], v[i]) for i in range(5)]
+    assert rel_err(default, want) <= 1e-12
+
+
+def test_wasserstein_samples_match_scipy_batched():
+    rng = np.random.default_rng(12)
+    a, b = rng.standard_normal((4, 30)), rng.exponential(size=(4, 17))
+    got = klvae.wasserstein_distance_samples(a, b)
+    want = [scipy.stats.wasserstein_distance(a[i], b[i]) for i in range(4)]
+    assert rel_err(got, want) <= 1e-12
+    got0 = klvae.wasserstein_distance_samples(a.T, b.T, axis=0)
+    assert rel_err(got0, want) <= 1e-12
+
+
+def test_wasserstein_histograms_are_not_values():
+    # scipy's first arguments are sample values: passing histograms there measures something else
+    u, v = [0.5, 0.5, 0.0], [0.0, 0.5, 0.5]
+    assert klvae.wasserstein_distance(u, v) == pytest.approx(1.0, rel=1e-15)
+    assert scipy.stats.wasserstein_distance(u, v) != pytest.approx(1.0)
+
+
+# --------------------------------------------------------------- torch: autograd, dtype
+
+
+def interior(seed, shape):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(shape, generator=g, dtype=torch.float64) + 0.1
+    return x / x.sum(-1, keepdim=True)
+
+
+@pytest.mark.parametrize("fn", [klvae.kl_divergence, klvae.js_divergence, klvae.cross_entropy])
+def test_gradcheck_on_interior_points(fn):
+    p, q = interior(0, (3, 5)).requires_grad_(), interior(1, (3, 5)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: fn(a, b, normalize=True), (p, q))
+    # near p = q the series branch is used; its gradient must match too
+    r = (p.detach() * (1 + 1e-3 * torch.randn(3, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)))
+    r.requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: fn(a, b, normalize=True), (p, r))
+
+
+def test_gradcheck_logits_and_entropy():
+    g = torch.Generator().manual_seed(3)
+    zp = torch.randn(2, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    zq = torch.randn(2, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: klvae.kl_divergence(a, b, logits=True), (zp, zq))
+    assert torch.autograd.gradcheck(lambda a, b: klvae.js_divergence(a, b, logits=True), (zp, zq))
+    assert torch.autograd.gradcheck(lambda a: klvae.entropy(a, logits=True), (zp,))
+
+
+def test_kl_gradient_against_torch_distributions():
+    zp = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    zq = torch.randn(3, 6, dtype=torch.float64)
+    ours = klvae.kl_divergence(zp, zq, logits=True).sum()
+    (g1,) = torch.autograd.grad(ours, zp)
+    d = torch.distributions
+    ref = d.kl_divergence(d.Categorical(logits=zp), d.Categorical(logits=zq)).sum()
+    (g2,) = torch.autograd.grad(ref, zp)
+    assert torch.allclose(ours, ref, rtol=1e-12) and torch.allclose(g1, g2, rtol=1e-10, atol=1e-14)
+
+
+def test_float32_and_kind_are_kept():
+    p = interior(4, (5, 8)).float()
+    q = interior(5, (5, 8)).float()
+    out = klvae.kl_divergence(p, q)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.device == p.device
+    want = scipy.stats.entropy(p.double().numpy(), q.double().numpy(), axis=-1)
+    assert np.allclose(out.numpy(), want, rtol=1e-5)
+    h = klvae.entropy(p.numpy())
+    assert isinstance(h, np.ndarray) and h.dtype == np.float32
+    assert np.allclose(klvae.js_distance(p, q).numpy(), scipy.spatial.distance.jensenshannon(p.double(), q.double(), axis=-1), rtol=1e-5)
+
+
+def test_mixed_torch_and_numpy_returns_torch_with_grad():
+    p = interior(6, (4,)).requires_grad_()
+    out = klvae.kl_divergence(p, [0.25, 0.25, 0.25, 0.25])
+    assert isinstance(out, torch.Tensor) and out.requires_grad
+    out.backward()
+    assert torch.allclose(p.grad, torch.log(p.detach() / 0.25) + 1, rtol=1e-12)
+
+
+# --------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "p, match",
+    [
+        ([0.5, -0.1, 0.6], "p has negative entries"),
+        ([0.5, float("nan"), 0.5], "p has NaN entries"),
+        ([0.5, float("inf")], "p has infinite entries"),
+        ([0.5, 0.8], r"p rows must sum to 1 \(max deviation 0\.3\); pass normalize=True"),
+        ([1e308, 1e308], "p rows overflow when summed"),
+    ],
+)
+def test_bad_probabilities(p, match):
+    with pytest.raises(ValueError, match=match):
+        klvae.entropy(p)
+
+
+def test_bad_q_is_named():
+    with pytest.raises(ValueError, match=r"q rows must sum to 1 \(max deviation 0\.3\)"):
+        klvae.kl_divergence([0.5, 0.5], [0.5, 0.2])
+    with pytest.raises(ValueError, match="q has negative entries"):
+        klvae.js_divergence([0.5, 0.5], [1.5, -0.5])
+
+
+def test_float32_tolerance_is_looser():
+    p32 = np.array([0.5, 0.5 + 1e-5], dtype=np.float32)
+    assert np.isfinite(klvae.entropy(p32))
+    with pytest.raises(ValueError, match="p rows must sum to 1"):
+        klvae.entropy(p32.astype(np.float64))
+
+
+@pytest.mark.parametrize("base", [1, 0, -2, float("inf"), float("nan"), "two"])
+def test_bad_base(base):
+    with pytest.raises(ValueError, match="base must be a positive number other than 1"):
+        klvae.entropy([0.5, 0.5], base=base)
+
+
+def test_bad_axis_and_shapes():
+    with pytest.raises(ValueError, match=r"axis 2 is out of range for 2-d inputs of shape \(2, 2\)"):
+        klvae.entropy([[0.5, 0.5], [0.5, 0.5]], axis=2)
+    with pytest.raises(ValueError, match="axis must be an integer"):
+        klvae.entropy([0.5, 0.5], axis=0.5)
+    with pytest.raises(ValueError, match=r"shapes do not broadcast: p \(2,\) and q \(3,\)"):
+        klvae.kl_divergence([0.5, 0.5], [0.2, 0.3, 0.5])
+    with pytest.raises(ValueError, match="p must have at least 1 dimension"):
+        klvae.entropy(1.0)
+    with pytest.raises(ValueError, match="axis 0 has length 0"):
+        klvae.entropy(np.zeros(0))
+    with pytest.raises(ValueError, match="p must be numeric"):
+        klvae.entropy(["a", "b"])
+
+
+def test_normalize_rejects_zero_rows():
+    with pytest.raises(ValueError, match="p has a row of zeros, which cannot be normalized"):
+        klvae.entropy([[0.0, 0.0], [1.0, 1.0]], normalize=True)
+
+
+def test_bad_logits():
+    with pytest.raises(ValueError, match="p logits have NaN entries"):
+        klvae.entropy([0.0, float("nan")], logits=True)
+    with pytest.raises(ValueError, match=r"q logits have \+inf entries"):
+        klvae.kl_divergence([0.0, 1.0], [0.0, float("inf")], logits=True)
+    with pytest.raises(ValueError, match="p logits have a row that is all -inf"):
+        klvae.entropy([-math.inf, -math.inf], logits=True)
+
+
+def test_bad_binary_inputs():
+    with pytest.raises(ValueError, match=r"prob must lie in \[0, 1\] \(found values in \[0\.5, 1\.5\]\)"):
+        klvae.binary_cross_entropy([1.0, 0.0], [0.5, 1.5])
+    with pytest.raises(ValueError, match="target has NaN entries"):
+        klvae.binary_cross_entropy([float("nan")], [0.5])
+    with pytest.raises(ValueError, match="reduction must be one of 'none', 'sum', 'mean', got 'batchmean'"):
+        klvae.binary_cross_entropy([1.0], [0.5], reduction="batchmean")
+    with pytest.raises(ValueError, match="logits has NaN or infinite entries"):
+        klvae.binary_cross_entropy_with_logits([1.0], [float("inf")])
+    with pytest.raises(ValueError, match=r"shapes do not broadcast: target \(2,\) and prob \(3,\)"):
+        klvae.binary_cross_entropy([1.0, 0.0], [0.5, 0.5, 0.5])
+
+
+def test_bad_joint_tables():
+    with pytest.raises(ValueError, match=r"pxy must have at least 2 dimensions \(x, y\), got shape \(2,\)"):
+        klvae.joint_entropy([0.5, 0.5])
+    with pytest.raises(ValueError, match="pxy has an empty axis"):
+        klvae.mutual_information(np.zeros((2, 0)))
+    with pytest.raises(ValueError, match=r"pxy rows must sum to 1 \(max deviation 0\.5\)"):
+        klvae.mutual_information([[0.25, 0.25], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="given must be -2 .* or -1"):
+        klvae.conditional_entropy([[0.5, 0.5]], given=0)
+
+
+def test_bad_wasserstein_inputs():
+    with pytest.raises(ValueError, match="support must be strictly increasing along axis"):
+        klvae.wasserstein_distance([0.5, 0.5], [0.5, 0.5], [1.0, 0.0])
+    with pytest.raises(ValueError, match="support has 3 points but u and v have 2 along axis 0"):
+        klvae.wasserstein_distance([0.5, 0.5], [0.5, 0.5], [0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="support has NaN or infinite entries"):
+        klvae.wasserstein_distance([0.5, 0.5], [0.5, 0.5], [0.0, math.inf])
+    with pytest.raises(ValueError, match=r"shapes do not broadcast: u and v \(2, 2\) and support \(3, 2\)"):
+        klvae.wasserstein_distance([[0.5, 0.5]] * 2, [[0.5, 0.5]] * 2, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="u_values has NaN or infinite entries"):
+        klvae.wasserstein_distance_samples([0.0, math.nan], [1.0])
+    with pytest.raises(ValueError, match="v_values has no samples along axis -1"):
+        klvae.wasserstein_distance_samples([0.0], np.zeros(0))
+    with pytest.raises(ValueError, match="axis 1 is out of range for u_values of shape"):
+        klvae.wasserstein_distance_samples([0.0], [1.0], axis=1)
+    with pytest.raises(ValueError, match="u_values and v_values must have at least 1 dimension"):
+        klvae.wasserstein_distance_samples(0.0, [1.0])
+    with pytest.raises(ValueError, match=r"shapes do not broadcast: u_values \(2, 3\) and v_values \(3, 4\)"):
+        klvae.wasserstein_distance_samples(np.zeros((2, 3)), np.zeros((3, 4)))
+
+
+def test_unit_names():
+    assert [info.unit_name(b) for b in (None, 2, 10, math.e, 3)] == ["nats", "bits", "dits", "nats", "base-3 units"]
+    with pytest.raises(ValueError, match="base must be a positive number other than 1, got 1"):
+        info.unit_name(1)

@@ -1,0 +1,83 @@
+"""The VAE network: shapes, reparameterization, configuration errors, saving without pickle."""
+
+import math
+
+import pytest
+import torch
+
+from klvae.vae import VAE, VAEConfig, load_model, save_model
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "gaussian-learned"])
+@pytest.mark.parametrize("hidden", [(16,), (24, 12)])
+def test_shapes(likelihood, hidden):
+    model = VAE(VAEConfig(hidden=hidden, latent_dim=3, likelihood=likelihood, image_shape=(1, 8, 8)))
+    mu, logvar = model.encode(torch.rand(5, 1, 8, 8))
+    assert mu.shape == logvar.shape == (5, 3)
+    z = model.reparameterize(mu, logvar, 7)
+    assert z.shape == (7, 5, 3)
+    out = model.decode(z)
+    out = out if isinstance(out, tuple) else (out,)
+    assert all(o.shape == (7, 5, 1, 8, 8) for o in out)
+    assert model.mean(mu).shape == (5, 1, 8, 8) and 0 <= float(model.mean(mu).min())
+
+
+def test_conv_arch_on_28x28():
+    model = VAE(VAEConfig(arch="conv", hidden=(64,), latent_dim=4, image_shape=(1, 28, 28)))
+    mu, logvar = model.encode(torch.rand(2, 1, 28, 28))
+    assert mu.shape == (2, 4) and model.decode(mu).shape == (2, 1, 28, 28)
+
+
+def test_reparameterize_has_the_right_moments_and_gradients():
+    torch.manual_seed(0)
+    mu = torch.tensor([1.0, -2.0], requires_grad=True)
+    logvar = torch.tensor([0.0, math.log(4.0)], requires_grad=True)
+    z = VAE.reparameterize(mu, logvar, 100000)  # (L, 2)
+    assert torch.allclose(z.mean(0), mu.detach(), atol=0.03)
+    assert torch.allclose(z.std(0), torch.tensor([1.0, 2.0]), rtol=0.02)
+    z.mean().backward()  # dz/dμ = 1 per sample: the mean over L·2 entries gives ½ each
+    assert torch.allclose(mu.grad, torch.tensor([0.5, 0.5]))
+    assert logvar.grad is not None
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = VAE(VAEConfig(hidden=(16,), latent_dim=2, likelihood="gaussian", sigma=0.2, image_shape=(1, 4, 4)))
+    save_model(model, tmp_path / "m.safetensors")
+    back = load_model(tmp_path / "m.safetensors")
+    assert back.config == model.config and not back.training
+    z = torch.randn(3, 2)
+    assert torch.equal(back.decode(z), model.decode(z))
+    assert b"pickle" not in (tmp_path / "m.safetensors").read_bytes()[:200]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(arch="rnn"), "arch must be one of"),
+    (dict(likelihood="poisson"), "likelihood must be one of"),
+    (dict(hidden=()), "hidden must be one or more positive widths"),
+    (dict(hidden=(0,)), "hidden must be one or more positive widths"),
+    (dict(latent_dim=0), "latent_dim must be positive"),
+    (dict(sigma=0.0), "sigma must be positive and finite"),
+    (dict(image_shape=(8, 8)), r"image_shape must be \(C, H, W\)"),
+    (dict(arch="conv", image_shape=(1, 8, 8)), "--arch conv needs 28×28 images, the data has 8×8"),
+])
+def test_config_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        VAEConfig(**kwargs)
+
+
+def test_model_needs_the_image_shape():
+    with pytest.raises(ValueError, match=r"VAEConfig.image_shape is not set"):
+        VAE(VAEConfig())
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        load_model(tmp_path / "none.safetensors")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(ValueError, match="bad.safetensors is not a readable safetensors file"):
+        load_model(tmp_path / "bad.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ValueError, match="has no vae_config metadata"):
+        load_model(tmp_path / "other.safetensors")

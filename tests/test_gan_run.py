@@ -1,6 +1,7 @@
 """The GAN on the shared training loop: CLI end to end, resume = uninterrupted, image scores."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -91,7 +92,23 @@ def test_resume_refuses_to_change_the_game(tmp_path, capsys):
     assert "--loss cannot change when resuming" in capsys.readouterr().err
 
 
+def test_a_last_batch_smaller_than_a_pack_still_trains():
+    from klvae.gan.model import build_gan
+    from klvae.gan.run import GANTask
+
+    cfg = GANConfig(pack=3, g_hidden=8, d_hidden=8, g_layers=1, d_layers=1).resolved(image=False)
+    g, d = build_gan(cfg, (2,), image=False)
+    task = GANTask(g, d, cfg, 1e-3, 10, evaluate=None)
+    out = task.train_step(torch.randn(2, 2), None, 0, 0.0)  # 2 points, packs of 3
+    assert all(torch.isfinite(v) for v in out.values())
+    cfg1 = replace(cfg, pack=1)
+    g, d = build_gan(cfg1, (2,), image=False)
+    out = GANTask(g, d, cfg1, 1e-3, 10, evaluate=None).train_step(torch.randn(1, 2), None, 0, 0.0)
+    assert all(torch.isfinite(v) for v in out.values())  # one point: G's batch norm still works
+
+
 @pytest.mark.parametrize("argv, match", [
+    (["--pack", "4", "--batch-size", "2"], "batch_size (2) must be at least pack (4)"),
     (["--pack", "0"], "pack must be at least 1, got 0"),
     (["--epochs", "0"], "epochs must be at least 1, got 0"),
     (["--resume", "/nonexistent/run"], "run folder /nonexistent/run does not exist"),

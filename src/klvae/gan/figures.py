@@ -21,7 +21,8 @@ def write_figures_and_report(run_dir: Path, generator, dataset, evaluate, record
     figures = []
     if dataset.is_image:
         save_image_grid(_sample_fixed(generator, 64).cpu(), run_dir / "samples.png", nrow=8,
-                        title=f"{name}: 64 samples G(z) after {metrics['epochs']} epochs")
+                        title=f"{name}: 64 samples G(z) after {metrics['epochs']} epoch"
+                        + ("s" if metrics["epochs"] != 1 else ""))
         save_image_grid(dataset.x_test[:64], run_dir / "data.png", nrow=8, title=f"{name}: 64 test images")
         figures += [("samples.png", "Samples of the trained generator."),
                     ("data.png", "Real test images, for comparison.")]

@@ -82,6 +82,9 @@ class GANTask:
         cfg, G, D = self.config, self.generator, self.discriminator
         m, wgan = cfg.pack, cfg.loss == "wasserstein"
         self._set_lr(step)
+        need = max(m, 2)  # one pack, and two samples for G's batch normalization
+        if len(x) < need:  # an epoch's last batch can be smaller: reuse its samples
+            x = x[torch.arange(need, device=x.device) % len(x)]
         real = pack(x, m)  # (B/m, m, *shape)
         n = real.shape[0] * m
         with torch.no_grad():
@@ -218,6 +221,8 @@ def train_gan(gan: GANConfig | None, train, *, hooks=(), figures: bool = True) -
         raise ValueError(f"2-D data must be ring8 or grid25 (its modes are needed for evaluation), "
                          f"got {dataset.name!r}")
     gan = gan.resolved(image=dataset.is_image)
+    if train.batch_size < gan.pack:
+        raise ValueError(f"batch_size ({train.batch_size}) must be at least pack ({gan.pack})")
     train = replace(train, out=str(run_dir), resume=None)
     config = {"gan": asdict(gan), "train": asdict(train),
               "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),

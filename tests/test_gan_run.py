@@ -87,6 +87,12 @@ def test_digits_gan_reports_offline_classifier_scores(tmp_path):
     assert "not FID" in (out / "report.html").read_text()
 
 
+def test_cli_theory_writes_the_numbers(tmp_path, capsys):
+    assert main(["gan", "--theory", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "theory.json").read_text())["gaussian_shift"][1]["mu"] == 1.0
+    assert "0.111421" in capsys.readouterr().out
+
+
 def test_resume_refuses_to_change_the_game(tmp_path, capsys):
     assert main(["gan", "--resume", str(tmp_path), "--loss", "minimax"]) == 2
     assert "--loss cannot change when resuming" in capsys.readouterr().err
@@ -108,6 +114,7 @@ def test_a_last_batch_smaller_than_a_pack_still_trains():
 
 
 @pytest.mark.parametrize("argv, match", [
+    (["--theory", "--data", "ring8"], "--theory trains nothing and takes only --out, got --data"),
     (["--pack", "4", "--batch-size", "2"], "batch_size (2) must be at least pack (4)"),
     (["--pack", "0"], "pack must be at least 1, got 0"),
     (["--epochs", "0"], "epochs must be at least 1, got 0"),

@@ -80,6 +80,11 @@ def _gan(args) -> int:
     if args.theory:
         from klvae.gan.theory import write_theory
 
+        extra = sorted(k for k, v in vars(args).items()
+                       if v is not None and k not in ("func", "command", "theory", "out"))
+        if extra:
+            raise ValueError(f"--theory trains nothing and takes only --out, got --{extra[0].replace('_', '-')}")
+
         out = args.out or "runs/gan-theory"
         write_theory(out)
         print(f"wrote {out}/theory.json, value_vs_jsd.png, saturation.png, disjoint_supports.png")

@@ -31,3 +31,10 @@ def test_read_only_numpy_is_accepted():
 def test_non_numeric_input_names_the_argument():
     with pytest.raises(ValueError, match="q must be numeric"):
         to_tensors([1.0], ["a"], names=("p", "q"))
+
+
+def test_numbers_are_float64_alone_and_follow_the_arrays_dtype_otherwise():
+    (t,) = to_tensors(0.1, names=("x",))
+    assert t.dtype == torch.float64 and t.item() == 0.1
+    a, b = to_tensors(torch.ones(2, dtype=torch.float32), 0.5, names=("a", "b"))
+    assert a.dtype == b.dtype == torch.float32

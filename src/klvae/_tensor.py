@@ -27,7 +27,7 @@ def _one(value, name: str, device) -> torch.Tensor:
             raise ValueError(f"{name} must be numeric, got an array of dtype {a.dtype}")
         if not a.flags.writeable:  # torch refuses to alias read-only memory
             a = a.copy()
-        t = torch.from_numpy(a) if a.ndim else torch.tensor(a.item())
+        t = torch.from_numpy(a)  # 0-d too: keeps float64 (torch.tensor(x.item()) gives float32)
         if a.dtype.kind in "biu":
             t = t.to(torch.float64)
     if not t.is_floating_point():
@@ -41,13 +41,16 @@ def to_tensors(*values, names: tuple[str, ...]) -> list[torch.Tensor]:
     """Convert `values` to floating tensors of one dtype on one device.
 
     The device is that of the first tensor input (CPU otherwise); the dtype is the
-    promotion of the inputs' floating dtypes. Non-numeric input raises ValueError that
+    promotion of the inputs' floating dtypes, where plain numbers (0-d non-tensors) count
+    only when every input is one. Non-numeric input raises ValueError that
     names the argument.
     """
     device = next((v.device for v in values if isinstance(v, torch.Tensor)), None)
     tensors = [_one(v, n, device) for v, n in zip(values, names)]
-    dtype = tensors[0].dtype
-    for t in tensors[1:]:
+    # As in torch, plain numbers (0-d, not tensors) follow the arrays' dtype.
+    arrays = [t for t, v in zip(tensors, values) if isinstance(v, torch.Tensor) or t.dim()]
+    dtype = (arrays or tensors)[0].dtype
+    for t in arrays or tensors:
         dtype = torch.promote_types(dtype, t.dtype)
     return [t if t.dtype == dtype else t.to(dtype) for t in tensors]
 

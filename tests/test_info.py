@@ -441,6 +441,129 @@ def test_mixed_torch_and_numpy_returns_torch_with_grad():
     assert torch.allclose(p.grad, torch.log(p.detach() / 0.25) + 1, rtol=1e-12)
 
 
+# --------------------------------------------------------------- NumPy path and torch path
+#
+# CPU inputs without autograd are computed by NumPy kernels over row chunks (on torch's
+# thread count); tensors that require grad keep the torch code. Both must agree.
+
+
+def torch_path(fn, *arrays, **kw):
+    """fn on tensors that require grad, which keeps it on the torch code."""
+    return fn(*(torch.tensor(a, requires_grad=True) for a in arrays), **kw).detach().numpy()
+
+
+def hard_rows():
+    """Several chunks of rows: zeros, q = 0 where p > 0, nearly equal rows, subnormal entries."""
+    rng = np.random.default_rng(11)
+    p, q = rows(rng, (30, 6000), zeros=True), rows(rng, (30, 6000), zeros=True)
+    q[:5] = p[:5] * (1 + 1e-9 * rng.standard_normal((5, 6000)))
+    q[:5] /= q[:5].sum(-1, keepdims=True)
+    p[5, 1:4] = [1e-300, 2e-310, 5e-324]
+    p[5] /= p[5].sum()
+    return p, q
+
+
+@pytest.mark.parametrize("fn", [klvae.entropy, klvae.kl_divergence, klvae.js_divergence, klvae.js_distance])
+def test_numpy_path_agrees_with_torch_path(fn):
+    p, q = hard_rows()
+    args = (p,) if fn is klvae.entropy else (p, q)
+    assert np.isinf(klvae.kl_divergence(p, q)).any()  # the q = 0 < p case is exercised
+    for kw in ({}, {"base": 2}):
+        np.testing.assert_allclose(fn(*args, **kw), torch_path(fn, *args, **kw), rtol=1e-13, atol=0)
+    scaled = [3.0 * a[5:] for a in args]  # not the nearly equal rows: their KL, JS depend on the
+    # last ulp of the normalized inputs, and the two paths round the row sums differently
+    want = torch_path(fn, *scaled, normalize=True)
+    np.testing.assert_allclose(fn(*scaled, normalize=True), want, rtol=1e-13, atol=0)
+    transposed = [a.T for a in args]
+    np.testing.assert_allclose(fn(*transposed, axis=0), torch_path(fn, *transposed, axis=0), rtol=1e-13, atol=0)
+    if fn is not klvae.entropy:  # q broadcast from one row
+        np.testing.assert_allclose(fn(p, q[7]), torch_path(fn, p, q[7]), rtol=1e-13, atol=0)
+    p32 = [a.astype(np.float32) for a in args]
+    got = fn(*p32)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, torch_path(fn, *p32), rtol=1e-5, atol=1e-7)
+
+
+def test_chunked_path_with_zeros_matches_scipy():
+    p, q = hard_rows()
+    assert rel_err(klvae.entropy(p), scipy.stats.entropy(p, axis=-1)) <= 1e-12
+    got = klvae.kl_divergence(p, q)
+    assert np.array_equal(np.isinf(got), np.isinf(scipy.stats.entropy(p, q, axis=-1)))
+    positive_q = rows(np.random.default_rng(12), p.shape)
+    want = scipy.special.rel_entr(p, positive_q).sum(-1)
+    assert rel_err(klvae.kl_divergence(p, positive_q), want) <= 1e-12
+    # rows 0-4 are nearly equal: scipy returns rounding noise there, mpmath does not
+    assert got[0] == pytest.approx(float(mp_kl(p[0], q[0])), rel=1e-12)
+    assert klvae.js_divergence(p[1], q[1]) == pytest.approx(float(mp_js(p[1], q[1])), rel=1e-12)
+    js = scipy.spatial.distance.jensenshannon(p[5:], q[5:], axis=-1)
+    assert rel_err(klvae.js_distance(p[5:], q[5:]), js) <= 1e-12
+
+
+def test_numpy_input_takes_the_numpy_path(monkeypatch):
+    calls = []
+    real = info._numpy_rows
+    monkeypatch.setattr(info, "_numpy_rows", lambda *a: calls.append(a[0]) or real(*a))
+    p, q = hard_rows()
+    klvae.entropy(p), klvae.kl_divergence(p, q), klvae.js_distance(torch.from_numpy(p), q)
+    assert calls == [info._entropy_rows, info._kl_rows, info._js_rows]
+    klvae.kl_divergence(torch.tensor(p, requires_grad=True), q)
+    klvae.kl_divergence(p, q, logits=True)
+    assert len(calls) == 3
+
+
+def test_chunk_workers_give_identical_results():
+    p, q = hard_rows()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = klvae.js_divergence(p, q), klvae.kl_divergence(p, q), klvae.entropy(p)
+        torch.set_num_threads(2)
+        two = klvae.js_divergence(p, q), klvae.kl_divergence(p, q), klvae.entropy(p)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(one, two):
+        assert np.array_equal(a, b)
+
+
+def spoil(a, where, value):
+    a = a.copy()
+    a[where] = value
+    return a
+
+
+@pytest.mark.parametrize(
+    "which, where, value, match",
+    [
+        ("p", (-1, 7), np.nan, "p has NaN entries"),
+        ("q", (-1, 7), -1e-3, "q has negative entries"),
+        ("q", (-1, 7), np.inf, "q has infinite entries"),
+        ("p", (-1, slice(0, 600)), 0.0, r"p rows must sum to 1 \(max deviation 0\.\d+\); pass normalize=True"),
+    ],
+)
+def test_errors_found_in_a_later_chunk(which, where, value, match):
+    p, q = hard_rows()
+    p, q = (spoil(p, where, value), q) if which == "p" else (p, spoil(q, where, value))
+    for fn in (klvae.kl_divergence, klvae.js_divergence, klvae.js_distance):
+        with pytest.raises(ValueError, match=match):
+            fn(p, q)
+    if which == "p":
+        with pytest.raises(ValueError, match=match):
+            klvae.entropy(p)
+
+
+def test_p_is_reported_before_q_and_zero_rows_with_normalize():
+    p, q = hard_rows()
+    with pytest.raises(ValueError, match="p has NaN entries"):
+        klvae.kl_divergence(spoil(p, (-1, 0), np.nan), spoil(q, (0, 0), -1.0))
+    with pytest.raises(ValueError, match="q has a row of zeros, which cannot be normalized"):
+        klvae.js_distance(p, spoil(q, -1, 0.0), normalize=True)
+
+
+def test_empty_batch_gives_empty_result():
+    assert klvae.entropy(np.zeros((0, 5))).shape == (0,)
+    assert klvae.kl_divergence(np.zeros((0, 5)), np.full(5, 0.2)).shape == (0,)
+
+
 # --------------------------------------------------------------- errors
 
 

@@ -30,12 +30,23 @@ rounding, the value is the generalized KL Σ[p log(p/q) − p + q] of those floa
 differs from Σ p log(p/q) by Σq − Σp (zero for exactly normalized rows, and otherwise
 the part of Σ p log(p/q) that measures a mismatch of total mass, not of shape).
 Gradients are those of Σ p log(p/q).
+
+Speed: for CPU input that needs no gradient (NumPy arrays, lists, CPU tensors without
+``requires_grad``), entropy, KL and Jensen–Shannon of probabilities run as NumPy ufuncs on
+the same memory, in row chunks that are validated and measured while in cache, on as
+many threads as ``torch.get_num_threads()``; NumPy's float64 log is about 3× faster than
+torch's on CPU. Tensors that require grad, other devices and ``logits=True`` use torch.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import queue
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 
 from klvae._tensor import from_tensor, is_torch, to_tensors
@@ -110,6 +121,8 @@ def _check_probs(t, name, axis, normalize):
     One global min (NaN propagates through it) and the row sums (finite exactly when every
     entry is, once the min is ≥ 0) replace separate isnan/isinf/negativity passes.
     """
+    if t.numel() == 0:  # an empty batch of rows
+        return t, False
     low = t.detach().amin()
     sums = t.sum(axis, keepdim=True)
     sums_d = sums.detach()
@@ -155,9 +168,20 @@ def _prepare(values, names, axis, normalize, logits):
     Returns (rows, has_zero, axis, torch_out): probabilities (or log-probabilities when
     `logits`), whether any entry is zero (-inf), the non-negative axis, the output kind.
     """
+    tensors, axis, torch_out = _convert(values, names, axis)
+    return (*_validate(tensors, names, axis, normalize, logits), axis, torch_out)
+
+
+def _convert(values, names, axis):
+    """Tensors of one dtype and shape, the non-negative axis, and whether to answer in torch."""
     torch_out = is_torch(*values)
     tensors = to_tensors(*values, names=names)
     tensors, axis = _broadcast(tensors, names, axis)
+    return tensors, axis, torch_out
+
+
+def _validate(tensors, names, axis, normalize, logits):
+    """Checked rows (probabilities, or log-probabilities when `logits`) and whether any is 0."""
     out, has_zero = [], False
     for t, n in zip(tensors, names):
         if logits:
@@ -166,7 +190,7 @@ def _prepare(values, names, axis, normalize, logits):
             r, z = _check_probs(t, n, axis, normalize)
         out.append(r)
         has_zero |= z
-    return out, has_zero, axis, torch_out
+    return out, has_zero
 
 
 def _rowwise(fn, tensors, axis):
@@ -208,6 +232,167 @@ def _fix_small(terms, key, fix):
     if idx[0].numel() == 0:
         return terms
     return terms.index_put_(idx, fix(idx))  # in place: no autograd node saved `terms`
+
+
+# ------------------------------------------------------- NumPy path (CPU, no autograd)
+#
+# For CPU tensors that need no gradient, entropy, KL and JS run as NumPy ufuncs on the
+# same memory: NumPy's SIMD float64 log is ~3× faster than torch's here, and NumPy
+# releases the GIL, so row chunks run on a small thread pool. Each chunk is read once:
+# the validation reductions (min, row sums) and the measure are computed while it is in
+# cache. Torch keeps autograd, other devices and logits.
+
+
+def _fast(tensors, logits) -> bool:
+    """True when the NumPy path may take `tensors`: probabilities, CPU float32/64, no autograd."""
+    return not logits and all(
+        t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and not t.requires_grad
+        for t in tensors
+    )
+
+
+def _pool() -> ThreadPoolExecutor | None:
+    """The NumPy path's chunk workers: as many as torch's intra-op threads (None for one)."""
+    return _pool_of(min(torch.get_num_threads(), os.cpu_count() or 1), os.getpid())
+
+
+@functools.cache
+def _pool_of(workers: int, pid: int) -> ThreadPoolExecutor | None:
+    # keyed by pid too: a forked child has the executor object but none of its threads
+    return ThreadPoolExecutor(workers, thread_name_prefix="klvae-info") if workers > 1 else None
+
+
+def _numpy_rows(kernel, tensors, names, axis, normalize):
+    """kernel(*chunks, has_zero, work) over row chunks of validated probabilities.
+
+    Returns the batch-shaped result, or None when the validation reductions flag an
+    argument that the torch check then accepts (a row sum within rounding of the
+    tolerance), so that the caller takes the torch path and its verdict.
+    """
+    arrays = [np.moveaxis(t.numpy(), axis, -1) for t in tensors]
+    batch, k = arrays[0].shape[:-1], arrays[0].shape[-1]
+    flats = [a.reshape(-1, k) for a in arrays]  # a view for the usual layouts
+    dtype, n = flats[0].dtype, flats[0].shape[0]
+    if n == 0:
+        return torch.from_numpy(np.empty(batch, dtype=dtype))
+    step = min(n, max(1, _CHUNK // k))
+    starts = range(0, n, step)
+    out = np.empty(n, dtype=dtype)
+    lows = np.empty((len(starts), len(flats)), dtype=dtype)
+    sums = np.empty((len(flats), n), dtype=dtype)
+    # Per-thread scratch, reused chunk after chunk: a fresh 1 MB temporary per ufunc costs
+    # more in page faults than the arithmetic done on it.
+    spare = queue.SimpleQueue()
+
+    def run(i, start, work):
+        rows = slice(start, start + step)
+        chunks = [f[rows] for f in flats]
+        for j, c in enumerate(chunks):
+            lows[i, j] = c.min()
+            c.sum(-1, out=sums[j, rows])
+        row_sums = sums[:, rows]
+        if not (lows[i] >= 0).all() or not np.isfinite(row_sums).all():
+            return  # reported below by the torch check
+        work = [w[: len(chunks[0])] for w in work]
+        if normalize:
+            if (row_sums == 0).any():
+                return
+            chunks = [np.divide(c, s[:, None], out=w) for c, s, w in zip(chunks, row_sums, work[-2:])]
+        out[rows] = kernel(*chunks, has_zero=bool((lows[i] == 0).any()), work=work)
+
+    def guarded(i, start):  # log 0, 0/0 and overflowing sums are handled, not warned about
+        try:
+            work = spare.get_nowait()
+        except queue.Empty:
+            work = [np.empty((step, k), dtype=bool)] + [np.empty((step, k), dtype=dtype) for _ in range(6)]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            run(i, start, work)
+        spare.put(work)
+
+    pool = _pool() if len(starts) > 1 else None
+    if pool is None:
+        for i, s in enumerate(starts):
+            guarded(i, s)
+    else:
+        list(pool.map(guarded, range(len(starts)), starts))
+
+    tol = math.sqrt(np.finfo(dtype).eps)
+    for j, (t, name) in enumerate(zip(tensors, names)):
+        low, s = np.min(lows[:, j]), sums[j]  # np.min propagates NaN
+        bad = not (low >= 0) or not np.isfinite(s).all()
+        bad = bad or (bool((s == 0).any()) if normalize else float(np.abs(s - 1).max()) > tol)
+        if bad:
+            _check_probs(t, name, axis, normalize)  # raises with the message naming what is wrong
+            return None
+    return torch.from_numpy(out.reshape(batch))
+
+
+def _horner_np(x, coeffs):
+    acc = np.full_like(x, coeffs[-1])
+    for c in coeffs[-2::-1]:
+        acc *= x
+        acc += c
+    return acc
+
+
+def _where(mask):
+    """np.nonzero of a C-contiguous 2-d mask, ~10× faster than np.nonzero itself in 2-d."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
+# The kernels below get (rows, K) chunks and `work`: a bool buffer, then six float
+# buffers, all of the chunk's shape; they use at most the first five entries (the last
+# two hold the rescaled rows when normalize=True).
+
+
+def _entropy_rows(p, has_zero, work):
+    """−Σ p log p per row."""
+    mask, terms = work[0], work[1]
+    np.log(p, out=terms)
+    if has_zero:
+        np.copyto(terms, 0.0, where=np.equal(p, 0, out=mask))  # 0 log 0 = 0
+    terms *= p
+    return -terms.sum(-1)
+
+
+def _kl_rows(p, q, has_zero, work):
+    """Σ [p log(p/q) − p + q] per row; as `_kl_terms`."""
+    mask, log_ratio, d, terms = work[:4]
+    np.log(np.divide(p, q, out=log_ratio), out=log_ratio)
+    np.subtract(p, q, out=d)
+    np.multiply(p, log_ratio, out=terms)
+    terms -= d  # accurate wherever |p/q − 1| is not small
+    if has_zero:
+        np.copyto(terms, q, where=np.equal(p, 0, out=mask))  # 0 log 0/q − 0 + q; q = 0 gives +inf
+    idx = _where(np.less(np.abs(log_ratio, out=log_ratio), _SERIES_AT, out=mask))
+    if idx[0].size:
+        qs = q[idx]
+        xs = d[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
+        terms[idx] = qs * xs * xs * _horner_np(xs, _G_COEFFS)
+    return terms.sum(-1)
+
+
+def _js_rows(p, q, has_zero, work):
+    """Σ [p log(p/m) + q log(q/m)] per row, m = (p + q)/2; as `_js_terms`."""
+    mask, total, log_a, log_b, scratch = work[:5]
+    np.add(p, q, out=total)  # 2m, which does not underflow to 0 where p or q is subnormal
+    for x, log_x in ((p, log_a), (q, log_b)):
+        np.divide(x, total, out=log_x)
+        log_x *= 2.0
+        np.log(log_x, out=log_x)  # log_a = log(1 + s), s = (p − q)/(p + q)
+    idx = _where(np.less(np.abs(log_a, out=scratch), _SERIES_AT, out=mask))
+    if has_zero:  # 0 log 0 = 0, also where m = 0
+        np.copyto(log_a, 0.0, where=np.equal(p, 0, out=mask))
+        np.copyto(log_b, 0.0, where=np.equal(q, 0, out=mask))
+    log_a *= p
+    log_b *= q
+    terms = np.add(log_a, log_b, out=log_a)
+    if idx[0].size:
+        ps, qs = p[idx], q[idx]
+        s = (ps - qs) / (ps + qs)
+        s2 = s * s
+        terms[idx] = 0.5 * (ps + qs) * s2 * _horner_np(s2, _H_COEFFS)
+    return terms.sum(-1)
 
 
 # ------------------------------------------------------------------ per-entry terms
@@ -319,7 +504,11 @@ def entropy(p, *, base=None, axis=-1, normalize=False, logits=False):
     >>> float(entropy([0.0, 1.0]))
     0.0
     """
-    (t,), has_zero, axis, torch_out = _prepare((p,), ("p",), axis, normalize, logits)
+    tensors, axis, torch_out = _convert((p,), ("p",), axis)
+    h = _numpy_rows(_entropy_rows, tensors, ("p",), axis, normalize) if _fast(tensors, logits) else None
+    if h is not None:
+        return from_tensor(h / _log_base(base) + 0.0, torch_out)
+    (t,), has_zero = _validate(tensors, ("p",), axis, normalize, logits)
     if logits:
         terms = t.exp() * t
         if has_zero:
@@ -387,13 +576,29 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False):
     >>> float(kl_divergence([0.5, 0.5], [1.0, 0.0]))
     inf
     """
-    (tp, tq), has_zero, axis, torch_out = _prepare((p, q), ("p", "q"), axis, normalize, logits)
+    tensors, axis, torch_out = _convert((p, q), ("p", "q"), axis)
+    kl = _numpy_rows(_kl_rows, tensors, ("p", "q"), axis, normalize) if _fast(tensors, logits) else None
+    if kl is not None:
+        return from_tensor(kl / _log_base(base), torch_out)
+    (tp, tq), has_zero = _validate(tensors, ("p", "q"), axis, normalize, logits)
     if logits:
         kl = _kl_terms_log(tp, tq, has_zero).sum(axis)
     else:
         kl = _rowwise(lambda a, b: _kl_terms(a, b, has_zero).sum(axis), [tp, tq], axis)
         kl = _textbook_gradient(kl, tp, tq, axis)
     return from_tensor(kl / _log_base(base), torch_out)
+
+
+def _js_sum(p, q, axis, normalize, logits):
+    """Σ [p log(p/m) + q log(q/m)] along `axis` (twice JS in nats) and the output kind."""
+    tensors, axis, torch_out = _convert((p, q), ("p", "q"), axis)
+    js = _numpy_rows(_js_rows, tensors, ("p", "q"), axis, normalize) if _fast(tensors, logits) else None
+    if js is not None:
+        return js, torch_out
+    (tp, tq), has_zero = _validate(tensors, ("p", "q"), axis, normalize, logits)
+    if logits:
+        return _js_terms_log(tp, tq, has_zero).sum(axis), torch_out
+    return _rowwise(lambda a, b: _js_terms(a, b, has_zero).sum(axis), [tp, tq], axis), torch_out
 
 
 def js_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False):
@@ -415,11 +620,7 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False):
     >>> float(js_divergence([1.0, 0.0], [0.0, 1.0], base=2))  # disjoint supports: 1 bit
     1.0
     """
-    (tp, tq), has_zero, axis, torch_out = _prepare((p, q), ("p", "q"), axis, normalize, logits)
-    if logits:
-        js = _js_terms_log(tp, tq, has_zero).sum(axis)
-    else:
-        js = _rowwise(lambda a, b: _js_terms(a, b, has_zero).sum(axis), [tp, tq], axis)
+    js, torch_out = _js_sum(p, q, axis, normalize, logits)
     return from_tensor(js * (0.5 / _log_base(base)), torch_out)
 
 
@@ -435,11 +636,7 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=False, logits=False):
     >>> float(js_distance([1.0, 0.0], [0.0, 1.0], base=2))
     1.0
     """
-    (tp, tq), has_zero, axis, torch_out = _prepare((p, q), ("p", "q"), axis, normalize, logits)
-    if logits:
-        js = _js_terms_log(tp, tq, has_zero).sum(axis)
-    else:
-        js = _rowwise(lambda a, b: _js_terms(a, b, has_zero).sum(axis), [tp, tq], axis)
+    js, torch_out = _js_sum(p, q, axis, normalize, logits)
     return from_tensor(torch.sqrt(js * (0.5 / _log_base(base))), torch_out)
 
 

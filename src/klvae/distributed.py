@@ -35,7 +35,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["Context", "Shard", "context", "setup", "current_shard", "using_shard", "wrap",
-           "all_reduce_sum", "shard_rows", "check_in_sync", "rank_rng"]
+           "all_reduce_sum", "broadcast", "shard_rows", "check_in_sync", "rank_rng"]
 
 
 @dataclass(frozen=True)
@@ -234,6 +234,15 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(t)
     return t
+
+
+def broadcast(value):
+    """Rank 0's `value` (any picklable object) on every rank, e.g. a timestamped run folder name."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def check_in_sync(modules: dict[str, torch.nn.Module], where: str) -> None:

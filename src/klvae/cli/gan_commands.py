@@ -42,7 +42,8 @@ def register(subparsers) -> None:
     r.add_argument("--data", help="ring8, grid25, digits, fashion-mnist, an IDX folder or a .npz file (ring8)")
     r.add_argument("--out", help="run folder (runs/gan-<timestamp>; with --theory runs/gan-theory)")
     r.add_argument("--epochs", type=int, help="passes over the training set (2-D 8, digits 60, other images 10)")
-    r.add_argument("--batch-size", type=int, help="real samples per step (2-D 256, digits 32, other images 64)")
+    r.add_argument("--batch-size", type=int,
+                   help="real samples per step, over all processes under torchrun (2-D 256, digits 32, other images 64)")
     r.add_argument("--lr", type=float, help="Adam learning rate of both players (2-D 1e-3, images 2e-4)")
     r.add_argument("--seed", type=int, help="random seed (0)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (auto)")
@@ -51,6 +52,9 @@ def register(subparsers) -> None:
     r.add_argument("--threads", type=int,
                    help="CPU threads for torch (1 below 200k parameters, else torch's default)")
     r.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its checkpoint")
+    r.add_argument("--ckpt-steps", type=int, metavar="K", help="also checkpoint every K steps (after each epoch only)")
+    r.add_argument("--amp", choices=["none", "bf16"], help="bf16: autocast each step to bfloat16 (none)")
+    r.add_argument("--compile", action="store_true", default=None, help="torch.compile D's and G's updates (off)")
     p.set_defaults(func=_gan)
 
 
@@ -65,8 +69,8 @@ def _configs(args):
         fixed = sorted(set(given) - set(RESUME_OVERRIDES) - {"resume"})
         if fixed:
             raise ValueError(f"--{fixed[0].replace('_', '-')} cannot change when resuming; the run's "
-                             f"config.json is used (only --epochs, --max-seconds, --device, --log-every, "
-                             f"--threads may be given)")
+                             f"config.json is used (only --{', --'.join(RESUME_OVERRIDES).replace('_', '-')} "
+                             f"may be given)")
         # the run's config.json wins; only the loop settings given here replace its own
         _, saved = read_run_config(args.resume)
         overrides = {k: given[k] for k in RESUME_OVERRIDES if k in given}
@@ -103,6 +107,8 @@ def _gan(args) -> int:
     except NonFiniteLossError as err:
         print(f"klvae gan: error: {err}", file=sys.stderr)
         return 1
+    if not metrics:  # a rank other than 0 of a torchrun job: rank 0 reports
+        return 0
     print(f"trained {metrics['epochs']} epochs ({metrics['steps']} steps) in {metrics['train_seconds']:.1f} s"
           + (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else ""))
     if "modes" in metrics:

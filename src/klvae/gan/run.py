@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
+from klvae import distributed
 from klvae._io import atomic_save_safetensors, atomic_write_json
 from klvae.gan.evaluate import EVAL_SAMPLES, classifier_scores, mode_coverage
 from klvae.gan.model import Classifier, GANConfig, build_gan, pack
@@ -31,7 +33,7 @@ NOT_FID = ("Image scores come from a classifier that klvae trains on the same da
            "downloaded Inception network) and is not comparable with published FID numbers.")
 EVAL_SEED = 1234  # evaluation samples use their own seed: epochs compare, training RNG untouched
 IMAGE_EVAL_SAMPLES = 2000
-RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads")
+RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads", "ckpt_steps", "compile")
 SMALL_MODEL = 200_000  # parameters below which one CPU thread is fastest
 
 
@@ -63,8 +65,11 @@ class GANTask:
     """
 
     def __init__(self, generator, discriminator, config: GANConfig, lr: float, total_steps: int,
-                 evaluate):
+                 evaluate, *, compile: bool = False):
         self.generator, self.discriminator, self.config = generator, discriminator, config
+        # each update as ONE module call, so DDP (under torchrun) synchronises what it trains
+        self.d_step = distributed.wrap(_DiscriminatorLoss(discriminator, config), compile=compile)
+        self.g_step = distributed.wrap(_GeneratorLoss(generator, discriminator, config), compile=compile)
         self.lr, self.total_steps, self.evaluate = lr, total_steps, evaluate
         betas = (config.beta1, config.beta2)
         self.modules = {"generator": generator, "discriminator": discriminator}
@@ -89,18 +94,14 @@ class GANTask:
         n = real.shape[0] * m
         with torch.no_grad():
             fake = pack(G.sample(n), m)  # (B/m, m, *shape)
-        l_real, l_fake = D(real), D(fake)  # (B/m,) each
-        if wgan:
-            d_loss = critic_loss(l_real, l_fake) + gradient_penalty(D, real, fake, weight=cfg.gp_weight)
-        else:
-            d_loss = discriminator_loss(l_real, l_fake)
+        d_loss, l_real, l_fake = self.d_step(real, fake)  # l_real, l_fake: (B/m,) each
         opt_d = self.optimizers["discriminator"]
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
         out = {"d_loss": d_loss.detach()}
         if (step + 1) % cfg.n_critic == 0:
-            g_loss = generator_loss(D(pack(G.sample(n), m)), cfg.loss)
+            g_loss = self.g_step(n)
             opt_g = self.optimizers["generator"]
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
@@ -115,6 +116,36 @@ class GANTask:
     @torch.no_grad()
     def end_epoch(self, epoch: int) -> dict[str, float]:
         return self.evaluate(self.generator, epoch)
+
+
+class _DiscriminatorLoss(torch.nn.Module):
+    """D's loss on a real and a fake batch (with the gradient penalty for wasserstein)."""
+
+    def __init__(self, discriminator, config: GANConfig):
+        super().__init__()
+        self.discriminator, self.config = discriminator, config
+
+    def forward(self, real: torch.Tensor, fake: torch.Tensor):
+        D, cfg = self.discriminator, self.config
+        l_real, l_fake = D(real), D(fake)  # (B/m,) each
+        if cfg.loss == "wasserstein":
+            loss = critic_loss(l_real, l_fake) + gradient_penalty(D, real, fake, weight=cfg.gp_weight)
+        else:
+            loss = discriminator_loss(l_real, l_fake)
+        return loss, l_real, l_fake
+
+
+class _GeneratorLoss(torch.nn.Module):
+    """G's loss on n fresh samples; D is held outside the module's parameters (DDP syncs G's only)."""
+
+    def __init__(self, generator, discriminator, config: GANConfig):
+        super().__init__()
+        self.generator, self.config = generator, config
+        self._discriminator = (discriminator,)  # a tuple: not registered as a submodule
+
+    def forward(self, n: int) -> torch.Tensor:
+        fake = pack(self.generator.sample(n), self.config.pack)
+        return generator_loss(self._discriminator[0](fake), self.config.loss)
 
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs: int = 5,
@@ -202,15 +233,32 @@ def train_gan(gan: GANConfig | None, train, *, hooks=(), figures: bool = True) -
     high_quality, reverse_kl) on 2500 samples; labelled images get class_kl and confidence from
     a classifier trained here (not FID). With `train.resume` set, continues that run from its
     checkpoint: the run's config.json is used, except for the fields in RESUME_OVERRIDES
-    (epochs, max_seconds, device, log_every, threads), which come from `train`; `gan` is then
-    ignored. A resume with more epochs stretches the learning-rate decay to the new end.
-    The caller's configs are not modified.
+    (epochs, max_seconds, device, log_every, threads, ckpt_steps, compile), which come from
+    `train`; `gan` is then ignored. A resume with more epochs stretches the learning-rate decay
+    to the new end. The caller's configs are not modified.
+
+    Under torchrun every process calls this (DDP on D's and G's updates; see
+    `klvae.distributed`); rank 0 evaluates and writes the folder, the other ranks return {} as
+    metrics. After a torchrun restart a run whose folder holds a checkpoint resumes from it.
+    The GAN matches one process in distribution, not exactly: z is drawn per rank and G's
+    batch normalization uses each rank's shard.
     """
+    from klvae.train import resolve_device
+
+    with distributed.setup(resolve_device(train.device)) as (ctx, device):
+        if train.resume is None and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0 \
+                and train.out is not None and (Path(train.out) / "checkpoint.safetensors").is_file():
+            train = replace(train, resume=train.out)  # restarted by torchrun: continue where it stopped
+        return _train_gan(gan, train, ctx, device, hooks, figures)
+
+
+def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
     from klvae.data import load_dataset
-    from klvae.train import fit, resolve_device
+    from klvae.train import fit
 
     resume = train.resume is not None
-    run_dir = Path(train.resume if resume else (train.out or time.strftime("runs/gan-%Y%m%d-%H%M%S")))
+    run_dir = Path(train.resume if resume else
+                   (train.out or distributed.broadcast(time.strftime("runs/gan-%Y%m%d-%H%M%S"))))
     if resume:
         if not (run_dir / "checkpoint.safetensors").is_file():
             raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
@@ -221,20 +269,24 @@ def train_gan(gan: GANConfig | None, train, *, hooks=(), figures: bool = True) -
         raise ValueError(f"2-D data must be ring8 or grid25 (its modes are needed for evaluation), "
                          f"got {dataset.name!r}")
     gan = gan.resolved(image=dataset.is_image)
-    if train.batch_size < gan.pack:
-        raise ValueError(f"batch_size ({train.batch_size}) must be at least pack ({gan.pack})")
+    if train.batch_size < gan.pack * ctx.world:
+        raise ValueError(f"batch_size ({train.batch_size}) must be at least pack ({gan.pack})"
+                         + (f" times the {ctx.world} processes" if ctx.distributed else ""))
+    if 0 < len(dataset.x_train) % train.batch_size < ctx.world:
+        raise ValueError(f"the last batch of each epoch ({len(dataset.x_train) % train.batch_size} examples) "
+                         f"would leave a process without examples; choose another --batch-size")
     train = replace(train, out=str(run_dir), resume=None)
     config = {"gan": asdict(gan), "train": asdict(train),
               "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),
                        "shape": list(dataset.image_shape)}}
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", config)  # on resume: the new epochs / max_seconds
+    if ctx.is_main:
+        atomic_write_json(run_dir / "config.json", config)  # on resume: the new epochs / max_seconds
 
-    device = resolve_device(train.device)
     threads_before = torch.get_num_threads()
     try:
         classifier, metrics_extra = None, {}
-        if dataset.is_image and dataset.y_train is not None:
+        if ctx.is_main and dataset.is_image and dataset.y_train is not None:  # rank 0 evaluates
             classifier, metrics_extra = _classifier(run_dir, dataset, device, train.seed, resume)
         torch.manual_seed(train.seed)
         generator, discriminator = build_gan(gan, dataset.image_shape, image=dataset.is_image)
@@ -244,8 +296,11 @@ def train_gan(gan: GANConfig | None, train, *, hooks=(), figures: bool = True) -
         x_train = dataset.x_train.to(device)
         steps_per_epoch = -(-len(x_train) // train.batch_size)
         evaluate = _Evaluator(run_dir, dataset, classifier)
-        task = GANTask(generator, discriminator, gan, train.lr, train.epochs * steps_per_epoch, evaluate)
+        task = GANTask(generator, discriminator, gan, train.lr, train.epochs * steps_per_epoch, evaluate,
+                       compile=train.compile)
         result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
+        if not ctx.is_main:
+            return run_dir, {}
 
         generator.eval()
         save_model(generator, discriminator, gan, run_dir / "model.safetensors")
@@ -253,7 +308,7 @@ def train_gan(gan: GANConfig | None, train, *, hooks=(), figures: bool = True) -
         metrics = {**evaluate(generator, st.epoch, figure=False), **metrics_extra,
                    "epochs": st.epoch, "steps": st.step, "stopped": result.stopped,
                    "train_seconds": st.train_seconds, "threads": torch.get_num_threads(),
-                   "data": dataset.name, "loss": gan.loss, "pack": gan.pack}
+                   "data": dataset.name, "loss": gan.loss, "pack": gan.pack, "processes": ctx.world}
         atomic_write_json(run_dir / "metrics.json", metrics)
         if figures:
             from klvae.gan.figures import write_figures_and_report

@@ -133,7 +133,7 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
                 and train.out is not None and (Path(train.out) / "checkpoint.safetensors").is_file():
             train = replace(train, resume=train.out)  # restarted by torchrun: continue where it stopped
         resume = train.resume is not None
-        run_dir = Path(train.resume if resume else (train.out or _broadcast(time.strftime("runs/%Y%m%d-%H%M%S"))))
+        run_dir = Path(train.resume if resume else (train.out or distributed.broadcast(time.strftime("runs/%Y%m%d-%H%M%S"))))
         if resume:
             if not (run_dir / "checkpoint.safetensors").is_file():
                 raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
@@ -182,17 +182,6 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
         finally:
             torch.set_num_threads(threads_before)
     return run_dir, metrics
-
-
-def _broadcast(value):
-    """Rank 0's `value` on every rank (e.g. the timestamped run folder); one process: `value`."""
-    if not distributed.context().distributed:
-        return value
-    import torch.distributed as dist
-
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def _auto_threads(model: torch.nn.Module) -> int:

@@ -5,7 +5,8 @@ KEY=VALUE pairs set TrainConfig fields (integers, or text such as data=FILE.npz)
 KLVAE_TEST_KILL_STEP=k, rank 1 of the first attempt (TORCHELASTIC_RESTART_COUNT == 0)
 SIGKILLs itself after step k, as a crashed worker would; KLVAE_TEST_MARKS names a folder where each worker notes its attempt and rank.
 With KLVAE_TEST_UNSYNCED=FILE it then trains a task that does not synchronise its gradients
-and writes the loop's error message to FILE.
+and writes the loop's error message to FILE; with KLVAE_TEST_GAN=DIR it then trains a GAN on
+ring8 for 1 s into DIR.
 """
 
 import faulthandler
@@ -71,6 +72,12 @@ def main() -> None:
               TrainConfig(out=out, log_every=5, **fields), hooks=(crash,) if kill_step else (), figures=False)
     if check_unsynced:
         unsynced(check_unsynced)
+    if os.environ.get("KLVAE_TEST_GAN"):  # the GAN on the same loop, stopped by a 1 s budget
+        from klvae.gan import GANConfig, train_gan
+
+        train_gan(GANConfig(), TrainConfig(out=os.environ["KLVAE_TEST_GAN"], data="ring8", epochs=1,
+                                           batch_size=256, lr=1e-3, max_seconds=1, log_every=20), figures=False)
+    if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -73,7 +73,8 @@ def runs(data, tmp_path_factory):
     port = free_port()  # two processes with torchrun's variables, without its agent
     plain = [subprocess.Popen([sys.executable, str(WORKER), str(root / "two"), *args],
                               env=env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                                      MASTER_PORT=str(port), KLVAE_TEST_UNSYNCED=str(root / "unsynced.txt")),
+                                      MASTER_PORT=str(port), KLVAE_TEST_UNSYNCED=str(root / "unsynced.txt"),
+                                      KLVAE_TEST_GAN=str(root / "gan")),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in range(2)]
     killed = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
@@ -111,6 +112,15 @@ def test_a_task_that_does_not_synchronise_gradients_is_stopped(runs):
     assert (root / "unsynced.txt").read_text() == (
         "the weights of m differ between processes after the first step: its task does not synchronise "
         "gradients (call the module through klvae.distributed.wrap)")
+
+
+def test_the_gan_trains_on_two_processes_and_all_ranks_stop_on_the_time_budget(runs):
+    root, _ = runs
+    metrics = json.loads((root / "gan" / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["stopped"] == "max_seconds"  # no rank left waiting
+    assert metrics["steps"] % 20 == 0  # the stop is agreed at a host sync (every --log-every steps)
+    assert 0 <= metrics["modes"] <= 8
+    assert epochs_of(root / "gan") == []  # the epoch never finished
 
 
 def test_a_killed_worker_restarts_from_the_checkpoint_and_ends_as_if_never_killed(runs):

@@ -89,7 +89,7 @@ def test_evaluate_reports_consistent_metrics():
     assert np.allclose(m["kl_per_dim"], ref_kl.detach().numpy(), rtol=1e-5)
     assert m["active_unit_variance"][3] == pytest.approx(0.0, abs=1e-12)
     mse = (model.mean(mu) - x).square().mean()
-    assert m["test_recon_mse"] == pytest.approx(float(mse), rel=1e-5)
+    assert m["test_recon_mse"] == pytest.approx(float(mse.detach()), rel=1e-5)
 
 
 def test_evaluate_does_not_disturb_the_callers_random_stream():

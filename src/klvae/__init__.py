@@ -44,6 +44,9 @@ _LAZY = {
     **dict.fromkeys(["TrainConfig", "fit", "NonFiniteLossError", "TrainingInterrupted"], "klvae.train"),
     **dict.fromkeys(["VAE", "VAEConfig", "ELBOConfig", "vae_loss", "iw_log_px", "evaluate_vae",
                      "train_vae", "load_run"], "klvae.vae"),
+    **dict.fromkeys(["GANConfig", "value_function", "discriminator_loss", "generator_loss",
+                     "critic_loss", "gradient_penalty", "optimal_discriminator", "optimal_value",
+                     "mode_coverage", "ModeCoverage", "train_gan"], "klvae.gan"),
 }
 
 __all__: list[str] = [*_info.__all__, *_gaussian.__all__, *_estimate.__all__, *_LAZY]

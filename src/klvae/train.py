@@ -23,9 +23,18 @@ the run's config are JSON in the header metadata. Resuming from it continues the
 stream, so a resumed run ends where an uninterrupted one with the same seed ends.
 
 Other models and devices plug in without changing the loop's shape: a GAN is a Task with
-modules {"G", "D"} and two optimizers whose `train_step` does the D and G updates; under
-`torchrun` a Task wraps its modules in DistributedDataParallel, each rank takes
-`perm[rank::world]`, the epoch sums are all-reduced, and only rank 0 writes files.
+modules {"G", "D"} and two optimizers whose `train_step` does the D and G updates.
+
+Under `torchrun` (see `klvae.distributed`) `batch_size` is the global batch: rank r trains on
+rows r::P of each global batch, a Task calls its modules through `klvae.distributed.wrap`
+(DDP; gradients weighted so they are those of the global batch mean) and draws per-example
+noise from `current_shard()` (draws from torch's global generator are seeded per rank and
+step: independent across ranks, but not the same at every number of processes). The host
+syncs stay at one every `log_every` steps, now one all-reduce that also carries the stop
+requests (Ctrl-C, `max_seconds`), so every rank stops at the same step; epoch sums are
+all-reduced; only rank 0 evaluates (`end_epoch`) and writes files; a task whose ranks' weights
+drift apart (modules not called through `wrap`) is stopped after its first step. `bf16`
+autocast (`amp`) wraps each step; `ckpt_steps` adds mid-epoch checkpoints.
 """
 
 from __future__ import annotations
@@ -44,14 +53,14 @@ import numpy as np
 import torch
 from safetensors import safe_open
 
+from klvae import distributed
 from klvae._io import atomic_save_safetensors, atomic_write_text
 
-__all__ = ["TrainConfig", "Task", "LoopState", "FitResult", "fit", "resolve_device", "resolve_amp", "cpu_has_bf16",
+__all__ = ["TrainConfig", "Task", "LoopState", "FitResult", "fit", "resolve_device",
            "NonFiniteLossError", "TrainingInterrupted", "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS_JSONL = "metrics.jsonl"
-AMP_MODES = ("auto", "bf16", "off")
 
 
 @dataclass
@@ -61,20 +70,26 @@ class TrainConfig:
     data: str = "digits"  # data set: "digits", or what klvae.data.load_dataset accepts
     out: str | None = None  # run folder; None → runs/<timestamp>
     epochs: int = 200  # passes over the training set
-    batch_size: int = 128  # examples per optimisation step
+    batch_size: int = 128  # examples per optimisation step, over all processes (the global batch)
     lr: float = 2e-3  # Adam learning rate (2e-3 learns faster per second than 1e-3 on both bundled VAE data sets)
     seed: int = 0  # seeds initialisation, batch order and every random draw
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
     max_seconds: float | None = None  # wall-clock budget: stop at the next step boundary after it
     log_every: int = 50  # steps between host syncs (NaN check, progress bar)
     threads: int | None = None  # CPU threads; None: 1 below 200k parameters, else torch's default
-    amp: str = "auto"  # matmul precision: "bf16" (autocast, fp32 weights and loss), "off", or "auto"
     resume: str | None = None  # run folder whose checkpoint to continue
+    ckpt_steps: int | None = None  # also checkpoint every this many steps (None: after each epoch only)
+    amp: str = "none"  # "bf16": autocast each step to bfloat16 (CPU and CUDA); "none": float32
+    compile: bool = False  # torch.compile the step's module (slower for small models on CPU)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.ckpt_steps is not None and self.ckpt_steps < 1:
+            raise ValueError(f"ckpt_steps must be at least 1, got {self.ckpt_steps}")
+        if self.amp not in ("none", "bf16"):
+            raise ValueError(f"amp must be 'none' or 'bf16', got {self.amp!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be positive and finite, got {self.lr}")
         if self.threads is not None and self.threads < 1:
@@ -83,8 +98,6 @@ class TrainConfig:
             raise ValueError(f"max_seconds must be positive, got {self.max_seconds}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        if self.amp not in AMP_MODES:
-            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
 
 
 class Task(Protocol):
@@ -131,41 +144,15 @@ class TrainingInterrupted(Exception):
 
 
 def resolve_device(name: str) -> torch.device:
+    """"auto" → cuda if available, else cpu; under torchrun cuda means GPU `LOCAL_RANK`."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is available")
+    ctx = distributed.context()
+    if name == "cuda" and ctx.distributed:
+        return torch.device("cuda", ctx.local_rank)
     return torch.device(name)
-
-
-def cpu_has_bf16() -> bool:
-    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), where bf16 GEMMs run ~2× fp32.
-
-    >>> isinstance(cpu_has_bf16(), bool)
-    True
-    """
-    cpu = getattr(torch, "cpu", None)
-    return any(bool(getattr(cpu, name, lambda: False)())
-               for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-
-
-def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of `TrainConfig.amp` on `device`: bfloat16, or None for plain fp32.
-
-    "auto" is bf16 on a CPU with native bf16 instructions (`cpu_has_bf16`) and fp32 everywhere
-    else (CUDA included). Under bf16 a task keeps fp32 master weights and computes its loss in
-    fp32; only the Linear/conv products run in bf16 (8 significant bits, fp32 accumulation).
-
-    >>> resolve_amp("bf16", torch.device("cpu")), resolve_amp("off", torch.device("cpu"))
-    (torch.bfloat16, None)
-    >>> resolve_amp("auto", torch.device("cuda")) is None
-    True
-    """
-    if mode not in AMP_MODES:
-        raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {mode!r}")
-    if mode == "auto":
-        mode = "bf16" if device.type == "cpu" and cpu_has_bf16() else "off"
-    return torch.bfloat16 if mode == "bf16" else None
 
 
 def _epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -268,17 +255,23 @@ class _SigintFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _check_window(window: list[torch.Tensor], keys: list[str], first_step: int, epoch: int,
-                  last_good: str) -> torch.Tensor:
-    """One host sync: the window's values (n, K) on the CPU; raises on a non-finite value."""
-    values = torch.stack(window).cpu()  # (n, K)
+def _sync(window: list[torch.Tensor], sizes: list[int], keys: list[str], first_step: int, epoch: int,
+          last_good: str, requests: tuple[bool, bool] = (False, False)) -> tuple[torch.Tensor, tuple[bool, ...]]:
+    """One host sync: the window's per-step means over all ranks (n, K) on the CPU, and the stop
+    requests (interrupt, out of time) of any rank. Raises on a non-finite value, on every rank."""
+    sums = torch.stack(window)  # (n, K) float64: Σ of each step's values over this rank's rows
+    if distributed.context().distributed:
+        flags = torch.tensor(requests, dtype=sums.dtype, device=sums.device)  # (2,)
+        packed = distributed.all_reduce_sum(torch.cat([sums.flatten(), flags]))  # one collective
+        sums, requests = packed[:-2].view_as(sums), tuple(bool(f > 0) for f in packed[-2:].tolist())
+    values = (sums / torch.tensor(sizes, dtype=sums.dtype, device=sums.device)[:, None]).cpu()  # (n, K)
     bad = ~torch.isfinite(values)
     if bad.any():
         row, col = (int(i) for i in bad.nonzero()[0])
         raise NonFiniteLossError(
             f"{keys[col]} became {float(values[row, col])} at epoch {epoch + 1}, step {first_step + row + 1}; "
             f"training stopped. {last_good} Try a smaller --lr.")
-    return values
+    return values, requests
 
 
 def _check_weights(task: Task, state: LoopState, last_good: str) -> None:
@@ -286,6 +279,14 @@ def _check_weights(task: Task, state: LoopState, last_good: str) -> None:
         if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
             raise NonFiniteLossError(f"the weights of {name} became non-finite by epoch {state.epoch + 1}, "
                                      f"step {state.step}; training stopped. {last_good} Try a smaller --lr.")
+
+
+def _save(path: Path, task: Task, state: LoopState, keys: list[str], acc: torch.Tensor | None,
+          config: dict | None) -> None:
+    """Checkpoint with the partial-epoch sums of all ranks; only rank 0 writes (collective call)."""
+    total = None if acc is None else distributed.all_reduce_sum(acc.clone())
+    if distributed.context().is_main:
+        save_checkpoint(path, task, state, keys, total, config)
 
 
 def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: TrainConfig,
@@ -296,24 +297,32 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
     The task's modules and the data must already be on the device. `hooks` run at every step
     boundary as `hook(task, state)` (a hook raising KeyboardInterrupt acts like Ctrl-C; a
     KeyboardInterrupt raised inside a step may leave that step half-applied, the SIGINT path
-    never does). Raises `NonFiniteLossError` (nothing saved) or `TrainingInterrupted`
-    (after saving a checkpoint).
+    never does; under torchrun a hook must raise on every rank). Raises `NonFiniteLossError`
+    (nothing saved) or `TrainingInterrupted` (after saving a checkpoint). Under torchrun every
+    rank calls `fit` with the full data; `FitResult.records` is filled on rank 0 only.
     """
     from tqdm.auto import tqdm
 
+    ctx = distributed.context()
     run_dir = Path(run_dir)
     ckpt, jsonl = run_dir / CHECKPOINT, run_dir / METRICS_JSONL
     device = x_train.device
     n, bs = x_train.shape[0], cfg.batch_size
+    if bs % ctx.world:
+        raise ValueError(f"batch_size {bs} is not divisible by the {ctx.world} processes: --batch-size is "
+                         f"the global batch, split evenly over the processes")
     n_batches = math.ceil(n / bs)
-    state, keys, acc = LoopState(), [], None  # acc (K,) float64: Σ batch·value of the epoch so far
+    state, keys, acc = LoopState(), [], None  # acc (K,) float64: Σ batch·value of the epoch so far (this rank)
     records: list[dict] = []
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
-        atomic_write_text(jsonl, "")  # a fresh run in an old folder starts a fresh log
+        if ctx.is_main:
+            atomic_write_text(jsonl, "")  # a fresh run in an old folder starts a fresh log
     else:
         state, keys, acc = _restore(ckpt, task, device)
-        if jsonl.exists():  # keep the lines of the finished epochs the checkpoint knows about
+        if acc is not None and not ctx.is_main:
+            acc.zero_()  # the checkpoint holds the sums of all ranks: rank 0 carries them on
+        if ctx.is_main and jsonl.exists():  # keep the lines of the finished epochs the checkpoint knows about
             records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
             records = [r for r in records if r.get("epoch", 0) <= state.epoch]
             atomic_write_text(jsonl, "".join(json.dumps(r) + "\n" for r in records))
@@ -323,74 +332,98 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
         m.train()
     start = time.perf_counter()
     stopped = "completed"
-    window: list[torch.Tensor] = []  # (K,) values of the steps since the last host sync
+    window: list[torch.Tensor] = []  # (K,) Σ over this rank's rows, for each step since the last host sync
+    sizes: list[int] = []  # global batch size of each of those steps
+    pending = (False, False)  # (interrupt, out of time), agreed by all ranks at the last sync
     t0 = None  # start of the current epoch's training steps
     bar = tqdm(total=cfg.epochs * n_batches, initial=state.epoch * n_batches + state.batch,
-               disable=not sys.stderr.isatty(), unit="step", dynamic_ncols=True, leave=False)
+               disable=not (ctx.is_main and sys.stderr.isatty()), unit="step", dynamic_ncols=True, leave=False)
     try:
         with _SigintFlag() as sigint:
+            def late() -> bool:
+                return cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+
             while state.epoch < cfg.epochs:
-                perm = _epoch_permutation(cfg.seed, state.epoch, n).to(device)  # a DDP rank: perm[rank::world]
+                perm = _epoch_permutation(cfg.seed, state.epoch, n).to(device)
                 bar.set_description(f"epoch {state.epoch + 1}/{cfg.epochs}", refresh=False)
                 t0 = time.perf_counter()
                 while state.batch < n_batches:
-                    if sigint.raised:
+                    interrupt, out_of_time = pending if ctx.distributed else (sigint.raised, late())
+                    if interrupt:
                         raise KeyboardInterrupt
-                    if cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds:
+                    if out_of_time:
                         stopped = "max_seconds"
                         break
-                    idx = perm[state.batch * bs:(state.batch + 1) * bs]  # (b,)
-                    y = None if y_train is None else y_train.index_select(0, idx)
+                    batch = perm[state.batch * bs:(state.batch + 1) * bs]  # (B,) the global batch
+                    idx = batch[ctx.rank::ctx.world]  # (B/P,) this rank's rows
                     # index_select, not x_train[idx]: the advanced-indexing kernel is ~10× slower on CPU
-                    out = task.train_step(x_train.index_select(0, idx), y, state.step, state.epoch + state.batch / n_batches)
+                    y = None if y_train is None else y_train.index_select(0, idx)
+                    shard = distributed.Shard(ctx.rank, ctx.world, len(batch), cfg.seed, state.step)
+                    with distributed.using_shard(shard), distributed.rank_rng(shard), torch.autocast(
+                            device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
+                        out = task.train_step(x_train.index_select(0, idx), y, state.step, state.epoch + state.batch / n_batches)
                     if acc is None:
                         keys = list(out)
                         acc = torch.zeros(len(keys), dtype=torch.float64, device=device)
-                    vals = torch.stack([out[k] for k in keys])  # (K,)
-                    acc += vals.double() * len(idx)
-                    window.append(vals)
-                    state.batch, state.step, state.samples = state.batch + 1, state.step + 1, state.samples + len(idx)
+                        distributed.check_in_sync(task.modules, "after the first step")
+                    vals = torch.stack([out[k].float() for k in keys]).double()  # (K,)
+                    sums = vals * len(idx) if len(idx) else torch.zeros_like(vals)  # an empty shard's mean is NaN
+                    acc += sums
+                    window.append(sums)
+                    sizes.append(len(batch))
+                    state.batch, state.step, state.samples = state.batch + 1, state.step + 1, state.samples + len(batch)
                     bar.update()
-                    if len(window) >= cfg.log_every:
-                        values = _check_window(window, keys, state.step - len(window), state.epoch, last_good)
-                        window = []
+                    save_now = (cfg.ckpt_steps is not None and state.step % cfg.ckpt_steps == 0
+                                and state.batch < n_batches)  # (the end of an epoch saves anyway)
+                    if len(window) >= cfg.log_every or save_now:
+                        values, pending = _sync(window, sizes, keys, state.step - len(window), state.epoch,
+                                                last_good, (sigint.raised, late()))
+                        window, sizes = [], []
                         bar.set_postfix({k: f"{v:.2f}" for k, v in zip(keys, values.mean(0).tolist())})
+                    if save_now:  # mid-epoch: the window was just checked
+                        _check_weights(task, state, last_good)
+                        _save(ckpt, task, state, keys, acc, config)
+                        last_good = (f"The last good checkpoint (epoch {state.epoch}, step {state.step}) "
+                                     f"is kept in {ckpt}.")
                     for hook in hooks:
                         hook(task, state)
                 if window:
-                    _check_window(window, keys, state.step - len(window), state.epoch, last_good)
-                    window = []
+                    _sync(window, sizes, keys, state.step - len(window), state.epoch, last_good)
+                    window, sizes = [], []
                 state.train_seconds += time.perf_counter() - t0
                 t0 = None
                 _check_weights(task, state, last_good)
+                distributed.check_in_sync(task.modules, f"after epoch {state.epoch + 1}")
                 if stopped != "completed":
                     break
-                record = {"epoch": state.epoch + 1, "step": state.step}
-                record.update({f"train_{k}": v / n for k, v in zip(keys, acc.tolist())})
-                for m in task.modules.values():
-                    m.eval()
-                record.update(task.end_epoch(state.epoch + 1))
-                for m in task.modules.values():
-                    m.train()
-                record["train_seconds"] = state.train_seconds
-                with open(jsonl, "a") as f:  # before the checkpoint: a resume drops lines it does not cover
-                    f.write(json.dumps(record) + "\n")
-                    f.flush()
-                records.append(record)
+                totals = distributed.all_reduce_sum(acc.clone())  # (K,) Σ over the epoch, all ranks
+                if ctx.is_main:
+                    record = {"epoch": state.epoch + 1, "step": state.step}
+                    record.update({f"train_{k}": v / n for k, v in zip(keys, totals.tolist())})
+                    for m in task.modules.values():
+                        m.eval()
+                    record.update(task.end_epoch(state.epoch + 1))
+                    for m in task.modules.values():
+                        m.train()
+                    record["train_seconds"] = state.train_seconds
+                    with open(jsonl, "a") as f:  # before the checkpoint: a resume drops lines it does not cover
+                        f.write(json.dumps(record) + "\n")
+                        f.flush()
+                    records.append(record)
                 state.epoch, state.batch = state.epoch + 1, 0
                 acc.zero_()
-                save_checkpoint(ckpt, task, state, keys, acc, config)
+                _save(ckpt, task, state, keys, acc, config)
                 last_good = f"The last good checkpoint (epoch {state.epoch}, step {state.step}) is kept in {ckpt}."
     except KeyboardInterrupt:
         bar.close()
         if t0 is not None:
             state.train_seconds += time.perf_counter() - t0
         if window:  # never save weights that produced a NaN
-            _check_window(window, keys, state.step - len(window), state.epoch, last_good)
+            _sync(window, sizes, keys, state.step - len(window), state.epoch, last_good)
         _check_weights(task, state, last_good)
-        save_checkpoint(ckpt, task, state, keys, acc, config)
+        _save(ckpt, task, state, keys, acc, config)
         raise TrainingInterrupted(ckpt, state) from None
     bar.close()
     if stopped == "max_seconds":
-        save_checkpoint(ckpt, task, state, keys, acc, config)
+        _save(ckpt, task, state, keys, acc, config)
     return FitResult(state, stopped, records)

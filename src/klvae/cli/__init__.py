@@ -20,7 +20,8 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     from klvae import __version__
-    from klvae.cli import experiment_commands, info_commands, vae_commands  # add each command module here
+    from klvae.cli import (  # add each command module here
+        experiment_commands, gan_commands, info_commands, vae_commands)
 
     parser = argparse.ArgumentParser(
         prog="klvae",
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"klvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (info_commands, experiment_commands, vae_commands):
+    for module in (info_commands, experiment_commands, vae_commands, gan_commands):
         module.register(sub)
     return parser
 

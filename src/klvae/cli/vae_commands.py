@@ -47,17 +47,18 @@ def register(subparsers) -> None:
     r.add_argument("--data", help="digits (bundled), fashion-mnist, an IDX folder or a .npz file (digits)")
     r.add_argument("--out", help="run folder (runs/<timestamp>)")
     r.add_argument("--epochs", type=int, help="passes over the training set (200)")
-    r.add_argument("--batch-size", type=int, help="examples per step (128)")
+    r.add_argument("--batch-size", type=int, help="examples per step, over all processes under torchrun (128)")
     r.add_argument("--lr", type=float, help="Adam learning rate (2e-3)")
     r.add_argument("--seed", type=int, help="random seed (0)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (auto)")
     r.add_argument("--max-seconds", type=float, help="time budget: stop, evaluate and report after it")
     r.add_argument("--log-every", type=int, help="steps between NaN checks / progress updates (50)")
     r.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 below 200k parameters, else torch's default)")
-    r.add_argument("--amp", choices=["auto", "bf16", "off"],
-                   help="matmul precision of training: bf16 autocast (fp32 weights, fp32 loss), off = fp32, "
-                   "auto = bf16 on a CPU with native bf16 instructions (AVX512-BF16/AMX), else fp32 (auto)")
     r.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its checkpoint")
+    r.add_argument("--ckpt-steps", type=int, metavar="K", help="also checkpoint every K steps (after each epoch only)")
+    r.add_argument("--amp", choices=["none", "bf16"], help="bf16: autocast each step to bfloat16 (none)")
+    r.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the model (off: slower for small models on CPU)")
     t.set_defaults(func=_train)
 
     e = subparsers.add_parser("eval", help="evaluate a trained VAE run on its test set",
@@ -126,6 +127,8 @@ def _train(args) -> int:
         except NonFiniteLossError as err:
             print(f"klvae train: error: {err}", file=sys.stderr)
             return 1
+    if not metrics:  # a rank other than 0 of a torchrun job: rank 0 reports
+        return 0
     print(f"trained {metrics['epochs']} epochs ({metrics['steps']} steps) in {metrics['train_seconds']:.1f} s, "
           f"{metrics['train_samples_per_second']:.0f} samples/s" +
           (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else ""))

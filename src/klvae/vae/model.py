@@ -129,14 +129,17 @@ class VAE(nn.Module):
         return mu, logvar
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, samples: int | None = None) -> torch.Tensor:
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, samples: int | None = None,
+                       eps: torch.Tensor | None = None) -> torch.Tensor:
         """z = μ + σ·ε with ε ~ N(0, I) and σ = exp(½ log σ²); gradients flow to μ and log σ².
 
-        `samples=L` draws L z's per input: (B, latent) → (L, B, latent).
+        `samples=L` draws L z's per input: (B, latent) → (L, B, latent). `eps` gives the draws
+        instead (the result's shape), e.g. rows of a draw made for a whole distributed batch.
         """
         std = torch.exp(0.5 * logvar)
         shape = mu.shape if samples is None else (samples, *mu.shape)
-        eps = torch.randn(shape, dtype=mu.dtype, device=mu.device)  # ([L,] B, latent)
+        if eps is None:
+            eps = torch.randn(shape, dtype=mu.dtype, device=mu.device)  # ([L,] B, latent)
         return mu + std * eps
 
     def decode(self, z: torch.Tensor):

@@ -80,15 +80,17 @@ def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch
     return -0.5 * ((z - mu).square() * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
 
 
-def elbo_terms(model, x: torch.Tensor, *, samples: int = 1, kl: str = "analytic"):
+def elbo_terms(model, x: torch.Tensor, *, samples: int = 1, kl: str = "analytic",
+               eps: torch.Tensor | None = None):
     """Per-example reconstruction NLL and KL, in nats: x (B, C, H, W) → (recon (B,), kl (B,)).
 
     recon = −(1/L) Σ_l log p(x|z_l), z_l = μ + σ·ε_l; the ELBO is −(recon + kl).
     kl = KL(q(z|x) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1) (Kingma & Welling 2014, App. B)
     with kl="analytic"; with kl="mc", (1/L) Σ_l [log q(z_l|x) − log p(z_l)], unbiased for the same.
+    `eps` (L, B, latent): the ε draws to use (None: drawn from torch's generator).
     """
     mu, logvar = model.encode(x)  # (B, latent) each
-    z = model.reparameterize(mu, logvar, samples)  # (L, B, latent)
+    z = model.reparameterize(mu, logvar, samples, eps)  # (L, B, latent)
     recon = -log_likelihood(model.decode(z), x, model.config.likelihood, model.config.sigma).mean(0)  # (B,)
     if kl == "analytic":
         kl_ = kl_std_normal(mu, logvar)  # ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1), K&W 2014 App. B; (B,)
@@ -100,7 +102,8 @@ def elbo_terms(model, x: torch.Tensor, *, samples: int = 1, kl: str = "analytic"
     return recon, kl_
 
 
-def vae_loss(model, x: torch.Tensor, *, samples: int = 1, beta: float = 1.0, kl: str = "analytic"):
+def vae_loss(model, x: torch.Tensor, *, samples: int = 1, beta: float = 1.0, kl: str = "analytic",
+             eps: torch.Tensor | None = None):
     """The training loss −ELBO_β = recon + β·KL, nats per example averaged over the batch.
 
     Returns (loss, recon, kl), three scalar tensors; `loss` carries the gradient.
@@ -111,26 +114,23 @@ def vae_loss(model, x: torch.Tensor, *, samples: int = 1, beta: float = 1.0, kl:
     >>> bool(torch.isclose(loss, recon + kl))
     True
     """
-    recon, kl_ = elbo_terms(model, x, samples=samples, kl=kl)
+    recon, kl_ = elbo_terms(model, x, samples=samples, kl=kl, eps=eps)
     recon, kl_ = recon.mean(), kl_.mean()
     return recon + beta * kl_, recon, kl_
 
 
-def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def binarize(x: torch.Tensor, generator: torch.Generator | None = None, *,
+             u: torch.Tensor | None = None) -> torch.Tensor:
     """A Bernoulli draw of each pixel with probability equal to its grey level (dynamic binarization).
 
     Used for each training batch afresh and once, with a fixed seed, for the test set
-    (Salakhutdinov & Murray 2008; Burda et al. 2016). Computed as 1[u < 2¹⁶·x] with u uniform on
-    the 2¹⁶ integers 0..65535, so P(1) = ⌈2¹⁶·x⌉ / 2¹⁶: exactly 0 and 1 at x = 0 and 1, within 2⁻¹⁶
-    of x elsewhere (far below the 1/255 grey step of 8-bit images). Four 16-bit draws come from
-    one 64-bit random integer, which makes it ~1.5× faster on CPU than 1[U(0, 1) < x] and ~4×
-    faster than `torch.bernoulli`.
+    (Salakhutdinov & Murray 2008; Burda et al. 2016). Computed as 1[u < x] with u ~ U(0, 1),
+    which has P(1) = x exactly and is about 3× faster on CPU than `torch.bernoulli`. `u` (shape
+    of x) gives the uniform draws instead of drawing them.
 
     >>> binarize(torch.tensor([0.0, 1.0])).tolist()
     [0.0, 1.0]
     """
-    n = x.numel()
-    bits = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=x.device,
-                         generator=generator)
-    u = bits.view(torch.int16)[:n].view(x.shape)  # uniform on −32768..32767
-    return (u < x * 65536 - 32768).to(x.dtype)
+    if u is None:
+        u = torch.rand(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+    return (u < x).to(x.dtype)

@@ -7,8 +7,8 @@ PNG figures and report.html.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import os
 import time
 import warnings
 from dataclasses import asdict, replace
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import torch
 
+from klvae import distributed
 from klvae._io import atomic_write_json
-from klvae.train import FitResult, LoopState, TrainConfig, fit, resolve_amp, resolve_device
+from klvae.train import FitResult, LoopState, TrainConfig, fit, resolve_device
 from klvae.vae.evaluate import evaluate_vae
 from klvae.vae.model import VAE, VAEConfig, load_run, save_model
 from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, vae_loss
@@ -29,29 +30,45 @@ TEST_BINARIZE_SEED = 1234  # the test set is binarized once, with this seed, in 
 # thread costs more than the arithmetic, and far more when the cores are shared with other work.
 SMALL_MODEL = 200_000
 # What a resumed run may change; everything else comes from the run's config.json.
-RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads")
+RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads", "ckpt_steps", "compile")
+
+
+class _NegELBO(torch.nn.Module):
+    """−ELBO_β of a batch as ONE forward call, so DistributedDataParallel sees the whole loss."""
+
+    def __init__(self, model: VAE, objective: ELBOConfig):
+        super().__init__()
+        self.model, self.objective = model, objective
+
+    def forward(self, x: torch.Tensor, beta: torch.Tensor, eps: torch.Tensor):
+        o = self.objective
+        return vae_loss(self.model, x, samples=o.samples, beta=beta, kl=o.kl, eps=eps)
 
 
 class VAETask:
-    """The VAE as a `klvae.train.Task`: one module, one Adam, one ELBO step per batch."""
+    """The VAE as a `klvae.train.Task`: one module, one Adam, one ELBO step per batch.
 
-    def __init__(self, model: VAE, objective: ELBOConfig, lr: float, x_test: torch.Tensor,
-                 amp: torch.dtype | None = None):
+    The binarization and ε draws come from `klvae.distributed.current_shard()`: the same
+    numbers for each example whatever the number of processes.
+    """
+
+    def __init__(self, model: VAE, objective: ELBOConfig, lr: float, x_test: torch.Tensor, *,
+                 compile: bool = False):
         self.model, self.objective, self.x_test = model, objective, x_test
         self.binarize = bool(objective.binarize)
-        self.amp = amp  # autocast dtype of the training step (None: fp32); evaluation is always fp32
         fused = x_test.device.type in ("cpu", "cuda")
         self.modules = {"vae": model}
         self.optimizers = {"vae": torch.optim.Adam(model.parameters(), lr=lr, fused=fused)}
+        self.loss = distributed.wrap(_NegELBO(model, objective), compile=compile)  # DDP under torchrun
 
     def train_step(self, x, y, step, epoch):
-        if self.binarize:
-            x = binarize(x)  # a fresh draw every time the batch is seen
-        o = self.objective
-        # bf16 autocast: the Linear/conv products in bf16 from fp32 master weights; the model hands
-        # μ, log σ² and the decoder output back in fp32, so the ELBO is computed in fp32.
-        with torch.autocast(x.device.type, dtype=self.amp) if self.amp else contextlib.nullcontext():
-            loss, recon, kl = vae_loss(self.model, x, samples=o.samples, beta=o.beta_at(epoch), kl=o.kl)
+        shard, o = distributed.current_shard(), self.objective
+        if self.binarize:  # a fresh draw every time the batch is seen
+            x = binarize(x, u=shard.rand(*x.shape, dtype=x.dtype, device=x.device))
+        eps = shard.randn(o.samples, x.shape[0], self.model.config.latent_dim, batch_dim=1,
+                          dtype=x.dtype, device=x.device)  # (L, B, latent)
+        beta = torch.tensor(o.beta_at(epoch), dtype=x.dtype)  # a 0-d CPU tensor: no recompile, no host sync
+        loss, recon, kl = self.loss(x, beta, eps)
         opt = self.optimizers["vae"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -103,56 +120,67 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
 
     With `train.resume` set, continues that run from its checkpoint: the run's config.json is
     used, except for the fields in RESUME_OVERRIDES (epochs, max_seconds, device, log_every,
-    threads), which come from `train`; `vae` and `objective` are then ignored.
+    threads, ckpt_steps, compile), which come from `train`; `vae` and `objective` are then ignored.
+
+    Under torchrun every process calls this; rank 0 evaluates and writes the folder, the other
+    ranks return ({}) as metrics. After a torchrun restart (TORCHELASTIC_RESTART_COUNT > 0) a
+    run whose folder holds a checkpoint resumes from it.
     """
     from klvae.data import load_dataset
 
-    resume = train.resume is not None
-    run_dir = Path(train.resume if resume else (train.out or time.strftime("runs/%Y%m%d-%H%M%S")))
-    if resume:
-        if not (run_dir / "checkpoint.safetensors").is_file():
-            raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
-        vae, objective, saved = read_run_config(run_dir)
-        for name in RESUME_OVERRIDES:
-            setattr(saved, name, getattr(train, name))
-        train = saved
-    dataset = load_dataset(train.data)
-    vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data (conv needs 28×28)
-    if objective.binarize is None:
-        objective = replace(objective, binarize=vae.likelihood == "bernoulli")
-    if vae.likelihood == "bernoulli" and not objective.binarize and not _is_binary(dataset.x_train):
-        warnings.warn("the bernoulli likelihood on grey (non-binary) pixels without --binarize is not a "
-                      "likelihood of the data: the reported NLL and ELBO are not valid discrete likelihoods",
-                      stacklevel=2)
-    train = replace(train, out=str(run_dir))
-    config = {"vae": asdict(vae), "objective": asdict(objective), "train": {**asdict(train), "resume": None},
-              "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),
-                       "n_test": int(dataset.x_test.shape[0]), "image_shape": list(dataset.image_shape)}}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", config)
+    with distributed.setup(resolve_device(train.device)) as (ctx, device):
+        if train.resume is None and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0 \
+                and train.out is not None and (Path(train.out) / "checkpoint.safetensors").is_file():
+            train = replace(train, resume=train.out)  # restarted by torchrun: continue where it stopped
+        resume = train.resume is not None
+        run_dir = Path(train.resume if resume else (train.out or distributed.broadcast(time.strftime("runs/%Y%m%d-%H%M%S"))))
+        if resume:
+            if not (run_dir / "checkpoint.safetensors").is_file():
+                raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
+            vae, objective, saved = read_run_config(run_dir)
+            for name in RESUME_OVERRIDES:
+                setattr(saved, name, getattr(train, name))
+            train = saved
+        dataset = load_dataset(train.data)
+        vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data (conv needs 28×28)
+        if objective.binarize is None:
+            objective = replace(objective, binarize=vae.likelihood == "bernoulli")
+        if ctx.is_main and vae.likelihood == "bernoulli" and not objective.binarize \
+                and not _is_binary(dataset.x_train):
+            warnings.warn("the bernoulli likelihood on grey (non-binary) pixels without --binarize is not a "
+                          "likelihood of the data: the reported NLL and ELBO are not valid discrete likelihoods",
+                          stacklevel=2)
+        train = replace(train, out=str(run_dir))
+        config = {"vae": asdict(vae), "objective": asdict(objective), "train": {**asdict(train), "resume": None},
+                  "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),
+                           "n_test": int(dataset.x_test.shape[0]), "image_shape": list(dataset.image_shape)},
+                  "processes": ctx.world}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if ctx.is_main:
+            atomic_write_json(run_dir / "config.json", config)
 
-    device = resolve_device(train.device)
-    torch.manual_seed(train.seed)
-    model = VAE(vae).to(device)
-    threads_before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(train.threads or _auto_threads(model))
-    try:
-        x_train = dataset.x_train.to(device)
-        x_test = test_set(dataset, objective).to(device)
-        task = VAETask(model, objective, train.lr, x_test, resolve_amp(train.amp, device))
-        result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
+        torch.manual_seed(train.seed)
+        model = VAE(vae).to(device)
+        threads_before = torch.get_num_threads()
+        if device.type == "cpu":
+            torch.set_num_threads(train.threads or _auto_threads(model))
+        try:
+            x_train = dataset.x_train.to(device)
+            x_test = test_set(dataset, objective).to(device)
+            task = VAETask(model, objective, train.lr, x_test, compile=train.compile)
+            result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
+            if not ctx.is_main:
+                return run_dir, {}
+            save_model(model, run_dir / "model.safetensors")
+            metrics = _final_metrics(model, x_test, objective.iw_k, result)
+            metrics["processes"] = ctx.world
+            atomic_write_json(run_dir / "metrics.json", metrics)
+            if figures:
+                from klvae.vae.figures import write_figures_and_report
 
-        save_model(model, run_dir / "model.safetensors")
-        amp = "bf16" if task.amp is not None else "off"  # what train.amp resolved to on this machine
-        metrics = _final_metrics(model, x_test, objective.iw_k, result, amp)
-        atomic_write_json(run_dir / "metrics.json", metrics)
-        if figures:
-            from klvae.vae.figures import write_figures_and_report
-
-            write_figures_and_report(run_dir, model, dataset, x_test, result.records, metrics, config)
-    finally:
-        torch.set_num_threads(threads_before)
+                write_figures_and_report(run_dir, model, dataset, x_test, result.records, metrics, config)
+        finally:
+            torch.set_num_threads(threads_before)
     return run_dir, metrics
 
 
@@ -166,7 +194,7 @@ def _auto_threads(model: torch.nn.Module) -> int:
     return torch.get_num_threads()
 
 
-def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult, amp: str) -> dict:
+def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult) -> dict:
     st: LoopState = result.state
     metrics = evaluate_vae(model, x_test, k=k)
     metrics.update({
@@ -176,7 +204,6 @@ def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult, 
         "train_seconds": st.train_seconds,
         "train_samples_per_second": st.samples / st.train_seconds if st.train_seconds > 0 else None,
         "threads": torch.get_num_threads(),
-        "amp": amp,
         "units": "nats per example",
     })
     return metrics

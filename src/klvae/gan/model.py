@@ -1,0 +1,171 @@
+"""Generator and discriminator networks: MLPs for 2-D points and for small images.
+
+G maps z ~ N(0, I) to a sample; D maps a *pack* of m samples to one logit (PacGAN: the
+discriminator judges m samples jointly, which penalizes a generator whose samples lack
+diversity; m = 1 is the ordinary GAN). For the Wasserstein loss D is a critic whose output
+is a score, not a logit; it then has no batch normalization (the gradient penalty is per
+sample). References: Goodfellow et al. (2014); Lin et al., "PacGAN" (2018), section 3;
+Gulrajani et al. (2017), section 4.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+
+from klvae.gan.objective import LOSSES
+
+__all__ = ["GANConfig", "Generator", "Discriminator", "Classifier", "pack", "build_gan"]
+
+
+@dataclass
+class GANConfig:
+    """Settings of the GAN's networks and game (one field per `klvae gan` flag).
+
+    Fields left as None take a default that depends on the loss or the data (see `resolved`).
+    The learning rate is the training loop's (`TrainConfig.lr`), shared by both players.
+    """
+
+    loss: str = "nonsaturating"  # minimax | nonsaturating | wasserstein
+    pack: int = 1  # PacGAN degree m: D sees m samples concatenated
+    latent_dim: int | None = None  # dimension of z ~ N(0, I) (2-D data: 2; images: 32)
+    g_hidden: int | None = None  # generator hidden width (2-D: 128; images: 256)
+    g_layers: int = 3  # generator hidden layers
+    d_hidden: int | None = None  # discriminator hidden width (2-D: 128; images: 256)
+    d_layers: int = 3  # discriminator hidden layers
+    beta1: float = 0.5  # Adam β1 (0.5: the DCGAN and WGAN-GP choice)
+    beta2: float | None = None  # Adam β2 (0.999; wasserstein: 0.9, as in WGAN-GP)
+    n_critic: int | None = None  # discriminator steps per generator step (1; wasserstein: 5)
+    gp_weight: float = 10.0  # λ of the gradient penalty (wasserstein only)
+    lr_decay: bool = True  # decay both learning rates linearly to 0 over the run
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
+        for name in ("pack", "latent_dim", "g_hidden", "g_layers", "d_hidden", "d_layers", "n_critic"):
+            v = getattr(self, name)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"{name} must be at least 1, got {v}")
+        if not 0 <= self.beta1 < 1 or (self.beta2 is not None and not 0 <= self.beta2 < 1):
+            raise ValueError(f"Adam betas must lie in [0, 1), got {self.beta1} and {self.beta2}")
+        if self.gp_weight < 0:
+            raise ValueError(f"gp_weight must be non-negative, got {self.gp_weight}")
+
+    def resolved(self, *, image: bool) -> "GANConfig":
+        """A copy with every None field set to its default for this loss and kind of data."""
+        wgan = self.loss == "wasserstein"
+        pick = lambda v, default: default if v is None else v  # noqa: E731
+        return replace(self, latent_dim=pick(self.latent_dim, 32 if image else 2),
+                       g_hidden=pick(self.g_hidden, 256 if image else 128),
+                       d_hidden=pick(self.d_hidden, 256 if image else 128),
+                       beta2=pick(self.beta2, 0.9 if wgan else 0.999),
+                       n_critic=pick(self.n_critic, 5 if wgan else 1))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def pack(x: torch.Tensor, m: int) -> torch.Tensor:
+    """Group a batch into packs of m: (N, *shape) → (N // m, m, *shape), dropping N mod m.
+
+    >>> pack(torch.arange(10.0).reshape(5, 2), 2).shape
+    torch.Size([2, 2, 2])
+    """
+    if m < 1:
+        raise ValueError(f"pack must be a positive integer, got {m}")
+    n = (x.shape[0] // m) * m
+    if n == 0:
+        raise ValueError(f"a batch of {x.shape[0]} samples cannot fill one pack of {m}")
+    return x[:n].reshape(n // m, m, *x.shape[1:])
+
+
+def _mlp(sizes: list[int], act: nn.Module, norm: bool) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers.append(nn.Linear(a, b))
+        if norm:
+            layers.append(nn.BatchNorm1d(b))
+        layers.append(act)
+    return layers
+
+
+class Generator(nn.Module):
+    """G: z (B, latent_dim) → x (B, *out_shape); an MLP with batch normalization and ReLU.
+
+    Batch normalization (as in PacGAN's 2-D generator and DCGAN) markedly helps G spread its
+    mass over many modes; in eval mode G uses the running statistics.
+    `out_range` = "real" gives a linear output (2-D points); "unit" a sigmoid (images in [0, 1]).
+    """
+
+    def __init__(self, latent_dim: int, out_shape: tuple[int, ...], hidden: int = 128,
+                 layers: int = 3, out_range: str = "real"):
+        super().__init__()
+        if out_range not in ("real", "unit"):
+            raise ValueError(f"out_range must be 'real' or 'unit', got {out_range!r}")
+        self.latent_dim, self.out_shape = latent_dim, tuple(out_shape)
+        body = _mlp([latent_dim] + [hidden] * layers, nn.ReLU(), norm=True)
+        head: list[nn.Module] = [nn.Linear(hidden, math.prod(self.out_shape))]
+        if out_range == "unit":
+            head.append(nn.Sigmoid())
+        self.net = nn.Sequential(*body, *head)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).reshape(len(z), *self.out_shape)  # (B, *out_shape)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n samples G(z), z ~ N(0, I), drawn on the module's device."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)  # (n, latent)
+        return self(z)
+
+
+class Discriminator(nn.Module):
+    """D: a pack (B, m, *in_shape) → one logit (or critic score) per pack, (B,).
+
+    The m samples are concatenated into one vector of m·prod(in_shape) features (PacGAN);
+    an MLP with LeakyReLU(0.2), no normalization (safe for the gradient penalty).
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], hidden: int = 128, layers: int = 3, pack: int = 1):
+        super().__init__()
+        if pack < 1:
+            raise ValueError(f"pack must be a positive integer, got {pack}")
+        self.in_shape, self.pack = tuple(in_shape), pack
+        features = pack * math.prod(self.in_shape)
+        body = _mlp([features] + [hidden] * layers, nn.LeakyReLU(0.2), norm=False)
+        self.net = nn.Sequential(*body, nn.Linear(hidden, 1))
+
+    def forward(self, packs: torch.Tensor) -> torch.Tensor:
+        return self.net(packs.flatten(1)).squeeze(1)  # (B, m·features) → (B,)
+
+
+class Classifier(nn.Module):
+    """A small MLP image classifier (B, C, H, W) → logits (B, classes), for offline GAN scores."""
+
+    def __init__(self, in_shape: tuple[int, ...], num_classes: int, hidden: int = 256):
+        super().__init__()
+        self.in_shape, self.num_classes = tuple(in_shape), num_classes
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(self.in_shape), hidden), nn.ReLU(),
+                                 nn.Dropout(0.2), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, classes)
+
+
+def build_gan(config: GANConfig, data_shape: tuple[int, ...], *,
+              image: bool) -> tuple[Generator, Discriminator]:
+    """The generator and discriminator for data of `data_shape` (one sample's shape).
+
+    >>> g, d = build_gan(GANConfig(pack=2), (2,), image=False)
+    >>> d(pack(g.sample(8), 2)).shape
+    torch.Size([4])
+    """
+    config = config.resolved(image=image)
+    g = Generator(config.latent_dim, data_shape, config.g_hidden, config.g_layers,
+                  out_range="unit" if image else "real")
+    d = Discriminator(data_shape, config.d_hidden, config.d_layers, config.pack)
+    return g, d

@@ -69,7 +69,7 @@ def test_checkpoint_is_one_safetensors_file_with_everything(reference):
     assert {"optim/vae/0/exp_avg", "optim/vae/0/exp_avg_sq", "optim/vae/0/step"} <= keys
     loop = json.loads(meta["loop"])
     assert loop["epoch"] == 3 and loop["step"] == 36
-    assert json.loads(meta["optim/vae"])["param_groups"][0]["lr"] == 1e-3
+    assert json.loads(meta["optim/vae"])["param_groups"][0]["lr"] == TrainConfig().lr
     assert json.loads(meta["config"])["vae"]["latent_dim"] == 4
 
 

@@ -36,7 +36,7 @@ def ref_reverse_kl(m, sd, d):
 
 def ref_forward_kl(m, sd, d):
     f = lambda x: np.exp(mix_logpdf(x, d)) * (mix_logpdf(x, d) - stats.norm.logpdf(x, m, sd))  # noqa: E731
-    return integrate.quad(f, -d - 14, d + 14, points=[-d, d], limit=200, epsabs=1e-13)[0]
+    return integrate.quad(f, -d - 14, d + 14, points=sorted({-d, d, m}), limit=400, epsabs=1e-13)[0]
 
 
 _EPS = np.linspace(-12, 12, 4801)  # trapezoid rule in ε: exponentially accurate for these integrands

@@ -19,7 +19,7 @@ def test_shapes(likelihood, hidden):
     out = model.decode(z)
     out = out if isinstance(out, tuple) else (out,)
     assert all(o.shape == (7, 5, 1, 8, 8) for o in out)
-    assert model.mean(mu).shape == (5, 1, 8, 8) and 0 <= float(model.mean(mu).min())
+    assert model.mean(mu).shape == (5, 1, 8, 8) and 0 <= float(model.mean(mu).detach().min())
 
 
 def test_conv_arch_on_28x28():

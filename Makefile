@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 .PHONY: run test install bench clean
 
 run: $(STAMP)
-	$(BIN)/klvae train --out runs/digits
+	$(BIN)/klvae train
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

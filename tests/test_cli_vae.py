@@ -162,3 +162,10 @@ def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path, capsys):
     assert main(["train", "--resume", str(out), "--epochs", str(epoch + 1)]) == 0
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(s)["epoch"] for s in lines] == list(range(1, epoch + 2))
+
+
+def test_a_new_run_never_overwrites_an_old_one(trained, capsys):
+    before = (trained / "model.safetensors").read_bytes()
+    assert main(["train", "--out", str(trained), "--epochs", "1", "--hidden", "16"]) == 2
+    assert f"{trained} already holds a run; continue it with --resume {trained}" in capsys.readouterr().err
+    assert (trained / "model.safetensors").read_bytes() == before

@@ -143,6 +143,13 @@ class TrainingInterrupted(Exception):
         self.checkpoint, self.state = checkpoint, state
 
 
+def check_new_run_dir(run_dir: Path) -> None:
+    """Refuse to start a new run in a folder that already holds one: its work would be lost."""
+    if (Path(run_dir) / "checkpoint.safetensors").is_file():
+        raise ValueError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
+                         f"or choose another --out")
+
+
 def resolve_device(name: str) -> torch.device:
     """"auto" → cuda if available, else cpu; under torchrun cuda means GPU `LOCAL_RANK`."""
     if name == "auto":

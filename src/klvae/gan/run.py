@@ -254,7 +254,7 @@ def train_gan(gan: GANConfig | None, train, *, hooks=(), figures: bool = True) -
 
 def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
     from klvae.data import load_dataset
-    from klvae.train import fit
+    from klvae.train import check_new_run_dir, fit
 
     resume = train.resume is not None
     run_dir = Path(train.resume if resume else
@@ -275,6 +275,8 @@ def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
     if 0 < len(dataset.x_train) % train.batch_size < ctx.world:
         raise ValueError(f"the last batch of each epoch ({len(dataset.x_train) % train.batch_size} examples) "
                          f"would leave a process without examples; choose another --batch-size")
+    if not resume:
+        check_new_run_dir(run_dir)
     train = replace(train, out=str(run_dir), resume=None)
     config = {"gan": asdict(gan), "train": asdict(train),
               "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),

@@ -18,7 +18,7 @@ import torch
 
 from klvae import distributed
 from klvae._io import atomic_write_json
-from klvae.train import FitResult, LoopState, TrainConfig, fit, resolve_device
+from klvae.train import FitResult, LoopState, TrainConfig, check_new_run_dir, fit, resolve_device
 from klvae.vae.evaluate import evaluate_vae
 from klvae.vae.model import VAE, VAEConfig, load_run, save_model
 from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, vae_loss
@@ -150,6 +150,8 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
             warnings.warn("the bernoulli likelihood on grey (non-binary) pixels without --binarize is not a "
                           "likelihood of the data: the reported NLL and ELBO are not valid discrete likelihoods",
                           stacklevel=2)
+        if not resume:
+            check_new_run_dir(run_dir)
         train = replace(train, out=str(run_dir))
         config = {"vae": asdict(vae), "objective": asdict(objective), "train": {**asdict(train), "resume": None},
                   "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),

@@ -143,6 +143,19 @@ class TrainingInterrupted(Exception):
         self.checkpoint, self.state = checkpoint, state
 
 
+SMALL_MODEL = 200_000  # parameters below which one CPU thread is fastest
+
+
+def default_threads(*modules: torch.nn.Module) -> int:
+    """1 thread for small networks (their matrices are too small to split), else torch's default.
+
+    Depends only on the networks, so a run and its resume use the same number of threads.
+    """
+    if sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL:
+        return 1
+    return torch.get_num_threads()
+
+
 def check_new_run_dir(run_dir: Path) -> None:
     """Refuse to start a new run in a folder that already holds one: its work would be lost."""
     if (Path(run_dir) / "checkpoint.safetensors").is_file():

@@ -18,6 +18,27 @@ class UsageError(Exception):
     """An error caused by the user's input: printed without a traceback, exit code 2."""
 
 
+def run_training(command: str, train_fn, *args):
+    """Call `train_fn(*args)` -> (run_dir, metrics); Ctrl-C and a diverging loss become exit codes.
+
+    Returns (exit_code, run_dir, metrics): 130 after Ctrl-C (a checkpoint was saved; the message says
+    how to resume), 1 after a NaN or infinite loss (the last good checkpoint is kept), else 0.
+    """
+    from klvae.train import NonFiniteLossError, TrainingInterrupted
+
+    try:
+        run_dir, metrics = train_fn(*args)
+    except TrainingInterrupted as err:
+        print(f"klvae {command}: interrupted at epoch {err.state.epoch + 1}, step {err.state.step}; "
+              f"checkpoint saved. Resume with: klvae {command} --resume {err.checkpoint.parent}",
+              file=sys.stderr)
+        return 130, None, None
+    except NonFiniteLossError as err:
+        print(f"klvae {command}: error: {err}", file=sys.stderr)
+        return 1, None, None
+    return 0, run_dir, metrics
+
+
 def build_parser() -> argparse.ArgumentParser:
     from klvae import __version__
     from klvae.cli import (  # add each command module here

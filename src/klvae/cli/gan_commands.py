@@ -94,19 +94,11 @@ def _gan(args) -> int:
         print(f"wrote {out}/theory.json, value_vs_jsd.png, saturation.png, disjoint_supports.png")
         return 0
     from klvae.gan.run import train_gan
-    from klvae.train import NonFiniteLossError, TrainingInterrupted
+    from klvae.cli import run_training
 
-    gan, train = _configs(args)
-    try:
-        run_dir, metrics = train_gan(gan, train)
-    except TrainingInterrupted as err:
-        run = err.checkpoint.parent
-        print(f"klvae gan: interrupted at epoch {err.state.epoch + 1}, step {err.state.step}; "
-              f"checkpoint saved. Resume with: klvae gan --resume {run}", file=sys.stderr)
-        return 130
-    except NonFiniteLossError as err:
-        print(f"klvae gan: error: {err}", file=sys.stderr)
-        return 1
+    code, run_dir, metrics = run_training("gan", train_gan, *_configs(args))
+    if code:
+        return code
     if not metrics:  # a rank other than 0 of a torchrun job: rank 0 reports
         return 0
     print(f"trained {metrics['epochs']} epochs ({metrics['steps']} steps) in {metrics['train_seconds']:.1f} s"

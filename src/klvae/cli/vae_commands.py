@@ -110,23 +110,16 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _train(args) -> int:
-    from klvae.train import NonFiniteLossError, TrainingInterrupted
+    from klvae.cli import run_training
     from klvae.vae import train_vae
 
     vae, objective, train = _configs(args)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = lambda msg, *a, **k: print(f"klvae train: warning: {msg}", file=sys.stderr)
-        try:
-            run_dir, metrics = train_vae(vae, objective, train)
-        except TrainingInterrupted as err:
-            run = err.checkpoint.parent
-            print(f"klvae train: interrupted at epoch {err.state.epoch + 1}, step {err.state.step}; "
-                  f"checkpoint saved. Resume with: klvae train --resume {run}", file=sys.stderr)
-            return 130
-        except NonFiniteLossError as err:
-            print(f"klvae train: error: {err}", file=sys.stderr)
-            return 1
+        code, run_dir, metrics = run_training("train", train_vae, vae, objective, train)
+    if code:
+        return code
     if not metrics:  # a rank other than 0 of a torchrun job: rank 0 reports
         return 0
     print(f"trained {metrics['epochs']} epochs ({metrics['steps']} steps) in {metrics['train_seconds']:.1f} s, "

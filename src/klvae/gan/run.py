@@ -34,7 +34,6 @@ NOT_FID = ("Image scores come from a classifier that klvae trains on the same da
 EVAL_SEED = 1234  # evaluation samples use their own seed: epochs compare, training RNG untouched
 IMAGE_EVAL_SAMPLES = 2000
 RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads", "ckpt_steps", "compile")
-SMALL_MODEL = 200_000  # parameters below which one CPU thread is fastest
 
 
 MIXTURES = ("ring8", "grid25")
@@ -254,7 +253,7 @@ def train_gan(gan: GANConfig | None, train, *, hooks=(), figures: bool = True) -
 
 def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
     from klvae.data import load_dataset
-    from klvae.train import check_new_run_dir, fit
+    from klvae.train import check_new_run_dir, default_threads, fit
 
     resume = train.resume is not None
     run_dir = Path(train.resume if resume else
@@ -294,7 +293,7 @@ def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
         generator, discriminator = build_gan(gan, dataset.image_shape, image=dataset.is_image)
         generator, discriminator = generator.to(device), discriminator.to(device)
         if device.type == "cpu":
-            torch.set_num_threads(train.threads or _auto_threads(generator, discriminator))
+            torch.set_num_threads(train.threads or default_threads(generator, discriminator))
         x_train = dataset.x_train.to(device)
         steps_per_epoch = -(-len(x_train) // train.batch_size)
         evaluate = _Evaluator(run_dir, dataset, classifier)
@@ -319,16 +318,6 @@ def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
     finally:
         torch.set_num_threads(threads_before)
     return run_dir, metrics
-
-
-def _auto_threads(*modules: torch.nn.Module) -> int:
-    """1 thread for small networks (their matrices are too small to split), else torch's default.
-
-    Depends only on the networks, so a run and its resume use the same number of threads.
-    """
-    if sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL:
-        return 1
-    return torch.get_num_threads()
 
 
 def _classifier(run_dir: Path, dataset, device, seed: int, resume: bool):

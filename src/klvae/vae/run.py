@@ -18,7 +18,8 @@ import torch
 
 from klvae import distributed
 from klvae._io import atomic_write_json
-from klvae.train import FitResult, LoopState, TrainConfig, check_new_run_dir, fit, resolve_device
+from klvae.train import (FitResult, LoopState, TrainConfig, check_new_run_dir, default_threads, fit,
+                          resolve_device)
 from klvae.vae.evaluate import evaluate_vae
 from klvae.vae.model import VAE, VAEConfig, load_run, save_model
 from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, vae_loss
@@ -28,7 +29,6 @@ __all__ = ["VAETask", "train_vae", "evaluate_run", "read_run_config", "test_set"
 TEST_BINARIZE_SEED = 1234  # the test set is binarized once, with this seed, in every run
 # Below this many parameters one CPU thread is fastest: handing 128×400 activations to a second
 # thread costs more than the arithmetic, and far more when the cores are shared with other work.
-SMALL_MODEL = 200_000
 # What a resumed run may change; everything else comes from the run's config.json.
 RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads", "ckpt_steps", "compile")
 
@@ -165,7 +165,7 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
         model = VAE(vae).to(device)
         threads_before = torch.get_num_threads()
         if device.type == "cpu":
-            torch.set_num_threads(train.threads or _auto_threads(model))
+            torch.set_num_threads(train.threads or default_threads(model))
         try:
             x_train = dataset.x_train.to(device)
             x_test = test_set(dataset, objective).to(device)
@@ -184,16 +184,6 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
         finally:
             torch.set_num_threads(threads_before)
     return run_dir, metrics
-
-
-def _auto_threads(model: torch.nn.Module) -> int:
-    """1 thread for small models (their matrices are too small to split), else torch's default.
-
-    The choice depends only on the model, so a run and its resume use the same threads.
-    """
-    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL:
-        return 1
-    return torch.get_num_threads()
 
 
 def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult) -> dict:

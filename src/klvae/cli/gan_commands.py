@@ -9,7 +9,6 @@ given keeps the default for the kind of data (see `klvae.gan.run.train_defaults`
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import fields, replace
 
 __all__ = ["register"]

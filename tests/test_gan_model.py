@@ -22,16 +22,51 @@ def test_pack_errors(n, m, match):
         pack(torch.zeros(n, 2), m)
 
 
-def test_packed_discriminator_sees_the_concatenation():
+def test_packed_discriminator_embeds_each_sample_then_judges_the_concatenation():
     torch.manual_seed(0)
-    d = Discriminator((2,), hidden=8, layers=2, pack=3)
+    d = Discriminator((2,), hidden=8, layers=3, pack=3)
     x = torch.randn(4, 3, 2)  # 4 packs of 3 points
-    first = d.net[0]
-    # the first layer's input is [x_1, x_2, x_3] concatenated: check against a manual product
-    h = x.reshape(4, 6) @ first.weight.T + first.bias
-    torch.testing.assert_close(first(x.flatten(1)), h)
-    assert d(x).shape == (4,)
+    # an independent forward pass: the same layers applied by hand, sample by sample
+    lrelu = torch.nn.functional.leaky_relu
+    e1, e2 = d.embed[0], d.embed[2]
+    emb = [lrelu(e2(lrelu(e1(x[:, i]), 0.2)), 0.2) for i in range(3)]  # 3 × (4, 8)
+    j, out = d.head[0], d.head[2]
+    assert j.in_features == 3 * 8
+    want = out(lrelu(j(torch.cat(emb, dim=1)), 0.2)).squeeze(1)
+    torch.testing.assert_close(d(x), want)
+
+
+def test_packed_discriminator_keeps_the_samples_apart_until_the_joint_layer():
+    # the fix for a packed D stuck at chance on grid25: no embedding unit mixes two samples
+    torch.manual_seed(1)
+    d = Discriminator((2,), hidden=16, layers=3, pack=2)
+    x = torch.randn(5, 2, 2, requires_grad=True)
+    h = d.embed(x)  # (5, 2, 16)
+    (grad,) = torch.autograd.grad(h[:, 0].sum(), x)
+    assert torch.count_nonzero(grad[:, 1]) == 0 and torch.count_nonzero(grad[:, 0]) > 0
+    (grad,) = torch.autograd.grad(d(x).sum(), x)
+    assert (grad.abs().sum(dim=2) > 0).all()  # the logit still depends on every sample
+
+
+def test_unpacked_discriminator_is_the_plain_mlp():
+    torch.manual_seed(2)
+    d = Discriminator((2,), hidden=8, layers=3, pack=1)
+    linears = [m for m in d.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(2, 8), (8, 8), (8, 8), (8, 1)]
+    x = torch.randn(6, 1, 2)
+    h = x.flatten(1)
+    for m in linears[:-1]:
+        h = torch.nn.functional.leaky_relu(m(h), 0.2)
+    torch.testing.assert_close(d(x), linears[-1](h).squeeze(1))
+
+
+def test_one_layer_packed_discriminator_concatenates_the_raw_samples():
+    d = Discriminator((2,), hidden=8, layers=1, pack=3)
+    x = torch.randn(4, 3, 2)
+    first = d.head[0]
     assert first.in_features == 6
+    h = torch.nn.functional.leaky_relu(x.reshape(4, 6) @ first.weight.T + first.bias, 0.2)
+    torch.testing.assert_close(d(x), d.head[2](h).squeeze(1))
 
 
 def test_generator_shapes_and_ranges():

@@ -125,3 +125,14 @@ def test_cli_errors_are_one_line(argv, match, capsys):
     assert main(["gan", *argv]) == 2
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err
+
+
+def test_cli_reports_an_undefined_reverse_kl(tmp_path, monkeypatch, capsys):
+    # with no high-quality sample the mode histogram is empty and reverse_kl is None (JSON null)
+    import klvae.gan.run as gan_run
+
+    metrics = {"epochs": 1, "steps": 1, "train_seconds": 0.1, "stopped": None, "modes": 0,
+               "high_quality": 0.0, "reverse_kl": None}
+    monkeypatch.setattr(gan_run, "train_gan", lambda gan, train: (tmp_path, metrics))
+    assert main(["gan", "--data", "grid25", "--epochs", "1"]) == 0
+    assert "reverse KL          undefined (no high-quality sample)" in capsys.readouterr().out

@@ -59,9 +59,10 @@ def test_gaussian_shift_rejects_bad_sigma():
         gaussian_shift_theory(1.0, 0)
 
 
+# no subnormals: scipy's jensenshannon (the reference) returns inf for q = [1, 5e-324]
 probability_pairs = st.integers(2, 8).flatmap(lambda k: st.tuples(
-    st.lists(st.floats(0, 1), min_size=k, max_size=k),
-    st.lists(st.floats(0, 1), min_size=k, max_size=k),
+    st.lists(st.floats(0, 1, allow_subnormal=False), min_size=k, max_size=k),
+    st.lists(st.floats(0, 1, allow_subnormal=False), min_size=k, max_size=k),
 )).filter(lambda pq: sum(pq[0]) > 1e-3 and sum(pq[1]) > 1e-3)
 
 

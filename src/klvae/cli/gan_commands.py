@@ -105,7 +105,8 @@ def _gan(args) -> int:
     if "modes" in metrics:
         print(f"  modes captured      {metrics['modes']}")
         print(f"  high-quality share  {metrics['high_quality']:.2%}")
-        print(f"  reverse KL          {metrics['reverse_kl']:.4f} nats")
+        rkl = metrics["reverse_kl"]  # None when no sample is high quality
+        print("  reverse KL          " + (f"{rkl:.4f} nats" if rkl is not None else "undefined (no high-quality sample)"))
     if "class_kl" in metrics:
         print(f"  class KL (gen ‖ data)  {metrics['class_kl']:.4f} nats   (offline classifier, not FID)")
         print(f"  classifier confidence  {metrics['confidence']:.4f}")

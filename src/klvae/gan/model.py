@@ -2,8 +2,9 @@
 
 G maps z ~ N(0, I) to a sample; D maps a *pack* of m samples to one logit (PacGAN: the
 discriminator judges m samples jointly, which penalizes a generator whose samples lack
-diversity; m = 1 is the ordinary GAN). For the Wasserstein loss D is a critic whose output
-is a score, not a logit; it then has no batch normalization (the gradient penalty is per
+diversity; m = 1 is the ordinary GAN). D embeds each sample with shared layers before it
+concatenates the m embeddings (see `Discriminator`). For the Wasserstein loss D is a critic
+whose output is a score, not a logit; it then has no batch normalization (the gradient penalty is per
 sample). References: Goodfellow et al. (2014); Lin et al., "PacGAN" (2018), section 3;
 Gulrajani et al. (2017), section 4.
 """
@@ -30,7 +31,7 @@ class GANConfig:
     """
 
     loss: str = "nonsaturating"  # minimax | nonsaturating | wasserstein
-    pack: int = 1  # PacGAN degree m: D sees m samples concatenated
+    pack: int = 1  # PacGAN degree m: D judges m samples jointly
     latent_dim: int | None = None  # dimension of z ~ N(0, I) (2-D data: 2; images: 32)
     g_hidden: int | None = None  # generator hidden width (2-D: 128; images: 256)
     g_layers: int = 3  # generator hidden layers
@@ -125,8 +126,13 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """D: a pack (B, m, *in_shape) → one logit (or critic score) per pack, (B,).
 
-    The m samples are concatenated into one vector of m·prod(in_shape) features (PacGAN);
-    an MLP with LeakyReLU(0.2), no normalization (safe for the gradient penalty).
+    An MLP with LeakyReLU(0.2) and no normalization (safe for the gradient penalty). Its first
+    `layers − 1` hidden layers embed each of the m samples separately (shared weights); the
+    m embeddings are concatenated (PacGAN) and the last hidden layer and the output judge
+    the pack jointly. With m = 1 this is the plain MLP. Concatenating the raw samples instead
+    makes every first-layer unit see a projection mixing the m samples, in which fine
+    per-sample structure (grid25's σ = 0.05 modes) is blurred by the other samples'
+    coordinates; such a discriminator stayed at chance on grid25.
     """
 
     def __init__(self, in_shape: tuple[int, ...], hidden: int = 128, layers: int = 3, pack: int = 1):
@@ -134,12 +140,16 @@ class Discriminator(nn.Module):
         if pack < 1:
             raise ValueError(f"pack must be a positive integer, got {pack}")
         self.in_shape, self.pack = tuple(in_shape), pack
-        features = pack * math.prod(self.in_shape)
-        body = _mlp([features] + [hidden] * layers, nn.LeakyReLU(0.2), norm=False)
-        self.net = nn.Sequential(*body, nn.Linear(hidden, 1))
+        features = math.prod(self.in_shape)
+        embed = _mlp([features] + [hidden] * (layers - 1), nn.LeakyReLU(0.2), norm=False)
+        self.embed = nn.Sequential(*embed)  # per sample: features → hidden (identity if layers = 1)
+        width = hidden if layers > 1 else features
+        joint = _mlp([pack * width, hidden], nn.LeakyReLU(0.2), norm=False)
+        self.head = nn.Sequential(*joint, nn.Linear(hidden, 1))
 
     def forward(self, packs: torch.Tensor) -> torch.Tensor:
-        return self.net(packs.flatten(1)).squeeze(1)  # (B, m·features) → (B,)
+        h = self.embed(packs.flatten(2))  # (B, m, features) → (B, m, hidden)
+        return self.head(h.flatten(1)).squeeze(1)  # (B, m·hidden) → (B,)
 
 
 class Classifier(nn.Module):

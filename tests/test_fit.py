@@ -13,12 +13,7 @@ from klvae.fit import (fit_forward, fit_reverse, gaussian_mixture, kl_numerical,
                        reverse_kl_sweep)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------- scipy references

@@ -16,12 +16,7 @@ from klvae.gradients import (ESTIMATORS, analytic_gradient, cosine, estimate_gra
 MU, SIGMA = 1.0, 1.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # f, f' written out in NumPy, independent of the library's torch versions

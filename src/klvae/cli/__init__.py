@@ -18,6 +18,15 @@ class UsageError(Exception):
     """An error caused by the user's input: printed without a traceback, exit code 2."""
 
 
+def check_resume_flags(given: dict, allowed: tuple[str, ...]) -> None:
+    """On --resume the run's config.json is used: refuse any flag other than `allowed`."""
+    fixed = sorted(set(given) - set(allowed) - {"resume"})
+    if fixed:
+        raise ValueError(f"--{fixed[0].replace('_', '-')} cannot change when resuming: the run's "
+                         f"config.json is used (only --{', --'.join(allowed).replace('_', '-')} "
+                         f"may be given)")
+
+
 def run_training(command: str, train_fn, *args):
     """Call `train_fn(*args)` -> (run_dir, metrics); Ctrl-C and a diverging loss become exit codes.
 

@@ -58,6 +58,7 @@ def register(subparsers) -> None:
 
 
 def _configs(args):
+    from klvae.cli import check_resume_flags
     from klvae.gan.model import GANConfig
     from klvae.gan.run import RESUME_OVERRIDES, read_run_config, train_defaults
     from klvae.train import TrainConfig
@@ -65,11 +66,7 @@ def _configs(args):
     given = {k: v for k, v in vars(args).items()
              if v is not None and k not in ("func", "command", "theory")}
     if args.resume is not None:
-        fixed = sorted(set(given) - set(RESUME_OVERRIDES) - {"resume"})
-        if fixed:
-            raise ValueError(f"--{fixed[0].replace('_', '-')} cannot change when resuming; the run's "
-                             f"config.json is used (only --{', --'.join(RESUME_OVERRIDES).replace('_', '-')} "
-                             f"may be given)")
+        check_resume_flags(given, RESUME_OVERRIDES)
         # the run's config.json wins; only the loop settings given here replace its own
         _, saved = read_run_config(args.resume)
         overrides = {k: given[k] for k in RESUME_OVERRIDES if k in given}

@@ -78,17 +78,14 @@ def register(subparsers) -> None:
 
 
 def _configs(args):
+    from klvae.cli import check_resume_flags
     from klvae.train import TrainConfig
     from klvae.vae import RESUME_OVERRIDES, ELBOConfig, VAEConfig
 
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command")}
     pick = lambda cls: {f.name: given[f.name] for f in fields(cls) if f.name in given}  # noqa: E731
     if args.resume is not None:
-        fixed = sorted(set(given) - set(RESUME_OVERRIDES) - {"resume"})
-        if fixed:
-            raise ValueError(f"--{fixed[0].replace('_', '-')} cannot change when resuming: the run's "
-                             f"config.json is used (only --{', --'.join(RESUME_OVERRIDES).replace('_', '-')} "
-                             f"may be given)")
+        check_resume_flags(given, RESUME_OVERRIDES)
         from klvae.vae import read_run_config
 
         _, _, saved = read_run_config(args.resume)  # a missing run folder fails here, with its name

@@ -272,7 +272,7 @@ def test_compile_amp_and_ckpt_steps_flags_reach_the_configs(monkeypatch):
     _, _, train = _configs(args)
     assert (train.compile, train.amp, train.ckpt_steps) == (True, "bf16", 7)
     _, _, default = _configs(build_parser().parse_args(["train"]))
-    assert (default.compile, default.amp, default.ckpt_steps) == (False, "none", None)
+    assert (default.compile, default.amp, default.ckpt_steps) == (False, "auto", None)
     model = VAE(VAEConfig(hidden=(8,), latent_dim=2, image_shape=(1, 4, 4)))
     monkeypatch.setattr(torch, "compile", lambda m: ("compiled", m))  # wired, not run: compiling takes a minute
     kind, module = VAETask(model, ELBOConfig(), 1e-3, torch.rand(3, 1, 4, 4), compile=True).loss
@@ -282,7 +282,7 @@ def test_compile_amp_and_ckpt_steps_flags_reach_the_configs(monkeypatch):
 
 @pytest.mark.parametrize("field, value, message", [
     ("ckpt_steps", 0, "ckpt_steps must be at least 1, got 0"),
-    ("amp", "fp16", "amp must be 'none' or 'bf16', got 'fp16'"),
+    ("amp", "fp16", "amp must be 'auto', 'none' or 'bf16', got 'fp16'"),
 ])
 def test_train_config_rejects(field, value, message):
     with pytest.raises(ValueError, match=message):

@@ -10,7 +10,7 @@ import torch
 from safetensors import safe_open
 
 from klvae.train import NonFiniteLossError, TrainConfig, TrainingInterrupted, fit, load_checkpoint
-from klvae.vae import ELBOConfig, VAEConfig, load_run, train_vae
+from klvae.vae import ELBOConfig, VAEConfig, load_run, size_defaults, train_vae
 
 
 def small(tmp, epochs=3, **train):
@@ -69,15 +69,19 @@ def test_checkpoint_is_one_safetensors_file_with_everything(reference):
     assert {"optim/vae/0/exp_avg", "optim/vae/0/exp_avg_sq", "optim/vae/0/step"} <= keys
     loop = json.loads(meta["loop"])
     assert loop["epoch"] == 3 and loop["step"] == 36
-    assert json.loads(meta["optim/vae"])["param_groups"][0]["lr"] == TrainConfig().lr
+    group = json.loads(meta["optim/vae"])["param_groups"][0]
+    assert group["initial_lr"] == size_defaults((1, 8, 8))["lr"]  # the digits' default rate
+    assert group["lr"] == pytest.approx(group["initial_lr"] / 36)  # linear decay: the last of 36 steps
     assert json.loads(meta["config"])["vae"]["latent_dim"] == 4
 
 
-def test_resume_ends_where_an_uninterrupted_run_ends(reference, tmp_path):
-    d, metrics = reference
-    run(tmp_path, epochs=2)
-    _, resumed = train_vae(VAEConfig(), ELBOConfig(), TrainConfig(epochs=3, log_every=5, resume=str(tmp_path)),
+def test_resume_with_more_epochs_ends_where_an_uninterrupted_run_ends(tmp_path):
+    # (with a constant rate: a linear decay is planned over the epochs, so more epochs change it)
+    d, metrics = run(tmp_path / "a", epochs=3, lr_schedule="constant")
+    run(tmp_path / "b", epochs=2, lr_schedule="constant")
+    _, resumed = train_vae(VAEConfig(), ELBOConfig(), TrainConfig(epochs=3, log_every=5, resume=str(tmp_path / "b")),
                            figures=False)  # the configs of the run folder win over the ones passed
+    d, tmp_path = tmp_path / "a", tmp_path / "b"
     assert same_weights(weights(d), weights(tmp_path))
     assert resumed["test_elbo"] == metrics["test_elbo"]
     assert resumed["test_iw_nll"] == metrics["test_iw_nll"]

@@ -56,10 +56,11 @@ from safetensors import safe_open
 from klvae import distributed
 from klvae._io import atomic_save_safetensors, atomic_write_text
 
-__all__ = ["TrainConfig", "Task", "LoopState", "FitResult", "fit", "resolve_device",
+__all__ = ["TrainConfig", "Task", "LoopState", "FitResult", "fit", "resolve_device", "resolve_amp", "lr_factor",
            "NonFiniteLossError", "TrainingInterrupted", "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT = "checkpoint.safetensors"
+LR_SCHEDULES = ("constant", "linear")
 METRICS_JSONL = "metrics.jsonl"
 
 
@@ -70,27 +71,30 @@ class TrainConfig:
     data: str = "digits"  # data set: "digits", or what klvae.data.load_dataset accepts
     out: str | None = None  # run folder; None → runs/<timestamp>
     epochs: int = 200  # passes over the training set
-    batch_size: int = 128  # examples per optimisation step, over all processes (the global batch)
-    lr: float = 2e-3  # Adam learning rate (2e-3 learns faster per second than 1e-3 on both bundled VAE data sets)
+    batch_size: int | None = None  # examples per step, over all processes (the global batch); None: the task's default
+    lr: float | None = None  # Adam learning rate; None: the task's default (the VAE's depend on the image size)
     seed: int = 0  # seeds initialisation, batch order and every random draw
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
-    max_seconds: float | None = None  # wall-clock budget: stop at the next step boundary after it
+    max_seconds: float | None = None  # training-time budget of the run (resumes included): stop at the next step after it
     log_every: int = 50  # steps between host syncs (NaN check, progress bar)
     threads: int | None = None  # CPU threads; None: 1 below 200k parameters, else torch's default
     resume: str | None = None  # run folder whose checkpoint to continue
     ckpt_steps: int | None = None  # also checkpoint every this many steps (None: after each epoch only)
-    amp: str = "none"  # "bf16": autocast each step to bfloat16 (CPU and CUDA); "none": float32
+    amp: str = "auto"  # "bf16": autocast each step to bfloat16; "none": float32; "auto": see `resolve_amp`
+    lr_schedule: str = "linear"  # "linear": lr × (1 − progress), progress = max(step / all steps, seconds / max_seconds)
     compile: bool = False  # torch.compile the step's module (slower for small models on CPU)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "log_every"):
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.ckpt_steps is not None and self.ckpt_steps < 1:
             raise ValueError(f"ckpt_steps must be at least 1, got {self.ckpt_steps}")
-        if self.amp not in ("none", "bf16"):
-            raise ValueError(f"amp must be 'none' or 'bf16', got {self.amp!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
+        if self.amp not in ("auto", "none", "bf16"):
+            raise ValueError(f"amp must be 'auto', 'none' or 'bf16', got {self.amp!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be positive and finite, got {self.lr}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
@@ -144,6 +148,7 @@ class TrainingInterrupted(Exception):
 
 
 SMALL_MODEL = 200_000  # parameters below which one CPU thread is fastest
+DEFAULT_BATCH = 128  # a task with no batch size of its own
 
 
 def default_threads(*modules: torch.nn.Module) -> int:
@@ -154,6 +159,29 @@ def default_threads(*modules: torch.nn.Module) -> int:
     if sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL:
         return 1
     return torch.get_num_threads()
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX)."""
+    return any(bool(getattr(torch.cpu, name, lambda: False)())
+               for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def resolve_amp(amp: str, device: torch.device, *modules: torch.nn.Module) -> str:
+    """The precision "auto" stands for: "bf16" where the hardware multiplies bfloat16 natively
+    (a CUDA GPU that supports it, a CPU with AVX512-BF16 or AMX) and the networks are large
+    enough for the matmuls to dominate (≥ 200k parameters); "none" (float32) otherwise.
+
+    Under bf16 only the matmuls run in bfloat16: the weights, the optimizer, the loss and every
+    evaluation stay float32.
+    """
+    if amp != "auto":
+        return amp
+    if sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL:
+        return "none"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "none"
+    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "none"
 
 
 def check_new_run_dir(run_dir: Path) -> None:
@@ -276,14 +304,18 @@ class _SigintFlag:
 
 
 def _sync(window: list[torch.Tensor], sizes: list[int], keys: list[str], first_step: int, epoch: int,
-          last_good: str, requests: tuple[bool, bool] = (False, False)) -> tuple[torch.Tensor, tuple[bool, ...]]:
-    """One host sync: the window's per-step means over all ranks (n, K) on the CPU, and the stop
-    requests (interrupt, out of time) of any rank. Raises on a non-finite value, on every rank."""
+          last_good: str, requests: tuple[bool, bool] = (False, False),
+          seconds: float = 0.0) -> tuple[torch.Tensor, tuple[bool, ...], float]:
+    """One host sync: the window's per-step means over all ranks (n, K) on the CPU, the stop
+    requests (interrupt, out of time) of any rank, and the ranks' mean training `seconds` (so that
+    a time-based learning rate is the same on every rank). Raises on a non-finite value, on every rank."""
     sums = torch.stack(window)  # (n, K) float64: Σ of each step's values over this rank's rows
-    if distributed.context().distributed:
-        flags = torch.tensor(requests, dtype=sums.dtype, device=sums.device)  # (2,)
+    ctx = distributed.context()
+    if ctx.distributed:
+        flags = torch.tensor([*requests, seconds / ctx.world], dtype=sums.dtype, device=sums.device)  # (3,)
         packed = distributed.all_reduce_sum(torch.cat([sums.flatten(), flags]))  # one collective
-        sums, requests = packed[:-2].view_as(sums), tuple(bool(f > 0) for f in packed[-2:].tolist())
+        sums, tail = packed[:-3].view_as(sums), packed[-3:].tolist()
+        requests, seconds = (tail[0] > 0, tail[1] > 0), tail[2]
     values = (sums / torch.tensor(sizes, dtype=sums.dtype, device=sums.device)[:, None]).cpu()  # (n, K)
     bad = ~torch.isfinite(values)
     if bad.any():
@@ -291,7 +323,7 @@ def _sync(window: list[torch.Tensor], sizes: list[int], keys: list[str], first_s
         raise NonFiniteLossError(
             f"{keys[col]} became {float(values[row, col])} at epoch {epoch + 1}, step {first_step + row + 1}; "
             f"training stopped. {last_good} Try a smaller --lr.")
-    return values, requests
+    return values, requests, seconds
 
 
 def _check_weights(task: Task, state: LoopState, last_good: str) -> None:
@@ -307,6 +339,31 @@ def _save(path: Path, task: Task, state: LoopState, keys: list[str], acc: torch.
     total = None if acc is None else distributed.all_reduce_sum(acc.clone())
     if distributed.context().is_main:
         save_checkpoint(path, task, state, keys, total, config)
+
+
+def lr_factor(cfg: TrainConfig, step: int, total_steps: int, seconds: float) -> float:
+    """The learning rate's multiplier before step `step` (0-based) of `total_steps`.
+
+    "constant": 1. "linear": 1 − progress, where progress = max(step / total_steps,
+    seconds / max_seconds) is the share of the run's budget (steps, or training seconds when
+    `max_seconds` is set) already spent: a linear decay to 0 over whichever budget ends first
+    (budgeted training, Li, Yumer & Ramanan 2020).
+
+    >>> lr_factor(TrainConfig(lr_schedule="linear", epochs=4), 30, 40, 0.0)
+    0.25
+    """
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    progress = step / total_steps
+    if cfg.max_seconds is not None:
+        progress = max(progress, seconds / cfg.max_seconds)
+    return max(0.0, 1.0 - progress)
+
+
+def _set_lr(task: Task, factor: float) -> None:
+    for opt in task.optimizers.values():
+        for group in opt.param_groups:
+            group["lr"] = group["initial_lr"] * factor
 
 
 def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: TrainConfig,
@@ -327,7 +384,8 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
     run_dir = Path(run_dir)
     ckpt, jsonl = run_dir / CHECKPOINT, run_dir / METRICS_JSONL
     device = x_train.device
-    n, bs = x_train.shape[0], cfg.batch_size
+    n, bs = x_train.shape[0], cfg.batch_size or DEFAULT_BATCH
+    amp = resolve_amp(cfg.amp, device, *task.modules.values())
     if bs % ctx.world:
         raise ValueError(f"batch_size {bs} is not divisible by the {ctx.world} processes: --batch-size is "
                          f"the global batch, split evenly over the processes")
@@ -350,7 +408,11 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                  if resume else "No checkpoint was written yet.")
     for m in task.modules.values():
         m.train()
-    start = time.perf_counter()
+    for opt in task.optimizers.values():  # a resumed optimizer brings its own from the checkpoint
+        for group in opt.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+    total_steps = cfg.epochs * n_batches
+    seconds = state.train_seconds  # training seconds of the run so far, as agreed at the last sync
     stopped = "completed"
     window: list[torch.Tensor] = []  # (K,) Σ over this rank's rows, for each step since the last host sync
     sizes: list[int] = []  # global batch size of each of those steps
@@ -360,8 +422,11 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                disable=not (ctx.is_main and sys.stderr.isatty()), unit="step", dynamic_ncols=True, leave=False)
     try:
         with _SigintFlag() as sigint:
+            def elapsed() -> float:  # training seconds of the run, this epoch's so far included
+                return state.train_seconds + (time.perf_counter() - t0)
+
             def late() -> bool:
-                return cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+                return cfg.max_seconds is not None and elapsed() > cfg.max_seconds
 
             while state.epoch < cfg.epochs:
                 perm = _epoch_permutation(cfg.seed, state.epoch, n).to(device)
@@ -379,8 +444,11 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                     # index_select, not x_train[idx]: the advanced-indexing kernel is ~10× slower on CPU
                     y = None if y_train is None else y_train.index_select(0, idx)
                     shard = distributed.Shard(ctx.rank, ctx.world, len(batch), cfg.seed, state.step)
+                    if cfg.lr_schedule != "constant":
+                        _set_lr(task, lr_factor(cfg, state.step, total_steps,
+                                                seconds if ctx.distributed else elapsed()))
                     with distributed.using_shard(shard), distributed.rank_rng(shard), torch.autocast(
-                            device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
+                            device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
                         out = task.train_step(x_train.index_select(0, idx), y, state.step, state.epoch + state.batch / n_batches)
                     if acc is None:
                         keys = list(out)
@@ -396,8 +464,8 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                     save_now = (cfg.ckpt_steps is not None and state.step % cfg.ckpt_steps == 0
                                 and state.batch < n_batches)  # (the end of an epoch saves anyway)
                     if len(window) >= cfg.log_every or save_now:
-                        values, pending = _sync(window, sizes, keys, state.step - len(window), state.epoch,
-                                                last_good, (sigint.raised, late()))
+                        values, pending, seconds = _sync(window, sizes, keys, state.step - len(window),
+                                                         state.epoch, last_good, (sigint.raised, late()), elapsed())
                         window, sizes = [], []
                         bar.set_postfix({k: f"{v:.2f}" for k, v in zip(keys, values.mean(0).tolist())})
                     if save_now:  # mid-epoch: the window was just checked
@@ -419,6 +487,8 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                 totals = distributed.all_reduce_sum(acc.clone())  # (K,) Σ over the epoch, all ranks
                 if ctx.is_main:
                     record = {"epoch": state.epoch + 1, "step": state.step}
+                    if cfg.lr_schedule != "constant":
+                        record["lr_factor"] = lr_factor(cfg, state.step, total_steps, state.train_seconds)
                     record.update({f"train_{k}": v / n for k, v in zip(keys, totals.tolist())})
                     for m in task.modules.values():
                         m.eval()

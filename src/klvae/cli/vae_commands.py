@@ -31,8 +31,9 @@ def register(subparsers) -> None:
                               "All losses are nats per example.")
     m = t.add_argument_group("model (VAEConfig)")
     m.add_argument("--arch", choices=["mlp", "conv"], help="encoder/decoder type; conv needs 28×28 images (mlp)")
-    m.add_argument("--hidden", type=_hidden, help="hidden widths, e.g. 400 or 512,256 (400)")
-    m.add_argument("--latent-dim", type=int, help="size of z (8)")
+    m.add_argument("--hidden", type=_hidden, help="hidden widths, e.g. 400 or 512,256 "
+                   "(400 for images of up to 256 pixels such as the 8×8 digits, 1024 for larger ones)")
+    m.add_argument("--latent-dim", type=int, help="size of z (8 up to 256 pixels, 32 for larger images)")
     m.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"], help="p(x|z) (bernoulli)")
     m.add_argument("--sigma", type=float, help="σ of the fixed-σ gaussian likelihood (0.1)")
     o = t.add_argument_group("objective (ELBOConfig)")
@@ -47,16 +48,23 @@ def register(subparsers) -> None:
     r.add_argument("--data", help="digits (bundled), fashion-mnist, an IDX folder or a .npz file (digits)")
     r.add_argument("--out", help="run folder (runs/<timestamp>)")
     r.add_argument("--epochs", type=int, help="passes over the training set (200)")
-    r.add_argument("--batch-size", type=int, help="examples per step, over all processes under torchrun (128)")
-    r.add_argument("--lr", type=float, help="Adam learning rate (2e-3)")
+    r.add_argument("--batch-size", type=int, help="examples per step, over all processes under torchrun "
+                   "(128 up to 256 pixels, 256 for larger images)")
+    r.add_argument("--lr", type=float, help="Adam learning rate (2e-3 up to 256 pixels, 3e-3 for larger images)")
+    r.add_argument("--lr-schedule", choices=["linear", "constant"],
+                   help="linear: the rate decays to 0 over the epochs, or over --max-seconds when that ends "
+                   "first (linear)")
     r.add_argument("--seed", type=int, help="random seed (0)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (auto)")
-    r.add_argument("--max-seconds", type=float, help="time budget: stop, evaluate and report after it")
+    r.add_argument("--max-seconds", type=float, help="training-time budget of the run in seconds "
+                   "(resumes included): stop, evaluate and report after it")
     r.add_argument("--log-every", type=int, help="steps between NaN checks / progress updates (50)")
     r.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 below 200k parameters, else torch's default)")
     r.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its checkpoint")
     r.add_argument("--ckpt-steps", type=int, metavar="K", help="also checkpoint every K steps (after each epoch only)")
-    r.add_argument("--amp", choices=["none", "bf16"], help="bf16: autocast each step to bfloat16 (none)")
+    r.add_argument("--amp", choices=["auto", "none", "bf16"],
+                   help="bf16: matmuls in bfloat16, weights and loss in float32; auto: bf16 where the hardware "
+                   "has native bfloat16 and the model has ≥ 200k parameters, else none (auto)")
     r.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the model (off: slower for small models on CPU)")
     t.set_defaults(func=_train)

@@ -47,10 +47,10 @@ def train_defaults(data: str) -> dict:
     """
     key = data.strip().lower()
     if key in MIXTURES:
-        return {"data": data, "epochs": 8, "batch_size": 256, "lr": 1e-3}
+        return {"data": data, "epochs": 8, "batch_size": 256, "lr": 1e-3, "amp": "none"}
     if key == "digits":
-        return {"data": data, "epochs": 60, "batch_size": 32, "lr": 2e-4}
-    return {"data": data, "epochs": 10, "batch_size": 64, "lr": 2e-4}
+        return {"data": data, "epochs": 60, "batch_size": 32, "lr": 2e-4, "amp": "none"}
+    return {"data": data, "epochs": 10, "batch_size": 64, "lr": 2e-4, "amp": "none"}
 
 
 class GANTask:
@@ -263,6 +263,9 @@ def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
             raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
         gan, saved = read_run_config(run_dir)
         train = replace(saved, **{name: getattr(train, name) for name in RESUME_OVERRIDES})
+    # what is not set comes from the data's defaults; the GAN decays its rates itself (GANConfig.lr_decay)
+    train = replace(train, **{k: v for k, v in train_defaults(train.data).items()
+                              if getattr(train, k) in (None, "auto")}, lr_schedule="constant")
     dataset = load_dataset(train.data, seed=train.seed)  # the 2-D mixtures are drawn with the seed
     if not dataset.is_image and dataset.name not in MIXTURES:
         raise ValueError(f"2-D data must be ring8 or grid25 (its modes are needed for evaluation), "

@@ -18,7 +18,7 @@ from torch import nn
 
 from klvae._io import atomic_save_safetensors
 
-__all__ = ["VAEConfig", "VAE", "LIKELIHOODS", "save_model", "load_model", "load_run"]
+__all__ = ["VAEConfig", "VAE", "LIKELIHOODS", "size_defaults", "save_model", "load_model", "load_run"]
 
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
 ARCHS = ("mlp", "conv")
@@ -33,23 +33,29 @@ class VAEConfig:
     """Settings of the network and of the likelihood p(x|z)."""
 
     arch: str = "mlp"  # "mlp" (any image size) or "conv" (1 or 3 × 28 × 28 images only)
-    hidden: tuple[int, ...] = (400,)  # encoder hidden widths; the decoder mirrors them (conv: the FC width)
-    latent_dim: int = 8  # size of z; the prior is N(0, I)
+    hidden: tuple[int, ...] | None = None  # encoder hidden widths, the decoder mirrors them (conv: the FC
+    # width); None: from the image size, see `size_defaults`
+    latent_dim: int | None = None  # size of z, the prior is N(0, I); None: from the image size
     likelihood: str = "bernoulli"  # p(x|z): "bernoulli" | "gaussian" (fixed σ) | "gaussian-learned"
     sigma: float = 0.1  # σ of the fixed-σ "gaussian" likelihood, in pixel units ([0, 1] scale)
     image_shape: tuple[int, ...] | None = None  # (C, H, W) of the data; training sets it from the data
 
     def __post_init__(self):
-        self.hidden = tuple(int(h) for h in self.hidden)
         if self.image_shape is not None:
             self.image_shape = tuple(int(s) for s in self.image_shape)
+            if len(self.image_shape) == 3:
+                auto = size_defaults(self.image_shape)
+                self.hidden = auto["hidden"] if self.hidden is None else self.hidden
+                self.latent_dim = auto["latent_dim"] if self.latent_dim is None else self.latent_dim
+        if self.hidden is not None:
+            self.hidden = tuple(int(h) for h in self.hidden)
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
-        if not self.hidden or min(self.hidden) < 1:
+        if self.hidden is not None and (not self.hidden or min(self.hidden) < 1):
             raise ValueError(f"hidden must be one or more positive widths, got {self.hidden}")
-        if self.latent_dim < 1:
+        if self.latent_dim is not None and self.latent_dim < 1:
             raise ValueError(f"latent_dim must be positive, got {self.latent_dim}")
         if not (self.sigma > 0 and math.isfinite(self.sigma)):
             raise ValueError(f"sigma must be positive and finite, got {self.sigma}")
@@ -72,6 +78,26 @@ class VAEConfig:
     @classmethod
     def from_json(cls, text: str) -> "VAEConfig":
         return cls(**json.loads(text))
+
+
+SMALL_IMAGE = 256  # pixels (C·H·W): the 8×8 digits and smaller
+
+
+def size_defaults(image_shape: tuple[int, ...]) -> dict:
+    """The settings a VAE uses unless given, chosen by the number of pixels D = C·H·W.
+
+    - D ≤ 256 (the 8×8 digits): 400 hidden units, 8 latents, batch 128, Adam 2e-3;
+    - larger images (28×28 and up): 1024 hidden units, 32 latents, batch 256, Adam 3e-3.
+
+    The larger setting reaches a lower test −log p(x) in a fixed training time on Fashion-MNIST
+    than the 400/20 network at batch 128 (benchmarks/bench_vae.py, "time to quality").
+
+    >>> size_defaults((1, 28, 28))["latent_dim"]
+    32
+    """
+    if math.prod(image_shape) <= SMALL_IMAGE:
+        return {"hidden": (400,), "latent_dim": 8, "batch_size": 128, "lr": 2e-3}
+    return {"hidden": (1024,), "latent_dim": 32, "batch_size": 256, "lr": 3e-3}
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -117,6 +143,20 @@ class VAE(nn.Module):
                 nn.Unflatten(1, (64, 7, 7)),
                 nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 14, 14)
                 nn.ConvTranspose2d(32, self.out_mult * n_out, 4, 2, 1))  # (B, k·C, 28, 28)
+
+    @torch.no_grad()
+    def init_output_bias(self, pixel_mean: torch.Tensor) -> None:
+        """Start the decoder at the data's mean image: output bias = logit(mean pixel), clamped to
+        [1e-3, 1 − 1e-3] (the usual start for Bernoulli decoders, as in Burda et al. 2016).
+
+        `pixel_mean` (C, H, W): each pixel's mean over the training set. The MLP decoder gets one
+        bias per pixel; the conv decoder, whose last layer has one bias per channel, keeps its own.
+        """
+        if self.config.arch != "mlp":
+            return
+        last = self.decoder[-1]
+        logit = torch.logit(pixel_mean.to(last.bias).flatten().clamp(1e-3, 1 - 1e-3))  # (D,)
+        last.bias[:logit.numel()] = logit  # gaussian-learned: the mean half; the log σ half is left alone
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, C, H, W) → (μ, log σ²), each (B, latent_dim)."""

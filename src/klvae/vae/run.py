@@ -19,9 +19,9 @@ import torch
 from klvae import distributed
 from klvae._io import atomic_write_json
 from klvae.train import (FitResult, LoopState, TrainConfig, check_new_run_dir, default_threads, fit,
-                          resolve_device)
+                          resolve_amp, resolve_device)
 from klvae.vae.evaluate import evaluate_vae
-from klvae.vae.model import VAE, VAEConfig, load_run, save_model
+from klvae.vae.model import VAE, VAEConfig, load_run, save_model, size_defaults
 from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, vae_loss
 
 __all__ = ["VAETask", "train_vae", "evaluate_run", "read_run_config", "test_set", "RESUME_OVERRIDES"]
@@ -109,7 +109,9 @@ def read_run_config(run_dir: str | Path) -> tuple[VAEConfig, ELBOConfig, TrainCo
         raise FileNotFoundError(f"{path} is missing: not a klvae run folder")
     try:
         cfg = json.loads(path.read_text())
-        return VAEConfig(**cfg["vae"]), ELBOConfig(**cfg["objective"]), TrainConfig(**cfg["train"])
+        # runs saved before the learning-rate schedule existed trained with a constant rate
+        train = {"lr_schedule": "constant", **cfg["train"]}
+        return VAEConfig(**cfg["vae"]), ELBOConfig(**cfg["objective"]), TrainConfig(**train)
     except (KeyError, TypeError, json.JSONDecodeError) as err:
         raise ValueError(f"{path} is not a valid run config ({err})") from None
 
@@ -142,7 +144,11 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
                 setattr(saved, name, getattr(train, name))
             train = saved
         dataset = load_dataset(train.data)
-        vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data (conv needs 28×28)
+        vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data; fills hidden, latent_dim
+        auto = size_defaults(dataset.image_shape)
+        train = replace(train, batch_size=train.batch_size or auto["batch_size"], lr=train.lr or auto["lr"])
+        if train.amp == "auto":
+            train = replace(train, amp=resolve_amp("auto", device, VAE(vae)))
         if objective.binarize is None:
             objective = replace(objective, binarize=vae.likelihood == "bernoulli")
         if ctx.is_main and vae.likelihood == "bernoulli" and not objective.binarize \
@@ -163,6 +169,8 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
 
         torch.manual_seed(train.seed)
         model = VAE(vae).to(device)
+        if not resume:  # (a resumed run loads its weights)
+            model.init_output_bias(dataset.x_train.mean(0))
         threads_before = torch.get_num_threads()
         if device.type == "cpu":
             torch.set_num_threads(train.threads or default_threads(model))

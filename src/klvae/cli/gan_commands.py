@@ -46,7 +46,7 @@ def register(subparsers) -> None:
     r.add_argument("--lr", type=float, help="Adam learning rate of both players (2-D 1e-3, images 2e-4)")
     r.add_argument("--seed", type=int, help="random seed (0)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (auto)")
-    r.add_argument("--max-seconds", type=float, help="time budget: stop, evaluate and report after it")
+    r.add_argument("--max-seconds", type=float, help="training-time budget of the run in seconds (resumes included): stop, evaluate and report after it")
     r.add_argument("--log-every", type=int, help="steps between NaN checks / progress updates (50)")
     r.add_argument("--threads", type=int,
                    help="CPU threads for torch (1 below 200k parameters, else torch's default)")

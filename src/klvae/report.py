@@ -205,8 +205,7 @@ def plot_bars(values, path: str | os.PathLike, *, title: str, xlabel: str, ylabe
                label=f"< {threshold:g} ({(~above).sum()})")
         ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label="threshold")
         ax.legend()
-    if len(v) <= 40:
-        ax.set_xticks(idx)
+    ax.set_xticks(idx[::math.ceil(len(v) / 20)] if len(v) else idx)  # at most ~20 labels: two-digit ones never touch
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -100,9 +100,9 @@ def test_auto_precision(monkeypatch):
     cpu = torch.device("cpu")
     assert resolve_amp("none", cpu, big) == "none" and resolve_amp("bf16", cpu, small) == "bf16"
     assert resolve_amp("auto", cpu, small) == "none"
-    monkeypatch.setattr("klvae.train.cpu_has_bf16", lambda: True)
+    monkeypatch.setattr("klvae.hardware.cpu_has_bf16", lambda: True)
     assert resolve_amp("auto", cpu, big) == "bf16"
-    monkeypatch.setattr("klvae.train.cpu_has_bf16", lambda: False)
+    monkeypatch.setattr("klvae.hardware.cpu_has_bf16", lambda: False)
     assert resolve_amp("auto", cpu, big) == "none"
 
 

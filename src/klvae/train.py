@@ -1,8 +1,8 @@
 """The one training loop: epochs, batches, progress, metrics, checkpoints, resume, Ctrl-C, NaN guard.
 
-A model plugs in as a `Task`: its modules, its optimizers, and `train_step(x, y, step, epoch)`,
-which does one optimisation step and returns detached scalar tensors (no host sync). The loop
-owns everything else:
+A model plugs in as a `Task` (`klvae.task`): its modules, its optimizers, and
+`train_step(x, y, step, epoch)`, which does one optimisation step and returns detached scalar
+tensors (no host sync). The loop owns everything else:
 
 - the whole training set lives on the device as one tensor and batches are gathered by index;
   the order of epoch e is a permutation drawn from a generator seeded by (seed, e), so resuming
@@ -16,11 +16,7 @@ owns everything else:
   `TrainingInterrupted`; a second Ctrl-C interrupts at once;
 - `max_seconds` stops at the first step boundary after the budget.
 
-A checkpoint is ONE safetensors file, no pickle: module weights (`module/<name>/<param>`),
-optimizer state tensors (`optim/<name>/<param index>/<key>`), RNG states (`rng/cpu`, `rng/cuda/<i>`,
-uint8) and the partial-epoch sums (`loop/sums`); step, epoch, optimizer hyper-parameters and
-the run's config are JSON in the header metadata. Resuming from it continues the exact random
-stream, so a resumed run ends where an uninterrupted one with the same seed ends.
+What a checkpoint holds, and how resuming continues the exact random stream: `klvae.checkpoint`.
 
 Other models and devices plug in without changing the loop's shape: a GAN is a Task with
 modules {"G", "D"} and two optimizers whose `train_step` does the D and G updates.
@@ -45,16 +41,19 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 import torch
-from safetensors import safe_open
 
 from klvae import distributed
-from klvae._io import atomic_save_safetensors, atomic_write_text
+from klvae._io import atomic_write_text
+from klvae.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from klvae.hardware import keep_freed_memory, resolve_amp, resolve_device
+from klvae.hardware import SMALL_MODEL, cpu_has_bf16, default_threads  # noqa: F401 (imported from here elsewhere)
+from klvae.task import LoopState, Task
 
 __all__ = ["TrainConfig", "Task", "LoopState", "FitResult", "fit", "resolve_device", "resolve_amp", "lr_factor", "keep_freed_memory",
            "NonFiniteLossError", "TrainingInterrupted", "save_checkpoint", "load_checkpoint"]
@@ -62,6 +61,7 @@ __all__ = ["TrainConfig", "Task", "LoopState", "FitResult", "fit", "resolve_devi
 CHECKPOINT = "checkpoint.safetensors"
 LR_SCHEDULES = ("constant", "linear")
 METRICS_JSONL = "metrics.jsonl"
+DEFAULT_BATCH = 128  # a task with no batch size of its own
 
 
 @dataclass
@@ -104,29 +104,6 @@ class TrainConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
 
-class Task(Protocol):
-    """What the loop trains. A GAN is a Task with two modules and two optimizers."""
-
-    modules: dict[str, torch.nn.Module]
-    optimizers: dict[str, torch.optim.Optimizer]
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor | None, step: int,
-                   epoch: float) -> dict[str, torch.Tensor]:
-        """One optimisation step on a batch; returns detached scalar tensors (first key: the loss)."""
-
-    def end_epoch(self, epoch: int) -> dict[str, float]:
-        """Called after each epoch (1-based count of finished epochs); returns metrics to log."""
-
-
-@dataclass
-class LoopState:
-    epoch: int = 0  # index of the epoch in progress (= number of finished epochs)
-    batch: int = 0  # next batch within that epoch
-    step: int = 0  # optimisation steps done
-    samples: int = 0  # training examples seen
-    train_seconds: float = 0.0  # time spent in training steps (excludes evaluation and saving)
-
-
 @dataclass
 class FitResult:
     state: LoopState
@@ -147,70 +124,6 @@ class TrainingInterrupted(Exception):
         self.checkpoint, self.state = checkpoint, state
 
 
-SMALL_MODEL = 200_000  # parameters below which one CPU thread is fastest
-DEFAULT_BATCH = 128  # a task with no batch size of its own
-
-
-def default_threads(*modules: torch.nn.Module) -> int:
-    """1 thread for small networks (their matrices are too small to split), else torch's default.
-
-    Depends only on the networks, so a run and its resume use the same number of threads.
-    """
-    if sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL:
-        return 1
-    return torch.get_num_threads()
-
-
-_MALLOC_KEEP = 64 << 20  # bytes: blocks up to this size come from (and go back to) the heap, not mmap
-
-
-def keep_freed_memory() -> bool:
-    """Let glibc's malloc keep freed blocks of up to 64 MB in the process for reuse.
-
-    Each training step frees and reallocates the same activation, gradient and bf16 weight
-    buffers, megabytes each. By default glibc hands blocks above its mmap threshold back to
-    the kernel on free, so the next step faults every page of them in again, zero-filled:
-    about a thousand page faults per step for the 1024-unit VAE, a quarter of its step time.
-    Raising the mmap and trim thresholds (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, as the
-    MALLOC_MMAP_THRESHOLD_ environment variable would) makes the next step reuse those pages.
-    The process keeps up to its peak heap mapped. A no-op (False) where the C library is not glibc.
-    """
-    import ctypes
-    import platform
-
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, _MALLOC_KEEP)) and bool(libc.mallopt(m_trim_threshold, 4 * _MALLOC_KEEP))
-
-
-def cpu_has_bf16() -> bool:
-    """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX)."""
-    return any(bool(getattr(torch.cpu, name, lambda: False)())
-               for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-
-
-def resolve_amp(amp: str, device: torch.device, *modules: torch.nn.Module) -> str:
-    """The precision "auto" stands for: "bf16" where the hardware multiplies bfloat16 natively
-    (a CUDA GPU that supports it, a CPU with AVX512-BF16 or AMX) and the networks are large
-    enough for the matmuls to dominate (≥ 200k parameters); "none" (float32) otherwise.
-
-    Under bf16 only the matmuls run in bfloat16: the weights, the optimizer, the loss and every
-    evaluation stay float32.
-    """
-    if amp != "auto":
-        return amp
-    if sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL:
-        return "none"
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "none"
-    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "none"
-
-
 def check_new_run_dir(run_dir: Path) -> None:
     """Refuse to start a new run in a folder that already holds one: its work would be lost."""
     if (Path(run_dir) / "checkpoint.safetensors").is_file():
@@ -218,92 +131,10 @@ def check_new_run_dir(run_dir: Path) -> None:
                          f"or choose another --out")
 
 
-def resolve_device(name: str) -> torch.device:
-    """"auto" → cuda if available, else cpu; under torchrun cuda means GPU `LOCAL_RANK`."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available")
-    ctx = distributed.context()
-    if name == "cuda" and ctx.distributed:
-        return torch.device("cuda", ctx.local_rank)
-    return torch.device(name)
-
-
 def _epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
     state = np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)[0]
     g = torch.Generator().manual_seed(int(state) & (2**63 - 1))
     return torch.randperm(n, generator=g)
-
-
-# ---- checkpoints ---------------------------------------------------------------------------
-
-def save_checkpoint(path: Path, task: Task, state: LoopState, keys: list[str],
-                    acc: torch.Tensor | None, config: dict | None = None) -> Path:
-    """Write model, optimizer, RNG and loop state to ONE safetensors file, atomically (no pickle)."""
-    tensors: dict[str, torch.Tensor] = {}
-    meta = {"format": "klvae-checkpoint-1", "loop": json.dumps(asdict(state)),
-            "config": json.dumps(config or {}), "sum_keys": json.dumps(keys)}
-    for name, module in task.modules.items():
-        for k, v in module.state_dict().items():
-            tensors[f"module/{name}/{k}"] = v
-    for name, opt in task.optimizers.items():
-        sd = opt.state_dict()
-        scalars = {}
-        for pid, st in sd["state"].items():
-            for key, val in st.items():
-                if torch.is_tensor(val):
-                    tensors[f"optim/{name}/{pid}/{key}"] = val
-                else:
-                    scalars[f"{pid}/{key}"] = val
-        meta[f"optim/{name}"] = json.dumps({"param_groups": sd["param_groups"], "scalars": scalars})
-    tensors["rng/cpu"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng/cuda/{i}"] = s
-    if acc is not None:
-        tensors["loop/sums"] = acc
-    return atomic_save_safetensors(tensors, path, metadata=meta)
-
-
-def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of a checkpoint; a damaged file raises ValueError naming it."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no checkpoint {path}")
-    try:
-        with safe_open(str(path), "pt", device="cpu") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable checkpoint ({err})") from None
-
-
-def _restore(path: Path, task: Task, device: torch.device) -> tuple[LoopState, list[str], torch.Tensor | None]:
-    tensors, meta = load_checkpoint(path)
-    if meta.get("format") != "klvae-checkpoint-1":
-        raise ValueError(f"{path} is not a klvae checkpoint")
-    for name, module in task.modules.items():
-        prefix = f"module/{name}/"
-        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    for name, opt in task.optimizers.items():
-        info = json.loads(meta[f"optim/{name}"])
-        state: dict[int, dict] = {}
-        prefix = f"optim/{name}/"
-        for k, v in tensors.items():
-            if k.startswith(prefix):
-                pid, key = k[len(prefix):].split("/", 1)
-                state.setdefault(int(pid), {})[key] = v
-        for k, v in info["scalars"].items():
-            pid, key = k.split("/", 1)
-            state.setdefault(int(pid), {})[key] = v
-        groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in info["param_groups"]]
-        opt.load_state_dict({"state": state, "param_groups": groups})
-    torch.set_rng_state(tensors["rng/cpu"])
-    if device.type == "cuda":
-        cuda = [tensors[f"rng/cuda/{i}"] for i in range(torch.cuda.device_count()) if f"rng/cuda/{i}" in tensors]
-        if cuda:
-            torch.cuda.set_rng_state_all(cuda)
-    acc = tensors["loop/sums"].to(device) if "loop/sums" in tensors else None
-    return LoopState(**json.loads(meta["loop"])), json.loads(meta["sum_keys"]), acc
 
 
 # ---- the loop ------------------------------------------------------------------------------
@@ -426,7 +257,7 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
         if ctx.is_main:
             atomic_write_text(jsonl, "")  # a fresh run in an old folder starts a fresh log
     else:
-        state, keys, acc = _restore(ckpt, task, device)
+        state, keys, acc = restore_checkpoint(ckpt, task, device)
         if acc is not None and not ctx.is_main:
             acc.zero_()  # the checkpoint holds the sums of all ranks: rank 0 carries them on
         if ctx.is_main and jsonl.exists():  # keep the lines of the finished epochs the checkpoint knows about

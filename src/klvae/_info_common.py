@@ -1,0 +1,150 @@
+"""What the measures of `klvae.info` share: argument checks, chunk size, series constants.
+
+`klvae.info` computes its measures in torch (autograd, any device, logits) and, for CPU
+input that needs no gradient, in NumPy (`klvae._info_numpy`); `klvae.wasserstein` takes
+histograms. All of them read distribution arguments through the checks here (convert,
+broadcast, validate as probabilities or logits, the logarithm base), so a bad argument
+gets the same message on every path. Both paths cut large batches into chunks of
+`_CHUNK` elements and replace the closed forms that cancel near p = q by the same
+Taylor series, below `_SERIES_AT`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from klvae._tensor import is_torch, to_tensors
+
+_CHUNK = 1 << 17  # elements per chunk: temporaries stay in cache and are reused by malloc
+_SERIES_AT = 0.05  # below this |x|, the Taylor series replaces the cancelling closed form
+
+# g(x) = (1+x) log1p(x) - x = x² Σ_{n≥0} (-x)^n / ((n+2)(n+1))
+_G_COEFFS = tuple((-1) ** n / ((n + 2) * (n + 1)) for n in range(14))
+# h(s) = (1+s) log1p(s) + (1-s) log1p(-s) = s² Σ_{k≥0} s^{2k} / ((k+1)(2k+1))
+_H_COEFFS = tuple(1 / ((k + 1) * (2 * k + 1)) for k in range(8))
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _log_base(base) -> float:
+    """ln(base), or 1 for nats; ValueError for anything but a positive number other than 1."""
+    if base is None:
+        return 1.0
+    try:
+        b = float(base)
+    except (TypeError, ValueError):
+        raise ValueError(f"base must be a positive number other than 1, got {base!r}") from None
+    if not (b > 0 and math.isfinite(b)) or b == 1:
+        raise ValueError(f"base must be a positive number other than 1, got {base!r}")
+    return math.log(b)
+
+
+def _broadcast(tensors, names, axis):
+    """Expand `tensors` to one shape (views) and return them with `axis` made non-negative."""
+    try:
+        shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+    except RuntimeError:
+        shapes = " and ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, tensors))
+        raise ValueError(f"shapes do not broadcast: {shapes}") from None
+    if len(shape) == 0:
+        raise ValueError(f"{' and '.join(names)} must have at least 1 dimension (the outcomes), got a scalar")
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise ValueError(f"axis must be an integer, got {axis!r}")
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"axis {axis} is out of range for {len(shape)}-d inputs of shape {tuple(shape)}")
+    axis %= len(shape)
+    if shape[axis] == 0:
+        raise ValueError(f"axis {axis} has length 0: a distribution needs at least one outcome")
+    return [t.expand(shape) for t in tensors], axis
+
+
+def _broadcast_elementwise(a, b, names):
+    """Expand `a` and `b` to their common shape (views); `names` name them in the error."""
+    try:
+        shape = torch.broadcast_shapes(a.shape, b.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"shapes do not broadcast: {names[0]} {tuple(a.shape)} and {names[1]} {tuple(b.shape)}"
+        ) from None
+    return a.expand(shape), b.expand(shape)
+
+
+def _check_probs(t, name, axis, normalize):
+    """Validate probability rows along `axis` with two reductions; return (rows, has_zero).
+
+    One global min (NaN propagates through it) and the row sums (finite exactly when every
+    entry is, once the min is ≥ 0) replace separate isnan/isinf/negativity passes.
+    """
+    if t.numel() == 0:  # an empty batch of rows
+        return t, False
+    low = t.detach().amin()
+    sums = t.sum(axis, keepdim=True)
+    sums_d = sums.detach()
+    if not (bool(torch.isfinite(low)) and bool(torch.isfinite(sums_d).all())):
+        td = t.detach()
+        if bool(torch.isnan(td).any()):
+            raise ValueError(f"{name} has NaN entries")
+        if bool((td < 0).any()):
+            raise ValueError(f"{name} has negative entries")
+        if bool(torch.isinf(td).any()):
+            raise ValueError(f"{name} has infinite entries")
+        raise ValueError(f"{name} rows overflow when summed")
+    if low < 0:
+        raise ValueError(f"{name} has negative entries")
+    if normalize:
+        if bool((sums_d == 0).any()):
+            raise ValueError(f"{name} has a row of zeros, which cannot be normalized")
+        return t / sums, bool(low == 0)
+    dev = float((sums_d - 1).abs().max())
+    if dev > math.sqrt(torch.finfo(t.dtype).eps):
+        raise ValueError(
+            f"{name} rows must sum to 1 (max deviation {dev:.3g}); pass normalize=True to rescale"
+        )
+    return t, bool(low == 0)
+
+
+def _check_logits(t, name, axis):
+    """Validate logits rows along `axis`; return (log-probabilities, has_neg_inf)."""
+    row_max = t.detach().amax(axis)
+    if bool(torch.isnan(row_max).any()):
+        raise ValueError(f"{name} logits have NaN entries")
+    if bool((row_max == math.inf).any()):
+        raise ValueError(f"{name} logits have +inf entries")
+    if bool((row_max == -math.inf).any()):
+        raise ValueError(f"{name} logits have a row that is all -inf (no outcome has probability > 0)")
+    logp = torch.log_softmax(t, axis)
+    return logp, bool(torch.isinf(logp.detach()).any())
+
+
+def _prepare(values, names, axis, normalize, logits):
+    """Convert, broadcast and validate distribution arguments.
+
+    Returns (rows, has_zero, axis, torch_out): probabilities (or log-probabilities when
+    `logits`), whether any entry is zero (-inf), the non-negative axis, the output kind.
+    """
+    tensors, axis, torch_out = _convert(values, names, axis)
+    return (*_validate(tensors, names, axis, normalize, logits), axis, torch_out)
+
+
+def _convert(values, names, axis):
+    """Tensors of one dtype and shape, the non-negative axis, and whether to answer in torch."""
+    torch_out = is_torch(*values)
+    tensors = to_tensors(*values, names=names)
+    tensors, axis = _broadcast(tensors, names, axis)
+    return tensors, axis, torch_out
+
+
+def _validate(tensors, names, axis, normalize, logits):
+    """Checked rows (probabilities, or log-probabilities when `logits`) and whether any is 0."""
+    out, has_zero = [], False
+    for t, n in zip(tensors, names):
+        if logits:
+            r, z = _check_logits(t, n, axis)
+        else:
+            r, z = _check_probs(t, n, axis, normalize)
+        out.append(r)
+        has_zero |= z
+    return out, has_zero

@@ -146,9 +146,12 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
         dataset = load_dataset(train.data)
         vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data; fills hidden, latent_dim
         auto = size_defaults(dataset.image_shape)
-        train = replace(train, batch_size=train.batch_size or auto["batch_size"], lr=train.lr or auto["lr"])
-        if train.amp == "auto":
-            train = replace(train, amp=resolve_amp("auto", device, VAE(vae)))
+        torch.manual_seed(train.seed)
+        model = VAE(vae).to(device)
+        if not resume:  # (a resumed run loads its weights)
+            model.init_output_bias(dataset.x_train.mean(0))
+        train = replace(train, batch_size=train.batch_size or auto["batch_size"], lr=train.lr or auto["lr"],
+                        amp=resolve_amp(train.amp, device, model))
         if objective.binarize is None:
             objective = replace(objective, binarize=vae.likelihood == "bernoulli")
         if ctx.is_main and vae.likelihood == "bernoulli" and not objective.binarize \
@@ -167,10 +170,6 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
         if ctx.is_main:
             atomic_write_json(run_dir / "config.json", config)
 
-        torch.manual_seed(train.seed)
-        model = VAE(vae).to(device)
-        if not resume:  # (a resumed run loads its weights)
-            model.init_output_bias(dataset.x_train.mean(0))
         threads_before = torch.get_num_threads()
         if device.type == "cpu":
             torch.set_num_threads(train.threads or default_threads(model))

@@ -82,16 +82,31 @@ def test_a_run_records_the_settings_it_chose(tmp_path):
     assert cfg["vae"]["hidden"] == [400] and cfg["vae"]["latent_dim"] == 8
     assert cfg["train"]["batch_size"] == 128 and cfg["train"]["lr"] == 2e-3
     assert cfg["train"]["amp"] == "none"  # 8×8 digits: a small network stays float32
-    assert cfg["train"]["lr_schedule"] == "linear"
+    assert cfg["train"]["lr_schedule"] == "linear" and cfg["train"]["adam_beta2"] == 0.95
 
 
-def test_runs_saved_before_the_schedule_read_as_constant(tmp_path):
+def test_adam_beta2_reaches_the_optimizer_and_the_checkpoint(tmp_path):
+    betas = []
+    d, _ = run(tmp_path, hooks=(lambda task, state: betas.append(task.optimizers["vae"].param_groups[0]["betas"]),),
+               epochs=1, adam_beta2=0.9)
+    assert set(betas) == {(0.9, 0.9)}
+    assert json.loads((d / "config.json").read_text())["train"]["adam_beta2"] == 0.9
+
+
+def test_the_gan_takes_its_betas_from_its_own_config(tmp_path):
+    from klvae.gan import train_gan
+
+    with pytest.raises(ValueError, match="a GAN's Adam β's are GANConfig.beta1 and beta2"):
+        train_gan(None, TrainConfig(data="ring8", out=str(tmp_path), adam_beta2=0.9), figures=False)
+
+
+def test_runs_saved_before_the_schedule_read_as_constant_rate_and_torch_beta2(tmp_path):
     d, _ = run(tmp_path, epochs=1)
     path = d / "config.json"
     cfg = json.loads(path.read_text())
-    del cfg["train"]["lr_schedule"]
+    del cfg["train"]["lr_schedule"], cfg["train"]["adam_beta2"]
     path.write_text(json.dumps(cfg))
-    assert read_run_config(d)[2].lr_schedule == "constant"
+    assert read_run_config(d)[2].lr_schedule == "constant" and read_run_config(d)[2].adam_beta2 == 0.999
 
 
 def test_auto_precision(monkeypatch):
@@ -129,6 +144,7 @@ def test_learned_sigma_decoder_gets_the_mean_half_only():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(lr_schedule="cosine"), "lr_schedule must be one of"),
     (dict(amp="fp16"), "amp must be 'auto', 'none' or 'bf16'"),
+    (dict(adam_beta2=1.0), r"adam_beta2 must lie in \[0, 1\)"),
 ])
 def test_config_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -81,6 +81,7 @@ class TrainConfig:
     resume: str | None = None  # run folder whose checkpoint to continue
     ckpt_steps: int | None = None  # also checkpoint every this many steps (None: after each epoch only)
     amp: str = "auto"  # "bf16": autocast each step to bfloat16; "none": float32; "auto": see `resolve_amp`
+    adam_beta2: float | None = None  # Adam's β2; None: the task's default (the VAE's 0.95; a GAN's is in GANConfig)
     lr_schedule: str = "linear"  # "linear": lr × (1 − progress), progress = max(step / all steps, seconds / max_seconds)
     compile: bool = False  # torch.compile the step's module (slower for small models on CPU)
 
@@ -94,6 +95,8 @@ class TrainConfig:
             raise ValueError(f"amp must be 'auto', 'none' or 'bf16', got {self.amp!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.adam_beta2 is not None and not 0 <= self.adam_beta2 < 1:
+            raise ValueError(f"adam_beta2 must lie in [0, 1), got {self.adam_beta2}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be positive and finite, got {self.lr}")
         if self.threads is not None and self.threads < 1:

@@ -51,6 +51,7 @@ def register(subparsers) -> None:
     r.add_argument("--batch-size", type=int, help="examples per step, over all processes under torchrun "
                    "(128 up to 256 pixels, 256 for larger images)")
     r.add_argument("--lr", type=float, help="Adam learning rate (2e-3 up to 256 pixels, 3e-3 for larger images)")
+    r.add_argument("--adam-beta2", type=float, help="Adam's β2, the memory of the squared gradients (0.95)")
     r.add_argument("--lr-schedule", choices=["linear", "constant"],
                    help="linear: the rate decays to 0 over the epochs, or over --max-seconds when that ends "
                    "first (linear)")

@@ -263,6 +263,8 @@ def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
             raise FileNotFoundError(f"{run_dir / 'checkpoint.safetensors'} is missing: nothing to resume")
         gan, saved = read_run_config(run_dir)
         train = replace(saved, **{name: getattr(train, name) for name in RESUME_OVERRIDES})
+    if train.adam_beta2 is not None:
+        raise ValueError("a GAN's Adam β's are GANConfig.beta1 and beta2 (--beta1, --beta2), not adam_beta2")
     # what is not set comes from the data's defaults; the GAN decays its rates itself (GANConfig.lr_decay)
     train = replace(train, **{k: v for k, v in train_defaults(train.data).items()
                               if getattr(train, k) in (None, "auto")}, lr_schedule="constant")

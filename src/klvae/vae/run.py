@@ -27,12 +27,10 @@ from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, vae_loss
 __all__ = ["VAETask", "train_vae", "evaluate_run", "read_run_config", "test_set", "RESUME_OVERRIDES"]
 
 # Adam's β2: 0.95 rather than torch's 0.999. At 60 s on Fashion-MNIST (the 28×28 defaults) the test
-# −log p(x) fell from 235.1–235.4 (0.999) to 234.6 (0.99, 0.98) and 234.2 (0.95); on the digits after
-# 200 epochs from 22.71 to 22.68 (README, "Why these defaults").
+# −log p(x) fell from 235.1–235.4 (0.999) to 234.6 (0.99, 0.98) and 234.2 (0.95); on the digits it changes
+# nothing beyond noise (README, "Why these defaults").
 ADAM_BETA2 = 0.95
 TEST_BINARIZE_SEED = 1234  # the test set is binarized once, with this seed, in every run
-# Below this many parameters one CPU thread is fastest: handing 128×400 activations to a second
-# thread costs more than the arithmetic, and far more when the cores are shared with other work.
 # What a resumed run may change; everything else comes from the run's config.json.
 RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads", "ckpt_steps", "compile")
 

@@ -9,7 +9,8 @@ from klvae import distributed
 __all__ = ["resolve_device", "resolve_amp", "cpu_has_bf16", "default_threads", "keep_freed_memory"]
 
 # Parameters below which one CPU thread is fastest (handing 128×400 activations to a second thread
-# costs more than the arithmetic, far more on shared cores) and bf16 casts outweigh the faster products.
+# costs more than the arithmetic, far more on shared cores) and bf16 gains nothing measurable (the digits
+# VAE, 200 epochs: 5.5–5.7 s in fp32, 5.2–6.1 s in bf16).
 SMALL_MODEL = 200_000
 
 

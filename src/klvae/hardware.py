@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from klvae import distributed
 
-__all__ = ["resolve_device", "resolve_amp", "cpu_has_bf16", "default_threads", "keep_freed_memory"]
+__all__ = ["resolve_device", "resolve_amp", "cpu_has_bf16", "default_threads", "torch_threads", "keep_freed_memory"]
 
 # Parameters below which one CPU thread is fastest (handing 128×400 activations to a second thread
 # costs more than the arithmetic, far more on shared cores) and bf16 gains nothing measurable (the digits
@@ -37,6 +39,26 @@ def default_threads(*modules: torch.nn.Module) -> int:
 
 
 _MALLOC_KEEP = 64 << 20  # bytes: blocks up to this size come from (and go back to) the heap, not mmap
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run the block with torch on `n` CPU threads (None: as it is); the caller's count comes back after.
+
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def keep_freed_memory() -> bool:

@@ -8,12 +8,10 @@ estimators  pathwise vs score-function gradient estimators: means beside the ana
 
 from __future__ import annotations
 
-import contextlib
 import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from klvae._io import atomic_write_json
 
@@ -43,15 +41,11 @@ TARGETS_2D = {
 }
 
 
-@contextlib.contextmanager
 def _one_thread():
     """These tensors are small: one thread is faster than contending for cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    from klvae.hardware import torch_threads
+
+    return torch_threads(1)
 
 
 def _fmt(v, width=8):

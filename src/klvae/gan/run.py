@@ -253,6 +253,7 @@ def train_gan(gan: GANConfig | None, train, *, hooks=(), figures: bool = True) -
 
 def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
     from klvae.data import load_dataset
+    from klvae.hardware import torch_threads
     from klvae.train import check_new_run_dir, default_threads, fit
 
     resume = train.resume is not None
@@ -289,16 +290,14 @@ def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
     if ctx.is_main:
         atomic_write_json(run_dir / "config.json", config)  # on resume: the new epochs / max_seconds
 
-    threads_before = torch.get_num_threads()
-    try:
-        classifier, metrics_extra = None, {}
-        if ctx.is_main and dataset.is_image and dataset.y_train is not None:  # rank 0 evaluates
-            classifier, metrics_extra = _classifier(run_dir, dataset, device, train.seed, resume)
-        torch.manual_seed(train.seed)
-        generator, discriminator = build_gan(gan, dataset.image_shape, image=dataset.is_image)
-        generator, discriminator = generator.to(device), discriminator.to(device)
-        if device.type == "cpu":
-            torch.set_num_threads(train.threads or default_threads(generator, discriminator))
+    classifier, metrics_extra = None, {}
+    if ctx.is_main and dataset.is_image and dataset.y_train is not None:  # rank 0 evaluates
+        classifier, metrics_extra = _classifier(run_dir, dataset, device, train.seed, resume)
+    torch.manual_seed(train.seed)
+    generator, discriminator = build_gan(gan, dataset.image_shape, image=dataset.is_image)
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    threads = (train.threads or default_threads(generator, discriminator)) if device.type == "cpu" else None
+    with torch_threads(threads):
         x_train = dataset.x_train.to(device)
         steps_per_epoch = -(-len(x_train) // train.batch_size)
         evaluate = _Evaluator(run_dir, dataset, classifier)
@@ -320,8 +319,6 @@ def _train_gan(gan, train, ctx, device, hooks, figures) -> tuple[Path, dict]:
             from klvae.gan.figures import write_figures_and_report
 
             write_figures_and_report(run_dir, generator, dataset, evaluate, result.records, metrics, config)
-    finally:
-        torch.set_num_threads(threads_before)
     return run_dir, metrics
 
 

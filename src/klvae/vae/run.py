@@ -18,6 +18,7 @@ import torch
 
 from klvae import distributed
 from klvae._io import atomic_write_json
+from klvae.hardware import torch_threads
 from klvae.train import (FitResult, LoopState, TrainConfig, check_new_run_dir, default_threads, fit,
                           resolve_amp, resolve_device)
 from klvae.vae.evaluate import evaluate_vae
@@ -173,10 +174,7 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
         if ctx.is_main:
             atomic_write_json(run_dir / "config.json", config)
 
-        threads_before = torch.get_num_threads()
-        if device.type == "cpu":
-            torch.set_num_threads(train.threads or default_threads(model))
-        try:
+        with torch_threads((train.threads or default_threads(model)) if device.type == "cpu" else None):
             x_train = dataset.x_train.to(device)
             x_test = test_set(dataset, objective).to(device)
             task = VAETask(model, objective, train.lr, x_test, beta2=train.adam_beta2, compile=train.compile)
@@ -191,8 +189,6 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
                 from klvae.vae.figures import write_figures_and_report
 
                 write_figures_and_report(run_dir, model, dataset, x_test, result.records, metrics, config)
-        finally:
-            torch.set_num_threads(threads_before)
     return run_dir, metrics
 
 

@@ -34,8 +34,8 @@ __version__ = "0.1.0"
 _LAZY = {
     **dict.fromkeys(["Dataset", "DataError", "load_dataset", "read_idx", "mode_mixture",
                      "sample_mixture"], "klvae.data"),
-    **dict.fromkeys(["save_image_grid", "plot_curves", "plot_bars", "plot_points",
-                     "write_report", "load_metrics_jsonl"], "klvae.report"),
+    **dict.fromkeys(["save_image_grid", "plot_curves", "plot_bars", "plot_points"], "klvae.figures"),
+    **dict.fromkeys(["write_report", "load_metrics_jsonl"], "klvae.report"),
     **dict.fromkeys(["GaussianFit", "gaussian_mixture", "parse_mixture", "fit_forward",
                      "fit_reverse", "kl_numerical", "reverse_kl_sweep"], "klvae.fit"),
     **dict.fromkeys(["pathwise_gradients", "score_function_gradients", "estimate_gradient",
@@ -43,10 +43,11 @@ _LAZY = {
                      "variance_table"], "klvae.gradients"),
     **dict.fromkeys(["TrainConfig", "fit", "NonFiniteLossError", "TrainingInterrupted"], "klvae.train"),
     **dict.fromkeys(["VAE", "VAEConfig", "ELBOConfig", "vae_loss", "iw_log_px", "evaluate_vae",
-                     "train_vae", "load_run"], "klvae.vae"),
+                     "load_run"], "klvae.vae"),
     **dict.fromkeys(["GANConfig", "value_function", "discriminator_loss", "generator_loss",
                      "critic_loss", "gradient_penalty", "optimal_discriminator", "optimal_value",
-                     "mode_coverage", "ModeCoverage", "train_gan"], "klvae.gan"),
+                     "mode_coverage", "ModeCoverage"], "klvae.gan"),
+    **dict.fromkeys(["train_vae", "evaluate_run", "train_gan"], "klvae.runs"),
 }
 
 __all__: list[str] = [*_info.__all__, *_gaussian.__all__, *_estimate.__all__, *_LAZY]

@@ -1,7 +1,7 @@
 """Figures of the experiments: forward vs reverse KL fits, the KL integrand, gradient variances.
 
-Every function draws with matplotlib's Agg backend into a PNG at `path` and returns the
-path; none shows a window. Inputs are results of `klvae.fit` and `klvae.gradients`.
+Every function draws through the figure layer (`klvae.figures`: object-oriented Matplotlib,
+atomic PNG writes) into a PNG at `path` and returns the path; none shows a window. Inputs are results of `klvae.fit` and `klvae.gradients`.
 """
 
 from __future__ import annotations
@@ -12,27 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from klvae.figures import new_figure, save_png
+
 __all__ = ["plot_modes_1d", "plot_modes_2d", "plot_sweep", "plot_kl_integrand", "plot_estimators",
-           "distinct_fits"]
+           "distinct_fits", "plot_value_vs_jsd", "plot_saturation", "plot_disjoint_supports"]
 
 _DTYPE = torch.float64
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    return path
 
 
 def distinct_fits(fits, tol: float = 1e-3) -> list[tuple[object, int]]:
@@ -55,13 +40,13 @@ def _density(dist, x: np.ndarray) -> np.ndarray:
 
 def plot_modes_1d(p, forward, reverse, path, *, title: str | None = None) -> Path:
     """Target density p, the forward-KL fit and every distinct reverse-KL optimum."""
-    plt = _pyplot()
     from klvae.fit import _extent
 
     lo, hi = _extent(p, 1)
     centre, half = 0.5 * (lo[0] + hi[0]), 0.5 * (hi[0] - lo[0]) * 9 / 12  # ±9σ of the components
     x = np.linspace(centre - half, centre + half, 2001)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = new_figure(8, 4.5, layout="constrained")
+    ax = fig.subplots()
     ax.fill_between(x, _density(p, x), color="0.8", label="target p")
     ax.plot(x, _density(p, x), color="0.3", lw=1)
     ax.plot(x, _density(forward.distribution(), x), "--", color="tab:blue", lw=2,
@@ -79,7 +64,7 @@ def plot_modes_1d(p, forward, reverse, path, *, title: str | None = None) -> Pat
     ax.set_title(title or "Forward KL covers the modes; reverse KL seeks one")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.15), frameon=False)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _ellipse(ax, mean, cov, **kw):
@@ -96,7 +81,6 @@ def plot_modes_2d(p, forward, reverse, path, *, title: str | None = None, max_pa
     Panel (a) shows the forward fit KL(p‖q); each further panel one distinct reverse-KL
     optimum (best first). Ellipses are drawn at two standard deviations.
     """
-    plt = _pyplot()
     distinct = distinct_fits(reverse, tol=2e-2)
     # best first, then optima whose KL differs from those shown (other local optima), then the rest
     order = [0]
@@ -111,7 +95,8 @@ def plot_modes_2d(p, forward, reverse, path, *, title: str | None = None, max_pa
     xx, yy = np.meshgrid(gx, gy)
     dens = _density(p, np.stack([xx.ravel(), yy.ravel()], 1)).reshape(xx.shape)
     panels = 1 + len(distinct)
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.4), squeeze=False)
+    fig = new_figure(4.2 * panels, 4.4, layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False)
     letters = "abcdefgh"
     for k, ax in enumerate(axes[0]):
         ax.contour(xx, yy, dens, levels=6, colors="tab:blue", linewidths=1)
@@ -132,16 +117,16 @@ def plot_modes_2d(p, forward, reverse, path, *, title: str | None = None, max_pa
         ax.set_ylabel("$x_2$")
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(title or "Forward vs reverse KL fits of a Gaussian (2σ ellipses), after Bishop PRML Fig. 10.3")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_sweep(sweep: dict, path) -> Path:
     """Global reverse-KL optimum's |mean| and the two branches' KL(q‖p) against separation d."""
-    plt = _pyplot()
     d = np.array(sweep["d"])
     off_mean = np.array([np.nan if v is None else v for v in sweep["off_mean"]])
     off_kl = np.array([np.nan if v is None else v for v in sweep["off_kl"]])
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = new_figure(11, 4.2, layout="constrained")
+    a1, a2 = fig.subplots(1, 2)
     a1.plot(d, d, ":", color="0.5", label="component mean d")
     a1.plot(d, off_mean, "--", color="tab:orange", label="off-centre local optimum |μ|")
     a1.plot(d, sweep["best_mean"], "o-", color="tab:red", ms=3, label="global optimum |μ|")
@@ -160,7 +145,7 @@ def plot_sweep(sweep: dict, path) -> Path:
     a2.set_ylabel("KL(q‖p) at the optimum (nats)")
     a2.set_ylim(0, min(2.0, float(np.nanmax(sweep["sym_kl"])) * 1.05))
     a2.set_title("Reverse KL of the two branches")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q")) -> tuple[Path, float]:
@@ -173,14 +158,14 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
     """
     from klvae.info import unit_name
 
-    plt = _pyplot()
     unit = unit_name(base)
     log_base = 1.0 if base is None else math.log(base)
     if not hasattr(p, "log_prob"):  # validate before drawing: a bad input leaves no open figure
         from klvae.info import kl_divergence
 
         kl_divergence(np.asarray(p, dtype=float), np.asarray(q, dtype=float), base=base)
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
+    fig = new_figure(8, 6.5, layout="constrained")
+    a1, a2 = fig.subplots(2, 1, sharex=True)
     if hasattr(p, "log_prob"):
         from klvae.fit import _extent, kl_numerical
 
@@ -238,7 +223,7 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
     a1.set_title(f"KL({labels[0]}‖{labels[1]}) is the area under {labels[0]}·log({labels[0]}/{labels[1]})")
     a2.legend(loc="upper right", fontsize=8)
     a2.set_title(statement, fontsize=11)
-    return _save(fig, path), kl
+    return save_png(fig, path), kl
 
 
 def plot_estimators(table: dict, path) -> Path:
@@ -246,9 +231,9 @@ def plot_estimators(table: dict, path) -> Path:
 
     `table` is the result of `klvae.gradients.variance_table`.
     """
-    plt = _pyplot()
     costs, ns = table["costs"], np.array(table["ns"])
-    fig, axes = plt.subplots(2, len(costs), figsize=(4.3 * len(costs), 7.5), squeeze=False)
+    fig = new_figure(4.3 * len(costs), 7.5, layout="constrained")
+    axes = fig.subplots(2, len(costs), squeeze=False)
     colours = {"pathwise": "tab:blue", "score": "tab:red", "score_baseline": "tab:green"}
     names = {"pathwise": "pathwise (reparameterization)", "score": "score function",
              "score_baseline": "score function, leave-one-out baseline"}
@@ -269,5 +254,55 @@ def plot_estimators(table: dict, path) -> Path:
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"Gradient estimators of E[f(x)], x ~ N(μ={table['mu']:g}, σ²={table['sigma']:g}²): "
                  "neither always has the lower variance")
-    fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
+
+
+def plot_value_vs_jsd(sweep: list[dict], marked: list[dict], path) -> Path:
+    """V(D*, G) against JSD(p ‖ q) along a sweep of p = N(0,1), q = N(μ,1), with 2·JSD − log 4."""
+    fig = new_figure(5.5, 4, layout="constrained")
+    ax = fig.subplots()
+    js = np.array([r["jsd"] for r in sweep])
+    ax.plot(js, [r["value"] for r in sweep], "o", ms=4, label="V(D*, G) from D* = p/(p+q)")
+    line = np.linspace(0, math.log(2), 50)
+    ax.plot(line, 2 * line - math.log(4), "-", lw=1, label="2·JSD − log 4")
+    for row in marked:
+        ax.annotate(f"μ={row['mu']:g}", (row["jsd"], row["value"]), textcoords="offset points",
+                    xytext=(6, -10), fontsize=8)
+    ax.set(xlabel="JSD(p ‖ q) [nats]", ylabel="V(D*, G) [nats]",
+           title="Optimal discriminator: p = N(0,1), q = N(μ,1)")
+    ax.legend()
+    return save_png(fig, path)
+
+
+def plot_saturation(grads: dict, path) -> Path:
+    """Generator-loss gradients against D's logit ℓ, linear and log scale (`saturation_gradients`)."""
+    fig = new_figure(10, 4, layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, log in zip(axes, (False, True)):
+        for kind, label in (("minimax", "minimax: d/dℓ log(1 − σ(ℓ))"),
+                            ("nonsaturating", "non-saturating: d/dℓ −log σ(ℓ)")):
+            y = np.abs(grads[kind]) if log else grads[kind]
+            ax.plot(grads["logit"], y, label=label)
+        ax.axvline(-10, color="grey", ls=":", lw=1)
+        ax.set(xlabel="discriminator logit ℓ on generated samples",
+               ylabel="|dL/dℓ| (log scale)" if log else "dL/dℓ")
+        if log:
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    fig.suptitle("Generator-loss gradients: the minimax loss saturates when D rejects G(z)")
+    return save_png(fig, path)
+
+
+def plot_disjoint_supports(rows: list[dict], path) -> Path:
+    """JSD and W1 between U[0,1] and U[θ, θ+1] against θ (`disjoint_uniform_theory`)."""
+    fig = new_figure(5.5, 4, layout="constrained")
+    ax = fig.subplots()
+    shifts = [r["shift"] for r in rows]
+    ax.plot(shifts, [r["jsd"] for r in rows], "o-", label="JSD(p ‖ q) [nats]")
+    ax.plot(shifts, [r["wasserstein"] for r in rows], "s-", label="Wasserstein-1 W(p, q)")
+    ax.axhline(math.log(2), color="grey", ls=":", lw=1, label="log 2")
+    ax.axvline(1.0, color="grey", ls="--", lw=0.8)
+    ax.set(xlabel="shift θ: p = U[0,1], q = U[θ, θ+1]", ylabel="divergence / distance",
+           title="Disjoint supports (θ ≥ 1): JSD is flat, W1 grows")
+    ax.legend()
+    return save_png(fig, path)

@@ -1,6 +1,7 @@
 """The one training loop: epochs, batches, progress, metrics, checkpoints, resume, Ctrl-C, NaN guard.
 
-A model plugs in as a `Task` (`klvae.task`): its modules, its optimizers, and
+A model plugs in as a `Task` (`klvae.task`): its modules, its optimizers (built with `adam`
+from this config, so the loop owns the optimizer settings and the learning-rate schedule), and
 `train_step(x, y, step, epoch)`, which does one optimisation step and returns detached scalar
 tensors (no host sync). The loop owns everything else:
 
@@ -12,8 +13,9 @@ tensors (no host sync). The loop owns everything else:
   and shown on a tqdm bar (only when stderr is a terminal);
 - after each epoch: `task.end_epoch(epoch)` (evaluation), one line appended to `metrics.jsonl`,
   and `checkpoint.safetensors` rewritten atomically;
-- Ctrl-C (SIGINT) stops at the next step boundary, saves a checkpoint and raises
-  `TrainingInterrupted`; a second Ctrl-C interrupts at once;
+- Ctrl-C (SIGINT) or SIGTERM (what schedulers send) stops at the next step boundary, saves a
+  checkpoint and raises `TrainingInterrupted`; further signals while it stops change nothing, so
+  the saved state is always that of a whole step;
 - `max_seconds` stops at the first step boundary after the budget.
 
 What a checkpoint holds, and how resuming continues the exact random stream: `klvae.checkpoint`.
@@ -37,42 +39,48 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from klvae import distributed
 from klvae._io import atomic_write_text
-from klvae.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
-from klvae.hardware import keep_freed_memory, resolve_amp, resolve_device
-from klvae.hardware import SMALL_MODEL, cpu_has_bf16, default_threads  # noqa: F401 (imported from here elsewhere)
+from klvae.checkpoint import restore_checkpoint, save_checkpoint
+from klvae.hardware import keep_freed_memory, resolve_amp
+from klvae.optim import LR_SCHEDULES, lr_factor
+from klvae.signals import StopSignals
 from klvae.task import LoopState, Task
 
-__all__ = ["TrainConfig", "Task", "LoopState", "FitResult", "fit", "resolve_device", "resolve_amp", "lr_factor", "keep_freed_memory",
-           "NonFiniteLossError", "TrainingInterrupted", "save_checkpoint", "load_checkpoint"]
+__all__ = ["TrainConfig", "FitResult", "fit", "adam", "NonFiniteLossError", "TrainingInterrupted",
+           "read_jsonl", "epoch_permutation", "CHECKPOINT", "METRICS_JSONL"]
 
 CHECKPOINT = "checkpoint.safetensors"
-LR_SCHEDULES = ("constant", "linear")
 METRICS_JSONL = "metrics.jsonl"
 DEFAULT_BATCH = 128  # a task with no batch size of its own
 
 
 @dataclass
 class TrainConfig:
-    """Settings of the training loop (the CLI maps `--flag-name` onto `flag_name`)."""
+    """Settings of the training loop and its optimizer (the CLI maps `--flag-name` onto `flag_name`).
+
+    Fields left as None take the task's default (`klvae.runs.vae.defaults`, `klvae.runs.gan.defaults`).
+    """
 
     data: str = "digits"  # data set: "digits", or what klvae.data.load_dataset accepts
     out: str | None = None  # run folder; None → runs/<timestamp>
-    epochs: int = 200  # passes over the training set
-    batch_size: int | None = None  # examples per step, over all processes (the global batch); None: the task's default
-    lr: float | None = None  # Adam learning rate; None: the task's default (the VAE's depend on the image size)
+    epochs: int | None = None  # passes over the training set; None: the task's default
+    batch_size: int | None = None  # examples per step, over all processes (the global batch)
+    lr: float | None = None  # Adam's learning rate (the VAE's depends on the image size)
+    adam_beta1: float | None = None  # Adam's β1 (VAE 0.9; GAN 0.5)
+    adam_beta2: float | None = None  # Adam's β2 (VAE 0.95; GAN 0.999, WGAN-GP 0.9)
+    weight_decay: float = 0.0  # Adam's L2 weight decay
+    lr_schedule: str = "linear"  # lr's factor over the run's budget: linear | cosine | constant (klvae.optim.lr_factor)
     seed: int = 0  # seeds initialisation, batch order and every random draw
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
     max_seconds: float | None = None  # training-time budget of the run (resumes included): stop at the next step after it
@@ -81,26 +89,25 @@ class TrainConfig:
     resume: str | None = None  # run folder whose checkpoint to continue
     ckpt_steps: int | None = None  # also checkpoint every this many steps (None: after each epoch only)
     amp: str = "auto"  # "bf16": autocast each step to bfloat16; "none": float32; "auto": see `resolve_amp`
-    adam_beta2: float | None = None  # Adam's β2; None: the task's default (the VAE's 0.95; a GAN's is in GANConfig)
-    lr_schedule: str = "linear"  # "linear": lr × (1 − progress), progress = max(step / all steps, seconds / max_seconds)
     compile: bool = False  # torch.compile the step's module (slower for small models on CPU)
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "log_every"):
+        for name in ("epochs", "batch_size", "log_every", "ckpt_steps", "threads"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.ckpt_steps is not None and self.ckpt_steps < 1:
-            raise ValueError(f"ckpt_steps must be at least 1, got {self.ckpt_steps}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be non-negative, got {self.seed}")
         if self.amp not in ("auto", "none", "bf16"):
             raise ValueError(f"amp must be 'auto', 'none' or 'bf16', got {self.amp!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if self.adam_beta2 is not None and not 0 <= self.adam_beta2 < 1:
-            raise ValueError(f"adam_beta2 must lie in [0, 1), got {self.adam_beta2}")
+        for name in ("adam_beta1", "adam_beta2"):
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be positive and finite, got {self.lr}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight_decay must be non-negative and finite, got {self.weight_decay}")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ValueError(f"max_seconds must be positive, got {self.max_seconds}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -119,7 +126,7 @@ class NonFiniteLossError(RuntimeError):
 
 
 class TrainingInterrupted(Exception):
-    """Training stopped on Ctrl-C after saving a checkpoint to `self.checkpoint`."""
+    """Training stopped on Ctrl-C or SIGTERM after saving a checkpoint to `self.checkpoint`."""
 
     def __init__(self, checkpoint: Path, state: LoopState):
         super().__init__(f"interrupted at epoch {state.epoch + 1}, step {state.step}; "
@@ -127,104 +134,230 @@ class TrainingInterrupted(Exception):
         self.checkpoint, self.state = checkpoint, state
 
 
-def check_new_run_dir(run_dir: Path) -> None:
-    """Refuse to start a new run in a folder that already holds one: its work would be lost."""
-    if (Path(run_dir) / "checkpoint.safetensors").is_file():
-        raise ValueError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
-                         f"or choose another --out")
-
-
-def _epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
+def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The order of epoch `epoch`: a permutation of n drawn from a generator seeded by (seed, epoch)."""
     state = np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)[0]
     g = torch.Generator().manual_seed(int(state) & (2**63 - 1))
     return torch.randperm(n, generator=g)
 
 
-# ---- the loop ------------------------------------------------------------------------------
+class _Loop:
+    """The state of one `fit` call and its named steps; `fit` reads as the story."""
 
-class _SigintFlag:
-    """Turns the first Ctrl-C into a flag read at step boundaries; the second one interrupts."""
+    def __init__(self, task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: TrainConfig,
+                 run_dir: Path, config: dict | None, hooks):
+        self.task, self.x, self.y, self.cfg, self.config, self.hooks = task, x_train, y_train, cfg, config, hooks
+        self.ctx = distributed.context()
+        self.ckpt, self.jsonl = run_dir / CHECKPOINT, run_dir / METRICS_JSONL
+        self.device = x_train.device
+        self.n, self.bs = x_train.shape[0], cfg.batch_size or DEFAULT_BATCH
+        if self.n == 0:
+            raise ValueError("the training set is empty: there is nothing to train on")
+        if self.bs % self.ctx.world:
+            raise ValueError(f"batch_size {self.bs} is not divisible by the {self.ctx.world} processes: "
+                             f"--batch-size is the global batch, split evenly over the processes")
+        self.n_batches = math.ceil(self.n / self.bs)
+        self.total_steps = (cfg.epochs or 1) * self.n_batches
+        self.amp = resolve_amp(cfg.amp, self.device, *task.modules.values())
+        self.state, self.keys, self.acc = LoopState(), [], None  # acc (K,) float64: Σ batch·value of the epoch so far
+        self.records: list[dict] = []
+        self.window: list[torch.Tensor] = []  # (K,) Σ over this rank's rows, for each step since the last host sync
+        self.sizes: list[int] = []  # global batch size of each of those steps
+        self.pending = (False, False)  # (interrupt, out of time), agreed by all ranks at the last sync
+        self.seconds = 0.0  # training seconds of the run, as agreed at the last sync
+        self.t0: float | None = None  # start of the current epoch's training steps
+        self.last_good = "No checkpoint was written yet."
 
-    def __init__(self):
-        self.raised = False
-        self._old = None
+    # -- start ------------------------------------------------------------------------------
+    def start(self, resume: bool) -> None:
+        """A fresh metrics log, or the checkpoint's state with the log lines it covers."""
+        if self.device.type == "cpu":
+            keep_freed_memory()
+        self.ckpt.parent.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            if self.ctx.is_main:
+                atomic_write_text(self.jsonl, "")  # a fresh run starts a fresh log
+        else:
+            self.state, self.keys, self.acc = restore_checkpoint(self.ckpt, self.task, self.device)
+            if self.acc is not None and not self.ctx.is_main:
+                self.acc.zero_()  # the checkpoint holds the sums of all ranks: rank 0 carries them on
+            if self.ctx.is_main and self.jsonl.exists():
+                self.records = [r for r in read_jsonl(self.jsonl) if r.get("epoch", 0) <= self.state.epoch]
+                atomic_write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in self.records))
+            self._checkpointed()
+        for m in self.task.modules.values():
+            m.train()
+        for opt in self.task.optimizers.values():  # a resumed optimizer brings its own from the checkpoint
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", self.cfg.lr or group["lr"])
+        self.seconds = self.state.train_seconds
 
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
+    def _checkpointed(self) -> None:
+        self.last_good = (f"The last good checkpoint (epoch {self.state.epoch}, step {self.state.step}) "
+                          f"is kept in {self.ckpt}.")
 
-    def _handle(self, signum, frame):
-        if self.raised:
-            raise KeyboardInterrupt
-        self.raised = True
+    def lr_factor(self, step: int, seconds: float) -> float:
+        return lr_factor(self.cfg.lr_schedule, step / self.total_steps,
+                         None if self.cfg.max_seconds is None else seconds / self.cfg.max_seconds)
 
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+    # -- time and stop requests ---------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Training seconds of the run, this epoch's so far included."""
+        return self.state.train_seconds + (0.0 if self.t0 is None else time.perf_counter() - self.t0)
+
+    def late(self) -> bool:
+        return self.cfg.max_seconds is not None and self.elapsed() > self.cfg.max_seconds
+
+    # -- one step ---------------------------------------------------------------------------
+    def step(self, perm: torch.Tensor) -> None:
+        """One optimisation step on batch `state.batch` of the epoch's order `perm`."""
+        st, ctx, cfg = self.state, self.ctx, self.cfg
+        batch = perm[st.batch * self.bs:(st.batch + 1) * self.bs]  # (B,) the global batch
+        idx = batch[ctx.rank::ctx.world]  # (B/P,) this rank's rows
+        # index_select, not x[idx]: the advanced-indexing kernel is ~10× slower on CPU
+        y = None if self.y is None else self.y.index_select(0, idx)
+        shard = distributed.Shard(ctx.rank, ctx.world, len(batch), cfg.seed, st.step)
+        if cfg.lr_schedule != "constant":
+            factor = self.lr_factor(st.step, self.seconds if ctx.distributed else self.elapsed())
+            for opt in self.task.optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] = group["initial_lr"] * factor
+        with distributed.using_shard(shard), distributed.rank_rng(shard), torch.autocast(
+                self.device.type, dtype=torch.bfloat16, enabled=self.amp == "bf16"):
+            out = self.task.train_step(self.x.index_select(0, idx), y, st.step, st.epoch + st.batch / self.n_batches)
+        if self.acc is None:
+            self.keys = list(out)
+            self.acc = torch.zeros(len(self.keys), dtype=torch.float64, device=self.device)
+            distributed.check_in_sync(self.task.modules, "after the first step")
+        vals = torch.stack([out[k].float() for k in self.keys]).double()  # (K,)
+        sums = vals * len(idx) if len(idx) else torch.zeros_like(vals)  # an empty shard's mean is NaN
+        self.acc += sums
+        self.window.append(sums)
+        self.sizes.append(len(batch))
+        st.batch, st.step, st.samples = st.batch + 1, st.step + 1, st.samples + len(batch)
+
+    # -- host syncs, checks, saves ------------------------------------------------------------
+    def sync(self, requests: tuple[bool, bool] = (False, False)) -> torch.Tensor:
+        """One host sync: the window's per-step means over all ranks (n, K) on the CPU, with the
+        stop requests of any rank and the ranks' mean training seconds (so that a time-based
+        learning rate is the same on every rank). Raises on a non-finite value, on every rank."""
+        sums = torch.stack(self.window)  # (n, K) float64: Σ of each step's values over this rank's rows
+        first_step = self.state.step - len(self.window)
+        if self.ctx.distributed:
+            flags = torch.tensor([*requests, self.elapsed() / self.ctx.world], dtype=sums.dtype, device=sums.device)
+            packed = distributed.all_reduce_sum(torch.cat([sums.flatten(), flags]))  # one collective
+            sums, tail = packed[:-3].view_as(sums), packed[-3:].tolist()
+            requests, self.seconds = (tail[0] > 0, tail[1] > 0), tail[2]
+        self.pending = requests
+        values = (sums / torch.tensor(self.sizes, dtype=sums.dtype, device=sums.device)[:, None]).cpu()  # (n, K)
+        self.window, self.sizes = [], []
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            row, col = (int(i) for i in bad.nonzero()[0])
+            raise NonFiniteLossError(
+                f"{self.keys[col]} became {float(values[row, col])} at epoch {self.state.epoch + 1}, "
+                f"step {first_step + row + 1}; training stopped. {self.last_good} Try a smaller --lr.")
+        return values
+
+    def check_weights(self) -> None:
+        for name, module in self.task.modules.items():
+            if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+                raise NonFiniteLossError(
+                    f"the weights of {name} became non-finite by epoch {self.state.epoch + 1}, step "
+                    f"{self.state.step}; training stopped. {self.last_good} Try a smaller --lr.")
+
+    def save(self) -> None:
+        """Checkpoint with the partial-epoch sums of all ranks; only rank 0 writes (collective call)."""
+        total = None if self.acc is None else distributed.all_reduce_sum(self.acc.clone())
+        if self.ctx.is_main:
+            save_checkpoint(self.ckpt, self.task, self.state, self.keys, total, self.config)
+        self._checkpointed()
+
+    # -- one epoch --------------------------------------------------------------------------
+    def train_epoch(self, signals: StopSignals, bar) -> bool:
+        """The epoch's remaining steps; False when the time budget ended it early."""
+        cfg, st, ctx = self.cfg, self.state, self.ctx
+        perm = epoch_permutation(cfg.seed, st.epoch, self.n).to(self.device)
+        bar.set_description(f"epoch {st.epoch + 1}/{cfg.epochs}", refresh=False)
+        self.t0 = time.perf_counter()
+        completed = True
+        while st.batch < self.n_batches:
+            interrupt, out_of_time = self.pending if ctx.distributed else (signals.raised, self.late())
+            if interrupt:
+                raise KeyboardInterrupt
+            if out_of_time:
+                completed = False
+                break
+            self.step(perm)
+            bar.update()
+            save_now = (cfg.ckpt_steps is not None and st.step % cfg.ckpt_steps == 0
+                        and st.batch < self.n_batches)  # (the end of an epoch saves anyway)
+            if len(self.window) >= cfg.log_every or save_now:
+                values = self.sync((signals.raised, self.late()))
+                bar.set_postfix({k: f"{v:.2f}" for k, v in zip(self.keys, values.mean(0).tolist())})
+            if save_now:  # mid-epoch: the window was just checked
+                self.check_weights()
+                self.save()
+            for hook in self.hooks:
+                hook(self.task, st)
+        if self.window:
+            self.sync()
+        st.train_seconds += time.perf_counter() - self.t0
+        self.t0 = None
+        self.check_weights()
+        distributed.check_in_sync(self.task.modules, f"after epoch {st.epoch + 1}")
+        return completed
+
+    def end_epoch(self) -> None:
+        """The epoch's means, the task's evaluation, one metrics.jsonl line, then the checkpoint."""
+        st, ctx = self.state, self.ctx
+        totals = distributed.all_reduce_sum(self.acc.clone())  # (K,) Σ over the epoch, all ranks
+        if ctx.is_main:
+            record = {"epoch": st.epoch + 1, "step": st.step}
+            if self.cfg.lr_schedule != "constant":
+                record["lr_factor"] = self.lr_factor(st.step, st.train_seconds)
+            record.update({f"train_{k}": v / self.n for k, v in zip(self.keys, totals.tolist())})
+            for m in self.task.modules.values():
+                m.eval()
+            record.update(self.task.end_epoch(st.epoch + 1))
+            for m in self.task.modules.values():
+                m.train()
+            record["train_seconds"] = st.train_seconds
+            with open(self.jsonl, "a") as f:  # before the checkpoint: a resume drops lines it does not cover
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+            self.records.append(record)
+        st.epoch, st.batch = st.epoch + 1, 0
+        self.acc.zero_()
+        self.save()
+
+    def stop_interrupted(self) -> TrainingInterrupted:
+        """After Ctrl-C: account the time, check the steps since the last sync, save."""
+        if self.t0 is not None:
+            self.state.train_seconds += time.perf_counter() - self.t0
+            self.t0 = None
+        if self.window:  # never save weights that produced a NaN
+            self.sync()
+        self.check_weights()
+        self.save()
+        return TrainingInterrupted(self.ckpt, self.state)
 
 
-def _sync(window: list[torch.Tensor], sizes: list[int], keys: list[str], first_step: int, epoch: int,
-          last_good: str, requests: tuple[bool, bool] = (False, False),
-          seconds: float = 0.0) -> tuple[torch.Tensor, tuple[bool, ...], float]:
-    """One host sync: the window's per-step means over all ranks (n, K) on the CPU, the stop
-    requests (interrupt, out of time) of any rank, and the ranks' mean training `seconds` (so that
-    a time-based learning rate is the same on every rank). Raises on a non-finite value, on every rank."""
-    sums = torch.stack(window)  # (n, K) float64: Σ of each step's values over this rank's rows
-    ctx = distributed.context()
-    if ctx.distributed:
-        flags = torch.tensor([*requests, seconds / ctx.world], dtype=sums.dtype, device=sums.device)  # (3,)
-        packed = distributed.all_reduce_sum(torch.cat([sums.flatten(), flags]))  # one collective
-        sums, tail = packed[:-3].view_as(sums), packed[-3:].tolist()
-        requests, seconds = (tail[0] > 0, tail[1] > 0), tail[2]
-    values = (sums / torch.tensor(sizes, dtype=sums.dtype, device=sums.device)[:, None]).cpu()  # (n, K)
-    bad = ~torch.isfinite(values)
-    if bad.any():
-        row, col = (int(i) for i in bad.nonzero()[0])
-        raise NonFiniteLossError(
-            f"{keys[col]} became {float(values[row, col])} at epoch {epoch + 1}, step {first_step + row + 1}; "
-            f"training stopped. {last_good} Try a smaller --lr.")
-    return values, requests, seconds
-
-
-def _check_weights(task: Task, state: LoopState, last_good: str) -> None:
-    for name, module in task.modules.items():
-        if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
-            raise NonFiniteLossError(f"the weights of {name} became non-finite by epoch {state.epoch + 1}, "
-                                     f"step {state.step}; training stopped. {last_good} Try a smaller --lr.")
-
-
-def _save(path: Path, task: Task, state: LoopState, keys: list[str], acc: torch.Tensor | None,
-          config: dict | None) -> None:
-    """Checkpoint with the partial-epoch sums of all ranks; only rank 0 writes (collective call)."""
-    total = None if acc is None else distributed.all_reduce_sum(acc.clone())
-    if distributed.context().is_main:
-        save_checkpoint(path, task, state, keys, total, config)
-
-
-def lr_factor(cfg: TrainConfig, step: int, total_steps: int, seconds: float) -> float:
-    """The learning rate's multiplier before step `step` (0-based) of `total_steps`.
-
-    "constant": 1. "linear": 1 − progress, where progress = max(step / total_steps,
-    seconds / max_seconds) is the share of the run's budget (steps, or training seconds when
-    `max_seconds` is set) already spent: a linear decay to 0 over whichever budget ends first
-    (budgeted training, Li, Yumer & Ramanan 2020).
-
-    >>> lr_factor(TrainConfig(lr_schedule="linear", epochs=4), 30, 40, 0.0)
-    0.25
-    """
-    if cfg.lr_schedule == "constant":
-        return 1.0
-    progress = step / total_steps
-    if cfg.max_seconds is not None:
-        progress = max(progress, seconds / cfg.max_seconds)
-    return max(0.0, 1.0 - progress)
-
-
-def _set_lr(task: Task, factor: float) -> None:
-    for opt in task.optimizers.values():
-        for group in opt.param_groups:
-            group["lr"] = group["initial_lr"] * factor
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a metrics.jsonl; a torn last line (a kill mid-write) is dropped, any other
+    damage raises ValueError naming the file and line."""
+    lines = Path(path).read_text().splitlines()
+    records = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:  # torn by a kill mid-write: the checkpoint does not cover it
+                break
+            raise ValueError(f"{path}, line {i + 1}, is not JSON: the metrics log is damaged") from None
+    return records
 
 
 def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: TrainConfig,
@@ -233,150 +366,32 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
     """Train `task` on x_train (N, ...) for `cfg.epochs` epochs, writing into `run_dir`.
 
     The task's modules and the data must already be on the device. `hooks` run at every step
-    boundary as `hook(task, state)` (a hook raising KeyboardInterrupt acts like Ctrl-C; a
-    KeyboardInterrupt raised inside a step may leave that step half-applied, the SIGINT path
-    never does; under torchrun a hook must raise on every rank). Raises `NonFiniteLossError`
-    (nothing saved) or `TrainingInterrupted` (after saving a checkpoint). Under torchrun every
-    rank calls `fit` with the full data; `FitResult.records` is filled on rank 0 only.
+    boundary as `hook(task, state)` (a hook raising KeyboardInterrupt acts like Ctrl-C; under
+    torchrun a hook must raise on every rank). Raises `NonFiniteLossError` (nothing saved) or
+    `TrainingInterrupted` (after saving a checkpoint). Under torchrun every rank calls `fit` with
+    the full data; `FitResult.records` is filled on rank 0 only.
     """
-    from tqdm.auto import tqdm
-
-    ctx = distributed.context()
-    run_dir = Path(run_dir)
-    ckpt, jsonl = run_dir / CHECKPOINT, run_dir / METRICS_JSONL
-    device = x_train.device
-    n, bs = x_train.shape[0], cfg.batch_size or DEFAULT_BATCH
-    if device.type == "cpu":
-        keep_freed_memory()
-    amp = resolve_amp(cfg.amp, device, *task.modules.values())
-    if bs % ctx.world:
-        raise ValueError(f"batch_size {bs} is not divisible by the {ctx.world} processes: --batch-size is "
-                         f"the global batch, split evenly over the processes")
-    n_batches = math.ceil(n / bs)
-    state, keys, acc = LoopState(), [], None  # acc (K,) float64: Σ batch·value of the epoch so far (this rank)
-    records: list[dict] = []
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        if ctx.is_main:
-            atomic_write_text(jsonl, "")  # a fresh run in an old folder starts a fresh log
-    else:
-        state, keys, acc = restore_checkpoint(ckpt, task, device)
-        if acc is not None and not ctx.is_main:
-            acc.zero_()  # the checkpoint holds the sums of all ranks: rank 0 carries them on
-        if ctx.is_main and jsonl.exists():  # keep the lines of the finished epochs the checkpoint knows about
-            records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-            records = [r for r in records if r.get("epoch", 0) <= state.epoch]
-            atomic_write_text(jsonl, "".join(json.dumps(r) + "\n" for r in records))
-    last_good = (f"The last good checkpoint (epoch {state.epoch}, step {state.step}) is kept in {ckpt}."
-                 if resume else "No checkpoint was written yet.")
-    for m in task.modules.values():
-        m.train()
-    for opt in task.optimizers.values():  # a resumed optimizer brings its own from the checkpoint
-        for group in opt.param_groups:
-            group.setdefault("initial_lr", group["lr"])
-    total_steps = cfg.epochs * n_batches
-    seconds = state.train_seconds  # training seconds of the run so far, as agreed at the last sync
+    loop = _Loop(task, x_train, y_train, cfg, Path(run_dir), config, hooks)
+    loop.start(resume)
     stopped = "completed"
-    window: list[torch.Tensor] = []  # (K,) Σ over this rank's rows, for each step since the last host sync
-    sizes: list[int] = []  # global batch size of each of those steps
-    pending = (False, False)  # (interrupt, out of time), agreed by all ranks at the last sync
-    t0 = None  # start of the current epoch's training steps
-    bar = tqdm(total=cfg.epochs * n_batches, initial=state.epoch * n_batches + state.batch,
-               disable=not (ctx.is_main and sys.stderr.isatty()), unit="step", dynamic_ncols=True, leave=False)
-    try:
-        with _SigintFlag() as sigint:
-            def elapsed() -> float:  # training seconds of the run, this epoch's so far included
-                return state.train_seconds + (time.perf_counter() - t0)
-
-            def late() -> bool:
-                return cfg.max_seconds is not None and elapsed() > cfg.max_seconds
-
-            while state.epoch < cfg.epochs:
-                perm = _epoch_permutation(cfg.seed, state.epoch, n).to(device)
-                bar.set_description(f"epoch {state.epoch + 1}/{cfg.epochs}", refresh=False)
-                t0 = time.perf_counter()
-                while state.batch < n_batches:
-                    interrupt, out_of_time = pending if ctx.distributed else (sigint.raised, late())
-                    if interrupt:
-                        raise KeyboardInterrupt
-                    if out_of_time:
-                        stopped = "max_seconds"
-                        break
-                    batch = perm[state.batch * bs:(state.batch + 1) * bs]  # (B,) the global batch
-                    idx = batch[ctx.rank::ctx.world]  # (B/P,) this rank's rows
-                    # index_select, not x_train[idx]: the advanced-indexing kernel is ~10× slower on CPU
-                    y = None if y_train is None else y_train.index_select(0, idx)
-                    shard = distributed.Shard(ctx.rank, ctx.world, len(batch), cfg.seed, state.step)
-                    if cfg.lr_schedule != "constant":
-                        _set_lr(task, lr_factor(cfg, state.step, total_steps,
-                                                seconds if ctx.distributed else elapsed()))
-                    with distributed.using_shard(shard), distributed.rank_rng(shard), torch.autocast(
-                            device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-                        out = task.train_step(x_train.index_select(0, idx), y, state.step, state.epoch + state.batch / n_batches)
-                    if acc is None:
-                        keys = list(out)
-                        acc = torch.zeros(len(keys), dtype=torch.float64, device=device)
-                        distributed.check_in_sync(task.modules, "after the first step")
-                    vals = torch.stack([out[k].float() for k in keys]).double()  # (K,)
-                    sums = vals * len(idx) if len(idx) else torch.zeros_like(vals)  # an empty shard's mean is NaN
-                    acc += sums
-                    window.append(sums)
-                    sizes.append(len(batch))
-                    state.batch, state.step, state.samples = state.batch + 1, state.step + 1, state.samples + len(batch)
-                    bar.update()
-                    save_now = (cfg.ckpt_steps is not None and state.step % cfg.ckpt_steps == 0
-                                and state.batch < n_batches)  # (the end of an epoch saves anyway)
-                    if len(window) >= cfg.log_every or save_now:
-                        values, pending, seconds = _sync(window, sizes, keys, state.step - len(window),
-                                                         state.epoch, last_good, (sigint.raised, late()), elapsed())
-                        window, sizes = [], []
-                        bar.set_postfix({k: f"{v:.2f}" for k, v in zip(keys, values.mean(0).tolist())})
-                    if save_now:  # mid-epoch: the window was just checked
-                        _check_weights(task, state, last_good)
-                        _save(ckpt, task, state, keys, acc, config)
-                        last_good = (f"The last good checkpoint (epoch {state.epoch}, step {state.step}) "
-                                     f"is kept in {ckpt}.")
-                    for hook in hooks:
-                        hook(task, state)
-                if window:
-                    _sync(window, sizes, keys, state.step - len(window), state.epoch, last_good)
-                    window, sizes = [], []
-                state.train_seconds += time.perf_counter() - t0
-                t0 = None
-                _check_weights(task, state, last_good)
-                distributed.check_in_sync(task.modules, f"after epoch {state.epoch + 1}")
-                if stopped != "completed":
+    bar = tqdm(total=(cfg.epochs or 1) * loop.n_batches, initial=loop.state.epoch * loop.n_batches + loop.state.batch,
+               disable=not (loop.ctx.is_main and sys.stderr.isatty()), unit="step", dynamic_ncols=True, leave=False)
+    with StopSignals() as signals, bar:  # the handler stays until the interrupt checkpoint is written
+        try:
+            while loop.state.epoch < (cfg.epochs or 1):
+                if not loop.train_epoch(signals, bar):
+                    stopped = "max_seconds"
+                    loop.save()
                     break
-                totals = distributed.all_reduce_sum(acc.clone())  # (K,) Σ over the epoch, all ranks
-                if ctx.is_main:
-                    record = {"epoch": state.epoch + 1, "step": state.step}
-                    if cfg.lr_schedule != "constant":
-                        record["lr_factor"] = lr_factor(cfg, state.step, total_steps, state.train_seconds)
-                    record.update({f"train_{k}": v / n for k, v in zip(keys, totals.tolist())})
-                    for m in task.modules.values():
-                        m.eval()
-                    record.update(task.end_epoch(state.epoch + 1))
-                    for m in task.modules.values():
-                        m.train()
-                    record["train_seconds"] = state.train_seconds
-                    with open(jsonl, "a") as f:  # before the checkpoint: a resume drops lines it does not cover
-                        f.write(json.dumps(record) + "\n")
-                        f.flush()
-                    records.append(record)
-                state.epoch, state.batch = state.epoch + 1, 0
-                acc.zero_()
-                _save(ckpt, task, state, keys, acc, config)
-                last_good = f"The last good checkpoint (epoch {state.epoch}, step {state.step}) is kept in {ckpt}."
-    except KeyboardInterrupt:
-        bar.close()
-        if t0 is not None:
-            state.train_seconds += time.perf_counter() - t0
-        if window:  # never save weights that produced a NaN
-            _sync(window, sizes, keys, state.step - len(window), state.epoch, last_good)
-        _check_weights(task, state, last_good)
-        _save(ckpt, task, state, keys, acc, config)
-        raise TrainingInterrupted(ckpt, state) from None
-    bar.close()
-    if stopped == "max_seconds":
-        _save(ckpt, task, state, keys, acc, config)
-    return FitResult(state, stopped, records)
+                loop.end_epoch()
+        except KeyboardInterrupt:
+            raise loop.stop_interrupted() from None
+    return FitResult(loop.state, stopped, loop.records)
+
+
+def adam(params: Iterable[torch.nn.Parameter], cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """The optimizer of every task: Adam with the config's rate, β's and weight decay (fused on CPU/CUDA)."""
+    if cfg.lr is None or cfg.adam_beta1 is None or cfg.adam_beta2 is None:
+        raise ValueError("lr, adam_beta1 and adam_beta2 must be resolved to the task's defaults first")
+    return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
+                            weight_decay=cfg.weight_decay, fused=device.type in ("cpu", "cuda"))

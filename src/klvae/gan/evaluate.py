@@ -25,10 +25,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["ModeCoverage", "mode_coverage", "classifier_scores", "EVAL_SAMPLES", "HQ_RADIUS"]
+from klvae.gan.model import Classifier
+from klvae.info import kl_divergence
+
+__all__ = ["ModeCoverage", "mode_coverage", "classifier_scores", "train_classifier", "sample_fixed",
+           "EVAL_SAMPLES", "IMAGE_EVAL_SAMPLES", "HQ_RADIUS", "NOT_FID"]
 
 EVAL_SAMPLES = 2500  # generated samples scored per evaluation, as in VEEGAN / PacGAN
+IMAGE_EVAL_SAMPLES = 2000  # generated images scored per evaluation by the offline classifier
 HQ_RADIUS = 3.0  # high quality: within 3σ of the nearest mode
+EVAL_SEED = 1234  # evaluation samples use their own seed: epochs compare, training RNG untouched
+NOT_FID = ("Image scores come from a classifier that klvae trains on the same data and keeps in the "
+           "run (classifier.safetensors): class_kl = KL(generated class histogram ‖ data class "
+           "histogram) and confidence = mean max softmax probability. This is not FID (which needs a "
+           "downloaded Inception network) and is not comparable with published FID numbers.")
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,6 @@ def mode_coverage(samples, means, sigma: float, *, radius: float = HQ_RADIUS) ->
     >>> cov.modes, round(cov.high_quality, 4), round(cov.reverse_kl, 4)  # KL = log 2
     (1, 0.6667, 0.6931)
     """
-    from klvae.info import kl_divergence
-
     x = torch.as_tensor(np.asarray(samples) if not isinstance(samples, torch.Tensor) else samples)
     mu = torch.as_tensor(np.asarray(means) if not isinstance(means, torch.Tensor) else means)
     x, mu = x.detach().to(torch.float64).cpu(), mu.detach().to(torch.float64).cpu()
@@ -98,8 +106,6 @@ def classifier_scores(classifier: torch.nn.Module, images: torch.Tensor,
     images: (n, C, H, W); data_labels: (N,) int; returns {"class_kl", "confidence"} and the
     histograms.
     """
-    from klvae.info import kl_divergence
-
     classifier.eval()
     probs = torch.cat([torch.softmax(classifier(b), dim=1) for b in images.split(batch_size)])
     h_gen = torch.bincount(probs.argmax(1), minlength=num_classes).double() / len(images)
@@ -107,3 +113,31 @@ def classifier_scores(classifier: torch.nn.Module, images: torch.Tensor,
     return {"class_kl": float(kl_divergence(h_gen, h_data)),
             "confidence": float(probs.max(dim=1).values.mean()),
             "class_histogram": h_gen.tolist(), "data_class_histogram": h_data.tolist()}
+
+
+@torch.no_grad()
+def sample_fixed(generator, n: int) -> torch.Tensor:
+    """n samples of G at fixed z (seed `EVAL_SEED`): epochs compare, the training RNG is untouched."""
+    device = next(generator.parameters()).device
+    z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(EVAL_SEED))
+    return generator(z.to(device))
+
+
+def train_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs: int = 5,
+                     batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> Classifier:
+    """Fit the small MLP `Classifier` with Adam on cross-entropy (the offline GAN scorer)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = Classifier(tuple(x.shape[1:]), num_classes).to(x.device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    with torch.random.fork_rng():  # dropout draws must not move the training RNG
+        torch.manual_seed(seed)
+        for _ in range(epochs):
+            for idx in torch.randperm(len(x), generator=g).to(x.device).split(batch_size):
+                loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    return model.eval()

@@ -11,15 +11,20 @@ Gulrajani et al. (2017), section 4.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from klvae._io import atomic_save_safetensors
 from klvae.gan.objective import LOSSES
 
-__all__ = ["GANConfig", "Generator", "Discriminator", "Classifier", "pack", "build_gan"]
+__all__ = ["GANConfig", "Generator", "Discriminator", "Classifier", "pack", "build_gan", "save_gan",
+           "save_classifier"]
 
 
 @dataclass
@@ -27,7 +32,8 @@ class GANConfig:
     """Settings of the GAN's networks and game (one field per `klvae gan` flag).
 
     Fields left as None take a default that depends on the loss or the data (see `resolved`).
-    The learning rate is the training loop's (`TrainConfig.lr`), shared by both players.
+    The optimizer settings are the training loop's (`TrainConfig`: lr, Adam's β's, schedule),
+    shared by both players.
     """
 
     loss: str = "nonsaturating"  # minimax | nonsaturating | wasserstein
@@ -37,11 +43,8 @@ class GANConfig:
     g_layers: int = 3  # generator hidden layers
     d_hidden: int | None = None  # discriminator hidden width (2-D: 128; images: 256)
     d_layers: int = 3  # discriminator hidden layers
-    beta1: float = 0.5  # Adam β1 (0.5: the DCGAN and WGAN-GP choice)
-    beta2: float | None = None  # Adam β2 (0.999; wasserstein: 0.9, as in WGAN-GP)
     n_critic: int | None = None  # discriminator steps per generator step (1; wasserstein: 5)
     gp_weight: float = 10.0  # λ of the gradient penalty (wasserstein only)
-    lr_decay: bool = True  # decay both learning rates linearly to 0 over the run
 
     def __post_init__(self):
         if self.loss not in LOSSES:
@@ -50,8 +53,6 @@ class GANConfig:
             v = getattr(self, name)
             if v is not None and int(v) < 1:
                 raise ValueError(f"{name} must be at least 1, got {v}")
-        if not 0 <= self.beta1 < 1 or (self.beta2 is not None and not 0 <= self.beta2 < 1):
-            raise ValueError(f"Adam betas must lie in [0, 1), got {self.beta1} and {self.beta2}")
         if self.gp_weight < 0:
             raise ValueError(f"gp_weight must be non-negative, got {self.gp_weight}")
 
@@ -62,7 +63,6 @@ class GANConfig:
         return replace(self, latent_dim=pick(self.latent_dim, 32 if image else 2),
                        g_hidden=pick(self.g_hidden, 256 if image else 128),
                        d_hidden=pick(self.d_hidden, 256 if image else 128),
-                       beta2=pick(self.beta2, 0.9 if wgan else 0.999),
                        n_critic=pick(self.n_critic, 5 if wgan else 1))
 
     def as_dict(self) -> dict:
@@ -179,3 +179,20 @@ def build_gan(config: GANConfig, data_shape: tuple[int, ...], *,
                   out_range="unit" if image else "real")
     d = Discriminator(data_shape, config.d_hidden, config.d_layers, config.pack)
     return g, d
+
+
+def save_gan(generator: Generator, discriminator: Discriminator, config: GANConfig,
+             path: str | os.PathLike) -> Path:
+    """G and D weights (`generator.*`, `discriminator.*`) with the GANConfig as JSON metadata."""
+    tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    tensors.update({f"discriminator.{k}": v for k, v in discriminator.state_dict().items()})
+    meta = {"format": "klvae-gan-1", "gan_config": json.dumps(asdict(config)),
+            "data_shape": json.dumps(list(generator.out_shape))}
+    return atomic_save_safetensors(tensors, path, metadata=meta)
+
+
+def save_classifier(model: Classifier, path: str | os.PathLike) -> Path:
+    """The offline scorer's weights, with its input shape and class count as metadata."""
+    return atomic_save_safetensors(model.state_dict(), path, metadata={
+        "format": "klvae-gan-classifier-1", "in_shape": json.dumps(list(model.in_shape)),
+        "num_classes": str(model.num_classes)})

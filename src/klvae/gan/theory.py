@@ -14,18 +14,18 @@ are disjoint while the Wasserstein-1 distance keeps growing (Arjovsky et al. 201
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from klvae._tensor import from_tensor, is_torch, to_tensors
+from klvae.gan.objective import generator_loss
+from klvae.info import js_divergence, wasserstein_distance
 
 __all__ = [
     "optimal_discriminator", "optimal_value", "density_theory", "gaussian_shift_theory",
-    "saturation_gradients", "disjoint_uniform_theory", "theory_numbers", "write_theory",
+    "saturation_gradients", "disjoint_uniform_theory", "theory_numbers", "LOG4",
     "GAUSSIAN_SHIFTS",
 ]
 
@@ -94,8 +94,6 @@ def density_theory(log_p: np.ndarray, log_q: np.ndarray, dx: float) -> dict[str,
     log D* = log p − logaddexp(log p, log q) directly, so `value == 2·jsd − log 4` is a check.
     Returns {"jsd", "value", "identity_gap"} with identity_gap = value − (2·jsd − log 4).
     """
-    from klvae.info import js_divergence
-
     log_p = np.asarray(log_p, dtype=np.float64)
     log_q = np.asarray(log_q, dtype=np.float64)
     p, q = np.exp(log_p) * dx, np.exp(log_q) * dx  # cell masses
@@ -135,8 +133,6 @@ def saturation_gradients(logits) -> dict[str, np.ndarray]:
     >>> f"{g['minimax'][0]:.2e}", round(float(g['nonsaturating'][0]), 4)
     ('-4.54e-05', -1.0)
     """
-    from klvae.gan.objective import generator_loss
-
     out = {"logit": np.asarray(logits, dtype=np.float64)}
     for kind in ("minimax", "nonsaturating"):
         ell = torch.tensor(out["logit"], dtype=torch.float64).reshape(-1).requires_grad_(True)
@@ -155,8 +151,6 @@ def disjoint_uniform_theory(shifts, *, bins_per_unit: int = 200, span: float | N
     multiple of 1/bins_per_unit to be exact. Returns a list of {"shift", "jsd", "wasserstein"}.
     Reference: Arjovsky et al., "Wasserstein GAN" (2017), example 1.
     """
-    from klvae.info import js_divergence, wasserstein_distance
-
     shifts = [float(s) for s in shifts]
     if any(s < 0 for s in shifts):
         raise ValueError("shifts must be non-negative")
@@ -182,85 +176,3 @@ def theory_numbers() -> dict:
                                          "nonsaturating": float(grad["nonsaturating"][0])},
         "disjoint_uniform": disjoint_uniform_theory(np.arange(0, 16) / 4),
     }
-
-
-def write_theory(out_dir, *, echo=print) -> dict:
-    """Write theory.json and three figures into `out_dir`; print the table; return the numbers.
-
-    Figures: value_vs_jsd.png (V(D*, G) against JSD for N(0,1) vs N(μ,1), with the line
-    2·JSD − log 4), saturation.png (generator-loss gradients against D's logit),
-    disjoint_supports.png (JSD flat at log 2 while W1 grows).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from klvae._io import atomic_write_json
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    numbers = theory_numbers()
-
-    echo("p = N(0,1), q = N(mu,1): optimal discriminator D* = p/(p+q)")
-    echo(f"{'mu':>4} | {'JSD(p||q)':>10} | {'V(D*,G)':>10} | {'2 JSD - log 4':>13}")
-    for row in numbers["gaussian_shift"]:
-        echo(f"{row['mu']:>4g} | {row['jsd']:>10.6f} | {row['value']:>10.6f} | "
-             f"{2 * row['jsd'] - LOG4:>13.6f}")
-    sat = numbers["saturation_at_logit_minus_10"]
-    echo(f"generator-loss gradient at logit -10: minimax {sat['minimax']:.3e}, "
-         f"non-saturating {sat['nonsaturating']:.6f}")
-
-    # V(D*, G) against JSD along a sweep of μ
-    sweep = [gaussian_shift_theory(mu, points=8001) for mu in np.linspace(0, 8, 41)]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    js = np.array([r["jsd"] for r in sweep])
-    ax.plot(js, [r["value"] for r in sweep], "o", ms=4, label="V(D*, G) from D* = p/(p+q)")
-    line = np.linspace(0, math.log(2), 50)
-    ax.plot(line, 2 * line - LOG4, "-", lw=1, label="2·JSD − log 4")
-    for row in numbers["gaussian_shift"]:
-        ax.annotate(f"μ={row['mu']:g}", (row["jsd"], row["value"]), textcoords="offset points",
-                    xytext=(6, -10), fontsize=8)
-    ax.set(xlabel="JSD(p ‖ q) [nats]", ylabel="V(D*, G) [nats]",
-           title="Optimal discriminator: p = N(0,1), q = N(μ,1)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "value_vs_jsd.png", dpi=120)
-    plt.close(fig)
-
-    # saturation of the minimax generator loss
-    grads = saturation_gradients(np.linspace(-12, 12, 481))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, log in zip(axes, (False, True)):
-        for kind, label in (("minimax", "minimax: d/dℓ log(1 − σ(ℓ))"),
-                            ("nonsaturating", "non-saturating: d/dℓ −log σ(ℓ)")):
-            y = np.abs(grads[kind]) if log else grads[kind]
-            ax.plot(grads["logit"], y, label=label)
-        ax.axvline(-10, color="grey", ls=":", lw=1)
-        ax.set(xlabel="discriminator logit ℓ on generated samples",
-               ylabel="|dL/dℓ| (log scale)" if log else "dL/dℓ")
-        if log:
-            ax.set_yscale("log")
-        ax.legend(fontsize=8)
-    fig.suptitle("Generator-loss gradients: the minimax loss saturates when D rejects G(z)")
-    fig.tight_layout()
-    fig.savefig(out / "saturation.png", dpi=120)
-    plt.close(fig)
-
-    # disjoint supports
-    rows = numbers["disjoint_uniform"]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    shifts = [r["shift"] for r in rows]
-    ax.plot(shifts, [r["jsd"] for r in rows], "o-", label="JSD(p ‖ q) [nats]")
-    ax.plot(shifts, [r["wasserstein"] for r in rows], "s-", label="Wasserstein-1 W(p, q)")
-    ax.axhline(math.log(2), color="grey", ls=":", lw=1, label="log 2")
-    ax.axvline(1.0, color="grey", ls="--", lw=0.8)
-    ax.set(xlabel="shift θ: p = U[0,1], q = U[θ, θ+1]", ylabel="divergence / distance",
-           title="Disjoint supports (θ ≥ 1): JSD is flat, W1 grows")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "disjoint_supports.png", dpi=120)
-    plt.close(fig)
-
-    atomic_write_json(out / "theory.json", numbers)
-    return numbers

@@ -1,13 +1,14 @@
-"""The figures of a VAE run and its report.html (built with klvae.report)."""
+"""The figures of a VAE run (through `klvae.figures`) and its report.html (`klvae.report`)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
+import matplotlib
 import torch
 
-from klvae._io import atomic_write_bytes
+from klvae.figures import new_figure, plot_bars, plot_curves, save_image_grid, save_png
+from klvae.report import write_report
 from klvae.vae.evaluate import ACTIVE_UNIT_THRESHOLD
 
 __all__ = ["write_figures_and_report", "latent_map"]
@@ -20,8 +21,6 @@ def latent_map(mu: torch.Tensor, labels: torch.Tensor | None, path: Path, title:
     More than 2 latent dimensions: the first two principal components of μ; 1 dimension: μ
     against the label.
     """
-    from matplotlib.figure import Figure
-
     mu = mu.double().cpu()
     d = mu.shape[1]
     if d == 1:
@@ -36,12 +35,12 @@ def latent_map(mu: torch.Tensor, labels: torch.Tensor | None, path: Path, title:
         explained = (s[:2].square() / s.square().sum()).tolist()
         axes = (f"PC 1 ({explained[0]:.0%} of variance)", f"PC 2 ({explained[1]:.0%})")
         how = f"first two principal components of the {d}-D latent means"
-    fig = Figure(figsize=(6, 5), dpi=110)
+    fig = new_figure(6, 5)
     ax = fig.add_subplot()
     if labels is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.7, label="test images")
     else:
-        cmap = __import__("matplotlib").colormaps["tab10"]
+        cmap = matplotlib.colormaps["tab10"]
         for c in sorted(set(labels.tolist())):
             sel = labels == c
             ax.scatter(xy[sel, 0], xy[sel, 1], s=6, alpha=0.7, color=cmap(c % 10), label=str(c))
@@ -51,17 +50,13 @@ def latent_map(mu: torch.Tensor, labels: torch.Tensor | None, path: Path, title:
     ax.legend(title="label" if labels is not None else None, fontsize=7, markerscale=2,
               loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_png(fig, path)
 
 
 @torch.no_grad()
 def write_figures_and_report(run_dir: Path, model, dataset, x_test: torch.Tensor, records: list[dict],
                              metrics: dict, config: dict) -> Path:
     """Write every figure of a run and report.html; returns the report's path."""
-    from klvae.report import plot_bars, plot_curves, save_image_grid, write_report
-
     run_dir = Path(run_dir)
     model.eval()
     cfg = model.config

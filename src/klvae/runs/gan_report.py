@@ -1,10 +1,14 @@
-"""The figures of a GAN run and its report.html (built with klvae.report)."""
+"""The figures of a GAN run (through `klvae.figures`) and its report.html (`klvae.report`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
+
+from klvae.figures import plot_curves, plot_points, save_image_grid
+from klvae.gan.evaluate import NOT_FID, sample_fixed
+from klvae.report import write_report
 
 __all__ = ["write_figures_and_report"]
 
@@ -13,21 +17,18 @@ __all__ = ["write_figures_and_report"]
 def write_figures_and_report(run_dir: Path, generator, dataset, evaluate, records: list[dict],
                              metrics: dict, config: dict) -> Path:
     """Final samples, training curves, metric curves and report.html; returns the report's path."""
-    from klvae.gan.run import NOT_FID, _sample_fixed
-    from klvae.report import plot_curves, plot_points, save_image_grid, write_report
-
     run_dir = Path(run_dir)
     gan, name = config["gan"], dataset.name
     figures = []
     if dataset.is_image:
-        save_image_grid(_sample_fixed(generator, 64).cpu(), run_dir / "samples.png", nrow=8,
+        save_image_grid(sample_fixed(generator, 64).cpu(), run_dir / "samples.png", nrow=8,
                         title=f"{name}: 64 samples G(z) after {metrics['epochs']} epoch"
                         + ("s" if metrics["epochs"] != 1 else ""))
         save_image_grid(dataset.x_test[:64], run_dir / "data.png", nrow=8, title=f"{name}: 64 test images")
         figures += [("samples.png", "Samples of the trained generator."),
                     ("data.png", "Real test images, for comparison.")]
     else:
-        x = _sample_fixed(generator, 2500).cpu()
+        x = sample_fixed(generator, 2500).cpu()
         plot_points(x, run_dir / "samples.png", means=evaluate.means, label="G(z)",
                     title=f"{name}: {metrics['modes']} of {len(evaluate.means)} modes, "
                           f"{metrics['high_quality']:.1%} high quality")

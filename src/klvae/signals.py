@@ -1,0 +1,38 @@
+"""Stop requests: Ctrl-C (SIGINT) and SIGTERM become a flag the training loop reads between steps."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+__all__ = ["StopSignals"]
+
+
+class StopSignals:
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag read at step boundaries.
+
+    The handler never raises: a signal landing inside a step, or during the checkpoint write
+    that follows, cannot leave half a step or half a save behind, however many arrive.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.raised = False
+        self._old: dict[int, object] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.raised:
+            print("klvae: stopping after this step and saving a checkpoint; please wait",
+                  file=sys.stderr, flush=True)
+        self.raised = True
+
+    def __exit__(self, *exc):
+        for s, old in self._old.items():
+            signal.signal(s, old)

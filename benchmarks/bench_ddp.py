@@ -49,7 +49,8 @@ def worker(out: str, data: str, hidden: str, epochs: int, threads: int) -> None:
 
     from klvae import distributed
     from klvae.train import TrainConfig
-    from klvae.vae import ELBOConfig, VAEConfig, train_vae
+    from klvae.vae import ELBOConfig, VAEConfig
+    from klvae.runs.vae import train_vae
 
     latent = 16 if hidden == "1024,512" else 8
     ctx = distributed.context()
@@ -121,7 +122,8 @@ def compile_cost(steps: int = 300) -> None:
     from klvae.data import load_dataset
     from klvae.distributed import Shard, using_shard
     from klvae.vae import VAE, ELBOConfig, VAEConfig
-    from klvae.vae.run import VAETask
+    from klvae.runs.vae import VAETask
+    from klvae.train import TrainConfig
 
     torch.set_num_threads(1)
     x = load_dataset("digits").x_train
@@ -129,7 +131,8 @@ def compile_cost(steps: int = 300) -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     for compiled in (False, True):
         torch.manual_seed(0)
-        task = VAETask(VAE(VAEConfig(image_shape=(1, 8, 8))), ELBOConfig(), 1e-3, x[:10], compile=compiled)
+        train = TrainConfig(lr=1e-3, adam_beta1=0.9, adam_beta2=0.95, compile=compiled)
+        task = VAETask(VAE(VAEConfig(image_shape=(1, 8, 8))), ELBOConfig(), train, x[:10])
         times = []
         for step in range(steps):
             idx = torch.arange(step * 128, step * 128 + 128) % len(x)

@@ -46,9 +46,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from klvae.data import load_dataset
 from klvae.cli import main as klvae_main
-from klvae.train import TrainConfig, cpu_has_bf16, keep_freed_memory
-from klvae.vae import VAE, ELBOConfig, VAEConfig, evaluate_vae, train_vae
-from klvae.vae.run import test_set
+from klvae.hardware import cpu_has_bf16, keep_freed_memory
+from klvae.train import TrainConfig
+from klvae.vae import VAE, ELBOConfig, VAEConfig, evaluate_vae
+from klvae.runs.vae import train_vae
+from klvae.runs.vae import test_set
 
 LAYERS = [(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)]  # fc1, fc21, fc22, fc3, fc4 (in, out)
 BATCH = 128

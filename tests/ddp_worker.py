@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from klvae.train import TrainConfig
-from klvae.vae import ELBOConfig, VAEConfig, train_vae
+from klvae.vae import ELBOConfig, VAEConfig
+from klvae.runs.vae import train_vae
 
 
 class Unsynced:
@@ -73,7 +74,8 @@ def main() -> None:
     if check_unsynced:
         unsynced(check_unsynced)
     if os.environ.get("KLVAE_TEST_GAN"):  # the GAN on the same loop, stopped by a 1 s budget
-        from klvae.gan import GANConfig, train_gan
+        from klvae.gan import GANConfig
+        from klvae.runs.gan import train_gan
 
         train_gan(GANConfig(), TrainConfig(out=os.environ["KLVAE_TEST_GAN"], data="ring8", epochs=1,
                                            batch_size=256, lr=1e-3, max_seconds=1, log_every=20), figures=False)

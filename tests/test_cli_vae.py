@@ -155,7 +155,7 @@ def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path, capsys):
     assert main(["train", "--out", str(out), "--epochs", "100000", "--hidden", "16", "--iw-k", "4"]) == 130
     err = capsys.readouterr().err
     assert f"Resume with: klvae train --resume {out}" in err and "Traceback" not in err
-    from klvae.train import load_checkpoint
+    from klvae.checkpoint import load_checkpoint
 
     _, meta = load_checkpoint(out / "checkpoint.safetensors")
     epoch = json.loads(meta["loop"])["epoch"]

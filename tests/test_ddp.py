@@ -7,6 +7,7 @@ each epoch gives rank 1 an empty shard (the gradient weighting is tested at its 
 """
 
 import json
+from dataclasses import replace
 import os
 import socket
 import subprocess
@@ -21,8 +22,10 @@ from hypothesis import strategies as st
 
 from klvae import distributed
 from klvae.cli import build_parser
-from klvae.train import TrainConfig, fit, resolve_device
-from klvae.vae import VAE, ELBOConfig, VAEConfig, load_run, train_vae
+from klvae.hardware import resolve_device
+from klvae.train import TrainConfig, fit
+from klvae.vae import VAE, ELBOConfig, VAEConfig, load_run
+from klvae.runs.vae import train_vae
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -238,7 +241,7 @@ def test_each_rank_draws_its_own_numbers_from_the_global_generator():
 
 
 def test_an_empty_shard_gives_a_zero_finite_gradient():
-    from klvae.vae.run import _NegELBO
+    from klvae.runs.vae import _NegELBO
 
     model = _NegELBO(VAE(VAEConfig(hidden=(8,), latent_dim=2, image_shape=(1, 4, 4))), ELBOConfig())
     loss, _, _ = model(torch.zeros(0, 1, 4, 4), torch.tensor(1.0), torch.zeros(1, 0, 2))
@@ -266,18 +269,19 @@ def test_cuda_means_the_gpu_of_local_rank_and_nccl(monkeypatch):
 
 def test_compile_amp_and_ckpt_steps_flags_reach_the_configs(monkeypatch):
     from klvae.cli.vae_commands import _configs
-    from klvae.vae.run import VAETask, _NegELBO
+    from klvae.runs.vae import VAETask, _NegELBO
 
-    args = build_parser().parse_args(["train", "--compile", "--amp", "bf16", "--ckpt-steps", "7"])
+    args = build_parser()[0].parse_args(["train", "--compile", "--amp", "bf16", "--ckpt-steps", "7"])
     _, _, train = _configs(args)
     assert (train.compile, train.amp, train.ckpt_steps) == (True, "bf16", 7)
-    _, _, default = _configs(build_parser().parse_args(["train"]))
+    _, _, default = _configs(build_parser()[0].parse_args(["train"]))
     assert (default.compile, default.amp, default.ckpt_steps) == (False, "auto", None)
     model = VAE(VAEConfig(hidden=(8,), latent_dim=2, image_shape=(1, 4, 4)))
     monkeypatch.setattr(torch, "compile", lambda m: ("compiled", m))  # wired, not run: compiling takes a minute
-    kind, module = VAETask(model, ELBOConfig(), 1e-3, torch.rand(3, 1, 4, 4), compile=True).loss
+    train = TrainConfig(lr=1e-3, adam_beta1=0.9, adam_beta2=0.95)
+    kind, module = VAETask(model, ELBOConfig(), replace(train, compile=True), torch.rand(3, 1, 4, 4)).loss
     assert kind == "compiled" and isinstance(module, _NegELBO) and module.model is model
-    assert isinstance(VAETask(model, ELBOConfig(), 1e-3, torch.rand(3, 1, 4, 4)).loss, _NegELBO)
+    assert isinstance(VAETask(model, ELBOConfig(), train, torch.rand(3, 1, 4, 4)).loss, _NegELBO)
 
 
 @pytest.mark.parametrize("field, value, message", [

@@ -2,13 +2,17 @@
 the decoder's starting bias and the training-time budget."""
 
 import json
+import math
 import time
 
 import pytest
 import torch
 
-from klvae.train import TrainConfig, lr_factor, resolve_amp
-from klvae.vae import VAE, ELBOConfig, VAEConfig, read_run_config, size_defaults, train_vae
+from klvae.hardware import resolve_amp
+from klvae.optim import lr_factor
+from klvae.train import TrainConfig
+from klvae.vae import VAE, ELBOConfig, VAEConfig, size_defaults
+from klvae.runs.vae import read_run_config, train_vae
 
 
 def run(tmp, hooks=(), epochs=2, **train):
@@ -61,11 +65,14 @@ def test_the_budget_counts_the_whole_run_across_resumes(tmp_path):
 
 
 def test_lr_factor_formula():
-    cfg = TrainConfig(lr_schedule="linear", max_seconds=100.0)
-    assert lr_factor(cfg, 10, 100, 50.0) == pytest.approx(0.5)  # seconds ahead of steps
-    assert lr_factor(cfg, 80, 100, 50.0) == pytest.approx(0.2)  # steps ahead of seconds
-    assert lr_factor(cfg, 100, 100, 500.0) == 0.0  # never negative
-    assert lr_factor(TrainConfig(lr_schedule="constant"), 99, 100, 1e9) == 1.0
+    assert lr_factor("linear", 10 / 100, 50 / 100) == pytest.approx(0.5)  # seconds ahead of steps
+    assert lr_factor("linear", 80 / 100, 50 / 100) == pytest.approx(0.2)  # steps ahead of seconds
+    assert lr_factor("linear", 1.0, 5.0) == 0.0  # never negative
+    assert lr_factor("constant", 0.99, 1e7) == 1.0
+    for share in (0.0, 0.1, 0.37, 0.5, 0.9, 1.0, 3.0):  # cosine against its formula, capped at the end
+        assert lr_factor("cosine", share) == pytest.approx(0.5 * (1 + math.cos(math.pi * min(share, 1.0))), abs=1e-15)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        lr_factor("step", 0.5)
 
 
 def test_size_defaults_follow_the_number_of_pixels():
@@ -93,11 +100,32 @@ def test_adam_beta2_reaches_the_optimizer_and_the_checkpoint(tmp_path):
     assert json.loads((d / "config.json").read_text())["train"]["adam_beta2"] == 0.9
 
 
-def test_the_gan_takes_its_betas_from_its_own_config(tmp_path):
-    from klvae.gan import train_gan
+def test_the_gan_takes_its_optimizer_settings_from_the_loop(tmp_path):
+    from klvae.gan import GANConfig
+    from klvae.runs.gan import train_gan
 
-    with pytest.raises(ValueError, match="a GAN's Adam β's are GANConfig.beta1 and beta2"):
-        train_gan(None, TrainConfig(data="ring8", out=str(tmp_path), adam_beta2=0.9), figures=False)
+    seen = []
+    hook = lambda task, state: seen.append(  # noqa: E731
+        [(g["betas"], g["weight_decay"], g["lr"]) for opt in task.optimizers.values() for g in opt.param_groups])
+    train_gan(GANConfig(g_hidden=8, d_hidden=8), TrainConfig(data="ring8", out=str(tmp_path), epochs=1,
+              adam_beta2=0.9, weight_decay=1e-4, max_seconds=0.3), hooks=(hook,), figures=False)
+    assert {b for step in seen for b, _, _ in step} == {(0.5, 0.9)}  # β1 the GAN's default, β2 as given
+    assert {w for step in seen for _, w, _ in step} == {1e-4}
+    rates = [step[0][2] for step in seen]
+    assert rates[-1] < rates[0] <= 1e-3  # the loop's linear decay over the time budget
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["train"]["adam_beta1"] == 0.5 and "beta1" not in cfg["gan"] and "lr_decay" not in cfg["gan"]
+
+
+def test_gan_runs_saved_with_their_own_betas_and_decay_read_into_the_loop(tmp_path):
+    from klvae.runs.gan import read_run_config
+
+    (tmp_path / "config.json").write_text(json.dumps({
+        "gan": {"loss": "wasserstein", "beta1": 0.4, "beta2": None, "lr_decay": False},
+        "train": {"data": "ring8", "epochs": 8, "lr_schedule": "constant", "adam_beta2": None}}))
+    gan, train = read_run_config(tmp_path)
+    assert gan.loss == "wasserstein" and (train.adam_beta1, train.adam_beta2) == (0.4, 0.9)
+    assert train.lr_schedule == "constant"
 
 
 def test_runs_saved_before_the_schedule_read_as_constant_rate_and_torch_beta2(tmp_path):
@@ -142,7 +170,10 @@ def test_learned_sigma_decoder_gets_the_mean_half_only():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(lr_schedule="cosine"), "lr_schedule must be one of"),
+    (dict(lr_schedule="step"), "lr_schedule must be one of"),
+    (dict(adam_beta1=-0.1), r"adam_beta1 must lie in \[0, 1\)"),
+    (dict(weight_decay=-1.0), "weight_decay must be non-negative"),
+    (dict(seed=-1), "seed must be non-negative"),
     (dict(amp="fp16"), "amp must be 'auto', 'none' or 'bf16'"),
     (dict(adam_beta2=1.0), r"adam_beta2 must lie in \[0, 1\)"),
 ])
@@ -157,7 +188,7 @@ def test_freed_memory_is_reused_instead_of_faulted_in_again():
 
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc only")
-    from klvae.train import keep_freed_memory
+    from klvae.hardware import keep_freed_memory
 
     assert keep_freed_memory()
     torch.empty(4 << 20, dtype=torch.uint8).fill_(1)  # 4 MB: above glibc's default mmap threshold

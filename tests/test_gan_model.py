@@ -81,9 +81,9 @@ def test_generator_shapes_and_ranges():
 
 def test_build_gan_resolves_defaults_by_loss_and_data():
     cfg = GANConfig(loss="wasserstein").resolved(image=False)
-    assert (cfg.n_critic, cfg.beta2, cfg.latent_dim, cfg.g_hidden) == (5, 0.9, 2, 128)
+    assert (cfg.n_critic, cfg.latent_dim, cfg.g_hidden) == (5, 2, 128)
     cfg = GANConfig(n_critic=2).resolved(image=True)
-    assert (cfg.n_critic, cfg.beta2, cfg.latent_dim, cfg.d_hidden) == (2, 0.999, 32, 256)
+    assert (cfg.n_critic, cfg.latent_dim, cfg.d_hidden) == (2, 32, 256)
     g, d = build_gan(GANConfig(pack=2, g_hidden=8, d_hidden=8), (2,), image=False)
     assert d(pack(g.sample(6), 2)).shape == (3,)
 
@@ -92,7 +92,6 @@ def test_build_gan_resolves_defaults_by_loss_and_data():
     ({"loss": "hinge"}, "loss must be one of minimax, nonsaturating, wasserstein; got 'hinge'"),
     ({"pack": 0}, "pack must be at least 1, got 0"),
     ({"n_critic": 0}, "n_critic must be at least 1, got 0"),
-    ({"beta1": 1.0}, r"Adam betas must lie in \[0, 1\), got 1.0 and None"),
     ({"gp_weight": -1.0}, "gp_weight must be non-negative, got -1.0"),
 ])
 def test_config_validation(kwargs, match):

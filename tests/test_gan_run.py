@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from klvae.cli import main
 from klvae.gan.model import GANConfig
-from klvae.gan.run import train_gan
+from klvae.runs.gan import train_gan
 from klvae.train import TrainConfig, TrainingInterrupted
 
 SMALL = ["--g-hidden", "16", "--d-hidden", "16", "--g-layers", "2", "--d-layers", "2",
@@ -100,16 +100,17 @@ def test_resume_refuses_to_change_the_game(tmp_path, capsys):
 
 def test_a_last_batch_smaller_than_a_pack_still_trains():
     from klvae.gan.model import build_gan
-    from klvae.gan.run import GANTask
+    from klvae.runs.gan import GANTask
 
     cfg = GANConfig(pack=3, g_hidden=8, d_hidden=8, g_layers=1, d_layers=1).resolved(image=False)
     g, d = build_gan(cfg, (2,), image=False)
-    task = GANTask(g, d, cfg, 1e-3, 10, evaluate=None)
+    train = TrainConfig(lr=1e-3, adam_beta1=0.5, adam_beta2=0.999)
+    task = GANTask(g, d, cfg, train, evaluate=None)
     out = task.train_step(torch.randn(2, 2), None, 0, 0.0)  # 2 points, packs of 3
     assert all(torch.isfinite(v) for v in out.values())
     cfg1 = replace(cfg, pack=1)
     g, d = build_gan(cfg1, (2,), image=False)
-    out = GANTask(g, d, cfg1, 1e-3, 10, evaluate=None).train_step(torch.randn(1, 2), None, 0, 0.0)
+    out = GANTask(g, d, cfg1, train, evaluate=None).train_step(torch.randn(1, 2), None, 0, 0.0)
     assert all(torch.isfinite(v) for v in out.values())  # one point: G's batch norm still works
 
 
@@ -119,7 +120,7 @@ def test_a_last_batch_smaller_than_a_pack_still_trains():
     (["--pack", "0"], "pack must be at least 1, got 0"),
     (["--epochs", "0"], "epochs must be at least 1, got 0"),
     (["--resume", "/nonexistent/run"], "run folder /nonexistent/run does not exist"),
-    (["--resume", "/tmp"], "/tmp/config.json is missing: not a klvae run folder"),
+    (["--resume", "/tmp"], "/tmp/checkpoint.safetensors is missing: nothing to resume"),
 ])
 def test_cli_errors_are_one_line(argv, match, capsys):
     assert main(["gan", *argv]) == 2
@@ -129,7 +130,7 @@ def test_cli_errors_are_one_line(argv, match, capsys):
 
 def test_cli_reports_an_undefined_reverse_kl(tmp_path, monkeypatch, capsys):
     # with no high-quality sample the mode histogram is empty and reverse_kl is None (JSON null)
-    import klvae.gan.run as gan_run
+    import klvae.cli.gan_commands as gan_run
 
     metrics = {"epochs": 1, "steps": 1, "train_seconds": 0.1, "stopped": None, "modes": 0,
                "high_quality": 0.0, "reverse_kl": None}

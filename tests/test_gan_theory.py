@@ -13,8 +13,9 @@ from scipy.spatial.distance import jensenshannon
 
 from klvae.gan.theory import (
     disjoint_uniform_theory, gaussian_shift_theory, optimal_discriminator, optimal_value,
-    saturation_gradients, write_theory,
+    saturation_gradients,
 )
+from klvae.runs.experiments import write_gan_theory as write_theory
 
 
 def _quad_jsd(mu):

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from matplotlib import colors
 from matplotlib.image import imread
 
-from klvae.report import (load_metrics_jsonl, plot_bars, plot_curves, plot_points,
-                          save_image_grid, write_report)
+from klvae.figures import plot_bars, plot_curves, plot_points, save_image_grid
+from klvae.report import load_metrics_jsonl, write_report
 
 
 def rgb(path):
@@ -74,7 +74,7 @@ def test_rgb_images_keep_their_colour(tmp_path):
 @settings(max_examples=15, deadline=None)
 @given(st.integers(1, 7), st.integers(1, 4), st.integers(2, 9), st.integers(2, 9))
 def test_each_image_lands_in_its_cell(n, nrow, h, w):
-    from klvae.report import _GAP_PX, _tile
+    from klvae.figures import _GAP_PX, _tile
 
     x = np.random.default_rng(n * 100 + nrow).random((n, 1, h, w))
     mosaic = _tile(x, nrow, scale=2)
@@ -136,7 +136,7 @@ def test_curves_draw_present_keys_only(tmp_path):
 
 
 def test_curve_points_follow_x_key_and_skip_missing():
-    from klvae.report import _number, _series
+    from klvae.figures import _number, _series
 
     rows = [{"step": 10, "loss": 3.0}, {"loss": 2.0}, {"step": 30, "loss": None},
             {"step": 40, "loss": -1.0}, {"step": 50, "loss": "n/a"}, {"step": 60, "loss": 0.5}]

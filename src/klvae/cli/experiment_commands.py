@@ -8,12 +8,16 @@ estimators  pathwise vs score-function gradient estimators: means beside the ana
 
 from __future__ import annotations
 
-import math
+import time
 from pathlib import Path
 
 import numpy as np
 
 from klvae._io import atomic_write_json
+from klvae.fit import fit_forward, fit_reverse, gaussian_mixture, parse_mixture, reverse_kl_sweep
+from klvae.gradients import sampling_blocks_gradients, variance_table
+from klvae.hardware import torch_threads
+from klvae.plots import plot_estimators, plot_modes_1d, plot_modes_2d, plot_sweep
 
 __all__ = ["register", "TARGETS_2D"]
 
@@ -21,14 +25,10 @@ DEFAULT_TARGET = "0.5:-3:1,0.5:3:1"
 
 
 def _two():
-    from klvae.fit import gaussian_mixture
-
     return gaussian_mixture([0.5, 0.5], [[-2.0, -2.0], [2.0, 2.0]], [1.0, 1.0])
 
 
 def _ring():
-    from klvae.fit import gaussian_mixture
-
     angles = np.arange(8) * 2 * np.pi / 8
     means = 4.0 * np.stack([np.cos(angles), np.sin(angles)], 1)  # (8, 2)
     return gaussian_mixture(np.full(8, 1 / 8), means, np.full(8, 0.5))
@@ -43,9 +43,11 @@ TARGETS_2D = {
 
 def _one_thread():
     """These tensors are small: one thread is faster than contending for cores."""
-    from klvae.hardware import torch_threads
-
     return torch_threads(1)
+
+
+def _out(args, name: str) -> Path:
+    return Path(args.out or time.strftime(f"runs/{name}-%Y%m%d-%H%M%S"))
 
 
 def _fmt(v, width=8):
@@ -55,10 +57,7 @@ def _fmt(v, width=8):
 
 
 def cmd_modes(args) -> int:
-    from klvae.fit import fit_forward, fit_reverse, parse_mixture, reverse_kl_sweep
-    from klvae.plots import plot_modes_1d, plot_modes_2d, plot_sweep
-
-    out = Path(args.out)
+    out = _out(args, "modes")
     if args.restarts < 1:
         raise ValueError(f"--restarts must be at least 1, got {args.restarts}")
     with _one_thread():
@@ -109,14 +108,11 @@ def cmd_modes(args) -> int:
 
 
 def cmd_estimators(args) -> int:
-    from klvae.gradients import sampling_blocks_gradients, variance_table
-    from klvae.plots import plot_estimators
-
     if not args.sigma > 0:
         raise ValueError(f"--sigma must be positive, got {args.sigma}")
     if args.repeats < 2:
         raise ValueError(f"--repeats must be at least 2, got {args.repeats}")
-    out = Path(args.out)
+    out = _out(args, "estimators")
     with _one_thread():
         demo = sampling_blocks_gradients(args.mu, args.sigma, seed=args.seed)
         table = variance_table(mu=args.mu, sigma=args.sigma, repeats=args.repeats, seed=args.seed)
@@ -139,36 +135,6 @@ def cmd_estimators(args) -> int:
     return 0
 
 
-def kl_plot(args) -> int:
-    """`klvae kl P Q [--density] --plot PATH`: print KL(P‖Q) and draw its integrand."""
-    from klvae import info
-    from klvae.cli.info_commands import load_distribution
-    from klvae.fit import kl_numerical, parse_mixture
-    from klvae.plots import plot_kl_integrand
-
-    unit = info.unit_name(args.base)
-    log_base = 1.0 if args.base is None else math.log(args.base)
-    if args.density:
-        p, q = parse_mixture(args.P), parse_mixture(args.Q)
-    else:
-        p, q = load_distribution(args.P, "P"), load_distribution(args.Q, "Q")
-        if args.normalize:
-            p, q = p / p.sum(), q / q.sum()
-        if p.ndim != 1 or q.ndim != 1:
-            raise ValueError(f"--plot draws one pair of distributions; got P of shape {p.shape} and Q of shape {q.shape}")
-    with _one_thread():
-        if args.plot:
-            _, value = plot_kl_integrand(p, q, args.plot, base=args.base, labels=("P", "Q"))
-        elif args.density:
-            value = kl_numerical(p, q) / log_base
-        else:
-            value = float(info.kl_divergence(p, q, base=args.base))
-    print(f"{float(value):.15g} {unit}")
-    if args.plot:
-        print(f"wrote {args.plot}")
-    return 0
-
-
 def register(sub) -> None:
     p = sub.add_parser("modes", help="forward vs reverse KL Gaussian fits to a mixture (mode covering vs seeking)",
                        description="Fit a Gaussian q to a Gaussian mixture p by minimizing KL(p‖q) (moment "
@@ -177,13 +143,13 @@ def register(sub) -> None:
     p.add_argument("--target", default=DEFAULT_TARGET,
                    help=f"1-D mixture 'w:mu:sigma,w:mu:sigma,...' (default {DEFAULT_TARGET})")
     p.add_argument("--target2d", choices=sorted(TARGETS_2D),
-                   help="a 2-D target instead: " + "; ".join(f"{k}: {v[0]}" for k, v in TARGETS_2D.items()))
+                   help="a 2-D target instead of --target (default none): " + "; ".join(f"{k}: {v[0]}" for k, v in TARGETS_2D.items()))
     p.add_argument("--restarts", type=int, default=None,
                    help="reverse-KL restarts (default 7 in 1-D, 9 in 2-D)")
     p.add_argument("--sweep", action="store_true",
-                   help="also move two unit modes apart (±d, d = 0..5) and plot the reverse-KL optimum")
-    p.add_argument("--seed", type=int, default=0, help="seed of the 2-D Monte Carlo objective")
-    p.add_argument("--out", required=True, help="output folder")
+                   help="also move two unit modes apart (±d, d = 0..5) and plot the reverse-KL optimum (default off)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the 2-D Monte Carlo objective (default 0)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default runs/modes-<date>-<time>)")
     p.set_defaults(func=lambda a: cmd_modes(_default_restarts(a)))
 
     e = sub.add_parser("estimators", help="pathwise vs score-function gradient estimators: bias and variance",
@@ -192,9 +158,9 @@ def register(sub) -> None:
                                    "estimators; writes estimators.json and estimators.png.")
     e.add_argument("--mu", type=float, default=1.0, help="mean μ (default 1)")
     e.add_argument("--sigma", type=float, default=1.0, help="standard deviation σ (default 1)")
-    e.add_argument("--repeats", type=int, default=5000, help="independent estimates per sample count")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--repeats", type=int, default=5000, help="independent estimates per sample count (default 5000)")
+    e.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    e.add_argument("--out", metavar="DIR", help="output folder (default runs/estimators-<date>-<time>)")
     e.set_defaults(func=cmd_estimators)
 
 

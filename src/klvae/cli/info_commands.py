@@ -12,7 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from klvae.cli import UsageError
+from klvae import info
+from klvae.cli.common import UsageError
+from klvae.fit import kl_numerical, parse_mixture
+from klvae.hardware import torch_threads
+from klvae.plots import plot_kl_integrand
 
 # name -> (function name in klvae.info, number of distributions, help)
 _COMMANDS = {
@@ -53,12 +57,8 @@ def load_distribution(text: str, name: str) -> np.ndarray:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from klvae import info  # the library is imported only when a command runs
-
     func_name, n_args, _ = _COMMANDS[args.command]
     if getattr(args, "density", False) or getattr(args, "plot", None):
-        from klvae.cli.experiment_commands import kl_plot  # `kl --plot / --density`
-
         return kl_plot(args)
     dists = [load_distribution(args.P, "P")]
     if n_args == 2:
@@ -85,9 +85,37 @@ def register(subparsers) -> None:
         cmd.add_argument("--base", type=_base, default=None,
                          help="logarithm base: 2 for bits, 10 for dits, e (default) for nats")
         cmd.add_argument("--normalize", action="store_true",
-                         help="rescale each row to sum to 1 instead of rejecting it")
+                         help="rescale each row to sum to 1 instead of rejecting it (default off)")
         if command == "kl":
-            cmd.add_argument("--plot", metavar="PATH", help="also draw p, q and p·log(p/q) to this PNG")
+            cmd.add_argument("--plot", metavar="PNG", help="also draw p, q and p·log(p/q) to this PNG file "
+                             "(default: no figure)")
             cmd.add_argument("--density", action="store_true",
-                             help="P and Q are 1-D Gaussian mixtures 'w:mu:sigma,...' (KL by integration)")
+                             help="P and Q are 1-D Gaussian mixtures 'w:mu:sigma,...' (KL by integration; "
+                             "default off)")
         cmd.set_defaults(func=_run)
+
+
+def kl_plot(args: argparse.Namespace) -> int:
+    """`klvae kl P Q [--density] [--plot PNG]`: print KL(P‖Q) and draw its integrand."""
+    unit = info.unit_name(args.base)
+    log_base = 1.0 if args.base is None else math.log(args.base)
+    if args.density:
+        p, q = parse_mixture(args.P), parse_mixture(args.Q)
+    else:
+        p, q = load_distribution(args.P, "P"), load_distribution(args.Q, "Q")
+        if args.normalize:
+            p, q = p / p.sum(), q / q.sum()
+        if p.ndim != 1 or q.ndim != 1:
+            raise ValueError(f"--plot draws one pair of distributions; got P of shape {p.shape} and Q of shape {q.shape}")
+    path = None
+    with torch_threads(1):  # small tensors: one thread is faster than contending for cores
+        if args.plot:
+            path, value = plot_kl_integrand(p, q, args.plot, base=args.base, labels=("P", "Q"))
+        elif args.density:
+            value = kl_numerical(p, q) / log_base
+        else:
+            value = float(info.kl_divergence(p, q, base=args.base))
+    print(f"{float(value):.15g} {unit}")
+    if path is not None:
+        print(f"wrote {path}")
+    return 0

@@ -10,6 +10,17 @@ import argparse
 import sys
 import warnings
 from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, run_training
+from klvae.figures import save_image_grid
+from klvae.hardware import resolve_device
+from klvae.runs.folder import EVAL, write_metrics
+from klvae.runs.vae import evaluate_run, train_vae
+from klvae.train import TrainConfig
+from klvae.vae import ELBOConfig, VAEConfig, load_run
 
 __all__ = ["register"]
 
@@ -30,76 +41,56 @@ def register(subparsers) -> None:
                               "weighted NLL, active units) and write a run folder with report.html. "
                               "All losses are nats per example.")
     m = t.add_argument_group("model (VAEConfig)")
-    m.add_argument("--arch", choices=["mlp", "conv"], help="encoder/decoder type; conv needs 28×28 images (mlp)")
+    m.add_argument("--arch", choices=["mlp", "conv"], help="encoder/decoder type; conv needs 28×28 images (default mlp)")
     m.add_argument("--hidden", type=_hidden, help="hidden widths, e.g. 400 or 512,256 "
-                   "(400 for images of up to 256 pixels such as the 8×8 digits, 1024 for larger ones)")
-    m.add_argument("--latent-dim", type=int, help="size of z (8 up to 256 pixels, 32 for larger images)")
-    m.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"], help="p(x|z) (bernoulli)")
-    m.add_argument("--sigma", type=float, help="σ of the fixed-σ gaussian likelihood (0.1)")
+                   "(default 400 for images of up to 256 pixels such as the 8×8 digits, 1024 for larger ones)")
+    m.add_argument("--latent-dim", type=int, help="size of z (default 8 up to 256 pixels, 32 for larger images)")
+    m.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"], help="p(x|z) (default bernoulli)")
+    m.add_argument("--sigma", type=float, help="σ of the fixed-σ gaussian likelihood (default 0.1)")
     o = t.add_argument_group("objective (ELBOConfig)")
-    o.add_argument("--samples", type=int, help="Monte Carlo samples of z per example, L (1)")
-    o.add_argument("--beta", type=float, help="weight of the KL term (1.0)")
-    o.add_argument("--kl", choices=["analytic", "mc"], help="closed-form or Monte Carlo KL (analytic)")
-    o.add_argument("--warmup-epochs", type=float, help="KL annealing: β ramps from 0 over this many epochs (0)")
+    o.add_argument("--samples", type=int, help="Monte Carlo samples of z per example, L (default 1)")
+    o.add_argument("--beta", type=float, help="weight of the KL term (default 1.0)")
+    o.add_argument("--kl", choices=["analytic", "mc"], help="closed-form or Monte Carlo KL (default analytic)")
+    o.add_argument("--warmup-epochs", type=float, help="KL annealing: β ramps from 0 over this many epochs (default 0)")
     o.add_argument("--binarize", action=argparse.BooleanOptionalAction,
-                   help="dynamic binarization of the pixels (on for bernoulli, off otherwise)")
-    o.add_argument("--iw-k", type=int, help="importance samples for the final test −log p(x) (1000)")
+                   help="dynamic binarization of the pixels (default on for bernoulli, off otherwise)")
+    o.add_argument("--iw-k", type=int, help="importance samples for the final test −log p(x) (default 1000)")
     r = t.add_argument_group("training (TrainConfig)")
-    r.add_argument("--data", help="digits (bundled), fashion-mnist, an IDX folder or a .npz file (digits)")
-    r.add_argument("--out", help="run folder (runs/<timestamp>)")
-    r.add_argument("--epochs", type=int, help="passes over the training set (200)")
-    r.add_argument("--batch-size", type=int, help="examples per step, over all processes under torchrun "
-                   "(128 up to 256 pixels, 256 for larger images)")
-    r.add_argument("--lr", type=float, help="Adam learning rate (2e-3 up to 256 pixels, 3e-3 for larger images)")
-    r.add_argument("--adam-beta2", type=float, help="Adam's β2, the memory of the squared gradients (0.95)")
-    r.add_argument("--lr-schedule", choices=["linear", "constant"],
-                   help="linear: the rate decays to 0 over the epochs, or over --max-seconds when that ends "
-                   "first (linear)")
-    r.add_argument("--seed", type=int, help="random seed (0)")
-    r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (auto)")
-    r.add_argument("--max-seconds", type=float, help="training-time budget of the run in seconds "
-                   "(resumes included): stop, evaluate and report after it")
-    r.add_argument("--log-every", type=int, help="steps between NaN checks / progress updates (50)")
-    r.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 below 200k parameters, else torch's default)")
-    r.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its checkpoint")
-    r.add_argument("--ckpt-steps", type=int, metavar="K", help="also checkpoint every K steps (after each epoch only)")
-    r.add_argument("--amp", choices=["auto", "none", "bf16"],
-                   help="bf16: matmuls in bfloat16, weights and loss in float32; auto: bf16 where the hardware "
-                   "has native bfloat16 and the model has ≥ 200k parameters, else none (auto)")
-    r.add_argument("--compile", action="store_true", default=None,
-                   help="torch.compile the model (off: slower for small models on CPU)")
+    add_loop_flags(r, data_help="digits (bundled), fashion-mnist, an IDX folder or a .npz file (default digits)",
+                   out_default="runs/<date>-<time>", epochs="200",
+                   batch="128 up to 256 pixels, 256 for larger images",
+                   lr="2e-3 up to 256 pixels, 3e-3 for larger images", betas=("0.9", "0.95"),
+                   amp="bf16: matmuls in bfloat16, weights and loss in float32; auto: bf16 where the hardware "
+                   "has native bfloat16 and the model has ≥ 200k parameters, else none (default auto)")
     t.set_defaults(func=_train)
 
     e = subparsers.add_parser("eval", help="evaluate a trained VAE run on its test set",
                               description="Test ELBO, importance-weighted −log p(x), KL per dimension, "
                               "active units; prints them and writes RUN/eval.json.")
     e.add_argument("run", metavar="RUN", help="run folder")
-    e.add_argument("--k", type=int, help="importance samples per test image (the run's iw_k, 1000)")
-    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    e.add_argument("--iw-k", type=int, help="importance samples per test image (default: the run's, 1000)")
+    e.add_argument("--k", dest="iw_k", type=int, action=Deprecated, new="--iw-k")
+    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to evaluate; auto: cuda when present (default auto)")
     e.set_defaults(func=_eval)
 
-    s = subparsers.add_parser("sample", help="decode samples from the prior of a trained VAE into a PNG grid")
+    s = subparsers.add_parser("sample", help="decode samples from the prior of a trained VAE into a PNG grid",
+                              description="Draw z ~ N(0, I), decode it with the run's VAE and write the "
+                              "decoder means as one PNG grid, into the run folder unless --png is given.")
     s.add_argument("run", metavar="RUN", help="run folder")
-    s.add_argument("-n", type=int, default=64, help="number of samples (64)")
-    s.add_argument("--out", default="samples.png", help="PNG file to write (samples.png)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--png", metavar="FILE", help="PNG file to write (default RUN/prior_samples_seed<SEED>.png)")
+    s.add_argument("--out", dest="png", action=Deprecated, new="--png")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.set_defaults(func=_sample)
 
 
 def _configs(args):
-    from klvae.cli import check_resume_flags
-    from klvae.train import TrainConfig
-    from klvae.vae import RESUME_OVERRIDES, ELBOConfig, VAEConfig
-
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command")}
     pick = lambda cls: {f.name: given[f.name] for f in fields(cls) if f.name in given}  # noqa: E731
     if args.resume is not None:
-        check_resume_flags(given, RESUME_OVERRIDES)
-        from klvae.vae import read_run_config
-
-        _, _, saved = read_run_config(args.resume)  # a missing run folder fails here, with its name
-        overrides = {k: getattr(saved, k) for k in RESUME_OVERRIDES} | pick(TrainConfig)
-        return VAEConfig(), ELBOConfig(), TrainConfig(**overrides)
+        check_resume_flags(given)  # the run's config.json is used; only loop settings given here change
+        return VAEConfig(), ELBOConfig(), TrainConfig(**pick(TrainConfig))
     return VAEConfig(**pick(VAEConfig)), ELBOConfig(**pick(ELBOConfig)), TrainConfig(**pick(TrainConfig))
 
 
@@ -116,9 +107,6 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _train(args) -> int:
-    from klvae.cli import run_training
-    from klvae.vae import train_vae
-
     vae, objective, train = _configs(args)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
@@ -128,7 +116,9 @@ def _train(args) -> int:
         return code
     if not metrics:  # a rank other than 0 of a torchrun job: rank 0 reports
         return 0
-    print(f"trained {metrics['epochs']} epochs ({metrics['steps']} steps) in {metrics['train_seconds']:.1f} s, "
+    epochs = metrics["epochs"]
+    print(f"trained {epochs} epoch{'s' if epochs != 1 else ''} ({metrics['steps']} steps) in "
+          f"{metrics['train_seconds']:.1f} s, "
           f"{metrics['train_samples_per_second']:.0f} samples/s" +
           (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else ""))
     _print_metrics(metrics)
@@ -137,31 +127,25 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
-    from klvae.train import resolve_device
-    from klvae.vae import evaluate_run
-
-    if args.k is not None and args.k < 1:
-        raise ValueError(f"--k must be at least 1, got {args.k}")
-    metrics = evaluate_run(args.run, args.k, resolve_device(args.device))
+    if args.iw_k is not None and args.iw_k < 1:
+        raise ValueError(f"--iw-k must be at least 1, got {args.iw_k}")
+    metrics = evaluate_run(args.run, args.iw_k, resolve_device(args.device), save=False)
     _print_metrics(metrics)
-    print(f"wrote {args.run.rstrip('/')}/eval.json")
+    path = write_metrics(Path(args.run), metrics, EVAL)  # after printing: a read-only run still shows them
+    print(f"wrote {path}")
     return 0
 
 
 def _sample(args) -> int:
-    import torch
-
-    from klvae.report import save_image_grid
-    from klvae.vae import load_run
-
     if args.n < 1:
         raise ValueError(f"-n must be at least 1, got {args.n}")
     model = load_run(args.run)
+    path = Path(args.png) if args.png else Path(args.run) / f"prior_samples_seed{args.seed}.png"
     torch.manual_seed(args.seed)
     with torch.no_grad():
         images = model.mean(torch.randn(args.n, model.config.latent_dim))  # (n, C, H, W)
     note = "Bernoulli means σ(logits)" if model.config.likelihood == "bernoulli" else "means of p(x|z)"
     short = "means σ(logits)" if model.config.likelihood == "bernoulli" else "means"
-    save_image_grid(images, args.out, title=f"{args.n} samples from the prior ({short})")
-    print(f"wrote {args.out}: {args.n} samples from the prior, showing the {note}")
+    path = save_image_grid(images, path, title=f"{args.n} samples from the prior ({short})")
+    print(f"wrote {path}: {args.n} samples from the prior, showing the {note}")
     return 0

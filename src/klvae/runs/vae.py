@@ -183,12 +183,15 @@ def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult) 
     return metrics
 
 
-def evaluate_run(run_dir: str | Path, k: int | None = None, device: str | torch.device = "cpu") -> dict:
-    """Re-evaluate a finished run on its test set and write RUN/eval.json; returns the metrics."""
+def evaluate_run(run_dir: str | Path, k: int | None = None, device: str | torch.device = "cpu", *,
+                 save: bool = True) -> dict:
+    """Re-evaluate a finished run on its test set; returns the metrics and, with `save`, writes
+    them to RUN/eval.json."""
     _, objective, train = read_run_config(run_dir)
     model = load_run(run_dir, device)
     x_test = test_set(load_dataset(train.data), objective).to(device)
     metrics = evaluate_vae(model, x_test, k=k or objective.iw_k)
     metrics["units"] = "nats per example"
-    write_metrics(run_dir, metrics, EVAL)
+    if save:
+        write_metrics(run_dir, metrics, EVAL)
     return metrics

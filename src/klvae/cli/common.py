@@ -1,0 +1,100 @@
+"""What every command module shares: the error type, flags spelled once, deprecated aliases,
+resume checks and the training call that turns Ctrl-C and a diverging loss into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from klvae.runs.folder import RESUME_OVERRIDES, EvaluationInterrupted
+from klvae.train import NonFiniteLossError, TrainingInterrupted
+
+__all__ = ["UsageError", "check_resume_flags", "run_training", "add_loop_flags", "Deprecated", "warn"]
+
+
+class UsageError(Exception):
+    """An error caused by the user's input: printed without a traceback, exit code 2."""
+
+
+def warn(command: str, message: str) -> None:
+    print(f"klvae {command}: warning: {message}", file=sys.stderr)
+
+
+class Deprecated(argparse.Action):
+    """An old spelling of a flag: stores into the new field and prints one deprecation line.
+
+    `values_map` turns the old flag into the new field's value (for a flag without a value)."""
+
+    def __init__(self, option_strings, dest, *, new: str, value=None, **kw):
+        self.new, self.value = new, value
+        if value is not None:
+            kw["nargs"] = 0
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        warn(parser.prog.split()[-1], f"{option_string} is deprecated; use {self.new}")
+        setattr(namespace, self.dest, self.value if self.value is not None else values)
+
+
+def check_resume_flags(given: dict, allowed: tuple[str, ...] = RESUME_OVERRIDES) -> None:
+    """On --resume the run's config.json is used: refuse any flag other than `allowed`."""
+    fixed = sorted(set(given) - set(allowed) - {"resume"})
+    if fixed:
+        raise ValueError(f"--{fixed[0].replace('_', '-')} cannot change when resuming: the run's "
+                         f"config.json is used (only --{', --'.join(allowed).replace('_', '-')} "
+                         f"may be given)")
+
+
+def add_loop_flags(group, *, data_help: str, out_default: str, epochs: str, batch: str, lr: str,
+                   betas: str, amp: str) -> None:
+    """The TrainConfig flags, the same spelling and meaning in every training command."""
+    group.add_argument("--data", help=data_help)
+    group.add_argument("--out", metavar="DIR", help=f"run folder (default {out_default})")
+    group.add_argument("--epochs", type=int, help=f"passes over the training set (default {epochs})")
+    group.add_argument("--batch-size", type=int, help=f"examples per step, over all processes under torchrun "
+                       f"(default {batch})")
+    group.add_argument("--lr", type=float, help=f"Adam's learning rate (default {lr})")
+    group.add_argument("--adam-beta1", type=float, help=f"Adam's β1, the memory of the gradients (default {betas[0]})")
+    group.add_argument("--adam-beta2", type=float, help=f"Adam's β2, the memory of the squared gradients "
+                       f"(default {betas[1]})")
+    group.add_argument("--weight-decay", type=float, help="Adam's L2 weight decay (default 0)")
+    group.add_argument("--lr-schedule", choices=["linear", "cosine", "constant"],
+                       help="the rate decays to 0 over the epochs, or over --max-seconds when that ends first "
+                       "(default linear)")
+    group.add_argument("--seed", type=int, help="random seed (default 0)")
+    group.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train; auto: cuda when "
+                       "present (default auto)")
+    group.add_argument("--max-seconds", type=float, help="training-time budget of the run in seconds (resumes "
+                       "included): stop, evaluate and report after it (default none)")
+    group.add_argument("--log-every", type=int, help="steps between NaN checks and progress updates (default 50)")
+    group.add_argument("--threads", type=int, help="CPU threads for torch (default 1 below 200k parameters, "
+                       "else torch's default)")
+    group.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its checkpoint")
+    group.add_argument("--ckpt-steps", type=int, metavar="K", help="also checkpoint every K steps "
+                       "(default: after each epoch only)")
+    group.add_argument("--amp", choices=["auto", "none", "bf16"], help=amp)
+    group.add_argument("--compile", action="store_true", default=None,
+                       help="torch.compile the step (default off: slower for small models on CPU)")
+
+
+def run_training(command: str, train_fn, *args):
+    """Call `train_fn(*args)` -> (run_dir, metrics); Ctrl-C and a diverging loss become exit codes.
+
+    Returns (exit_code, run_dir, metrics): 130 after Ctrl-C or SIGTERM (a checkpoint was saved; the
+    message says how to resume), 1 after a NaN or infinite loss (the last good checkpoint is kept),
+    else 0.
+    """
+    try:
+        run_dir, metrics = train_fn(*args)
+    except TrainingInterrupted as err:
+        print(f"klvae {command}: interrupted at epoch {err.state.epoch + 1}, step {err.state.step}; "
+              f"checkpoint saved. Resume with: klvae {command} --resume {err.checkpoint.parent}",
+              file=sys.stderr)
+        return 130, None, None
+    except EvaluationInterrupted as err:
+        print(f"klvae {command}: {err}", file=sys.stderr)
+        return 130, None, None
+    except NonFiniteLossError as err:
+        print(f"klvae {command}: error: {err}", file=sys.stderr)
+        return 1, None, None
+    return 0, run_dir, metrics

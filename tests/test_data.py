@@ -206,6 +206,67 @@ def test_read_idx_missing_file(tmp_path):
         read_idx(tmp_path / "nothere-idx1-ubyte")
 
 
+def _gzip_of_header_then_zeros(path, header: bytes, zeros: int) -> None:
+    """A small .gz whose stream is `header` then `zeros` zero bytes, written in pieces."""
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(header)
+        block = bytes(1 << 20)
+        for start in range(0, zeros, len(block)):
+            f.write(block[: zeros - start])
+
+
+def test_read_idx_gzip_bomb_inflates_no_more_than_the_header_promises(tmp_path):
+    import tracemalloc
+
+    p = tmp_path / "bomb-idx1-ubyte.gz"
+    _gzip_of_header_then_zeros(p, struct.pack(">HBBI", 0, 0x08, 1, 3200), 16 << 20)
+    assert p.stat().st_size < 100_000  # 16 MiB of zeros behind a header that promises 3200 bytes
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"^bomb-idx1-ubyte.gz: extra bytes after the data "
+                                            r"\(expected 3200 data bytes for shape \(3200,\)"):
+            read_idx(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # reading all of it would take 16 MiB
+
+
+def test_read_idx_never_asks_the_stream_for_more_than_header_plus_one_byte(tmp_path, monkeypatch):
+    p = tmp_path / "big-idx1-ubyte.gz"
+    _gzip_of_header_then_zeros(p, struct.pack(">HBBI", 0, 0x08, 1, 3200), 4 << 20)
+    asked = []
+    read = gzip.GzipFile.read  # GzipFile.readinto reads through it
+    monkeypatch.setattr(gzip.GzipFile, "read", lambda self, n=-1: asked.append(n) or read(self, n))
+    with pytest.raises(DataError, match="extra bytes after the data"):
+        read_idx(p)
+    assert all(n >= 0 for n in asked) and sum(asked) == 8 + 3200 + 1
+
+
+def test_read_idx_header_promising_gigabytes_in_a_tiny_file(tmp_path):
+    raw = _bad(tmp_path, "huge-idx3-ubyte", struct.pack(">HBB3I", 0, 0x0E, 3, *(2**32 - 1,) * 3))
+    with pytest.raises(DataError, match=r"huge-idx3-ubyte: truncated: expected \d+ data bytes for "
+                                        r"shape \(4294967295, 4294967295, 4294967295\), found 0$"):
+        read_idx(raw)
+    gz = _bad(tmp_path, "huge-idx1-ubyte.gz", gzip.compress(struct.pack(">HBBI", 0, 0x0E, 1, 2**32 - 1)
+                                                            + bytes(800)))
+    with pytest.raises(DataError, match=r"huge-idx1-ubyte.gz: truncated: expected 34359738360 data "
+                                        r"bytes for shape \(4294967295,\), found 800$"):
+        read_idx(gz)
+
+
+def test_read_idx_trailing_garbage_after_the_gzip_stream(tmp_path):
+    p = _bad(tmp_path, "tail-idx1-ubyte.gz", gzip.compress(idx_bytes(np.arange(5, dtype=np.uint8)))
+             + b"garbage")
+    with pytest.raises(DataError, match=r"tail-idx1-ubyte.gz: corrupt gzip"):
+        read_idx(p)
+
+
+def test_read_idx_empty_dimension_reads_an_empty_array(tmp_path):
+    p = _bad(tmp_path, "none-idx3-ubyte", struct.pack(">HBB3I", 0, 0x08, 3, 0, 28, 28))
+    assert read_idx(p).shape == (0, 28, 28)
+
+
 # --------------------------------------------------------------------------- IDX folders
 
 

@@ -98,24 +98,44 @@ _IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2")
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
+_CHUNK = 1 << 20  # bytes inflated per read: memory follows the header's promise, not the stream
+
+
+def _open_idx(path: Path):
+    """The file opened for reading, through gzip if its first bytes say so; (stream, size on disk)."""
     try:
-        raw = path.read_bytes()
+        f = open(path, "rb")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
-    if raw[:2] != b"\x1f\x8b":  # not gzip-compressed: raw IDX
+    size = os.fstat(f.fileno()).st_size
+    if f.read(2) != b"\x1f\x8b":  # not gzip-compressed: raw IDX
+        f.seek(0)
         if path.suffix == ".gz":
+            f.close()
             raise DataError(f"{path.name}: corrupt gzip: not a gzip file (bad magic bytes)")
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError:
-        raise DataError(f"{path.name}: corrupt gzip: truncated stream "
-                        f"(the compressed file ends early)") from None
-    except (OSError, zlib.error) as err:
-        raise DataError(f"{path.name}: corrupt gzip: {err}") from None
+        return f, size
+    f.seek(0)
+    return gzip.GzipFile(fileobj=f, mode="rb"), size
+
+
+def _read_up_to(f, n: int, capacity: int) -> bytearray:
+    """Read until `n` bytes or the end of `f`, in chunks, into a buffer first sized `capacity`."""
+    buf = bytearray(min(n, capacity))
+    view, got = memoryview(buf), 0
+    while got < n:
+        if got == len(buf):  # the first guess was short: grow (never past n)
+            view.release()
+            buf.extend(bytes(min(len(buf) + _CHUNK, n - len(buf))))
+            view = memoryview(buf)
+        k = f.readinto(view[got:got + _CHUNK])
+        if not k:
+            break
+        got += k
+    view.release()
+    del buf[got:]
+    return buf
 
 
 def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
@@ -125,10 +145,12 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
     0x0C int32, 0x0D float32, 0x0E float64), the number of dimensions d; then d big-endian
     uint32 sizes; then prod(sizes) values, big-endian, row-major. Gzip is detected from the
     file's first bytes, not its name. `ndim`, if given, is the number of dimensions required.
+    The header is read first; no more than the data it promises plus one byte is ever read
+    (or inflated), so a small file cannot claim, or inflate to, gigabytes.
 
-    Returns an array of shape `sizes` (a read-only view for uint8 data). Raises `DataError`
-    naming the file for a bad magic number, unknown type code, wrong number of dimensions,
-    truncated or over-long data, or a corrupt gzip stream.
+    Returns an array of shape `sizes` in native byte order. Raises `DataError` naming the file
+    for a bad magic number, unknown type code, wrong number of dimensions, truncated or
+    over-long data, or a corrupt gzip stream.
     Reference: Y. LeCun et al., "The MNIST database", file format section.
 
     >>> import tempfile, struct
@@ -138,35 +160,56 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
     [7, 8, 9]
     """
     path = Path(path)
-    raw = _read_maybe_gzip(path)
     name = path.name
-    if len(raw) < 4:
-        raise DataError(f"{name}: truncated: {len(raw)} bytes, shorter than the 4-byte IDX header")
-    zero, code, dims_count = struct.unpack_from(">HBB", raw)
-    if zero != 0:
-        raise DataError(f"{name}: bad magic number 0x{raw[:4].hex()}: an IDX file starts with "
-                        f"two zero bytes (is this an IDX file?)")
-    if code not in _IDX_DTYPES:
-        known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
-        raise DataError(f"{name}: unknown IDX type code 0x{code:02X} (expected one of {known})")
-    if dims_count == 0 or (ndim is not None and dims_count != ndim):
-        want = f"{ndim}" if ndim is not None else "at least 1"
-        raise DataError(f"{name}: wrong number of dimensions: header says {dims_count}, "
-                        f"expected {want}")
-    header = 4 + 4 * dims_count
-    if len(raw) < header:
-        raise DataError(f"{name}: truncated: header needs {header} bytes, found {len(raw)}")
-    sizes = struct.unpack_from(f">{dims_count}I", raw, 4)
-    dtype = _IDX_DTYPES[code]
-    count = math.prod(sizes)
-    expected, found = count * dtype.itemsize, len(raw) - header
-    if found < expected:
-        raise DataError(f"{name}: truncated: expected {expected} data bytes for shape "
-                        f"{sizes}, found {found}")
-    if found > expected:
-        raise DataError(f"{name}: {found - expected} extra bytes after the data "
-                        f"(expected {expected} data bytes for shape {sizes}, found {found})")
-    arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(sizes)
+    f, size = _open_idx(path)
+    gzipped = isinstance(f, gzip.GzipFile)
+    try:
+        with f:
+            head = _read_up_to(f, 4, 4)
+            if len(head) < 4:
+                raise DataError(f"{name}: truncated: {len(head)} bytes, shorter than the 4-byte IDX header")
+            zero, code, dims_count = struct.unpack_from(">HBB", head)
+            if zero != 0:
+                raise DataError(f"{name}: bad magic number 0x{head.hex()}: an IDX file starts with "
+                                f"two zero bytes (is this an IDX file?)")
+            if code not in _IDX_DTYPES:
+                known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
+                raise DataError(f"{name}: unknown IDX type code 0x{code:02X} (expected one of {known})")
+            if dims_count == 0 or (ndim is not None and dims_count != ndim):
+                want = f"{ndim}" if ndim is not None else "at least 1"
+                raise DataError(f"{name}: wrong number of dimensions: header says {dims_count}, "
+                                f"expected {want}")
+            header = 4 + 4 * dims_count
+            dims = _read_up_to(f, header - 4, header - 4)
+            if len(dims) < header - 4:
+                raise DataError(f"{name}: truncated: header needs {header} bytes, found {4 + len(dims)}")
+            sizes = struct.unpack(f">{dims_count}I", dims)
+            dtype = _IDX_DTYPES[code]
+            count = math.prod(sizes)
+            expected = count * dtype.itemsize
+            if not gzipped and size - header != expected:  # raw: the file size says it all
+                found = size - header
+                if found < expected:
+                    raise DataError(f"{name}: truncated: expected {expected} data bytes for shape "
+                                    f"{sizes}, found {found}")
+                raise DataError(f"{name}: {found - expected} extra bytes after the data "
+                                f"(expected {expected} data bytes for shape {sizes}, found {found})")
+            # Deflate inflates at most 1032:1, so the stream's size bounds the first allocation.
+            capacity = expected if not gzipped else 1032 * size + _CHUNK
+            data = _read_up_to(f, expected, capacity)
+            if len(data) < expected:
+                raise DataError(f"{name}: truncated: expected {expected} data bytes for shape "
+                                f"{sizes}, found {len(data)}")
+            if f.read(1):
+                raise DataError(f"{name}: extra bytes after the data (expected {expected} data "
+                                f"bytes for shape {sizes}, the stream holds more)")
+    except EOFError:
+        raise DataError(f"{name}: corrupt gzip: truncated stream "
+                        f"(the compressed file ends early)") from None
+    except (OSError, zlib.error) as err:
+        raise DataError(f"{name}: corrupt gzip: {err}" if gzipped else
+                        f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    arr = np.frombuffer(data, dtype=dtype, count=count).reshape(sizes)
     return arr if dtype.byteorder in "=|" else arr.astype(dtype.newbyteorder("="))
 
 

@@ -337,6 +337,14 @@ def test_idx_folder_train_test_sizes_differ(tmp_path):
         load_dataset(str(folder))
 
 
+@pytest.mark.parametrize("n_train, n_test, word", [(0, 4, "training"), (6, 0, "test")])
+def test_idx_folder_without_images_is_refused(tmp_path, n_train, n_test, word):
+    folder = tmp_path / "few"
+    write_idx_folder(folder, n_train=n_train, n_test=n_test)
+    with pytest.raises(DataError, match=rf"few has no {word} images \(\S+-images-idx3-ubyte.gz holds 0\)"):
+        load_dataset(str(folder))
+
+
 # --------------------------------------------------------------------------- fashion-mnist
 
 
@@ -471,6 +479,83 @@ def test_npz_not_a_zip(tmp_path):
     p.write_bytes(b"PK\x03\x04 this is not really a zip")
     with pytest.raises(DataError, match=r"broken.npz: not a readable .npz file"):
         load_dataset(str(p))
+
+
+def npy_header(shape, descr="<f8") -> bytes:
+    """The header np.save would write for an array of `shape` and `descr`, without its data."""
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def test_npz_member_whose_header_promises_745_gib_is_refused_before_reading(tmp_path):
+    import zipfile
+
+    p = tmp_path / "huge.npz"
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("x_train.npy", npy_header((100_000_000_000,)) + bytes(72))
+        zf.writestr("x_test.npy", npy_header((2, 3, 3)) + bytes(144))
+    assert p.stat().st_size < 1000
+    with pytest.raises(DataError, match=r"^huge.npz: x_train: truncated: expected 800000000000 data "
+                                        r"bytes for shape \(100000000000,\) of float64, found 72$"):
+        load_dataset(str(p))
+
+
+def test_npz_member_with_forged_zip_sizes_is_refused(tmp_path):
+    import zipfile
+
+    p = tmp_path / "forged.npz"
+    head = npy_header((500_000_000,), "|u1")
+    with zipfile.ZipFile(p, "w") as zf:  # stored: compressed size = size
+        zf.writestr("x_train.npy", head + bytes(8))
+        zf.writestr("x_test.npy", head + bytes(8))
+    raw = bytearray(p.read_bytes())
+    claimed = struct.pack("<I", len(head) + 500_000_000)
+    at = 0
+    while (at := raw.find(b"PK\x01\x02", at)) >= 0:  # central directory entries: the size read
+        raw[at + 24: at + 28] = claimed
+        at += 4
+    p.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"^forged.npz: x_train: the archive claims 500000128 bytes "
+                                        r"from \d+ compressed bytes .*damaged or forged$"):
+        load_dataset(str(p))
+
+
+def test_npz_object_array_is_refused_without_unpickling(tmp_path):
+    p = tmp_path / "obj.npz"
+    np.savez(p, x_train=np.array([{"a": 1}, None], dtype=object), x_test=np.zeros((1, 2, 2)))
+    with pytest.raises(DataError, match=r"^obj.npz: x_train: holds Python objects \(dtype object\)"):
+        load_dataset(str(p))
+
+
+def test_npz_reads_only_the_four_arrays_it_needs(tmp_path):
+    import zipfile
+
+    p = tmp_path / "extra.npz"
+    np.savez(p, x_train=np.zeros((3, 2, 2), np.uint8), x_test=np.zeros((2, 2, 2), np.uint8))
+    with zipfile.ZipFile(p, "a") as zf:
+        zf.writestr("notes.npy", npy_header((10**12,)))  # never read
+    ds = load_dataset(str(p))
+    assert len(ds.x_train) == 3 and len(ds.x_test) == 2
+
+
+@pytest.mark.parametrize("split, word", [("train", "training"), ("test", "test")])
+def test_npz_without_images_is_refused(tmp_path, split, word):
+    arrays = {"x_train": np.zeros((3, 4, 4), np.uint8), "x_test": np.zeros((2, 4, 4), np.uint8)}
+    arrays[f"x_{split}"] = np.zeros((0, 4, 4), np.uint8)
+    np.savez(tmp_path / "empty.npz", **arrays)
+    with pytest.raises(DataError, match=rf"^empty.npz has no {word} images \(x_{split} is empty\)$"):
+        load_dataset(str(tmp_path / "empty.npz"))
+
+
+def test_npz_compressed_round_trip(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (4, 3, 3), np.uint8)
+    np.savez_compressed(tmp_path / "c.npz", x_train=x, x_test=x[:2], y_train=np.arange(4))
+    ds = load_dataset(str(tmp_path / "c.npz"))
+    assert torch.equal(ds.x_train, torch.from_numpy(x[:, None] / np.float32(255)))
+    assert ds.y_train.tolist() == [0, 1, 2, 3] and ds.y_test is None
 
 
 # --------------------------------------------------------------------------- unknown specs

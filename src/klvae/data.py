@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 __all__ = [
-    "Dataset", "DataError", "load_dataset", "read_idx", "mode_mixture", "sample_mixture",
+    "Dataset", "DataError", "load_dataset", "read_idx", "read_npy_header", "mode_mixture", "sample_mixture",
     "DATA_HELP", "DATASET_NAMES", "FASHION_MNIST_DIR", "MIXTURE_SIZES",
 ]
 
@@ -216,6 +216,7 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
 # train-images-idx3-ubyte, t10k-labels.idx1-ubyte.gz, emnist-letters-train-images-idx3-ubyte, ...
 _IDX_NAME = re.compile(r"^(?:.*-)?(train|t10k)-(images|labels)[-.]idx([13])-ubyte(\.gz)?$",
                        re.IGNORECASE)
+_SPLIT_WORD = {"train": "training", "t10k": "test", "test": "test"}
 _IDX_ROLES = (("train", "images"), ("train", "labels"), ("t10k", "images"), ("t10k", "labels"))
 
 
@@ -248,6 +249,8 @@ def _load_idx_folder(folder: Path, name: str) -> Dataset:
     for split in ("train", "t10k"):
         img_path, lab_path = files[(split, "images")], files[(split, "labels")]
         images, labels = read_idx(img_path, ndim=3), read_idx(lab_path, ndim=1)
+        if len(images) == 0:
+            raise DataError(f"{folder} has no {_SPLIT_WORD[split]} images ({img_path.name} holds 0)")
         if len(images) != len(labels):
             raise DataError(f"{img_path.name} has {len(images)} images but {lab_path.name} "
                             f"has {len(labels)} labels")
@@ -318,20 +321,85 @@ def _to_nchw(x: np.ndarray, source: str) -> np.ndarray:
 # --------------------------------------------------------------------------- .npz
 
 
+def read_npy_header(f, available: int, source: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Read a ``.npy`` header from `f` and check it against the `available` bytes of the file.
+
+    A ``.npy`` file is a header (magic ``\\x93NUMPY``, version, a dict of ``descr``, ``fortran_order``
+    and ``shape``) followed by exactly prod(shape)·itemsize data bytes. Checking that count
+    against the file's size before reading means a 200-byte file cannot make the reader allocate
+    the 745 GiB its header claims. Leaves `f` at the first data byte.
+
+    Returns ``(shape, dtype)``. Raises `DataError` starting with `source` for a file that is not
+    ``.npy``, an array of Python objects (stored pickled: never loaded), or a size that differs
+    from the header's.
+    """
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = fmt.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):  # 3.0 differs only in the header's text encoding
+            shape, _, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unknown .npy format version {version[0]}.{version[1]}")
+    except (ValueError, SyntaxError, EOFError) as err:
+        raise DataError(f"{source}: not a .npy array: {err}") from None
+    if dtype.hasobject:
+        raise DataError(f"{source}: holds Python objects (dtype {dtype}), which .npy stores "
+                        f"pickled; klvae never loads pickles: save numbers instead")
+    expected, found = math.prod(shape) * dtype.itemsize, available - f.tell()
+    if found < expected:
+        raise DataError(f"{source}: truncated: expected {expected} data bytes for shape {shape} "
+                        f"of {dtype}, found {found}")
+    if found > expected:
+        raise DataError(f"{source}: {found - expected} extra bytes after the data (expected "
+                        f"{expected} data bytes for shape {shape} of {dtype}, found {found})")
+    return shape, dtype
+
+
+_NPZ_KEYS = ("x_train", "x_test", "y_train", "y_test")
+# Deflate inflates at most 1032:1; a member claiming more than this holds less than it says.
+_DEFLATE_MAX_RATIO = 1032
+
+
+def _read_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int,
+                     source: str) -> np.ndarray:
+    """One array of an .npz, its header and sizes checked before any data is read."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise DataError(f"{source}: compression method {info.compress_type} is not supported "
+                        f"(np.savez and np.savez_compressed write stored or deflated members)")
+    limit = info.compress_size * (1 if info.compress_type == zipfile.ZIP_STORED else _DEFLATE_MAX_RATIO)
+    if info.compress_size > archive_size or info.file_size > limit + 1024:
+        raise DataError(f"{source}: the archive claims {info.file_size} bytes from "
+                        f"{info.compress_size} compressed bytes in a {archive_size}-byte file: "
+                        f"damaged or forged")
+    with zf.open(info) as f:
+        read_npy_header(f, info.file_size, source)
+    with zf.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
 def _load_npz(path: Path) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        with zipfile.ZipFile(path) as zf:
+            members = {i.filename.removesuffix(".npy"): i for i in zf.infolist()}
+            for key in ("x_train", "x_test"):
+                if key not in members:
+                    raise DataError(f"{path.name}: missing key {key!r} (found: "
+                                    f"{', '.join(sorted(members)) or 'none'}); an .npz data set needs "
+                                    f"x_train and x_test, optionally y_train and y_test")
+            size = path.stat().st_size
+            arrays = {k: _read_npz_member(zf, members[k], size, f"{path.name}: {k}")
+                      for k in _NPZ_KEYS if k in members}
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as err:
         raise DataError(f"{path.name}: not a readable .npz file: {err}") from None
-    for key in ("x_train", "x_test"):
-        if key not in arrays:
-            raise DataError(f"{path.name}: missing key {key!r} (found: "
-                            f"{', '.join(sorted(arrays)) or 'none'}); an .npz data set needs "
-                            f"x_train and x_test, optionally y_train and y_test")
     out = {}
     for split in ("train", "test"):
         src = f"{path.name}: x_{split}"
+        if arrays[f"x_{split}"].ndim and len(arrays[f"x_{split}"]) == 0:
+            raise DataError(f"{path.name} has no {_SPLIT_WORD[split]} images (x_{split} is empty)")
         x = _to_unit_tensor(np.ascontiguousarray(_to_nchw(arrays[f"x_{split}"], src)), src)
         y = arrays.get(f"y_{split}")
         if y is not None:

@@ -229,7 +229,7 @@ def _config_of(path: Path, meta: dict[str, str]) -> VAEConfig:
         config = VAEConfig(**fields)
         if config.image_shape is None:
             raise ValueError("image_shape is not set")
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise ValueError(f"{path}: its vae_config metadata is not a valid VAE configuration ({err})") from None
     return config
 
@@ -241,17 +241,21 @@ def _check_tensors_fit(path: Path, config: VAEConfig, found: dict[str, tuple[tup
     if config.arch == "mlp" and len(config.hidden) > len(found):  # before laying out a million layers
         raise ValueError(f"{path} does not fit its vae_config: the config describes {wanted} "
                          f"tensors, the file holds {len(found)}")
-    with torch.device("meta"):
-        expected = {k: (tuple(v.shape), v.dtype) for k, v in VAE(config).state_dict().items()}
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
+    except (RuntimeError, ValueError, OverflowError, TypeError) as err:  # e.g. sizes beyond int64
+        first = (str(err).splitlines() or [type(err).__name__])[0]  # torch appends a C++ stack
+        raise ValueError(f"{path}: its vae_config describes a network that cannot be built ({first})") from None
     for key in [*expected, *sorted(set(found) - set(expected))]:  # in the network's order
         if key not in found:
             raise ValueError(f"{path} does not fit its vae_config: tensor {key} is missing")
         if key not in expected:
             raise ValueError(f"{path} does not fit its vae_config: unexpected tensor {key}")
         shape, dtype = found[key]
-        if shape != expected[key][0]:
+        if shape != expected[key]:
             raise ValueError(f"{path} does not fit its vae_config: {key} has shape {shape}, "
-                             f"the config gives {expected[key][0]}")
+                             f"the config gives {expected[key]}")
         if dtype not in ("F64", "F32", "F16", "BF16"):
             raise ValueError(f"{path}: {key} has dtype {dtype}, weights are floating point")
 

@@ -133,6 +133,8 @@ def _npy_with_header(path, shape, descr="<f8", data=b""):
         (lambda p: _npy_with_header(p, (100_000_000_000,), data=bytes(72)),
          r"P: \S+p.npy: truncated: expected 800000000000 data bytes for shape \(100000000000,\) of "
          r"float64, found 72$"),
+        (lambda p: _npy_with_header(p, (-1, 4), data=bytes(32)),
+         r"P: \S+p.npy: the header's shape \(-1, 4\) has a negative size$"),
         (lambda p: _npy_with_header(p, (2,), data=bytes(24)),
          r"P: \S+p.npy: 8 extra bytes after the data \(expected 16 data bytes"),
     ],

@@ -117,7 +117,19 @@ def _open_idx(path: Path):
             raise DataError(f"{path.name}: corrupt gzip: not a gzip file (bad magic bytes)")
         return f, size
     f.seek(0)
-    return gzip.GzipFile(fileobj=f, mode="rb"), size
+    return _ClosingGzip(fileobj=f, mode="rb"), size
+
+
+class _ClosingGzip(gzip.GzipFile):
+    """A GzipFile that closes the file it reads from (GzipFile leaves a given `fileobj` open)."""
+
+    def close(self):
+        raw = self.fileobj
+        try:
+            super().close()
+        finally:
+            if raw is not None:
+                raw.close()
 
 
 def _read_up_to(f, n: int, capacity: int) -> bytearray:
@@ -347,6 +359,8 @@ def read_npy_header(f, available: int, source: str) -> tuple[tuple[int, ...], np
     if dtype.hasobject:
         raise DataError(f"{source}: holds Python objects (dtype {dtype}), which .npy stores "
                         f"pickled; klvae never loads pickles: save numbers instead")
+    if any(n < 0 for n in shape):
+        raise DataError(f"{source}: the header's shape {shape} has a negative size")
     expected, found = math.prod(shape) * dtype.itemsize, available - f.tell()
     if found < expected:
         raise DataError(f"{source}: truncated: expected {expected} data bytes for shape {shape} "

@@ -99,6 +99,8 @@ _IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2")
 
 
 _CHUNK = 1 << 20  # bytes inflated per read: memory follows the header's promise, not the stream
+# Deflate (gzip, zip) inflates at most 1032:1: a stream claiming more holds less than it says.
+_DEFLATE_MAX_RATIO = 1032
 
 
 def _open_idx(path: Path):
@@ -150,6 +152,29 @@ def _read_up_to(f, n: int, capacity: int) -> bytearray:
     return buf
 
 
+def _read_idx_header(f, name: str, ndim: int | None) -> tuple[np.dtype, tuple[int, ...], int]:
+    """The data type, sizes and header length of the IDX stream `f`, checked; `f` is left at the data."""
+    head = _read_up_to(f, 4, 4)
+    if len(head) < 4:
+        raise DataError(f"{name}: truncated: {len(head)} bytes, shorter than the 4-byte IDX header")
+    zero, code, dims_count = struct.unpack_from(">HBB", head)
+    if zero != 0:
+        raise DataError(f"{name}: bad magic number 0x{head.hex()}: an IDX file starts with "
+                        f"two zero bytes (is this an IDX file?)")
+    if code not in _IDX_DTYPES:
+        known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
+        raise DataError(f"{name}: unknown IDX type code 0x{code:02X} (expected one of {known})")
+    if dims_count == 0 or (ndim is not None and dims_count != ndim):
+        want = f"{ndim}" if ndim is not None else "at least 1"
+        raise DataError(f"{name}: wrong number of dimensions: header says {dims_count}, "
+                        f"expected {want}")
+    header = 4 + 4 * dims_count
+    dims = _read_up_to(f, header - 4, header - 4)
+    if len(dims) < header - 4:
+        raise DataError(f"{name}: truncated: header needs {header} bytes, found {4 + len(dims)}")
+    return _IDX_DTYPES[code], struct.unpack(f">{dims_count}I", dims), header
+
+
 def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzip-compressed or raw, into a NumPy array.
 
@@ -177,26 +202,7 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
     gzipped = isinstance(f, gzip.GzipFile)
     try:
         with f:
-            head = _read_up_to(f, 4, 4)
-            if len(head) < 4:
-                raise DataError(f"{name}: truncated: {len(head)} bytes, shorter than the 4-byte IDX header")
-            zero, code, dims_count = struct.unpack_from(">HBB", head)
-            if zero != 0:
-                raise DataError(f"{name}: bad magic number 0x{head.hex()}: an IDX file starts with "
-                                f"two zero bytes (is this an IDX file?)")
-            if code not in _IDX_DTYPES:
-                known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
-                raise DataError(f"{name}: unknown IDX type code 0x{code:02X} (expected one of {known})")
-            if dims_count == 0 or (ndim is not None and dims_count != ndim):
-                want = f"{ndim}" if ndim is not None else "at least 1"
-                raise DataError(f"{name}: wrong number of dimensions: header says {dims_count}, "
-                                f"expected {want}")
-            header = 4 + 4 * dims_count
-            dims = _read_up_to(f, header - 4, header - 4)
-            if len(dims) < header - 4:
-                raise DataError(f"{name}: truncated: header needs {header} bytes, found {4 + len(dims)}")
-            sizes = struct.unpack(f">{dims_count}I", dims)
-            dtype = _IDX_DTYPES[code]
+            dtype, sizes, header = _read_idx_header(f, name, ndim)
             count = math.prod(sizes)
             expected = count * dtype.itemsize
             if not gzipped and size - header != expected:  # raw: the file size says it all
@@ -206,8 +212,7 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
                                     f"{sizes}, found {found}")
                 raise DataError(f"{name}: {found - expected} extra bytes after the data "
                                 f"(expected {expected} data bytes for shape {sizes}, found {found})")
-            # Deflate inflates at most 1032:1, so the stream's size bounds the first allocation.
-            capacity = expected if not gzipped else 1032 * size + _CHUNK
+            capacity = expected if not gzipped else _DEFLATE_MAX_RATIO * size + _CHUNK
             data = _read_up_to(f, expected, capacity)
             if len(data) < expected:
                 raise DataError(f"{name}: truncated: expected {expected} data bytes for shape "
@@ -372,8 +377,6 @@ def read_npy_header(f, available: int, source: str) -> tuple[tuple[int, ...], np
 
 
 _NPZ_KEYS = ("x_train", "x_test", "y_train", "y_test")
-# Deflate inflates at most 1032:1; a member claiming more than this holds less than it says.
-_DEFLATE_MAX_RATIO = 1032
 
 
 def _read_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int,

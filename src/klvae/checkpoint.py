@@ -75,7 +75,7 @@ def _loop_state(path: Path, meta: dict[str, str]) -> tuple[LoopState, list[str]]
     if not isinstance(loop, dict) or sorted(loop) != sorted(names):
         raise ValueError(f"{path} is damaged: the 'loop' metadata must hold {', '.join(names)}")
     for name, value in loop.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf \
+        if not _is_number(value) or not 0 <= value < math.inf \
                 or (name != "train_seconds" and not isinstance(value, int)):
             raise ValueError(f"{path} is damaged: loop {name} is {value!r}, not a count")
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
@@ -83,11 +83,14 @@ def _loop_state(path: Path, meta: dict[str, str]) -> tuple[LoopState, list[str]]
     return LoopState(**loop), keys
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _same_kind(a, b) -> bool:
     """Whether hyper-parameter value `b` from a file can stand where the optimizer has `a`."""
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-    if number(a):
-        return number(b)
+    if _is_number(a):
+        return _is_number(b)
     if isinstance(a, tuple):
         return isinstance(b, tuple) and len(a) == len(b) and all(_same_kind(x, y) for x, y in zip(a, b))
     return a is None or b is None or type(a) is type(b)

@@ -349,6 +349,15 @@ def read_npy_header(f, available: int, source: str) -> tuple[tuple[int, ...], np
     Returns ``(shape, dtype)``. Raises `DataError` starting with `source` for a file that is not
     ``.npy``, an array of Python objects (stored pickled: never loaded), or a size that differs
     from the header's.
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> np.save(buf, np.zeros((2, 3), np.float32))
+    >>> read_npy_header(io.BytesIO(buf.getvalue()), len(buf.getvalue()), "a.npy")
+    ((2, 3), dtype('float32'))
+    >>> read_npy_header(io.BytesIO(buf.getvalue()[:-4]), len(buf.getvalue()) - 4, "a.npy")
+    Traceback (most recent call last):
+    klvae.data.DataError: a.npy: truncated: expected 24 data bytes for shape (2, 3) of float32, found 20
     """
     fmt = np.lib.format
     try:

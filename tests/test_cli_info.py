@@ -109,3 +109,64 @@ def test_python_dash_m_klvae_subprocess():
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
+
+
+def _npy_with_header(path, shape, descr="<f8", data=b""):
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": descr, "fortran_order": False, "shape": shape})
+        f.write(data)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: np.save(p, np.array([0.5, 0.5], dtype=np.longdouble)),
+         r"P: \S+p.npy: dtype float(96|128) is not supported: save the probabilities as float64"),
+        (lambda p: np.save(p, np.array([0.5 + 0j, 0.5])), r"P: \S+p.npy: dtype complex128 is not supported"),
+        (lambda p: np.save(p, np.array(["a", "b"])), r"P: \S+p.npy: dtype <U1 is not supported"),
+        (lambda p: np.save(p, np.zeros(0)), r"P: \S+p.npy holds no numbers$"),
+        (lambda p: np.save(p, np.zeros((3, 0))), r"P: \S+p.npy holds no numbers$"),
+        (lambda p: p.write_bytes(b""), r"P: \S+p.npy: the file is empty \(0 bytes\)$"),
+        (lambda p: p.write_bytes(b"0.5,0.5\n"), r"P: \S+p.npy: not a .npy array: the magic string is not correct"),
+        (lambda p: np.save(p, np.array([{"x": 1}, None], dtype=object), allow_pickle=True),
+         r"P: \S+p.npy: holds Python objects \(dtype object\), which .npy stores pickled; klvae never loads"),
+        (lambda p: _npy_with_header(p, (100_000_000_000,), data=bytes(72)),
+         r"P: \S+p.npy: truncated: expected 800000000000 data bytes for shape \(100000000000,\) of "
+         r"float64, found 72$"),
+        (lambda p: _npy_with_header(p, (-1, 4), data=bytes(32)),
+         r"P: \S+p.npy: the header's shape \(-1, 4\) has a negative size$"),
+        (lambda p: _npy_with_header(p, (2,), data=bytes(24)),
+         r"P: \S+p.npy: 8 extra bytes after the data \(expected 16 data bytes"),
+    ],
+)
+def test_bad_npy_files_are_one_line(capsys, tmp_path, make, message):
+    p = tmp_path / "p.npy"
+    make(p)
+    assert p.stat().st_size < 1000
+    code, out, err = run(capsys, "entropy", str(p))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert re.match(r"klvae entropy: error: " + message, err), err
+
+
+def test_empty_csv_is_one_line_without_a_warning(capsys, tmp_path):
+    import warnings
+
+    for name, text in (("empty.csv", ""), ("blank.csv", "\n\n")):
+        (tmp_path / name).write_text(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a leaked numpy warning would fail here
+            code, out, err = run(capsys, "entropy", str(tmp_path / name))
+        assert (code, out) == (2, "") and err.count("\n") == 1
+        assert re.match(rf"klvae entropy: error: P: \S+{name} holds no numbers$", err), err
+
+
+@pytest.mark.parametrize("array, argv", [
+    (np.array([0.5, 0.25, 0.25], dtype=np.float32), []),
+    (np.array([0.5, 0.25, 0.25], dtype=np.float16), []),
+    (np.array([2, 1, 1], dtype=np.int32), ["--normalize"]),
+    (np.array([2, 1, 1], dtype=np.uint8), ["--normalize"]),
+])
+def test_npy_of_other_real_dtypes_is_read_as_float64(capsys, tmp_path, array, argv):
+    np.save(tmp_path / "p.npy", array)
+    code, out, err = run(capsys, "entropy", str(tmp_path / "p.npy"), "--base", "2", *argv)
+    assert (code, out, err) == (0, "1.5 bits\n", "")

@@ -206,6 +206,67 @@ def test_read_idx_missing_file(tmp_path):
         read_idx(tmp_path / "nothere-idx1-ubyte")
 
 
+def _gzip_of_header_then_zeros(path, header: bytes, zeros: int) -> None:
+    """A small .gz whose stream is `header` then `zeros` zero bytes, written in pieces."""
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(header)
+        block = bytes(1 << 20)
+        for start in range(0, zeros, len(block)):
+            f.write(block[: zeros - start])
+
+
+def test_read_idx_gzip_bomb_inflates_no_more_than_the_header_promises(tmp_path):
+    import tracemalloc
+
+    p = tmp_path / "bomb-idx1-ubyte.gz"
+    _gzip_of_header_then_zeros(p, struct.pack(">HBBI", 0, 0x08, 1, 3200), 16 << 20)
+    assert p.stat().st_size < 100_000  # 16 MiB of zeros behind a header that promises 3200 bytes
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"^bomb-idx1-ubyte.gz: extra bytes after the data "
+                                            r"\(expected 3200 data bytes for shape \(3200,\)"):
+            read_idx(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # reading all of it would take 16 MiB
+
+
+def test_read_idx_never_asks_the_stream_for_more_than_header_plus_one_byte(tmp_path, monkeypatch):
+    p = tmp_path / "big-idx1-ubyte.gz"
+    _gzip_of_header_then_zeros(p, struct.pack(">HBBI", 0, 0x08, 1, 3200), 4 << 20)
+    asked = []
+    read = gzip.GzipFile.read  # GzipFile.readinto reads through it
+    monkeypatch.setattr(gzip.GzipFile, "read", lambda self, n=-1: asked.append(n) or read(self, n))
+    with pytest.raises(DataError, match="extra bytes after the data"):
+        read_idx(p)
+    assert all(n >= 0 for n in asked) and sum(asked) == 8 + 3200 + 1
+
+
+def test_read_idx_header_promising_gigabytes_in_a_tiny_file(tmp_path):
+    raw = _bad(tmp_path, "huge-idx3-ubyte", struct.pack(">HBB3I", 0, 0x0E, 3, *(2**32 - 1,) * 3))
+    with pytest.raises(DataError, match=r"huge-idx3-ubyte: truncated: expected \d+ data bytes for "
+                                        r"shape \(4294967295, 4294967295, 4294967295\), found 0$"):
+        read_idx(raw)
+    gz = _bad(tmp_path, "huge-idx1-ubyte.gz", gzip.compress(struct.pack(">HBBI", 0, 0x0E, 1, 2**32 - 1)
+                                                            + bytes(800)))
+    with pytest.raises(DataError, match=r"huge-idx1-ubyte.gz: truncated: expected 34359738360 data "
+                                        r"bytes for shape \(4294967295,\), found 800$"):
+        read_idx(gz)
+
+
+def test_read_idx_trailing_garbage_after_the_gzip_stream(tmp_path):
+    p = _bad(tmp_path, "tail-idx1-ubyte.gz", gzip.compress(idx_bytes(np.arange(5, dtype=np.uint8)))
+             + b"garbage")
+    with pytest.raises(DataError, match=r"tail-idx1-ubyte.gz: corrupt gzip"):
+        read_idx(p)
+
+
+def test_read_idx_empty_dimension_reads_an_empty_array(tmp_path):
+    p = _bad(tmp_path, "none-idx3-ubyte", struct.pack(">HBB3I", 0, 0x08, 3, 0, 28, 28))
+    assert read_idx(p).shape == (0, 28, 28)
+
+
 # --------------------------------------------------------------------------- IDX folders
 
 
@@ -273,6 +334,14 @@ def test_idx_folder_train_test_sizes_differ(tmp_path):
     write_idx_folder(folder, gz=False)
     (folder / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((4, 2, 2), np.uint8)))
     with pytest.raises(DataError, match=r"train images are \(5, 3\) but test images are \(2, 2\)"):
+        load_dataset(str(folder))
+
+
+@pytest.mark.parametrize("n_train, n_test, word", [(0, 4, "training"), (6, 0, "test")])
+def test_idx_folder_without_images_is_refused(tmp_path, n_train, n_test, word):
+    folder = tmp_path / "few"
+    write_idx_folder(folder, n_train=n_train, n_test=n_test)
+    with pytest.raises(DataError, match=rf"few has no {word} images \(\S+-images-idx3-ubyte.gz holds 0\)"):
         load_dataset(str(folder))
 
 
@@ -410,6 +479,83 @@ def test_npz_not_a_zip(tmp_path):
     p.write_bytes(b"PK\x03\x04 this is not really a zip")
     with pytest.raises(DataError, match=r"broken.npz: not a readable .npz file"):
         load_dataset(str(p))
+
+
+def npy_header(shape, descr="<f8") -> bytes:
+    """The header np.save would write for an array of `shape` and `descr`, without its data."""
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def test_npz_member_whose_header_promises_745_gib_is_refused_before_reading(tmp_path):
+    import zipfile
+
+    p = tmp_path / "huge.npz"
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("x_train.npy", npy_header((100_000_000_000,)) + bytes(72))
+        zf.writestr("x_test.npy", npy_header((2, 3, 3)) + bytes(144))
+    assert p.stat().st_size < 1000
+    with pytest.raises(DataError, match=r"^huge.npz: x_train: truncated: expected 800000000000 data "
+                                        r"bytes for shape \(100000000000,\) of float64, found 72$"):
+        load_dataset(str(p))
+
+
+def test_npz_member_with_forged_zip_sizes_is_refused(tmp_path):
+    import zipfile
+
+    p = tmp_path / "forged.npz"
+    head = npy_header((500_000_000,), "|u1")
+    with zipfile.ZipFile(p, "w") as zf:  # stored: compressed size = size
+        zf.writestr("x_train.npy", head + bytes(8))
+        zf.writestr("x_test.npy", head + bytes(8))
+    raw = bytearray(p.read_bytes())
+    claimed = struct.pack("<I", len(head) + 500_000_000)
+    at = 0
+    while (at := raw.find(b"PK\x01\x02", at)) >= 0:  # central directory entries: the size read
+        raw[at + 24: at + 28] = claimed
+        at += 4
+    p.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"^forged.npz: x_train: the archive claims 500000128 bytes "
+                                        r"from \d+ compressed bytes .*damaged or forged$"):
+        load_dataset(str(p))
+
+
+def test_npz_object_array_is_refused_without_unpickling(tmp_path):
+    p = tmp_path / "obj.npz"
+    np.savez(p, x_train=np.array([{"a": 1}, None], dtype=object), x_test=np.zeros((1, 2, 2)))
+    with pytest.raises(DataError, match=r"^obj.npz: x_train: holds Python objects \(dtype object\)"):
+        load_dataset(str(p))
+
+
+def test_npz_reads_only_the_four_arrays_it_needs(tmp_path):
+    import zipfile
+
+    p = tmp_path / "extra.npz"
+    np.savez(p, x_train=np.zeros((3, 2, 2), np.uint8), x_test=np.zeros((2, 2, 2), np.uint8))
+    with zipfile.ZipFile(p, "a") as zf:
+        zf.writestr("notes.npy", npy_header((10**12,)))  # never read
+    ds = load_dataset(str(p))
+    assert len(ds.x_train) == 3 and len(ds.x_test) == 2
+
+
+@pytest.mark.parametrize("split, word", [("train", "training"), ("test", "test")])
+def test_npz_without_images_is_refused(tmp_path, split, word):
+    arrays = {"x_train": np.zeros((3, 4, 4), np.uint8), "x_test": np.zeros((2, 4, 4), np.uint8)}
+    arrays[f"x_{split}"] = np.zeros((0, 4, 4), np.uint8)
+    np.savez(tmp_path / "empty.npz", **arrays)
+    with pytest.raises(DataError, match=rf"^empty.npz has no {word} images \(x_{split} is empty\)$"):
+        load_dataset(str(tmp_path / "empty.npz"))
+
+
+def test_npz_compressed_round_trip(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (4, 3, 3), np.uint8)
+    np.savez_compressed(tmp_path / "c.npz", x_train=x, x_test=x[:2], y_train=np.arange(4))
+    ds = load_dataset(str(tmp_path / "c.npz"))
+    assert torch.equal(ds.x_train, torch.from_numpy(x[:, None] / np.float32(255)))
+    assert ds.y_train.tolist() == [0, 1, 2, 3] and ds.y_test is None
 
 
 # --------------------------------------------------------------------------- unknown specs

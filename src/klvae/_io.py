@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)  # read once: mkstemp makes 0600 files; finished files get the usual 0666 & ~umask
-
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_safetensors"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_safetensors",
+           "remove_stale_temporaries"]
+
+# The temporaries a writer killed mid-write leaves behind: ours, `.NAME.XXXXXXXX.tmp` (mkstemp's
+# eight characters), and the one safetensors writes through before renaming it, `.tmpXXXXXX`.
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$|^\.tmp[A-Za-z0-9]{6}$")
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (Linux: /proc/self/status); elsewhere set and
+    restored at once under a lock, so no file this module creates sees the interim value."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -29,7 +52,7 @@ def _replacing(path: str | os.PathLike):
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; a finished file gets the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -53,7 +76,33 @@ def atomic_write_json(path: str | os.PathLike, obj) -> Path:
 
 def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
                             metadata: dict[str, str] | None = None) -> Path:
-    """Save tensors as safetensors atomically; `metadata` is a str → str dict kept in the header."""
+    """Save tensors as safetensors atomically; `metadata` is a str → str dict kept in the header.
+
+    A failed write (a full disk, say) raises OSError naming `path`, as the other writers do.
+    """
     with _replacing(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        try:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        except SafetensorError as err:  # its I/O errors carry the OS error number in the text only
+            found = re.search(r"os error (\d+)|code: (\d+)", str(err))
+            code = int(found[1] or found[2]) if found else errno.EIO
+            raise OSError(code, f"{os.strerror(code)} (writing safetensors: {err})", str(path)) from None
     return Path(path)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files a writer killed mid-write left in `folder` (not below it).
+
+    Only regular files named like this module's temporaries (``.NAME.XXXXXXXX.tmp``, and
+    safetensors' ``.tmpXXXXXX``) are removed; call it when no other writer works in `folder`.
+    Returns the paths removed, sorted; a missing folder removes nothing.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for p in sorted(folder.iterdir()):
+        if _TEMPORARY.match(p.name) and p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed

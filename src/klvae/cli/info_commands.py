@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,18 +38,49 @@ def _base(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number or 'e', got {text!r}") from None
 
 
+def _read_npy(path: Path, source: str) -> np.ndarray:
+    """A .npy of real numbers as float64, its header checked against the file's size first."""
+    from klvae.data import DataError, read_npy_header  # imported when a file is read
+
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise UsageError(f"{source}: the file is empty (0 bytes)")
+        try:
+            _, dtype = read_npy_header(f, size, source)
+        except DataError as err:
+            raise UsageError(str(err)) from None
+        # float64 holds every value of these exactly (64-bit integers up to 2**53); long double,
+        # complex, text and dates it cannot, so those are refused rather than rounded or cast.
+        if not (dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 8)):
+            raise UsageError(f"{source}: dtype {dtype} is not supported: save the probabilities "
+                             f"as float64 (or float32, float16, integers)")
+        f.seek(0)
+        return np.lib.format.read_array(f, allow_pickle=False).astype(np.float64, copy=False)
+
+
 def load_distribution(text: str, name: str) -> np.ndarray:
-    """Read a distribution argument: a `.npy` or `.csv` file, or a comma-separated list."""
+    """Read a distribution argument: a `.npy` or `.csv` file, or a comma-separated list.
+
+    Files come back as float64 arrays; a file that holds no numbers, or that is not a plain
+    array of real numbers, raises `UsageError` naming the argument and the file.
+    """
     if text.endswith((".npy", ".csv")):
         path = Path(text)
         if not path.is_file():
             raise UsageError(f"{name}: no such file: {text}")
         try:
             if text.endswith(".npy"):
-                return np.load(path, allow_pickle=False)
-            return np.loadtxt(path, delimiter=",", ndmin=1, dtype=np.float64)
-        except ValueError as err:
+                values = _read_npy(path, f"{name}: {text}")
+            else:
+                with warnings.catch_warnings():  # an empty file: said once below, not as a warning
+                    warnings.filterwarnings("ignore", message=".*input contained no data")
+                    values = np.loadtxt(path, delimiter=",", ndmin=1, dtype=np.float64)
+        except (ValueError, OSError) as err:
             raise UsageError(f"{name}: cannot read {text}: {err}") from None
+        if values.size == 0:
+            raise UsageError(f"{name}: {text} holds no numbers")
+        return values
     try:
         return np.array([float(x) for x in text.split(",")], dtype=np.float64)
     except ValueError:

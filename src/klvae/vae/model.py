@@ -215,8 +215,58 @@ def save_model(model: VAE, path: str | os.PathLike) -> Path:
                                    metadata={"format": "klvae-vae-1", "vae_config": model.config.to_json()})
 
 
+def _config_of(path: Path, meta: dict[str, str]) -> VAEConfig:
+    """The `VAEConfig` in a model file's metadata; one line naming the file if it is not one."""
+    if "vae_config" not in meta:
+        raise ValueError(f"{path} has no vae_config metadata: not a klvae VAE model file")
+    try:
+        fields = json.loads(meta["vae_config"])
+    except ValueError as err:
+        raise ValueError(f"{path}: its vae_config metadata is not JSON ({err})") from None
+    try:
+        if not isinstance(fields, dict):
+            raise TypeError(f"a JSON object was expected, found {type(fields).__name__}")
+        config = VAEConfig(**fields)
+        if config.image_shape is None:
+            raise ValueError("image_shape is not set")
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"{path}: its vae_config metadata is not a valid VAE configuration ({err})") from None
+    return config
+
+
+def _check_tensors_fit(path: Path, config: VAEConfig, found: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """Compare the file's tensor names, shapes and dtypes with the network `config` describes,
+    before any of it is built: the network is laid out on the meta device, which holds no data."""
+    wanted = 4 * (len(config.hidden) + 1)  # an MLP: weight and bias of each layer, both ways
+    if config.arch == "mlp" and len(config.hidden) > len(found):  # before laying out a million layers
+        raise ValueError(f"{path} does not fit its vae_config: the config describes {wanted} "
+                         f"tensors, the file holds {len(found)}")
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
+    except (RuntimeError, ValueError, OverflowError, TypeError) as err:  # e.g. sizes beyond int64
+        first = (str(err).splitlines() or [type(err).__name__])[0]  # torch appends a C++ stack
+        raise ValueError(f"{path}: its vae_config describes a network that cannot be built ({first})") from None
+    for key in [*expected, *sorted(set(found) - set(expected))]:  # in the network's order
+        if key not in found:
+            raise ValueError(f"{path} does not fit its vae_config: tensor {key} is missing")
+        if key not in expected:
+            raise ValueError(f"{path} does not fit its vae_config: unexpected tensor {key}")
+        shape, dtype = found[key]
+        if shape != expected[key]:
+            raise ValueError(f"{path} does not fit its vae_config: {key} has shape {shape}, "
+                             f"the config gives {expected[key]}")
+        if dtype not in ("F64", "F32", "F16", "BF16"):
+            raise ValueError(f"{path}: {key} has dtype {dtype}, weights are floating point")
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
-    """Load a model written by `save_model`, in eval mode; no pickle involved."""
+    """Load a model written by `save_model`, in eval mode; no pickle involved.
+
+    The configuration and the tensors' shapes are checked against each other before the network
+    is built, so a small file cannot ask for a huge one; a file that does not fit raises
+    ValueError naming it.
+    """
     from safetensors import safe_open
 
     path = Path(path)
@@ -225,12 +275,14 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> V
     try:
         with safe_open(str(path), "pt", device="cpu") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            found = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
     except Exception as err:  # a truncated or foreign file
         raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
-    if "vae_config" not in meta:
-        raise ValueError(f"{path} has no vae_config metadata: not a klvae VAE model file")
-    model = VAE(VAEConfig.from_json(meta["vae_config"]))
+    config = _config_of(path, meta)
+    _check_tensors_fit(path, config, found)
+    with safe_open(str(path), "pt", device="cpu") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    model = VAE(config)
     model.load_state_dict(tensors)
     return model.to(device).eval()
 

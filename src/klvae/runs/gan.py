@@ -266,7 +266,11 @@ def _classifier(run_dir: Path, dataset: Dataset, device, seed: int, resume: bool
     k = dataset.num_classes
     if resume and path.is_file():
         model = Classifier(dataset.image_shape, k).to(device)
-        model.load_state_dict(load_file(str(path), device=str(device)))
+        try:
+            model.load_state_dict(load_file(str(path), device=str(device)))
+        except Exception as err:  # a damaged file or one that does not fit the data's classifier
+            raise ValueError(f"{path} is not this run's classifier ({str(err).splitlines()[0]}); "
+                             f"delete it to train a new one") from None
         model.eval()
     else:
         model = train_classifier(dataset.x_train.to(device), dataset.y_train.to(device), k, seed=seed)

@@ -67,11 +67,14 @@ def write_figures_and_report(run_dir: Path, model, dataset, x_test: torch.Tensor
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
-        x = x_test[:32]  # (32, C, H, W)
+        cols = min(8, len(x_test))
+        n_rows = max(1, min(4, len(x_test) // cols))  # a small test set gives fewer rows
+        x = x_test[:n_rows * cols]  # (rows·cols, C, H, W)
         mu, _ = model.encode(x)
         recon = model.mean(mu)  # (32, C, H, W)
-        rows = torch.stack([x.reshape(4, 8, *x.shape[1:]), recon.reshape(4, 8, *x.shape[1:])], 1)  # (4, 2, 8, ...)
-        save_image_grid(rows.reshape(64, *x.shape[1:]).cpu(), run_dir / "reconstructions.png", nrow=8,
+        rows = torch.stack([x.reshape(n_rows, cols, *x.shape[1:]),
+                            recon.reshape(n_rows, cols, *x.shape[1:])], 1)  # (rows, 2, cols, ...)
+        save_image_grid(rows.reshape(-1, *x.shape[1:]).cpu(), run_dir / "reconstructions.png", nrow=cols,
                         title="Inputs (odd rows), reconstructions (even rows)")
         figures.append(("reconstructions.png", "Reconstructions: each input row is followed by its "
                         "reconstruction, the decoder mean at z = μ(x)."))

@@ -7,6 +7,7 @@ so `import klvae` stays quick.
 
 from importlib import import_module
 
+from klvae._version import __version__
 from klvae import estimate as _estimate
 from klvae import gaussian as _gaussian
 from klvae import info as _info
@@ -28,7 +29,6 @@ from klvae.info import (
     wasserstein_distance_samples,
 )
 
-__version__ = "0.1.0"
 
 # name -> module, imported when the name is first asked for
 _LAZY = {

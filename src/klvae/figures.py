@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from klvae._io import atomic_write_bytes
 
@@ -231,8 +232,6 @@ def plot_points(points, path: str | os.PathLike, *, title: str, means=None,
         raise ValueError(f"points must have shape (N, 2), got {p.shape}")
     fig = new_figure(5.0, 5.0)
     ax = fig.add_subplot()
-    from matplotlib.lines import Line2D
-
     ax.scatter(p[:, 0], p[:, 1], s=2, alpha=0.4, color="tab:blue", linewidths=0)
     # Legend proxies: the tiny translucent dots of the scatter would be invisible there.
     handles = [Line2D([], [], marker="o", linestyle="", color="tab:blue", label=label)]

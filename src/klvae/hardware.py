@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import platform
 
 import torch
 
@@ -72,9 +74,6 @@ def keep_freed_memory() -> bool:
     MALLOC_MMAP_THRESHOLD_ environment variable would) makes the next step reuse those pages.
     The process keeps up to its peak heap mapped. A no-op (False) where the C library is not glibc.
     """
-    import ctypes
-    import platform
-
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:

@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scipy.special import rel_entr
+
 from klvae.figures import new_figure, save_png
+from klvae.info import kl_divergence, unit_name
 
 __all__ = ["plot_modes_1d", "plot_modes_2d", "plot_sweep", "plot_kl_integrand", "plot_estimators",
            "distinct_fits", "plot_value_vs_jsd", "plot_saturation", "plot_disjoint_supports"]
@@ -156,13 +159,9 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
     `klvae.fit.kl_numerical`). `base`: None (nats), 2 (bits), 10 (dits) or any base > 0, ≠ 1.
     Returns (path, KL in that unit).
     """
-    from klvae.info import unit_name
-
     unit = unit_name(base)
     log_base = 1.0 if base is None else math.log(base)
     if not hasattr(p, "log_prob"):  # validate before drawing: a bad input leaves no open figure
-        from klvae.info import kl_divergence
-
         kl_divergence(np.asarray(p, dtype=float), np.asarray(q, dtype=float), base=base)
     fig = new_figure(8, 6.5, layout="constrained")
     a1, a2 = fig.subplots(2, 1, sharex=True)
@@ -189,15 +188,11 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
         a2.set_ylabel(f"integrand ({unit} per unit x)")
         statement = f"shaded area (green − red) = KL({labels[0]}‖{labels[1]}) = {kl:.4f} {unit}"
     else:
-        from klvae.info import kl_divergence
-
         pa, qa = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
         if pa.ndim != 1 or pa.shape != qa.shape:
             raise ValueError(f"p and q must be 1-D and of the same length, got shapes {pa.shape} and {qa.shape}")
         kl = float(kl_divergence(pa, qa, base=base))
         with np.errstate(divide="ignore", invalid="ignore"):
-            from scipy.special import rel_entr
-
             contrib = rel_entr(pa, qa) / log_base
         k = np.arange(len(pa))
         a1.bar(k - 0.2, pa, width=0.4, color="tab:blue", label=labels[0])

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from klvae._io import atomic_write_text
+from klvae._version import __version__
 
 __all__ = ["write_report", "load_metrics_jsonl"]
 
@@ -158,8 +159,6 @@ def write_report(run_dir: str | os.PathLike, *, title: str, metrics: Mapping,
     >>> "-92.123" in (d / "report.html").read_text()
     True
     """
-    from klvae import __version__
-
     run_dir = Path(run_dir)
     parts = [f"<h1>{html.escape(title)}</h1>"]
     parts += [f"<p>{html.escape(n)}</p>" for n in notes or ()]

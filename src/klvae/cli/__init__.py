@@ -12,7 +12,7 @@ import argparse
 import re
 import sys
 
-from klvae import __version__
+from klvae._version import __version__
 from klvae.cli import experiment_commands, gan_commands, info_commands, vae_commands
 from klvae.cli.common import UsageError
 

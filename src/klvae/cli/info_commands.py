@@ -16,6 +16,7 @@ import numpy as np
 
 from klvae import info
 from klvae.cli.common import UsageError
+from klvae.data import DataError, read_npy_header
 from klvae.fit import kl_numerical, parse_mixture
 from klvae.hardware import torch_threads
 from klvae.plots import plot_kl_integrand
@@ -40,8 +41,6 @@ def _base(text: str) -> float:
 
 def _read_npy(path: Path, source: str) -> np.ndarray:
     """A .npy of real numbers as float64, its header checked against the file's size first."""
-    from klvae.data import DataError, read_npy_header  # imported when a file is read
-
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:

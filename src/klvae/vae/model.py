@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from torch import nn
 
 from klvae._io import atomic_save_safetensors
@@ -267,8 +268,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> V
     is built, so a small file cannot ask for a huge one; a file that does not fit raises
     ValueError naming it.
     """
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file {path}")

@@ -48,9 +48,9 @@ def worker(out: str, data: str, hidden: str, epochs: int, threads: int) -> None:
     import torch
 
     from klvae import distributed
+    from klvae.runs.vae import train_vae
     from klvae.train import TrainConfig
     from klvae.vae import ELBOConfig, VAEConfig
-    from klvae.runs.vae import train_vae
 
     latent = 16 if hidden == "1024,512" else 8
     ctx = distributed.context()
@@ -121,9 +121,9 @@ def compile_cost(steps: int = 300) -> None:
 
     from klvae.data import load_dataset
     from klvae.distributed import Shard, using_shard
-    from klvae.vae import VAE, ELBOConfig, VAEConfig
     from klvae.runs.vae import VAETask
     from klvae.train import TrainConfig
+    from klvae.vae import VAE, ELBOConfig, VAEConfig
 
     torch.set_num_threads(1)
     x = load_dataset("digits").x_train

@@ -42,7 +42,8 @@ def _one(job: dict) -> dict:
     import torch
 
     from klvae.gan.model import GANConfig
-    from klvae.runs.gan import defaults as train_defaults, train_gan
+    from klvae.runs.gan import defaults as train_defaults
+    from klvae.runs.gan import train_gan
     from klvae.train import TrainConfig
 
     torch.set_num_threads(1)

@@ -44,13 +44,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from klvae.data import load_dataset
 from klvae.cli import main as klvae_main
+from klvae.data import load_dataset
 from klvae.hardware import cpu_has_bf16, keep_freed_memory
+from klvae.runs.vae import test_set, train_vae
 from klvae.train import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, evaluate_vae
-from klvae.runs.vae import train_vae
-from klvae.runs.vae import test_set
 
 LAYERS = [(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)]  # fc1, fc21, fc22, fc3, fc4 (in, out)
 BATCH = 128
@@ -103,7 +102,7 @@ def example_train(model, optimizer, train_loader, epochs=1, max_seconds=None, cp
     seen, start = 0, time.perf_counter()
     for _ in range(epochs):
         train_loss = 0
-        for batch_idx, (data,) in enumerate(train_loader):
+        for batch_idx, (data,) in enumerate(train_loader):  # noqa: B007 (the example's own loop)
             data = torch.bernoulli(data)  # dynamic binarization
             optimizer.zero_grad()
             recon_batch, mu, logvar = model(data)

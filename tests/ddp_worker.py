@@ -3,7 +3,8 @@
 Usage: python -m torch.distributed.run ... tests/ddp_worker.py OUT [KEY=VALUE ...]
 KEY=VALUE pairs set TrainConfig fields (integers, or text such as data=FILE.npz). With
 KLVAE_TEST_KILL_STEP=k, rank 1 of the first attempt (TORCHELASTIC_RESTART_COUNT == 0)
-SIGKILLs itself after step k, as a crashed worker would; KLVAE_TEST_MARKS names a folder where each worker notes its attempt and rank.
+SIGKILLs itself after step k, as a crashed worker would; KLVAE_TEST_MARKS names a folder where
+each worker notes its attempt and rank.
 With KLVAE_TEST_UNSYNCED=FILE it then trains a task that does not synchronise its gradients
 and writes the loop's error message to FILE; with KLVAE_TEST_GAN=DIR it then trains a GAN on
 ring8 for 1 s into DIR.
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import torch
 
+from klvae.runs.vae import train_vae
 from klvae.train import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig
-from klvae.runs.vae import train_vae
 
 
 class Unsynced:

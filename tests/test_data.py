@@ -10,8 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from klvae.data import (DATA_HELP, FASHION_MNIST_DIR, DataError, Dataset, load_dataset,
-                        mode_mixture, read_idx, sample_mixture)
+from klvae.data import (
+    DATA_HELP,
+    FASHION_MNIST_DIR,
+    DataError,
+    Dataset,
+    load_dataset,
+    mode_mixture,
+    read_idx,
+    sample_mixture,
+)
 
 # --------------------------------------------------------------------------- file builders
 

@@ -7,11 +7,11 @@ each epoch gives rank 1 an empty shard (the gradient weighting is tested at its 
 """
 
 import json
-from dataclasses import replace
 import os
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from klvae import distributed
 from klvae.cli import build_parser
 from klvae.hardware import resolve_device
+from klvae.runs.vae import train_vae
 from klvae.train import TrainConfig, fit
 from klvae.vae import VAE, ELBOConfig, VAEConfig, load_run
-from klvae.runs.vae import train_vae
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("ddp_worker.py")

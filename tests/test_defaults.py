@@ -10,9 +10,9 @@ import torch
 
 from klvae.hardware import resolve_amp
 from klvae.optim import lr_factor
+from klvae.runs.vae import read_run_config, train_vae
 from klvae.train import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, size_defaults
-from klvae.runs.vae import read_run_config, train_vae
 
 
 def run(tmp, hooks=(), epochs=2, **train):

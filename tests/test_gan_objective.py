@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from klvae.gan.objective import (
-    LOSSES, critic_loss, discriminator_loss, generator_loss, gradient_penalty, value_function,
+    LOSSES,
+    critic_loss,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    value_function,
 )
 
 logit_lists = st.lists(st.floats(-15, 15, allow_nan=False), min_size=1, max_size=20)
@@ -84,7 +89,7 @@ def test_gradient_penalty_against_an_analytic_critic():
     a = torch.randn(3, 3, dtype=torch.float64)
     real = torch.randn(16, 3, dtype=torch.float64)
     fake = torch.randn(16, 3, dtype=torch.float64)
-    critic = lambda x: 0.5 * (x @ a.T).square().sum(dim=1)
+    critic = lambda x: 0.5 * (x @ a.T).square().sum(dim=1)  # noqa: E731
     gen = torch.Generator().manual_seed(5)
     gp = gradient_penalty(critic, real, fake, weight=10.0, generator=gen)
     eps = torch.rand((16, 1), generator=torch.Generator().manual_seed(5), dtype=torch.float64)

@@ -12,7 +12,10 @@ from scipy import integrate, stats
 from scipy.spatial.distance import jensenshannon
 
 from klvae.gan.theory import (
-    disjoint_uniform_theory, gaussian_shift_theory, optimal_discriminator, optimal_value,
+    disjoint_uniform_theory,
+    gaussian_shift_theory,
+    optimal_discriminator,
+    optimal_value,
     saturation_gradients,
 )
 from klvae.runs.experiments import write_gan_theory as write_theory

@@ -9,9 +9,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from klvae.gradients import (ESTIMATORS, analytic_gradient, cosine, estimate_gradient, exact_variance,
-                             gaussian_bump, pathwise_gradients, quadratic, sampling_blocks_gradients,
-                             score_function_gradients, variance_table)
+from klvae.gradients import (
+    ESTIMATORS,
+    analytic_gradient,
+    cosine,
+    estimate_gradient,
+    exact_variance,
+    gaussian_bump,
+    pathwise_gradients,
+    quadratic,
+    sampling_blocks_gradients,
+    score_function_gradients,
+    variance_table,
+)
 
 MU, SIGMA = 1.0, 1.0
 

@@ -72,8 +72,9 @@ def test_the_umask_is_read_without_changing_it(tmp_path):
 def test_full_disk_is_an_oserror_naming_the_file_and_leaves_nothing(tmp_path, monkeypatch):
     import errno
 
-    import klvae._io
     from safetensors import SafetensorError
+
+    import klvae._io
 
     old = atomic_save_safetensors({"w": torch.zeros(2)}, tmp_path / "w.safetensors")
     before = old.read_bytes()

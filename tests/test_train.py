@@ -10,9 +10,9 @@ import torch
 from safetensors import safe_open
 
 from klvae.checkpoint import load_checkpoint
+from klvae.runs.vae import train_vae
 from klvae.train import NonFiniteLossError, TrainConfig, TrainingInterrupted, fit
 from klvae.vae import ELBOConfig, VAEConfig, load_run, size_defaults
-from klvae.runs.vae import train_vae
 
 
 def small(tmp, epochs=3, **train):

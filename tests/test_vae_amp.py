@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from klvae.cli import main
+from klvae.runs.vae import train_vae
 from klvae.train import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, binarize, load_run, vae_loss
-from klvae.runs.vae import train_vae
 
 
 def digits_run(tmp, amp, seed=0):

@@ -94,8 +94,8 @@ def _forge(path, tensors, meta):
 def _small_model_file(tmp_path, name="m.safetensors"):
     model = VAE(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
     save_model(model, tmp_path / name)
-    from safetensors.torch import load_file
     from safetensors import safe_open
+    from safetensors.torch import load_file
 
     with safe_open(str(tmp_path / name), "pt") as f:
         return load_file(tmp_path / name), dict(f.metadata())

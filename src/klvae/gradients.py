@@ -21,8 +21,8 @@ f = exp(−10x²) or cos(5x) at μ = σ = 1 the score function's is (Mohamed et 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

@@ -1,7 +1,8 @@
 """Figures of the experiments: forward vs reverse KL fits, the KL integrand, gradient variances.
 
 Every function draws through the figure layer (`klvae.figures`: object-oriented Matplotlib,
-atomic PNG writes) into a PNG at `path` and returns the path; none shows a window. Inputs are results of `klvae.fit` and `klvae.gradients`.
+atomic PNG writes) into a PNG at `path` and returns the path; none shows a window. Inputs are
+results of `klvae.fit`, `klvae.gradients` and `klvae.gan.theory`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from scipy.special import rel_entr
 
 from klvae.figures import new_figure, save_png

@@ -41,9 +41,9 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -83,7 +83,7 @@ class TrainConfig:
     lr_schedule: str = "linear"  # lr's factor over the run's budget: linear | cosine | constant (klvae.optim.lr_factor)
     seed: int = 0  # seeds initialisation, batch order and every random draw
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
-    max_seconds: float | None = None  # training-time budget of the run (resumes included): stop at the next step after it
+    max_seconds: float | None = None  # training-time budget (resumes included): stop at the next step after it
     log_every: int = 50  # steps between host syncs (NaN check, progress bar)
     threads: int | None = None  # CPU threads; None: 1 below 200k parameters, else torch's default
     resume: str | None = None  # run folder whose checkpoint to continue

@@ -143,7 +143,8 @@ def register(sub) -> None:
     p.add_argument("--target", default=DEFAULT_TARGET,
                    help=f"1-D mixture 'w:mu:sigma,w:mu:sigma,...' (default {DEFAULT_TARGET})")
     p.add_argument("--target2d", choices=sorted(TARGETS_2D),
-                   help="a 2-D target instead of --target (default none): " + "; ".join(f"{k}: {v[0]}" for k, v in TARGETS_2D.items()))
+                   help="a 2-D target instead of --target (default none): "
+                   + "; ".join(f"{k}: {v[0]}" for k, v in TARGETS_2D.items()))
     p.add_argument("--restarts", type=int, default=None,
                    help="reverse-KL restarts (default 7 in 1-D, 9 in 2-D)")
     p.add_argument("--sweep", action="store_true",

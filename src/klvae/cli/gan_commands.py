@@ -79,13 +79,14 @@ def _gan(args) -> int:
     epochs = metrics["epochs"]
     print(f"trained {epochs} epoch{'s' if epochs != 1 else ''} ({metrics['steps']} steps) in "
           f"{metrics['train_seconds']:.1f} s"
-          + (f", {metrics['train_samples_per_second']:.0f} samples/s" if metrics.get("train_samples_per_second") else "")
+          + (f", {rate:.0f} samples/s" if (rate := metrics.get("train_samples_per_second")) else "")
           + (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else ""))
     if "modes" in metrics:
         print(f"  modes captured      {metrics['modes']}")
         print(f"  high-quality share  {metrics['high_quality']:.2%}")
         rkl = metrics["reverse_kl"]  # None when no sample is high quality
-        print("  reverse KL          " + (f"{rkl:.4f} nats" if rkl is not None else "undefined (no high-quality sample)"))
+        print("  reverse KL          "
+              + (f"{rkl:.4f} nats" if rkl is not None else "undefined (no high-quality sample)"))
     if "class_kl" in metrics:
         print(f"  class KL (gen ‖ data)  {metrics['class_kl']:.4f} nats   (offline classifier, not FID)")
         print(f"  classifier confidence  {metrics['confidence']:.4f}")

@@ -138,7 +138,8 @@ def kl_plot(args: argparse.Namespace) -> int:
         if args.normalize:
             p, q = p / p.sum(), q / q.sum()
         if p.ndim != 1 or q.ndim != 1:
-            raise ValueError(f"--plot draws one pair of distributions; got P of shape {p.shape} and Q of shape {q.shape}")
+            raise ValueError(f"--plot draws one pair of distributions; got P of shape {p.shape} "
+                             f"and Q of shape {q.shape}")
     path = None
     with torch_threads(1):  # small tensors: one thread is faster than contending for cores
         if args.plot:

@@ -41,11 +41,13 @@ def register(subparsers) -> None:
                               "weighted NLL, active units) and write a run folder with report.html. "
                               "All losses are nats per example.")
     m = t.add_argument_group("model (VAEConfig)")
-    m.add_argument("--arch", choices=["mlp", "conv"], help="encoder/decoder type; conv needs 28×28 images (default mlp)")
+    m.add_argument("--arch", choices=["mlp", "conv"],
+                   help="encoder/decoder type; conv needs 28×28 images (default mlp)")
     m.add_argument("--hidden", type=_hidden, help="hidden widths, e.g. 400 or 512,256 "
                    "(default 400 for images of up to 256 pixels such as the 8×8 digits, 1024 for larger ones)")
     m.add_argument("--latent-dim", type=int, help="size of z (default 8 up to 256 pixels, 32 for larger images)")
-    m.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"], help="p(x|z) (default bernoulli)")
+    m.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"],
+                   help="p(x|z) (default bernoulli)")
     m.add_argument("--sigma", type=float, help="σ of the fixed-σ gaussian likelihood (default 0.1)")
     o = t.add_argument_group("objective (ELBOConfig)")
     o.add_argument("--samples", type=int, help="Monte Carlo samples of z per example, L (default 1)")

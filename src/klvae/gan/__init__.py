@@ -8,14 +8,28 @@ discriminator and V(D*, G) = 2·JSD − log 4, `model` the networks (with PacGAN
 """
 
 from klvae.gan.evaluate import (
-    EVAL_SAMPLES, NOT_FID, ModeCoverage, classifier_scores, mode_coverage, sample_fixed, train_classifier,
+    EVAL_SAMPLES,
+    NOT_FID,
+    ModeCoverage,
+    classifier_scores,
+    mode_coverage,
+    sample_fixed,
+    train_classifier,
 )
 from klvae.gan.model import Classifier, Discriminator, GANConfig, Generator, build_gan, pack, save_gan
 from klvae.gan.objective import (
-    LOSSES, critic_loss, discriminator_loss, generator_loss, gradient_penalty, value_function,
+    LOSSES,
+    critic_loss,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    value_function,
 )
 from klvae.gan.theory import (
-    disjoint_uniform_theory, gaussian_shift_theory, optimal_discriminator, optimal_value,
+    disjoint_uniform_theory,
+    gaussian_shift_theory,
+    optimal_discriminator,
+    optimal_value,
     saturation_gradients,
 )
 

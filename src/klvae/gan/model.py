@@ -56,7 +56,7 @@ class GANConfig:
         if self.gp_weight < 0:
             raise ValueError(f"gp_weight must be non-negative, got {self.gp_weight}")
 
-    def resolved(self, *, image: bool) -> "GANConfig":
+    def resolved(self, *, image: bool) -> GANConfig:
         """A copy with every None field set to its default for this loss and kind of data."""
         wgan = self.loss == "wasserstein"
         pick = lambda v, default: default if v is None else v  # noqa: E731

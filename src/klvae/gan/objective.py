@@ -21,7 +21,7 @@ Gulrajani et al., "Improved Training of Wasserstein GANs" (2017), algorithm 1.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

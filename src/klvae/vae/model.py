@@ -77,7 +77,7 @@ class VAEConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "VAEConfig":
+    def from_json(cls, text: str) -> VAEConfig:
         return cls(**json.loads(text))
 
 

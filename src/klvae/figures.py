@@ -139,8 +139,8 @@ def _number(v) -> float | None:
 def _series(records: Sequence[Mapping], key: str, x_key: str,
             log_y: bool) -> tuple[list[float], list[float]]:
     """The (x, y) points of `key`; rows without a finite value (≤ 0 on a log axis) are skipped."""
-    pts = [(_number(row.get(x_key, i)), _number(row.get(key))) for i, row in enumerate(records)]
-    pts = [(a, b) for a, b in pts if a is not None and b is not None and (b > 0 or not log_y)]
+    raw = [(_number(row.get(x_key, i)), _number(row.get(key))) for i, row in enumerate(records)]
+    pts = [(a, b) for a, b in raw if a is not None and b is not None and (b > 0 or not log_y)]
     return [a for a, _ in pts], [b for _, b in pts]
 
 

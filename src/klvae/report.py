@@ -104,7 +104,7 @@ def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
     return out
 
 
-def _table(d: Mapping) -> str:
+def _table(d: Mapping | object) -> str:
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_format(v))}</td></tr>"
                    for k, v in _flatten(d))
     return f"<table>{rows}</table>"

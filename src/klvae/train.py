@@ -159,7 +159,9 @@ class _Loop:
         self.n_batches = math.ceil(self.n / self.bs)
         self.total_steps = (cfg.epochs or 1) * self.n_batches
         self.amp = resolve_amp(cfg.amp, self.device, *task.modules.values())
-        self.state, self.keys, self.acc = LoopState(), [], None  # acc (K,) float64: Σ batch·value of the epoch so far
+        self.state = LoopState()
+        self.keys: list[str] = []  # the names of the task's step outputs
+        self.acc: torch.Tensor | None = None  # (K,) float64: Σ batch·value of the epoch so far (this rank)
         self.records: list[dict] = []
         self.window: list[torch.Tensor] = []  # (K,) Σ over this rank's rows, for each step since the last host sync
         self.sizes: list[int] = []  # global batch size of each of those steps
@@ -231,7 +233,7 @@ class _Loop:
             distributed.check_in_sync(self.task.modules, "after the first step")
         vals = torch.stack([out[k].float() for k in self.keys]).double()  # (K,)
         sums = vals * len(idx) if len(idx) else torch.zeros_like(vals)  # an empty shard's mean is NaN
-        self.acc += sums
+        self.acc.add_(sums)
         self.window.append(sums)
         self.sizes.append(len(batch))
         st.batch, st.step, st.samples = st.batch + 1, st.step + 1, st.samples + len(batch)
@@ -310,10 +312,11 @@ class _Loop:
 
     def end_epoch(self) -> None:
         """The epoch's means, the task's evaluation, one metrics.jsonl line, then the checkpoint."""
-        st, ctx = self.state, self.ctx
-        totals = distributed.all_reduce_sum(self.acc.clone())  # (K,) Σ over the epoch, all ranks
+        st, ctx, acc = self.state, self.ctx, self.acc
+        assert acc is not None, "an epoch ends after at least one step"
+        totals = distributed.all_reduce_sum(acc.clone())  # (K,) Σ over the epoch, all ranks
         if ctx.is_main:
-            record = {"epoch": st.epoch + 1, "step": st.step}
+            record: dict[str, float] = {"epoch": st.epoch + 1, "step": st.step}
             if self.cfg.lr_schedule != "constant":
                 record["lr_factor"] = self.lr_factor(st.step, st.train_seconds)
             record.update({f"train_{k}": v / self.n for k, v in zip(self.keys, totals.tolist())})
@@ -328,7 +331,7 @@ class _Loop:
                 f.flush()
             self.records.append(record)
         st.epoch, st.batch = st.epoch + 1, 0
-        self.acc.zero_()
+        acc.zero_()
         self.save()
 
     def stop_interrupted(self) -> TrainingInterrupted:

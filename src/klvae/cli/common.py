@@ -46,7 +46,7 @@ def check_resume_flags(given: dict, allowed: tuple[str, ...] = RESUME_OVERRIDES)
 
 
 def add_loop_flags(group, *, data_help: str, out_default: str, epochs: str, batch: str, lr: str,
-                   betas: str, amp: str) -> None:
+                   betas: tuple[str, str], amp: str) -> None:
     """The TrainConfig flags, the same spelling and meaning in every training command."""
     group.add_argument("--data", help=data_help)
     group.add_argument("--out", metavar="DIR", help=f"run folder (default {out_default})")

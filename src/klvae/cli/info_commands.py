@@ -11,6 +11,7 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -131,6 +132,8 @@ def kl_plot(args: argparse.Namespace) -> int:
     """`klvae kl P Q [--density] [--plot PNG]`: print KL(P‖Q) and draw its integrand."""
     unit = info.unit_name(args.base)
     log_base = 1.0 if args.base is None else math.log(args.base)
+    p: Any
+    q: Any  # two mixtures (--density) or two probability vectors
     if args.density:
         p, q = parse_mixture(args.P), parse_mixture(args.Q)
     else:

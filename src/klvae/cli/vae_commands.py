@@ -145,7 +145,7 @@ def _sample(args) -> int:
     path = Path(args.png) if args.png else Path(args.run) / f"prior_samples_seed{args.seed}.png"
     torch.manual_seed(args.seed)
     with torch.no_grad():
-        images = model.mean(torch.randn(args.n, model.config.latent_dim))  # (n, C, H, W)
+        images = model.mean(torch.randn(args.n, int(model.config.latent_dim or 0)))  # (n, C, H, W); set on load
     note = "Bernoulli means σ(logits)" if model.config.likelihood == "bernoulli" else "means of p(x|z)"
     short = "means σ(logits)" if model.config.likelihood == "bernoulli" else "means"
     path = save_image_grid(images, path, title=f"{args.n} samples from the prior ({short})")

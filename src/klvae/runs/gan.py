@@ -64,8 +64,8 @@ class GANTask:
         self.g_step = distributed.wrap(_GeneratorLoss(generator, discriminator, config), compile=train.compile)
         self.evaluate = evaluate
         device = next(generator.parameters()).device
-        self.modules = {"generator": generator, "discriminator": discriminator}
-        self.optimizers = {"generator": adam(generator.parameters(), train, device),
+        self.modules: dict[str, torch.nn.Module] = {"generator": generator, "discriminator": discriminator}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {"generator": adam(generator.parameters(), train, device),
                            "discriminator": adam(discriminator.parameters(), train, device)}
 
     def train_step(self, x, y, step, epoch):
@@ -212,6 +212,7 @@ def train_gan(gan: GANConfig | None, train: TrainConfig, *, hooks=(), figures: b
             raise ValueError(f"2-D data must be ring8 or grid25 (its modes are needed for evaluation), "
                              f"got {dataset.name!r}")
         gan = gan.resolved(image=dataset.is_image)
+        assert train.batch_size is not None  # set by the defaults
         if train.batch_size < gan.pack * ctx.world:
             raise ValueError(f"batch_size ({train.batch_size}) must be at least pack ({gan.pack})"
                              + (f" times the {ctx.world} processes" if ctx.distributed else ""))
@@ -263,7 +264,8 @@ def _train(run_dir: Path, resume: bool, gan: GANConfig, train: TrainConfig, data
 def _classifier(run_dir: Path, dataset: Dataset, device, seed: int, resume: bool):
     """Train (or, on resume, load) the offline scorer; returns it and its test accuracy."""
     path = run_dir / "classifier.safetensors"
-    k = dataset.num_classes
+    k, y_train, y_test = dataset.num_classes, dataset.y_train, dataset.y_test
+    assert k is not None and y_train is not None and y_test is not None  # labelled images only
     if resume and path.is_file():
         model = Classifier(dataset.image_shape, k).to(device)
         try:
@@ -273,9 +275,9 @@ def _classifier(run_dir: Path, dataset: Dataset, device, seed: int, resume: bool
                              f"delete it to train a new one") from None
         model.eval()
     else:
-        model = train_classifier(dataset.x_train.to(device), dataset.y_train.to(device), k, seed=seed)
+        model = train_classifier(dataset.x_train.to(device), y_train.to(device), k, seed=seed)
         save_classifier(model, path)
     with torch.no_grad():
         pred = torch.cat([model(b).argmax(1) for b in dataset.x_test.to(device).split(1000)])
-    accuracy = float((pred.cpu() == dataset.y_test).double().mean())
+    accuracy = float(pred.cpu().eq(y_test).double().mean())
     return model, {"classifier_test_accuracy": accuracy}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -49,7 +50,8 @@ class _NegELBO(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, beta: torch.Tensor, eps: torch.Tensor):
         o = self.objective
-        return vae_loss(self.model, x, samples=o.samples, beta=beta, kl=o.kl, eps=eps)
+        # a 0-d tensor β works where the float does, and changing it needs no recompile
+        return vae_loss(self.model, x, samples=o.samples, beta=cast(float, beta), kl=o.kl, eps=eps)
 
 
 class VAETask:
@@ -62,8 +64,8 @@ class VAETask:
     def __init__(self, model: VAE, objective: ELBOConfig, train: TrainConfig, x_test: torch.Tensor):
         self.model, self.objective, self.x_test = model, objective, x_test
         self.binarize = bool(objective.binarize)
-        self.modules = {"vae": model}
-        self.optimizers = {"vae": adam(model.parameters(), train, x_test.device)}
+        self.modules: dict[str, torch.nn.Module] = {"vae": model}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {"vae": adam(model.parameters(), train, x_test.device)}
         self.loss = distributed.wrap(_NegELBO(model, objective), compile=train.compile)  # DDP under torchrun
 
     def train_step(self, x, y, step, epoch):
@@ -193,5 +195,5 @@ def evaluate_run(run_dir: str | Path, k: int | None = None, device: str | torch.
     metrics = evaluate_vae(model, x_test, k=k or objective.iw_k)
     metrics["units"] = "nats per example"
     if save:
-        write_metrics(run_dir, metrics, EVAL)
+        write_metrics(Path(run_dir), metrics, EVAL)
     return metrics

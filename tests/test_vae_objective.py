@@ -192,3 +192,11 @@ def test_objective_config_errors(kwargs, match):
 def test_unknown_likelihood_error():
     with pytest.raises(ValueError, match="unknown likelihood 'poisson'"):
         log_likelihood(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1), "poisson")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([(7,), (3, 5), (2, 1, 3, 3)]))
+def test_binarize_is_exact_on_binary_pixels(seed, shape):
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(shape, generator=g) < 0.5).float()
+    assert torch.equal(binarize(x, g), x)

@@ -1,15 +1,12 @@
-"""The VAE's defaults: the learning-rate schedule, the size-dependent settings, "auto" precision,
-the decoder's starting bias and the training-time budget."""
+"""The VAE job (`klvae.runs.vae`): its defaults by image size, the schedule and budget it trains
+under, the settings it records, the decoder's starting bias, and runs saved by older versions."""
 
 import json
-import math
 import time
 
 import pytest
 import torch
 
-from klvae.hardware import resolve_amp
-from klvae.optim import lr_factor
 from klvae.runs.vae import read_run_config, train_vae
 from klvae.train import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, size_defaults
@@ -64,17 +61,6 @@ def test_the_budget_counts_the_whole_run_across_resumes(tmp_path):
     assert again["stopped"] == "max_seconds" and again["steps"] == first["steps"]  # budget already spent
 
 
-def test_lr_factor_formula():
-    assert lr_factor("linear", 10 / 100, 50 / 100) == pytest.approx(0.5)  # seconds ahead of steps
-    assert lr_factor("linear", 80 / 100, 50 / 100) == pytest.approx(0.2)  # steps ahead of seconds
-    assert lr_factor("linear", 1.0, 5.0) == 0.0  # never negative
-    assert lr_factor("constant", 0.99, 1e7) == 1.0
-    for share in (0.0, 0.1, 0.37, 0.5, 0.9, 1.0, 3.0):  # cosine against its formula, capped at the end
-        assert lr_factor("cosine", share) == pytest.approx(0.5 * (1 + math.cos(math.pi * min(share, 1.0))), abs=1e-15)
-    with pytest.raises(ValueError, match="schedule must be one of"):
-        lr_factor("step", 0.5)
-
-
 def test_size_defaults_follow_the_number_of_pixels():
     assert VAEConfig(image_shape=(1, 8, 8)).hidden == (400,) and VAEConfig(image_shape=(1, 8, 8)).latent_dim == 8
     big = VAEConfig(image_shape=(1, 28, 28))
@@ -100,34 +86,6 @@ def test_adam_beta2_reaches_the_optimizer_and_the_checkpoint(tmp_path):
     assert json.loads((d / "config.json").read_text())["train"]["adam_beta2"] == 0.9
 
 
-def test_the_gan_takes_its_optimizer_settings_from_the_loop(tmp_path):
-    from klvae.gan import GANConfig
-    from klvae.runs.gan import train_gan
-
-    seen = []
-    hook = lambda task, state: seen.append(  # noqa: E731
-        [(g["betas"], g["weight_decay"], g["lr"]) for opt in task.optimizers.values() for g in opt.param_groups])
-    train_gan(GANConfig(g_hidden=8, d_hidden=8), TrainConfig(data="ring8", out=str(tmp_path), epochs=1,
-              adam_beta2=0.9, weight_decay=1e-4, max_seconds=0.3), hooks=(hook,), figures=False)
-    assert {b for step in seen for b, _, _ in step} == {(0.5, 0.9)}  # β1 the GAN's default, β2 as given
-    assert {w for step in seen for _, w, _ in step} == {1e-4}
-    rates = [step[0][2] for step in seen]
-    assert rates[-1] < rates[0] <= 1e-3  # the loop's linear decay over the time budget
-    cfg = json.loads((tmp_path / "config.json").read_text())
-    assert cfg["train"]["adam_beta1"] == 0.5 and "beta1" not in cfg["gan"] and "lr_decay" not in cfg["gan"]
-
-
-def test_gan_runs_saved_with_their_own_betas_and_decay_read_into_the_loop(tmp_path):
-    from klvae.runs.gan import read_run_config
-
-    (tmp_path / "config.json").write_text(json.dumps({
-        "gan": {"loss": "wasserstein", "beta1": 0.4, "beta2": None, "lr_decay": False},
-        "train": {"data": "ring8", "epochs": 8, "lr_schedule": "constant", "adam_beta2": None}}))
-    gan, train = read_run_config(tmp_path)
-    assert gan.loss == "wasserstein" and (train.adam_beta1, train.adam_beta2) == (0.4, 0.9)
-    assert train.lr_schedule == "constant"
-
-
 def test_runs_saved_before_the_schedule_read_as_constant_rate_and_torch_beta2(tmp_path):
     d, _ = run(tmp_path, epochs=1)
     path = d / "config.json"
@@ -135,18 +93,6 @@ def test_runs_saved_before_the_schedule_read_as_constant_rate_and_torch_beta2(tm
     del cfg["train"]["lr_schedule"], cfg["train"]["adam_beta2"]
     path.write_text(json.dumps(cfg))
     assert read_run_config(d)[2].lr_schedule == "constant" and read_run_config(d)[2].adam_beta2 == 0.999
-
-
-def test_auto_precision(monkeypatch):
-    small = VAE(VAEConfig(image_shape=(1, 8, 8)))
-    big = VAE(VAEConfig(image_shape=(1, 28, 28)))
-    cpu = torch.device("cpu")
-    assert resolve_amp("none", cpu, big) == "none" and resolve_amp("bf16", cpu, small) == "bf16"
-    assert resolve_amp("auto", cpu, small) == "none"
-    monkeypatch.setattr("klvae.hardware.cpu_has_bf16", lambda: True)
-    assert resolve_amp("auto", cpu, big) == "bf16"
-    monkeypatch.setattr("klvae.hardware.cpu_has_bf16", lambda: False)
-    assert resolve_amp("auto", cpu, big) == "none"
 
 
 def test_decoder_starts_at_the_mean_image():
@@ -167,33 +113,3 @@ def test_learned_sigma_decoder_gets_the_mean_half_only():
     model.init_output_bias(torch.full((1, 2, 2), 0.5))
     after = model.decoder[-1].bias.detach()
     assert torch.allclose(after[:4], torch.zeros(4), atol=1e-7) and torch.equal(after[4:], before[4:])
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(lr_schedule="step"), "lr_schedule must be one of"),
-    (dict(adam_beta1=-0.1), r"adam_beta1 must lie in \[0, 1\)"),
-    (dict(weight_decay=-1.0), "weight_decay must be non-negative"),
-    (dict(seed=-1), "seed must be non-negative"),
-    (dict(amp="fp16"), "amp must be 'auto', 'none' or 'bf16'"),
-    (dict(adam_beta2=1.0), r"adam_beta2 must lie in \[0, 1\)"),
-])
-def test_config_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        TrainConfig(**kwargs)
-
-
-def test_freed_memory_is_reused_instead_of_faulted_in_again():
-    import platform
-    import resource
-
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        pytest.skip("glibc only")
-    from klvae.hardware import keep_freed_memory
-
-    assert keep_freed_memory()
-    torch.empty(4 << 20, dtype=torch.uint8).fill_(1)  # 4 MB: above glibc's default mmap threshold
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(20):
-        torch.empty(4 << 20, dtype=torch.uint8).fill_(1)  # freed and allocated again, as in a training step
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    assert faults < 2000, faults  # each block's 1024 pages come back from the heap: not 20 × 1024 faults

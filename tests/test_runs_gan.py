@@ -137,3 +137,31 @@ def test_cli_reports_an_undefined_reverse_kl(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(gan_run, "train_gan", lambda gan, train: (tmp_path, metrics))
     assert main(["gan", "--data", "grid25", "--epochs", "1"]) == 0
     assert "reverse KL          undefined (no high-quality sample)" in capsys.readouterr().out
+
+
+def test_the_gan_takes_its_optimizer_settings_from_the_loop(tmp_path):
+    from klvae.gan import GANConfig
+    from klvae.runs.gan import train_gan
+
+    seen = []
+    hook = lambda task, state: seen.append(  # noqa: E731
+        [(g["betas"], g["weight_decay"], g["lr"]) for opt in task.optimizers.values() for g in opt.param_groups])
+    train_gan(GANConfig(g_hidden=8, d_hidden=8), TrainConfig(data="ring8", out=str(tmp_path), epochs=1,
+              adam_beta2=0.9, weight_decay=1e-4, max_seconds=0.3), hooks=(hook,), figures=False)
+    assert {b for step in seen for b, _, _ in step} == {(0.5, 0.9)}  # β1 the GAN's default, β2 as given
+    assert {w for step in seen for _, w, _ in step} == {1e-4}
+    rates = [step[0][2] for step in seen]
+    assert rates[-1] < rates[0] <= 1e-3  # the loop's linear decay over the time budget
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["train"]["adam_beta1"] == 0.5 and "beta1" not in cfg["gan"] and "lr_decay" not in cfg["gan"]
+
+
+def test_gan_runs_saved_with_their_own_betas_and_decay_read_into_the_loop(tmp_path):
+    from klvae.runs.gan import read_run_config
+
+    (tmp_path / "config.json").write_text(json.dumps({
+        "gan": {"loss": "wasserstein", "beta1": 0.4, "beta2": None, "lr_decay": False},
+        "train": {"data": "ring8", "epochs": 8, "lr_schedule": "constant", "adam_beta2": None}}))
+    gan, train = read_run_config(tmp_path)
+    assert gan.loss == "wasserstein" and (train.adam_beta1, train.adam_beta2) == (0.4, 0.9)
+    assert train.lr_schedule == "constant"

@@ -177,7 +177,7 @@ def restore_checkpoint(path: Path, task: Task,
     state, keys = _loop_state(path, meta)
     unused = set(tensors)
     misfit = f"{path} does not fit this model"
-    weights = {}
+    weights: dict[str, dict[str, torch.Tensor]] = {}
     for name, module in task.modules.items():
         prefix = f"module/{name}/"
         weights[name] = {}

@@ -214,13 +214,14 @@ def _load_npz(path: Path) -> Dataset:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as err:
         raise DataError(f"{path.name}: not a readable .npz file: {err}") from None
-    out = {}
+    out: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
     for split in ("train", "test"):
         src = f"{path.name}: x_{split}"
         if arrays[f"x_{split}"].ndim and len(arrays[f"x_{split}"]) == 0:
             raise DataError(f"{path.name} has no {_SPLIT_WORD[split]} images (x_{split} is empty)")
         x = _to_unit_tensor(np.ascontiguousarray(_to_nchw(arrays[f"x_{split}"], src)), src)
         y = arrays.get(f"y_{split}")
+        labels = None
         if y is not None:
             if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
                 raise DataError(f"{path.name}: y_{split} must be a 1-D array of non-negative "
@@ -228,8 +229,8 @@ def _load_npz(path: Path) -> Dataset:
             if len(y) != len(x):
                 raise DataError(f"{path.name}: x_{split} has {len(x)} images but y_{split} "
                                 f"has {len(y)} labels")
-            y = torch.from_numpy(y.astype(np.int64))
-        out[split] = (x, y)
+            labels = torch.from_numpy(y.astype(np.int64))
+        out[split] = (x, labels)
     if out["train"][0].shape[1:] != out["test"][0].shape[1:]:
         raise DataError(f"{path.name}: x_train images are {tuple(out['train'][0].shape[1:])} "
                         f"but x_test images are {tuple(out['test'][0].shape[1:])}")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -125,6 +126,8 @@ class Shard:
 
     @property
     def rows(self) -> int:
+        if self.size is None:
+            raise ValueError("this shard's global batch size is not known (outside fit)")
         return shard_rows(self.size, self.rank, self.world)
 
     @property
@@ -138,6 +141,7 @@ class Shard:
     def _generator(self, device: torch.device) -> torch.Generator:
         key = str(device)
         if key not in self._generators:  # one stream per step; draws follow in call order
+            assert self.seed is not None  # _draw asks for a generator only when seeded
             state = np.random.SeedSequence([self.seed, self.step, 0x6B6C]).generate_state(2, np.uint64)[0]
             self._generators[key] = torch.Generator(device=device).manual_seed(int(state) & (2**63 - 1))
         return self._generators[key]
@@ -225,7 +229,7 @@ def wrap(module: torch.nn.Module, *, compile: bool = False) -> torch.nn.Module:
             module, device_ids=[device.index] if device.type == "cuda" else None)
         module.register_comm_hook(None, _weighted_allreduce)
     if compile:
-        module = torch.compile(module)
+        module = cast(torch.nn.Module, torch.compile(module))  # a Module compiles to an OptimizedModule
     return module
 
 
@@ -250,7 +254,9 @@ def check_in_sync(modules: dict[str, torch.nn.Module], where: str) -> None:
     would otherwise train P separate models without a word. One small all-reduce."""
     if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
         return
-    sums = torch.stack([sum(p.detach().double().sum() for p in m.parameters()) for m in modules.values()])  # (M,)
+    # sum() starts at 0, but every module here has parameters, so each sum is a tensor
+    sums = torch.stack([cast(torch.Tensor, sum(p.detach().double().sum() for p in m.parameters()))
+                        for m in modules.values()])  # (M,)
     lo, hi = sums.clone(), sums.clone()
     dist.all_reduce(lo, op=dist.ReduceOp.MIN)
     dist.all_reduce(hi, op=dist.ReduceOp.MAX)

@@ -104,6 +104,7 @@ def pathwise_gradients(f, mu: float, sigma: float, n: int, *, repeats: int = 1, 
     eps = torch.randn(mu_.shape, generator=gen, dtype=_DTYPE)  # (R, n)
     x = mu_ + sigma_ * eps  # same as Normal(mu_, sigma_).rsample(), with our generator
     f(x).sum().backward()
+    assert mu_.grad is not None and sigma_.grad is not None  # leaves that require grad, after backward()
     return torch.stack([mu_.grad, sigma_.grad], -1)  # (R, n, 2)
 
 
@@ -136,6 +137,7 @@ def score_function_gradients(f, mu: float, sigma: float, n: int, *, repeats: int
     else:
         raise ValueError(f"baseline must be None, a number or 'loo', got {baseline!r}")
     ((fx - b) * q.log_prob(x)).sum().backward()
+    assert mu_.grad is not None and sigma_.grad is not None  # leaves that require grad, after backward()
     return torch.stack([mu_.grad, sigma_.grad], -1)  # (R, n, 2)
 
 
@@ -207,13 +209,13 @@ def exact_variance(estimator: str, cost: Cost, mu: float, sigma: float, n: int |
         return m2 - m1**2
     if estimator == "score_baseline":
         mean_f = float(cost.expectation(torch.tensor(mu, dtype=_DTYPE), torch.tensor(sigma, dtype=_DTYPE)))
-        mu11, mu22 = _moments(cost, mu, sigma, lambda *a: _score_weight(*a, centre=mean_f))
+        mu11, mu22 = _moments(cost, mu, sigma, lambda c, m, s, e: _score_weight(c, m, s, e, centre=mean_f))
         if n is None:
             return mu22 - mu11**2
         if n < 2:
             raise ValueError("baseline='loo' needs n >= 2 samples")
-        var_f = _moments(cost, mu, sigma, lambda c, m, s, e: torch.stack([c.f(m + s * e)] * 2, -1))
-        var_f = float(var_f[1][0] - var_f[0][0] ** 2)
+        f1, f2 = _moments(cost, mu, sigma, lambda c, m, s, e: torch.stack([c.f(m + s * e)] * 2, -1))
+        var_f = float(f2[0] - f1[0] ** 2)
         var_s = np.array([1.0, 2.0]) / sigma**2  # Var[ε/σ], Var[(ε² − 1)/σ]
         return mu22 - mu11**2 * (n - 2) / (n - 1) + var_f * var_s / (n - 1)
     raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
@@ -280,6 +282,8 @@ def variance_table(costs=None, *, mu: float = 1.0, sigma: float = 1.0, ns=(2, 8,
                 measured.append((n * g.var(0)).numpy())
                 means = (g.mean(0).numpy(), (g.std(0) / math.sqrt(repeats)).numpy())
             exact = [exact_variance(estimator, cost, mu, sigma, n) for n in ns]
+            if means is None:  # only when ns is empty
+                raise ValueError("ns must hold at least one sample count")
             for k, param in enumerate(("mu", "sigma")):
                 rows.append({
                     "cost": cost.name, "param": param, "estimator": estimator,

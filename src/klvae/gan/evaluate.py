@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -28,8 +29,8 @@ import torch
 from klvae.gan.model import Classifier
 from klvae.info import kl_divergence
 
-__all__ = ["ModeCoverage", "mode_coverage", "classifier_scores", "train_classifier", "sample_fixed",
-           "EVAL_SAMPLES", "IMAGE_EVAL_SAMPLES", "HQ_RADIUS", "NOT_FID"]
+__all__ = ["ModeCoverage", "mode_coverage", "ClassifierScores", "classifier_scores", "train_classifier",
+           "sample_fixed", "EVAL_SAMPLES", "IMAGE_EVAL_SAMPLES", "HQ_RADIUS", "NOT_FID"]
 
 EVAL_SAMPLES = 2500  # generated samples scored per evaluation, as in VEEGAN / PacGAN
 IMAGE_EVAL_SAMPLES = 2000  # generated images scored per evaluation by the offline classifier
@@ -93,10 +94,19 @@ def mode_coverage(samples, means, sigma: float, *, radius: float = HQ_RADIUS) ->
                         reverse_kl=reverse_kl, counts=tuple(int(c) for c in counts))
 
 
+class ClassifierScores(TypedDict):
+    """What `classifier_scores` returns (a plain dict)."""
+
+    class_kl: float  # KL(h_gen ‖ h_data) in nats
+    confidence: float  # mean max softmax probability
+    class_histogram: list[float]  # (C,) h_gen
+    data_class_histogram: list[float]  # (C,) h_data
+
+
 @torch.no_grad()
 def classifier_scores(classifier: torch.nn.Module, images: torch.Tensor,
                       data_labels: torch.Tensor, num_classes: int,
-                      batch_size: int = 500) -> dict[str, float]:
+                      batch_size: int = 500) -> ClassifierScores:
     """Offline scores of generated images with a classifier trained on the data (not FID).
 
     - ``class_kl`` = KL(h_gen ‖ h_data) in nats, h_gen the histogram of the classifier's

@@ -175,6 +175,8 @@ def build_gan(config: GANConfig, data_shape: tuple[int, ...], *,
     torch.Size([4])
     """
     config = config.resolved(image=image)
+    # resolved() leaves no field None
+    assert config.latent_dim is not None and config.g_hidden is not None and config.d_hidden is not None
     g = Generator(config.latent_dim, data_shape, config.g_hidden, config.g_layers,
                   out_range="unit" if image else "real")
     d = Discriminator(data_shape, config.d_hidden, config.d_layers, config.pack)

@@ -71,6 +71,8 @@ class VAEConfig:
 
     @property
     def n_pixels(self) -> int:
+        if self.image_shape is None:
+            raise ValueError("VAEConfig.image_shape is not set: give the (C, H, W) of the data")
         return math.prod(self.image_shape)
 
     def to_json(self) -> str:
@@ -127,6 +129,7 @@ class VAE(nn.Module):
         super().__init__()
         if config.image_shape is None:
             raise ValueError("VAEConfig.image_shape is not set: give the (C, H, W) of the data")
+        assert config.hidden is not None and config.latent_dim is not None  # __post_init__ fills both from image_shape
         self.config = config
         c, d, n_out = config.latent_dim, config.n_pixels, config.image_shape[0]
         self.out_mult = 2 if config.likelihood == "gaussian-learned" else 1  # (mean, log σ) per pixel
@@ -156,6 +159,7 @@ class VAE(nn.Module):
         if self.config.arch != "mlp":
             return
         last = self.decoder[-1]
+        assert isinstance(last, nn.Linear)  # the MLP decoder ends in a Linear layer
         logit = torch.logit(pixel_mean.to(last.bias).flatten().clamp(1e-3, 1 - 1e-3))  # (D,)
         last.bias[:logit.numel()] = logit  # gaussian-learned: the mean half; the log σ half is left alone
 
@@ -187,6 +191,7 @@ class VAE(nn.Module):
         """z (..., latent) → likelihood parameters, each (..., C, H, W)."""
         lead = z.shape[:-1]
         h = self.decoder(z.reshape(-1, z.shape[-1])).to(z.dtype)  # (N, k·D) or (N, k·C, H, W), z's dtype
+        assert self.config.image_shape is not None  # checked in __init__
         c, hh, ww = self.config.image_shape
         h = h.reshape(*lead, self.out_mult * c, hh, ww)  # (..., k·C, H, W)
         if self.config.likelihood == "bernoulli":
@@ -238,6 +243,7 @@ def _config_of(path: Path, meta: dict[str, str]) -> VAEConfig:
 def _check_tensors_fit(path: Path, config: VAEConfig, found: dict[str, tuple[tuple[int, ...], str]]) -> None:
     """Compare the file's tensor names, shapes and dtypes with the network `config` describes,
     before any of it is built: the network is laid out on the meta device, which holds no data."""
+    assert config.hidden is not None  # _config_of checked image_shape, which fills hidden
     wanted = 4 * (len(config.hidden) + 1)  # an MLP: weight and bias of each layer, both ways
     if config.arch == "mlp" and len(config.hidden) > len(found):  # before laying out a million layers
         raise ValueError(f"{path} does not fit its vae_config: the config describes {wanted} "

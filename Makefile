@@ -4,13 +4,18 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test lint install bench clean
 
 run: $(STAMP)
 	$(BIN)/klvae train
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# ruff (lint) over the sources, tests and benchmarks, then mypy over src/ (settings in pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 install: $(STAMP)
 

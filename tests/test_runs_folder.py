@@ -1,8 +1,12 @@
 """The run-folder protocol (`klvae.runs.folder`): nothing is overwritten, everything is checked
 before the first write, a stopped run resumes, a damaged folder is named in one line."""
 
+import fcntl
 import json
 import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -161,3 +165,37 @@ def test_a_small_test_set_trains_end_to_end_with_its_figures(tmp_path):
     assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "2", *SMALL]) == 0
     assert (out / "report.html").is_file() and (out / "reconstructions.png").is_file()
     assert os.path.getsize(out / "reconstructions.png") > 0
+
+
+def test_a_second_process_given_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / folder.LOCK, "w") as held:  # another process writing there holds this lock
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ValueError, match="is in use by another klvae process"):
+            run(out)
+    assert sorted(p.name for p in out.iterdir()) == [folder.LOCK]  # nothing written
+    # two real commands at once: one trains, the other is refused
+    first = subprocess.Popen([sys.executable, "-m", "klvae", "train", "--out", str(out), "--epochs", "400",
+                              "--max-seconds", "6", *SMALL], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(200):  # until the first one holds the folder
+            if (out / "config.json").exists():
+                break
+            first.poll()
+            assert first.returncode is None, first.stderr.read()
+            time.sleep(0.05)
+        second = subprocess.run([sys.executable, "-m", "klvae", "train", "--out", str(out), "--epochs", "1", *SMALL],
+                                capture_output=True, text=True)
+        assert second.returncode == 2 and ("in use by another klvae process" in second.stderr
+                                           or "already holds a run" in second.stderr)
+    finally:
+        first.wait(60)
+    assert first.returncode == 0
+
+
+def test_a_failed_start_removes_the_folder_it_made(tmp_path):
+    out = tmp_path / "new"
+    with pytest.raises(Exception, match="no-such"):
+        train_vae(VAEConfig(), ELBOConfig(), TrainConfig(out=str(out), data="no-such.npz"), figures=False)
+    assert not out.exists()

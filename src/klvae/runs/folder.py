@@ -10,16 +10,19 @@ A run folder holds
     *.png, report.html      the figures and the report that shows them
     eval.json               written by `klvae eval`
 
-Every job (`klvae.runs.vae`, `klvae.runs.gan`) goes through `open_run` and `start_run`, so that
-refusing to overwrite a run, resuming it (by hand or after a torchrun restart) and reading its
-config back are written once.
+Every job (`klvae.runs.vae`, `klvae.runs.gan`) goes through `claim_run`, `write_config` and
+`read_config`, so that refusing to overwrite a run, holding the folder against a second process,
+resuming (by hand or after a torchrun restart) and reading the config back are written once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
@@ -28,8 +31,8 @@ from klvae._io import atomic_write_json, remove_stale_temporaries
 from klvae.train import CHECKPOINT, METRICS_JSONL, TrainConfig
 
 __all__ = ["CONFIG", "CHECKPOINT", "METRICS_JSONL", "METRICS", "MODEL", "REPORT", "EVAL", "RUN_FILES",
-           "RESUME_OVERRIDES", "open_run", "read_config", "write_config", "write_metrics", "check_new_run_dir",
-           "resolve_defaults", "loop_config", "train_dict", "EvaluationInterrupted"]
+           "RESUME_OVERRIDES", "LOCK", "open_run", "claim_run", "read_config", "write_config", "write_metrics",
+           "check_new_run_dir", "resolve_defaults", "loop_config", "train_dict", "EvaluationInterrupted"]
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -37,6 +40,7 @@ MODEL = "model.safetensors"
 REPORT = "report.html"
 EVAL = "eval.json"
 RUN_FILES = (CONFIG, METRICS_JSONL, CHECKPOINT, MODEL, METRICS, REPORT)
+LOCK = ".klvae.lock"  # held (flock) by the process that writes the folder, while it runs
 # What a resumed run may change; everything else comes from the run's config.json.
 RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads", "ckpt_steps", "compile")
 
@@ -74,6 +78,38 @@ def open_run(train: TrainConfig, prefix: str = "") -> tuple[Path, bool, TrainCon
     run_dir = Path(train.out or distributed.broadcast(time.strftime(f"runs/{prefix}%Y%m%d-%H%M%S")))
     check_new_run_dir(run_dir)
     return run_dir, False, train
+
+
+@contextlib.contextmanager
+def claim_run(train: TrainConfig, prefix: str = "") -> Iterator[tuple[Path, bool, TrainConfig]]:
+    """`open_run`, then hold the folder for this job: rank 0 takes an exclusive lock on
+    RUN/.klvae.lock until the job ends, so a second process given the same folder is refused
+    ("in use") instead of writing into it. A folder this call made is removed again if the job
+    fails before writing anything into it.
+    """
+    run_dir, resume, train = open_run(train, prefix)
+    if not distributed.context().is_main:
+        yield run_dir, resume, train
+        return
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+    ok = False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{run_dir} is in use by another klvae process; wait for it, or choose "
+                             f"another --out") from None
+        if not resume:
+            check_new_run_dir(run_dir)  # again: another process may have started here meanwhile
+        yield run_dir, resume, train
+        ok = True
+    finally:
+        os.close(fd)  # releases the lock
+        if not ok and created and [p.name for p in run_dir.iterdir()] == [LOCK]:
+            (run_dir / LOCK).unlink()
+            run_dir.rmdir()
 
 
 def read_config(run_dir: str | Path) -> dict:

@@ -17,13 +17,28 @@ from safetensors.torch import load_file
 from klvae import distributed
 from klvae.data import Dataset, load_dataset, mode_mixture
 from klvae.figures import plot_points, save_image_grid
-from klvae.gan.evaluate import (EVAL_SAMPLES, IMAGE_EVAL_SAMPLES, classifier_scores, mode_coverage,
-                                sample_fixed, train_classifier)
+from klvae.gan.evaluate import (
+    EVAL_SAMPLES,
+    IMAGE_EVAL_SAMPLES,
+    classifier_scores,
+    mode_coverage,
+    sample_fixed,
+    train_classifier,
+)
 from klvae.gan.model import Classifier, GANConfig, build_gan, pack, save_classifier, save_gan
 from klvae.gan.objective import critic_loss, discriminator_loss, generator_loss, gradient_penalty
 from klvae.hardware import default_threads, resolve_device, torch_threads
-from klvae.runs.folder import (MODEL, EvaluationInterrupted, loop_config, open_run, read_config,
-                               resolve_defaults, train_dict, write_config, write_metrics)
+from klvae.runs.folder import (
+    MODEL,
+    EvaluationInterrupted,
+    claim_run,
+    loop_config,
+    read_config,
+    resolve_defaults,
+    train_dict,
+    write_config,
+    write_metrics,
+)
 from klvae.runs.gan_report import write_figures_and_report
 from klvae.train import TrainConfig, adam, fit
 
@@ -69,7 +84,7 @@ class GANTask:
                            "discriminator": adam(discriminator.parameters(), train, device)}
 
     def train_step(self, x, y, step, epoch):
-        cfg, G, D = self.config, self.generator, self.discriminator
+        cfg, G = self.config, self.generator
         m, wgan = cfg.pack, cfg.loss == "wasserstein"
         need = max(m, 2)  # one pack, and two samples for G's batch normalization
         if len(x) < need:  # an epoch's last batch can be smaller: reuse its samples
@@ -201,8 +216,8 @@ def train_gan(gan: GANConfig | None, train: TrainConfig, *, hooks=(), figures: b
     The GAN matches one process in distribution, not exactly: z is drawn per rank and G's
     batch normalization uses each rank's shard.
     """
-    with distributed.setup(resolve_device(train.device)) as (ctx, device):
-        run_dir, resume, train = open_run(train, prefix="gan-")
+    with distributed.setup(resolve_device(train.device)) as (ctx, device), \
+            claim_run(train, prefix="gan-") as (run_dir, resume, train):
         if resume:
             gan, train = read_run_config(run_dir, train)
         gan = gan or GANConfig()

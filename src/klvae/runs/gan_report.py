@@ -61,7 +61,8 @@ def write_figures_and_report(run_dir: Path, generator, dataset, evaluate, record
     figures += [(str(p.relative_to(run_dir)), f"Samples after epoch {int(p.stem.split('_')[1])}.")
                 for p in epochs]
     packing = f", PacGAN packing m = {gan['pack']}" if gan["pack"] > 1 else ""
-    notes = [f"GAN with the {gan['loss']} loss{packing} on {name}; {metrics['epochs']} epochs, {metrics['steps']} steps, "
+    notes = [f"GAN with the {gan['loss']} loss{packing} on {name}; {metrics['epochs']} epochs, "
+             f"{metrics['steps']} steps, "
              f"{metrics['train_seconds']:.1f} s of training ({metrics['stopped']})."]
     if dataset.is_image:
         notes.append(NOT_FID)

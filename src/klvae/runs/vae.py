@@ -18,8 +18,18 @@ import torch
 from klvae import distributed
 from klvae.data import Dataset, load_dataset
 from klvae.hardware import default_threads, resolve_amp, resolve_device, torch_threads
-from klvae.runs.folder import (EVAL, MODEL, EvaluationInterrupted, loop_config, open_run, read_config,
-                               resolve_defaults, train_dict, write_config, write_metrics)
+from klvae.runs.folder import (
+    EVAL,
+    MODEL,
+    EvaluationInterrupted,
+    claim_run,
+    loop_config,
+    read_config,
+    resolve_defaults,
+    train_dict,
+    write_config,
+    write_metrics,
+)
 from klvae.runs.vae_report import write_figures_and_report
 from klvae.train import FitResult, TrainConfig, adam, fit
 from klvae.vae.evaluate import evaluate_vae
@@ -126,8 +136,8 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
     ranks return ({}) as metrics. After a torchrun restart (TORCHELASTIC_RESTART_COUNT > 0) a
     run whose folder holds a checkpoint resumes from it.
     """
-    with distributed.setup(resolve_device(train.device)) as (ctx, device):
-        run_dir, resume, train = open_run(train)
+    with distributed.setup(resolve_device(train.device)) as (ctx, device), \
+            claim_run(train) as (run_dir, resume, train):
         if resume:
             vae, objective, train = read_run_config(run_dir, train)
         dataset = load_dataset(train.data)

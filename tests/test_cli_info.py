@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.stats
+from scipy import integrate, stats
 
 from klvae.cli import main
 
@@ -170,3 +171,62 @@ def test_npy_of_other_real_dtypes_is_read_as_float64(capsys, tmp_path, array, ar
     np.save(tmp_path / "p.npy", array)
     code, out, err = run(capsys, "entropy", str(tmp_path / "p.npy"), "--base", "2", *argv)
     assert (code, out, err) == (0, "1.5 bits\n", "")
+
+
+def test_kl_plot_discrete_prints_the_kl_and_draws_it(tmp_path, capsys):
+    from scipy.special import rel_entr
+
+    png = tmp_path / "kl.png"
+    assert main(["kl", "0.5,0.3,0.2,0", "0.25,0.25,0.25,0.25", "--base", "2", "--plot", str(png)]) == 0
+    value, unit = capsys.readouterr().out.splitlines()[0].split()
+    p, q = np.array([0.5, 0.3, 0.2, 0.0]), np.full(4, 0.25)
+    assert float(value) == pytest.approx(rel_entr(p, q).sum() / math.log(2), rel=1e-12) and unit == "bits"
+    assert png.stat().st_size > 10_000
+
+
+def test_kl_plot_infinite_kl(tmp_path, capsys):
+    assert main(["kl", "0.5,0.5", "0,1", "--plot", str(tmp_path / "kl.png")]) == 0
+    assert capsys.readouterr().out.startswith("inf nats")
+
+
+def test_kl_density_integrates_the_mixtures(tmp_path, capsys):
+    png = tmp_path / "kl.png"
+    assert main(["kl", "0.5:-3:1,0.5:3:1", "1:0:2", "--density", "--plot", str(png)]) == 0
+    value = float(capsys.readouterr().out.split()[0])
+
+    def integrand(x):
+        lp = np.logaddexp(np.log(0.5) + stats.norm.logpdf(x, -3), np.log(0.5) + stats.norm.logpdf(x, 3))
+        return np.exp(lp) * (lp - stats.norm.logpdf(x, 0, 2))
+    ref = integrate.quad(integrand, -20, 20, points=[-3, 3], limit=200)[0]
+    assert value == pytest.approx(ref, abs=1e-8)
+    assert png.stat().st_size > 10_000
+    assert main(["kl", "0.5:-3:1,0.5:3:1", "1:0:2", "--density", "--base", "2"]) == 0
+    assert float(capsys.readouterr().out.split()[0]) == pytest.approx(ref / math.log(2), abs=1e-8)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["kl", "0.5:0", "1:0:1", "--density"], "klvae kl: error: mixture component '0.5:0' is not 'w:mu:sigma'"),
+    (["kl", "0.5,0.6", "0.5,0.5", "--plot", "x.png"], "klvae kl: error: p rows must sum to 1"),
+])
+def test_kl_plot_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_kl_plot_rejects_a_table_of_rows(capsys, tmp_path):
+    np.save(tmp_path / "p.npy", np.full((2, 2), 0.5))
+    assert main(["kl", str(tmp_path / "p.npy"), str(tmp_path / "p.npy"), "--plot", str(tmp_path / "k.png")]) == 2
+    assert "--plot draws one pair of distributions" in capsys.readouterr().err
+
+
+def test_kl_plot_prints_the_path_it_wrote(tmp_path, capsys):
+    assert main(["kl", "0.5,0.5", "0.9,0.1", "--plot", str(tmp_path / "figure")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {tmp_path / 'figure.png'}"
+    assert (tmp_path / "figure.png").is_file() and not (tmp_path / "figure").exists()
+
+
+def test_a_value_that_starts_with_a_minus_sign_is_a_value(capsys):
+    code, out, err = run(capsys, "kl", "-0.5,1.5", "0.5,0.5")
+    assert code == 2 and err.strip() == "klvae kl: error: p has negative entries"

@@ -41,7 +41,8 @@ def test_the_same_setting_has_the_same_flag_everywhere():
     assert any("--iw-k" in a.option_strings for a in commands["eval"]._actions)
 
 
-@pytest.mark.parametrize("argv", [["train", "--epoch", "3"], ["train", "--epocs", "3"], ["kl", "0.5,0.5", "1,0", "--bse", "2"]])
+@pytest.mark.parametrize("argv", [["train", "--epoch", "3"], ["train", "--epocs", "3"],
+                                  ["kl", "0.5,0.5", "1,0", "--bse", "2"]])
 def test_a_misspelled_option_prints_that_commands_usage(capsys, argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:

@@ -3,8 +3,9 @@
 Usage: python -m torch.distributed.run ... tests/ddp_worker.py OUT [KEY=VALUE ...]
 KEY=VALUE pairs set TrainConfig fields (integers, or text such as data=FILE.npz). With
 KLVAE_TEST_KILL_STEP=k, rank 1 of the first attempt (TORCHELASTIC_RESTART_COUNT == 0)
-SIGKILLs itself after step k, as a crashed worker would; KLVAE_TEST_MARKS names a folder where
-each worker notes its attempt and rank.
+SIGKILLs itself after step k, as a crashed worker would; with KLVAE_TEST_KILL_IN_SAVE=n, rank 0 of
+the first attempt SIGKILLs itself inside its n-th checkpoint write (the new file written, not yet
+renamed); KLVAE_TEST_MARKS names a folder where each worker notes its attempt and rank.
 With KLVAE_TEST_UNSYNCED=FILE it then trains a task that does not synchronise its gradients
 and writes the loop's error message to FILE; with KLVAE_TEST_GAN=DIR it then trains a GAN on
 ring8 for 1 s into DIR.
@@ -69,6 +70,21 @@ def main() -> None:
     def crash(task, state):
         if rank == 1 and attempt == 0 and state.step == kill_step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+    kill_save = int(os.environ.get("KLVAE_TEST_KILL_IN_SAVE", 0))
+    if kill_save and rank == 0 and attempt == 0:  # die inside the n-th checkpoint write, before its rename
+        import klvae._io as io
+
+        replace, saves = os.replace, []
+
+        def replace_or_die(src, dst):
+            if str(dst).endswith("checkpoint.safetensors"):
+                saves.append(dst)
+                if len(saves) == kill_save:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return replace(src, dst)
+
+        io.os.replace = replace_or_die  # type: ignore[assignment]
 
     train_vae(VAEConfig(hidden=(32,), latent_dim=4), ELBOConfig(iw_k=20),
               TrainConfig(out=out, log_every=5, **fields), hooks=(crash,) if kill_step else (), figures=False)

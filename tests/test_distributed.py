@@ -85,11 +85,17 @@ def runs(data, tmp_path_factory):
          "--rdzv-endpoint", f"127.0.0.1:{free_port()}", str(WORKER), str(root / "killed"), *args, "ckpt_steps=5"],
         env=env(KLVAE_TEST_KILL_STEP="17", KLVAE_TEST_MARKS=str(marks)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    in_save = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+         "--max-restarts", "1", "--monitor-interval", "0.1", "--rdzv-backend", "c10d",
+         "--rdzv-endpoint", f"127.0.0.1:{free_port()}", str(WORKER), str(root / "in_save"), *args, "ckpt_steps=5"],
+        env=env(KLVAE_TEST_KILL_IN_SAVE="2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, one = train_vae(VAEConfig(hidden=(32,), latent_dim=4), ELBOConfig(iw_k=20),
                        TrainConfig(out=str(root / "one"), epochs=2, log_every=5, data=str(data)), figures=False)
     for p in plain:
         check(p)
     log = check(killed)
+    (root / "in_save.log").write_text(check(in_save))
     return root, log
 
 
@@ -143,6 +149,17 @@ def test_a_killed_worker_restarts_from_the_checkpoint_and_ends_as_if_never_kille
         assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-12)
         assert ra["test_elbo"] == rb["test_elbo"]
     assert not [p.name for p in killed.iterdir() if p.name.endswith(".tmp")]  # writes are atomic
+
+
+def test_a_worker_killed_inside_a_checkpoint_write_resumes_from_the_last_whole_one(runs):
+    root, _ = runs
+    assert "exitcode: -9" in (root / "in_save.log").read_text()  # rank 0 died inside the write
+    in_save, two = root / "in_save", root / "two"
+    wk, w2 = load_run(in_save).state_dict(), load_run(two).state_dict()
+    assert all(torch.equal(wk[k], w2[k]) for k in w2)  # the torn write was never read
+    mk, m2 = (json.loads((r / "metrics.json").read_text()) for r in (in_save, two))
+    assert (mk["steps"], mk["test_elbo"]) == (m2["steps"], m2["test_elbo"])
+    assert not [p.name for p in in_save.iterdir() if p.name.endswith(".tmp")]  # the restart removed it
 
 
 class Recorder:

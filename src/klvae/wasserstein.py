@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from klvae._info_common import _broadcast, _broadcast_elementwise, _check_probs
+from klvae._info_common import broadcast, broadcast_elementwise, check_probs
 from klvae._tensor import from_tensor, is_torch, to_tensors
 
 __all__ = ["wasserstein_distance", "wasserstein_distance_samples"]
@@ -51,14 +51,14 @@ def wasserstein_distance(u, v, support=None, *, axis=-1, normalize=False):
     values = (u, v) if support is None else (u, v, support)
     torch_out = is_torch(*values)
     tensors = to_tensors(*values, names=("u", "v", "support")[: len(values)])
-    (tu, tv), axis = _broadcast(tensors[:2], ("u", "v"), axis)
+    (tu, tv), axis = broadcast(tensors[:2], ("u", "v"), axis)
     if support is None:
         tx = torch.arange(tu.shape[axis], dtype=tu.dtype, device=tu.device)
     else:
         tx = tensors[2]
     tu, tv, tx = _broadcast_support(tu, tv, tx, axis)
-    tu, _ = _check_probs(tu, "u", axis, normalize)
-    tv, _ = _check_probs(tv, "v", axis, normalize)
+    tu, _ = check_probs(tu, "u", axis, normalize)
+    tv, _ = check_probs(tv, "v", axis, normalize)
     tx_d = tx.detach()
     if not bool(torch.isfinite(tx_d).all()):
         raise ValueError("support has NaN or infinite entries")
@@ -80,7 +80,7 @@ def _broadcast_support(tu, tv, tx, axis):
         view = [1] * tu.dim()
         view[axis] = -1
         tx = tx.reshape(view)
-    tu, tx = _broadcast_elementwise(tu, tx, ("u and v", "support"))
+    tu, tx = broadcast_elementwise(tu, tx, ("u and v", "support"))
     return tu, tv.expand(tu.shape), tx
 
 

@@ -56,7 +56,7 @@ def _density(dist, x: np.ndarray) -> np.ndarray:
 def plot_modes_1d(p, forward, reverse, path, *, title: str | None = None) -> Path:
     """Target density p, the forward-KL fit and every distinct reverse-KL optimum."""
     plt = _pyplot()
-    from klvae.fit import _extent
+    from klvae.mixture import extent as _extent
 
     lo, hi = _extent(p, 1)
     centre, half = 0.5 * (lo[0] + hi[0]), 0.5 * (hi[0] - lo[0]) * 9 / 12  # ±9σ of the components
@@ -182,7 +182,7 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
         kl_divergence(np.asarray(p, dtype=float), np.asarray(q, dtype=float), base=base)
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
     if hasattr(p, "log_prob"):
-        from klvae.fit import _extent, kl_numerical
+        from klvae.mixture import extent as _extent, kl_numerical
 
         (lo_p, hi_p), (lo_q, hi_q) = _extent(p, 1), _extent(q, 1)
         wide = np.linspace(min(lo_p[0], lo_q[0]), max(hi_p[0], hi_q[0]), 20001)

@@ -143,7 +143,7 @@ def kl_plot(args) -> int:
     """`klvae kl P Q [--density] --plot PATH`: print KL(P‖Q) and draw its integrand."""
     from klvae import info
     from klvae.cli.info_commands import load_distribution
-    from klvae.fit import kl_numerical, parse_mixture
+    from klvae.mixture import kl_numerical, parse_mixture
     from klvae.plots import plot_kl_integrand
 
     unit = info.unit_name(args.base)

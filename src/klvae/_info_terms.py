@@ -14,7 +14,7 @@ import torch
 
 from klvae._info_common import CHUNK, G_COEFFS, H_COEFFS, SERIES_AT
 
-__all__ = ["rowwise", "kl_terms", "kl_terms_log", "js_terms", "js_terms_log", "textbook_gradient"]
+__all__ = ["horner", "rowwise", "kl_terms", "kl_terms_log", "js_terms", "js_terms_log", "textbook_gradient"]
 
 
 def rowwise(fn, tensors, axis):
@@ -35,7 +35,7 @@ def rowwise(fn, tensors, axis):
     return torch.cat([fn(*chunk) for chunk in parts], dim if dim < axis else dim - 1)
 
 
-def _horner(x, coeffs):
+def horner(x, coeffs):
     acc = torch.full_like(x, coeffs[-1])
     for c in coeffs[-2::-1]:
         acc = acc * x + c
@@ -73,7 +73,7 @@ def kl_terms(p, q, has_zero, overflow=False):
     def series(idx):
         qs = q[idx]
         xs = d[idx] / qs  # p/q - 1 without rounding: p - q is exact when p ≈ q
-        return qs * xs * xs * _horner(xs, G_COEFFS)
+        return qs * xs * xs * horner(xs, G_COEFFS)
 
     return _fix_small(terms, log_ratio, series)
 
@@ -88,7 +88,7 @@ def kl_terms_log(lp, lq, has_zero):
 
     def series(idx):
         ds = diff[idx]
-        return p[idx] * ds * ds * _horner(ds, _PHI_COEFFS)
+        return p[idx] * ds * ds * horner(ds, _PHI_COEFFS)
 
     return _fix_small(terms, diff, series)
 
@@ -106,7 +106,7 @@ def js_terms(p, q, has_zero):
     def series(idx):
         ps, qs = p[idx], q[idx]
         s = (ps - qs) / (ps + qs)
-        return m[idx] * s * s * _horner(s * s, H_COEFFS)
+        return m[idx] * s * s * horner(s * s, H_COEFFS)
 
     return _fix_small(terms, log_a, series)
 
@@ -124,7 +124,7 @@ def js_terms_log(lp, lq, has_zero):
 
     def series(idx):
         s = torch.tanh(diff[idx] / 2)  # (p - q)/(p + q)
-        return lm[idx].exp() * s * s * _horner(s * s, H_COEFFS)
+        return lm[idx].exp() * s * s * horner(s * s, H_COEFFS)
 
     return _fix_small(terms, diff, series)
 

@@ -7,10 +7,19 @@ so `import klvae` stays quick.
 
 from importlib import import_module
 
+from klvae import divergences as _divergences
 from klvae import elementwise as _elementwise
 from klvae import estimate as _estimate
 from klvae import gaussian as _gaussian
 from klvae import info as _info
+from klvae.divergences import (
+    alpha_divergence,
+    chi2_divergence,
+    f_divergence,
+    hellinger_distance,
+    renyi_divergence,
+    total_variation,
+)
 from klvae.elementwise import entr, kl_div, rel_entr
 from klvae.estimate import MCEstimate, check_closed_form, mc_kl
 from klvae.gaussian import entropy_mvn, entropy_normal, kl_mvn, kl_normal, kl_std_normal
@@ -51,7 +60,7 @@ _LAZY = {
                      "mode_coverage", "ModeCoverage", "train_gan"], "klvae.gan"),
 }
 
-__all__: list[str] = [*_info.__all__, *_gaussian.__all__, *_elementwise.__all__, *_estimate.__all__, *_LAZY]
+__all__: list[str] = [*_info.__all__, *_gaussian.__all__, *_elementwise.__all__, *_divergences.__all__, *_estimate.__all__, *_LAZY]
 
 
 def __getattr__(name: str):

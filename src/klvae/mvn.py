@@ -28,6 +28,7 @@ from klvae._gaussian_common import (
     ratio_term,
 )
 from klvae._tensor import from_tensor, is_torch, to_tensors
+from klvae.lowrank import kl_lowrank_mvn
 
 __all__ = ["kl_mvn", "entropy_mvn", "pick_form", "factor", "relative_factor", "whiten", "log_diag",
            "log_diag_ratio", "event_and_batch", "FORMS"]
@@ -174,6 +175,10 @@ def kl_mvn(
     precision2=None,
     var1=None,
     var2=None,
+    cov_factor1=None,
+    cov_diag1=None,
+    cov_factor2=None,
+    cov_diag2=None,
     validate: bool = True,
 ):
     """KL(N(μ₁, Σ₁) ‖ N(μ₂, Σ₂)) in nats for d-dimensional normals, batched.
@@ -182,7 +187,9 @@ def kl_mvn(
 
     Each Σ is given in exactly one form per side: ``cov`` (Σ, (…, d, d)), ``scale_tril``
     (its lower Cholesky factor L, Σ = L Lᵀ), ``precision`` (Σ⁻¹) or ``var`` (the diagonal
-    of a diagonal Σ, (…, d)). With L₁, L₂ the Cholesky factors, M = L₂⁻¹L₁ is lower
+    of a diagonal Σ, (…, d)), or ``cov_factor`` W (…, d, r) with ``cov_diag`` D (…, d) for
+    Σ = W Wᵀ + diag(D): two low-rank sides cost O(d r²) (`klvae.lowrank.kl_lowrank_mvn`),
+    one low-rank side is formed as a matrix. With L₁, L₂ the Cholesky factors, M = L₂⁻¹L₁ is lower
     triangular (a triangular solve), tr(Σ₂⁻¹Σ₁) = ‖M‖²_F and log det Σ₂ − log det Σ₁ =
     −2 Σᵢ log Mᵢᵢ, so the KL is the sum of non-negative terms
 
@@ -220,6 +227,15 @@ def kl_mvn(
     """
     if mu2 is None:
         raise TypeError("kl_mvn() missing the mean mu2")
+    low1, low2 = (_low_rank(side, w, dg) for side, w, dg in (("1", cov_factor1, cov_diag1), ("2", cov_factor2, cov_diag2)))
+    if low1 is not None and low2 is not None:
+        if any(a is not None for a in (cov1, scale_tril1, precision1, var1, cov2, scale_tril2, precision2, var2)):
+            raise TypeError("give exactly one covariance form per side (got cov_factor/cov_diag and another)")
+        return kl_lowrank_mvn(mu1, *low1, mu2, *low2, validate=validate)
+    if low1 is not None:
+        cov1 = _dense(low1, mu1, mu2, cov2, scale_tril2, precision2, var2)
+    if low2 is not None:
+        cov2 = _dense(low2, mu1, mu2, cov1, scale_tril1, precision1, var1)
     form1, a1 = pick_form("1", dict(zip(FORMS, (cov1, scale_tril1, precision1, var1))))
     form2, a2 = pick_form("2", dict(zip(FORMS, (cov2, scale_tril2, precision2, var2))))
     names = ("mu1", form1, "mu2", form2)
@@ -254,6 +270,22 @@ def kl_mvn(
     if validate:
         check_result(out, {"mu1": mu1, "mu2": mu2})
     return from_tensor(out, torch_out)
+
+
+def _low_rank(side: str, w, dg):
+    """(W, D) of a low-rank side, None when neither is given; TypeError for one alone."""
+    if w is None and dg is None:
+        return None
+    if w is None or dg is None:
+        raise TypeError(f"cov_factor{side} and cov_diag{side} go together (Σ = W Wᵀ + diag(D))")
+    return w, dg
+
+
+def _dense(low, *others):
+    """W Wᵀ + diag(D) as a tensor (torch if any argument is), for a side paired with a dense one."""
+    w, dg = to_tensors(*low, names=("cov_factor", "cov_diag"))
+    cov = w @ w.mT + torch.diag_embed(dg)
+    return cov if is_torch(*low, *others) else cov.numpy()
 
 
 def event_and_batch(names, ts, side1, side2) -> torch.Size:

@@ -6,9 +6,7 @@ import mpmath
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from torch.distributions import LowRankMultivariateNormal, MultivariateNormal
+from torch.distributions import MultivariateNormal
 
 import klvae
 from klvae.mvn import kl_mvn

@@ -7,6 +7,7 @@ so `import klvae` stays quick.
 
 from importlib import import_module
 
+from klvae import distributions as _distributions
 from klvae import divergences as _divergences
 from klvae import elementwise as _elementwise
 from klvae import estimate as _estimate
@@ -20,9 +21,11 @@ from klvae.divergences import (
     renyi_divergence,
     total_variation,
 )
+from klvae.distributions import kl_distributions, kl_method
 from klvae.elementwise import entr, kl_div, rel_entr
 from klvae.estimate import MCEstimate, check_closed_form, mc_kl
 from klvae.gaussian import entropy_mvn, entropy_normal, kl_mvn, kl_normal, kl_std_normal
+from klvae.lowrank import kl_lowrank_mvn
 from klvae.info import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -60,7 +63,8 @@ _LAZY = {
                      "mode_coverage", "ModeCoverage", "train_gan"], "klvae.gan"),
 }
 
-__all__: list[str] = [*_info.__all__, *_gaussian.__all__, *_elementwise.__all__, *_divergences.__all__, *_estimate.__all__, *_LAZY]
+__all__: list[str] = [*_info.__all__, *_gaussian.__all__, "kl_lowrank_mvn", *_elementwise.__all__, *_divergences.__all__,
+                      *(n for n in _distributions.__all__ if n != "CLOSED_FORMS"), *_estimate.__all__, *_LAZY]
 
 
 def __getattr__(name: str):

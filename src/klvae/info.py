@@ -47,11 +47,13 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.distributions import Distribution
 
 from klvae._info_common import broadcast_elementwise, convert, finish, log_base, prepare, validate
 from klvae._info_numpy import entropy_rows, js_rows, kl_rows, numpy_path_ok, numpy_rows
 from klvae._info_terms import js_terms, js_terms_log, kl_terms, kl_terms_log, rowwise, textbook_gradient
 from klvae._tensor import from_tensor, is_torch, to_tensors
+from klvae.distributions import kl_distributions
 from klvae.joint import conditional_entropy, joint_entropy, mutual_information
 from klvae.wasserstein import wasserstein_distance, wasserstein_distance_samples
 
@@ -162,8 +164,13 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=False, logits=False):
     return finish(ce / log_base(base), inputs)
 
 
-def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False):
+def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
     """Kullback–Leibler divergence KL(p‖q) = Σ_i p_i log(p_i / q_i) along `axis`.
+
+    Two ``torch.distributions`` objects are also accepted: then KL(p‖q) = E_p[log p − log q]
+    comes from `klvae.distributions.kl_distributions` (a closed form, torch's registry, or
+    a Monte Carlo `MCEstimate` with its standard error, which `exact=True` refuses;
+    `klvae.kl_method(p, q)` says which).
 
     Always KL(p‖q), p first (unlike ``torch.nn.functional.kl_div(log q, p)``). It is ≥ 0,
     0 only for p = q, and ``+inf`` when some p_i > 0 has q_i = 0. Computed as
@@ -172,8 +179,10 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False):
     accuracy; with `logits=True` the same from log_softmax outputs.
 
     Args:
-        p, q: distributions along `axis`; they broadcast against each other.
+        p, q: distributions along `axis`; they broadcast against each other. Or two
+            ``torch.distributions`` objects.
         base, axis, normalize, logits: as in :func:`entropy` (`logits` applies to both).
+        exact: for distribution objects, raise instead of estimating by Monte Carlo.
 
     Returns:
         The broadcast batch shape.
@@ -185,6 +194,8 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False):
     >>> float(kl_divergence([0.5, 0.5], [1.0, 0.0]))
     inf
     """
+    if isinstance(p, Distribution) or isinstance(q, Distribution):
+        return kl_distributions(p, q, exact=exact, base=base)
     inputs = convert((p, q), ("p", "q"), axis)
     tensors, axis = inputs.tensors, inputs.axis
     kl = None

@@ -1,8 +1,11 @@
 """klvae: divergences you can trust, and the generative models built on them.
 
-The numeric layer (`klvae.info`, `klvae.gaussian`, `klvae.estimate`) is imported eagerly;
-the heavier parts (data, figures, models) are imported on first use of one of their names,
-so `import klvae` stays quick.
+The measures on arrays and distributions (`klvae.info`, `klvae.elementwise`,
+`klvae.divergences`, `klvae.distributions`, `klvae.gaussian`, `klvae.mvn`, `klvae.lowrank`,
+`klvae.estimate`) are imported eagerly; the sample-based estimators (`klvae.estimators`,
+scipy.spatial), the numerical KL of mixtures (`klvae.mixture`) and the heavier parts (data,
+figures, models) are imported on first use of one of their names, so `import klvae` stays
+quick.
 """
 
 from importlib import import_module
@@ -52,6 +55,8 @@ _LAZY = {
                      "write_report", "load_metrics_jsonl"], "klvae.report"),
     **dict.fromkeys(["GaussianFit", "fit_forward", "fit_reverse", "reverse_kl_sweep"], "klvae.fit"),
     **dict.fromkeys(["gaussian_mixture", "parse_mixture", "kl_numerical", "NumericalKL"], "klvae.mixture"),
+    **dict.fromkeys(["knn_entropy", "knn_kl_divergence", "ksg_mutual_information", "mmd2", "MMDResult",
+                     "energy_distance", "sliced_wasserstein", "wasserstein_distance_nd"], "klvae.estimators"),
     **dict.fromkeys(["pathwise_gradients", "score_function_gradients", "estimate_gradient",
                      "analytic_gradient", "exact_variance", "sampling_blocks_gradients",
                      "variance_table"], "klvae.gradients"),

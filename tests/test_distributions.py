@@ -113,7 +113,7 @@ def test_beta_near_equal_against_mpmath(a, b, rel):
     want = float(mp_dirichlet([a, b], [a2, b]))
     ours, theirs = errors(Beta(torch.tensor(a, dtype=D), torch.tensor(b, dtype=D)),
                           Beta(torch.tensor(a2, dtype=D), torch.tensor(b, dtype=D)), want)
-    assert ours <= 1e-12 and (ours <= theirs or ours <= 5e-15)  # far from equal both are at rounding level
+    assert ours <= 1e-12 and (ours <= theirs or ours <= 2e-14)  # far from equal both are at rounding level
 
 
 @pytest.mark.parametrize("rel", [1e-9, 1e-5, 0.2])

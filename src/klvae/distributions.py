@@ -18,10 +18,9 @@ The closed forms are the textbook ones (Gil, Alajaji & Linder 2013; Penny 2001 f
 Gamma and Dirichlet) regrouped into non-negative parts: for Gamma, Beta and Dirichlet
 each part is a Bregman divergence of log Γ,
 
-    B(y, δ) = log Γ(y + δ) − log Γ(y) − ψ(y) δ = Σ_{k≥2} ψ^{(k−1)}(y) δ^k / k!
-            = Σ_{k≥2} (−δ)^k ζ(k, y) / k,
+    B(y, δ) = log Γ(y + δ) − log Γ(y) − ψ(y) δ,
 
-summed as its series where |δ| < y/4, so Beta(a, b) against Beta(a(1 + 1e-8), b) keeps
+summed from small positive parts where |δ| < y/100 (`klvae._special`), so Beta(a, b) against Beta(a(1 + 1e-8), b) keeps
 its digits where the textbook sum of log Γ and ψ terms loses all of them; for the
 exponential families of rates (Exponential, Poisson, Bernoulli) the parts are
 x − 1 − log x and (1 + x) log1p(x) − x, likewise by series near x = 0.
@@ -53,8 +52,9 @@ from torch.distributions import (
 )
 
 from klvae._gaussian_common import expm1_minus_x, ratio_term
-from klvae._info_common import G_COEFFS, SERIES_AT, log_base
-from klvae._info_terms import horner, kl_terms
+from klvae._info_common import log_base
+from klvae._info_terms import kl_terms
+from klvae._special import bregman_lgamma, g_term
 from klvae.elementwise import kl_div
 from klvae.estimate import mc_kl
 from klvae.gaussian import kl_normal
@@ -64,8 +64,6 @@ from klvae.mvn import kl_mvn
 __all__ = ["kl_distributions", "kl_method", "CLOSED_FORMS"]
 
 CLOSED_FORMS: dict[tuple[type, type], object] = {}  # (type of p, type of q) -> KL function
-_BREGMAN_TERMS = 30  # |δ| < y/4: the last term is below 1e-17 of the first
-_NEAR = 0.25
 
 
 def _pair(tp, tq):
@@ -78,38 +76,6 @@ def _pair(tp, tq):
 # ------------------------------------------------------------------ non-cancelling parts
 
 
-def bregman_lgamma(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """log Γ(y + δ) − log Γ(y) − ψ(y) δ ≥ 0, by its Taylor series in δ where |δ| < y/4."""
-    y, delta = torch.broadcast_tensors(y, delta)
-    if y.dim() == 0:
-        return bregman_lgamma(y[None], delta[None])[0]
-    out = torch.lgamma(y + delta) - torch.lgamma(y) - torch.digamma(y) * delta
-    idx = (delta.detach().abs() < _NEAR * y.detach()).nonzero(as_tuple=True)
-    if idx[0].numel():
-        ys, ds = y[idx], delta[idx]
-        # ψ^{(k−1)}(y) δ^k / k! = (−δ)^k ζ(k, y) / k (Hurwitz ζ: torch's polygamma(1, ·) is
-        # accurate to only ~1e-10)
-        series, power = torch.zeros_like(ys), -ds
-        for k in range(2, _BREGMAN_TERMS + 1):
-            power = power * -ds
-            series = series + torch.special.zeta(torch.full_like(ys, float(k)), ys) * power / k
-        out = out.index_put(idx, series)
-    return out
-
-
-def _g(b: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
-    """b·g(diff/b), g(x) = (1 + x) log1p(x) − x: the KL term a log(a/b) − a + b for a = b + diff."""
-    b, diff = torch.broadcast_tensors(b, diff)
-    pos = b > 0
-    bs = torch.where(pos, b, 1.0)
-    x = diff / bs
-    far = bs * (torch.special.xlog1py(1 + x, x) - x)
-    near = x.detach().abs() < SERIES_AT
-    xs = torch.where(near, x, 0.0)
-    inside = torch.where(near, bs * xs * xs * horner(xs, G_COEFFS), far)
-    return torch.where(pos, inside, torch.where(diff > 0, math.inf, 0.0))
-
-
 def _two_point(p, q) -> torch.Tensor:
     """KL of Bernoulli(p) to Bernoulli(q), with 1 − p from the logits when p was given by them."""
     def parts(d):
@@ -118,7 +84,7 @@ def _two_point(p, q) -> torch.Tensor:
         return torch.sigmoid(d.logits), torch.sigmoid(-d.logits)
     (pp, pm), (qp, qm) = parts(p), parts(q)
     diff = pp - qp
-    return _g(qp, diff) + _g(qm, -diff)
+    return g_term(qp, diff) + g_term(qm, -diff)
 
 
 def _log_ratio(a, b):
@@ -203,22 +169,24 @@ def _kl_exponential_exponential(p, q):  # r − 1 − log r, r = λ_q/λ_p
 @_pair(Gamma, Gamma)
 def _kl_gamma_gamma(p, q):  # shape α, rate β; r = β_q/β_p
     a1, a2 = p.concentration, q.concentration
-    return (bregman_lgamma(a1, a2 - a1) + a1 * ratio_term(q.rate, p.rate, 1)
+    return (bregman_lgamma(a1, a2 - a1, a2) + a1 * ratio_term(q.rate, p.rate, 1)
             + (a1 - a2) * _log_ratio(q.rate, p.rate))
 
 
 @_pair(Beta, Beta)
-def _kl_beta_beta(p, q):
-    a1, b1, a2, b2 = p.concentration1, p.concentration0, q.concentration1, q.concentration0
+def _kl_beta_beta(p, q):  # B(a) + B(b) − B(a + b), the three in one call
+    a1, b1, a2, b2 = torch.broadcast_tensors(p.concentration1, p.concentration0, q.concentration1, q.concentration0)
     da, db = a2 - a1, b2 - b1
-    return bregman_lgamma(a1, da) + bregman_lgamma(b1, db) - bregman_lgamma(a1 + b1, da + db)
+    parts = bregman_lgamma(torch.stack([a1, b1, a1 + b1]), torch.stack([da, db, da + db]),
+                           torch.stack([a2, b2, a2 + b2]))
+    return parts[0] + parts[1] - parts[2]
 
 
 @_pair(Dirichlet, Dirichlet)
-def _kl_dirichlet_dirichlet(p, q):
+def _kl_dirichlet_dirichlet(p, q):  # Σᵢ B(αᵢ) − B(α₀)
     a, b = torch.broadcast_tensors(p.concentration, q.concentration)
     d = b - a
-    return bregman_lgamma(a, d).sum(-1) - bregman_lgamma(a.sum(-1), d.sum(-1))
+    return bregman_lgamma(a, d, b).sum(-1) - bregman_lgamma(a.sum(-1), d.sum(-1), b.sum(-1))
 
 
 @_pair(Laplace, Laplace)

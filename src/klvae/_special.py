@@ -62,28 +62,41 @@ def g_term(b: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
     return torch.where(pos, bs * _g(diff / bs), torch.where(diff > 0, math.inf, 0.0))
 
 
-def _stirling_tail(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """B(X, δ) for X ≥ 12 and |δ/X| < 1/100 from Stirling's series (series in v = δ/X only)."""
+def _terms(small: float, available: int) -> int:
+    """How many terms of a series in powers of `small` reach 1e-17 (at most `available`)."""
+    if small <= 0:
+        return 1
+    return max(1, min(available, math.ceil(-17 / math.log10(small))))
+
+
+def _stirling_tail(x: torch.Tensor, delta: torch.Tensor, k: int) -> torch.Tensor:
+    """B(X, δ) for X ≥ 12 and |δ/X| < 1/100 from Stirling's series (series in v = δ/X only),
+    each power series cut after `k` terms."""
     v = delta / x
     v2 = v * v
-    out = x * v2 * horner(v, G_COEFFS) + 0.5 * v2 * horner(v, _PHI_COEFFS)  # X g(v) + ½ φ(v)
+    out = x * v2 * horner(v, G_COEFFS[:k]) + 0.5 * v2 * horner(v, _PHI_COEFFS[:k])  # X g(v) + ½ φ(v)
     power = 1.0 / x  # X^{1−2m}
     out = out + (_BERNOULLI[0] / 2) * power * (v2 / (1 + v))
     inv_x2 = power * power
     for m, coeffs in enumerate(_E_COEFFS, start=2):
         power = power * inv_x2
-        out = out + (_BERNOULLI[m - 1] / (2 * m)) * power * (v2 * horner(v, coeffs))
+        out = out + (_BERNOULLI[m - 1] / (2 * m)) * power * (v2 * horner(v, coeffs[:k]))
     return out
 
 
 def _near(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """B(y, δ) for |δ| < y/100: φ terms of the recurrence up to X = y + J ≥ 12, then Stirling."""
+    """B(y, δ) for |δ| < y/100: φ terms of the recurrence up to X = y + J ≥ 12, then Stirling.
+
+    The power series are cut where max |δ/y| makes the next term negligible: 2 terms for
+    nearly equal parameters (|δ/y| ~ 1e-8), all of them near |δ/y| = 1/100.
+    """
+    k = _terms(float((delta.detach() / y.detach()).abs().max()), len(_PHI_COEFFS))
     steps = torch.arange(_SHIFT_TO, dtype=y.dtype, device=y.device)  # j = 0 … 11
     shift = torch.clamp(torch.ceil(_SHIFT_TO - y.detach()), 0, _SHIFT_TO)  # J (n,)
     u = delta.unsqueeze(-1) / (y.unsqueeze(-1) + steps)  # δ/(y + j), |u| < 1/100 (n, 12)
-    phis = u * u * horner(u, _PHI_COEFFS)
+    phis = u * u * horner(u, _PHI_COEFFS[:k])
     recurrence = torch.where(steps < shift.unsqueeze(-1), phis, 0.0).sum(-1)  # the steps j < J
-    return recurrence + _stirling_tail(y + shift, delta)
+    return recurrence + _stirling_tail(y + shift, delta, k)
 
 
 def bregman_lgamma(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:

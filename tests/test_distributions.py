@@ -6,6 +6,8 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.distributions import (Bernoulli, Beta, Binomial, Categorical, Dirichlet, Exponential, Gamma, Geometric,
                                  Independent, Laplace, LowRankMultivariateNormal, MixtureSameFamily,
                                  MultivariateNormal, Normal, OneHotCategorical, Poisson, Uniform)
@@ -204,3 +206,15 @@ def test_gradients_flow_through_the_closed_forms():
     assert torch.autograd.gradcheck(lambda x, y: kl_distributions(Beta(x, y), Beta(y, x)), (a, b))
     assert torch.autograd.gradcheck(lambda x, y: kl_distributions(Gamma(x, y), Gamma(y, x)), (a, b))
     assert torch.autograd.gradcheck(lambda x, y: kl_distributions(Dirichlet(x), Dirichlet(y)), (a, b))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.05, 50.0), min_size=4, max_size=4))
+def test_kl_is_nonnegative_and_zero_only_at_equality(params):
+    a1, b1, a2, b2 = (torch.tensor(v, dtype=D) for v in params)
+    for p, q in ((Beta(a1, b1), Beta(a2, b2)), (Gamma(a1, b1), Gamma(a2, b2)), (Laplace(a1, b1), Laplace(a2, b2)),
+                 (Dirichlet(torch.stack([a1, b1])), Dirichlet(torch.stack([a2, b2])))):
+        kl = float(kl_distributions(p, q))
+        assert kl >= 0
+        assert (kl == 0) == bool((torch.stack([a1, b1]) == torch.stack([a2, b2])).all())
+        assert float(kl_distributions(p, p)) == 0.0

@@ -159,3 +159,11 @@ def test_errors_name_the_argument():
 
 def test_lazy_exports():
     assert klvae.knn_entropy is knn_entropy and "mmd2" in klvae.__all__
+
+
+def test_import_klvae_leaves_scipy_spatial_and_sklearn_unloaded():
+    import subprocess
+    import sys
+    code = "import sys, klvae; print(sorted(m for m in ('scipy.spatial', 'sklearn', 'scipy.integrate') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

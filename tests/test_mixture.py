@@ -41,7 +41,7 @@ def test_narrow_separated_components_are_resolved():
     assert kl.error < 1e-6
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(st.floats(-3, 3), st.floats(0.05, 3), st.floats(0, 4), st.floats(1e-3, 1.0))
 def test_mixture_kl_matches_monte_carlo_and_its_error_is_small(m, s, d, w):
     w = min(max(w, 0.01), 0.99)

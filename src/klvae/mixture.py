@@ -37,7 +37,7 @@ __all__ = [
 DTYPE = torch.float64  # mixtures and numerical integrals are float64 throughout
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 # breakpoints of the 1-D quadrature, in standard deviations either side of each component
-_SIGMAS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 40.0)
+_SIGMAS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 40.0)
 
 
 # --------------------------------------------------------------------------- targets
@@ -108,7 +108,11 @@ def parse_mixture(text: str) -> MixtureSameFamily:
 
 
 def event_dim(p) -> int:
-    """Event dimension D of a target (1 for scalar events)."""
+    """Event dimension D of a target (1 for scalar events).
+
+    >>> event_dim(parse_mixture("1:0:1")), event_dim(gaussian_mixture([1.0], [[0.0, 0.0]], [1.0]))
+    (1, 2)
+    """
     shape = p.event_shape if hasattr(p, "event_shape") else p.sample((1,)).shape[1:]
     if len(shape) > 1:
         raise ValueError(f"target events must be scalars or vectors, got event shape {tuple(shape)}")
@@ -116,12 +120,24 @@ def event_dim(p) -> int:
 
 
 def log_prob_points(p, x: torch.Tensor) -> torch.Tensor:
-    """log p at points x of shape (N, D) -> (N,)."""
+    """log p at points x of shape (N, D) -> (N,), for scalar and vector events alike.
+
+    >>> x = torch.zeros(3, 1, dtype=DTYPE)
+    >>> bool(torch.allclose(log_prob_points(parse_mixture("1:0:1"), x), torch.full((3,), -0.5 * math.log(2 * math.pi), dtype=DTYPE)))
+    True
+    """
     return p.log_prob(x[:, 0] if event_dim(p) == 1 and len(getattr(p, "event_shape", ())) == 0 else x)
 
 
 def gaussian_moments(p) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Exact mean (D,) and covariance (D, D) of a Gaussian or Gaussian mixture, else None."""
+    """Exact mean (D,) and covariance (D, D) of a Gaussian or Gaussian mixture, else None.
+
+    Σ = E[Σₖ] + Cov[μₖ] (the law of total covariance).
+
+    >>> mean, cov = gaussian_moments(parse_mixture("0.5:-3:1,0.5:3:1"))
+    >>> float(mean[0]), float(cov[0, 0])  # 1 within + 9 between
+    (0.0, 10.0)
+    """
     if isinstance(p, Normal) and p.batch_shape == ():
         return p.loc.reshape(1).to(DTYPE), p.scale.reshape(1, 1).square().to(DTYPE)
     if isinstance(p, MultivariateNormal) and p.batch_shape == ():
@@ -145,7 +161,15 @@ def gaussian_moments(p) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 
 def extent(dist, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """A box (lo, hi), each (D,), holding all but a negligible part of `dist`'s mass."""
+    """A box (lo, hi), each (D,), holding all but a negligible part of `dist`'s mass.
+
+    Gaussian (mixture) components: every mean ± 12 standard deviations; other targets:
+    the range of 20 000 seeded samples padded by 6 standard deviations.
+
+    >>> lo, hi = extent(parse_mixture("0.5:-3:1,0.5:3:2"), 1)
+    >>> float(lo[0]), float(hi[0])
+    (-21.0, 27.0)
+    """
     if isinstance(dist, MixtureSameFamily) and isinstance(dist.component_distribution, (Normal, MultivariateNormal)):
         comp = dist.component_distribution
         if isinstance(comp, Normal):
@@ -292,7 +316,7 @@ def kl_numerical(p, q, *, bounds=None, n_grid: int | None = None, rtol: float = 
     - p and q single Gaussians (``Normal``, ``MultivariateNormal`` or one-component
       mixtures) and no `bounds`: the closed form (`kl_normal`, `kl_mvn`), error 0.
     - 1-D: ``scipy.integrate.quad`` on each interval between breakpoints at every
-      component's mean ± (0, ½, 1, 2, …, 40) standard deviations (of p, and of q inside
+      component's mean ± (0, 1, 2, 4, 8, 16, 40) standard deviations (of p, and of q inside
       p's range), so a component of width 1e-6 is resolved as well as one of width 1;
       the integrand p·(log p − log q) is formed from log densities. The error is the sum
       of quad's estimates.

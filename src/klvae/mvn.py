@@ -30,8 +30,7 @@ from klvae._gaussian_common import (
 from klvae._tensor import from_tensor, is_torch, to_tensors
 from klvae.lowrank import kl_lowrank_mvn
 
-__all__ = ["kl_mvn", "entropy_mvn", "pick_form", "factor", "relative_factor", "whiten", "log_diag",
-           "log_diag_ratio", "event_and_batch", "FORMS"]
+__all__ = ["kl_mvn", "entropy_mvn"]  # the factor helpers below are shared with klvae.gaussian_divergences
 
 # ---------------------------------------------------------------------------------
 # Multivariate normals: each side becomes a triangular "factor"

@@ -1,46 +1,39 @@
 """klvae: divergences you can trust, and the generative models built on them.
 
-The numeric layer (`klvae.info`, `klvae.gaussian`, `klvae.estimate`) is imported eagerly;
-the heavier parts (data, figures, models) are imported on first use of one of their names,
-so `import klvae` stays quick.
+Every public name is importable from here (`klvae.kl_divergence`, `klvae.train_vae`, …); its
+module is imported on first use of one of its names. `import klvae` itself imports neither torch
+nor NumPy, so it is instant, and the command line can choose how OpenMP waits before torch starts
+(`klvae.cli`). This lazy loading is the one place where klvae imports inside a function.
 """
 
 from importlib import import_module
 
 from klvae._version import __version__
-from klvae import estimate as _estimate
-from klvae import gaussian as _gaussian
-from klvae import info as _info
-from klvae.estimate import MCEstimate, check_closed_form, mc_kl
-from klvae.gaussian import entropy_mvn, entropy_normal, kl_mvn, kl_normal, kl_std_normal
-from klvae.info import (
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    conditional_entropy,
-    cross_entropy,
-    entropy,
-    joint_entropy,
-    js_distance,
-    js_divergence,
-    kl_divergence,
-    mutual_information,
-    unit_name,
-    wasserstein_distance,
-    wasserstein_distance_samples,
-)
-
 
 # name -> module, imported when the name is first asked for
 _LAZY = {
+    **dict.fromkeys(["entropy", "cross_entropy", "kl_divergence", "js_divergence", "js_distance",
+                     "binary_cross_entropy", "binary_cross_entropy_with_logits", "joint_entropy",
+                     "conditional_entropy", "mutual_information", "wasserstein_distance",
+                     "wasserstein_distance_samples", "unit_name"], "klvae.info"),
+    **dict.fromkeys(["kl_normal", "kl_std_normal", "kl_mvn", "entropy_normal", "entropy_mvn"], "klvae.gaussian"),
+    **dict.fromkeys(["kl_lowrank_mvn"], "klvae.lowrank"),
+    **dict.fromkeys(["rel_entr", "kl_div", "entr"], "klvae.elementwise"),
+    **dict.fromkeys(["hellinger_distance", "total_variation", "chi2_divergence", "renyi_divergence",
+                     "alpha_divergence", "f_divergence"], "klvae.divergences"),
+    **dict.fromkeys(["kl_distributions", "kl_method"], "klvae.distributions"),
+    **dict.fromkeys(["MCEstimate", "mc_kl", "check_closed_form"], "klvae.estimate"),
+    **dict.fromkeys(["gaussian_mixture", "parse_mixture", "kl_numerical", "NumericalKL"], "klvae.mixture"),
+    **dict.fromkeys(["knn_entropy", "knn_kl_divergence", "ksg_mutual_information", "mmd2", "MMDResult",
+                     "energy_distance", "sliced_wasserstein", "wasserstein_distance_nd"], "klvae.estimators"),
+    **dict.fromkeys(["GaussianFit", "fit_forward", "fit_reverse", "reverse_kl_sweep"], "klvae.fit"),
+    **dict.fromkeys(["pathwise_gradients", "score_function_gradients", "estimate_gradient",
+                     "analytic_gradient", "exact_variance", "sampling_blocks_gradients",
+                     "variance_table"], "klvae.gradients"),
     **dict.fromkeys(["Dataset", "DataError", "load_dataset", "read_idx", "mode_mixture",
                      "sample_mixture"], "klvae.data"),
     **dict.fromkeys(["save_image_grid", "plot_curves", "plot_bars", "plot_points"], "klvae.figures"),
     **dict.fromkeys(["write_report", "load_metrics_jsonl"], "klvae.report"),
-    **dict.fromkeys(["GaussianFit", "gaussian_mixture", "parse_mixture", "fit_forward",
-                     "fit_reverse", "kl_numerical", "reverse_kl_sweep"], "klvae.fit"),
-    **dict.fromkeys(["pathwise_gradients", "score_function_gradients", "estimate_gradient",
-                     "analytic_gradient", "exact_variance", "sampling_blocks_gradients",
-                     "variance_table"], "klvae.gradients"),
     **dict.fromkeys(["TrainConfig", "fit", "NonFiniteLossError", "TrainingInterrupted"], "klvae.train"),
     **dict.fromkeys(["VAE", "VAEConfig", "ELBOConfig", "vae_loss", "iw_log_px", "evaluate_vae",
                      "load_run"], "klvae.vae"),
@@ -50,7 +43,7 @@ _LAZY = {
     **dict.fromkeys(["train_vae", "evaluate_run", "train_gan"], "klvae.runs"),
 }
 
-__all__: list[str] = [*_info.__all__, *_gaussian.__all__, *_estimate.__all__, *_LAZY]
+__all__: list[str] = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str):
@@ -60,3 +53,6 @@ def __getattr__(name: str):
         return value
     raise AttributeError(f"module 'klvae' has no attribute {name!r}")
 
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -5,31 +5,33 @@ input that needs no gradient, in NumPy (`klvae._info_numpy`); `klvae.wasserstein
 histograms. All of them read distribution arguments through the checks here (convert,
 broadcast, validate as probabilities or logits, the logarithm base), so a bad argument
 gets the same message on every path. Both paths cut large batches into chunks of
-`_CHUNK` elements and replace the closed forms that cancel near p = q by the same
-Taylor series, below `_SERIES_AT`.
+`CHUNK` elements and replace the closed forms that cancel near p = q by the same
+Taylor series, below `SERIES_AT`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
+import numpy as np
 import torch
 
-from klvae._tensor import is_torch, to_tensors
+from klvae._tensor import from_tensor, is_torch, to_tensors
 
-_CHUNK = 1 << 17  # elements per chunk: temporaries stay in cache and are reused by malloc
-_SERIES_AT = 0.05  # below this |x|, the Taylor series replaces the cancelling closed form
+CHUNK = 1 << 17  # elements per chunk: temporaries stay in cache and are reused by malloc
+SERIES_AT = 0.05  # below this |x|, the Taylor series replaces the cancelling closed form
 
 # g(x) = (1+x) log1p(x) - x = x² Σ_{n≥0} (-x)^n / ((n+2)(n+1))
-_G_COEFFS = tuple((-1) ** n / ((n + 2) * (n + 1)) for n in range(14))
+G_COEFFS = tuple((-1) ** n / ((n + 2) * (n + 1)) for n in range(14))
 # h(s) = (1+s) log1p(s) + (1-s) log1p(-s) = s² Σ_{k≥0} s^{2k} / ((k+1)(2k+1))
-_H_COEFFS = tuple(1 / ((k + 1) * (2 * k + 1)) for k in range(8))
+H_COEFFS = tuple(1 / ((k + 1) * (2 * k + 1)) for k in range(8))
 
 
 # ----------------------------------------------------------------------------- checks
 
 
-def _log_base(base) -> float:
+def log_base(base) -> float:
     """ln(base), or 1 for nats; ValueError for anything but a positive number other than 1."""
     if base is None:
         return 1.0
@@ -42,7 +44,7 @@ def _log_base(base) -> float:
     return math.log(b)
 
 
-def _broadcast(tensors, names, axis):
+def broadcast(tensors, names, axis):
     """Expand `tensors` to one shape (views) and return them with `axis` made non-negative."""
     try:
         shape = torch.broadcast_shapes(*(t.shape for t in tensors))
@@ -56,12 +58,20 @@ def _broadcast(tensors, names, axis):
     if not -len(shape) <= axis < len(shape):
         raise ValueError(f"axis {axis} is out of range for {len(shape)}-d inputs of shape {tuple(shape)}")
     axis %= len(shape)
+    for t, n in zip(tensors, names):
+        own = t.dim() - len(shape) + axis  # the outcome axis in t's own dimensions
+        if shape[axis] != 1 and (own < 0 or t.shape[own] != shape[axis]):
+            k = "no" if own < 0 else t.shape[own]
+            raise ValueError(
+                f"{n} has {k} outcomes along axis {axis - len(shape)} where the others have "
+                f"{shape[axis]}: distributions do not broadcast along the outcome axis"
+            )
     if shape[axis] == 0:
         raise ValueError(f"axis {axis} has length 0: a distribution needs at least one outcome")
     return [t.expand(shape) for t in tensors], axis
 
 
-def _broadcast_elementwise(a, b, names):
+def broadcast_elementwise(a, b, names):
     """Expand `a` and `b` to their common shape (views); `names` name them in the error."""
     try:
         shape = torch.broadcast_shapes(a.shape, b.shape)
@@ -72,11 +82,12 @@ def _broadcast_elementwise(a, b, names):
     return a.expand(shape), b.expand(shape)
 
 
-def _check_probs(t, name, axis, normalize):
+def check_probs(t, name, axis, normalize, tol=None):
     """Validate probability rows along `axis` with two reductions; return (rows, has_zero).
 
-    One global min (NaN propagates through it) and the row sums (finite exactly when every
-    entry is, once the min is ≥ 0) replace separate isnan/isinf/negativity passes.
+    Rows must sum to 1 within `tol` (default √eps of `t`'s dtype). One global min (NaN propagates
+    through it) and the row sums (finite exactly when every entry is, once the min is ≥ 0) replace
+    separate isnan/isinf/negativity passes.
     """
     if t.numel() == 0:  # an empty batch of rows
         return t, False
@@ -99,14 +110,14 @@ def _check_probs(t, name, axis, normalize):
             raise ValueError(f"{name} has a row of zeros, which cannot be normalized")
         return t / sums, bool(low == 0)
     dev = float((sums_d - 1).abs().max())
-    if dev > math.sqrt(torch.finfo(t.dtype).eps):
+    if dev > (math.sqrt(torch.finfo(t.dtype).eps) if tol is None else tol):
         raise ValueError(
             f"{name} rows must sum to 1 (max deviation {dev:.3g}); pass normalize=True to rescale"
         )
     return t, bool(low == 0)
 
 
-def _check_logits(t, name, axis):
+def check_logits(t, name, axis):
     """Validate logits rows along `axis`; return (log-probabilities, has_neg_inf)."""
     row_max = t.detach().amax(axis)
     if bool(torch.isnan(row_max).any()):
@@ -119,32 +130,68 @@ def _check_logits(t, name, axis):
     return logp, bool(torch.isinf(logp.detach()).any())
 
 
-def _prepare(values, names, axis, normalize, logits):
-    """Convert, broadcast and validate distribution arguments.
+class Inputs(NamedTuple):
+    """Distribution arguments after `convert`."""
 
-    Returns (rows, has_zero, axis, torch_out): probabilities (or log-probabilities when
-    `logits`), whether any entry is zero (-inf), the non-negative axis, the output kind.
+    tensors: list  # one dtype and shape (broadcast views)
+    axis: int  # the outcome axis, non-negative
+    torch_out: bool  # answer as a tensor (any input was one) or as NumPy
+    tols: tuple  # per argument: √eps of the dtype it arrived in, its row-sum tolerance
+    out_dtype: torch.dtype  # the dtype of the answer
+
+
+def own_tolerance(value) -> float:
+    """√eps of the floating dtype `value` arrives in (float64 for lists and integers)."""
+    if isinstance(value, torch.Tensor):
+        dtype = value.dtype if value.is_floating_point() else torch.get_default_dtype()
+        return math.sqrt(torch.finfo(dtype).eps)
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and np.dtype(dtype).kind == "f":
+        return math.sqrt(float(np.finfo(dtype).eps))
+    return math.sqrt(float(np.finfo(np.float64).eps))
+
+
+def convert(values, names, axis) -> Inputs:
+    """Tensors of one dtype and shape, the non-negative axis, and how to give the answer.
+
+    Each argument keeps the row-sum tolerance of its own dtype, so a float32 row that sums
+    to 1 within float32 rounding passes beside a float64 one. NumPy (and list) input of
+    less than float64 precision is computed in float64 and answered in its own dtype.
     """
-    tensors, axis, torch_out = _convert(values, names, axis)
-    return (*_validate(tensors, names, axis, normalize, logits), axis, torch_out)
-
-
-def _convert(values, names, axis):
-    """Tensors of one dtype and shape, the non-negative axis, and whether to answer in torch."""
     torch_out = is_torch(*values)
     tensors = to_tensors(*values, names=names)
-    tensors, axis = _broadcast(tensors, names, axis)
-    return tensors, axis, torch_out
+    tols = tuple(own_tolerance(v) for v in values)
+    out_dtype = tensors[0].dtype
+    if not torch_out and out_dtype != torch.float64:
+        tensors = [t.to(torch.float64) for t in tensors]
+    tensors, axis = broadcast(tensors, names, axis)
+    return Inputs(tensors, axis, torch_out, tols, out_dtype)
 
 
-def _validate(tensors, names, axis, normalize, logits):
+def finish(value: torch.Tensor, inputs: Inputs):
+    """The answer in the kind (NumPy or torch) and dtype the inputs asked for."""
+    return from_tensor(value.to(inputs.out_dtype), inputs.torch_out)
+
+
+def prepare(values, names, axis, normalize, logits):
+    """Convert, broadcast and validate distribution arguments.
+
+    Returns (rows, has_zero, inputs): probabilities (or log-probabilities when `logits`),
+    whether any entry is zero (-inf), and the `Inputs` of `convert`.
+    """
+    inputs = convert(values, names, axis)
+    rows, has_zero = validate(inputs.tensors, names, inputs.axis, normalize, logits, inputs.tols)
+    return rows, has_zero, inputs
+
+
+def validate(tensors, names, axis, normalize, logits, tols=None):
     """Checked rows (probabilities, or log-probabilities when `logits`) and whether any is 0."""
     out, has_zero = [], False
-    for t, n in zip(tensors, names):
+    for i, (t, n) in enumerate(zip(tensors, names)):
         if logits:
-            r, z = _check_logits(t, n, axis)
+            r, z = check_logits(t, n, axis)
         else:
-            r, z = _check_probs(t, n, axis, normalize)
+            r, z = check_probs(t, n, axis, normalize, None if tols is None else tols[i])
         out.append(r)
         has_zero |= z
     return out, has_zero

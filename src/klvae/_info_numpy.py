@@ -3,14 +3,14 @@
 For CPU input that needs no gradient (NumPy arrays, lists, CPU tensors without
 ``requires_grad``), these measures run as NumPy ufuncs on the same memory: NumPy's SIMD
 float64 log is ~3× faster than torch's here, and NumPy releases the GIL, so row chunks
-run on a small thread pool. Chunks are cache-sized (`_CHUNK` elements), and each is read
+run on a small thread pool. Chunks are cache-sized (`CHUNK` elements), and each is read
 once: the validation reductions (min, row sums) and the measure are computed while it is
 in cache, so checking the input costs no extra pass over memory.
 
-The kernels are twins of the torch per-entry terms in `klvae.info` (`_kl_rows` of
-`_kl_terms`, `_js_rows` of `_js_terms`), with the same series near p = q; the tests check
+The kernels are twins of the torch per-entry terms in `klvae.info` (`kl_rows` of
+`_kl_terms`, `js_rows` of `_js_terms`), with the same series near p = q; the tests check
 the two paths against each other, scipy and mpmath. When the fused checks flag an
-argument, the torch check (`_check_probs`) gives the verdict and its message. Torch keeps
+argument, the torch check (`check_probs`) gives the verdict and its message. Torch keeps
 autograd, other devices and logits.
 """
 
@@ -25,10 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from klvae._info_common import _CHUNK, _G_COEFFS, _H_COEFFS, _SERIES_AT, _check_probs
+from klvae._info_common import CHUNK, G_COEFFS, H_COEFFS, SERIES_AT, check_probs
 
 
-def _fast(tensors, logits) -> bool:
+def numpy_path_ok(tensors, logits) -> bool:
     """True when the NumPy path may take `tensors`: probabilities, CPU float32/64, no autograd."""
     return not logits and all(
         t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and not t.requires_grad
@@ -47,7 +47,7 @@ def _pool_of(workers: int, pid: int) -> ThreadPoolExecutor | None:
     return ThreadPoolExecutor(workers, thread_name_prefix="klvae-info") if workers > 1 else None
 
 
-def _numpy_rows(kernel, tensors, names, axis, normalize):
+def numpy_rows(kernel, tensors, names, axis, normalize, tols=None):
     """kernel(*chunks, has_zero, work) over row chunks of validated probabilities.
 
     Returns the batch-shaped result, or None when the validation reductions flag an
@@ -60,7 +60,7 @@ def _numpy_rows(kernel, tensors, names, axis, normalize):
     dtype, n = flats[0].dtype, flats[0].shape[0]
     if n == 0:
         return torch.from_numpy(np.empty(batch, dtype=dtype))
-    step = min(n, max(1, _CHUNK // k))
+    step = min(n, max(1, CHUNK // k))
     starts = range(0, n, step)
     out = np.empty(n, dtype=dtype)
     lows = np.empty((len(starts), len(flats)), dtype=dtype)
@@ -101,13 +101,13 @@ def _numpy_rows(kernel, tensors, names, axis, normalize):
     else:
         list(pool.map(guarded, range(len(starts)), starts))
 
-    tol = math.sqrt(np.finfo(dtype).eps)
     for j, (t, name) in enumerate(zip(tensors, names)):
+        tol = math.sqrt(np.finfo(dtype).eps) if tols is None else tols[j]
         low, s = np.min(lows[:, j]), sums[j]  # np.min propagates NaN
         bad = not (low >= 0) or not np.isfinite(s).all()
         bad = bad or (bool((s == 0).any()) if normalize else float(np.abs(s - 1).max()) > tol)
         if bad:
-            _check_probs(t, name, axis, normalize)  # raises with the message naming what is wrong
+            check_probs(t, name, axis, normalize, tol)  # raises with the message naming what is wrong
             return None
     return torch.from_numpy(out.reshape(batch))
 
@@ -130,7 +130,7 @@ def _where(mask):
 # two hold the rescaled rows when normalize=True).
 
 
-def _entropy_rows(p, has_zero, work):
+def entropy_rows(p, has_zero, work):
     """−Σ p log p per row."""
     mask, terms = work[0], work[1]
     np.log(p, out=terms)
@@ -140,7 +140,7 @@ def _entropy_rows(p, has_zero, work):
     return -terms.sum(-1)
 
 
-def _kl_rows(p, q, has_zero, work):
+def kl_rows(p, q, has_zero, work):
     """Σ [p log(p/q) − p + q] per row; as `_kl_terms`."""
     mask, log_ratio, d, terms = work[:4]
     np.log(np.divide(p, q, out=log_ratio), out=log_ratio)
@@ -149,15 +149,30 @@ def _kl_rows(p, q, has_zero, work):
     terms -= d  # accurate wherever |p/q − 1| is not small
     if has_zero:
         np.copyto(terms, q, where=np.equal(p, 0, out=mask))  # 0 log 0/q − 0 + q; q = 0 gives +inf
-    idx = _where(np.less(np.abs(log_ratio, out=log_ratio), _SERIES_AT, out=mask))
+    idx = _where(np.less(np.abs(log_ratio, out=log_ratio), SERIES_AT, out=mask))
     if idx[0].size:
         qs = q[idx]
         xs = d[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
-        terms[idx] = qs * xs * xs * _horner_np(xs, _G_COEFFS)
+        terms[idx] = qs * xs * xs * _horner_np(xs, G_COEFFS)
+    out = terms.sum(-1)
+    over = np.flatnonzero(np.isposinf(out))  # rows with p > 0 = q, or with p/q overflowing
+    if over.size:
+        out[over] = overflow_safe_rows(p[over], q[over], terms[over])
+    return out
+
+
+def overflow_safe_rows(p, q, terms):
+    """Row sums of `terms` (as `kl_rows`) with p/q = inf for q > 0 redone as log p − log q.
+
+    p/q overflows for subnormal q (1/5.55e-309 > 1.8e308); the logarithms of p and q do not.
+    """
+    fix = np.isposinf(terms) & (q > 0)
+    pf, qf = p[fix], q[fix]
+    terms[fix] = pf * (np.log(pf) - np.log(qf)) - (pf - qf)
     return terms.sum(-1)
 
 
-def _js_rows(p, q, has_zero, work):
+def js_rows(p, q, has_zero, work):
     """Σ [p log(p/m) + q log(q/m)] per row, m = (p + q)/2; as `_js_terms`."""
     mask, total, log_a, log_b, scratch = work[:5]
     np.add(p, q, out=total)  # 2m, which does not underflow to 0 where p or q is subnormal
@@ -165,7 +180,7 @@ def _js_rows(p, q, has_zero, work):
         np.divide(x, total, out=log_x)
         log_x *= 2.0
         np.log(log_x, out=log_x)  # log_a = log(1 + s), s = (p − q)/(p + q)
-    idx = _where(np.less(np.abs(log_a, out=scratch), _SERIES_AT, out=mask))
+    idx = _where(np.less(np.abs(log_a, out=scratch), SERIES_AT, out=mask))
     if has_zero:  # 0 log 0 = 0, also where m = 0
         np.copyto(log_a, 0.0, where=np.equal(p, 0, out=mask))
         np.copyto(log_b, 0.0, where=np.equal(q, 0, out=mask))
@@ -176,5 +191,5 @@ def _js_rows(p, q, has_zero, work):
         ps, qs = p[idx], q[idx]
         s = (ps - qs) / (ps + qs)
         s2 = s * s
-        terms[idx] = 0.5 * (ps + qs) * s2 * _horner_np(s2, _H_COEFFS)
+        terms[idx] = 0.5 * (ps + qs) * s2 * _horner_np(s2, H_COEFFS)
     return terms.sum(-1)

@@ -30,7 +30,7 @@ class MCEstimate(NamedTuple):
 
 
 @contextmanager
-def _seeded(seed: int | None):
+def mc_seeded(seed: int | None):
     """Run the block with torch's global RNG seeded, and restore the RNG after it."""
     if seed is None:
         yield
@@ -78,7 +78,7 @@ def mc_kl(p, q, n: int, *, seed: int | None = None) -> MCEstimate:
             raise ValueError(f"{name} must have a log_prob method, got {type(dist).__name__}")
     if not hasattr(p, "sample"):
         raise ValueError(f"p must have a sample method, got {type(p).__name__}")
-    with _seeded(seed):
+    with mc_seeded(seed):
         x = p.rsample((n,)) if getattr(p, "has_rsample", False) else p.sample((n,))
     log_ratio = p.log_prob(x) - q.log_prob(x)  # (n, *batch)
     value = log_ratio.mean(0)

@@ -12,10 +12,11 @@ E_q[log q − log p] = −H(q) − E_q[log p] is evaluated by Gauss–Hermite qu
 E_q[log p] on reparameterized nodes x_i = μ + σ·z_i (deterministic, so the optimum is found
 to many digits); in more dimensions by Monte Carlo with fixed common random numbers
 x_i = μ + L·ε_i. The KLs reported for each fit are computed by numerical integration
-(`kl_numerical`), independently of the objective that was minimized.
+(`klvae.mixture.kl_numerical`), independently of the objective that was minimized.
 
 Targets are any object with `log_prob` and `sample` (torch.distributions); Gaussian
-mixtures are built with `gaussian_mixture` or parsed from "w:mu:sigma,..." text.
+mixtures are built with `klvae.mixture.gaussian_mixture` or parsed from "w:mu:sigma,..."
+text (`parse_mixture`); both are re-exported here.
 """
 
 from __future__ import annotations
@@ -25,8 +26,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import integrate, optimize, special
-from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal, Normal
+from scipy import optimize, special
+from torch.distributions import MultivariateNormal, Normal
+
+from klvae.mixture import (
+    DTYPE,
+    event_dim,
+    extent,
+    gaussian_mixture,
+    gaussian_moments,
+    kl_numerical,
+    log_prob_points,
+    parse_mixture,
+)
 
 __all__ = [
     "GaussianFit",
@@ -37,8 +49,6 @@ __all__ = [
     "kl_numerical",
     "reverse_kl_sweep",
 ]
-
-_DTYPE = torch.float64
 
 
 @dataclass
@@ -60,8 +70,8 @@ class GaussianFit:
     def distribution(self) -> Normal | MultivariateNormal:
         """q as a torch distribution (Normal in 1-D, MultivariateNormal otherwise)."""
         if self.mean.shape[0] == 1:
-            return Normal(torch.tensor(self.mean[0], dtype=_DTYPE), torch.tensor(self.std[0], dtype=_DTYPE))
-        return MultivariateNormal(torch.tensor(self.mean, dtype=_DTYPE), torch.tensor(self.cov, dtype=_DTYPE))
+            return Normal(torch.tensor(self.mean[0], dtype=DTYPE), torch.tensor(self.std[0], dtype=DTYPE))
+        return MultivariateNormal(torch.tensor(self.mean, dtype=DTYPE), torch.tensor(self.cov, dtype=DTYPE))
 
     def to_dict(self) -> dict:
         """JSON-ready: 1-D fits give scalar `mean` and `std`, others `mean` and `cov` lists."""
@@ -78,178 +88,11 @@ class GaussianFit:
         return out
 
 
-# --------------------------------------------------------------------------- targets
-
-
-def gaussian_mixture(weights, means, scales) -> MixtureSameFamily:
-    """A Gaussian mixture p(x) = Σ_k w_k N(x; μ_k, Σ_k) in float64.
-
-    Shapes: `weights` (K,); 1-D: `means` (K,), `scales` (K,) standard deviations;
-    D-dim: `means` (K, D), `scales` (K,) isotropic standard deviations or (K, D, D)
-    covariance matrices. Weights must be positive and sum to 1.
-
-    >>> p = gaussian_mixture([0.5, 0.5], [-3.0, 3.0], [1.0, 1.0])
-    >>> round(float(p.variance), 6)   # within-component 1 + between-component 9
-    10.0
-    """
-    w = torch.as_tensor(np.asarray(weights, dtype=float), dtype=_DTYPE)
-    mu = torch.as_tensor(np.asarray(means, dtype=float), dtype=_DTYPE)
-    sc = torch.as_tensor(np.asarray(scales, dtype=float), dtype=_DTYPE)
-    if w.ndim != 1 or w.numel() == 0:
-        raise ValueError(f"weights must be a non-empty 1-D list, got shape {tuple(w.shape)}")
-    if not torch.isfinite(w).all() or (w <= 0).any():
-        raise ValueError("mixture weights must be positive and finite")
-    if abs(float(w.sum()) - 1.0) > 1e-6:
-        raise ValueError(f"mixture weights must sum to 1, got {float(w.sum()):.6g}")
-    if mu.shape[0] != w.shape[0] or sc.shape[0] != w.shape[0]:
-        raise ValueError("weights, means and scales must have the same number of components")
-    if not torch.isfinite(mu).all() or not torch.isfinite(sc).all():
-        raise ValueError("mixture means and scales must be finite")
-    if mu.ndim == 1:
-        if sc.ndim != 1 or (sc <= 0).any():
-            raise ValueError("1-D mixture scales must be positive standard deviations")
-        components = Normal(mu, sc, validate_args=False)
-    else:
-        dim = mu.shape[1]
-        if sc.ndim == 1:
-            if (sc <= 0).any():
-                raise ValueError("isotropic mixture scales must be positive")
-            covs = sc[:, None, None].square() * torch.eye(dim, dtype=_DTYPE)
-        else:
-            covs = sc
-        components = MultivariateNormal(mu, covariance_matrix=covs, validate_args=False)
-    # parameters are checked above; skipping torch's per-call sample checks makes log_prob fast
-    return MixtureSameFamily(Categorical(probs=w, validate_args=False), components, validate_args=False)
-
-
-def parse_mixture(text: str) -> MixtureSameFamily:
-    """Parse a 1-D Gaussian mixture written "w:mu:sigma,w:mu:sigma,...".
-
-    >>> p = parse_mixture("0.5:-3:1,0.5:3:1")
-    >>> p.component_distribution.loc.tolist()
-    [-3.0, 3.0]
-    """
-    parts = [s.strip() for s in text.split(",") if s.strip()]
-    if not parts:
-        raise ValueError("mixture must be written 'w:mu:sigma,w:mu:sigma,...', got an empty string")
-    rows = []
-    for part in parts:
-        fields = part.split(":")
-        try:
-            if len(fields) != 3:
-                raise ValueError
-            rows.append([float(f) for f in fields])
-        except ValueError:
-            raise ValueError(f"mixture component {part!r} is not 'w:mu:sigma' with three numbers") from None
-    w, mu, sigma = np.array(rows).T
-    return gaussian_mixture(w, mu, sigma)
-
-
-def _dim(p) -> int:
-    """Event dimension D of a target (1 for scalar events)."""
-    shape = p.event_shape if hasattr(p, "event_shape") else p.sample((1,)).shape[1:]
-    if len(shape) > 1:
-        raise ValueError(f"target events must be scalars or vectors, got event shape {tuple(shape)}")
-    return 1 if len(shape) == 0 else int(shape[0])
-
-
-def _log_prob(p, x: torch.Tensor) -> torch.Tensor:
-    """log p at points x of shape (N, D) -> (N,)."""
-    return p.log_prob(x[:, 0] if _dim(p) == 1 and len(getattr(p, "event_shape", ())) == 0 else x)
-
-
-def _gaussian_moments(p) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Exact mean (D,) and covariance (D, D) of a Gaussian or Gaussian mixture, else None."""
-    if isinstance(p, Normal) and p.batch_shape == ():
-        return p.loc.reshape(1).to(_DTYPE), p.scale.reshape(1, 1).square().to(_DTYPE)
-    if isinstance(p, MultivariateNormal) and p.batch_shape == ():
-        return p.loc.to(_DTYPE), p.covariance_matrix.to(_DTYPE)
-    if isinstance(p, MixtureSameFamily) and p.batch_shape == ():
-        w = p.mixture_distribution.probs.to(_DTYPE)  # (K,)
-        comp = p.component_distribution
-        if isinstance(comp, Normal):
-            mu, cov = comp.loc[:, None], comp.scale.square()[:, None, None]  # (K, 1), (K, 1, 1)
-        elif isinstance(comp, MultivariateNormal):
-            mu, cov = comp.loc, comp.covariance_matrix  # (K, D), (K, D, D)
-        else:
-            return None
-        mu, cov = mu.to(_DTYPE), cov.to(_DTYPE)
-        mean = w @ mu  # (D,)
-        centred = mu - mean  # (K, D)
-        # law of total covariance: E[Σ_k] + Cov[μ_k]
-        total = (w[:, None, None] * (cov + centred[:, :, None] * centred[:, None, :])).sum(0)
-        return mean, total
-    return None
-
-
-def _extent(dist, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """A box (lo, hi), each (D,), holding all but a negligible part of `dist`'s mass."""
-    if isinstance(dist, MixtureSameFamily) and isinstance(dist.component_distribution, (Normal, MultivariateNormal)):
-        comp = dist.component_distribution
-        if isinstance(comp, Normal):
-            mu, sd = comp.loc[:, None], comp.scale[:, None]
-        else:
-            mu, sd = comp.loc, comp.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt()
-        lo, hi = (mu - 12 * sd).min(0).values, (mu + 12 * sd).max(0).values
-        return lo.detach().numpy(), hi.detach().numpy()
-    moments = _gaussian_moments(dist)
-    if moments is not None:
-        mean, cov = moments
-        sd = cov.diagonal().sqrt()
-        return (mean - 12 * sd).detach().numpy(), (mean + 12 * sd).detach().numpy()
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        x = dist.sample((20_000,)).to(_DTYPE).reshape(20_000, dim)
-    pad = 6 * x.std(0)
-    return (x.min(0).values - pad).numpy(), (x.max(0).values + pad).numpy()
-
-
-# --------------------------------------------------------------------------- numerical KL
-
-
-def kl_numerical(p, q, *, bounds=None, n_grid: int | None = None) -> float:
-    """KL(p‖q) = ∫ p(x) [log p(x) − log q(x)] dx in nats, by numerical integration.
-
-    The integrand p·(log p − log q) is formed from log densities (no ratio of tiny
-    numbers) on a fine grid and integrated by Simpson's rule: 1-D on `n_grid` (default
-    40 001) points, 2-D on an `n_grid`² (default 801²) grid. `bounds` is (lo, hi) per
-    axis; by default a box of ±12 standard deviations around every component of p and q.
-    Works for 1-D and 2-D targets with `log_prob`.
-
-    >>> p = gaussian_mixture([0.5, 0.5], [-3.0, 3.0], [1.0, 1.0])
-    >>> q = Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(10.0, dtype=torch.float64).sqrt())
-    >>> round(kl_numerical(p, q), 4)
-    0.462
-    """
-    dim = _dim(p)
-    if _dim(q) != dim:
-        raise ValueError(f"p and q must have the same dimension, got {dim} and {_dim(q)}")
-    if bounds is None:
-        (lo_p, hi_p), (lo_q, hi_q) = _extent(p, dim), _extent(q, dim)
-        lo, hi = np.minimum(lo_p, lo_q), np.maximum(hi_p, hi_q)
-    else:
-        lo, hi = (np.broadcast_to(np.asarray(b, dtype=float), (dim,)) for b in bounds)
-    if dim == 1:
-        x = np.linspace(lo[0], hi[0], n_grid or 40_001)
-        pts = torch.as_tensor(x, dtype=_DTYPE)[:, None]  # (N, 1)
-        lp, lq = _log_prob(p, pts), _log_prob(q, pts)
-        f = torch.where(lp > -700, lp.exp() * (lp - lq), torch.zeros_like(lp)).numpy()
-        return float(integrate.simpson(f, x=x))
-    if dim == 2:
-        n = n_grid or 801
-        gx, gy = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
-        xx, yy = np.meshgrid(gx, gy, indexing="ij")
-        pts = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=_DTYPE)  # (n², 2)
-        lp, lq = _log_prob(p, pts), _log_prob(q, pts)
-        f = torch.where(lp > -700, lp.exp() * (lp - lq), torch.zeros_like(lp)).numpy().reshape(n, n)
-        return float(integrate.simpson(integrate.simpson(f, x=gy, axis=1), x=gx))
-    raise ValueError(f"kl_numerical integrates 1-D and 2-D densities only, got dimension {dim}")
-
 
 def _fit(p, mean: torch.Tensor, cov: torch.Tensor, **extra) -> GaussianFit:
     fit = GaussianFit(mean.detach().numpy().copy(), cov.detach().numpy().copy(), math.nan, math.nan, **extra)
     q = fit.distribution()
-    fit.kl_forward, fit.kl_reverse = kl_numerical(p, q), kl_numerical(q, p)
+    fit.kl_forward, fit.kl_reverse = float(kl_numerical(p, q)), float(kl_numerical(q, p))
     return fit
 
 
@@ -270,9 +113,9 @@ def fit_forward(p, *, method: str = "moments", n: int = 100_000, seed: int = 0) 
     >>> round(float(fit.mean[0]), 6), round(float(fit.std[0]) ** 2, 6)
     (0.0, 10.0)
     """
-    dim = _dim(p)
+    dim = event_dim(p)
     if method == "moments":
-        moments = _gaussian_moments(p)
+        moments = gaussian_moments(p)
         if moments is None:
             raise ValueError("method='moments' needs a Gaussian or Gaussian-mixture target; use method='mc'")
         return _fit(p, *moments)
@@ -281,7 +124,7 @@ def fit_forward(p, *, method: str = "moments", n: int = 100_000, seed: int = 0) 
             raise ValueError(f"n must be at least 2, got {n}")
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            x = p.sample((n,)).to(_DTYPE).reshape(n, dim)  # (n, D)
+            x = p.sample((n,)).to(DTYPE).reshape(n, dim)  # (n, D)
         mean = x.mean(0)
         centred = x - mean
         return _fit(p, mean, centred.T @ centred / n)
@@ -295,23 +138,23 @@ def _reverse_objective(p, dim: int, objective: str, n_nodes: int, n_samples: int
     """J(mean, L) ≈ KL(q‖p) for q = N(mean, L Lᵀ), L lower-triangular, deterministic in (mean, L)."""
     if objective == "quadrature":
         z, w = special.roots_hermitenorm(n_nodes)  # ∫ g(z) e^{−z²/2} dz ≈ Σ w_i g(z_i)
-        z = torch.as_tensor(z, dtype=_DTYPE)[:, None]  # (n_nodes, 1)
-        w = torch.as_tensor(w / math.sqrt(2 * math.pi), dtype=_DTYPE)  # (n_nodes,)
+        z = torch.as_tensor(z, dtype=DTYPE)[:, None]  # (n_nodes, 1)
+        w = torch.as_tensor(w / math.sqrt(2 * math.pi), dtype=DTYPE)  # (n_nodes,)
 
         def objective_fn(mean, L):
             x = mean + z * L[0, 0]  # reparameterized nodes, (n_nodes, 1)
             neg_entropy = -0.5 * math.log(2 * math.pi * math.e) - torch.log(L[0, 0])  # −H(q)
-            return neg_entropy - (w * _log_prob(p, x)).sum()
+            return neg_entropy - (w * log_prob_points(p, x)).sum()
 
         return objective_fn
     gen = torch.Generator().manual_seed(seed)
-    eps = torch.randn(n_samples, dim, generator=gen, dtype=_DTYPE)  # common random numbers, (n, D)
+    eps = torch.randn(n_samples, dim, generator=gen, dtype=DTYPE)  # common random numbers, (n, D)
     log_q_eps = -0.5 * eps.square().sum(1) - 0.5 * dim * math.log(2 * math.pi)  # (n,)
 
     def objective_fn(mean, L):
         x = mean + eps @ L.T  # (n, D)
         log_q = log_q_eps - torch.log(L.diagonal()).sum()  # change of variables
-        return (log_q - _log_prob(p, x)).mean()
+        return (log_q - log_prob_points(p, x)).mean()
 
     return objective_fn
 
@@ -340,7 +183,7 @@ def _minimize(objective_fn, mean0: torch.Tensor, L0: torch.Tensor, steps: int, l
         (grad,) = torch.autograd.grad(value, theta)
         return value.detach(), grad
 
-    theta = torch.cat([mean0, torch.log(L0.diagonal()), L0[tril[0], tril[1]]]).to(_DTYPE)
+    theta = torch.cat([mean0, torch.log(L0.diagonal()), L0[tril[0], tril[1]]]).to(DTYPE)
     m, v = torch.zeros_like(theta), torch.zeros_like(theta)
     beta1, beta2 = 0.9, 0.999
     for t in range(1, steps + 1):  # Adam (Kingma & Ba 2015, Algorithm 1)
@@ -357,12 +200,12 @@ def _minimize(objective_fn, mean0: torch.Tensor, L0: torch.Tensor, steps: int, l
     theta0 = np.clip(theta.numpy(), [b[0] for b in bounds], [b[1] for b in bounds])
 
     def fun(x):
-        value, grad = value_and_grad(torch.as_tensor(x, dtype=_DTYPE))
+        value, grad = value_and_grad(torch.as_tensor(x, dtype=DTYPE))
         return float(value), grad.numpy().astype(float)
 
     res = optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
                             options=dict(maxiter=2000, ftol=1e-15, gtol=1e-10))
-    mean, L = unpack(torch.as_tensor(res.x, dtype=_DTYPE))
+    mean, L = unpack(torch.as_tensor(res.x, dtype=DTYPE))
     converged = bool(np.abs(res.jac).max() < 1e-6)
     return mean, L @ L.T, float(res.fun), converged
 
@@ -371,7 +214,7 @@ def _initial_means(p, dim: int, n_restarts: int) -> np.ndarray:
     """Initial means spread over p's range: 2%–98% sample quantiles, (R, D)."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        x = p.sample((20_000,)).to(_DTYPE).reshape(20_000, dim).numpy()
+        x = p.sample((20_000,)).to(DTYPE).reshape(20_000, dim).numpy()
     lo, hi = np.quantile(x, 0.02, axis=0), np.quantile(x, 0.98, axis=0)
     if dim == 1:
         return np.linspace(lo, hi, n_restarts).reshape(n_restarts, 1)
@@ -403,7 +246,7 @@ def fit_reverse(p, *, inits=None, n_restarts: int | None = None, init_std: float
     >>> round(float(best.mean[0]), 3), round(float(best.std[0]), 3), round(best.kl_reverse, 3)
     (2.984, 1.023, 0.689)
     """
-    dim = _dim(p)
+    dim = event_dim(p)
     if objective == "auto":
         objective = "quadrature" if dim == 1 else "mc"
     if objective not in ("quadrature", "mc"):
@@ -418,23 +261,23 @@ def fit_reverse(p, *, inits=None, n_restarts: int | None = None, init_std: float
         inits = _initial_means(p, dim, n_restarts)
     inits = np.asarray(inits, dtype=float).reshape(-1, dim)
     if init_std is None:
-        moments = _gaussian_moments(p)
+        moments = gaussian_moments(p)
         if moments is None:
             with torch.random.fork_rng():
                 torch.manual_seed(0)
-                x = p.sample((20_000,)).to(_DTYPE).reshape(20_000, dim)
+                x = p.sample((20_000,)).to(DTYPE).reshape(20_000, dim)
             init_std = 0.5 * float(x.std(0).mean())
         else:
             init_std = 0.5 * float(moments[1].diagonal().sqrt().mean())
     if not init_std > 0:
         raise ValueError(f"init_std must be positive, got {init_std}")
     objective_fn = _reverse_objective(p, dim, objective, n_nodes, n_samples, seed)
-    lo, hi = _extent(p, dim)
+    lo, hi = extent(p, dim)
     span = float(np.max(hi - lo))
     fits = []
     for init in inits:
-        mean0 = torch.as_tensor(init, dtype=_DTYPE)
-        L0 = init_std * torch.eye(dim, dtype=_DTYPE)
+        mean0 = torch.as_tensor(init, dtype=DTYPE)
+        L0 = init_std * torch.eye(dim, dtype=DTYPE)
         mean, cov, value, converged = _minimize(objective_fn, mean0, L0, steps, lr, span)
         fits.append(_fit(p, mean, cov, init_mean=init.copy(), objective=value, converged=converged))
     return sorted(fits, key=lambda f: f.kl_reverse)
@@ -450,8 +293,8 @@ def _branch(d: float, sigma: float, mean0: float, std0: float, n_nodes: int) -> 
     """
     p = gaussian_mixture([0.5, 0.5], [-d, d], [sigma, sigma])
     fn = _reverse_objective(p, 1, "quadrature", n_nodes, 0, 0)
-    mean, cov, value, _ = _minimize(fn, torch.tensor([mean0], dtype=_DTYPE),
-                                    torch.tensor([[std0]], dtype=_DTYPE), 0, 0.0, 2 * d + 24 * sigma)
+    mean, cov, value, _ = _minimize(fn, torch.tensor([mean0], dtype=DTYPE),
+                                    torch.tensor([[std0]], dtype=DTYPE), 0, 0.0, 2 * d + 24 * sigma)
     L = cov.sqrt()
     curvature = torch.autograd.functional.hessian(lambda m: fn(m, L), mean)[0, 0]
     return float(mean[0]), float(L[0, 0]), max(value, 0.0), float(curvature)  # KL ≥ 0; clip rounding

@@ -16,6 +16,7 @@ from scipy.special import rel_entr
 
 from klvae.figures import new_figure, save_png
 from klvae.info import kl_divergence, unit_name
+from klvae.mixture import extent, kl_numerical
 
 __all__ = ["plot_modes_1d", "plot_modes_2d", "plot_sweep", "plot_kl_integrand", "plot_estimators",
            "distinct_fits", "plot_value_vs_jsd", "plot_saturation", "plot_disjoint_supports"]
@@ -43,9 +44,7 @@ def _density(dist, x: np.ndarray) -> np.ndarray:
 
 def plot_modes_1d(p, forward, reverse, path, *, title: str | None = None) -> Path:
     """Target density p, the forward-KL fit and every distinct reverse-KL optimum."""
-    from klvae.fit import _extent
-
-    lo, hi = _extent(p, 1)
+    lo, hi = extent(p, 1)
     centre, half = 0.5 * (lo[0] + hi[0]), 0.5 * (hi[0] - lo[0]) * 9 / 12  # ±9σ of the components
     x = np.linspace(centre - half, centre + half, 2001)
     fig = new_figure(8, 4.5, layout="constrained")
@@ -166,9 +165,7 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
     fig = new_figure(8, 6.5, layout="constrained")
     a1, a2 = fig.subplots(2, 1, sharex=True)
     if hasattr(p, "log_prob"):
-        from klvae.fit import _extent, kl_numerical
-
-        (lo_p, hi_p), (lo_q, hi_q) = _extent(p, 1), _extent(q, 1)
+        (lo_p, hi_p), (lo_q, hi_q) = extent(p, 1), extent(q, 1)
         wide = np.linspace(min(lo_p[0], lo_q[0]), max(hi_p[0], hi_q[0]), 20001)
         peak = np.maximum(_density(p, wide), _density(q, wide))
         seen = wide[peak > 1e-4 * peak.max()]  # show where either density is visible

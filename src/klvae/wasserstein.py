@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from klvae._info_common import _broadcast, _broadcast_elementwise, _check_probs
+from klvae._info_common import broadcast, broadcast_elementwise, check_probs
 from klvae._tensor import from_tensor, is_torch, to_tensors
 
 __all__ = ["wasserstein_distance", "wasserstein_distance_samples"]
@@ -51,14 +51,14 @@ def wasserstein_distance(u, v, support=None, *, axis=-1, normalize=False):
     values = (u, v) if support is None else (u, v, support)
     torch_out = is_torch(*values)
     tensors = to_tensors(*values, names=("u", "v", "support")[: len(values)])
-    (tu, tv), axis = _broadcast(tensors[:2], ("u", "v"), axis)
+    (tu, tv), axis = broadcast(tensors[:2], ("u", "v"), axis)
     if support is None:
         tx = torch.arange(tu.shape[axis], dtype=tu.dtype, device=tu.device)
     else:
         tx = tensors[2]
     tu, tv, tx = _broadcast_support(tu, tv, tx, axis)
-    tu, _ = _check_probs(tu, "u", axis, normalize)
-    tv, _ = _check_probs(tv, "v", axis, normalize)
+    tu, _ = check_probs(tu, "u", axis, normalize)
+    tv, _ = check_probs(tv, "v", axis, normalize)
     tx_d = tx.detach()
     if not bool(torch.isfinite(tx_d).all()):
         raise ValueError("support has NaN or infinite entries")
@@ -80,20 +80,24 @@ def _broadcast_support(tu, tv, tx, axis):
         view = [1] * tu.dim()
         view[axis] = -1
         tx = tx.reshape(view)
-    tu, tx = _broadcast_elementwise(tu, tx, ("u and v", "support"))
+    tu, tx = broadcast_elementwise(tu, tx, ("u and v", "support"))
     return tu, tv.expand(tu.shape), tx
 
 
-def wasserstein_distance_samples(u_values, v_values, *, axis=-1):
-    """1-D Wasserstein-1 distance between two empirical distributions (equal-weight samples).
+def wasserstein_distance_samples(u_values, v_values, u_weights=None, v_weights=None, *, axis=-1):
+    """1-D Wasserstein-1 distance between two empirical distributions, optionally weighted.
 
-    W1 = ∫ |F_u(t) − F_v(t)| dt, evaluated exactly on the merged sorted samples; the same
-    quantity as ``scipy.stats.wasserstein_distance(u_values, v_values)``, batched over the
-    other axes (which broadcast; the sample counts may differ).
+    W1 = ∫ |F_u(t) − F_v(t)| dt, evaluated exactly on the merged sorted samples, where F_u
+    puts mass u_weights[i] / Σ u_weights at u_values[i] (1/n each by default); the same
+    quantity as ``scipy.stats.wasserstein_distance(u_values, v_values, u_weights,
+    v_weights)``, batched over the other axes (which broadcast; the sample counts may
+    differ).
 
     Args:
         u_values: samples, shape (..., n) along `axis`.
         v_values: samples, shape (..., m) along `axis`.
+        u_weights, v_weights: non-negative finite weights of the samples, broadcastable to
+            `u_values` / `v_values`, with a positive sum; None for equal weights.
         axis: the sample axis.
 
     Returns:
@@ -103,9 +107,15 @@ def wasserstein_distance_samples(u_values, v_values, *, axis=-1):
 
     >>> float(wasserstein_distance_samples([0.0, 1.0], [2.0, 3.0]))
     2.0
+    >>> float(wasserstein_distance_samples([0.0, 1.0], [0.0], [1.0, 3.0]))  # ¾ of the mass moves by 1
+    0.75
     """
-    torch_out = is_torch(u_values, v_values)
-    tu, tv = to_tensors(u_values, v_values, names=("u_values", "v_values"))
+    values = [u_values, v_values] + [w for w in (u_weights, v_weights) if w is not None]
+    names = ["u_values", "v_values"] + [n for n, w in (("u_weights", u_weights), ("v_weights", v_weights))
+                                        if w is not None]
+    torch_out = is_torch(*values)
+    converted = dict(zip(names, to_tensors(*values, names=tuple(names))))
+    tu, tv = converted["u_values"], converted["v_values"]
     if tu.dim() == 0 or tv.dim() == 0:
         raise ValueError("u_values and v_values must have at least 1 dimension")
     for t, n in ((tu, "u_values"), (tv, "v_values")):
@@ -115,6 +125,8 @@ def wasserstein_distance_samples(u_values, v_values, *, axis=-1):
             raise ValueError(f"{n} has no samples along axis {axis}")
         if not bool(torch.isfinite(t.detach()).all()):
             raise ValueError(f"{n} has NaN or infinite entries")
+    weights = [_sample_weights(converted.get(f"{s}_weights"), t, f"{s}_weights", axis)
+               for s, t in (("u", tu), ("v", tv))]
     tu, tv = tu.movedim(axis, -1), tv.movedim(axis, -1)
     try:
         batch = torch.broadcast_shapes(tu.shape[:-1], tv.shape[:-1])
@@ -124,11 +136,41 @@ def wasserstein_distance_samples(u_values, v_values, *, axis=-1):
             "(apart from the sample axis)"
         ) from None
     n, m = tu.shape[-1], tv.shape[-1]
-    tu = torch.sort(tu.expand(*batch, n), -1).values  # (..., n)
-    tv = torch.sort(tv.expand(*batch, m), -1).values  # (..., m)
+    tu, order_u = torch.sort(tu.expand(*batch, n), -1)  # (..., n)
+    tv, order_v = torch.sort(tv.expand(*batch, m), -1)  # (..., m)
     grid = torch.sort(torch.cat([tu, tv], -1), -1).values  # (..., n + m)
     widths = torch.diff(grid, dim=-1)  # (..., n + m - 1)
     points = grid[..., :-1].contiguous()
-    cdf_u = torch.searchsorted(tu.contiguous(), points, right=True).to(grid.dtype) / n
-    cdf_v = torch.searchsorted(tv.contiguous(), points, right=True).to(grid.dtype) / m
+    idx_u = torch.searchsorted(tu.contiguous(), points, right=True)  # samples ≤ each point
+    idx_v = torch.searchsorted(tv.contiguous(), points, right=True)
+    cdf_u = _weighted_cdf(weights[0], order_u, idx_u, batch, n, grid.dtype)
+    cdf_v = _weighted_cdf(weights[1], order_v, idx_v, batch, m, grid.dtype)
     return from_tensor(_cdf_gap_integral(cdf_u, cdf_v, widths), torch_out)
+
+
+def _sample_weights(w, values, name, axis):
+    """Checked weights moved to the last axis (None stays None)."""
+    if w is None:
+        return None
+    try:
+        w = w.expand_as(values) if w.dim() <= values.dim() else None
+    except RuntimeError:
+        w = None
+    if w is None:
+        raise ValueError(f"{name} does not broadcast to the shape of its values")
+    wd = w.detach()
+    if not bool(torch.isfinite(wd).all()) or bool((wd < 0).any()):
+        raise ValueError(f"{name} must be non-negative and finite")
+    if bool((wd.sum(axis) <= 0).any()):
+        raise ValueError(f"{name} must have a positive sum")
+    return w.movedim(axis, -1)
+
+
+def _weighted_cdf(w, order, idx, batch, n, dtype):
+    """F at the grid points: the share of the weight on samples ≤ each point, (..., n + m − 1)."""
+    if w is None:
+        return idx.to(dtype) / n
+    w = torch.gather(w.expand(*batch, n), -1, order)  # weights in sorted order
+    cum = torch.cumsum(w, -1)
+    cum = torch.cat([torch.zeros_like(cum[..., :1]), cum], -1) / cum[..., -1:]  # (..., n + 1)
+    return torch.gather(cum, -1, idx)

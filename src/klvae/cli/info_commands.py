@@ -18,8 +18,8 @@ import numpy as np
 from klvae import info
 from klvae.cli.common import UsageError
 from klvae.data import DataError, read_npy_header
-from klvae.fit import kl_numerical, parse_mixture
 from klvae.hardware import torch_threads
+from klvae.mixture import kl_numerical, parse_mixture
 from klvae.plots import plot_kl_integrand
 
 # name -> (function name in klvae.info, number of distributions, help)

@@ -1,6 +1,6 @@
 """The command lines of README.md run as shown.
 
-Every ```console block of README.md is a short session: lines that start with `$ klvae ` are
+Every ```console block of README.md is a short shell transcript: lines that start with `$ klvae ` are
 commands, the lines under a command are what it prints on stdout. Each block runs, in order, in
 a fresh temporary folder (the working directory, so run folders land there) through
 `klvae.cli.main`, and every command must exit with code 0. The output of the information
@@ -28,18 +28,18 @@ NUMBER = re.compile(r"[-−+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 def console_blocks(text: str) -> list[tuple[int, list[tuple[str, list[str]]]]]:
     """(line number, [(command, expected output lines)]) for each ```console block with a klvae command."""
-    blocks, inside, start, session = [], False, 0, []
+    blocks, inside, start, script = [], False, 0, []
     for number, line in enumerate(text.splitlines(), 1):
         if not inside and line.strip() == "```console":
-            inside, start, session = True, number, []
+            inside, start, script = True, number, []
         elif inside and line.strip() == "```":
             inside = False
-            if session:
-                blocks.append((start, session))
+            if script:
+                blocks.append((start, script))
         elif inside and line.startswith("$ "):
-            session.append((line[2:], []))
-        elif inside and session:
-            session[-1][1].append(line.rstrip())
+            script.append((line[2:], []))
+        elif inside and script:
+            script[-1][1].append(line.rstrip())
     assert not inside, "README.md: a ```console block is not closed"
     return blocks
 
@@ -66,7 +66,7 @@ BLOCKS = console_blocks(README.read_text())
 
 
 def test_the_readme_has_runnable_examples():
-    commands = [c for _, session in BLOCKS for c, _ in session]
+    commands = [c for _, script in BLOCKS for c, _ in script]
     assert len(commands) >= 10
     assert all(c.startswith("klvae ") for c in commands), [c for c in commands if not c.startswith("klvae ")]
     names = {shlex.split(c)[1] for c in commands}
@@ -83,15 +83,15 @@ def test_the_block_parser_reads_commands_and_their_output():
 
 
 def test_the_cheap_deterministic_outputs_are_compared_exactly():
-    shown = [(c, out) for _, session in BLOCKS for c, out in session if exact(c)]
+    shown = [(c, out) for _, script in BLOCKS for c, out in script if exact(c)]
     assert {shlex.split(c)[1] for c, _ in shown} >= {"entropy", "kl", "js", "ce", "gan"}
     assert all(out for _, out in shown), [c for c, out in shown if not out]
 
 
-@pytest.mark.parametrize("start, session", BLOCKS, ids=[f"README.md:{start}" for start, _ in BLOCKS])
-def test_console_block(start, session, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("start, script", BLOCKS, ids=[f"README.md:{start}" for start, _ in BLOCKS])
+def test_console_block(start, script, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    for command, expected in session:
+    for command, expected in script:
         argv = shlex.split(command)
         assert argv[0] == "klvae", f"README.md:{start}: only klvae commands run here: {command}"
         capsys.readouterr()

@@ -103,7 +103,7 @@ def test_python_dash_m_klvae_subprocess():
         [sys.executable, "-m", "klvae", "js", "1,0", "0,1", "--base", "2"],
         capture_output=True, text=True, env=env, timeout=120,
     )
-    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "1 bits\n", "")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "1 bit\n", "")
     bad = subprocess.run(
         [sys.executable, "-m", "klvae", "kl", "0.5,0.5", "1,0,0"],
         capture_output=True, text=True, env=env, timeout=120,
@@ -230,3 +230,71 @@ def test_kl_plot_prints_the_path_it_wrote(tmp_path, capsys):
 def test_a_value_that_starts_with_a_minus_sign_is_a_value(capsys):
     code, out, err = run(capsys, "kl", "-0.5,1.5", "0.5,0.5")
     assert code == 2 and err.strip() == "klvae kl: error: p has negative entries"
+
+
+# ----------------------------------------------------------------- kl --dist, divergence
+
+
+def test_kl_dist_gives_the_closed_form_and_says_so(capsys):
+    from scipy.special import betaln, digamma
+
+    code, out, _ = run(capsys, "kl", "--dist", "Beta(2, 3)", "Beta(3.5, 1.5)")
+    a1, b1, a2, b2 = 2.0, 3.0, 3.5, 1.5
+    want = (betaln(a2, b2) - betaln(a1, b1) + (a1 - a2) * digamma(a1) + (b1 - b2) * digamma(b1)
+            + (a2 - a1 + b2 - b1) * digamma(a1 + b1))
+    value, unit, *rest = out.split()
+    assert code == 0 and float(value) == pytest.approx(want, rel=1e-13) and unit == "nats"
+    assert " ".join(rest) == "(exact: closed form)"
+
+
+def test_kl_dist_without_a_closed_form_is_monte_carlo_with_its_standard_error(capsys):
+    mix = "MixtureSameFamily(Categorical(probs=[0.3, 0.7]), Normal([-2, 1.5], [0.6, 1]))"
+    code, out, _ = run(capsys, "kl", "--dist", mix, "Normal(0, 2)", "--samples", "20000")
+    m = re.fullmatch(r"(\S+) ± (\S+) nats \(Monte Carlo, 20000 samples: ± one standard error\)\n", out)
+    assert code == 0 and m
+
+    def integrand(x):
+        lp = np.logaddexp(np.log(0.3) + stats.norm.logpdf(x, -2, 0.6), np.log(0.7) + stats.norm.logpdf(x, 1.5, 1))
+        return np.exp(lp) * (lp - stats.norm.logpdf(x, 0, 2))
+    exact = integrate.quad(integrand, -15, 15, limit=200)[0]
+    assert abs(float(m[1]) - exact) < 4 * float(m[2])
+
+
+@pytest.mark.parametrize("argv, want", [
+    (["0.5,0.5", "0.25,0.75", "--measure", "hellinger"],
+     math.sqrt(0.5 * ((math.sqrt(0.5) - 0.5) ** 2 + (math.sqrt(0.5) - math.sqrt(0.75)) ** 2))),
+    (["0.5,0.5", "0.25,0.75", "--measure", "tv"], 0.25),
+    (["0.5,0.5", "0.25,0.75", "--measure", "chi2"], 0.25 ** 2 / 0.25 + 0.25 ** 2 / 0.75),
+    (["0.5,0.5", "0.25,0.75", "--measure", "renyi", "--alpha", "2"], math.log(1 + 1 / 3)),  # log(1 + χ²)
+    (["0.5,0.5", "0.25,0.75", "--measure", "alpha", "--alpha", "2"], (1 / 3) / 2),  # χ²/2 at α = 2
+    (["--dist", "Normal(0, 1)", "Normal(1, 1)", "--measure", "tv"], 2 * stats.norm.cdf(0.5) - 1),
+])
+def test_divergence_command_against_the_formulas(capsys, argv, want):
+    code, out, err = run(capsys, "divergence", *argv)
+    assert code == 0, err
+    assert float(out.split()[0]) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["0.5,0.5", "1,0", "--measure", "renyi"], "--measure renyi needs --alpha"),
+    (["0.5,0.5", "1,0", "--measure", "tv", "--alpha", "2"], "--alpha applies to renyi and alpha, not tv"),
+    (["0.5,0.5", "1,0", "--measure", "hellinger", "--base", "2"], "--base applies to renyi (a log), not hellinger"),
+    (["0.5,0.6", "0.5,0.5", "--measure", "tv"], "p rows must sum to 1 (max deviation 0.1); pass --normalize"),
+    (["--dist", "Beta(2, 3)", "Normal(0, 1)", "--measure", "hellinger"], "hellinger_distance takes probability"),
+])
+def test_divergence_errors_are_one_line(capsys, argv, message):
+    code, _, err = run(capsys, "divergence", *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_density_kl_says_how_exact_it_is(capsys):
+    code, out, _ = run(capsys, "kl", "1:0:1e-06", "1:0:1", "--density")
+    value = float(out.split()[0])
+    assert value == pytest.approx(math.log(1e6) + 0.5 * (1e-12 - 1), rel=1e-14)  # KL(N(0,σ²)‖N(0,1)): 13.3155
+    assert "(closed form: both are single Gaussians)" in out
+    code, out, _ = run(capsys, "kl", "0.5:-3:1,0.5:3:1", "1:0:2", "--density")
+    assert re.search(r"\(quadrature; absolute error ≤ \S+ nats\)", out)
+
+
+def test_one_of_a_unit_is_singular(capsys):
+    assert run(capsys, "entropy", "0.5,0.5", "--base", "2")[1] == "1 bit\n"

@@ -14,10 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from klvae import info
 from klvae.cli.common import UsageError
+from klvae.cli.distribution_text import parse_distribution
 from klvae.data import DataError, read_npy_header
+from klvae.distributions import kl_distributions, kl_method
+from klvae.divergences import alpha_divergence, chi2_divergence, hellinger_distance, renyi_divergence, total_variation
+from klvae.estimate import MCEstimate
 from klvae.hardware import torch_threads
 from klvae.mixture import kl_numerical, parse_mixture
 from klvae.plots import plot_kl_integrand
@@ -89,22 +94,93 @@ def load_distribution(text: str, name: str) -> np.ndarray:
         ) from None
 
 
+def with_unit(value: float, unit: str) -> str:
+    """`value` and its unit, singular for exactly one ("1 bit", "0.5 bits")."""
+    if unit and value == 1.0 and unit in ("nats", "bits", "dits"):
+        unit = unit[:-1]
+    return f"{value:.15g} {unit}".rstrip()
+
+
+def _measure(fn, *args, **kwargs):
+    """Call a measure; its advice about the keyword `normalize=True` becomes the flag's."""
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, TypeError) as err:  # TypeError: a pair of distributions the measure does not take
+        raise ValueError(str(err).replace("pass normalize=True", "pass --normalize")) from None
+
+
 def _run(args: argparse.Namespace) -> int:
     func_name, n_args, _ = _COMMANDS[args.command]
+    if getattr(args, "dist", False):
+        return kl_dist(args)
     if getattr(args, "density", False) or getattr(args, "plot", None):
         return kl_plot(args)
     dists = [load_distribution(args.P, "P")]
     if n_args == 2:
         dists.append(load_distribution(args.Q, "Q"))
     unit = info.unit_name(args.base)
-    value = getattr(info, func_name)(*dists, base=args.base, normalize=args.normalize)
+    value = _measure(getattr(info, func_name), *dists, base=args.base, normalize=args.normalize)
     for v in np.atleast_1d(value).ravel():
-        print(f"{float(v):.15g} {unit}")
+        print(with_unit(float(v), unit))
+    return 0
+
+
+def kl_dist(args: argparse.Namespace) -> int:
+    """`klvae kl --dist 'Beta(2, 3)' 'Beta(3, 3)'`: KL between two torch distributions, and how it was got."""
+    if args.plot or args.density or args.normalize:
+        raise UsageError("--dist takes two distributions and no --plot, --density or --normalize")
+    p, q = parse_distribution(args.P), parse_distribution(args.Q)
+    unit, method = info.unit_name(args.base), kl_method(p, q)
+    with torch_threads(1):
+        result = kl_distributions(p, q, base=args.base, n=args.samples, seed=0)
+    if isinstance(result, MCEstimate):
+        for v, se in zip(result.value.reshape(-1).tolist(), result.stderr.reshape(-1).tolist()):
+            print(f"{v:.6g} ± {se:.2g} {unit} (Monte Carlo, {result.n} samples: ± one standard error)")
+        return 0
+    for v in result.reshape(-1).tolist():
+        print(f"{with_unit(v, unit)} (exact: {method})")
+    return 0
+
+
+# --measure -> (function, help, has a unit); Rényi is in the log base, the others are unit-free
+_DIVERGENCES = {
+    "hellinger": (hellinger_distance, "Hellinger distance H(P, Q) = √(½ Σ (√p − √q)²), in [0, 1]", False),
+    "tv": (total_variation, "total variation ½ Σ |p − q|, in [0, 1]", False),
+    "chi2": (chi2_divergence, "Pearson χ²(P‖Q) = Σ (p − q)²/q", False),
+    "renyi": (renyi_divergence, "Rényi divergence D_α(P‖Q) = log(Σ p^α q^(1−α))/(α − 1)", True),
+    "alpha": (alpha_divergence, "Amari α-divergence (Σ p^α q^(1−α) − 1)/(α(α − 1))", False),
+}
+
+
+def _divergence(args: argparse.Namespace) -> int:
+    fn, _, has_unit = _DIVERGENCES[args.measure]
+    if args.measure in ("renyi", "alpha") and args.alpha is None:
+        raise UsageError(f"--measure {args.measure} needs --alpha")
+    if args.measure not in ("renyi", "alpha") and args.alpha is not None:
+        raise UsageError(f"--alpha applies to renyi and alpha, not {args.measure}")
+    if args.base is not None and not has_unit:
+        raise UsageError(f"--base applies to renyi (a log), not {args.measure}")
+    extra = {"base": args.base} if has_unit else {}
+    alpha = () if args.alpha is None else (args.alpha,)
+    if args.dist:
+        p, q = parse_distribution(args.P), parse_distribution(args.Q)
+        value = _measure(fn, p, q, *alpha, **extra)
+    else:
+        value = _measure(fn, load_distribution(args.P, "P"), load_distribution(args.Q, "Q"), *alpha,
+                         normalize=args.normalize, **extra)
+    unit = info.unit_name(args.base) if has_unit else ""
+    note = ""
+    if isinstance(value, MCEstimate):  # TV between Gaussians without a closed form
+        for v, se in zip(value.value.reshape(-1).tolist(), value.stderr.reshape(-1).tolist()):
+            print(f"{v:.6g} ± {se:.2g} (Monte Carlo, {value.n} samples: ± one standard error)")
+        return 0
+    for v in np.atleast_1d(torch.as_tensor(value).detach().cpu().numpy()).ravel():
+        print(with_unit(float(v), unit) + note)
     return 0
 
 
 def register(subparsers) -> None:
-    """Add `entropy`, `kl`, `js` and `ce` to the `klvae` command line."""
+    """Add `entropy`, `kl`, `js`, `ce` and `divergence` to the `klvae` command line."""
     for command, (_, n_args, help_text) in _COMMANDS.items():
         cmd = subparsers.add_parser(
             command,
@@ -125,7 +201,28 @@ def register(subparsers) -> None:
             cmd.add_argument("--density", action="store_true",
                              help="P and Q are 1-D Gaussian mixtures 'w:mu:sigma,...' (KL by integration; "
                              "default off)")
+            cmd.add_argument("--dist", action="store_true",
+                             help="P and Q are torch distributions such as 'Beta(2, 3)': a closed form where "
+                             "there is one, else Monte Carlo ± its standard error (default off)")
+            cmd.add_argument("--samples", type=int, default=100_000,
+                             help="Monte Carlo samples when --dist has no closed form (default 100000)")
         cmd.set_defaults(func=_run)
+    d = subparsers.add_parser(
+        "divergence", help="Hellinger, total variation, χ², Rényi or Amari α divergence of P and Q",
+        description="One member of the f-divergence and Rényi families between two distributions: comma "
+        "lists or .npy/.csv files (one value per row), or with --dist two Gaussians such as 'Normal(0, 1)' "
+        "(closed forms). Measures: " + "; ".join(f"{k}: {v[1]}" for k, v in _DIVERGENCES.items()) + ".")
+    d.add_argument("P", help="probabilities (comma list or .npy/.csv file), or a distribution with --dist")
+    d.add_argument("Q", help="the same for Q")
+    d.add_argument("--measure", choices=sorted(_DIVERGENCES), required=True, help="which divergence (required: no default)")
+    d.add_argument("--alpha", type=float, help="the order α of renyi and alpha (required by them; default none)")
+    d.add_argument("--base", type=_base, default=None,
+                   help="logarithm base of renyi: 2 for bits, 10 for dits, e (default) for nats")
+    d.add_argument("--normalize", action="store_true",
+                   help="rescale each row to sum to 1 instead of rejecting it (default off)")
+    d.add_argument("--dist", action="store_true",
+                   help="P and Q are Gaussians given as torch distributions (default off)")
+    d.set_defaults(func=_divergence)
 
 
 def kl_plot(args: argparse.Namespace) -> int:
@@ -143,15 +240,19 @@ def kl_plot(args: argparse.Namespace) -> int:
         if p.ndim != 1 or q.ndim != 1:
             raise ValueError(f"--plot draws one pair of distributions; got P of shape {p.shape} "
                              f"and Q of shape {q.shape}")
-    path = None
+    path, numerical = None, None
     with torch_threads(1):  # small tensors: one thread is faster than contending for cores
         if args.plot:
             path, value = plot_kl_integrand(p, q, args.plot, base=args.base, labels=("P", "Q"))
         elif args.density:
-            value = kl_numerical(p, q) / log_base
+            numerical = kl_numerical(p, q)
+            value = numerical / log_base
         else:
             value = float(info.kl_divergence(p, q, base=args.base))
-    print(f"{float(value):.15g} {unit}")
+    print(with_unit(float(value), unit))
+    if numerical is not None:  # say how exact the integral is
+        print(f"  ({numerical.method}; absolute error ≤ {numerical.error / log_base:.1e} {unit})"
+              if numerical.method != "closed form" else "  (closed form: both are single Gaussians)")
     if path is not None:
         print(f"wrote {path}")
     return 0

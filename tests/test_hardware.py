@@ -3,6 +3,7 @@ bf16, the objective in fp32 and right), and freed memory reused instead of fault
 
 import json
 import math
+import time
 
 import pytest
 import torch
@@ -91,3 +92,38 @@ def test_freed_memory_is_reused_instead_of_faulted_in_again():
         torch.empty(4 << 20, dtype=torch.uint8).fill_(1)  # freed and allocated again, as in a training step
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 2000, faults  # each block's 1024 pages come back from the heap: not 20 × 1024 faults
+
+
+def test_busy_cpus_counts_other_runnable_processes():
+    import subprocess
+    import sys
+
+    from klvae.hardware import busy_cpus
+
+    quiet = busy_cpus()
+    loop = "import time\nend = time.time() + 3\nwhile time.time() < end: pass"
+    spin = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        assert busy_cpus(samples=9) >= min(quiet + 1, 2)  # the two spinning processes are seen
+    finally:
+        for p in spin:
+            p.kill()
+            p.wait()
+
+
+def test_large_models_leave_the_busy_cpus_alone(monkeypatch):
+    import os
+
+    import klvae.hardware as hardware
+
+    big = torch.nn.Linear(1000, 300)  # 300 300 parameters
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
+    monkeypatch.setattr(hardware, "busy_cpus", lambda: 0)
+    assert hardware.default_threads(big) == cores
+    monkeypatch.setattr(hardware, "busy_cpus", lambda: cores - 1)
+    assert hardware.default_threads(big) == 1
+    monkeypatch.setattr(hardware, "busy_cpus", lambda: 3 * cores)
+    assert hardware.default_threads(big) == 1  # never fewer than one
+    assert hardware.default_threads(torch.nn.Linear(10, 10)) == 1  # small: one thread whatever the load

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import platform
+import time
 
 import torch
 
 from klvae import distributed
 
-__all__ = ["resolve_device", "resolve_amp", "cpu_has_bf16", "default_threads", "torch_threads", "keep_freed_memory"]
+__all__ = ["resolve_device", "resolve_amp", "cpu_has_bf16", "default_threads", "busy_cpus", "torch_threads",
+           "keep_freed_memory"]
 
 # Parameters below which one CPU thread is fastest (handing 128×400 activations to a second thread
-# costs more than the arithmetic, far more on shared cores) and bf16 gains nothing measurable (the digits
-# VAE, 200 epochs: 5.5–5.7 s in fp32, 5.2–6.1 s in bf16).
+# costs more than the arithmetic, far more on shared cores) and bf16 gains nothing measurable
+# (benchmarks/README.md, "What the defaults do").
 SMALL_MODEL = 200_000
 
 
@@ -30,14 +33,34 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def default_threads(*modules: torch.nn.Module) -> int:
-    """1 thread for small networks (their matrices are too small to split), else torch's default.
+def busy_cpus(samples: int = 5, interval: float = 0.02) -> int:
+    """CPUs other processes keep busy right now: the median count of runnable tasks in
+    /proc/loadavg over `samples` readings `interval` s apart, this process excluded (0 where
+    there is no /proc). Unlike the load average it does not lag a minute behind."""
+    counts = []
+    for i in range(samples):
+        try:
+            with open("/proc/loadavg") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]))
+        except (OSError, ValueError, IndexError):
+            return 0
+        if i + 1 < samples:
+            time.sleep(interval)
+    return max(0, sorted(counts)[len(counts) // 2] - 1)
 
-    Depends only on the networks, so a run and its resume use the same number of threads.
+
+def default_threads(*modules: torch.nn.Module) -> int:
+    """1 thread for small networks (their matrices are too small to split); else torch's default,
+    less the CPUs other processes keep busy, at least 1.
+
+    OpenMP's threads spin while they wait for each other: when another process holds one of their
+    cores, every parallel region waits for a descheduled thread and throughput collapses (to ~1 %
+    with 3 competing processes on 2 cores; benchmarks/README.md, "Under a loaded machine"). The
+    count is read once, when the run starts; `--threads` fixes it (and with it bitwise resumes).
     """
     if sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL:
         return 1
-    return torch.get_num_threads()
+    return max(1, min(torch.get_num_threads(), len(os.sched_getaffinity(0)) - busy_cpus()))
 
 
 _MALLOC_KEEP = 64 << 20  # bytes: blocks up to this size come from (and go back to) the heap, not mmap

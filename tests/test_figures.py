@@ -116,7 +116,7 @@ def test_curves_draw_present_keys_only(tmp_path):
             {"epoch": 4, "loss": float("nan")}, {"epoch": 5, "loss": 0.5}]
     p = plot_curves(rows, ["loss"], tmp_path / "c.png", title="Loss")
     img = rgb(p)
-    assert img.shape[:2] == (400, 640)
+    assert img.shape[:2] == (440, 640)
     assert mask_of(img, "tab:blue", 0.05).sum() > 200  # the loss line
     q = plot_curves(rows, ["kl"], tmp_path / "k.png", title="KL")  # no values at all
     assert mask_of(rgb(q), "tab:blue", 0.05).sum() == 0

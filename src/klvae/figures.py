@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,15 +226,17 @@ def plot_panels(records: Sequence[Mapping], panels: Sequence[Panel], path: str |
     Legends sit under their panel. When nothing at all is drawn, `empty_note` (or "no values
     yet") is written across the figure. Returns the path written.
     """
+    if not any(_series(records, key, x_key, False)[0] for panel in panels for key, _, _ in panel.lines):
+        fig = new_figure(6.4, 1.6)  # no axes to mislead: only the reason
+        fig.text(0.5, 0.45, textwrap.fill(empty_note or "no values yet", 80), ha="center", va="center",
+                 fontsize=10, color="tab:red")
+        fig.suptitle(title)
+        return save_png(fig, path)
     fig = new_figure(max(6.4, 4.6 * len(panels)), 4.4, layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    drawn = False
     for ax, panel in zip(axes, panels):
-        drawn |= _draw_panel(ax, records, panel, x_key)
+        _draw_panel(ax, records, panel, x_key)
         ax.set_xlabel(xlabel)
-    if not drawn:
-        fig.text(0.5, 0.5, empty_note or "no values yet", ha="center", va="center", fontsize=11,
-                 color="tab:red", wrap=True)
     fig.suptitle(title)
     return save_png(fig, path)
 

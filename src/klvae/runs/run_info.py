@@ -47,11 +47,27 @@ def steps_per_epoch(config: dict) -> int:
     return math.ceil(n / batch) if n and batch else 0
 
 
-def command_line() -> str:
-    """The command that started this process, as a shell would take it back."""
-    prog = sys.argv[0] if sys.argv else "python"
-    name = "klvae" if prog.endswith(("klvae", "klvae/__main__.py", "-m")) else prog
-    return shlex.join([name, *sys.argv[1:]])
+def command_line(command: str | None = None, options: dict | None = None) -> str:
+    """A command line that makes the run again: `klvae COMMAND --flag value …` from the parsed
+    `options` (None values left out), else the command that started this process.
+
+    >>> command_line("train", {"epochs": 3, "hidden": (48, 24), "binarize": False, "compile": True})
+    'klvae train --epochs 3 --hidden 48,24 --no-binarize --compile'
+    """
+    if command is None:
+        return shlex.join(["python" if not sys.argv else sys.argv[0], *sys.argv[1:]])
+    words = ["klvae", command]
+    for k, v in (options or {}).items():
+        flag = "--" + k.replace("_", "-")
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            words.append(flag if v else "--no-" + flag[2:])
+        elif isinstance(v, (tuple, list)):
+            words += [flag, ",".join(str(u) for u in v)]
+        else:
+            words += [flag, str(v)]
+    return shlex.join(words)
 
 
 def undertrained_warning(metrics: dict, config: dict | None = None) -> str | None:

@@ -33,8 +33,9 @@ from klvae.runs.folder import (
     write_config,
     write_metrics,
 )
-from klvae.runs.run_info import command_line, startup_line
+from klvae.runs.run_info import command_line, startup_line, steps_per_epoch
 from klvae.runs.vae_report import write_figures_and_report
+from klvae.tensorboard import TensorBoardLogger, require_tensorboard
 from klvae.train import FitResult, TrainConfig, adam, fit
 from klvae.vae.evaluate import evaluate_vae
 from klvae.vae.model import VAE, VAEConfig, load_run, save_model, size_defaults
@@ -81,7 +82,7 @@ class VAETask:
         self.modules: dict[str, torch.nn.Module] = {"vae": model}
         self.optimizers: dict[str, torch.optim.Optimizer] = {"vae": adam(model.parameters(), train, x_test.device)}
         self.loss = distributed.wrap(_NegELBO(model, objective), compile=train.compile)  # DDP under torchrun
-        self.snapshots: dict[int, torch.Tensor] = {}  # epoch → (16, C, H, W): 8 samples, 8 reconstructions
+        self.snapshots: dict[float, torch.Tensor] = {}  # epoch → (16, C, H, W): 8 samples, 8 reconstructions
         self.epoch_hooks: list = []  # called as hook(epoch, record, images) after each epoch's evaluation
 
     def train_step(self, x, y, step, epoch):
@@ -143,7 +144,8 @@ def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tu
 
 
 def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hooks=(),
-              figures: bool = True, epoch_hooks=(), log: bool = False) -> tuple[Path, dict]:
+              figures: bool = True, epoch_hooks=(), log: bool = False, tensorboard: bool = False,
+              command: str | None = None) -> tuple[Path, dict]:
     """Train a VAE, evaluate it on the test set and write the run folder; returns (folder, metrics).
 
     With `train.resume` set, continues that run from its checkpoint: the run's config.json is
@@ -155,9 +157,13 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
     run whose folder holds a checkpoint resumes from it.
 
     `epoch_hooks` run after each epoch's evaluation as hook(epoch, record, images) (images: 8
-    samples and 8 reconstructions, (16, C, H, W)); `log` prints a start-up line on stderr and
-    shows the evaluation's progress there (a bar only when stderr is a terminal).
+    samples and 8 reconstructions, (16, C, H, W)); `log` prints a start-up line and
+    shows the evaluation's progress there (a bar only when stderr is a terminal); `tensorboard`
+    writes TensorBoard logs into RUN/tensorboard (`klvae.tensorboard`); `command` is the command
+    line the report shows (default: this process's).
     """
+    if tensorboard:
+        require_tensorboard()  # before any work: a missing extra is a one-line error
     started = time.time()
     with distributed.setup(resolve_device(train.device)) as (ctx, device), \
             claim_run(train) as (run_dir, resume, train):
@@ -189,10 +195,14 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
             x_test = test_set(dataset, objective).to(device)
             task = VAETask(model, objective, train, x_test)
             task.epoch_hooks.extend(epoch_hooks)
+            if tensorboard and ctx.is_main:
+                tb = TensorBoardLogger(run_dir / "tensorboard")
+                hooks = (*hooks, tb)
+                task.epoch_hooks.append(lambda e, _, images: tb.log_images("samples_then_reconstructions", images, e))
             if ctx.is_main and log:
                 sizes = {"train": len(x_train), "test": len(x_test)}
                 print(startup_line(device, torch.get_num_threads(), train.amp,
-                                   sum(p.numel() for p in model.parameters()), sizes), file=sys.stderr, flush=True)
+                                   sum(p.numel() for p in model.parameters()), sizes), flush=True)
             result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
             if not ctx.is_main:
                 return run_dir, {}
@@ -202,9 +212,11 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
                 metrics["processes"] = ctx.world
                 write_metrics(run_dir, metrics)
                 if figures:
-                    if result.state.epoch not in task.snapshots and result.state.step:
-                        task.snapshots[result.state.epoch] = task.snapshot()
-                    made = {"command": command_line(), "started": started, "device": str(device),
+                    st, spe = result.state, steps_per_epoch(config)
+                    end = st.epoch if not st.batch else float(f"{st.step / max(spe, 1):.3g}")  # a partial epoch
+                    if end not in task.snapshots and st.step:
+                        task.snapshots[end] = task.snapshot()
+                    made = {"command": command or command_line(), "started": started, "device": str(device),
                             "wall_seconds": time.time() - started}
                     write_figures_and_report(run_dir, model, dataset, x_test, result.records, metrics, config,
                                              made=made, snapshots=task.snapshots)

@@ -10,7 +10,7 @@ import torch
 
 from klvae.figures import Panel, new_figure, plot_bars, plot_panels, save_image_grid, save_png
 from klvae.report import write_report
-from klvae.runs.run_info import count, provenance, undertrained_warning
+from klvae.runs.run_info import count, epochs_phrase, provenance, steps_per_epoch, undertrained_warning
 from klvae.vae.evaluate import ACTIVE_UNIT_THRESHOLD
 
 __all__ = ["write_figures_and_report", "latent_map", "interpolations", "metric_rows", "CLASS_NAMES"]
@@ -79,7 +79,8 @@ def interpolations(model, x: torch.Tensor, path: Path, *, pairs: int = 4, steps:
                            col_title="t: z = μ(x₁) → μ(x₂)", title="Interpolations between test images")
 
 
-def metric_rows(metrics: dict, likelihood: str, latent_dim: int) -> list[tuple[str, str, str]]:
+def metric_rows(metrics: dict, likelihood: str, latent_dim: int,
+                config: dict | None = None) -> list[tuple[str, str, str]]:
     """The report's metrics table: (label, value with its unit, one line of explanation)."""
     density = likelihood == "gaussian-learned" or likelihood == "gaussian"
     per = "nats per example"
@@ -103,7 +104,8 @@ def metric_rows(metrics: dict, likelihood: str, latent_dim: int) -> list[tuple[s
         ("test images", f"{metrics['n_test']}", "evaluated once, at the end"),
     ]
     if "epochs" in metrics:
-        rows += [("training", f"{count(metrics['epochs'], 'epoch')}, {count(metrics['steps'], 'step')}",
+        done = epochs_phrase(metrics["steps"], steps_per_epoch(config or {}))
+        rows += [("training", done if "steps)" in done else f"{done}, {count(metrics['steps'], 'step')}",
                   "stopped by the time budget (--max-seconds)" if metrics["stopped"] == "max_seconds"
                   else "all the epochs asked for"),
                  ("training time", f"{metrics['train_seconds']:.1f} s" + (f", {rate:.0f} samples/s" if rate else ""),
@@ -199,7 +201,8 @@ def write_figures_and_report(run_dir: Path, model, dataset, x_test: torch.Tensor
             epochs = sorted({epochs[round(i * (len(epochs) - 1) / 7)] for i in range(8)})
         strip = torch.cat([snapshots[e] for e in epochs])  # (epochs·16, C, H, W)
         save_image_grid(strip, run_dir / "progress.png", nrow=16, title="Samples and reconstructions by epoch",
-                        row_labels=[f"epoch {e}" for e in epochs], col_title="8 samples (fixed z) | 8 reconstructions",
+                        row_labels=[f"epoch {e:g}" for e in epochs],
+                        col_title="8 samples (fixed z) | 8 reconstructions",
                         col_labels=[f"z{i + 1}" for i in range(8)] + [f"x{i + 1}" for i in range(8)])
         figures.append(("progress.png", "Per epoch (rows): 8 samples from a fixed set of z ~ N(0, I), then "
                         "the reconstructions of 8 fixed test images" + mean_note + "."))
@@ -245,7 +248,7 @@ def write_figures_and_report(run_dir: Path, model, dataset, x_test: torch.Tensor
         warns.append("The test ELBO is not finite.")
     made = made or {}
     return write_report(run_dir, title=f"VAE on {config['data']['name']}",
-                        metrics=metric_rows(metrics, cfg.likelihood, cfg.latent_dim), figures=figures,
+                        metrics=metric_rows(metrics, cfg.likelihood, cfg.latent_dim, config), figures=figures,
                         config=config, notes=notes, warnings=warns,
                         provenance=provenance(config, metrics, **made),
                         raw_metrics={k: v for k, v in metrics.items() if k != "processes"})

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.image import imread
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
@@ -27,7 +28,7 @@ from matplotlib.ticker import MaxNLocator
 from klvae._io import atomic_write_bytes
 
 __all__ = ["new_figure", "save_png", "DPI", "save_image_grid", "Panel", "plot_panels", "plot_curves", "plot_bars",
-           "plot_points"]
+           "plot_points", "save_png_row"]
 
 DPI = 100
 _MIN_CELL_PX = 48  # each image at least this many pixels wide, so 8×8 digits read at a glance
@@ -326,7 +327,7 @@ def plot_points(points, path: str | os.PathLike, *, title: str, means=None,
     p = _numpy(points).astype(np.float64)
     if p.ndim != 2 or p.shape[1] != 2:
         raise ValueError(f"points must have shape (N, 2), got {p.shape}")
-    fig = new_figure(5.0, 5.4, layout="constrained")
+    fig = new_figure(5.0, 5.4)
     ax = fig.add_subplot()
     ax.scatter(p[:, 0], p[:, 1], s=2, alpha=0.4, color="tab:blue", linewidths=0, zorder=3)
     # Legend proxies: the tiny translucent dots of the scatter would be invisible there.
@@ -351,4 +352,28 @@ def plot_points(points, path: str | os.PathLike, *, title: str, means=None,
     ax.set_ylabel(ylabel)
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
+def save_png_row(sources: Sequence[str | os.PathLike], path: str | os.PathLike, *, titles: Sequence[str],
+                 title: str, width_px: int = 300) -> Path:
+    """Earlier PNGs (e.g. one per epoch) side by side in one PNG, each `width_px` wide under its title.
+
+    >>> import tempfile, torch
+    >>> d = Path(tempfile.mkdtemp())
+    >>> a = save_image_grid(torch.rand(4, 1, 8, 8), d / "a.png")
+    >>> save_png_row([a, a], d / "row.png", titles=["first", "last"], title="t").name
+    'row.png'
+    """
+    images = [imread(os.fspath(p)) for p in sources]
+    if not images or len(titles) != len(images):
+        raise ValueError(f"need one title per image and at least one image, got {len(titles)} and {len(images)}")
+    height = max(width_px * im.shape[0] / im.shape[1] for im in images)
+    fig = new_figure(len(images) * width_px / DPI, (height + 60) / DPI, layout="constrained")
+    for ax, im, text in zip(fig.subplots(1, len(images), squeeze=False)[0], images, titles):
+        ax.imshow(im, interpolation="antialiased")
+        ax.set_axis_off()
+        ax.set_title(text, fontsize=9)
+    fig.suptitle(title, fontsize=11)
     return save_png(fig, path)

@@ -25,7 +25,7 @@ from klvae.figures import plot_points, save_image_grid
 from klvae.hardware import resolve_device
 from klvae.runs.folder import EVAL, read_config, write_metrics
 from klvae.runs.gan_run import evaluate_gan_run, is_gan_run, load_generator, mode_means
-from klvae.runs.run_info import command_line, epochs_phrase, steps_per_epoch, undertrained_warning
+from klvae.runs.run_info import command_line, summary_line, undertrained_warning
 from klvae.runs.vae import evaluate_run, read_run_config, test_set, train_vae
 from klvae.train import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig, load_run
@@ -153,15 +153,6 @@ def _train(args) -> int:
         print(f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
     print(f"report: {run_dir / 'report.html'}")
     return 0
-
-
-def summary_line(metrics: dict, config: dict) -> str:
-    """"trained 3 epochs (36 steps) in 1.2 s, 3600 samples/s", fractions of an epoch said as such."""
-    rate, phrase = metrics.get("train_samples_per_second"), epochs_phrase(metrics["steps"], steps_per_epoch(config))
-    steps = "" if "steps)" in phrase else f" ({metrics['steps']} step{'s' if metrics['steps'] != 1 else ''})"
-    return (f"trained {phrase}{steps} in {metrics['train_seconds']:.1f} s"
-            + (f", {rate:.0f} samples/s" if rate else "")
-            + (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else ""))
 
 
 def _eval(args) -> int:

@@ -13,7 +13,7 @@ import torch
 from klvae._version import __version__
 
 __all__ = ["count", "epochs_phrase", "command_line", "provenance", "undertrained_warning", "startup_line",
-           "UNDERTRAINED_EPOCHS"]
+           "UNDERTRAINED_EPOCHS", "summary_line", "steps_per_epoch"]
 
 UNDERTRAINED_EPOCHS = 5  # a run stopped by its time budget before this many epochs is flagged
 
@@ -38,7 +38,7 @@ def epochs_phrase(steps: int, steps_per_epoch: int) -> str:
         return count(steps // max(steps_per_epoch, 1), "epoch")
     e = steps / steps_per_epoch
     if e < 1:
-        return f"{e:.2f} of an epoch ({steps} of {steps_per_epoch} steps)"
+        return f"{e:.2g} of an epoch ({steps} of {steps_per_epoch} steps)"
     return count(float(f"{e:.3g}"), "epoch")
 
 
@@ -102,3 +102,12 @@ def provenance(config: dict, metrics: dict, *, command: str | None = None, start
     if wall_seconds is not None:
         rows.append(("wall time", f"{wall_seconds:.1f} s (data, training, evaluation and figures)"))
     return rows
+
+
+def summary_line(metrics: dict, config: dict) -> str:
+    """"trained 3 epochs (36 steps) in 1.2 s, 3600 samples/s", fractions of an epoch said as such."""
+    rate, phrase = metrics.get("train_samples_per_second"), epochs_phrase(metrics["steps"], steps_per_epoch(config))
+    steps = "" if "steps)" in phrase else f" ({metrics['steps']} step{'s' if metrics['steps'] != 1 else ''})"
+    return (f"trained {phrase}{steps} in {metrics['train_seconds']:.1f} s"
+            + (f", {rate:.0f} samples/s" if rate else "")
+            + (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else ""))

@@ -13,6 +13,7 @@ import sys
 from dataclasses import fields
 
 from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, run_training
+from klvae.cli.vae_commands import tensorboard_ready
 from klvae.gan.model import GANConfig
 from klvae.runs.experiments import GAN_THEORY_FILES, write_gan_theory
 from klvae.runs.folder import read_config
@@ -80,6 +81,8 @@ def _gan(args) -> int:
         write_gan_theory(out)
         print(f"wrote {out}/: " + ", ".join(GAN_THEORY_FILES))
         return 0
+    if args.tensorboard and not tensorboard_ready("gan"):
+        return 2
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "theory")}
     fn = functools.partial(train_gan, log=True, tensorboard=bool(args.tensorboard),
                            command=command_line("gan", options))

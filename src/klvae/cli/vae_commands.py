@@ -27,10 +27,11 @@ from klvae.runs.folder import EVAL, read_config, write_metrics
 from klvae.runs.gan_run import evaluate_gan_run, is_gan_run, load_generator, mode_means
 from klvae.runs.run_info import command_line, summary_line, undertrained_warning
 from klvae.runs.vae import evaluate_run, read_run_config, test_set, train_vae
+from klvae.tensorboard import TensorBoardMissing, require_tensorboard
 from klvae.train import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig, load_run
 
-__all__ = ["register"]
+__all__ = ["register", "tensorboard_ready"]
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -134,6 +135,8 @@ def _print_metrics(metrics: dict) -> None:
 
 def _train(args) -> int:
     vae, objective, train = _configs(args)
+    if args.tensorboard and not tensorboard_ready("train"):
+        return 2
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = lambda msg, *a, **k: print(f"klvae train: warning: {msg}", file=sys.stderr)
@@ -153,6 +156,16 @@ def _train(args) -> int:
         print(f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
     print(f"report: {run_dir / 'report.html'}")
     return 0
+
+
+def tensorboard_ready(command: str) -> bool:
+    """False, after a one-line message, when the optional TensorBoard package is missing."""
+    try:
+        require_tensorboard()
+    except TensorBoardMissing as err:
+        print(f"klvae {command}: error: {err}", file=sys.stderr)
+        return False
+    return True
 
 
 def _eval(args) -> int:

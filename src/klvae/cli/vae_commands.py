@@ -148,9 +148,13 @@ def _train(args) -> int:
         return code
     if not metrics:  # a rank other than 0 of a torchrun job: rank 0 reports
         return 0
-    print(summary_line(metrics, read_config(run_dir)))
+    config = read_config(run_dir)
+    print(summary_line(metrics, config))
     _print_metrics(metrics)
-    if (warning := undertrained_warning(metrics, read_config(run_dir))) is not None:
+    if config["vae"]["likelihood"] != "bernoulli":
+        print("  (p(x|z) is a density over pixel values: log p(x|z) can exceed 0, so the ELBO can be positive "
+              "and −log p(x) negative)")
+    if (warning := undertrained_warning(metrics, config)) is not None:
         print(f"klvae train: warning: {warning}", file=sys.stderr)
     if args.tensorboard:
         print(f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")

@@ -119,7 +119,7 @@ body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; 
 h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; } th, td { padding: .2rem .8rem; border-bottom: 1px solid #eee;
 text-align: left; vertical-align: top; } td { font-family: ui-monospace, monospace; }
-figure { margin: 1.5rem 0; } img { max-width: 100%; image-rendering: pixelated; }
+figure { margin: 1.5rem 0; } img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: .95rem; } .missing { color: #a00; }
 .warning { background: #fff4e5; border-left: 4px solid #e67e00; padding: .5rem .8rem; }
 td.num { text-align: right; white-space: nowrap; } td.why { font-family: inherit; color: #555; }

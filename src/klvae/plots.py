@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ __all__ = ["plot_modes_1d", "plot_modes_2d", "plot_sweep", "plot_kl_integrand", 
 _DTYPE = torch.float64
 
 
-def distinct_fits(fits, tol: float = 1e-3) -> list[tuple[object, int]]:
+def distinct_fits(fits, tol: float = 1e-3) -> list[tuple[Any, int]]:
     """Group fits whose means and covariances agree within `tol`: [(fit, count)], order kept."""
     groups: list[list] = []
     for fit in fits:
@@ -85,10 +86,10 @@ def plot_modes_2d(p, forward, reverse, path, *, title: str | None = None, max_pa
     Panel (a) shows the forward fit KL(p‖q); each further panel one distinct reverse-KL
     optimum (best first). Ellipses are drawn at two standard deviations.
     """
-    distinct = distinct_fits(reverse, tol=2e-2)
+    distinct: list[tuple[Any, int]] = distinct_fits(reverse, tol=2e-2)
     # Optima of (nearly) equal KL(q‖p) are equivalent (e.g. one per mode of a symmetric target):
     # one panel per KL value, best first, saying how many restarts and distinct optima it stands for.
-    classes: list[list] = []  # [representative fit, restarts, distinct optima]
+    classes: list[list[Any]] = []  # [representative fit, restarts, distinct optima]
     for fit, count in sorted(distinct, key=lambda g: g[0].kl_reverse):
         for c in classes:
             if abs(c[0].kl_reverse - fit.kl_reverse) <= 1e-2 * max(1.0, abs(fit.kl_reverse)):

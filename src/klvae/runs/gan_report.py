@@ -105,7 +105,7 @@ def write_figures_and_report(run_dir: Path, generator, dataset, evaluate, record
     else:
         plot_curves(records, ["modes"], run_dir / "modes.png", title="Modes captured per epoch",
                     ylabel="modes captured", labels={"modes": "modes captured"}, integer_y=True,
-                    hlines=[(n_modes, f"all {n_modes} modes")])
+                    hlines=[(float(len(evaluate.means)), f"all {n_modes} modes")])
         rows = [{**r, "high_quality_pct": 100 * r["high_quality"]} if isinstance(r.get("high_quality"), float)
                 else r for r in records]
         plot_panels(rows, [Panel([("high_quality_pct", "high-quality samples", {})], ylabel="% of samples",

@@ -120,7 +120,7 @@ class VAETask:
     @torch.no_grad()
     def snapshot(self) -> torch.Tensor:
         """8 decoded samples from fixed z and the reconstructions of 8 test images: (16, C, H, W) on the CPU."""
-        z = torch.randn(8, self.model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+        z = torch.randn(8, int(self.model.config.latent_dim or 0), generator=torch.Generator().manual_seed(0))
         x = self.x_test[:8]
         return torch.cat([self.model.mean(z.to(x.device)), self.model.mean(self.model.encode(x)[0])]).float().cpu()
 

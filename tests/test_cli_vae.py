@@ -168,6 +168,11 @@ def test_gaussian_likelihood_trains(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert np.isfinite(metrics["test_iw_nll"]) and json.loads((out / "config.json").read_text())["objective"][
         "binarize"] is False
+    assert "p(x|z) is a density over pixel values" in capsys.readouterr().out
+    html = (out / "report.html").read_text()
+    assert "decoder is a density over pixel values, not a probability" in html
+    assert "draw x ~ p(x|z)" not in html  # the grid's row labels are drawn in the PNG, the caption says it
+    assert "one draw x ~ N(mean, σ²)" in html
 
 
 def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path, capsys):

@@ -96,7 +96,8 @@ def register(subparsers) -> None:
                               "For a GAN run: samples G(z) (a scatter over the modes for 2-D data).")
     s.add_argument("run", metavar="RUN", help="run folder")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--png", metavar="FILE", help="PNG file to write (default RUN/prior_samples_seed<SEED>.png)")
+    s.add_argument("--png", metavar="FILE", help="PNG file to write (default RUN/prior_samples_seed<SEED>.png; "
+                   "for a GAN run RUN/gan_samples_seed<SEED>.png)")
     s.add_argument("--out", dest="png", action=Deprecated, new="--png")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.set_defaults(func=_sample)

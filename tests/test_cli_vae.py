@@ -1,6 +1,7 @@
 """`klvae train / eval / sample` end to end on the bundled digits."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -9,8 +10,8 @@ import torch
 from klvae.cli import main
 from klvae.vae import load_run
 
-FIGURES = ["reconstructions.png", "samples.png", "traversal.png", "latent_map.png", "loss_curves.png",
-           "kl_per_dim.png", "active_units.png"]
+FIGURES = ["reconstructions.png", "samples.png", "interpolations.png", "traversal.png", "latent_map.png",
+           "progress.png", "loss_curves.png", "kl_per_dim.png", "active_units.png"]
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,41 @@ def test_sample_writes_a_png(trained, tmp_path, capsys):
     assert main(["sample", str(trained), "-n", "9", "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Bernoulli means σ(logits)" in capsys.readouterr().out
+
+
+def test_train_says_how_long_and_where(trained, tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "r"), "--epochs", "1", "--hidden", "16", "--latent-dim", "2",
+                 "--iw-k", "2"]) == 0
+    out, err = capsys.readouterr()
+    first, second = out.splitlines()[:2]
+    assert first.startswith("cpu, 1 thread, float32, ") and first.endswith("parameters; train 1437, test 360")
+    assert second.startswith("trained 1 epoch (12 steps) in ")  # not "1 epochs"
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "How this run was made" in html and "klvae train --hidden 16 --latent-dim 2" in html
+    assert re.search(r"active units</th><td class=\"num\">[012] of 2<", html)
+
+
+def test_a_run_stopped_within_its_first_epoch_says_so(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "r"), "--epochs", "5", "--hidden", "16", "--latent-dim", "2",
+                 "--iw-k", "2", "--max-seconds", "1e-6"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(r"^trained (0 epochs \(0 steps\)|0\.\d\d of an epoch \(\d+ of 12 steps\)) in ", out, re.M)
+    assert "(stopped by --max-seconds)" in out
+    assert "warning: Undertrained" in err
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "Undertrained" in html and "no finished epoch" in html.lower()
+
+
+def test_encode_writes_mu_logvar_and_labels(trained, tmp_path, capsys):
+    assert main(["encode", str(trained), "--out", str(tmp_path / "z")]) == 0
+    with np.load(tmp_path / "z.npz") as f:
+        assert set(f.files) == {"mu", "logvar", "labels"}
+        assert f["mu"].shape == f["logvar"].shape == (360, 3) and f["labels"].shape == (360,)
+        model = load_run(trained)
+        x = torch.as_tensor(np.zeros((1, 1, 8, 8), dtype=np.float32))
+        assert np.isfinite(f["mu"]).all() and model.encode(x)[0].shape == (1, 3)
+        assert set(f["labels"].tolist()) == set(range(10))
+    assert "360 × 3" in capsys.readouterr().out
 
 
 def test_load_run_round_trip(trained):
@@ -132,6 +168,11 @@ def test_gaussian_likelihood_trains(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert np.isfinite(metrics["test_iw_nll"]) and json.loads((out / "config.json").read_text())["objective"][
         "binarize"] is False
+    assert "p(x|z) is a density over pixel values" in capsys.readouterr().out
+    html = (out / "report.html").read_text()
+    assert "decoder is a density over pixel values, not a probability" in html
+    assert "draw x ~ p(x|z)" not in html  # the grid's row labels are drawn in the PNG, the caption says it
+    assert "one draw x ~ N(mean, σ²)" in html
 
 
 def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path, capsys):

@@ -116,7 +116,7 @@ def test_curves_draw_present_keys_only(tmp_path):
             {"epoch": 4, "loss": float("nan")}, {"epoch": 5, "loss": 0.5}]
     p = plot_curves(rows, ["loss"], tmp_path / "c.png", title="Loss")
     img = rgb(p)
-    assert img.shape[:2] == (400, 640)
+    assert img.shape[:2] == (440, 640)
     assert mask_of(img, "tab:blue", 0.05).sum() > 200  # the loss line
     q = plot_curves(rows, ["kl"], tmp_path / "k.png", title="KL")  # no values at all
     assert mask_of(rgb(q), "tab:blue", 0.05).sum() == 0
@@ -159,3 +159,55 @@ def test_points_scatter_and_error(tmp_path):
 def test_figures_are_written_atomically(tmp_path):
     plot_bars([1.0, 2.0], tmp_path / "sub" / "b.png", title="t", xlabel="x", ylabel="y")
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["b.png"]
+
+
+def test_row_and_column_labels_widen_the_grid_but_keep_the_cells(tmp_path):
+    x = torch.zeros(6, 1, 8, 8)
+    plain = rgb(save_image_grid(x, tmp_path / "a.png", nrow=3))
+    named = rgb(save_image_grid(x, tmp_path / "b.png", nrow=3, row_labels=["dim 0", "dim 1"],
+                                col_labels=["−1", "0", "1"], col_title="value"))
+    assert named.shape[1] > plain.shape[1] and named.shape[0] > plain.shape[0]
+    r0, r1, c0, c1 = bbox(mask_of(plain, "black"))
+    below = np.arange(named.shape[0])[:, None] >= named.shape[0] - plain.shape[0]
+    right = np.arange(named.shape[1])[None, :] >= named.shape[1] - plain.shape[1]
+    n0, n1, m0, m1 = bbox(mask_of(named, "black") & below & right)
+    assert (n1 - n0, m1 - m0) == (r1 - r0, c1 - c0)  # the images, one array pixel per PNG pixel still
+    assert (named[:, :named.shape[1] - plain.shape[1]].min(axis=-1) < 0.5).any()  # text left of the grid
+    with pytest.raises(ValueError, match="row_labels must have one entry per row: 1 labels, 2 rows"):
+        save_image_grid(x, tmp_path / "c.png", nrow=3, row_labels=["a"])
+
+
+def test_threshold_bars_on_a_log_axis_keep_the_line_and_both_legend_colours(tmp_path):
+    v = [0.5, 0.8, 0.0, 0.001]  # a zero stays drawable on the log axis
+    img = rgb(plot_bars(v, tmp_path / "b.png", title="t", xlabel="d", ylabel="var", threshold=0.01,
+                        log_y=True))
+    assert mask_of(img, "tab:red").sum() > 50 and mask_of(img, "tab:gray").sum() > 300
+    everything_above = rgb(plot_bars([1.0, 2.0], tmp_path / "c.png", title="t", xlabel="d", ylabel="v",
+                                      threshold=0.01, log_y=True))
+    assert mask_of(everything_above, "tab:gray").sum() > 40  # the legend's grey patch, with no grey bar
+    legend_rows = everything_above[int(0.9 * everything_above.shape[0]):]
+    assert mask_of(legend_rows, "tab:blue").sum() > 20  # the legend sits under the axes
+
+
+def test_panels_draw_negative_values_on_a_log_request_and_say_why_when_empty(tmp_path):
+    from klvae.figures import Panel, plot_panels
+
+    rows = [{"epoch": 1, "a": -3.0, "b": 2.0}, {"epoch": 2, "a": -2.0, "b": 1.0}]
+    panel = Panel([("a", "train", {"color": "tab:green"}), ("b", "test", {"color": "tab:green", "ls": "--"})],
+                  log_y=True)
+    img = rgb(plot_panels(rows, [panel], tmp_path / "p.png", title="t"))
+    assert mask_of(img, "tab:green", 0.05).sum() > 300  # the negative line is not dropped
+    empty = rgb(plot_panels([], [panel], tmp_path / "e.png", title="t", empty_note="no finished epoch"))
+    assert empty.shape[0] < img.shape[0] and mask_of(empty, "tab:red", 0.1).sum() > 20
+    assert mask_of(empty, "black").sum() < 50  # no empty axes frame
+
+
+def test_png_row_puts_earlier_figures_side_by_side(tmp_path):
+    from klvae.figures import save_png_row
+
+    a = save_image_grid(torch.zeros(4, 1, 8, 8), tmp_path / "a.png")
+    img = rgb(save_png_row([a, a, a], tmp_path / "r.png", titles=["1", "2", "3"], title="by epoch",
+                           width_px=100))
+    assert img.shape[1] == 300
+    with pytest.raises(ValueError, match="one title per image"):
+        save_png_row([a], tmp_path / "x.png", titles=[], title="t")

@@ -95,3 +95,28 @@ def test_report_is_self_contained_and_escaped(tmp_path):
 def test_report_without_metrics_or_figures(tmp_path):
     doc = write_report(tmp_path / "new", title="t", metrics={}, figures=[]).read_text()
     assert "none recorded" in doc and "<img" not in doc and "Configuration" not in doc
+
+
+def test_rows_warnings_and_provenance(tmp_path):
+    doc = write_report(tmp_path, title="t", metrics=[("active units", "8 of 8", "dimensions in use")],
+                       figures=[], warnings=["Undertrained: stopped after 0.5 of an epoch"],
+                       provenance=[("command", "klvae train --epochs 3")], raw_metrics={"active_units": 8}
+                       ).read_text()
+    assert '<p class="warning">Undertrained: stopped after 0.5 of an epoch</p>' in doc
+    assert '<th>active units</th><td class="num">8 of 8</td><td class="why">dimensions in use</td>' in doc
+    assert "How this run was made" in doc and "klvae train --epochs 3" in doc
+    assert "<details>" in doc and "active_units" in doc
+    assert doc.index("warning") < doc.index("Metrics") < doc.index("How this run was made")
+
+
+def test_counts_and_fractions_of_epochs_are_said_properly():
+    from klvae.runs.run_info import count, epochs_phrase, undertrained_warning
+
+    assert [count(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
+    assert count(1, "bit") == "1 bit" and epochs_phrase(6, 12) == "0.5 of an epoch (6 of 12 steps)"
+    assert epochs_phrase(18, 12) == "1.5 epochs" and epochs_phrase(36, 12) == "3 epochs"
+    config = {"data": {"n_train": 1437}, "train": {"batch_size": 128}}
+    warning = undertrained_warning({"stopped": "max_seconds", "epochs": 0, "steps": 6}, config)
+    assert warning is not None and "0.5 of an epoch" in warning
+    assert undertrained_warning({"stopped": "completed", "epochs": 1, "steps": 12}, config) is None
+    assert undertrained_warning({"stopped": "max_seconds", "epochs": 9, "steps": 108}, config) is None

@@ -1,6 +1,7 @@
 """The GAN on the shared training loop: CLI end to end, resume = uninterrupted, image scores."""
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -33,6 +34,22 @@ def test_cli_trains_on_ring8_and_writes_the_run_folder(tmp_path, capsys):
     assert "modes captured" in capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
     assert config["gan"]["n_critic"] == 1 and config["train"]["lr"] == 1e-3
+    html = (out / "report.html").read_text()
+    assert "progress.png" not in html or html.count("data:image/png;base64,") == 6
+    assert (out / "progress.png").is_file() and "samples after epoch" not in html.lower()
+    assert re.search(r"high-quality samples</th><td class=\"num\">\d+\.\d\d%<", html)
+    assert re.search(r"modes captured</th><td class=\"num\">\d of 8<", html)
+
+    # sample and eval on a GAN run do the GAN's thing
+    assert main(["sample", str(out), "-n", "100", "--png", str(tmp_path / "g.png")]) == 0
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG" and "GAN's generator" in capsys.readouterr().out
+    assert main(["eval", str(out)]) == 0
+    printed = capsys.readouterr().out
+    ev = json.loads((out / "eval.json").read_text())
+    assert ev["modes"] == metrics["modes"] and ev["high_quality"] == metrics["high_quality"]  # same fixed z
+    assert f"modes captured      {metrics['modes']} of 8" in printed
+    assert main(["encode", str(out)]) == 2
+    assert "a GAN has no encoder" in capsys.readouterr().err
 
 
 def test_cli_resume_continues_with_more_epochs(tmp_path, capsys):
@@ -134,9 +151,13 @@ def test_cli_reports_an_undefined_reverse_kl(tmp_path, monkeypatch, capsys):
 
     metrics = {"epochs": 1, "steps": 1, "train_seconds": 0.1, "stopped": None, "modes": 0,
                "high_quality": 0.0, "reverse_kl": None}
-    monkeypatch.setattr(gan_run, "train_gan", lambda gan, train: (tmp_path, metrics))
+    (tmp_path / "config.json").write_text(json.dumps({"gan": {}, "train": {"batch_size": 256},
+                                                      "data": {"name": "grid25", "n_train": 100000}}))
+    monkeypatch.setattr(gan_run, "train_gan", lambda gan, train, **kw: (tmp_path, metrics))
     assert main(["gan", "--data", "grid25", "--epochs", "1"]) == 0
-    assert "reverse KL          undefined (no high-quality sample)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "reverse KL          undefined (no high-quality sample)" in out
+    assert out.startswith("trained 0.0026 of an epoch (1 of 391 steps) in 0.1 s")
 
 
 def test_the_gan_takes_its_optimizer_settings_from_the_loop(tmp_path):

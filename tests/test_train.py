@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import signal
+from dataclasses import replace
 
 import pytest
 import torch
@@ -212,3 +213,36 @@ def test_damaged_checkpoint_is_named(tmp_path):
     (tmp_path / "checkpoint.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="checkpoint.safetensors is not a readable checkpoint"):
         load_checkpoint(tmp_path / "checkpoint.safetensors")
+
+
+# --------------------------------------------------------------------------- progress bar
+
+
+def test_the_bar_total_follows_a_time_budget_that_ends_first():
+    from klvae.progress import Progress
+
+    bar = Progress(2400, enabled=False, max_seconds=30)
+    assert bar.total_for(step=100, seconds=10) == 300  # 10 steps/s for 20 more seconds
+    assert bar.total_for(step=2000, seconds=1) == 2400  # the epochs end first
+    assert bar.total_for(step=500, seconds=40) == 500  # past the budget: it ends here
+    assert Progress(2400, enabled=False).total_for(step=100, seconds=10) == 2400  # no budget
+
+
+def test_the_losses_reach_the_listeners_every_sync_and_every_epoch(tmp_path):
+    """12 steps an epoch with log_every = 50: the values still come at every epoch's end."""
+    seen = {"values": [], "epochs": []}
+
+    class Listener:
+        def __call__(self, task, state):
+            pass
+
+        def log_values(self, step, values):
+            seen["values"].append((step, sorted(values)))
+
+        def log_epoch(self, epoch, record):
+            seen["epochs"].append((epoch, "test_elbo" in record))
+
+    vae, objective, train = small(tmp_path, epochs=2)
+    train_vae(vae, objective, replace(train, log_every=50), hooks=(Listener(),), figures=False)
+    assert seen["values"] == [(12, ["kl", "loss", "recon"]), (24, ["kl", "loss", "recon"])]
+    assert seen["epochs"] == [(1, True), (2, True)]

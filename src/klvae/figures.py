@@ -12,17 +12,23 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.image import imread
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from klvae._io import atomic_write_bytes
 
-__all__ = ["new_figure", "save_png", "DPI", "save_image_grid", "plot_curves", "plot_bars", "plot_points"]
+__all__ = ["new_figure", "save_png", "DPI", "save_image_grid", "Panel", "plot_panels", "plot_curves", "plot_bars",
+           "plot_points", "save_png_row"]
 
 DPI = 100
 _MIN_CELL_PX = 48  # each image at least this many pixels wide, so 8×8 digits read at a glance
@@ -72,14 +78,18 @@ def _tile(images: np.ndarray, nrow: int, scale: int) -> np.ndarray:
 
 
 def save_image_grid(images, path: str | os.PathLike, *, nrow: int | None = None,
-                    title: str | None = None, labels: Sequence | None = None) -> Path:
+                    title: str | None = None, labels: Sequence | None = None,
+                    row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None,
+                    col_title: str | None = None) -> Path:
     """Tile images into one PNG grid, left to right then top to bottom, row-major.
 
     `images`: (N, C, H, W) with C = 1 (grey) or 3 (RGB), or (N, H, W); tensor or array with
     values in [0, 1] (0 = black). `nrow` images per row (default ⌈√N⌉). Each image is
     enlarged by an integer factor with nearest-neighbour pixels so it is at least 48 px
     wide, and images are separated by a thin grey line. `labels`, if given, are N short
-    texts drawn in each image's corner. Returns the path written (atomically).
+    texts drawn in each image's corner; `row_labels` (one per row) are written left of the
+    rows and `col_labels` (one per column, under the heading `col_title`) above the columns.
+    Returns the path written (atomically).
 
     >>> import tempfile, torch
     >>> p = save_image_grid(torch.rand(6, 1, 8, 8), Path(tempfile.mkdtemp()) / "g.png", nrow=3)
@@ -101,23 +111,44 @@ def save_image_grid(images, path: str | os.PathLike, *, nrow: int | None = None,
         labels = labels.tolist()  # so a tensor label prints as 3, not tensor(3)
     if labels is not None and len(labels) != n:
         raise ValueError(f"labels must have one entry per image: {len(labels)} labels, {n} images")
+    rows = math.ceil(n / nrow)
+    if row_labels is not None and len(row_labels) != rows:
+        raise ValueError(f"row_labels must have one entry per row: {len(row_labels)} labels, {rows} rows")
+    if col_labels is not None and len(col_labels) != nrow:
+        raise ValueError(f"col_labels must have one entry per column: {len(col_labels)} labels, {nrow} columns")
     scale = max(1, math.ceil(_MIN_CELL_PX / max(h, w)))
     mosaic = _tile(x, nrow, scale)
     mh, mw = mosaic.shape[:2]
+    left_px = 8 + 7 * max(len(str(t)) for t in row_labels) if row_labels is not None else 0
+    head_px = (18 if col_labels is not None else 0) + (18 if col_title else 0)
     title_px = 36 if title else 0
-    fig_w = max(mw, 360 if title else 0)  # room for the title text
-    fig = new_figure(fig_w / DPI, (mh + title_px) / DPI)
+    top_px = title_px + head_px
+    fig_w = max(mw + left_px, 360 if title else 0)  # room for the title text
+    fig_h = mh + top_px
+    fig = new_figure(fig_w / DPI, fig_h / DPI)
     # An axes of exactly the mosaic's size in pixels: one array pixel is one PNG pixel.
-    ax = fig.add_axes(((fig_w - mw) / 2 / fig_w, 0, mw / fig_w, mh / (mh + title_px)))
+    x0 = left_px + (fig_w - left_px - mw) / 2
+    ax = fig.add_axes((x0 / fig_w, 0, mw / fig_w, mh / fig_h))
     ax.imshow(mosaic, interpolation="nearest", aspect="auto")
     ax.set_axis_off()
+    cell_w, cell_h = w * scale + _GAP_PX, h * scale + _GAP_PX
     if title:
-        fig.text(0.5, 1 - title_px / 2 / (mh + title_px), title, ha="center", va="center",
-                 fontsize=11)
+        fig.text(0.5, 1 - title_px / 2 / fig_h, title, ha="center", va="center", fontsize=11)
+    if col_title:
+        fig.text((x0 + mw / 2) / fig_w, 1 - (title_px + 9) / fig_h, col_title, ha="center", va="center",
+                 fontsize=8)
+    if col_labels is not None:
+        for k, text in enumerate(col_labels):
+            cx = x0 + _GAP_PX + k * cell_w + w * scale / 2
+            fig.text(cx / fig_w, (mh + 9) / fig_h, str(text), ha="center", va="center", fontsize=7)
+    if row_labels is not None:
+        for r, text in enumerate(row_labels):
+            cy = mh - (_GAP_PX + r * cell_h + h * scale / 2)
+            fig.text((x0 - 4) / fig_w, cy / fig_h, str(text), ha="right", va="center", fontsize=7)
     if labels is not None:
         for i, text in enumerate(labels):
             r, k = divmod(i, nrow)
-            left, top = _GAP_PX + k * (w * scale + _GAP_PX), _GAP_PX + r * (h * scale + _GAP_PX)
+            left, top = _GAP_PX + k * cell_w, _GAP_PX + r * cell_h
             ax.text(left + 1, top + 1, str(text), color="white", fontsize=7, ha="left", va="top",
                     bbox=dict(facecolor="black", alpha=0.6, pad=1, linewidth=0))
     return save_png(fig, path)
@@ -144,51 +175,106 @@ def _series(records: Sequence[Mapping], key: str, x_key: str,
     return [a for a, _ in pts], [b for _, b in pts]
 
 
+@dataclass
+class Panel:
+    """One axes of `plot_panels`: its lines, reference lines and y axis."""
+
+    lines: Sequence[tuple[str, str, Mapping]]  # (metrics key, legend label, Line2D keywords, e.g. ls="--")
+    ylabel: str = "value"
+    title: str | None = None
+    hlines: Sequence[tuple[float, str]] = ()  # (y, label): dotted reference lines
+    log_y: bool = False  # a log axis; falls back to linear when a value is ≤ 0 (a density's −log)
+    integer_y: bool = False  # a count: whole-number ticks only
+
+
+def _draw_panel(ax, records: Sequence[Mapping], panel: Panel, x_key: str) -> bool:
+    """Draw one panel; True when it drew at least one point."""
+    series = [(label, style, *_series(records, key, x_key, False)) for key, label, style in panel.lines]
+    log_y = panel.log_y and all(y > 0 for *_, ys in series for y in ys)
+    empty = [label for label, _, xs, _ in series if not xs]
+    drawn = False
+    for label, style, xs, ys in series:
+        if xs:
+            ax.plot(xs, ys, label=label, **{"marker": "o" if len(xs) <= 30 else None, "markersize": 3,
+                                            **style})
+            drawn = True
+    for k, (y, label) in enumerate(panel.hlines):
+        ax.axhline(y, color="0.35", ls=(":", "-.", (0, (1, 3)))[k % 3], lw=1, label=label)
+    if log_y:
+        ax.set_yscale("log")
+    if panel.integer_y:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    xs_all = [x for *_, xs, _ in series for x in xs]
+    if xs_all and all(float(x).is_integer() for x in xs_all):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if empty:  # a text-only legend entry, so the reader knows the key was asked for
+        ax.plot([], [], " ", label="no values: " + ", ".join(empty))
+    if panel.lines or panel.hlines:  # below the axes: a legend never covers the data
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    if panel.title:
+        ax.set_title(panel.title, fontsize=10)
+    ax.set_ylabel(panel.ylabel)
+    ax.grid(True, alpha=0.3)
+    return drawn
+
+
+def plot_panels(records: Sequence[Mapping], panels: Sequence[Panel], path: str | os.PathLike, *,
+                title: str, xlabel: str = "epoch", x_key: str = "epoch", empty_note: str | None = None) -> Path:
+    """Side-by-side panels of curves over the rows of a metrics log (one `Panel` each).
+
+    Rows missing a key, or holding None/NaN/inf there, are skipped for that key only; the x
+    value is ``row[x_key]`` (whole numbers get whole-number ticks), else the row's position.
+    Legends sit under their panel. When nothing at all is drawn, `empty_note` (or "no values
+    yet") is written across the figure. Returns the path written.
+    """
+    if not any(_series(records, key, x_key, False)[0] for panel in panels for key, _, _ in panel.lines):
+        fig = new_figure(6.4, 1.6)  # no axes to mislead: only the reason
+        fig.text(0.5, 0.45, textwrap.fill(empty_note or "no values yet", 80), ha="center", va="center",
+                 fontsize=10, color="tab:red")
+        fig.suptitle(title)
+        return save_png(fig, path)
+    fig = new_figure(max(6.4, 4.6 * len(panels)), 4.4, layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, panel in zip(axes, panels):
+        _draw_panel(ax, records, panel, x_key)
+        ax.set_xlabel(xlabel)
+    fig.suptitle(title)
+    return save_png(fig, path)
+
+
 def plot_curves(records: Sequence[Mapping], keys: Sequence[str], path: str | os.PathLike, *,
                 title: str, xlabel: str = "epoch", ylabel: str | None = None,
-                x_key: str = "epoch", log_y: bool = False) -> Path:
-    """One line per key over the rows of a metrics log (e.g. ``metrics.jsonl``).
+                x_key: str = "epoch", log_y: bool = False, labels: Mapping[str, str] | None = None,
+                hlines: Sequence[tuple[float, str]] = (), integer_y: bool = False) -> Path:
+    """One line per key over the rows of a metrics log (e.g. ``metrics.jsonl``): one `Panel`.
 
     Each row contributes a point to each key it holds as a finite number; rows missing a
     key, or holding None/NaN/inf there, are skipped for that key only. The x value is
     ``row[x_key]``, or the row's position when the row has no such key. `log_y` uses a
-    log scale (non-positive values are then left out). Keys with no values at all are
-    named in the legend as having no values. Returns the path written.
+    log scale (linear when a value is ≤ 0). `labels` maps keys to legend labels; `hlines`
+    adds dotted reference lines (y, label). Keys with no values at all are named in the
+    legend as having no values. Returns the path written.
 
     >>> import tempfile
     >>> rows = [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.5, "kl": 0.3}]
     >>> plot_curves(rows, ["loss", "kl"], Path(tempfile.mkdtemp()) / "c.png", title="t").suffix
     '.png'
     """
-    fig = new_figure()
-    ax = fig.add_subplot()
-    empty = []
-    for key in keys:
-        xs, ys = _series(records, key, x_key, log_y)
-        if not xs:
-            empty.append(key)
-            continue
-        ax.plot(xs, ys, label=key, marker="o" if len(xs) <= 30 else None, markersize=3)
-    if log_y:
-        ax.set_yscale("log")
-    if empty:  # a text-only legend entry, so the reader knows the key was asked for
-        ax.plot([], [], " ", label="no values: " + ", ".join(empty))
-    if keys:
-        ax.legend()
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel if ylabel is not None else (keys[0] if len(keys) == 1 else "value"))
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    return save_png(fig, path)
+    labels = labels or {}
+    panel = Panel([(k, labels.get(k, k), {}) for k in keys], log_y=log_y, hlines=hlines, integer_y=integer_y,
+                  ylabel=ylabel if ylabel is not None else (labels.get(keys[0], keys[0]) if len(keys) == 1
+                                                            else "value"))
+    return plot_panels(records, [panel], path, title=title, xlabel=xlabel, x_key=x_key)
 
 
 def plot_bars(values, path: str | os.PathLike, *, title: str, xlabel: str, ylabel: str,
-              threshold: float | None = None) -> Path:
+              threshold: float | None = None, log_y: bool = False) -> Path:
     """A bar per entry of a 1-D `values` (e.g. KL per latent dimension, in nats).
 
     With `threshold`, a dashed horizontal line marks it and bars at or above it are drawn
-    in a second colour (for KL per dimension: the active units). Returns the path written.
+    in a second colour (for KL per dimension: the active units). `log_y`: a log axis (so a
+    small threshold stays visible; zeros are drawn at the axis floor). The legend sits under
+    the axes. Returns the path written.
 
     >>> import tempfile
     >>> plot_bars([0.01, 1.2, 0.5], Path(tempfile.mkdtemp()) / "b.png", title="KL",
@@ -196,32 +282,43 @@ def plot_bars(values, path: str | os.PathLike, *, title: str, xlabel: str, ylabe
     'b.png'
     """
     v = _numpy(values).astype(np.float64).reshape(-1)
-    fig = new_figure(max(6.4, 0.18 * len(v) + 1.5), 4.0)
+    fig = new_figure(max(6.4, 0.18 * len(v) + 1.5), 4.4, layout="constrained")
     ax = fig.add_subplot()
     idx = np.arange(len(v))
+    if log_y:
+        positive = v[v > 0]
+        floor = min([*positive.tolist(), *([threshold] if threshold else []), 1.0]) / 10
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=floor, top=max(float(v.max(initial=0)), threshold or 0, floor * 10) * 2)
+        v = np.maximum(v, floor)
     if threshold is None:
         ax.bar(idx, v, color="tab:blue")
     else:
         above = v >= threshold
-        ax.bar(idx[above], v[above], color="tab:blue", label=f"≥ {threshold:g} ({above.sum()})")
-        ax.bar(idx[~above], v[~above], color="tab:gray",
-               label=f"< {threshold:g} ({(~above).sum()})")
-        ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label="threshold")
-        ax.legend()
+        ax.bar(idx[above], v[above], color="tab:blue")
+        ax.bar(idx[~above], v[~above], color="tab:gray")
+        ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1.5, zorder=3)
+        # explicit handles: an empty bar group would otherwise lend its legend the default colour
+        handles = [Patch(color="tab:blue", label=f"≥ {threshold:g}: {above.sum()} of {len(v)}"),
+                   Patch(color="tab:gray", label=f"< {threshold:g}: {(~above).sum()} of {len(v)}"),
+                   Line2D([], [], color="tab:red", linestyle="--", label=f"threshold {threshold:g}")]
+        ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3,
+                  frameon=False)
     ax.set_xticks(idx[::math.ceil(len(v) / 20)] if len(v) else idx)  # at most ~20 labels: two-digit ones never touch
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
     return save_png(fig, path)
 
 
 def plot_points(points, path: str | os.PathLike, *, title: str, means=None,
                 label: str = "samples", xlabel: str = "x₁", ylabel: str = "x₂") -> Path:
-    """A scatter of 2-D points (N, 2), with optional mixture `means` (K, 2) marked as crosses.
+    """A scatter of 2-D points (N, 2), with optional mixture `means` (K, 2) as open red circles
+    drawn under the points (so they never hide them).
 
-    Equal axis scales, so a ring looks round. Returns the path written.
+    Equal axis scales on a square frame fitted to the means and the central 99% of the
+    points, so a ring looks round and a grid of modes fills the frame. Returns the path written.
 
     >>> import tempfile, torch
     >>> plot_points(torch.randn(100, 2), Path(tempfile.mkdtemp()) / "p.png", title="x").name
@@ -230,21 +327,53 @@ def plot_points(points, path: str | os.PathLike, *, title: str, means=None,
     p = _numpy(points).astype(np.float64)
     if p.ndim != 2 or p.shape[1] != 2:
         raise ValueError(f"points must have shape (N, 2), got {p.shape}")
-    fig = new_figure(5.0, 5.0)
+    fig = new_figure(5.0, 5.4)
     ax = fig.add_subplot()
-    ax.scatter(p[:, 0], p[:, 1], s=2, alpha=0.4, color="tab:blue", linewidths=0)
+    ax.scatter(p[:, 0], p[:, 1], s=2, alpha=0.4, color="tab:blue", linewidths=0, zorder=3)
     # Legend proxies: the tiny translucent dots of the scatter would be invisible there.
     handles = [Line2D([], [], marker="o", linestyle="", color="tab:blue", label=label)]
+    finite = p[np.isfinite(p).all(1)]
+    box = [np.percentile(finite, [0.5, 99.5], axis=0)] if len(finite) else []
     if means is not None:
         m = _numpy(means).astype(np.float64)
-        ax.scatter(m[:, 0], m[:, 1], s=40, marker="x", color="tab:red")
-        handles.append(Line2D([], [], marker="x", linestyle="", color="tab:red",
-                              label="mode means"))
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set_title(title)
+        ax.scatter(m[:, 0], m[:, 1], s=60, marker="o", facecolors="none", edgecolors="tab:red",
+                   linewidths=1.2, zorder=2)
+        handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none",
+                              markeredgecolor="tab:red", label="mode means"))
+        box.append(np.stack([m.min(0), m.max(0)]))
+    if box:
+        lo, hi = np.min([b[0] for b in box], 0), np.max([b[1] for b in box], 0)
+        centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.08
+        ax.set_xlim(centre[0] - half, centre[0] + half)
+        ax.set_ylim(centre[1] - half, centre[1] + half)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
+    return save_png(fig, path)
+
+
+def save_png_row(sources: Sequence[str | os.PathLike], path: str | os.PathLike, *, titles: Sequence[str],
+                 title: str, width_px: int = 300) -> Path:
+    """Earlier PNGs (e.g. one per epoch) side by side in one PNG, each `width_px` wide under its title.
+
+    >>> import tempfile, torch
+    >>> d = Path(tempfile.mkdtemp())
+    >>> a = save_image_grid(torch.rand(4, 1, 8, 8), d / "a.png")
+    >>> save_png_row([a, a], d / "row.png", titles=["first", "last"], title="t").name
+    'row.png'
+    """
+    images = [imread(os.fspath(p)) for p in sources]
+    if not images or len(titles) != len(images):
+        raise ValueError(f"need one title per image and at least one image, got {len(titles)} and {len(images)}")
+    height = max(width_px * im.shape[0] / im.shape[1] for im in images)
+    fig = new_figure(len(images) * width_px / DPI, (height + 60) / DPI, layout="constrained")
+    for ax, im, text in zip(fig.subplots(1, len(images), squeeze=False)[0], images, titles):
+        ax.imshow(im, interpolation="antialiased")
+        ax.set_axis_off()
+        ax.set_title(text, fontsize=9)
+    fig.suptitle(title, fontsize=11)
     return save_png(fig, path)

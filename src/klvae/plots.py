@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
 from scipy.special import rel_entr
 
 from klvae.figures import new_figure, save_png
@@ -24,7 +26,7 @@ __all__ = ["plot_modes_1d", "plot_modes_2d", "plot_sweep", "plot_kl_integrand", 
 _DTYPE = torch.float64
 
 
-def distinct_fits(fits, tol: float = 1e-3) -> list[tuple[object, int]]:
+def distinct_fits(fits, tol: float = 1e-3) -> list[tuple[Any, int]]:
     """Group fits whose means and covariances agree within `tol`: [(fit, count)], order kept."""
     groups: list[list] = []
     for fit in fits:
@@ -83,41 +85,47 @@ def plot_modes_2d(p, forward, reverse, path, *, title: str | None = None, max_pa
     Panel (a) shows the forward fit KL(p‖q); each further panel one distinct reverse-KL
     optimum (best first). Ellipses are drawn at two standard deviations.
     """
-    distinct = distinct_fits(reverse, tol=2e-2)
-    # best first, then optima whose KL differs from those shown (other local optima), then the rest
-    order = [0]
-    for i, group in enumerate(distinct[1:], 1):
-        if all(abs(group[0].kl_reverse - distinct[j][0].kl_reverse) > 1e-2 for j in order):
-            order.append(i)
-    order += [i for i in range(len(distinct)) if i not in order]
-    distinct = [distinct[i] for i in order[: max_panels - 1]]
+    distinct: list[tuple[Any, int]] = distinct_fits(reverse, tol=2e-2)
+    # Optima of (nearly) equal KL(q‖p) are equivalent (e.g. one per mode of a symmetric target):
+    # one panel per KL value, best first, saying how many restarts and distinct optima it stands for.
+    classes: list[list[Any]] = []  # [representative fit, restarts, distinct optima]
+    for fit, count in sorted(distinct, key=lambda g: g[0].kl_reverse):
+        for c in classes:
+            if abs(c[0].kl_reverse - fit.kl_reverse) <= 1e-2 * max(1.0, abs(fit.kl_reverse)):
+                c[1], c[2] = c[1] + count, c[2] + 1
+                break
+        else:
+            classes.append([fit, count, 1])
+    shown = classes[: max_panels - 1]
     spread = 2.2 * np.sqrt(np.diag(forward.cov))
     lo, hi = forward.mean - spread, forward.mean + spread
     gx, gy = np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200)
     xx, yy = np.meshgrid(gx, gy)
     dens = _density(p, np.stack([xx.ravel(), yy.ravel()], 1)).reshape(xx.shape)
-    panels = 1 + len(distinct)
-    fig = new_figure(4.2 * panels, 4.4, layout="constrained")
+    panels = 1 + len(shown)
+    fig = new_figure(4.2 * panels, 5.0, layout="constrained")
     axes = fig.subplots(1, panels, squeeze=False)
     letters = "abcdefgh"
     for k, ax in enumerate(axes[0]):
         ax.contour(xx, yy, dens, levels=6, colors="tab:blue", linewidths=1)
-        ax.plot([], [], color="tab:blue", label="target p")
         if k == 0:
-            _ellipse(ax, forward.mean, forward.cov, color="tab:red", lw=2,
-                     label=f"forward fit (KL(p‖q)={forward.kl_forward:.3f})")
-            ax.set_title(f"({letters[k]}) minimize KL(p‖q)")
+            _ellipse(ax, forward.mean, forward.cov, color="tab:red", lw=2)
+            ax.set_title(f"({letters[k]}) minimize KL(p‖q): moment match\nKL(p‖q) = {forward.kl_forward:.3f} nats",
+                         fontsize=10)
         else:
-            fit, count = distinct[k - 1]
-            _ellipse(ax, fit.mean, fit.cov, color="tab:red", lw=2,
-                     label=f"reverse fit (KL(q‖p)={fit.kl_reverse:.3f})")
-            ax.set_title(f"({letters[k]}) minimize KL(q‖p): {count} of {len(reverse)} restarts")
+            fit, count, n_optima = shown[k - 1]
+            _ellipse(ax, fit.mean, fit.cov, color="tab:red", lw=2)
+            kind = f"one of {n_optima} equivalent optima" if n_optima > 1 else "one optimum"
+            ax.set_title(f"({letters[k]}) minimize KL(q‖p): {count} of {len(reverse)} restarts reach\n{kind}, "
+                         f"KL(q‖p) = {fit.kl_reverse:.3f} nats", fontsize=10)
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(lo[1], hi[1])
         ax.set_aspect("equal")
-        ax.set_xlabel("$x_1$")
-        ax.set_ylabel("$x_2$")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.set_xlabel("x₁")
+        ax.set_ylabel("x₂")
+    fig.legend(handles=[Line2D([], [], color="tab:blue", label="target p (density contours)"),
+                        Line2D([], [], color="tab:red", lw=2, label="Gaussian fit q (2σ ellipse)")],
+               loc="outside lower center", ncol=2, fontsize=9, frameon=False)
     fig.suptitle(title or "Forward vs reverse KL fits of a Gaussian (2σ ellipses), after Bishop PRML Fig. 10.3")
     return save_png(fig, path)
 
@@ -127,21 +135,25 @@ def plot_sweep(sweep: dict, path) -> Path:
     d = np.array(sweep["d"])
     off_mean = np.array([np.nan if v is None else v for v in sweep["off_mean"]])
     off_kl = np.array([np.nan if v is None else v for v in sweep["off_kl"]])
-    fig = new_figure(11, 4.2, layout="constrained")
+    fig = new_figure(11, 5.2, layout="constrained")
     a1, a2 = fig.subplots(1, 2)
     a1.plot(d, d, ":", color="0.5", label="component mean d")
     a1.plot(d, off_mean, "--", color="tab:orange", label="off-centre local optimum |μ|")
-    a1.plot(d, sweep["best_mean"], "o-", color="tab:red", ms=3, label="global optimum |μ|")
+    best = np.array(sweep["best_mean"], dtype=float)
+    jump = np.flatnonzero(np.abs(np.diff(best)) > 0.5)  # the global optimum jumps branch: no line across
+    a1.plot(np.insert(d, jump + 1, np.nan), np.insert(best, jump + 1, np.nan), "o-", color="tab:red", ms=3,
+            label="global optimum |μ|")
     a2.plot(d, sweep["sym_kl"], "-", color="tab:blue", label="symmetric fit (μ = 0)")
     a2.plot(d, off_kl, "-", color="tab:orange", label="off-centre fit (one mode)")
     a2.axhline(math.log(2), color="0.5", ls=":", label="log 2")
     for ax in (a1, a2):
+        step = float(np.min(np.diff(d))) if len(d) > 1 else 0.0
         for key, style, text in (("d_appear", "-.", "off-centre optimum appears"),
                                  ("d_cross", "--", "off-centre becomes global")):
             if sweep.get(key) is not None:
-                ax.axvline(sweep[key], color="0.3", ls=style, lw=1, label=f"{text}: d={sweep[key]:.3f}")
-        ax.set_xlabel("half-separation d of p = ½N(−d, 1) + ½N(d, 1)")
-        ax.legend(fontsize=8)
+                ax.axvline(sweep[key], color="0.3", ls=style, lw=1, label=f"{text}: d = {sweep[key]:.3f}")
+        ax.set_xlabel(f"half-separation d of p = ½N(−d, 1) + ½N(d, 1); sampled every {step:g}", fontsize=9)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     a1.set_ylabel("|mean| of the reverse-KL Gaussian fit")
     a1.set_title("Mode seeking starts only when the modes are apart")
     a2.set_ylabel("KL(q‖p) at the optimum (nats)")
@@ -210,10 +222,11 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
         a2.set_xlabel("outcome index")
         a2.set_ylabel(f"{labels[0]}·log({labels[0]}/{labels[1]}) ({unit})")
         a2.set_xticks(k)
-        statement = f"sum of bars (green − red) = KL({labels[0]}‖{labels[1]}) = {kl:.4f} {unit}"
-    a1.legend()
+        value = "+∞" if kl == math.inf else f"{kl:.4f} {unit}"  # +∞ carries no unit
+        statement = f"sum of bars (green − red) = KL({labels[0]}‖{labels[1]}) = {value}"
+    a1.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
     a1.set_title(f"KL({labels[0]}‖{labels[1]}) is the area under {labels[0]}·log({labels[0]}/{labels[1]})")
-    a2.legend(loc="upper right", fontsize=8)
+    a2.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside the axes: never over a bar
     a2.set_title(statement, fontsize=11)
     return save_png(fig, path), kl
 
@@ -224,7 +237,7 @@ def plot_estimators(table: dict, path) -> Path:
     `table` is the result of `klvae.gradients.variance_table`.
     """
     costs, ns = table["costs"], np.array(table["ns"])
-    fig = new_figure(4.3 * len(costs), 7.5, layout="constrained")
+    fig = new_figure(4.3 * len(costs), 8.0, layout="constrained")
     axes = fig.subplots(2, len(costs), squeeze=False)
     colours = {"pathwise": "tab:blue", "score": "tab:red", "score_baseline": "tab:green"}
     names = {"pathwise": "pathwise (reparameterization)", "score": "score function",
@@ -238,15 +251,23 @@ def plot_estimators(table: dict, path) -> Path:
     for i, param in enumerate(("μ", "σ")):
         for j, cost in enumerate(costs):
             ax = axes[i, j]
-            ax.set_title(f"f(x) = {cost}: ∂/∂{param}", fontsize=10)
+            ax.set_title(f"f(x) = {_unicode_formula(cost)}: ∂/∂{param}", fontsize=10)
             ax.set_xlabel("samples n")
             ax.set_ylabel("variance of the n-sample estimate")
-    axes[0, 0].plot([], [], "ko", label="measured")
-    axes[0, 0].plot([], [], "k-", label="exact (numerical integration)")
-    axes[0, 0].legend(fontsize=7)
+            ax.set_xticks(ns, [str(n) for n in ns])
+            ax.minorticks_off()
+    handles = [Line2D([], [], color=colours[k], label=names[k]) for k in colours]
+    handles += [Line2D([], [], color="k", marker="o", ls="", label="measured"),
+                Line2D([], [], color="k", ls="-", label="exact (numerical integration)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(f"Gradient estimators of E[f(x)], x ~ N(μ={table['mu']:g}, σ²={table['sigma']:g}²): "
                  "neither always has the lower variance")
     return save_png(fig, path)
+
+
+def _unicode_formula(text: str) -> str:
+    """'exp(-10x^2)' → 'exp(−10x²)': the formulas as a reader writes them."""
+    return text.replace("^2", "²").replace("-", "−").replace("*", "·")
 
 
 def plot_value_vs_jsd(sweep: list[dict], marked: list[dict], path) -> Path:
@@ -268,19 +289,19 @@ def plot_value_vs_jsd(sweep: list[dict], marked: list[dict], path) -> Path:
 
 def plot_saturation(grads: dict, path) -> Path:
     """Generator-loss gradients against D's logit ℓ, linear and log scale (`saturation_gradients`)."""
-    fig = new_figure(10, 4, layout="constrained")
+    fig = new_figure(10, 5, layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, log in zip(axes, (False, True)):
         for kind, label in (("minimax", "minimax: d/dℓ log(1 − σ(ℓ))"),
                             ("nonsaturating", "non-saturating: d/dℓ −log σ(ℓ)")):
             y = np.abs(grads[kind]) if log else grads[kind]
             ax.plot(grads["logit"], y, label=label)
-        ax.axvline(-10, color="grey", ls=":", lw=1)
+        ax.axvline(-10, color="grey", ls=":", lw=1, label="ℓ = −10: D sure the sample is fake")
         ax.set(xlabel="discriminator logit ℓ on generated samples",
                ylabel="|dL/dℓ| (log scale)" if log else "dL/dℓ")
         if log:
             ax.set_yscale("log")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     fig.suptitle("Generator-loss gradients: the minimax loss saturates when D rejects G(z)")
     return save_png(fig, path)
 

@@ -119,9 +119,19 @@ body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; 
 h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; } th, td { padding: .2rem .8rem; border-bottom: 1px solid #eee;
 text-align: left; vertical-align: top; } td { font-family: ui-monospace, monospace; }
-figure { margin: 1.5rem 0; } img { max-width: 100%; image-rendering: pixelated; }
+figure { margin: 1.5rem 0; } img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: .95rem; } .missing { color: #a00; }
+.warning { background: #fff4e5; border-left: 4px solid #e67e00; padding: .5rem .8rem; }
+td.num { text-align: right; white-space: nowrap; } td.why { font-family: inherit; color: #555; }
+details { margin-top: 1rem; } summary { cursor: pointer; color: #555; }
 """
+
+
+def _rows_table(rows: Sequence[tuple[str, str, str]]) -> str:
+    """(label, value with its unit, one line of explanation) rows."""
+    body = "".join(f'<tr><th>{html.escape(label)}</th><td class="num">{html.escape(value)}</td>'
+                   f'<td class="why">{html.escape(why)}</td></tr>' for label, value, why in rows)
+    return f"<table>{body}</table>"
 
 
 def _figure_html(run_dir: Path, path: str, caption: str) -> str:
@@ -139,10 +149,16 @@ def _figure_html(run_dir: Path, path: str, caption: str) -> str:
             f"<figcaption>{cap}</figcaption></figure>")
 
 
-def write_report(run_dir: str | os.PathLike, *, title: str, metrics: Mapping,
+def write_report(run_dir: str | os.PathLike, *, title: str, metrics: Mapping | Sequence[tuple[str, str, str]],
                  figures: Sequence[tuple[str, str]], config: Mapping | object | None = None,
-                 notes: Sequence[str] | None = None) -> Path:
-    """Write ``run_dir/report.html``: title, notes, metrics and config tables, figures.
+                 notes: Sequence[str] | None = None, warnings: Sequence[str] = (),
+                 provenance: Sequence[tuple[str, str]] = (), raw_metrics: Mapping | None = None) -> Path:
+    """Write ``run_dir/report.html``: title, warnings, notes, metrics, figures, how it was made, config.
+
+    `metrics` is a mapping (shown as a key/value table) or a sequence of (label, value with its
+    unit, one-line explanation) rows; `raw_metrics`, if given, is added as a folded key/value
+    table. `warnings` are shown highlighted at the top; `provenance` (label, text) rows say
+    when, how and with what the run was made.
 
     `figures` are (path, caption) pairs; a relative path is taken inside `run_dir`. Each
     image is embedded as base64, so the one file holds everything. `config` is a dict or a
@@ -161,10 +177,20 @@ def write_report(run_dir: str | os.PathLike, *, title: str, metrics: Mapping,
     """
     run_dir = Path(run_dir)
     parts = [f"<h1>{html.escape(title)}</h1>"]
+    parts += [f'<p class="warning">{html.escape(w)}</p>' for w in warnings]
     parts += [f"<p>{html.escape(n)}</p>" for n in notes or ()]
-    parts.append("<h2>Metrics</h2>" + (_table(metrics) if metrics else "<p>none recorded</p>"))
+    if not metrics:
+        table = "<p>none recorded</p>"
+    else:
+        table = _table(metrics) if isinstance(metrics, Mapping) else _rows_table(metrics)
+    if raw_metrics:
+        table += "<details><summary>every value of metrics.json</summary>" + _table(raw_metrics) + "</details>"
+    parts.append("<h2>Metrics</h2>" + table)
     if figures:
         parts.append("<h2>Figures</h2>" + "".join(_figure_html(run_dir, p, c) for p, c in figures))
+    if provenance:
+        parts.append("<h2>How this run was made</h2><table>" + "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in provenance) + "</table>")
     if config:
         parts.append("<h2>Configuration</h2>" + _table(config))
     parts.append(f'<p style="color:#888;font-size:.85rem">klvae {html.escape(__version__)}</p>')

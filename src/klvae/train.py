@@ -10,7 +10,7 @@ tensors (no host sync). The loop owns everything else:
   needs no data-loader state and a rank of a distributed run takes `perm[rank::world]`;
 - one host sync every `log_every` steps: the losses since the last sync are checked for
   NaN/inf (training stops, naming the epoch and step, and the last good checkpoint is kept)
-  and shown on a tqdm bar (only when stderr is a terminal);
+  and shown on the progress bar (`klvae.progress`), and at the end of every epoch;
 - after each epoch: `task.end_epoch(epoch)` (evaluation), one line appended to `metrics.jsonl`,
   and `checkpoint.safetensors` rewritten atomically;
 - Ctrl-C (SIGINT) or SIGTERM (what schedulers send) stops at the next step boundary, saves a
@@ -19,9 +19,6 @@ tensors (no host sync). The loop owns everything else:
 - `max_seconds` stops at the first step boundary after the budget.
 
 What a checkpoint holds, and how resuming continues the exact random stream: `klvae.checkpoint`.
-
-Other models and devices plug in without changing the loop's shape: a GAN is a Task with
-modules {"G", "D"} and two optimizers whose `train_step` does the D and G updates.
 
 Under `torchrun` (see `klvae.distributed`) `batch_size` is the global batch: rank r trains on
 rows r::P of each global batch, a Task calls its modules through `klvae.distributed.wrap`
@@ -47,13 +44,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from klvae import distributed
 from klvae._io import atomic_write_text
 from klvae.checkpoint import restore_checkpoint, save_checkpoint
 from klvae.hardware import keep_freed_memory, resolve_amp
 from klvae.optim import LR_SCHEDULES, lr_factor
+from klvae.progress import Progress
 from klvae.signals import StopSignals
 from klvae.task import LoopState, Task
 
@@ -148,8 +145,7 @@ class _Loop:
                  run_dir: Path, config: dict | None, hooks):
         self.task, self.x, self.y, self.cfg, self.config, self.hooks = task, x_train, y_train, cfg, config, hooks
         self.ctx = distributed.context()
-        self.ckpt, self.jsonl = run_dir / CHECKPOINT, run_dir / METRICS_JSONL
-        self.device = x_train.device
+        self.ckpt, self.jsonl, self.device = run_dir / CHECKPOINT, run_dir / METRICS_JSONL, x_train.device
         self.n, self.bs = x_train.shape[0], cfg.batch_size or DEFAULT_BATCH
         if self.n == 0:
             raise ValueError("the training set is empty: there is nothing to train on")
@@ -276,11 +272,14 @@ class _Loop:
         self._checkpointed()
 
     # -- one epoch --------------------------------------------------------------------------
-    def train_epoch(self, signals: StopSignals, bar) -> bool:
+    def show(self, bar: Progress, values: torch.Tensor) -> None:  # values: (n, K) from `sync`
+        bar.show(self.state.step, self.elapsed(), dict(zip(self.keys, values.mean(0).tolist())))
+
+    def train_epoch(self, signals: StopSignals, bar: Progress) -> bool:
         """The epoch's remaining steps; False when the time budget ended it early."""
         cfg, st, ctx = self.cfg, self.state, self.ctx
         perm = epoch_permutation(cfg.seed, st.epoch, self.n).to(self.device)
-        bar.set_description(f"epoch {st.epoch + 1}/{cfg.epochs}", refresh=False)
+        bar.start_epoch(st.epoch + 1, cfg.epochs)
         self.t0 = time.perf_counter()
         completed = True
         while st.batch < self.n_batches:
@@ -295,22 +294,21 @@ class _Loop:
             save_now = (cfg.ckpt_steps is not None and st.step % cfg.ckpt_steps == 0
                         and st.batch < self.n_batches)  # (the end of an epoch saves anyway)
             if len(self.window) >= cfg.log_every or save_now:
-                values = self.sync((signals.raised, self.late()))
-                bar.set_postfix({k: f"{v:.2f}" for k, v in zip(self.keys, values.mean(0).tolist())})
+                self.show(bar, self.sync((signals.raised, self.late())))
             if save_now:  # mid-epoch: the window was just checked
                 self.check_weights()
                 self.save()
             for hook in self.hooks:
                 hook(self.task, st)
         if self.window:
-            self.sync()
+            self.show(bar, self.sync())
         st.train_seconds += time.perf_counter() - self.t0
         self.t0 = None
         self.check_weights()
         distributed.check_in_sync(self.task.modules, f"after epoch {st.epoch + 1}")
         return completed
 
-    def end_epoch(self) -> None:
+    def end_epoch(self, bar: Progress) -> None:
         """The epoch's means, the task's evaluation, one metrics.jsonl line, then the checkpoint."""
         st, ctx, acc = self.state, self.ctx, self.acc
         assert acc is not None, "an epoch ends after at least one step"
@@ -330,6 +328,7 @@ class _Loop:
                 f.write(json.dumps(record) + "\n")
                 f.flush()
             self.records.append(record)
+            bar.end_epoch(record)
         st.epoch, st.batch = st.epoch + 1, 0
         acc.zero_()
         self.save()
@@ -369,16 +368,16 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
     """Train `task` on x_train (N, ...) for `cfg.epochs` epochs, writing into `run_dir`.
 
     The task's modules and the data must already be on the device. `hooks` run at every step
-    boundary as `hook(task, state)` (a hook raising KeyboardInterrupt acts like Ctrl-C; under
-    torchrun a hook must raise on every rank). Raises `NonFiniteLossError` (nothing saved) or
-    `TrainingInterrupted` (after saving a checkpoint). Under torchrun every rank calls `fit` with
-    the full data; `FitResult.records` is filled on rank 0 only.
+    boundary as `hook(task, state)` (raising KeyboardInterrupt acts like Ctrl-C, on every rank under
+    torchrun); one with `log_values`/`log_epoch` also gets the bar's values (`klvae.progress`). Raises
+    `NonFiniteLossError` (nothing saved) or `TrainingInterrupted` (after saving a checkpoint). Under
+    torchrun every rank calls `fit` with the full data; `FitResult.records` is filled on rank 0 only.
     """
     loop = _Loop(task, x_train, y_train, cfg, Path(run_dir), config, hooks)
     loop.start(resume)
-    stopped = "completed"
-    bar = tqdm(total=(cfg.epochs or 1) * loop.n_batches, initial=loop.state.epoch * loop.n_batches + loop.state.batch,
-               disable=not (loop.ctx.is_main and sys.stderr.isatty()), unit="step", dynamic_ncols=True, leave=False)
+    stopped, bar = "completed", Progress(loop.total_steps, loop.state.epoch * loop.n_batches + loop.state.batch,
+                                         max_seconds=cfg.max_seconds, enabled=loop.ctx.is_main and sys.stderr.isatty(),
+                                         listeners=hooks)
     with StopSignals() as signals, bar:  # the handler stays until the interrupt checkpoint is written
         try:
             while loop.state.epoch < (cfg.epochs or 1):
@@ -386,9 +385,10 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
                     stopped = "max_seconds"
                     loop.save()
                     break
-                loop.end_epoch()
+                loop.end_epoch(bar)
         except KeyboardInterrupt:
             raise loop.stop_interrupted() from None
+        bar.finish(loop.state.step)
     return FitResult(loop.state, stopped, loop.records)
 
 

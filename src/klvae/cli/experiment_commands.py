@@ -126,12 +126,16 @@ def cmd_estimators(args) -> int:
     ns = table["ns"]
     print(f"\nE[f(x)], x ~ N({args.mu:g}, {args.sigma:g}²); {args.repeats} repeats per n; "
           "var = n·Var of the n-sample estimate (measured / exact)")
-    head = "".join(f"{f'var n={n}':>18}" for n in ns)
-    print(f"{'f':<13}{'∂':<3}{'estimator':<16}{'analytic':>9}{'mean ± se':>20}{head}")
-    for r in table["rows"]:
+    cells = [[f"{m:.3g} / {e:.3g}" for m, e in zip(r["measured_var"], r["exact_var"])] for r in table["rows"]]
+    width = 2 + max(len(c) for row in cells for c in [*row, *(f"var n={n}" for n in ns)])  # never touching
+    symbol = {"mu": "μ", "sigma": "σ"}
+    print(f"{'f':<13}{'∂':<3}{'estimator':<16}{'analytic':>9}{'mean ± se':>20}"
+          + "".join(f"{f'var n={n}':>{width}}" for n in ns))
+    for r, row in zip(table["rows"], cells):
         ms = f"{r['mean']:.4f} ± {r['stderr']:.4f}"
-        vs = "".join(f"{f'{m:.3g} / {e:.3g}':>18}" for m, e in zip(r["measured_var"], r["exact_var"]))
-        print(f"{r['cost']:<13}{r['param'][:2]:<3}{r['estimator']:<16}{r['analytic']:9.4f}{ms:>20}{vs}")
+        analytic = round(r["analytic"], 4) + 0.0  # no "-0.0000"
+        print(f"{r['cost']:<13}{symbol.get(r['param'], r['param']):<3}{r['estimator']:<16}{analytic:9.4f}{ms:>20}"
+              + "".join(f"{c:>{width}}" for c in row))
     print(f"wrote {out / 'estimators.json'} and {out / 'estimators.png'}")
     return 0
 

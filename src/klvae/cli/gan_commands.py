@@ -8,12 +8,17 @@ default for the kind of data (`klvae.runs.gan.defaults`).
 
 from __future__ import annotations
 
+import functools
+import sys
 from dataclasses import fields
 
 from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, run_training
+from klvae.cli.vae_commands import tensorboard_ready
 from klvae.gan.model import GANConfig
 from klvae.runs.experiments import GAN_THEORY_FILES, write_gan_theory
+from klvae.runs.folder import read_config
 from klvae.runs.gan import train_gan
+from klvae.runs.run_info import command_line, summary_line, undertrained_warning
 from klvae.train import TrainConfig
 
 __all__ = ["register"]
@@ -44,6 +49,10 @@ def register(subparsers) -> None:
                    epochs="2-D 8, digits 60, other images 10", batch="2-D 256, digits 32, other images 64",
                    lr="2-D 1e-3, images 2e-4", betas=("0.5", "0.999; wasserstein 0.9"),
                    amp="bf16: autocast each step to bfloat16; auto: the GAN's default, none (default auto)")
+    r.add_argument("--tensorboard", action="store_true", default=None,
+                   help="also write TensorBoard logs to RUN/tensorboard: losses every --log-every steps, the "
+                   "epoch metrics and, for images, the samples each epoch; needs pip install 'klvae[tensorboard]' "
+                   "(default off)")
     r.add_argument("--beta1", dest="adam_beta1", type=float, action=Deprecated, new="--adam-beta1")
     r.add_argument("--beta2", dest="adam_beta2", type=float, action=Deprecated, new="--adam-beta2")
     r.add_argument("--lr-decay", dest="lr_schedule", action=Deprecated, new="--lr-schedule linear", value="linear")
@@ -53,7 +62,8 @@ def register(subparsers) -> None:
 
 
 def _configs(args) -> tuple[GANConfig | None, TrainConfig]:
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command", "theory")}
+    given = {k: v for k, v in vars(args).items()
+             if v is not None and k not in ("func", "command", "theory", "tensorboard")}
     pick = lambda cls: {f.name: given[f.name] for f in fields(cls) if f.name in given}  # noqa: E731
     if args.resume is not None:
         check_resume_flags(given)  # the run's config.json wins; only loop settings given here replace its own
@@ -71,25 +81,32 @@ def _gan(args) -> int:
         write_gan_theory(out)
         print(f"wrote {out}/: " + ", ".join(GAN_THEORY_FILES))
         return 0
-    code, run_dir, metrics = run_training("gan", train_gan, *_configs(args))
+    if args.tensorboard and not tensorboard_ready("gan"):
+        return 2
+    options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "theory")}
+    fn = functools.partial(train_gan, log=True, tensorboard=bool(args.tensorboard),
+                           command=command_line("gan", options))
+    code, run_dir, metrics = run_training("gan", fn, *_configs(args))
     if code:
         return code
     if not metrics:  # a rank other than 0 of a torchrun job: rank 0 reports
         return 0
-    epochs = metrics["epochs"]
-    print(f"trained {epochs} epoch{'s' if epochs != 1 else ''} ({metrics['steps']} steps) in "
-          f"{metrics['train_seconds']:.1f} s"
-          + (f", {rate:.0f} samples/s" if (rate := metrics.get("train_samples_per_second")) else "")
-          + (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else ""))
+    config = read_config(run_dir)
+    print(summary_line(metrics, config))
     if "modes" in metrics:
-        print(f"  modes captured      {metrics['modes']}")
+        n_modes = {"ring8": 8, "grid25": 25}.get(metrics.get("data", ""))
+        print(f"  modes captured      {metrics['modes']}" + (f" of {n_modes}" if n_modes else ""))
         print(f"  high-quality share  {metrics['high_quality']:.2%}")
         rkl = metrics["reverse_kl"]  # None when no sample is high quality
         print("  reverse KL          "
               + (f"{rkl:.4f} nats" if rkl is not None else "undefined (no high-quality sample)"))
     if "class_kl" in metrics:
         print(f"  class KL (gen ‖ data)  {metrics['class_kl']:.4f} nats   (offline classifier, not FID)")
-        print(f"  classifier confidence  {metrics['confidence']:.4f}")
-        print(f"  classifier test acc.   {metrics['classifier_test_accuracy']:.4f}")
+        print(f"  classifier confidence  {metrics['confidence']:.2%}")
+        print(f"  classifier test acc.   {metrics['classifier_test_accuracy']:.2%}")
+    if (warning := undertrained_warning(metrics, config)) is not None:
+        print(f"klvae gan: warning: {warning}", file=sys.stderr)
+    if args.tensorboard:
+        print(f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
     print(f"report: {run_dir / 'report.html'}")
     return 0

@@ -1,4 +1,7 @@
-"""`klvae train`, `klvae eval`, `klvae sample`: the VAE from the command line.
+"""`klvae train`, `klvae eval`, `klvae sample`, `klvae encode`: the VAE from the command line.
+
+`eval` and `sample` given a GAN run (its config.json has a "gan" key) evaluate or sample its
+generator instead.
 
 Every `train` flag maps one-to-one onto a field of `VAEConfig`, `ELBOConfig` or `TrainConfig`
 (`--latent-dim` → `latent_dim`); a flag not given keeps the dataclass default.
@@ -7,22 +10,28 @@ Every `train` flag maps one-to-one onto a field of `VAEConfig`, `ELBOConfig` or 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, run_training
-from klvae.figures import save_image_grid
+from klvae.data import load_dataset
+from klvae.figures import plot_points, save_image_grid
 from klvae.hardware import resolve_device
-from klvae.runs.folder import EVAL, write_metrics
-from klvae.runs.vae import evaluate_run, train_vae
+from klvae.runs.folder import EVAL, read_config, write_metrics
+from klvae.runs.gan_run import evaluate_gan_run, is_gan_run, load_generator, mode_means
+from klvae.runs.run_info import command_line, summary_line, undertrained_warning
+from klvae.runs.vae import evaluate_run, read_run_config, test_set, train_vae
+from klvae.tensorboard import TensorBoardMissing, require_tensorboard
 from klvae.train import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig, load_run
 
-__all__ = ["register"]
+__all__ = ["register", "tensorboard_ready"]
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -64,11 +73,16 @@ def register(subparsers) -> None:
                    lr="2e-3 up to 256 pixels, 3e-3 for larger images", betas=("0.9", "0.95"),
                    amp="bf16: matmuls in bfloat16, weights and loss in float32; auto: bf16 where the hardware "
                    "has native bfloat16 and the model has ≥ 200k parameters, else none (default auto)")
+    r.add_argument("--tensorboard", action="store_true", default=None,
+                   help="also write TensorBoard logs to RUN/tensorboard: losses every --log-every steps, the "
+                   "epoch metrics and a grid of samples and reconstructions each epoch; needs "
+                   "pip install 'klvae[tensorboard]' (default off)")
     t.set_defaults(func=_train)
 
-    e = subparsers.add_parser("eval", help="evaluate a trained VAE run on its test set",
+    e = subparsers.add_parser("eval", help="evaluate a trained VAE run on its test set (or a GAN run)",
                               description="Test ELBO, importance-weighted −log p(x), KL per dimension, "
-                              "active units; prints them and writes RUN/eval.json.")
+                              "active units; prints them and writes RUN/eval.json. For a GAN run: its "
+                              "evaluation again (mode coverage, or the offline classifier scores).")
     e.add_argument("run", metavar="RUN", help="run folder")
     e.add_argument("--iw-k", type=int, help="importance samples per test image (default: the run's, 1000)")
     e.add_argument("--k", dest="iw_k", type=int, action=Deprecated, new="--iw-k")
@@ -76,19 +90,31 @@ def register(subparsers) -> None:
                    help="where to evaluate; auto: cuda when present (default auto)")
     e.set_defaults(func=_eval)
 
-    s = subparsers.add_parser("sample", help="decode samples from the prior of a trained VAE into a PNG grid",
+    s = subparsers.add_parser("sample", help="decode samples from the prior of a trained VAE (or a GAN) into a PNG",
                               description="Draw z ~ N(0, I), decode it with the run's VAE and write the "
-                              "decoder means as one PNG grid, into the run folder unless --png is given.")
+                              "decoder means as one PNG grid, into the run folder unless --png is given. "
+                              "For a GAN run: samples G(z) (a scatter over the modes for 2-D data).")
     s.add_argument("run", metavar="RUN", help="run folder")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--png", metavar="FILE", help="PNG file to write (default RUN/prior_samples_seed<SEED>.png)")
+    s.add_argument("--png", metavar="FILE", help="PNG file to write (default RUN/prior_samples_seed<SEED>.png; "
+                   "for a GAN run RUN/gan_samples_seed<SEED>.png)")
     s.add_argument("--out", dest="png", action=Deprecated, new="--png")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.set_defaults(func=_sample)
 
+    c = subparsers.add_parser("encode", help="encode a VAE run's test set: μ, log σ² and labels into a .npz",
+                              description="Run the encoder of a trained VAE on its test set (binarized as in "
+                              "training) and write OUT.npz with arrays mu (N, latent), logvar (N, latent) "
+                              "and labels (N,) (−1 when the data has none), in test-set order.")
+    c.add_argument("run", metavar="RUN", help="run folder")
+    c.add_argument("--out", metavar="FILE", help="the .npz to write (default RUN/latents.npz)")
+    c.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to encode; auto: cuda when present (default auto)")
+    c.set_defaults(func=_encode)
+
 
 def _configs(args):
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command")}
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command", "tensorboard")}
     pick = lambda cls: {f.name: given[f.name] for f in fields(cls) if f.name in given}  # noqa: E731
     if args.resume is not None:
         check_resume_flags(given)  # the run's config.json is used; only loop settings given here change
@@ -110,27 +136,50 @@ def _print_metrics(metrics: dict) -> None:
 
 def _train(args) -> int:
     vae, objective, train = _configs(args)
+    if args.tensorboard and not tensorboard_ready("train"):
+        return 2
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = lambda msg, *a, **k: print(f"klvae train: warning: {msg}", file=sys.stderr)
-        code, run_dir, metrics = run_training("train", train_vae, vae, objective, train)
+        options = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+        fn = functools.partial(train_vae, log=True, tensorboard=bool(args.tensorboard),
+                               command=command_line("train", options))
+        code, run_dir, metrics = run_training("train", fn, vae, objective, train)
     if code:
         return code
     if not metrics:  # a rank other than 0 of a torchrun job: rank 0 reports
         return 0
-    epochs = metrics["epochs"]
-    print(f"trained {epochs} epoch{'s' if epochs != 1 else ''} ({metrics['steps']} steps) in "
-          f"{metrics['train_seconds']:.1f} s, "
-          f"{metrics['train_samples_per_second']:.0f} samples/s" +
-          (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else ""))
+    config = read_config(run_dir)
+    print(summary_line(metrics, config))
     _print_metrics(metrics)
+    if config["vae"]["likelihood"] != "bernoulli":
+        print("  (p(x|z) is a density over pixel values: log p(x|z) can exceed 0, so the ELBO can be positive "
+              "and −log p(x) negative)")
+    if (warning := undertrained_warning(metrics, config)) is not None:
+        print(f"klvae train: warning: {warning}", file=sys.stderr)
+    if args.tensorboard:
+        print(f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
     print(f"report: {run_dir / 'report.html'}")
     return 0
+
+
+def tensorboard_ready(command: str) -> bool:
+    """False, after a one-line message, when the optional TensorBoard package is missing."""
+    try:
+        require_tensorboard()
+    except TensorBoardMissing as err:
+        print(f"klvae {command}: error: {err}", file=sys.stderr)
+        return False
+    return True
 
 
 def _eval(args) -> int:
     if args.iw_k is not None and args.iw_k < 1:
         raise ValueError(f"--iw-k must be at least 1, got {args.iw_k}")
+    if is_gan_run(args.run):
+        if args.iw_k is not None:
+            raise ValueError("--iw-k is for VAE runs; a GAN has no likelihood to estimate")
+        return _eval_gan(args)
     metrics = evaluate_run(args.run, args.iw_k, resolve_device(args.device), save=False)
     _print_metrics(metrics)
     path = write_metrics(Path(args.run), metrics, EVAL)  # after printing: a read-only run still shows them
@@ -138,9 +187,67 @@ def _eval(args) -> int:
     return 0
 
 
+def _eval_gan(args) -> int:
+    metrics = evaluate_gan_run(args.run, resolve_device(args.device))
+    if "modes" in metrics:
+        rkl = metrics["reverse_kl"]
+        print(f"  modes captured      {metrics['modes']} of {metrics['n_modes']}")
+        print(f"  high-quality share  {metrics['high_quality']:.2%}")
+        print("  reverse KL          "
+              + (f"{rkl:.4f} nats" if rkl is not None else "undefined (no high-quality sample)"))
+    elif "class_kl" in metrics:
+        print(f"  class KL (gen ‖ data)  {metrics['class_kl']:.4f} nats   (offline classifier, not FID)")
+        print(f"  classifier confidence  {metrics['confidence']:.2%}")
+    else:
+        print("this GAN run has no evaluation (images without labels have no offline classifier); "
+              f"look at its samples: klvae sample {args.run}")
+        return 0
+    path = write_metrics(Path(args.run), metrics, EVAL)
+    print(f"wrote {path}")
+    return 0
+
+
+def _sample_gan(args, path: Path) -> int:
+    torch.manual_seed(args.seed)
+    generator = load_generator(args.run)
+    with torch.no_grad():
+        x = generator.sample(args.n).cpu()
+    if x.dim() == 4:
+        path = save_image_grid(x, path, title=f"{args.n} samples G(z) of the GAN")
+    else:
+        path = plot_points(x, path, means=mode_means(args.run), label="G(z)", title=f"{args.n} samples G(z) of the GAN")
+    print(f"wrote {path}: {args.n} samples of the GAN's generator")
+    return 0
+
+
+def _encode(args) -> int:
+    if is_gan_run(args.run):
+        raise ValueError(f"{args.run} is a GAN run: a GAN has no encoder (klvae sample {args.run} draws from it)")
+    device = resolve_device(args.device)
+    _, objective, train = read_run_config(args.run)
+    model = load_run(args.run, device)
+    dataset = load_dataset(train.data)
+    x = test_set(dataset, objective).to(device)
+    with torch.no_grad():
+        mu, logvar = map(torch.cat, zip(*(model.encode(b) for b in x.split(1000))))  # (N, latent) each
+    labels = dataset.y_test if dataset.y_test is not None else torch.full((len(x),), -1)
+    out = Path(args.out) if args.out else Path(args.run) / "latents.npz"
+    if out.suffix != ".npz":
+        out = out.with_name(out.name + ".npz")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    with open(tmp, "wb") as f:  # written whole, then renamed: never a half file
+        np.savez(f, mu=mu.cpu().numpy(), logvar=logvar.cpu().numpy(), labels=labels.numpy())
+    tmp.replace(out)
+    print(f"wrote {out}: mu and logvar ({len(x)} × {mu.shape[1]}), labels ({len(x)}) of the {dataset.name} test set")
+    return 0
+
+
 def _sample(args) -> int:
     if args.n < 1:
         raise ValueError(f"-n must be at least 1, got {args.n}")
+    if is_gan_run(args.run):
+        return _sample_gan(args, Path(args.png) if args.png else Path(args.run) / f"gan_samples_seed{args.seed}.png")
     model = load_run(args.run)
     path = Path(args.png) if args.png else Path(args.run) / f"prior_samples_seed{args.seed}.png"
     torch.manual_seed(args.seed)

@@ -8,6 +8,7 @@ classifier.safetensors (the offline scorer).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from klvae.runs.folder import (
     write_metrics,
 )
 from klvae.runs.gan_report import write_figures_and_report
+from klvae.runs.run_info import command_line, startup_line
+from klvae.tensorboard import TensorBoardLogger, require_tensorboard
 from klvae.train import TrainConfig, adam, fit
 
 __all__ = ["GANTask", "train_gan", "read_run_config", "defaults", "MIXTURES"]
@@ -152,6 +155,7 @@ class _Evaluator:
 
     def __init__(self, run_dir: Path, dataset, classifier=None):
         self.run_dir, self.dataset, self.classifier = run_dir, dataset, classifier
+        self.image_hooks: list = []  # hook(epoch, images (64, C, H, W)) for image data (TensorBoard)
         self.image = dataset.is_image
         if not self.image:
             self.means, self.sigma = mode_mixture(dataset.name)
@@ -168,6 +172,8 @@ class _Evaluator:
             rkl = cov.reverse_kl if math.isfinite(cov.reverse_kl) else None  # JSON has no NaN
             return {"modes": cov.modes, "high_quality": cov.high_quality, "reverse_kl": rkl}
         x = sample_fixed(generator, IMAGE_EVAL_SAMPLES)
+        for hook in self.image_hooks if figure else ():
+            hook(epoch, x[:64].cpu())
         if figure:
             save_image_grid(x[:64].cpu(), path, nrow=8, title=f"{self.dataset.name}: G(z), epoch {epoch}")
         out = {}
@@ -199,7 +205,8 @@ def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tu
     return gan_config, loop_config(path, train, given)
 
 
-def train_gan(gan: GANConfig | None, train: TrainConfig, *, hooks=(), figures: bool = True) -> tuple[Path, dict]:
+def train_gan(gan: GANConfig | None, train: TrainConfig, *, hooks=(), figures: bool = True, log: bool = False,
+              tensorboard: bool = False, command: str | None = None) -> tuple[Path, dict]:
     """Train a GAN on `train.data`, evaluate it and write the run folder; returns (folder, metrics).
 
     2-D mixtures (ring8, grid25, drawn with `train.seed`) get mode coverage (modes,
@@ -214,8 +221,12 @@ def train_gan(gan: GANConfig | None, train: TrainConfig, *, hooks=(), figures: b
     `klvae.distributed`); rank 0 evaluates and writes the folder, the other ranks return {} as
     metrics. After a torchrun restart a run whose folder holds a checkpoint resumes from it.
     The GAN matches one process in distribution, not exactly: z is drawn per rank and G's
-    batch normalization uses each rank's shard.
+    batch normalization uses each rank's shard. `log` prints a start-up line; `tensorboard` writes
+    TensorBoard logs into RUN/tensorboard; `command` is the command line the report shows.
     """
+    if tensorboard:
+        require_tensorboard()  # before any work: a missing extra is a one-line error
+    made = {"command": command or command_line(), "started": time.time()}
     with distributed.setup(resolve_device(train.device)) as (ctx, device), \
             claim_run(train, prefix="gan-") as (run_dir, resume, train):
         if resume:
@@ -239,11 +250,13 @@ def train_gan(gan: GANConfig | None, train: TrainConfig, *, hooks=(), figures: b
                   "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),
                            "shape": list(dataset.image_shape)}}
         write_config(run_dir, config)
-        return _train(run_dir, resume, gan, train, dataset, ctx, device, config, hooks, figures)
+        made.update(device=str(device), log=log, tensorboard=tensorboard)
+        return _train(run_dir, resume, gan, train, dataset, ctx, device, config, hooks, figures, made)
 
 
 def _train(run_dir: Path, resume: bool, gan: GANConfig, train: TrainConfig, dataset: Dataset, ctx, device,
-           config: dict, hooks, figures: bool) -> tuple[Path, dict]:
+           config: dict, hooks, figures: bool, made: dict) -> tuple[Path, dict]:
+    log, tensorboard = made.pop("log"), made.pop("tensorboard")
     classifier, metrics_extra = None, {}
     if ctx.is_main and dataset.is_image and dataset.y_train is not None:  # rank 0 evaluates
         classifier, metrics_extra = _classifier(run_dir, dataset, device, train.seed, resume)
@@ -253,6 +266,14 @@ def _train(run_dir: Path, resume: bool, gan: GANConfig, train: TrainConfig, data
     threads = (train.threads or default_threads(generator, discriminator)) if device.type == "cpu" else None
     with torch_threads(threads):
         evaluate = _Evaluator(run_dir, dataset, classifier)
+        if tensorboard and ctx.is_main:
+            tb = TensorBoardLogger(run_dir / "tensorboard")
+            hooks = (*hooks, tb)
+            evaluate.image_hooks.append(lambda e, images: tb.log_images("samples", images, e))
+        if log and ctx.is_main:
+            parameters = sum(p.numel() for m in (generator, discriminator) for p in m.parameters())
+            print(startup_line(device, torch.get_num_threads(), train.amp, parameters,
+                               {"train": len(dataset.x_train), "test": len(dataset.x_test)}), flush=True)
         task = GANTask(generator, discriminator, gan, train, evaluate)
         result = fit(task, dataset.x_train.to(device), None, train, run_dir, config=config, resume=resume,
                      hooks=hooks)
@@ -270,7 +291,9 @@ def _train(run_dir: Path, resume: bool, gan: GANConfig, train: TrainConfig, data
                        "pack": gan.pack, "processes": ctx.world}
             write_metrics(run_dir, metrics)
             if figures:
-                write_figures_and_report(run_dir, generator, dataset, evaluate, result.records, metrics, config)
+                made["wall_seconds"] = time.time() - made["started"]
+                write_figures_and_report(run_dir, generator, dataset, evaluate, result.records, metrics, config,
+                                         made=made)
         except KeyboardInterrupt:
             raise EvaluationInterrupted(run_dir) from None
     return run_dir, metrics

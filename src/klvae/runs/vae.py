@@ -8,12 +8,15 @@ run folder (`klvae.runs.folder`) with its figures and report (`klvae.runs.vae_re
 
 from __future__ import annotations
 
+import sys
+import time
 import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import cast
 
 import torch
+from tqdm.auto import tqdm
 
 from klvae import distributed
 from klvae.data import Dataset, load_dataset
@@ -30,7 +33,9 @@ from klvae.runs.folder import (
     write_config,
     write_metrics,
 )
+from klvae.runs.run_info import command_line, startup_line, steps_per_epoch
 from klvae.runs.vae_report import write_figures_and_report
+from klvae.tensorboard import TensorBoardLogger, require_tensorboard
 from klvae.train import FitResult, TrainConfig, adam, fit
 from klvae.vae.evaluate import evaluate_vae
 from klvae.vae.model import VAE, VAEConfig, load_run, save_model, size_defaults
@@ -77,6 +82,8 @@ class VAETask:
         self.modules: dict[str, torch.nn.Module] = {"vae": model}
         self.optimizers: dict[str, torch.optim.Optimizer] = {"vae": adam(model.parameters(), train, x_test.device)}
         self.loss = distributed.wrap(_NegELBO(model, objective), compile=train.compile)  # DDP under torchrun
+        self.snapshots: dict[float, torch.Tensor] = {}  # epoch → (16, C, H, W): 8 samples, 8 reconstructions
+        self.epoch_hooks: list = []  # called as hook(epoch, record, images) after each epoch's evaluation
 
     def train_step(self, x, y, step, epoch):
         shard, o = distributed.current_shard(), self.objective
@@ -103,7 +110,19 @@ class VAETask:
                 r, k = elbo_terms(self.model, xb, kl="analytic")
                 recon, kl = recon + r.sum(), kl + k.sum()
         n = self.x_test.shape[0]
-        return {"test_elbo": -float(recon + kl) / n, "test_recon": float(recon) / n, "test_kl": float(kl) / n}
+        record = {"test_elbo": -float(recon + kl) / n, "test_recon": float(recon) / n, "test_kl": float(kl) / n}
+        if epoch & (epoch - 1) == 0 or self.epoch_hooks:  # powers of two for the report's strip
+            self.snapshots[epoch] = images = self.snapshot()
+            for hook in self.epoch_hooks:
+                hook(epoch, record, images)
+        return record
+
+    @torch.no_grad()
+    def snapshot(self) -> torch.Tensor:
+        """8 decoded samples from fixed z and the reconstructions of 8 test images: (16, C, H, W) on the CPU."""
+        z = torch.randn(8, int(self.model.config.latent_dim or 0), generator=torch.Generator().manual_seed(0))
+        x = self.x_test[:8]
+        return torch.cat([self.model.mean(z.to(x.device)), self.model.mean(self.model.encode(x)[0])]).float().cpu()
 
 
 def test_set(dataset: Dataset, objective: ELBOConfig) -> torch.Tensor:
@@ -125,7 +144,8 @@ def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tu
 
 
 def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hooks=(),
-              figures: bool = True) -> tuple[Path, dict]:
+              figures: bool = True, epoch_hooks=(), log: bool = False, tensorboard: bool = False,
+              command: str | None = None) -> tuple[Path, dict]:
     """Train a VAE, evaluate it on the test set and write the run folder; returns (folder, metrics).
 
     With `train.resume` set, continues that run from its checkpoint: the run's config.json is
@@ -135,7 +155,16 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
     Under torchrun every process calls this; rank 0 evaluates and writes the folder, the other
     ranks return ({}) as metrics. After a torchrun restart (TORCHELASTIC_RESTART_COUNT > 0) a
     run whose folder holds a checkpoint resumes from it.
+
+    `epoch_hooks` run after each epoch's evaluation as hook(epoch, record, images) (images: 8
+    samples and 8 reconstructions, (16, C, H, W)); `log` prints a start-up line and
+    shows the evaluation's progress there (a bar only when stderr is a terminal); `tensorboard`
+    writes TensorBoard logs into RUN/tensorboard (`klvae.tensorboard`); `command` is the command
+    line the report shows (default: this process's).
     """
+    if tensorboard:
+        require_tensorboard()  # before any work: a missing extra is a one-line error
+    started = time.time()
     with distributed.setup(resolve_device(train.device)) as (ctx, device), \
             claim_run(train) as (run_dir, resume, train):
         if resume:
@@ -165,24 +194,47 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
             x_train = dataset.x_train.to(device)
             x_test = test_set(dataset, objective).to(device)
             task = VAETask(model, objective, train, x_test)
+            task.epoch_hooks.extend(epoch_hooks)
+            if tensorboard and ctx.is_main:
+                tb = TensorBoardLogger(run_dir / "tensorboard")
+                hooks = (*hooks, tb)
+                task.epoch_hooks.append(lambda e, _, images: tb.log_images("samples_then_reconstructions", images, e))
+            if ctx.is_main and log:
+                sizes = {"train": len(x_train), "test": len(x_test)}
+                print(startup_line(device, torch.get_num_threads(), train.amp,
+                                   sum(p.numel() for p in model.parameters()), sizes), flush=True)
             result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
             if not ctx.is_main:
                 return run_dir, {}
             save_model(model, run_dir / MODEL)
             try:
-                metrics = _final_metrics(model, x_test, objective.iw_k, result)
+                metrics = _final_metrics(model, x_test, objective.iw_k, result, log)
                 metrics["processes"] = ctx.world
                 write_metrics(run_dir, metrics)
                 if figures:
-                    write_figures_and_report(run_dir, model, dataset, x_test, result.records, metrics, config)
+                    st, spe = result.state, steps_per_epoch(config)
+                    end = st.epoch if not st.batch else float(f"{st.step / max(spe, 1):.3g}")  # a partial epoch
+                    if end not in task.snapshots and st.step:
+                        task.snapshots[end] = task.snapshot()
+                    made = {"command": command or command_line(), "started": started, "device": str(device),
+                            "wall_seconds": time.time() - started}
+                    write_figures_and_report(run_dir, model, dataset, x_test, result.records, metrics, config,
+                                             made=made, snapshots=task.snapshots)
             except KeyboardInterrupt:
                 raise EvaluationInterrupted(run_dir) from None
     return run_dir, metrics
 
 
-def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult) -> dict:
+def evaluation_bar(n: int, k: int, log: bool = True):
+    """A progress bar over the test images of an evaluation (only when stderr is a terminal)."""
+    return tqdm(total=n, desc=f"evaluating (IW k = {k})", unit="image", leave=False, dynamic_ncols=True,
+                disable=not (log and sys.stderr.isatty()))
+
+
+def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult, log: bool = False) -> dict:
     st = result.state
-    metrics = evaluate_vae(model, x_test, k=k)
+    with evaluation_bar(len(x_test), k, log) as bar:
+        metrics = evaluate_vae(model, x_test, k=k, progress=bar.update)
     metrics.update({
         "epochs": st.epoch,  # finished epochs (a --max-seconds stop may leave one partly done)
         "steps": st.step,
@@ -202,7 +254,8 @@ def evaluate_run(run_dir: str | Path, k: int | None = None, device: str | torch.
     _, objective, train = read_run_config(run_dir)
     model = load_run(run_dir, device)
     x_test = test_set(load_dataset(train.data), objective).to(device)
-    metrics = evaluate_vae(model, x_test, k=k or objective.iw_k)
+    with evaluation_bar(len(x_test), k or objective.iw_k) as bar:
+        metrics = evaluate_vae(model, x_test, k=k or objective.iw_k, progress=bar.update)
     metrics["units"] = "nats per example"
     if save:
         write_metrics(Path(run_dir), metrics, EVAL)

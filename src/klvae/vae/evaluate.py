@@ -67,11 +67,12 @@ def iw_log_px(model, x: torch.Tensor, k: int = 1000, *, return_elbo: bool = Fals
 
 @torch.no_grad()
 def evaluate_vae(model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, progress=None) -> dict:
     """Test-set metrics of `model` on x (N, C, H, W), nats per example (see the module docstring).
 
     Draws come from a generator seeded by `seed` inside a forked RNG, so evaluating never changes
-    the caller's random stream. Returns a JSON-ready dict.
+    the caller's random stream. `progress`, if given, is called with the number of examples of
+    each batch done (e.g. a tqdm bar's `update`). Returns a JSON-ready dict.
     """
     was_training = model.training
     model.eval()
@@ -91,6 +92,8 @@ def evaluate_vae(model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100
             sums["mse"] += float((mean - xb).square().flatten(1).mean(1).double().sum())
             mus.append(mu.double().cpu())
             kls.append(kl_dims.double().sum(0).cpu())
+            if progress is not None:
+                progress(len(xb))
     if was_training:
         model.train()
     n = x.shape[0]

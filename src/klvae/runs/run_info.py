@@ -1,0 +1,113 @@
+"""Words and facts every run prints or reports: counts said properly, how a run was made, warnings."""
+
+from __future__ import annotations
+
+import math
+import platform
+import shlex
+import sys
+import time
+
+import torch
+
+from klvae._version import __version__
+
+__all__ = ["count", "epochs_phrase", "command_line", "provenance", "undertrained_warning", "startup_line",
+           "UNDERTRAINED_EPOCHS", "summary_line", "steps_per_epoch"]
+
+UNDERTRAINED_EPOCHS = 5  # a run stopped by its time budget before this many epochs is flagged
+
+
+def count(n: float, word: str, plural: str | None = None) -> str:
+    """`n word` with the plural when n ≠ 1: count(1, "epoch") == "1 epoch", count(0, "bit") == "0 bits".
+
+    >>> count(1, "epoch"), count(0, "epoch"), count(2.5, "epoch")
+    ('1 epoch', '0 epochs', '2.5 epochs')
+    """
+    text = f"{n:g}" if isinstance(n, float) else str(n)
+    return f"{text} {word if n == 1 else (plural or word + 's')}"
+
+
+def epochs_phrase(steps: int, steps_per_epoch: int) -> str:
+    """The training done, in epochs, a fraction when the last one is partial.
+
+    >>> epochs_phrase(24, 12), epochs_phrase(5, 12), epochs_phrase(30, 12), epochs_phrase(12, 12)
+    ('2 epochs', '0.42 of an epoch (5 of 12 steps)', '2.5 epochs', '1 epoch')
+    """
+    if steps_per_epoch < 1 or steps % steps_per_epoch == 0:
+        return count(steps // max(steps_per_epoch, 1), "epoch")
+    e = steps / steps_per_epoch
+    if e < 1:
+        return f"{e:.2g} of an epoch ({steps} of {steps_per_epoch} steps)"
+    return count(float(f"{e:.3g}"), "epoch")
+
+
+def steps_per_epoch(config: dict) -> int:
+    n, batch = config.get("data", {}).get("n_train"), config.get("train", {}).get("batch_size")
+    return math.ceil(n / batch) if n and batch else 0
+
+
+def command_line(command: str | None = None, options: dict | None = None) -> str:
+    """A command line that makes the run again: `klvae COMMAND --flag value …` from the parsed
+    `options` (None values left out), else the command that started this process.
+
+    >>> command_line("train", {"epochs": 3, "hidden": (48, 24), "binarize": False, "compile": True})
+    'klvae train --epochs 3 --hidden 48,24 --no-binarize --compile'
+    """
+    if command is None:
+        return shlex.join(["python" if not sys.argv else sys.argv[0], *sys.argv[1:]])
+    words = ["klvae", command]
+    for k, v in (options or {}).items():
+        flag = "--" + k.replace("_", "-")
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            words.append(flag if v else "--no-" + flag[2:])
+        elif isinstance(v, (tuple, list)):
+            words += [flag, ",".join(str(u) for u in v)]
+        else:
+            words += [flag, str(v)]
+    return shlex.join(words)
+
+
+def undertrained_warning(metrics: dict, config: dict | None = None) -> str | None:
+    """A sentence when the time budget stopped the run before `UNDERTRAINED_EPOCHS` epochs, else None."""
+    if metrics.get("stopped") != "max_seconds" or metrics.get("epochs", 0) >= UNDERTRAINED_EPOCHS:
+        return None
+    done = epochs_phrase(metrics.get("steps", 0), steps_per_epoch(config or {})) if config else \
+        count(metrics.get("epochs", 0), "finished epoch")
+    return (f"Undertrained: the time budget (--max-seconds) stopped training after {done}; the figures and "
+            f"numbers show an early model. Give more time or fewer epochs for a model worth judging.")
+
+
+def startup_line(device: torch.device, threads: int, amp: str, parameters: int, sizes: dict) -> str:
+    """One line before training: where, how fast, how big."""
+    where = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+    split = ", ".join(f"{k} {v}" for k, v in sizes.items() if v is not None)
+    return (f"{where}, {count(threads, 'thread')}, {'bfloat16' if amp == 'bf16' else 'float32'}, "
+            f"{parameters:,} parameters; {split}")
+
+
+def provenance(config: dict, metrics: dict, *, command: str | None = None, started: float | None = None,
+               wall_seconds: float | None = None, device: str | None = None) -> list[tuple[str, str]]:
+    """(label, text) rows saying when, how and with what a run was made."""
+    train = config.get("train", {})
+    rows = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started or time.time()))),
+            ("command", command or command_line()),
+            ("versions", f"klvae {__version__}, torch {torch.__version__}, Python {platform.python_version()}"),
+            ("device", device or str(train.get("device", "?"))),
+            ("threads", str(metrics.get("threads", "?"))),
+            ("processes", str(config.get("processes", metrics.get("processes", 1)))),
+            ("seed", str(train.get("seed", "?")))]
+    if wall_seconds is not None:
+        rows.append(("wall time", f"{wall_seconds:.1f} s (data, training, evaluation and figures)"))
+    return rows
+
+
+def summary_line(metrics: dict, config: dict) -> str:
+    """"trained 3 epochs (36 steps) in 1.2 s, 3600 samples/s", fractions of an epoch said as such."""
+    rate, phrase = metrics.get("train_samples_per_second"), epochs_phrase(metrics["steps"], steps_per_epoch(config))
+    steps = "" if "steps)" in phrase else f" ({metrics['steps']} step{'s' if metrics['steps'] != 1 else ''})"
+    return (f"trained {phrase}{steps} in {metrics['train_seconds']:.1f} s"
+            + (f", {rate:.0f} samples/s" if rate else "")
+            + (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else ""))

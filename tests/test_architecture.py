@@ -16,7 +16,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "klvae"
 
 EXPERIMENTS = {"fit", "gradients"}
-LOOP = {"train", "task", "checkpoint", "hardware", "distributed", "optim", "signals"}
+LOOP = {"train", "task", "checkpoint", "hardware", "distributed", "optim", "signals", "progress", "tensorboard"}
 FIGURES = {"figures", "report", "plots"}
 DATA = {"data", "datafiles"}
 

@@ -1,6 +1,6 @@
 """Training throughput with 1 process vs 2 DDP processes (gloo, CPU), and the all-reduce cost per step.
 
-Each configuration trains the VAE through `klvae.vae.train_vae` (the real loop) and reads
+Each configuration trains the VAE through `klvae.runs.vae.train_vae` (the real loop) and reads
 `train_samples_per_second` from metrics.json (training steps only, evaluation excluded):
 
 - 1 process, 1 thread      (the baseline)

@@ -5,7 +5,7 @@ The reference is the training loop of pytorch/examples `vae/main.py` as users wr
 `binary_cross_entropy(..., reduction="sum")` + the closed-form KL, Adam 1e-3, batch 128, a
 `DataLoader(TensorDataset(x), batch_size=128, shuffle=True)`, `torch.bernoulli(data)` per batch
 (dynamic binarization) and `loss.item()` accumulated every step. klvae trains through
-`klvae.vae.train_vae`, the code path of `klvae train`.
+`klvae.runs.vae.train_vae`, the code path of `klvae train`.
 
 Parts (`--part`, default all):
 

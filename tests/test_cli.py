@@ -116,3 +116,21 @@ def test_resuming_after_config_json_was_edited_is_one_line(tmp_path, capsys):
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 2
     err = capsys.readouterr().err
     assert re.search(r"checkpoint.safetensors does not fit this model: .*shape", err) and "Traceback" not in err
+
+
+def test_sigterm_outside_training_is_one_line_and_the_handler_comes_back(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    import klvae.cli.vae_commands as commands
+
+    def terminated(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler sends, here during evaluation
+        raise AssertionError("not reached")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(commands, "is_gan_run", lambda run: False)
+    monkeypatch.setattr(commands, "evaluate_run", terminated)
+    assert main(["eval", str(tmp_path)]) == 130
+    assert capsys.readouterr().err.strip() == "klvae eval: interrupted"
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -34,7 +34,8 @@ _LAZY = {
                      "sample_mixture"], "klvae.data"),
     **dict.fromkeys(["save_image_grid", "plot_curves", "plot_bars", "plot_points"], "klvae.figures"),
     **dict.fromkeys(["write_report", "load_metrics_jsonl"], "klvae.report"),
-    **dict.fromkeys(["TrainConfig", "fit", "NonFiniteLossError", "TrainingInterrupted"], "klvae.train"),
+    # (the loop's `fit` stays klvae.train.fit: `klvae.fit` is the module of forward and reverse KL fits)
+    **dict.fromkeys(["TrainConfig", "NonFiniteLossError", "TrainingInterrupted"], "klvae.train"),
     **dict.fromkeys(["VAE", "VAEConfig", "ELBOConfig", "vae_loss", "iw_log_px", "evaluate_vae",
                      "load_run"], "klvae.vae"),
     **dict.fromkeys(["GANConfig", "value_function", "discriminator_loss", "generator_loss",

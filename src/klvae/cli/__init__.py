@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
+import threading
 
 from klvae._version import __version__
 from klvae.cli import experiment_commands, gan_commands, info_commands, vae_commands
@@ -35,6 +37,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     return parser, dict(sub.choices)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, commands = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -45,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if extra:  # the subcommand's usage, not the top level's
         commands[args.command].error(f"unrecognized arguments: {' '.join(a.strip() for a in extra)}")
+    main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM outside training acts like Ctrl-C too (inside it, the loop saves a checkpoint first)
+    old = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return int(args.func(args) or 0)
     except (UsageError, ValueError, FileNotFoundError) as err:
@@ -57,3 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"klvae {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, old)

@@ -208,9 +208,9 @@ def _eval_gan(args) -> int:
 
 
 def _sample_gan(args, path: Path) -> int:
-    torch.manual_seed(args.seed)
     generator = load_generator(args.run)
-    with torch.no_grad():
+    with torch.no_grad(), torch.random.fork_rng():  # the caller's random stream is left as it was
+        torch.manual_seed(args.seed)
         x = generator.sample(args.n).cpu()
     if x.dim() == 4:
         path = save_image_grid(x, path, title=f"{args.n} samples G(z) of the GAN")
@@ -250,8 +250,8 @@ def _sample(args) -> int:
         return _sample_gan(args, Path(args.png) if args.png else Path(args.run) / f"gan_samples_seed{args.seed}.png")
     model = load_run(args.run)
     path = Path(args.png) if args.png else Path(args.run) / f"prior_samples_seed{args.seed}.png"
-    torch.manual_seed(args.seed)
-    with torch.no_grad():
+    with torch.no_grad(), torch.random.fork_rng():  # the caller's random stream is left as it was
+        torch.manual_seed(args.seed)
         images = model.mean(torch.randn(args.n, int(model.config.latent_dim or 0)))  # (n, C, H, W); set on load
     note = "Bernoulli means σ(logits)" if model.config.likelihood == "bernoulli" else "means of p(x|z)"
     short = "means σ(logits)" if model.config.likelihood == "bernoulli" else "means"

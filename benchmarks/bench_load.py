@@ -25,10 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # name -> (extra klvae flags, extra environment)
 SETTINGS = {
-    "klvae default": ([], {}),
+    "klvae default (threads: the CPUs not busy)": ([], {}),
     "--threads 1": (["--threads", "1"], {}),
-    "--threads 2": (["--threads", "2"], {}),
+    "--threads 2 (torch's default; the old default)": (["--threads", "2"], {}),
     "--threads 2, OMP_WAIT_POLICY=PASSIVE": (["--threads", "2"], {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "--threads 2, GOMP_SPINCOUNT=10000": (["--threads", "2"], {"GOMP_SPINCOUNT": "10000"}),
 }
 
 BUSY = "import time\nend = time.time() + {s}\nwhile time.time() < end:\n    pass\n"

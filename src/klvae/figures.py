@@ -207,6 +207,9 @@ def _draw_panel(ax, records: Sequence[Mapping], panel: Panel, x_key: str) -> boo
     xs_all = [x for *_, xs, _ in series for x in xs]
     if xs_all and all(float(x).is_integer() for x in xs_all):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(set(xs_all)) == 1:  # one epoch: one tick, not a zoom on fractions of it
+            ax.set_xticks([xs_all[0]])
+            ax.set_xlim(xs_all[0] - 1, xs_all[0] + 1)
     if empty:  # a text-only legend entry, so the reader knows the key was asked for
         ax.plot([], [], " ", label="no values: " + ", ".join(empty))
     if panel.lines or panel.hlines:  # below the axes: a legend never covers the data

@@ -3,14 +3,29 @@
 import math
 
 import mpmath
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch.distributions import (Bernoulli, Beta, Binomial, Categorical, Dirichlet, Exponential, Gamma, Geometric,
-                                 Independent, Laplace, LowRankMultivariateNormal, MixtureSameFamily,
-                                 MultivariateNormal, Normal, OneHotCategorical, Poisson, Uniform)
+from torch.distributions import (
+    Bernoulli,
+    Beta,
+    Binomial,
+    Categorical,
+    Dirichlet,
+    Exponential,
+    Gamma,
+    Geometric,
+    Independent,
+    Laplace,
+    LowRankMultivariateNormal,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+    OneHotCategorical,
+    Poisson,
+    Uniform,
+)
 
 import klvae
 from klvae.distributions import CLOSED_FORMS, kl_distributions, kl_method
@@ -141,7 +156,8 @@ def test_dirichlet_k1000_against_mpmath(rel):
 def test_rate_families_near_equal_against_mpmath():
     r, s = 2.0, 2.0 * (1 + 1e-9)
     mr, ms = mpmath.mpf(r), mpmath.mpf(s)
-    cases = [(Exponential(torch.tensor(r, dtype=D)), Exponential(torch.tensor(s, dtype=D)), mpmath.log(mr / ms) + ms / mr - 1),
+    cases = [(Exponential(torch.tensor(r, dtype=D)), Exponential(torch.tensor(s, dtype=D)),
+              mpmath.log(mr / ms) + ms / mr - 1),
              (Poisson(torch.tensor(r, dtype=D)), Poisson(torch.tensor(s, dtype=D)), mr * mpmath.log(mr / ms) - mr + ms),
              (Laplace(torch.tensor(0.0, dtype=D), torch.tensor(r, dtype=D)),
               Laplace(torch.tensor(1e-9, dtype=D), torch.tensor(s, dtype=D)),
@@ -177,9 +193,11 @@ def test_fallbacks_and_exact():
     # reference: numerical integration
     ref = klvae.kl_numerical(mix, n)
     assert abs(float(est.value) - ref) < 5 * float(est.stderr)
-    with pytest.raises(ValueError, match=r"KL\(MixtureSameFamily‖Normal\) has no closed form here or in torch; exact=True"):
+    with pytest.raises(ValueError,
+                       match=r"KL\(MixtureSameFamily‖Normal\) has no closed form here or in torch; exact=True"):
         klvae.kl_divergence(mix, n, exact=True)
-    assert float(klvae.kl_divergence(n, Normal(torch.tensor(1.0, dtype=D), 1.0), base=2)) == pytest.approx(0.5 / math.log(2))
+    assert (float(klvae.kl_divergence(n, Normal(torch.tensor(1.0, dtype=D), 1.0), base=2))
+            == pytest.approx(0.5 / math.log(2)))
     with pytest.raises(TypeError, match="must both be torch.distributions objects"):
         kl_distributions(n, [0.5, 0.5])
 

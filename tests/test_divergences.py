@@ -12,8 +12,14 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import klvae
-from klvae.divergences import (alpha_divergence, chi2_divergence, f_divergence, hellinger_distance,
-                               renyi_divergence, total_variation)
+from klvae.divergences import (
+    alpha_divergence,
+    chi2_divergence,
+    f_divergence,
+    hellinger_distance,
+    renyi_divergence,
+    total_variation,
+)
 
 mpmath.mp.dps = 50
 
@@ -66,7 +72,8 @@ def test_renyi_special_orders():
     bc = sum(math.sqrt(x * y) for x, y in zip(P, Q))
     assert float(renyi_divergence(P, Q, 0.5)) == pytest.approx(-2 * math.log(bc), rel=1e-14)
     assert float(hellinger_distance(P, Q)) ** 2 == pytest.approx(1 - bc, rel=1e-13)
-    assert float(renyi_divergence(P, Q, 3, base=2)) == pytest.approx(float(renyi_divergence(P, Q, 3)) / math.log(2), rel=1e-15)
+    assert float(renyi_divergence(P, Q, 3, base=2)) == pytest.approx(float(renyi_divergence(P, Q, 3)) / math.log(2),
+                                                                     rel=1e-15)
 
 
 @pytest.mark.parametrize("alpha", [-2.0, -1.0, 1e-9, 0.25, 0.5, 1 - 1e-9, 1 + 1e-9, 2.0, 3.5])
@@ -101,9 +108,11 @@ def test_tv_chi2_and_hellinger_against_scipy_and_mpmath():
 def test_f_divergence_gives_each_member():
     rng = np.random.default_rng(1)
     p, q = rng.dirichlet(np.ones(5), size=3), rng.dirichlet(np.ones(5), size=3)
-    np.testing.assert_allclose(f_divergence(p, q, lambda t: torch.special.xlogy(t, t)), klvae.kl_divergence(p, q), rtol=1e-13)
+    np.testing.assert_allclose(f_divergence(p, q, lambda t: torch.special.xlogy(t, t)), klvae.kl_divergence(p, q),
+                               rtol=1e-13)
     np.testing.assert_allclose(f_divergence(p, q, lambda t: (t - 1) ** 2), chi2_divergence(p, q), rtol=1e-13)
-    np.testing.assert_allclose(f_divergence(p, q, lambda t: (t.sqrt() - 1) ** 2 / 2), hellinger_distance(p, q) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(f_divergence(p, q, lambda t: (t.sqrt() - 1) ** 2 / 2), hellinger_distance(p, q) ** 2,
+                               rtol=1e-12)
     a = 0.3
     np.testing.assert_allclose(f_divergence(p, q, lambda t: (t**a - a * t - (1 - a)) / (a * (a - 1))),
                                alpha_divergence(p, q, a), rtol=1e-12)
@@ -156,7 +165,8 @@ def test_kinds_axis_and_gradients():
     # gradcheck's perturbations leave the simplex: normalize=True maps them back onto it
     for fn in (lambda a, b: renyi_divergence(a, b, 0.7, normalize=True),
                lambda a, b: renyi_divergence(a, b, 1 + 1e-9, normalize=True),
-               lambda a, b: chi2_divergence(a, b, normalize=True), lambda a, b: hellinger_distance(a, b, normalize=True),
+               lambda a, b: chi2_divergence(a, b, normalize=True),
+               lambda a, b: hellinger_distance(a, b, normalize=True),
                lambda a, b: alpha_divergence(a, b, 2.5, normalize=True)):
         assert torch.autograd.gradcheck(fn, (tp, tq))
     assert isinstance(total_variation(p.astype(np.float32), q.astype(np.float32)), np.ndarray)

@@ -9,8 +9,15 @@ import torch
 from sklearn.feature_selection import mutual_info_regression
 
 import klvae
-from klvae.estimators import (energy_distance, knn_entropy, knn_kl_divergence, ksg_mutual_information, mmd2,
-                              sliced_wasserstein, wasserstein_distance_nd)
+from klvae.estimators import (
+    energy_distance,
+    knn_entropy,
+    knn_kl_divergence,
+    ksg_mutual_information,
+    mmd2,
+    sliced_wasserstein,
+    wasserstein_distance_nd,
+)
 
 SEEDS = range(8)
 
@@ -42,7 +49,8 @@ def test_knn_kl_bias_and_spread_on_gaussians():
     est = []
     for s in SEEDS:
         rng = np.random.default_rng(s)
-        est.append(knn_kl_divergence(rng.multivariate_normal(np.zeros(2), c1, 3000), rng.multivariate_normal(mu, c2, 3000)))
+        est.append(knn_kl_divergence(rng.multivariate_normal(np.zeros(2), c1, 3000),
+                                     rng.multivariate_normal(mu, c2, 3000)))
     bias, sd = spread(est, want)
     assert abs(bias) < 0.05 and sd < 0.06, (bias, sd)
 
@@ -164,6 +172,7 @@ def test_lazy_exports():
 def test_import_klvae_leaves_scipy_spatial_and_sklearn_unloaded():
     import subprocess
     import sys
-    code = "import sys, klvae; print(sorted(m for m in ('scipy.spatial', 'sklearn', 'scipy.integrate') if m in sys.modules))"
+    code = ("import sys, klvae; "
+            "print(sorted(m for m in ('scipy.spatial', 'sklearn', 'scipy.integrate') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -9,9 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, optimize, stats
 
-from klvae.fit import (fit_forward, fit_reverse, gaussian_mixture, kl_numerical, parse_mixture,
-                       reverse_kl_sweep)
-
+from klvae.fit import fit_forward, fit_reverse, gaussian_mixture, kl_numerical, parse_mixture, reverse_kl_sweep
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -252,7 +250,8 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="same dimension, got 1 and 2"):
         kl_numerical(p, gaussian_mixture([1.0], [[0.0, 0.0]], [1.0]))
     with pytest.raises(ValueError, match="1-D and 2-D densities only, got dimension 3"):
-        mvn = torch.distributions.MultivariateNormal(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
+        mvn = torch.distributions.MultivariateNormal(torch.zeros(3, dtype=torch.float64),
+                                                     torch.eye(3, dtype=torch.float64))
         kl_numerical(mvn, mvn)
     with pytest.raises(ValueError, match="separations must be at least two non-negative numbers"):
         reverse_kl_sweep([1.0])

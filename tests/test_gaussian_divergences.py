@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 import klvae
-from klvae.divergences import (alpha_divergence, chi2_divergence, hellinger_distance, renyi_divergence,
-                               total_variation)
+from klvae.divergences import alpha_divergence, chi2_divergence, hellinger_distance, renyi_divergence, total_variation
 from klvae.estimate import MCEstimate
 
 mpmath.mp.dps = 40
@@ -121,12 +120,14 @@ def test_hellinger_chi2_and_alpha_against_monte_carlo():
 def test_total_variation_univariate_against_mpmath():
     for (m1, s1, m2, s2) in [(0.3, 0.8, -0.5, 1.3), (0.0, 1.0, 2.0, 1.0), (0.0, 1.0, 0.0, 1.5), (1.0, 2.0, 1.0, 0.5),
                              (0.0, 1.0, 1e-3, 1.0 + 1e-3)]:
-        log_ratio = lambda x: mpmath.log(mpmath.npdf(x, m1, s1)) - mpmath.log(mpmath.npdf(x, m2, s2))  # noqa: E731
+        log_ratio = lambda x, m1=m1, s1=s1, m2=m2, s2=s2: (  # noqa: E731
+            mpmath.log(mpmath.npdf(x, m1, s1)) - mpmath.log(mpmath.npdf(x, m2, s2)))
         xs = np.linspace(-12, 12, 4801)
         vals = scipy.stats.norm.logpdf(xs, m1, s1) - scipy.stats.norm.logpdf(xs, m2, s2)  # where the roots are
         roots = [mpmath.findroot(log_ratio, (xs[i], xs[i + 1]), solver="bisect")
                  for i in range(len(xs) - 1) if vals[i] * vals[i + 1] < 0 or vals[i] == 0]
-        want = mpmath.quad(lambda x: abs(mpmath.npdf(x, m1, s1) - mpmath.npdf(x, m2, s2)) / 2,
+        want = mpmath.quad(lambda x, m1=m1, s1=s1, m2=m2, s2=s2:
+                           abs(mpmath.npdf(x, m1, s1) - mpmath.npdf(x, m2, s2)) / 2,
                            [-mpmath.inf, *roots, mpmath.inf])
         assert float(total_variation(N(m1, s1), N(m2, s2))) == pytest.approx(float(want), rel=1e-11, abs=1e-15)
 
@@ -135,7 +136,8 @@ def test_total_variation_of_equal_covariances_is_exact_and_otherwise_monte_carlo
     c = spd(3, 4)
     p, q = mvn([0.0, 0.0, 0.0], c), mvn([1.0, 0.5, -0.5], c)
     d = np.array([1.0, 0.5, -0.5])
-    assert float(total_variation(p, q)) == pytest.approx(math.erf(math.sqrt(d @ np.linalg.solve(c, d)) / (2 * math.sqrt(2))), rel=1e-13)
+    assert float(total_variation(p, q)) == pytest.approx(
+        math.erf(math.sqrt(d @ np.linalg.solve(c, d)) / (2 * math.sqrt(2))), rel=1e-13)
     # a 1-d MultivariateNormal with another variance has no closed form here: Monte Carlo
     est = total_variation(mvn([0.3], [[0.64]]), mvn([-0.5], [[1.69]]), n=200_000)
     assert isinstance(est, MCEstimate)

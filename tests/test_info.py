@@ -366,7 +366,8 @@ def test_float32_and_kind_are_kept():
     assert np.allclose(out.numpy(), want, rtol=1e-5)
     h = klvae.entropy(p.numpy())
     assert isinstance(h, np.ndarray) and h.dtype == np.float32
-    assert np.allclose(klvae.js_distance(p, q).numpy(), scipy.spatial.distance.jensenshannon(p.double(), q.double(), axis=-1), rtol=1e-5)
+    assert np.allclose(klvae.js_distance(p, q).numpy(),
+                       scipy.spatial.distance.jensenshannon(p.double(), q.double(), axis=-1), rtol=1e-5)
 
 
 def test_mixed_torch_and_numpy_returns_torch_with_grad():

@@ -145,9 +145,9 @@ def own_tolerance(value) -> float:
     if isinstance(value, torch.Tensor):
         dtype = value.dtype if value.is_floating_point() else torch.get_default_dtype()
         return math.sqrt(torch.finfo(dtype).eps)
-    dtype = getattr(value, "dtype", None)
-    if dtype is not None and np.dtype(dtype).kind == "f":
-        return math.sqrt(float(np.finfo(dtype).eps))
+    np_dtype = getattr(value, "dtype", None)
+    if np_dtype is not None and np.dtype(np_dtype).kind == "f":
+        return math.sqrt(float(np.finfo(np_dtype).eps))
     return math.sqrt(float(np.finfo(np.float64).eps))
 
 

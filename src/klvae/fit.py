@@ -151,12 +151,12 @@ def _reverse_objective(p, dim: int, objective: str, n_nodes: int, n_samples: int
     eps = torch.randn(n_samples, dim, generator=gen, dtype=DTYPE)  # common random numbers, (n, D)
     log_q_eps = -0.5 * eps.square().sum(1) - 0.5 * dim * math.log(2 * math.pi)  # (n,)
 
-    def objective_fn(mean, L):
+    def mc_objective_fn(mean, L):
         x = mean + eps @ L.T  # (n, D)
         log_q = log_q_eps - torch.log(L.diagonal()).sum()  # change of variables
         return (log_q - log_prob_points(p, x)).mean()
 
-    return objective_fn
+    return mc_objective_fn
 
 
 def _minimize(objective_fn, mean0: torch.Tensor, L0: torch.Tensor, steps: int, lr: float, span: float):

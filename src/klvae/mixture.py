@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import torch
 from scipy import integrate
-from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal, Normal
+from torch.distributions import Categorical, Distribution, MixtureSameFamily, MultivariateNormal, Normal
 
 from klvae.gaussian import kl_normal
 from klvae.mvn import kl_mvn
@@ -67,6 +67,7 @@ def gaussian_mixture(weights, means, scales) -> MixtureSameFamily:
         raise ValueError("weights, means and scales must have the same number of components")
     if not torch.isfinite(mu).all() or not torch.isfinite(sc).all():
         raise ValueError("mixture means and scales must be finite")
+    components: Distribution
     if mu.ndim == 1:
         if sc.ndim != 1 or (sc <= 0).any():
             raise ValueError("1-D mixture scales must be positive standard deviations")

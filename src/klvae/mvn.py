@@ -16,6 +16,8 @@ Reference: Murphy, *Machine Learning: A Probabilistic Perspective* (2012), §2.8
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from klvae._gaussian_common import (
@@ -74,7 +76,7 @@ def cholesky(name: str, a: torch.Tensor) -> torch.Tensor:
     return factor
 
 
-def factor(name: str, form: str, t: torch.Tensor, validate: bool):
+def factor(name: str, form: str, t: torch.Tensor, validate: bool) -> tuple[str, torch.Tensor]:
     """One side as ("L", L), ("W", W) or ("D", v); see the table above."""
     if form == "var":
         if t.dim() < 1:
@@ -272,7 +274,7 @@ def kl_mvn(
     return from_tensor(out, torch_out)
 
 
-def _low_rank(side: str, w, dg):
+def _low_rank(side: str, w, dg) -> tuple[Any, Any] | None:
     """(W, D) of a low-rank side, None when neither is given; TypeError for one alone."""
     if w is None and dg is None:
         return None

@@ -214,7 +214,8 @@ def register(subparsers) -> None:
         "(closed forms). Measures: " + "; ".join(f"{k}: {v[1]}" for k, v in _DIVERGENCES.items()) + ".")
     d.add_argument("P", help="probabilities (comma list or .npy/.csv file), or a distribution with --dist")
     d.add_argument("Q", help="the same for Q")
-    d.add_argument("--measure", choices=sorted(_DIVERGENCES), required=True, help="which divergence (required: no default)")
+    d.add_argument("--measure", choices=sorted(_DIVERGENCES), required=True,
+                   help="which divergence (required: no default)")
     d.add_argument("--alpha", type=float, help="the order α of renyi and alpha (required by them; default none)")
     d.add_argument("--base", type=_base, default=None,
                    help="logarithm base of renyi: 2 for bits, 10 for dits, e (default) for nats")

@@ -12,9 +12,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# ruff (lint) over the sources, tests and benchmarks, then mypy over src/ (settings in pyproject.toml)
+# ruff (lint and format) over the sources, tests and benchmarks, then mypy over src/ (settings in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
 install: $(STAMP)

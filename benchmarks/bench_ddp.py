@@ -32,9 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # (name, data, hidden widths, epochs): digits is the default model; "mnist-size" is 28×28 noise.
-CONFIGS = [("digits 8×8, MLP 64-400-8", "digits", "400", 10),
-           ("28×28, MLP 784-400-8", "mnist-size", "400", 2),
-           ("28×28, MLP 784-1024,512-16", "mnist-size", "1024,512", 1)]
+CONFIGS = [
+    ("digits 8×8, MLP 64-400-8", "digits", "400", 10),
+    ("28×28, MLP 784-400-8", "mnist-size", "400", 2),
+    ("28×28, MLP 784-1024,512-16", "mnist-size", "1024,512", 1),
+]
 
 
 def free_port() -> int:
@@ -57,8 +59,12 @@ def worker(out: str, data: str, hidden: str, epochs: int, threads: int) -> None:
     if ctx.distributed:  # opened here, so train_vae uses it and leaves it open for the timing below
         torch.distributed.init_process_group("gloo")
     train = TrainConfig(out=out, data=data, epochs=epochs, threads=threads, log_every=50)
-    train_vae(VAEConfig(hidden=tuple(int(h) for h in hidden.split(",")), latent_dim=latent),
-              ELBOConfig(iw_k=1), train, figures=False)
+    train_vae(
+        VAEConfig(hidden=tuple(int(h) for h in hidden.split(",")), latent_dim=latent),
+        ELBOConfig(iw_k=1),
+        train,
+        figures=False,
+    )
     if ctx.distributed:  # the gradient all-reduce alone, the size of the model's gradient
         import torch.distributed as dist
 
@@ -83,8 +89,11 @@ def mnist_size_npz(folder: Path) -> str:
 
     path = folder / "mnist_size.npz"
     g = np.random.default_rng(0)
-    np.savez(path, x_train=g.random((12000, 1, 28, 28), dtype=np.float32),
-             x_test=g.random((2000, 1, 28, 28), dtype=np.float32))
+    np.savez(
+        path,
+        x_train=g.random((12000, 1, 28, 28), dtype=np.float32),
+        x_test=g.random((2000, 1, 28, 28), dtype=np.float32),
+    )
     return str(path)
 
 
@@ -93,8 +102,21 @@ def run(kind: str, folder: Path, data: str, hidden: str, epochs: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "GLOO_SOCKET_IFNAME": "lo"}
     args = [str(Path(__file__).resolve()), "--worker", str(out), data, hidden, str(epochs)]
     if kind == "2 proc × 1 thread":
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{free_port()}", *args, "1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            "2",
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            f"127.0.0.1:{free_port()}",
+            *args,
+            "1",
+        ]
     else:
         cmd = [sys.executable, *args, "1" if kind == "1 proc × 1 thread" else "2"]
     for attempt in range(2):
@@ -106,8 +128,12 @@ def run(kind: str, folder: Path, data: str, hidden: str, epochs: int) -> dict:
         raise RuntimeError(f"{kind} failed twice")
     metrics = json.loads((out / "metrics.json").read_text())
     comm = json.loads((out / "comm.json").read_text()) if (out / "comm.json").exists() else {}
-    return {"sps": metrics["train_samples_per_second"], "steps": metrics["steps"],
-            "seconds": metrics["train_seconds"], **comm}
+    return {
+        "sps": metrics["train_samples_per_second"],
+        "steps": metrics["steps"],
+        "seconds": metrics["train_seconds"],
+        **comm,
+    }
 
 
 def compile_cost(steps: int = 300) -> None:
@@ -127,8 +153,10 @@ def compile_cost(steps: int = 300) -> None:
 
     torch.set_num_threads(1)
     x = load_dataset("digits").x_train
-    print(f"--compile, digits VAE (MLP 64-400-8), batch 128, 1 thread, {steps} steps; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"--compile, digits VAE (MLP 64-400-8), batch 128, 1 thread, {steps} steps; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     for compiled in (False, True):
         torch.manual_seed(0)
         train = TrainConfig(lr=1e-3, adam_beta1=0.9, adam_beta2=0.95, compile=compiled)
@@ -141,8 +169,10 @@ def compile_cost(steps: int = 300) -> None:
                 task.train_step(x[idx], None, step, 0.0)
             times.append(time.perf_counter() - t)
         step = statistics.median(times[10:])
-        print(f"  compile={compiled!s:5}  first step {times[0]:7.2f} s   then {128 / step:8,.0f} samples/s "
-              f"(median step {1e3 * step:.2f} ms)")
+        print(
+            f"  compile={compiled!s:5}  first step {times[0]:7.2f} s   then {128 / step:8,.0f} samples/s "
+            f"(median step {1e3 * step:.2f} ms)"
+        )
     cache.cleanup()
 
 
@@ -179,14 +209,18 @@ def main() -> None:
             print(f"  done: {name}  (load average {os.getloadavg()[0]:.2f})", flush=True)
 
     print()
-    print("| model | params | 1 proc × 1 thread | 1 proc × 2 threads | 2 proc × 1 thread | 2 proc / 1 proc "
-          "| 2 proc step | all-reduce of the gradient |")
+    print(
+        "| model | params | 1 proc × 1 thread | 1 proc × 2 threads | 2 proc × 1 thread | 2 proc / 1 proc "
+        "| 2 proc step | all-reduce of the gradient |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, params, med, step_s, comm_s in rows:
         base = med["1 proc × 1 thread"]
-        print(f"| {name} | {params:,} | {base:,.0f} /s | {med['1 proc × 2 threads']:,.0f} /s "
-              f"| {med['2 proc × 1 thread']:,.0f} /s | {med['2 proc × 1 thread'] / base:.2f}× "
-              f"| {1e3 * step_s:.2f} ms | {1e3 * comm_s:.2f} ms ({100 * comm_s / step_s:.0f} %) |")
+        print(
+            f"| {name} | {params:,} | {base:,.0f} /s | {med['1 proc × 2 threads']:,.0f} /s "
+            f"| {med['2 proc × 1 thread']:,.0f} /s | {med['2 proc × 1 thread'] / base:.2f}× "
+            f"| {1e3 * step_s:.2f} ms | {1e3 * comm_s:.2f} ms ({100 * comm_s / step_s:.0f} %) |"
+        )
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -71,13 +71,18 @@ def mp_lowrank(p, q, i):
             gdg[a, b] = mpmath.fsum(g[a, j] * dp[j] * g[b, j] for j in range(d))
     gw = g * wp
     inner = mpmath.inverse(cq) * (gdg + gw * gw.T)
-    trace = (mpmath.fsum(mpmath.mpf(x) / y for x, y in zip(dp, dq))
-             + mpmath.fsum(wp[j, a] ** 2 / dq[j] for j in range(d) for a in range(wp.cols))
-             - mpmath.fsum(inner[a, a] for a in range(r)))
+    trace = (
+        mpmath.fsum(mpmath.mpf(x) / y for x, y in zip(dp, dq))
+        + mpmath.fsum(wp[j, a] ** 2 / dq[j] for j in range(d) for a in range(wp.cols))
+        - mpmath.fsum(inner[a, a] for a in range(r))
+    )
     gdelta = g * mpmath.matrix(delta)
     maha = mpmath.fsum(mpmath.mpf(x) ** 2 / y for x, y in zip(delta, dq)) - (gdelta.T * mpmath.inverse(cq) * gdelta)[0]
-    logdet = (mpmath.fsum(mpmath.log(y) - mpmath.log(x) for x, y in zip(dp, dq))
-              + mpmath.log(mpmath.det(cq)) - mpmath.log(mpmath.det(cp)))
+    logdet = (
+        mpmath.fsum(mpmath.log(y) - mpmath.log(x) for x, y in zip(dp, dq))
+        + mpmath.log(mpmath.det(cq))
+        - mpmath.log(mpmath.det(cp))
+    )
     return (trace + maha - d + logdet) / 2
 
 
@@ -104,8 +109,11 @@ def beta_case(near: bool, batch=4096):
 def dirichlet_case(near: bool, batch=4096, k=100):
     gen = torch.Generator().manual_seed(1)
     a = 0.5 + 3 * torch.rand(batch, k, generator=gen, dtype=DTYPE)
-    b = a * (1 + 1e-6 * torch.rand(batch, k, generator=gen, dtype=DTYPE)) if near else \
-        0.5 + 3 * torch.rand(batch, k, generator=gen, dtype=DTYPE)
+    b = (
+        a * (1 + 1e-6 * torch.rand(batch, k, generator=gen, dtype=DTYPE))
+        if near
+        else 0.5 + 3 * torch.rand(batch, k, generator=gen, dtype=DTYPE)
+    )
     p, q = Dirichlet(a), Dirichlet(b)
     idx = list(range(0, batch, batch // 8))
     refs = [mp_dirichlet(a[i].tolist(), b[i].tolist()) for i in idx]
@@ -117,9 +125,12 @@ def lowrank_case(batch=64, d=1000, r=10):
     gen = torch.Generator().manual_seed(2)
 
     def make():
-        return LowRankMultivariateNormal(torch.randn(batch, d, generator=gen, dtype=DTYPE),
-                                         torch.randn(batch, d, r, generator=gen, dtype=DTYPE) / r**0.5,
-                                         0.5 + torch.rand(batch, d, generator=gen, dtype=DTYPE))
+        return LowRankMultivariateNormal(
+            torch.randn(batch, d, generator=gen, dtype=DTYPE),
+            torch.randn(batch, d, r, generator=gen, dtype=DTYPE) / r**0.5,
+            0.5 + torch.rand(batch, d, generator=gen, dtype=DTYPE),
+        )
+
     p, q = make(), make()
     idx = [0, batch // 2]
     refs = [mp_lowrank(p, q, i) for i in idx]
@@ -160,7 +171,7 @@ def estimators(n=10_000):
     c = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
     y = x @ c + 0.5 * rng.standard_normal(n)
     rho = c / math.sqrt(c @ c + 0.25)
-    truth = -0.5 * np.log1p(-rho**2)
+    truth = -0.5 * np.log1p(-(rho**2))
     t0 = time.perf_counter()
     sk = mutual_info_regression(x, y, n_neighbors=3, random_state=0)
     t_sk = time.perf_counter() - t0
@@ -171,10 +182,14 @@ def estimators(n=10_000):
     print("| estimator (n = 10 000, d = 5) | time (s) | value | truth | max abs. error |")
     print("| --- | ---: | --- | --- | ---: |")
     fmt = lambda v: "[" + ", ".join(f"{u:.4f}" for u in v) + "]"  # noqa: E731
-    print(f"| klvae.ksg_mutual_information, k = 3 (5 MIs, nats) | {t_ours:.3f} | {fmt(ours)} | {fmt(truth)} "
-          f"| {np.abs(ours - truth).max():.4f} |")
-    print(f"| sklearn mutual_info_regression, k = 3 | {t_sk:.3f} | {fmt(sk)} | {fmt(truth)} "
-          f"| {np.abs(sk - truth).max():.4f} |")
+    print(
+        f"| klvae.ksg_mutual_information, k = 3 (5 MIs, nats) | {t_ours:.3f} | {fmt(ours)} | {fmt(truth)} "
+        f"| {np.abs(ours - truth).max():.4f} |"
+    )
+    print(
+        f"| sklearn mutual_info_regression, k = 3 | {t_sk:.3f} | {fmt(sk)} | {fmt(truth)} "
+        f"| {np.abs(sk - truth).max():.4f} |"
+    )
     sigmas = np.array([0.5, 1.0, 2.0, 3.0, 0.25])
     z = rng.standard_normal((n, 5)) * sigmas
     h_true = float(np.sum(0.5 * np.log(2 * np.pi * np.e * sigmas**2)))
@@ -184,10 +199,14 @@ def estimators(n=10_000):
     t0 = time.perf_counter()
     h_scipy = float(sum(scipy.stats.differential_entropy(z[:, j]) for j in range(5)))
     t_scipy = time.perf_counter() - t0
-    print(f"| klvae.knn_entropy, k = 3 (joint, nats) | {t_ours:.3f} | {h_ours:.4f} | {h_true:.4f} "
-          f"| {abs(h_ours - h_true):.4f} |")
-    print(f"| scipy differential_entropy, Σ of 5 marginals | {t_scipy:.3f} | {h_scipy:.4f} | {h_true:.4f} "
-          f"| {abs(h_scipy - h_true):.4f} |")
+    print(
+        f"| klvae.knn_entropy, k = 3 (joint, nats) | {t_ours:.3f} | {h_ours:.4f} | {h_true:.4f} "
+        f"| {abs(h_ours - h_true):.4f} |"
+    )
+    print(
+        f"| scipy differential_entropy, Σ of 5 marginals | {t_scipy:.3f} | {h_scipy:.4f} | {h_true:.4f} "
+        f"| {abs(h_scipy - h_true):.4f} |"
+    )
 
 
 def main(argv=None) -> int:

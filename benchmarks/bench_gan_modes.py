@@ -32,8 +32,10 @@ CONFIGS = [  # (label, loss, pack)
 DATA = ("ring8", "grid25")
 # Lin et al., "PacGAN" (2018), table 1: (modes, high-quality %, reverse KL), mean of 10 trials.
 PACGAN_TABLE1 = {
-    ("GAN", "ring8"): (6.3, 98.2, 0.45), ("GAN", "grid25"): (17.3, 94.8, 0.70),
-    ("PacGAN2", "ring8"): (7.9, 95.6, 0.07), ("PacGAN2", "grid25"): (23.8, 91.3, 0.13),
+    ("GAN", "ring8"): (6.3, 98.2, 0.45),
+    ("GAN", "grid25"): (17.3, 94.8, 0.70),
+    ("PacGAN2", "ring8"): (7.9, 95.6, 0.07),
+    ("PacGAN2", "grid25"): (23.8, 91.3, 0.13),
 }
 
 
@@ -53,8 +55,11 @@ def _one(job: dict) -> dict:
     train = TrainConfig(**settings, seed=job["seed"], out=job["out"], threads=1)
     start = time.perf_counter()
     _, metrics = train_gan(GANConfig(loss=job["loss"], pack=job["pack"]), train, figures=False)
-    return {**job, **{k: metrics[k] for k in ("modes", "high_quality", "reverse_kl", "steps")},
-            "seconds": time.perf_counter() - start}
+    return {
+        **job,
+        **{k: metrics[k] for k in ("modes", "high_quality", "reverse_kl", "steps")},
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -72,8 +77,10 @@ def _pm(mean_se: tuple[float, float], digits: int) -> str:
 
 def table(results: list[dict]) -> str:
     """Markdown table: one row per (configuration, data), mean ± s.e. over seeds, then PacGAN's."""
-    lines = ["| configuration | data | seeds | modes | high quality (%) | reverse KL (nats) | s / run |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| configuration | data | seeds | modes | high quality (%) | reverse KL (nats) | s / run |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for data in DATA:
         for label, _, _ in CONFIGS:
             rows = [r for r in results if r["label"] == label and r["data"] == data]
@@ -85,8 +92,10 @@ def table(results: list[dict]) -> str:
             secs = statistics.median(r["seconds"] for r in rows)
             undefined = sum(r["reverse_kl"] is None for r in rows)  # no high-quality sample at all
             note = f" ({undefined} run{'s' if undefined > 1 else ''} undefined)" if undefined else ""
-            lines.append(f"| {label} | {data} | {len(rows)} | {_pm(modes, 1)} | {_pm(hq, 1)} | "
-                         f"{_pm(rkl, 3)}{note} | {secs:.0f} |")
+            lines.append(
+                f"| {label} | {data} | {len(rows)} | {_pm(modes, 1)} | {_pm(hq, 1)} | "
+                f"{_pm(rkl, 3)}{note} | {secs:.0f} |"
+            )
         for name in ("GAN", "PacGAN2"):
             m, h, k = PACGAN_TABLE1[(name, data)]
             lines.append(f"| PacGAN paper, table 1: {name} | {data} | 10 | {m} | {h} | {k} | — |")
@@ -103,28 +112,47 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.out or tempfile.mkdtemp(prefix="bench_gan_modes_"))
     # seeds outermost and configurations alternating, so a stopped benchmark still compares them all
-    jobs = [{"label": label, "loss": loss, "pack": pack, "data": data, "seed": seed, "epochs": args.epochs,
-             "out": str(root / f"{data}-{loss}-pack{pack}-seed{seed}")}
-            for seed in range(args.seeds) for data in args.data for label, loss, pack in CONFIGS]
-    print(f"{len(jobs)} runs ({args.seeds} seeds × {len(CONFIGS)} configurations × "
-          f"{len(args.data)} data sets), {args.workers} workers, runs in {root}", flush=True)
+    jobs = [
+        {
+            "label": label,
+            "loss": loss,
+            "pack": pack,
+            "data": data,
+            "seed": seed,
+            "epochs": args.epochs,
+            "out": str(root / f"{data}-{loss}-pack{pack}-seed{seed}"),
+        }
+        for seed in range(args.seeds)
+        for data in args.data
+        for label, loss, pack in CONFIGS
+    ]
+    print(
+        f"{len(jobs)} runs ({args.seeds} seeds × {len(CONFIGS)} configurations × "
+        f"{len(args.data)} data sets), {args.workers} workers, runs in {root}",
+        flush=True,
+    )
     start = time.perf_counter()
     results = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for r in pool.map(_one, jobs):
             results.append(r)
             rkl = r["reverse_kl"] if r["reverse_kl"] is not None else float("nan")
-            print(f"  {r['data']:<7} {r['label']:<32} seed {r['seed']}: {r['modes']:>2} modes, "
-                  f"{r['high_quality']:.1%} HQ, rKL {rkl:.3f} ({r['seconds']:.0f} s)", flush=True)
+            print(
+                f"  {r['data']:<7} {r['label']:<32} seed {r['seed']}: {r['modes']:>2} modes, "
+                f"{r['high_quality']:.1%} HQ, rKL {rkl:.3f} ({r['seconds']:.0f} s)",
+                flush=True,
+            )
     total = time.perf_counter() - start
     (root / "results.json").write_text(json.dumps(results, indent=2))
     print()
     print(table(results))
     steps = results[0]["steps"]
-    print(f"\nbudget per run: {steps} discriminator/critic updates on batches of 256 real points "
-          f"(generator updates: {steps} for minimax / nonsaturating / PacGAN2, {steps // 5} for "
-          f"WGAN-GP with n_critic = 5); wall time {total / 60:.1f} min for {len(results)} runs on "
-          f"{args.workers} workers")
+    print(
+        f"\nbudget per run: {steps} discriminator/critic updates on batches of 256 real points "
+        f"(generator updates: {steps} for minimax / nonsaturating / PacGAN2, {steps // 5} for "
+        f"WGAN-GP with n_critic = 5); wall time {total / 60:.1f} min for {len(results)} runs on "
+        f"{args.workers} workers"
+    )
     return 0
 
 

@@ -71,10 +71,23 @@ def competitors(n: int, seconds: float) -> list[subprocess.Popen]:
 def klvae_rate(flags: list[str], env: dict, seconds: float) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "klvae", "train", "--data", "fashion-mnist", "--binarize", "--max-seconds",
-               str(seconds), "--iw-k", "1", "--out", str(out), *flags]
-        subprocess.run(cmd, env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        cmd = [
+            sys.executable,
+            "-m",
+            "klvae",
+            "train",
+            "--data",
+            "fashion-mnist",
+            "--binarize",
+            "--max-seconds",
+            str(seconds),
+            "--iw-k",
+            "1",
+            "--out",
+            str(out),
+            *flags,
+        ]
+        subprocess.run(cmd, env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         metrics = json.loads((out / "metrics.json").read_text())
         return metrics["train_samples_per_second"], metrics["threads"]
 
@@ -102,14 +115,18 @@ def main() -> None:
                 p.kill()
                 p.wait()
         print(f"load {load} done: os.getloadavg() = {os.getloadavg()[0]:.2f}", flush=True)
-    print(f"\n{os.cpu_count()} cores; samples/s of training, {args.seconds:g} s budget each "
-          "(in brackets: share of the unloaded figure; threads used)")
+    print(
+        f"\n{os.cpu_count()} cores; samples/s of training, {args.seconds:g} s budget each "
+        "(in brackets: share of the unloaded figure; threads used)"
+    )
     head = " | ".join(f"{n} competing" for n in args.loads)
     print(f"| setting | {head} |\n|---|" + "---|" * len(args.loads))
     for name, by_load in rows.items():
         base = by_load.get(args.loads[0], (float("nan"),))[0]
-        cells = [f"{r:.0f} ({r / base:.0%}{f', {t} thr' if t != '' else ''})" for r, t in
-                 (by_load[load] for load in args.loads)]
+        cells = [
+            f"{r:.0f} ({r / base:.0%}{f', {t} thr' if t != '' else ''})"
+            for r, t in (by_load[load] for load in args.loads)
+        ]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 

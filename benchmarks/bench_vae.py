@@ -58,6 +58,7 @@ DEFAULT_THREADS = torch.get_num_threads()
 
 # ---- the reference: pytorch/examples vae/main.py ----------------------------------------------
 
+
 class ExampleVAE(nn.Module):
     def __init__(self):
         super().__init__()
@@ -131,17 +132,21 @@ def as_klvae(example: ExampleVAE) -> VAE:
     model = VAE(VAEConfig(hidden=(400,), latent_dim=20, image_shape=(1, 28, 28)))
     e = example
     state = {
-        "encoder.0.weight": e.fc1.weight, "encoder.0.bias": e.fc1.bias,
+        "encoder.0.weight": e.fc1.weight,
+        "encoder.0.bias": e.fc1.bias,
         "encoder.2.weight": torch.cat([e.fc21.weight, e.fc22.weight]),
         "encoder.2.bias": torch.cat([e.fc21.bias, e.fc22.bias]),
-        "decoder.0.weight": e.fc3.weight, "decoder.0.bias": e.fc3.bias,
-        "decoder.2.weight": e.fc4.weight, "decoder.2.bias": e.fc4.bias,
+        "decoder.0.weight": e.fc3.weight,
+        "decoder.0.bias": e.fc3.bias,
+        "decoder.2.weight": e.fc4.weight,
+        "decoder.2.bias": e.fc4.bias,
     }
     model.load_state_dict({k: v.detach().clone() for k, v in state.items()})
     return model.eval()
 
 
 # ---- klvae through the code path of `klvae train` -------------------------------------------
+
 
 def klvae_run(tmp, name, *, vae=None, objective=None, cpu=None, **train):
     """`train_vae` on Fashion-MNIST; by default the example's model and settings (400/20, batch 128, Adam 1e-3)."""
@@ -166,8 +171,11 @@ def cpu_rate(marks):
 # (name, dtype, torch.backends.mkldnn.matmul.fp32_precision): MKL fp32 (torch's default for fp32),
 # oneDNN bf16 (what autocast calls), and fp32 tensors that oneDNN may multiply in bf16 (converting
 # inside every call)
-FLOOR_PATHS = (("fp32", torch.float32, None), ("bf16", torch.bfloat16, None),
-               ("fp32 tensors, oneDNN bf16", torch.float32, "bf16"))
+FLOOR_PATHS = (
+    ("fp32", torch.float32, None),
+    ("bf16", torch.bfloat16, None),
+    ("fp32 tensors, oneDNN bf16", torch.float32, "bf16"),
+)
 
 
 def gemm_seconds_per_step(dtype, threads, precision=None, repeats=30, n=3):
@@ -210,6 +218,7 @@ def flops_per_example():
 
 # ---- parts -----------------------------------------------------------------------------------
 
+
 def load():
     return round(os.getloadavg()[0], 2)
 
@@ -236,37 +245,61 @@ def part_speed(args, data, tmp):
             rates[name].append(m["train_samples_per_second"])
             cpu[name].append(cpu_rate(marks))
         loads.append(load())
-        print(f"  repeat {rep + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items())
-              + f" (load {loads[-1]})", flush=True)
+        print(
+            f"  repeat {rep + 1}/{args.repeats}: "
+            + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items())
+            + f" (load {loads[-1]})",
+            flush=True,
+        )
     med = {k: statistics.median(v) for k, v in rates.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     fl = flops_per_example()
     floor = {}
     for name, sec in floor_sec.items():
-        floor[name] = {"gemm_gflops": fl * BATCH / sec / 1e9, "samples_per_second": BATCH / sec,
-                       "epoch_seconds": n / (BATCH / sec)}
-    print(f"\nSpeed: Fashion-MNIST, {n} images per epoch, 784-400-20 MLP, batch {BATCH}, "
-          f"{args.threads} threads, median of {args.repeats} alternating epochs (load average "
-          f"{min(loads):.1f}–{max(loads):.1f})")
+        floor[name] = {
+            "gemm_gflops": fl * BATCH / sec / 1e9,
+            "samples_per_second": BATCH / sec,
+            "epoch_seconds": n / (BATCH / sec),
+        }
+    print(
+        f"\nSpeed: Fashion-MNIST, {n} images per epoch, 784-400-20 MLP, batch {BATCH}, "
+        f"{args.threads} threads, median of {args.repeats} alternating epochs (load average "
+        f"{min(loads):.1f}–{max(loads):.1f})"
+    )
     print("| loop | samples/s | epoch s | vs example | samples per CPU s | vs example | runs (samples/s) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for k in names:
-        print(f"| {k} | {med[k]:.0f} | {n / med[k]:.1f} | {med[k] / med['example']:.2f}× | {med_cpu[k]:.0f} | "
-              f"{med_cpu[k] / med_cpu['example']:.2f}× | " + " ".join(f"{r:.0f}" for r in rates[k]) + " |")
-    print(f"\nMatmul floor: {fl * n / 1e9:.0f} GFLOP per epoch ({fl / 1e6:.3f} MFLOP per example), "
-          f"best of {args.repeats} × 30 short windows between the epochs")
-    print("| GEMMs in | GFLOP/s measured | floor samples/s | floor epoch s | share of the example's epoch | "
-          "share of klvae's |")
+        print(
+            f"| {k} | {med[k]:.0f} | {n / med[k]:.1f} | {med[k] / med['example']:.2f}× | {med_cpu[k]:.0f} | "
+            f"{med_cpu[k] / med_cpu['example']:.2f}× | " + " ".join(f"{r:.0f}" for r in rates[k]) + " |"
+        )
+    print(
+        f"\nMatmul floor: {fl * n / 1e9:.0f} GFLOP per epoch ({fl / 1e6:.3f} MFLOP per example), "
+        f"best of {args.repeats} × 30 short windows between the epochs"
+    )
+    print(
+        "| GEMMs in | GFLOP/s measured | floor samples/s | floor epoch s | share of the example's epoch | "
+        "share of klvae's |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for k, f in floor.items():
         if k not in ("fp32", "bf16"):
             print(f"| {k} | {f['gemm_gflops']:.0f} | {f['samples_per_second']:.0f} | {f['epoch_seconds']:.1f} | | |")
             continue
         mine = names[1] if k == "fp32" else names[2]
-        print(f"| {k} | {f['gemm_gflops']:.0f} | {f['samples_per_second']:.0f} | {f['epoch_seconds']:.1f} | "
-              f"{med['example'] / f['samples_per_second']:.0%} | {med[mine] / f['samples_per_second']:.0%} ({mine}) |")
-    return {"samples_per_second": rates, "samples_per_cpu_second": cpu, "median": med, "median_cpu": med_cpu,
-            "floor": floor, "flops_per_example": fl, "load": loads}
+        print(
+            f"| {k} | {f['gemm_gflops']:.0f} | {f['samples_per_second']:.0f} | {f['epoch_seconds']:.1f} | "
+            f"{med['example'] / f['samples_per_second']:.0%} | {med[mine] / f['samples_per_second']:.0%} ({mine}) |"
+        )
+    return {
+        "samples_per_second": rates,
+        "samples_per_cpu_second": cpu,
+        "median": med,
+        "median_cpu": med_cpu,
+        "floor": floor,
+        "flops_per_example": fl,
+        "load": loads,
+    }
 
 
 def part_objective(args, data, tmp):
@@ -279,19 +312,29 @@ def part_objective(args, data, tmp):
     out["example"] = {"test_iw_nll": ex["test_iw_nll"], "test_elbo": ex["test_elbo"], "train_seconds": sec}
     loads.append(load())
     for amp in ("none", "bf16"):
-        m = klvae_run(tmp, f"objective-{amp}", objective=ELBOConfig(binarize=True, iw_k=args.k),
-                      epochs=args.epochs, threads=args.threads, amp=amp)
+        m = klvae_run(
+            tmp,
+            f"objective-{amp}",
+            objective=ELBOConfig(binarize=True, iw_k=args.k),
+            epochs=args.epochs,
+            threads=args.threads,
+            amp=amp,
+        )
         name = "klvae --amp none (fp32)" if amp == "none" else "klvae --amp bf16"
         out[name] = {k: m[k] for k in ("test_iw_nll", "test_elbo", "train_seconds")}
         loads.append(load())
-    print(f"\nObjective: {args.epochs} epochs each, 784-400-20 MLP, batch {BATCH}, Adam 1e-3; "
-          f"test −log p(x) with k = {args.k} importance samples on the 10000 binarized test images")
+    print(
+        f"\nObjective: {args.epochs} epochs each, 784-400-20 MLP, batch {BATCH}, Adam 1e-3; "
+        f"test −log p(x) with k = {args.k} importance samples on the 10000 binarized test images"
+    )
     print("| training | test IW-NLL (nats) | test ELBO (nats) | Δ IW-NLL vs example | train s |")
     print("| --- | --- | --- | --- | --- |")
     base = out["example"]["test_iw_nll"]
     for k, v in out.items():
-        print(f"| {k} | {v['test_iw_nll']:.2f} | {v['test_elbo']:.2f} | {v['test_iw_nll'] - base:+.2f} | "
-              f"{v['train_seconds']:.0f} |")
+        print(
+            f"| {k} | {v['test_iw_nll']:.2f} | {v['test_elbo']:.2f} | {v['test_iw_nll'] - base:+.2f} | "
+            f"{v['train_seconds']:.0f} |"
+        )
     return {"results": out, "k": args.k, "epochs": args.epochs, "load": loads}
 
 
@@ -305,8 +348,18 @@ def part_time(args, data, tmp):
     loads.append(load())
     # the command itself; only the number of importance samples of the final estimate is set (the example's k)
     out = os.path.join(tmp, "time")
-    argv = ["train", "--data", "fashion-mnist", "--binarize", "--max-seconds", f"{args.seconds:g}",
-            "--iw-k", str(args.k), "--out", out]
+    argv = [
+        "train",
+        "--data",
+        "fashion-mnist",
+        "--binarize",
+        "--max-seconds",
+        f"{args.seconds:g}",
+        "--iw-k",
+        str(args.k),
+        "--out",
+        out,
+    ]
     if args.threads != DEFAULT_THREADS:  # (klvae's own choice for this model is torch's default)
         argv += ["--threads", str(args.threads)]
     t0 = time.perf_counter()
@@ -317,24 +370,43 @@ def part_time(args, data, tmp):
         m = json.load(f)
     with open(os.path.join(out, "config.json")) as f:
         cfg = json.load(f)
-    chosen = {"hidden": cfg["vae"]["hidden"], "latent_dim": cfg["vae"]["latent_dim"],
-              **{k: cfg["train"][k] for k in ("batch_size", "lr", "lr_schedule", "adam_beta2", "amp")}}
-    rows = {"example (784-400-20, batch 128, Adam 1e-3)": {"test_iw_nll": ex["test_iw_nll"], "test_elbo":
-                                                             ex["test_elbo"], "epochs": seen / data.x_train.shape[0]},
-            f"klvae train {' '.join(argv[1:6])} → {chosen}": {
-                "test_iw_nll": m["test_iw_nll"], "test_elbo": m["test_elbo"],
-                "epochs": m["steps"] * chosen["batch_size"] / data.x_train.shape[0]}}
-    print(f"\nTime to quality: {args.seconds:.0f} s of training each, {args.threads} threads; "
-          f"test −log p(x) with k = {args.k}; klvae's whole command took {wall:.0f} s "
-          f"(data loading, per-epoch test ELBO, checkpoints and the final evaluation included)")
+    chosen = {
+        "hidden": cfg["vae"]["hidden"],
+        "latent_dim": cfg["vae"]["latent_dim"],
+        **{k: cfg["train"][k] for k in ("batch_size", "lr", "lr_schedule", "adam_beta2", "amp")},
+    }
+    rows = {
+        "example (784-400-20, batch 128, Adam 1e-3)": {
+            "test_iw_nll": ex["test_iw_nll"],
+            "test_elbo": ex["test_elbo"],
+            "epochs": seen / data.x_train.shape[0],
+        },
+        f"klvae train {' '.join(argv[1:6])} → {chosen}": {
+            "test_iw_nll": m["test_iw_nll"],
+            "test_elbo": m["test_elbo"],
+            "epochs": m["steps"] * chosen["batch_size"] / data.x_train.shape[0],
+        },
+    }
+    print(
+        f"\nTime to quality: {args.seconds:.0f} s of training each, {args.threads} threads; "
+        f"test −log p(x) with k = {args.k}; klvae's whole command took {wall:.0f} s "
+        f"(data loading, per-epoch test ELBO, checkpoints and the final evaluation included)"
+    )
     print("| training | epochs in the budget | test IW-NLL (nats) | test ELBO (nats) |")
     print("| --- | --- | --- | --- |")
     for k, v in rows.items():
         print(f"| {k} | {v['epochs']:.1f} | {v['test_iw_nll']:.2f} | {v['test_elbo']:.2f} |")
     gap = ex["test_iw_nll"] - m["test_iw_nll"]
     print(f"klvae is {gap:.2f} nats lower (goal: at least 3)")
-    return {"results": rows, "gap_nats": gap, "k": args.k, "seconds": args.seconds, "load": loads,
-            "klvae_chosen": chosen, "klvae_wall_seconds": wall}
+    return {
+        "results": rows,
+        "gap_nats": gap,
+        "k": args.k,
+        "seconds": args.seconds,
+        "load": loads,
+        "klvae_chosen": chosen,
+        "klvae_wall_seconds": wall,
+    }
 
 
 def main(argv=None) -> None:
@@ -352,11 +424,18 @@ def main(argv=None) -> None:
     # allocator and the ratios measure the loops (without it the example's steps page-fault more)
     keep_freed_memory()
     data = load_dataset("fashion-mnist")
-    info = {"torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-            "cpu_has_bf16": cpu_has_bf16(), "threads": args.threads, "cores": os.cpu_count(),
-            "load_at_start": os.getloadavg()}
-    print(f"klvae VAE benchmark: torch {torch.__version__}, {args.threads} threads on {os.cpu_count()} cores, "
-          f"native bf16: {info['cpu_has_bf16']}, load average {os.getloadavg()[0]:.2f} (1 min)")
+    info = {
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_has_bf16": cpu_has_bf16(),
+        "threads": args.threads,
+        "cores": os.cpu_count(),
+        "load_at_start": os.getloadavg(),
+    }
+    print(
+        f"klvae VAE benchmark: torch {torch.__version__}, {args.threads} threads on {os.cpu_count()} cores, "
+        f"native bf16: {info['cpu_has_bf16']}, load average {os.getloadavg()[0]:.2f} (1 min)"
+    )
     results = {"info": info}
     with tempfile.TemporaryDirectory() as tmp:
         for part, fn in (("speed", part_speed), ("objective", part_objective), ("time", part_time)):
@@ -367,8 +446,10 @@ def main(argv=None) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["peak_rss_mb"] = peak_mb
     results["load_at_end"] = os.getloadavg()
-    print(f"\npeak memory (ru_maxrss of this process, all parts): {peak_mb:.0f} MB; "
-          f"load average at the end {os.getloadavg()[0]:.2f}")
+    print(
+        f"\npeak memory (ru_maxrss of this process, all parts): {peak_mb:.0f} MB; "
+        f"load average at the end {os.getloadavg()[0]:.2f}"
+    )
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)
     print(f"wrote {args.json}")

@@ -22,8 +22,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+]
 
 PROBE = """
 <script>
@@ -47,7 +55,7 @@ window.addEventListener('load', () => setTimeout(klvaeCheck, 0));
 
 
 def find_chromium(given: str | None) -> str:
-    for name in ([given] if given else ["chromium", "chromium-browser", "google-chrome"]):
+    for name in [given] if given else ["chromium", "chromium-browser", "google-chrome"]:
         path = shutil.which(name) if name else None
         if path:
             return path
@@ -62,13 +70,18 @@ def check(run: Path, chromium: str, screenshot: Path | None = None) -> tuple[lis
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "page.html"
         page.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-        common = [chromium, *FLAGS, f"--user-data-dir={tmp}/profile", "--window-size=1280,900",
-                  "--virtual-time-budget=10000"]
-        done = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                              timeout=120)
+        common = [
+            chromium,
+            *FLAGS,
+            f"--user-data-dir={tmp}/profile",
+            "--window-size=1280,900",
+            "--virtual-time-budget=10000",
+        ]
+        done = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
         if screenshot is not None:
-            subprocess.run([*common, f"--screenshot={screenshot.resolve()}", page.as_uri()], capture_output=True,
-                           timeout=120)
+            subprocess.run(
+                [*common, f"--screenshot={screenshot.resolve()}", page.as_uri()], capture_output=True, timeout=120
+            )
     found = re.search(r'<pre id="klvae-check">(.*?)</pre>', done.stdout, re.S)
     if not found:
         return [f"Chromium gave no result (exit {done.returncode}): {done.stderr.strip()[-300:]}"], {}
@@ -99,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failures, result = check(args.run, chromium, args.screenshot)
     for r in result.get("images", []):
-        print(f"  {'ok ' if r['natural'][0] else 'BAD'} {r['natural'][0]}×{r['natural'][1]} px shown at "
-              f"{r['shown'][0]}×{r['shown'][1]}: {r['caption']}")
+        print(
+            f"  {'ok ' if r['natural'][0] else 'BAD'} {r['natural'][0]}×{r['natural'][1]} px shown at "
+            f"{r['shown'][0]}×{r['shown'][1]}: {r['caption']}"
+        )
     for f in failures:
         print(f"FAIL {f}")
     print(f"{args.run / 'report.html'}: " + ("every image loaded" if not failures else f"{len(failures)} failures"))

@@ -48,8 +48,13 @@ def unsynced(path: str) -> None:
     from klvae.train import fit
 
     try:
-        fit(Unsynced(), torch.rand(16, 3, generator=torch.Generator().manual_seed(0)), None,
-            TrainConfig(epochs=1, batch_size=4), Path(path).parent / "unsynced-run")
+        fit(
+            Unsynced(),
+            torch.rand(16, 3, generator=torch.Generator().manual_seed(0)),
+            None,
+            TrainConfig(epochs=1, batch_size=4),
+            Path(path).parent / "unsynced-run",
+        )
     except RuntimeError as err:
         if torch.distributed.get_rank() == 0:
             Path(path).write_text(str(err))
@@ -86,16 +91,32 @@ def main() -> None:
 
         io.os.replace = replace_or_die  # type: ignore[assignment]
 
-    train_vae(VAEConfig(hidden=(32,), latent_dim=4), ELBOConfig(iw_k=20),
-              TrainConfig(out=out, log_every=5, **fields), hooks=(crash,) if kill_step else (), figures=False)
+    train_vae(
+        VAEConfig(hidden=(32,), latent_dim=4),
+        ELBOConfig(iw_k=20),
+        TrainConfig(out=out, log_every=5, **fields),
+        hooks=(crash,) if kill_step else (),
+        figures=False,
+    )
     if check_unsynced:
         unsynced(check_unsynced)
     if os.environ.get("KLVAE_TEST_GAN"):  # the GAN on the same loop, stopped by a 1 s budget
         from klvae.gan import GANConfig
         from klvae.runs.gan import train_gan
 
-        train_gan(GANConfig(), TrainConfig(out=os.environ["KLVAE_TEST_GAN"], data="ring8", epochs=1,
-                                           batch_size=256, lr=1e-3, max_seconds=1, log_every=20), figures=False)
+        train_gan(
+            GANConfig(),
+            TrainConfig(
+                out=os.environ["KLVAE_TEST_GAN"],
+                data="ring8",
+                epochs=1,
+                batch_size=256,
+                lr=1e-3,
+                max_seconds=1,
+                log_every=20,
+            ),
+            figures=False,
+        )
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     sys.stdout.flush()

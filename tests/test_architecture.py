@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "klvae"
 
 EXPERIMENTS = {"fit", "gradients"}
 LOOP = {"train", "task", "checkpoint", "hardware", "distributed", "optim", "signals", "progress", "tensorboard"}
-FIGURES = {"figures", "report", "plots"}
+FIGURES = {"figures", "charts", "report", "plots"}
 DATA = {"data", "datafiles"}
 
 
@@ -98,7 +98,8 @@ def test_imports_go_down_the_layers(module):
             assert layer in ("package",), f"{module}:{node.lineno} imports the package klvae"
             continue
         assert _layer(target) in ALLOWED[layer] | {layer}, (
-            f"{module}:{node.lineno} ({layer}) imports {target} ({_layer(target)})")
+            f"{module}:{node.lineno} ({layer}) imports {target} ({_layer(target)})"
+        )
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -107,7 +108,8 @@ def test_klvae_imports_are_at_the_top_and_public(module):
         assert top, f"{module}:{node.lineno} imports {target} inside a function: the graph would hide it"
         if name is not None and target != f"{node.module}.{name}":
             assert not name.startswith("_") or name == "__version__", (
-                f"{module}:{node.lineno} imports the private name {name} from {target}")
+                f"{module}:{node.lineno} imports the private name {name} from {target}"
+            )
 
 
 def test_there_are_no_import_cycles():
@@ -120,7 +122,7 @@ def test_there_are_no_import_cycles():
         seen[m] = 1
         for t in sorted(graph[m]):
             if seen.get(t) == 1:
-                raise AssertionError("import cycle: " + " → ".join(path[path.index(t):] + [m, t]))
+                raise AssertionError("import cycle: " + " → ".join(path[path.index(t) :] + [m, t]))
             if t not in seen:
                 visit(t, path + [m])
         seen[m] = 2
@@ -141,10 +143,15 @@ def test_nothing_uses_pyplot_or_switches_the_backend():
                 assert all(a.name != "matplotlib.pyplot" for a in node.names), f"{module} imports pyplot"
             if isinstance(node, ast.ImportFrom):
                 assert node.module != "matplotlib.pyplot" and not (
-                    node.module == "matplotlib" and any(a.name == "pyplot" for a in node.names)), \
-                    f"{module} imports pyplot"
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "use" \
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "matplotlib":
+                    node.module == "matplotlib" and any(a.name == "pyplot" for a in node.names)
+                ), f"{module} imports pyplot"
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "use"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "matplotlib"
+            ):
                 raise AssertionError(f"{module}:{node.lineno} calls matplotlib.use")
 
 

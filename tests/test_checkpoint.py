@@ -32,8 +32,11 @@ class Tiny:
         opt.step()
 
     def snapshot(self):
-        return (copy.deepcopy(self.net.state_dict()), copy.deepcopy(self.optimizers["vae"].state_dict()),
-                torch.get_rng_state())
+        return (
+            copy.deepcopy(self.net.state_dict()),
+            copy.deepcopy(self.optimizers["vae"].state_dict()),
+            torch.get_rng_state(),
+        )
 
 
 def same(a, b):
@@ -48,8 +51,14 @@ def same(a, b):
 def saved(tmp_path):
     task = Tiny()
     task.step()
-    path = save_checkpoint(tmp_path / "checkpoint.safetensors", task, STATE, ["loss", "kl"],
-                           torch.tensor([1.0, 2.0], dtype=torch.float64), {"vae": {}})
+    path = save_checkpoint(
+        tmp_path / "checkpoint.safetensors",
+        task,
+        STATE,
+        ["loss", "kl"],
+        torch.tensor([1.0, 2.0], dtype=torch.float64),
+        {"vae": {}},
+    )
     return path, task
 
 
@@ -88,47 +97,76 @@ def _rename(tensors, old, new):
 
 
 BAD = [
-    (lambda t, m: t.update({"module/G/weight": torch.zeros(2)}),
-     r"does not fit this model: unexpected tensor module/G/weight \(is this checkpoint from another kind of run\?\)$"),
+    (
+        lambda t, m: t.update({"module/G/weight": torch.zeros(2)}),
+        r"does not fit this model: unexpected tensor module/G/weight "
+        r"\(is this checkpoint from another kind of run\?\)$",
+    ),
     (lambda t, m: t.update({"stray": torch.zeros(2)}), r"does not fit this model: unexpected tensor stray"),
     (lambda t, m: m.pop("loop"), r"is damaged: its metadata has no 'loop' entry$"),
     (lambda t, m: m.pop("sum_keys"), r"is damaged: its metadata has no 'sum_keys' entry$"),
     (lambda t, m: m.update(loop="{epoch: 1"), r"is damaged: its loop metadata is not JSON"),
     (lambda t, m: m.update(loop='{"epoch": 1}'), r"is damaged: the 'loop' metadata must hold epoch, batch, step"),
-    (lambda t, m: m.update(loop=m["loop"].replace('"step": 3', '"step": -3')),
-     r"is damaged: loop step is -3, not a count$"),
+    (
+        lambda t, m: m.update(loop=m["loop"].replace('"step": 3', '"step": -3')),
+        r"is damaged: loop step is -3, not a count$",
+    ),
     (lambda t, m: m.update(sum_keys='"loss"'), r"is damaged: 'sum_keys' must be a list of names$"),
     (lambda t, m: m.update(format="other"), r"is not a klvae checkpoint$"),
-    (lambda t, m: t.update({"rng/cpu": t["rng/cpu"][:100]}),
-     r"is damaged: rng/cpu holds torch.uint8 \(100,\), a random generator's state is uint8 \(\d+,\)$"),
+    (
+        lambda t, m: t.update({"rng/cpu": t["rng/cpu"][:100]}),
+        r"is damaged: rng/cpu holds torch.uint8 \(100,\), a random generator's state is uint8 \(\d+,\)$",
+    ),
     (lambda t, m: t.pop("rng/cpu"), r"is damaged: the random generator's state rng/cpu is missing$"),
     (lambda t, m: t.pop("module/vae/1.bias"), r"does not fit this model: module/vae/1.bias is missing$"),
-    (lambda t, m: t.update({"module/vae/0.weight": t["module/vae/0.weight"].double()}),
-     r"does not fit this model: module/vae/0.weight has dtype torch.float64, the model expects torch.float32$"),
-    (lambda t, m: _rename(t, "optim/vae/3/exp_avg", "optim/vae/7/exp_avg"),
-     r"does not fit this model: optimizer vae: its state refers to parameter 7, which the optimizer "
-     r"does not have \(4 parameters\)$"),
-    (lambda t, m: t.update({"optim/vae/0/exp_avg": torch.zeros(9)}),
-     r"does not fit this model: optimizer vae: optim/vae/0/exp_avg has shape \(9,\), the parameter "
-     r"has \(4, 3\) \(was config.json edited\?\)$"),
-    (lambda t, m: _rename(t, "optim/vae/0/exp_avg", "optim/vae/x/exp_avg"),
-     r"is damaged: optimizer vae state entry 'x/exp_avg' is not <id>/<name>$"),
+    (
+        lambda t, m: t.update({"module/vae/0.weight": t["module/vae/0.weight"].double()}),
+        r"does not fit this model: module/vae/0.weight has dtype torch.float64, the model expects torch.float32$",
+    ),
+    (
+        lambda t, m: _rename(t, "optim/vae/3/exp_avg", "optim/vae/7/exp_avg"),
+        r"does not fit this model: optimizer vae: its state refers to parameter 7, which the optimizer "
+        r"does not have \(4 parameters\)$",
+    ),
+    (
+        lambda t, m: t.update({"optim/vae/0/exp_avg": torch.zeros(9)}),
+        r"does not fit this model: optimizer vae: optim/vae/0/exp_avg has shape \(9,\), the parameter "
+        r"has \(4, 3\) \(was config.json edited\?\)$",
+    ),
+    (
+        lambda t, m: _rename(t, "optim/vae/0/exp_avg", "optim/vae/x/exp_avg"),
+        r"is damaged: optimizer vae state entry 'x/exp_avg' is not <id>/<name>$",
+    ),
     (lambda t, m: m.pop("optim/vae"), r"is damaged: no 'optim/vae' for optimizer vae$"),
     (lambda t, m: m.update({"optim/vae": "[]"}), r"is damaged: the state of optimizer vae is unreadable"),
-    (lambda t, m: _edit_optim(m, lambda i: i["param_groups"][0]["params"].pop()),
-     r"does not fit this model: optimizer vae: group 0 has 3 parameters, the model's has 4"),
-    (lambda t, m: _edit_optim(m, lambda i: i["param_groups"].append(i["param_groups"][0])),
-     r"does not fit this model: optimizer vae has 2 parameter groups, the model's has 1$"),
-    (lambda t, m: _edit_optim(m, lambda i: i["param_groups"][0].update(betas=5)),
-     r"is damaged: optimizer vae betas is 5, the optimizer's is \(0.9, 0.95\)$"),
-    (lambda t, m: _edit_optim(m, lambda i: i["param_groups"][0].update(lr="fast")),
-     r"is damaged: optimizer vae lr is 'fast'"),
-    (lambda t, m: _edit_optim(m, lambda i: i["param_groups"][0].pop("lr")),
-     r"is damaged: optimizer vae group 0 has no 'lr'$"),
-    (lambda t, m: _edit_optim(m, lambda i: i["scalars"].update({"9/step": 1})),
-     r"does not fit this model: optimizer vae: its state refers to parameter 9"),
-    (lambda t, m: t.update({"loop/sums": torch.zeros(3, dtype=torch.float64)}),
-     r"is damaged: loop/sums holds torch.float64 \(3,\), the 2 sums it names are float64 \(2,\)$"),
+    (
+        lambda t, m: _edit_optim(m, lambda i: i["param_groups"][0]["params"].pop()),
+        r"does not fit this model: optimizer vae: group 0 has 3 parameters, the model's has 4",
+    ),
+    (
+        lambda t, m: _edit_optim(m, lambda i: i["param_groups"].append(i["param_groups"][0])),
+        r"does not fit this model: optimizer vae has 2 parameter groups, the model's has 1$",
+    ),
+    (
+        lambda t, m: _edit_optim(m, lambda i: i["param_groups"][0].update(betas=5)),
+        r"is damaged: optimizer vae betas is 5, the optimizer's is \(0.9, 0.95\)$",
+    ),
+    (
+        lambda t, m: _edit_optim(m, lambda i: i["param_groups"][0].update(lr="fast")),
+        r"is damaged: optimizer vae lr is 'fast'",
+    ),
+    (
+        lambda t, m: _edit_optim(m, lambda i: i["param_groups"][0].pop("lr")),
+        r"is damaged: optimizer vae group 0 has no 'lr'$",
+    ),
+    (
+        lambda t, m: _edit_optim(m, lambda i: i["scalars"].update({"9/step": 1})),
+        r"does not fit this model: optimizer vae: its state refers to parameter 9",
+    ),
+    (
+        lambda t, m: t.update({"loop/sums": torch.zeros(3, dtype=torch.float64)}),
+        r"is damaged: loop/sums holds torch.float64 \(3,\), the 2 sums it names are float64 \(2,\)$",
+    ),
 ]
 
 
@@ -148,9 +186,12 @@ def test_shapes_changed_by_an_edited_config_name_the_tensor(saved):
     path, _ = saved
     task = Tiny(hidden=5)  # config.json edited: 5 hidden units instead of 4
     before = task.snapshot()
-    with pytest.raises(ValueError, match=r"checkpoint.safetensors does not fit this model: "
-                                         r"module/vae/0.weight has shape \(4, 3\), the model expects "
-                                         r"\(5, 3\) \(was config.json edited\?\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"checkpoint.safetensors does not fit this model: "
+        r"module/vae/0.weight has shape \(4, 3\), the model expects "
+        r"\(5, 3\) \(was config.json edited\?\)$",
+    ):
         restore_checkpoint(path, task, CPU)
     assert same(task.snapshot(), before)
 

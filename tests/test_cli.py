@@ -14,8 +14,13 @@ SMALL = ["--hidden", "16", "--latent-dim", "2", "--iw-k", "3", "--log-every", "5
 
 
 def options(parser):
-    return [a for a in parser._actions if a.option_strings and a.help != argparse.SUPPRESS
-            and not isinstance(a, (argparse._HelpAction, argparse._VersionAction))]
+    return [
+        a
+        for a in parser._actions
+        if a.option_strings
+        and a.help != argparse.SUPPRESS
+        and not isinstance(a, (argparse._HelpAction, argparse._VersionAction))
+    ]
 
 
 @pytest.mark.parametrize("command", sorted(build_parser()[1]))
@@ -25,24 +30,43 @@ def test_every_command_has_a_description_and_every_option_its_default(command):
     for action in options(sub):
         text = action.help or ""
         assert "default" in text or action.option_strings[0] in ("--resume", "--theory"), (
-            f"{command} {action.option_strings[0]}: the help does not state the default: {text!r}")
+            f"{command} {action.option_strings[0]}: the help does not state the default: {text!r}"
+        )
 
 
 def test_the_same_setting_has_the_same_flag_everywhere():
     commands = build_parser()[1]
-    loop = {"--adam-beta1", "--adam-beta2", "--weight-decay", "--lr-schedule", "--amp", "--out", "--epochs",
-            "--batch-size", "--lr", "--seed", "--device", "--max-seconds", "--log-every", "--threads", "--resume"}
+    loop = {
+        "--adam-beta1",
+        "--adam-beta2",
+        "--weight-decay",
+        "--lr-schedule",
+        "--amp",
+        "--out",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--seed",
+        "--device",
+        "--max-seconds",
+        "--log-every",
+        "--threads",
+        "--resume",
+    }
     for name in ("train", "gan"):
         flags = {s for a in options(commands[name]) for s in a.option_strings}
         assert loop <= flags, f"{name} lacks {sorted(loop - flags)}"
-    amp = {name: next(a.choices for a in commands[name]._actions if "--amp" in a.option_strings)
-           for name in ("train", "gan")}
+    amp = {
+        name: next(a.choices for a in commands[name]._actions if "--amp" in a.option_strings)
+        for name in ("train", "gan")
+    }
     assert amp["train"] == amp["gan"] == ["auto", "none", "bf16"]
     assert any("--iw-k" in a.option_strings for a in commands["eval"]._actions)
 
 
-@pytest.mark.parametrize("argv", [["train", "--epoch", "3"], ["train", "--epocs", "3"],
-                                  ["kl", "0.5,0.5", "1,0", "--bse", "2"]])
+@pytest.mark.parametrize(
+    "argv", [["train", "--epoch", "3"], ["train", "--epocs", "3"], ["kl", "0.5,0.5", "1,0", "--bse", "2"]]
+)
 def test_a_misspelled_option_prints_that_commands_usage(capsys, argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:
@@ -53,15 +77,37 @@ def test_a_misspelled_option_prints_that_commands_usage(capsys, argv, tmp_path, 
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("old, new, field, value", [
-    (["--beta1", "0.4"], "--adam-beta1", "adam_beta1", 0.4),
-    (["--beta2", "0.8"], "--adam-beta2", "adam_beta2", 0.8),
-    (["--no-lr-decay"], "--lr-schedule constant", "lr_schedule", "constant"),
-])
+@pytest.mark.parametrize(
+    "old, new, field, value",
+    [
+        (["--beta1", "0.4"], "--adam-beta1", "adam_beta1", 0.4),
+        (["--beta2", "0.8"], "--adam-beta2", "adam_beta2", 0.8),
+        (["--no-lr-decay"], "--lr-schedule constant", "lr_schedule", "constant"),
+    ],
+)
 def test_old_gan_spellings_still_work_and_say_so(tmp_path, capsys, old, new, field, value):
     out = tmp_path / "gan"
-    assert main(["gan", "--data", "ring8", "--epochs", "1", "--max-seconds", "0.5", "--g-hidden", "8",
-                 "--d-hidden", "8", "--out", str(out), *old]) == 0
+    assert (
+        main(
+            [
+                "gan",
+                "--data",
+                "ring8",
+                "--epochs",
+                "1",
+                "--max-seconds",
+                "0.5",
+                "--g-hidden",
+                "8",
+                "--d-hidden",
+                "8",
+                "--out",
+                str(out),
+                *old,
+            ]
+        )
+        == 0
+    )
     assert f"klvae gan: warning: {old[0]} is deprecated; use {new}" in capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["train"][field] == value
 

@@ -7,37 +7,46 @@ from torch import distributions as D
 from klvae.cli.distribution_text import FAMILIES, parse_distribution
 
 
-@pytest.mark.parametrize("text, kind, check", [
-    ("Beta(2, 3)", D.Beta, lambda d: (float(d.concentration1), float(d.concentration0)) == (2.0, 3.0)),
-    ("Normal(loc=-1.5, scale=[1, 2])", D.Normal, lambda d: d.batch_shape == (2,) and float(d.loc[0]) == -1.5),
-    ("MultivariateNormal([0, 0], [[2, 0.5], [0.5, 1]])", D.MultivariateNormal, lambda d: d.event_shape == (2,)),
-    ("Independent(Normal([0, 1], [1, 1]), 1)", D.Independent, lambda d: d.event_shape == (2,)),
-    ("MixtureSameFamily(Categorical(probs=[0.3, 0.7]), Normal([-2, 2], [1, 1]))", D.MixtureSameFamily,
-     lambda d: d.batch_shape == ()),
-    ("Binomial(total_count=10, probs=0.25)", D.Binomial, lambda d: float(d.mean) == 2.5),
-    ("Dirichlet([1, 2, 3])", D.Dirichlet, lambda d: d.event_shape == (3,)),
-    (" Poisson(+4) ", D.Poisson, lambda d: float(d.rate) == 4.0),
-])
+@pytest.mark.parametrize(
+    "text, kind, check",
+    [
+        ("Beta(2, 3)", D.Beta, lambda d: (float(d.concentration1), float(d.concentration0)) == (2.0, 3.0)),
+        ("Normal(loc=-1.5, scale=[1, 2])", D.Normal, lambda d: d.batch_shape == (2,) and float(d.loc[0]) == -1.5),
+        ("MultivariateNormal([0, 0], [[2, 0.5], [0.5, 1]])", D.MultivariateNormal, lambda d: d.event_shape == (2,)),
+        ("Independent(Normal([0, 1], [1, 1]), 1)", D.Independent, lambda d: d.event_shape == (2,)),
+        (
+            "MixtureSameFamily(Categorical(probs=[0.3, 0.7]), Normal([-2, 2], [1, 1]))",
+            D.MixtureSameFamily,
+            lambda d: d.batch_shape == (),
+        ),
+        ("Binomial(total_count=10, probs=0.25)", D.Binomial, lambda d: float(d.mean) == 2.5),
+        ("Dirichlet([1, 2, 3])", D.Dirichlet, lambda d: d.event_shape == (3,)),
+        (" Poisson(+4) ", D.Poisson, lambda d: float(d.rate) == 4.0),
+    ],
+)
 def test_families_are_built_in_float64(text, kind, check):
     d = parse_distribution(text)
     assert isinstance(d, kind) and check(d)
     assert all(t.dtype == torch.float64 for t in vars(d).values() if torch.is_tensor(t) and t.is_floating_point())
 
 
-@pytest.mark.parametrize("text, match", [
-    ("__import__('os').system('true')", "is not a distribution klvae knows"),
-    ("D.Normal(0, 1)", "'D.Normal' is not a distribution klvae knows"),
-    ("Normal(0, 1).sample()", "is not a distribution klvae knows"),
-    ("Normal(loc=x, scale=1)", "Normal loc: expected a number or a list of numbers, got 'x'"),
-    ("Normal(0, 1 + 1)", "expected a number or a list of numbers, got '1 \\+ 1'"),
-    ("Normal(0, 'one')", "got \"'one'\""),
-    ("Normal(**{'loc': 0})", "\\*\\* arguments are not accepted"),
-    ("Normal(0, [i for i in range(3)])", "expected a number"),
-    ("lambda: 0", "is not a distribution such as 'Beta\\(2, 3\\)'"),
-    ("Beta(2, 3", "cannot read"),
-    ("Beta(-1, 2)", "Beta\\(-1, 2\\): Expected parameter concentration"),
-    ("Normal(0, [1] * 3)", "expected a number"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("__import__('os').system('true')", "is not a distribution klvae knows"),
+        ("D.Normal(0, 1)", "'D.Normal' is not a distribution klvae knows"),
+        ("Normal(0, 1).sample()", "is not a distribution klvae knows"),
+        ("Normal(loc=x, scale=1)", "Normal loc: expected a number or a list of numbers, got 'x'"),
+        ("Normal(0, 1 + 1)", "expected a number or a list of numbers, got '1 \\+ 1'"),
+        ("Normal(0, 'one')", "got \"'one'\""),
+        ("Normal(**{'loc': 0})", "\\*\\* arguments are not accepted"),
+        ("Normal(0, [i for i in range(3)])", "expected a number"),
+        ("lambda: 0", "is not a distribution such as 'Beta\\(2, 3\\)'"),
+        ("Beta(2, 3", "cannot read"),
+        ("Beta(-1, 2)", "Beta\\(-1, 2\\): Expected parameter concentration"),
+        ("Normal(0, [1] * 3)", "expected a number"),
+    ],
+)
 def test_anything_else_is_refused_with_what_was_found(text, match):
     with pytest.raises(ValueError, match=match):
         parse_distribution(text)

@@ -13,9 +13,11 @@ from klvae.cli import main
 
 def reverse_kl(m, sd, d):
     """KL(N(m, sd²) ‖ ½N(−d,1)+½N(d,1)) by scipy quad."""
+
     def f(x):
         lp = np.logaddexp(np.log(0.5) + stats.norm.logpdf(x, -d), np.log(0.5) + stats.norm.logpdf(x, d))
         return stats.norm.pdf(x, m, sd) * (stats.norm.logpdf(x, m, sd) - lp)
+
     return integrate.quad(f, m - 14 * sd, m + 14 * sd, limit=200)[0]
 
 
@@ -44,8 +46,9 @@ def test_modes_default_writes_the_numbers_and_figure(modes_run):
     # the symmetric restart is reported as converged, at a worse optimum
     sym = rev[-1]
     assert sym["mean"] == pytest.approx(0.0, abs=1e-4) and sym["converged"]
-    res = optimize.minimize_scalar(lambda s: reverse_kl(0.0, s, 3.0), bounds=(2, 3.5), method="bounded",
-                                   options=dict(xatol=1e-7))
+    res = optimize.minimize_scalar(
+        lambda s: reverse_kl(0.0, s, 3.0), bounds=(2, 3.5), method="bounded", options=dict(xatol=1e-7)
+    )
     assert sym["std"] == pytest.approx(res.x, abs=1e-4)
     assert sym["kl_reverse"] == pytest.approx(res.fun, abs=1e-6)
 
@@ -80,21 +83,25 @@ def test_estimators_writes_table_and_figure(tmp_path, capsys):
     assert table["gradient_flow"]["sample"]["grad_mu"] is None
     assert table["gradient_flow"]["rsample"]["requires_grad"] is True
     assert len(table["rows"]) == 18
-    path_cos = next(r for r in table["rows"] if r["cost"] == "cos(5x)" and r["param"] == "mu"
-                    and r["estimator"] == "pathwise")
+    path_cos = next(
+        r for r in table["rows"] if r["cost"] == "cos(5x)" and r["param"] == "mu" and r["estimator"] == "pathwise"
+    )
     assert path_cos["exact_var"][0] == pytest.approx(12.5, abs=1e-3)
     assert (tmp_path / "estimators.png").stat().st_size > 10_000
     text = capsys.readouterr().out
     assert "requires_grad=False" in text and "score_baseline" in text
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["modes", "--target", "0.5:0", "--out", "x"], "is not 'w:mu:sigma' with three numbers"),
-    (["modes", "--target", "1:0:1", "--target2d", "ring", "--out", "x"], "either --target or --target2d"),
-    (["modes", "--restarts", "0", "--out", "x"], "--restarts must be at least 1, got 0"),
-    (["estimators", "--sigma", "-1", "--out", "x"], "--sigma must be positive, got -1"),
-    (["estimators", "--repeats", "1", "--out", "x"], "--repeats must be at least 2, got 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["modes", "--target", "0.5:0", "--out", "x"], "is not 'w:mu:sigma' with three numbers"),
+        (["modes", "--target", "1:0:1", "--target2d", "ring", "--out", "x"], "either --target or --target2d"),
+        (["modes", "--restarts", "0", "--out", "x"], "--restarts must be at least 1, got 0"),
+        (["estimators", "--sigma", "-1", "--out", "x"], "--sigma must be positive, got -1"),
+        (["estimators", "--repeats", "1", "--out", "x"], "--repeats must be at least 2, got 1"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2

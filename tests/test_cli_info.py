@@ -101,12 +101,18 @@ def test_python_dash_m_klvae_subprocess():
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     ok = subprocess.run(
         [sys.executable, "-m", "klvae", "js", "1,0", "0,1", "--base", "2"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "1 bit\n", "")
     bad = subprocess.run(
         [sys.executable, "-m", "klvae", "kl", "0.5,0.5", "1,0,0"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
@@ -121,23 +127,33 @@ def _npy_with_header(path, shape, descr="<f8", data=b""):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda p: np.save(p, np.array([0.5, 0.5], dtype=np.longdouble)),
-         r"P: \S+p.npy: dtype float(96|128) is not supported: save the probabilities as float64"),
+        (
+            lambda p: np.save(p, np.array([0.5, 0.5], dtype=np.longdouble)),
+            r"P: \S+p.npy: dtype float(96|128) is not supported: save the probabilities as float64",
+        ),
         (lambda p: np.save(p, np.array([0.5 + 0j, 0.5])), r"P: \S+p.npy: dtype complex128 is not supported"),
         (lambda p: np.save(p, np.array(["a", "b"])), r"P: \S+p.npy: dtype <U1 is not supported"),
         (lambda p: np.save(p, np.zeros(0)), r"P: \S+p.npy holds no numbers$"),
         (lambda p: np.save(p, np.zeros((3, 0))), r"P: \S+p.npy holds no numbers$"),
         (lambda p: p.write_bytes(b""), r"P: \S+p.npy: the file is empty \(0 bytes\)$"),
         (lambda p: p.write_bytes(b"0.5,0.5\n"), r"P: \S+p.npy: not a .npy array: the magic string is not correct"),
-        (lambda p: np.save(p, np.array([{"x": 1}, None], dtype=object), allow_pickle=True),
-         r"P: \S+p.npy: holds Python objects \(dtype object\), which .npy stores pickled; klvae never loads"),
-        (lambda p: _npy_with_header(p, (100_000_000_000,), data=bytes(72)),
-         r"P: \S+p.npy: truncated: expected 800000000000 data bytes for shape \(100000000000,\) of "
-         r"float64, found 72$"),
-        (lambda p: _npy_with_header(p, (-1, 4), data=bytes(32)),
-         r"P: \S+p.npy: the header's shape \(-1, 4\) has a negative size$"),
-        (lambda p: _npy_with_header(p, (2,), data=bytes(24)),
-         r"P: \S+p.npy: 8 extra bytes after the data \(expected 16 data bytes"),
+        (
+            lambda p: np.save(p, np.array([{"x": 1}, None], dtype=object), allow_pickle=True),
+            r"P: \S+p.npy: holds Python objects \(dtype object\), which .npy stores pickled; klvae never loads",
+        ),
+        (
+            lambda p: _npy_with_header(p, (100_000_000_000,), data=bytes(72)),
+            r"P: \S+p.npy: truncated: expected 800000000000 data bytes for shape \(100000000000,\) of "
+            r"float64, found 72$",
+        ),
+        (
+            lambda p: _npy_with_header(p, (-1, 4), data=bytes(32)),
+            r"P: \S+p.npy: the header's shape \(-1, 4\) has a negative size$",
+        ),
+        (
+            lambda p: _npy_with_header(p, (2,), data=bytes(24)),
+            r"P: \S+p.npy: 8 extra bytes after the data \(expected 16 data bytes",
+        ),
     ],
 )
 def test_bad_npy_files_are_one_line(capsys, tmp_path, make, message):
@@ -161,12 +177,15 @@ def test_empty_csv_is_one_line_without_a_warning(capsys, tmp_path):
         assert re.match(rf"klvae entropy: error: P: \S+{name} holds no numbers$", err), err
 
 
-@pytest.mark.parametrize("array, argv", [
-    (np.array([0.5, 0.25, 0.25], dtype=np.float32), []),
-    (np.array([0.5, 0.25, 0.25], dtype=np.float16), []),
-    (np.array([2, 1, 1], dtype=np.int32), ["--normalize"]),
-    (np.array([2, 1, 1], dtype=np.uint8), ["--normalize"]),
-])
+@pytest.mark.parametrize(
+    "array, argv",
+    [
+        (np.array([0.5, 0.25, 0.25], dtype=np.float32), []),
+        (np.array([0.5, 0.25, 0.25], dtype=np.float16), []),
+        (np.array([2, 1, 1], dtype=np.int32), ["--normalize"]),
+        (np.array([2, 1, 1], dtype=np.uint8), ["--normalize"]),
+    ],
+)
 def test_npy_of_other_real_dtypes_is_read_as_float64(capsys, tmp_path, array, argv):
     np.save(tmp_path / "p.npy", array)
     code, out, err = run(capsys, "entropy", str(tmp_path / "p.npy"), "--base", "2", *argv)
@@ -197,6 +216,7 @@ def test_kl_density_integrates_the_mixtures(tmp_path, capsys):
     def integrand(x):
         lp = np.logaddexp(np.log(0.5) + stats.norm.logpdf(x, -3), np.log(0.5) + stats.norm.logpdf(x, 3))
         return np.exp(lp) * (lp - stats.norm.logpdf(x, 0, 2))
+
     ref = integrate.quad(integrand, -20, 20, points=[-3, 3], limit=200)[0]
     assert value == pytest.approx(ref, abs=1e-8)
     assert png.stat().st_size > 10_000
@@ -204,10 +224,13 @@ def test_kl_density_integrates_the_mixtures(tmp_path, capsys):
     assert float(capsys.readouterr().out.split()[0]) == pytest.approx(ref / math.log(2), abs=1e-8)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["kl", "0.5:0", "1:0:1", "--density"], "klvae kl: error: mixture component '0.5:0' is not 'w:mu:sigma'"),
-    (["kl", "0.5,0.6", "0.5,0.5", "--plot", "x.png"], "klvae kl: error: p rows must sum to 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["kl", "0.5:0", "1:0:1", "--density"], "klvae kl: error: mixture component '0.5:0' is not 'w:mu:sigma'"),
+        (["kl", "0.5,0.6", "0.5,0.5", "--plot", "x.png"], "klvae kl: error: p rows must sum to 1"),
+    ],
+)
 def test_kl_plot_errors(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
@@ -240,8 +263,13 @@ def test_kl_dist_gives_the_closed_form_and_says_so(capsys):
 
     code, out, _ = run(capsys, "kl", "--dist", "Beta(2, 3)", "Beta(3.5, 1.5)")
     a1, b1, a2, b2 = 2.0, 3.0, 3.5, 1.5
-    want = (betaln(a2, b2) - betaln(a1, b1) + (a1 - a2) * digamma(a1) + (b1 - b2) * digamma(b1)
-            + (a2 - a1 + b2 - b1) * digamma(a1 + b1))
+    want = (
+        betaln(a2, b2)
+        - betaln(a1, b1)
+        + (a1 - a2) * digamma(a1)
+        + (b1 - b2) * digamma(b1)
+        + (a2 - a1 + b2 - b1) * digamma(a1 + b1)
+    )
     value, unit, *rest = out.split()
     assert code == 0 and float(value) == pytest.approx(want, rel=1e-13) and unit == "nats"
     assert " ".join(rest) == "(exact: closed form)"
@@ -256,32 +284,41 @@ def test_kl_dist_without_a_closed_form_is_monte_carlo_with_its_standard_error(ca
     def integrand(x):
         lp = np.logaddexp(np.log(0.3) + stats.norm.logpdf(x, -2, 0.6), np.log(0.7) + stats.norm.logpdf(x, 1.5, 1))
         return np.exp(lp) * (lp - stats.norm.logpdf(x, 0, 2))
+
     exact = integrate.quad(integrand, -15, 15, limit=200)[0]
     assert abs(float(m[1]) - exact) < 4 * float(m[2])
 
 
-@pytest.mark.parametrize("argv, want", [
-    (["0.5,0.5", "0.25,0.75", "--measure", "hellinger"],
-     math.sqrt(0.5 * ((math.sqrt(0.5) - 0.5) ** 2 + (math.sqrt(0.5) - math.sqrt(0.75)) ** 2))),
-    (["0.5,0.5", "0.25,0.75", "--measure", "tv"], 0.25),
-    (["0.5,0.5", "0.25,0.75", "--measure", "chi2"], 0.25 ** 2 / 0.25 + 0.25 ** 2 / 0.75),
-    (["0.5,0.5", "0.25,0.75", "--measure", "renyi", "--alpha", "2"], math.log(1 + 1 / 3)),  # log(1 + χ²)
-    (["0.5,0.5", "0.25,0.75", "--measure", "alpha", "--alpha", "2"], (1 / 3) / 2),  # χ²/2 at α = 2
-    (["--dist", "Normal(0, 1)", "Normal(1, 1)", "--measure", "tv"], 2 * stats.norm.cdf(0.5) - 1),
-])
+@pytest.mark.parametrize(
+    "argv, want",
+    [
+        (
+            ["0.5,0.5", "0.25,0.75", "--measure", "hellinger"],
+            math.sqrt(0.5 * ((math.sqrt(0.5) - 0.5) ** 2 + (math.sqrt(0.5) - math.sqrt(0.75)) ** 2)),
+        ),
+        (["0.5,0.5", "0.25,0.75", "--measure", "tv"], 0.25),
+        (["0.5,0.5", "0.25,0.75", "--measure", "chi2"], 0.25**2 / 0.25 + 0.25**2 / 0.75),
+        (["0.5,0.5", "0.25,0.75", "--measure", "renyi", "--alpha", "2"], math.log(1 + 1 / 3)),  # log(1 + χ²)
+        (["0.5,0.5", "0.25,0.75", "--measure", "alpha", "--alpha", "2"], (1 / 3) / 2),  # χ²/2 at α = 2
+        (["--dist", "Normal(0, 1)", "Normal(1, 1)", "--measure", "tv"], 2 * stats.norm.cdf(0.5) - 1),
+    ],
+)
 def test_divergence_command_against_the_formulas(capsys, argv, want):
     code, out, err = run(capsys, "divergence", *argv)
     assert code == 0, err
     assert float(out.split()[0]) == pytest.approx(want, rel=1e-12)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["0.5,0.5", "1,0", "--measure", "renyi"], "--measure renyi needs --alpha"),
-    (["0.5,0.5", "1,0", "--measure", "tv", "--alpha", "2"], "--alpha applies to renyi and alpha, not tv"),
-    (["0.5,0.5", "1,0", "--measure", "hellinger", "--base", "2"], "--base applies to renyi (a log), not hellinger"),
-    (["0.5,0.6", "0.5,0.5", "--measure", "tv"], "p rows must sum to 1 (max deviation 0.1); pass --normalize"),
-    (["--dist", "Beta(2, 3)", "Normal(0, 1)", "--measure", "hellinger"], "hellinger_distance takes probability"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["0.5,0.5", "1,0", "--measure", "renyi"], "--measure renyi needs --alpha"),
+        (["0.5,0.5", "1,0", "--measure", "tv", "--alpha", "2"], "--alpha applies to renyi and alpha, not tv"),
+        (["0.5,0.5", "1,0", "--measure", "hellinger", "--base", "2"], "--base applies to renyi (a log), not hellinger"),
+        (["0.5,0.6", "0.5,0.5", "--measure", "tv"], "p rows must sum to 1 (max deviation 0.1); pass --normalize"),
+        (["--dist", "Beta(2, 3)", "Normal(0, 1)", "--measure", "hellinger"], "hellinger_distance takes probability"),
+    ],
+)
 def test_divergence_errors_are_one_line(capsys, argv, message):
     code, _, err = run(capsys, "divergence", *argv)
     assert code == 2 and message in err and "Traceback" not in err

@@ -10,26 +10,65 @@ import torch
 from klvae.cli import main
 from klvae.vae import load_run
 
-FIGURES = ["reconstructions.png", "samples.png", "interpolations.png", "traversal.png", "latent_map.png",
-           "progress.png", "loss_curves.png", "kl_per_dim.png", "active_units.png"]
+FIGURES = [
+    "reconstructions.png",
+    "samples.png",
+    "interpolations.png",
+    "traversal.png",
+    "latent_map.png",
+    "progress.png",
+    "loss_curves.png",
+    "kl_per_dim.png",
+    "active_units.png",
+]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    code = main(["train", "--out", str(out), "--epochs", "2", "--hidden", "48,24", "--latent-dim", "3",
-                 "--iw-k", "16", "--log-every", "4"])
+    code = main(
+        [
+            "train",
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--hidden",
+            "48,24",
+            "--latent-dim",
+            "3",
+            "--iw-k",
+            "16",
+            "--log-every",
+            "4",
+        ]
+    )
     assert code == 0
     return out
 
 
 def test_train_writes_the_run_folder(trained, capsys):
-    for name in ["config.json", "metrics.jsonl", "metrics.json", "model.safetensors",
-                 "checkpoint.safetensors", "report.html", *FIGURES]:
+    for name in [
+        "config.json",
+        "metrics.jsonl",
+        "metrics.json",
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "report.html",
+        *FIGURES,
+    ]:
         assert (trained / name).is_file(), name
     metrics = json.loads((trained / "metrics.json").read_text())
-    for key in ("test_elbo", "test_iw_nll", "iw_k", "active_units", "kl_per_dim", "train_seconds",
-                "train_samples_per_second", "epochs"):
+    for key in (
+        "test_elbo",
+        "test_iw_nll",
+        "iw_k",
+        "active_units",
+        "kl_per_dim",
+        "train_seconds",
+        "train_samples_per_second",
+        "epochs",
+    ):
         assert key in metrics
     assert metrics["iw_k"] == 16 and len(metrics["kl_per_dim"]) == 3 and metrics["epochs"] == 2
     config = json.loads((trained / "config.json").read_text())
@@ -57,8 +96,24 @@ def test_sample_writes_a_png(trained, tmp_path, capsys):
 
 
 def test_train_says_how_long_and_where(trained, tmp_path, capsys):
-    assert main(["train", "--out", str(tmp_path / "r"), "--epochs", "1", "--hidden", "16", "--latent-dim", "2",
-                 "--iw-k", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                str(tmp_path / "r"),
+                "--epochs",
+                "1",
+                "--hidden",
+                "16",
+                "--latent-dim",
+                "2",
+                "--iw-k",
+                "2",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     first, second = out.splitlines()[:2]
     assert first.startswith("cpu, 1 thread, float32, ") and first.endswith("parameters; train 1437, test 360")
@@ -69,8 +124,26 @@ def test_train_says_how_long_and_where(trained, tmp_path, capsys):
 
 
 def test_a_run_stopped_within_its_first_epoch_says_so(tmp_path, capsys):
-    assert main(["train", "--out", str(tmp_path / "r"), "--epochs", "5", "--hidden", "16", "--latent-dim", "2",
-                 "--iw-k", "2", "--max-seconds", "1e-6"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                str(tmp_path / "r"),
+                "--epochs",
+                "5",
+                "--hidden",
+                "16",
+                "--latent-dim",
+                "2",
+                "--iw-k",
+                "2",
+                "--max-seconds",
+                "1e-6",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert re.search(r"^trained (0 epochs \(0 steps\)|0\.\d\d of an epoch \(\d+ of 12 steps\)) in ", out, re.M)
     assert "(stopped by --max-seconds)" in out
@@ -145,8 +218,10 @@ def test_nan_exits_nonzero_with_the_message(tmp_path, capsys):
 
 
 def test_bernoulli_on_grey_pixels_warns(tmp_path, capsys):
-    assert main(["train", "--out", str(tmp_path / "r"), "--epochs", "1", "--hidden", "16", "--no-binarize",
-                 "--iw-k", "4"]) == 0
+    assert (
+        main(["train", "--out", str(tmp_path / "r"), "--epochs", "1", "--hidden", "16", "--no-binarize", "--iw-k", "4"])
+        == 0
+    )
     assert "not a likelihood of the data" in capsys.readouterr().err
 
 
@@ -163,11 +238,35 @@ def test_bad_sample_count(capsys):
 
 def test_gaussian_likelihood_trains(tmp_path, capsys):
     out = tmp_path / "g"
-    assert main(["train", "--out", str(out), "--epochs", "1", "--hidden", "16", "--likelihood",
-                 "gaussian-learned", "--iw-k", "4", "--samples", "2", "--kl", "mc", "--warmup-epochs", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--hidden",
+                "16",
+                "--likelihood",
+                "gaussian-learned",
+                "--iw-k",
+                "4",
+                "--samples",
+                "2",
+                "--kl",
+                "mc",
+                "--warmup-epochs",
+                "2",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
-    assert np.isfinite(metrics["test_iw_nll"]) and json.loads((out / "config.json").read_text())["objective"][
-        "binarize"] is False
+    assert (
+        np.isfinite(metrics["test_iw_nll"])
+        and json.loads((out / "config.json").read_text())["objective"]["binarize"] is False
+    )
     assert "p(x|z) is a density over pixel values" in capsys.readouterr().out
     html = (out / "report.html").read_text()
     assert "decoder is a density over pixel values, not a probability" in html

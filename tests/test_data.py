@@ -26,8 +26,7 @@ def idx_bytes(arr: np.ndarray, code: int = 0x08, *, dtype=">u1") -> bytes:
     return header + np.asarray(arr, dtype=dtype).tobytes()
 
 
-def write_idx_folder(folder: Path, n_train=6, n_test=4, hw=(5, 3), *, gz=True, sep="-",
-                     seed=0):
+def write_idx_folder(folder: Path, n_train=6, n_test=4, hw=(5, 3), *, gz=True, sep="-", seed=0):
     """A tiny MNIST-style folder; returns the arrays written."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -113,8 +112,11 @@ def test_idx_folder_label_image_count_mismatch(tmp_path):
     folder = tmp_path / "mm"
     write_idx_folder(folder, gz=False)
     (folder / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(3, np.uint8)))
-    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte has 4 images but "
-                                        r"t10k-labels-idx1-ubyte has 3 labels"):
+    with pytest.raises(
+        DataError,
+        match=r"t10k-images-idx3-ubyte has 4 images but "
+        r"t10k-labels-idx1-ubyte has 3 labels",
+    ):
         load_dataset(str(folder))
 
 
@@ -123,8 +125,11 @@ def test_idx_folder_missing_files(tmp_path):
     write_idx_folder(folder)
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
     (folder / "train-images-idx3-ubyte.gz").unlink()
-    with pytest.raises(DataError, match=r"partial: missing IDX files: train-images-idx3-ubyte"
-                                        r"\[\.gz\], t10k-labels-idx1-ubyte\[\.gz\]"):
+    with pytest.raises(
+        DataError,
+        match=r"partial: missing IDX files: train-images-idx3-ubyte"
+        r"\[\.gz\], t10k-labels-idx1-ubyte\[\.gz\]",
+    ):
         load_dataset(str(folder))
 
 
@@ -133,8 +138,11 @@ def test_idx_folder_corrupt_member_names_the_file(tmp_path):
     write_idx_folder(folder)
     good = gzip.decompress((folder / "train-images-idx3-ubyte.gz").read_bytes())
     (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(good[:-5]))
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: truncated: expected 90 "
-                                        r"data bytes .* found 85"):
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte.gz: truncated: expected 90 "
+        r"data bytes .* found 85",
+    ):
         load_dataset(str(folder))
 
 
@@ -177,21 +185,27 @@ def test_fashion_mnist_from_debian_package(monkeypatch):
     assert torch.bincount(ds.y_test).tolist() == [1000] * 10
     # An independent decode of one test image straight from the gzip file.
     raw = gzip.decompress((FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").read_bytes())
-    first = np.frombuffer(raw[16:16 + 784], np.uint8).reshape(28, 28)
+    first = np.frombuffer(raw[16 : 16 + 784], np.uint8).reshape(28, 28)
     np.testing.assert_allclose(ds.x_test[0, 0].numpy(), first / 255.0, rtol=1e-6)
 
 
 def test_fashion_mnist_missing_dir_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("KLVAE_FASHION_MNIST_DIR", str(tmp_path / "nope"))
-    with pytest.raises(DataError, match=r"fashion-mnist: no folder .*nope; install them with "
-                                        r"`apt-get install dataset-fashion-mnist`.*folder of IDX"):
+    with pytest.raises(
+        DataError,
+        match=r"fashion-mnist: no folder .*nope; install them with "
+        r"`apt-get install dataset-fashion-mnist`.*folder of IDX",
+    ):
         load_dataset("fashion-mnist")
 
 
 def test_fashion_mnist_empty_dir_lists_missing_files(tmp_path, monkeypatch):
     monkeypatch.setenv("KLVAE_FASHION_MNIST_DIR", str(tmp_path))
-    with pytest.raises(DataError, match=r"missing IDX files: train-images.*apt-get install "
-                                        r"dataset-fashion-mnist"):
+    with pytest.raises(
+        DataError,
+        match=r"missing IDX files: train-images.*apt-get install "
+        r"dataset-fashion-mnist",
+    ):
         load_dataset("fashion_mnist")
 
 
@@ -235,8 +249,11 @@ def test_npz_float_out_of_range(tmp_path):
     x = np.linspace(-0.5, 255.0, 2 * 4 * 4).reshape(2, 4, 4)
     p = tmp_path / "raw.npz"
     np.savez(p, x_train=x, x_test=x)
-    with pytest.raises(DataError, match=r"raw.npz: x_train: float images must lie in \[0, 1\], "
-                                        r"found values in \[-0.5, 255\]"):
+    with pytest.raises(
+        DataError,
+        match=r"raw.npz: x_train: float images must lie in \[0, 1\], "
+        r"found values in \[-0.5, 255\]",
+    ):
         load_dataset(str(p))
 
 
@@ -245,49 +262,69 @@ def test_npz_nan_is_out_of_range(tmp_path):
     p = tmp_path / "nan.npz"
     x[1, 2, 3] = np.nan
     np.savez(p, x_train=np.full((2, 4, 4), 0.5), x_test=x)
-    with pytest.raises(DataError, match=r"nan.npz: x_test: float images must lie in \[0, 1\], "
-                                        r"found NaN values"):
+    with pytest.raises(
+        DataError,
+        match=r"nan.npz: x_test: float images must lie in \[0, 1\], "
+        r"found NaN values",
+    ):
         load_dataset(str(p))
 
 
 def test_npz_missing_x_test(tmp_path):
     p = tmp_path / "half.npz"
     np.savez(p, x_train=np.zeros((2, 4, 4), np.uint8), y_train=np.zeros(2, np.int64))
-    with pytest.raises(DataError, match=r"half.npz: missing key 'x_test' \(found: x_train, "
-                                        r"y_train\); an .npz data set needs x_train and x_test"):
+    with pytest.raises(
+        DataError,
+        match=r"half.npz: missing key 'x_test' \(found: x_train, "
+        r"y_train\); an .npz data set needs x_train and x_test",
+    ):
         load_dataset(str(p))
 
 
 def test_npz_bad_shape_and_label_count(tmp_path):
     p = tmp_path / "s.npz"
     np.savez(p, x_train=np.zeros((2, 4, 4, 2), np.uint8), x_test=np.zeros((2, 4, 4), np.uint8))
-    with pytest.raises(DataError, match=r"s.npz: x_train: images must have shape \(N, H, W\), "
-                                        r"\(N, H, W, C\) or \(N, C, H, W\) with C in \{1, 3\}, "
-                                        r"found \(2, 4, 4, 2\)"):
+    with pytest.raises(
+        DataError,
+        match=r"s.npz: x_train: images must have shape \(N, H, W\), "
+        r"\(N, H, W, C\) or \(N, C, H, W\) with C in \{1, 3\}, "
+        r"found \(2, 4, 4, 2\)",
+    ):
         load_dataset(str(p))
     q = tmp_path / "y.npz"
-    np.savez(q, x_train=np.zeros((2, 4, 4), np.uint8), x_test=np.zeros((2, 4, 4), np.uint8),
-             y_train=np.zeros(3, np.int64))
+    np.savez(
+        q, x_train=np.zeros((2, 4, 4), np.uint8), x_test=np.zeros((2, 4, 4), np.uint8), y_train=np.zeros(3, np.int64)
+    )
     with pytest.raises(DataError, match=r"y.npz: x_train has 2 images but y_train has 3 labels"):
         load_dataset(str(q))
     r = tmp_path / "yf.npz"
-    np.savez(r, x_train=np.zeros((2, 4, 4), np.uint8), x_test=np.zeros((2, 4, 4), np.uint8),
-             y_test=np.array([0.5, 1.0]))
-    with pytest.raises(DataError, match=r"yf.npz: y_test must be a 1-D array of non-negative "
-                                        r"integers, found shape \(2,\), dtype float64"):
+    np.savez(
+        r, x_train=np.zeros((2, 4, 4), np.uint8), x_test=np.zeros((2, 4, 4), np.uint8), y_test=np.array([0.5, 1.0])
+    )
+    with pytest.raises(
+        DataError,
+        match=r"yf.npz: y_test must be a 1-D array of non-negative "
+        r"integers, found shape \(2,\), dtype float64",
+    ):
         load_dataset(str(r))
 
 
 def test_npz_train_test_shapes_differ_and_int_dtype(tmp_path):
     p = tmp_path / "d.npz"
     np.savez(p, x_train=np.zeros((2, 4, 4), np.uint8), x_test=np.zeros((2, 5, 5), np.uint8))
-    with pytest.raises(DataError, match=r"d.npz: x_train images are \(1, 4, 4\) but x_test "
-                                        r"images are \(1, 5, 5\)"):
+    with pytest.raises(
+        DataError,
+        match=r"d.npz: x_train images are \(1, 4, 4\) but x_test "
+        r"images are \(1, 5, 5\)",
+    ):
         load_dataset(str(p))
     q = tmp_path / "i.npz"
     np.savez(q, x_train=np.zeros((2, 4, 4), np.int32), x_test=np.zeros((2, 4, 4), np.int32))
-    with pytest.raises(DataError, match=r"i.npz: x_train: images must be uint8 .* found dtype "
-                                        r"int32"):
+    with pytest.raises(
+        DataError,
+        match=r"i.npz: x_train: images must be uint8 .* found dtype "
+        r"int32",
+    ):
         load_dataset(str(q))
 
 
@@ -315,8 +352,11 @@ def test_npz_member_whose_header_promises_745_gib_is_refused_before_reading(tmp_
         zf.writestr("x_train.npy", npy_header((100_000_000_000,)) + bytes(72))
         zf.writestr("x_test.npy", npy_header((2, 3, 3)) + bytes(144))
     assert p.stat().st_size < 1000
-    with pytest.raises(DataError, match=r"^huge.npz: x_train: truncated: expected 800000000000 data "
-                                        r"bytes for shape \(100000000000,\) of float64, found 72$"):
+    with pytest.raises(
+        DataError,
+        match=r"^huge.npz: x_train: truncated: expected 800000000000 data "
+        r"bytes for shape \(100000000000,\) of float64, found 72$",
+    ):
         load_dataset(str(p))
 
 
@@ -332,11 +372,14 @@ def test_npz_member_with_forged_zip_sizes_is_refused(tmp_path):
     claimed = struct.pack("<I", len(head) + 500_000_000)
     at = 0
     while (at := raw.find(b"PK\x01\x02", at)) >= 0:  # central directory entries: the size read
-        raw[at + 24: at + 28] = claimed
+        raw[at + 24 : at + 28] = claimed
         at += 4
     p.write_bytes(bytes(raw))
-    with pytest.raises(DataError, match=r"^forged.npz: x_train: the archive claims 500000128 bytes "
-                                        r"from \d+ compressed bytes .*damaged or forged$"):
+    with pytest.raises(
+        DataError,
+        match=r"^forged.npz: x_train: the archive claims 500000128 bytes "
+        r"from \d+ compressed bytes .*damaged or forged$",
+    ):
         load_dataset(str(p))
 
 
@@ -380,8 +423,11 @@ def test_npz_compressed_round_trip(tmp_path):
 
 def test_unknown_spec_lists_names_and_says_path_not_found(tmp_path):
     missing = tmp_path / "nothing.npz"
-    with pytest.raises(DataError, match=r"unknown data set '.*nothing.npz': not one of digits, "
-                                        r"fashion-mnist, ring8, grid25, and no file or folder at"):
+    with pytest.raises(
+        DataError,
+        match=r"unknown data set '.*nothing.npz': not one of digits, "
+        r"fashion-mnist, ring8, grid25, and no file or folder at",
+    ):
         load_dataset(str(missing))
 
 

@@ -25,7 +25,6 @@ def _bad(tmp_path, name, data):
     return p
 
 
-
 @pytest.mark.parametrize("gz", [False, True])
 def test_read_idx_round_trip_uint8(tmp_path, gz):
     arr = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4) * 7
@@ -37,8 +36,7 @@ def test_read_idx_round_trip_uint8(tmp_path, gz):
     np.testing.assert_array_equal(out, arr)
 
 
-@pytest.mark.parametrize("code,dtype", [(0x09, ">i1"), (0x0B, ">i2"), (0x0C, ">i4"),
-                                        (0x0D, ">f4"), (0x0E, ">f8")])
+@pytest.mark.parametrize("code,dtype", [(0x09, ">i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8")])
 def test_read_idx_other_type_codes_are_big_endian(tmp_path, code, dtype):
     arr = np.array([[-3, 1, 2], [100, -100, 7]])
     p = tmp_path / "x.idx"
@@ -49,8 +47,7 @@ def test_read_idx_other_type_codes_are_big_endian(tmp_path, code, dtype):
 
 
 @settings(max_examples=30, deadline=None)
-@given(hnp.arrays(np.uint8, hnp.array_shapes(min_dims=1, max_dims=4, max_side=5)),
-       st.booleans())
+@given(hnp.arrays(np.uint8, hnp.array_shapes(min_dims=1, max_dims=4, max_side=5)), st.booleans())
 def test_read_idx_round_trip_property(tmp_path_factory, arr, gz):
     data = idx_bytes(arr)
     p = tmp_path_factory.mktemp("idx") / "p-idx-ubyte"
@@ -78,8 +75,11 @@ def test_read_idx_unknown_type_code(tmp_path):
 
 def test_read_idx_wrong_number_of_dims(tmp_path):
     p = _bad(tmp_path, "labels-idx1-ubyte", idx_bytes(np.zeros((3, 2), np.uint8)))
-    with pytest.raises(DataError, match=r"labels-idx1-ubyte: wrong number of dimensions: "
-                                        r"header says 2, expected 1"):
+    with pytest.raises(
+        DataError,
+        match=r"labels-idx1-ubyte: wrong number of dimensions: "
+        r"header says 2, expected 1",
+    ):
         read_idx(p, ndim=1)
     zero = _bad(tmp_path, "zero-idx", struct.pack(">HBB", 0, 8, 0))
     with pytest.raises(DataError, match=r"zero-idx: wrong number of dimensions: header says 0"):
@@ -88,9 +88,12 @@ def test_read_idx_wrong_number_of_dims(tmp_path):
 
 def test_read_idx_truncated_data(tmp_path):
     full = idx_bytes(np.zeros((10, 28, 28), np.uint8))
-    p = _bad(tmp_path, "train-images-idx3-ubyte.gz", gzip.compress(full[:16 + 1000]))
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: truncated: expected 7840 "
-                                        r"data bytes for shape \(10, 28, 28\), found 1000"):
+    p = _bad(tmp_path, "train-images-idx3-ubyte.gz", gzip.compress(full[: 16 + 1000]))
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte.gz: truncated: expected 7840 "
+        r"data bytes for shape \(10, 28, 28\), found 1000",
+    ):
         read_idx(p)
 
 
@@ -105,8 +108,11 @@ def test_read_idx_truncated_header(tmp_path):
 
 def test_read_idx_extra_bytes(tmp_path):
     p = _bad(tmp_path, "long-idx1-ubyte", idx_bytes(np.arange(5, dtype=np.uint8)) + b"xyz")
-    with pytest.raises(DataError, match=r"long-idx1-ubyte: 3 extra bytes after the data "
-                                        r"\(expected 5 data bytes"):
+    with pytest.raises(
+        DataError,
+        match=r"long-idx1-ubyte: 3 extra bytes after the data "
+        r"\(expected 5 data bytes",
+    ):
         read_idx(p)
 
 
@@ -163,8 +169,11 @@ def test_read_idx_gzip_bomb_inflates_no_more_than_the_header_promises(tmp_path):
     assert p.stat().st_size < 100_000  # 16 MiB of zeros behind a header that promises 3200 bytes
     tracemalloc.start()
     try:
-        with pytest.raises(DataError, match=r"^bomb-idx1-ubyte.gz: extra bytes after the data "
-                                            r"\(expected 3200 data bytes for shape \(3200,\)"):
+        with pytest.raises(
+            DataError,
+            match=r"^bomb-idx1-ubyte.gz: extra bytes after the data "
+            r"\(expected 3200 data bytes for shape \(3200,\)",
+        ):
             read_idx(p)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -185,19 +194,23 @@ def test_read_idx_never_asks_the_stream_for_more_than_header_plus_one_byte(tmp_p
 
 def test_read_idx_header_promising_gigabytes_in_a_tiny_file(tmp_path):
     raw = _bad(tmp_path, "huge-idx3-ubyte", struct.pack(">HBB3I", 0, 0x0E, 3, *(2**32 - 1,) * 3))
-    with pytest.raises(DataError, match=r"huge-idx3-ubyte: truncated: expected \d+ data bytes for "
-                                        r"shape \(4294967295, 4294967295, 4294967295\), found 0$"):
+    with pytest.raises(
+        DataError,
+        match=r"huge-idx3-ubyte: truncated: expected \d+ data bytes for "
+        r"shape \(4294967295, 4294967295, 4294967295\), found 0$",
+    ):
         read_idx(raw)
-    gz = _bad(tmp_path, "huge-idx1-ubyte.gz", gzip.compress(struct.pack(">HBBI", 0, 0x0E, 1, 2**32 - 1)
-                                                            + bytes(800)))
-    with pytest.raises(DataError, match=r"huge-idx1-ubyte.gz: truncated: expected 34359738360 data "
-                                        r"bytes for shape \(4294967295,\), found 800$"):
+    gz = _bad(tmp_path, "huge-idx1-ubyte.gz", gzip.compress(struct.pack(">HBBI", 0, 0x0E, 1, 2**32 - 1) + bytes(800)))
+    with pytest.raises(
+        DataError,
+        match=r"huge-idx1-ubyte.gz: truncated: expected 34359738360 data "
+        r"bytes for shape \(4294967295,\), found 800$",
+    ):
         read_idx(gz)
 
 
 def test_read_idx_trailing_garbage_after_the_gzip_stream(tmp_path):
-    p = _bad(tmp_path, "tail-idx1-ubyte.gz", gzip.compress(idx_bytes(np.arange(5, dtype=np.uint8)))
-             + b"garbage")
+    p = _bad(tmp_path, "tail-idx1-ubyte.gz", gzip.compress(idx_bytes(np.arange(5, dtype=np.uint8))) + b"garbage")
     with pytest.raises(DataError, match=r"tail-idx1-ubyte.gz: corrupt gzip"):
         read_idx(p)
 
@@ -210,7 +223,10 @@ def test_read_idx_empty_dimension_reads_an_empty_array(tmp_path):
 def test_truncated_fashion_sized_file_message(tmp_path):
     header = struct.pack(">HBB3I", 0, 0x08, 3, 60000, 28, 28)
     p = _bad(tmp_path, "train-images-idx3-ubyte.gz", gzip.compress(header + bytes(1000)))
-    with pytest.raises(DataError, match=r"^train-images-idx3-ubyte.gz: truncated: expected "
-                                        r"47040000 data bytes for shape \(60000, 28, 28\), "
-                                        r"found 1000$"):
+    with pytest.raises(
+        DataError,
+        match=r"^train-images-idx3-ubyte.gz: truncated: expected "
+        r"47040000 data bytes for shape \(60000, 28, 28\), "
+        r"found 1000$",
+    ):
         read_idx(p)

@@ -74,24 +74,81 @@ def runs(data, tmp_path_factory):
     marks.mkdir()
     args = ["epochs=2", f"data={data}"]
     port = free_port()  # two processes with torchrun's variables, without its agent
-    plain = [subprocess.Popen([sys.executable, str(WORKER), str(root / "two"), *args],
-                              env=env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                                      MASTER_PORT=str(port), KLVAE_TEST_UNSYNCED=str(root / "unsynced.txt"),
-                                      KLVAE_TEST_GAN=str(root / "gan")),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in range(2)]
+    plain = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(root / "two"), *args],
+            env=env(
+                RANK=str(r),
+                LOCAL_RANK=str(r),
+                WORLD_SIZE="2",
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=str(port),
+                KLVAE_TEST_UNSYNCED=str(root / "unsynced.txt"),
+                KLVAE_TEST_GAN=str(root / "gan"),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for r in range(2)
+    ]
     killed = subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-         "--max-restarts", "1", "--monitor-interval", "0.1", "--rdzv-backend", "c10d",
-         "--rdzv-endpoint", f"127.0.0.1:{free_port()}", str(WORKER), str(root / "killed"), *args, "ckpt_steps=5"],
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            "2",
+            "--max-restarts",
+            "1",
+            "--monitor-interval",
+            "0.1",
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            f"127.0.0.1:{free_port()}",
+            str(WORKER),
+            str(root / "killed"),
+            *args,
+            "ckpt_steps=5",
+        ],
         env=env(KLVAE_TEST_KILL_STEP="17", KLVAE_TEST_MARKS=str(marks)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     in_save = subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-         "--max-restarts", "1", "--monitor-interval", "0.1", "--rdzv-backend", "c10d",
-         "--rdzv-endpoint", f"127.0.0.1:{free_port()}", str(WORKER), str(root / "in_save"), *args, "ckpt_steps=5"],
-        env=env(KLVAE_TEST_KILL_IN_SAVE="2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, one = train_vae(VAEConfig(hidden=(32,), latent_dim=4), ELBOConfig(iw_k=20),
-                       TrainConfig(out=str(root / "one"), epochs=2, log_every=5, data=str(data)), figures=False)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            "2",
+            "--max-restarts",
+            "1",
+            "--monitor-interval",
+            "0.1",
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            f"127.0.0.1:{free_port()}",
+            str(WORKER),
+            str(root / "in_save"),
+            *args,
+            "ckpt_steps=5",
+        ],
+        env=env(KLVAE_TEST_KILL_IN_SAVE="2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _, one = train_vae(
+        VAEConfig(hidden=(32,), latent_dim=4),
+        ELBOConfig(iw_k=20),
+        TrainConfig(out=str(root / "one"), epochs=2, log_every=5, data=str(data)),
+        figures=False,
+    )
     for p in plain:
         check(p)
     log = check(killed)
@@ -120,7 +177,8 @@ def test_a_task_that_does_not_synchronise_gradients_is_stopped(runs):
     root, _ = runs
     assert (root / "unsynced.txt").read_text() == (
         "the weights of m differ between processes after the first step: its task does not synchronise "
-        "gradients (call the module through klvae.distributed.wrap)")
+        "gradients (call the module through klvae.distributed.wrap)"
+    )
 
 
 def test_the_gan_trains_on_two_processes_and_all_ranks_stop_on_the_time_budget(runs):
@@ -195,8 +253,12 @@ def test_amp_bf16_autocasts_each_step_and_none_does_not(tmp_path):
 def test_amp_bf16_trains_the_vae_close_to_float32(runs, tmp_path):
     root, _ = runs
     data = json.loads((root / "one" / "config.json").read_text())["train"]["data"]
-    _, _ = train_vae(VAEConfig(hidden=(32,), latent_dim=4), ELBOConfig(iw_k=5),
-                     TrainConfig(out=str(tmp_path), epochs=1, log_every=5, data=data, amp="bf16"), figures=False)
+    _, _ = train_vae(
+        VAEConfig(hidden=(32,), latent_dim=4),
+        ELBOConfig(iw_k=5),
+        TrainConfig(out=str(tmp_path), epochs=1, log_every=5, data=data, amp="bf16"),
+        figures=False,
+    )
     fp32, bf16 = epochs_of(root / "one")[0], epochs_of(tmp_path)[0]
     assert bf16["train_loss"] == pytest.approx(fp32["train_loss"], rel=2e-2)
     assert bf16["train_loss"] != fp32["train_loss"]  # bfloat16 really ran
@@ -205,8 +267,9 @@ def test_amp_bf16_trains_the_vae_close_to_float32(runs, tmp_path):
 def test_the_global_batch_must_split_evenly(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
-    with pytest.raises(ValueError, match="batch_size 127 is not divisible by the 2 processes: --batch-size is "
-                                         "the global batch"):
+    with pytest.raises(
+        ValueError, match="batch_size 127 is not divisible by the 2 processes: --batch-size is the global batch"
+    ):
         fit(Recorder(), torch.rand(10, 3), None, TrainConfig(batch_size=127), tmp_path)
 
 
@@ -301,10 +364,13 @@ def test_compile_amp_and_ckpt_steps_flags_reach_the_configs(monkeypatch):
     assert isinstance(VAETask(model, ELBOConfig(), train, torch.rand(3, 1, 4, 4)).loss, _NegELBO)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("ckpt_steps", 0, "ckpt_steps must be at least 1, got 0"),
-    ("amp", "fp16", "amp must be 'auto', 'none' or 'bf16', got 'fp16'"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("ckpt_steps", 0, "ckpt_steps must be at least 1, got 0"),
+        ("amp", "fp16", "amp must be 'auto', 'none' or 'bf16', got 'fp16'"),
+    ],
+)
 def test_train_config_rejects(field, value, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**{field: value})

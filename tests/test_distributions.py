@@ -57,8 +57,7 @@ def spd(*shape, d):
 PAIRS = {
     "normal": lambda s: Normal(randn(*s), pos(*s)),
     "mvn": lambda s: MultivariateNormal(randn(*s, 3), spd(*s, d=3)),
-    "lowrank": lambda s: LowRankMultivariateNormal(randn(*s, 5),
-                                                   randn(*s, 5, 2), pos(*s, 5)),
+    "lowrank": lambda s: LowRankMultivariateNormal(randn(*s, 5), randn(*s, 5, 2), pos(*s, 5)),
     "independent": lambda s: Independent(Normal(randn(*s, 4), pos(*s, 4)), 1),
     "bernoulli": lambda s: Bernoulli(unit(*s)),
     "bernoulli-logits": lambda s: Bernoulli(logits=randn(*s) * 3),
@@ -113,8 +112,13 @@ def mp_dirichlet(a, b):
 
 def mp_gamma(a1, b1, a2, b2):
     a1, b1, a2, b2 = (mpmath.mpf(x) for x in (a1, b1, a2, b2))
-    return ((a1 - a2) * mpmath.digamma(a1) - mpmath.loggamma(a1) + mpmath.loggamma(a2)
-            + a2 * (mpmath.log(b1) - mpmath.log(b2)) + a1 * (b2 - b1) / b1)
+    return (
+        (a1 - a2) * mpmath.digamma(a1)
+        - mpmath.loggamma(a1)
+        + mpmath.loggamma(a2)
+        + a2 * (mpmath.log(b1) - mpmath.log(b2))
+        + a1 * (b2 - b1) / b1
+    )
 
 
 def errors(p, q, want):
@@ -128,18 +132,27 @@ def errors(p, q, want):
 def test_beta_near_equal_against_mpmath(a, b, rel):
     a2 = a * (1 + rel)
     want = float(mp_dirichlet([a, b], [a2, b]))
-    ours, theirs = errors(Beta(torch.tensor(a, dtype=D), torch.tensor(b, dtype=D)),
-                          Beta(torch.tensor(a2, dtype=D), torch.tensor(b, dtype=D)), want)
+    ours, theirs = errors(
+        Beta(torch.tensor(a, dtype=D), torch.tensor(b, dtype=D)),
+        Beta(torch.tensor(a2, dtype=D), torch.tensor(b, dtype=D)),
+        want,
+    )
     assert ours <= 1e-12 and (ours <= theirs or ours <= 2e-14)  # far from equal both are at rounding level
 
 
 @pytest.mark.parametrize("rel", [1e-9, 1e-5, 0.2])
 def test_gamma_near_equal_rates_and_shapes_against_mpmath(rel):
-    for a1, b1, a2, b2 in [(2.0, 3.0, 2.0, 3.0 * (1 + rel)), (0.5, 1.0, 0.5 * (1 + rel), 1.0),
-                           (40.0, 0.1, 40.0 * (1 - rel), 0.1 * (1 + rel))]:
+    for a1, b1, a2, b2 in [
+        (2.0, 3.0, 2.0, 3.0 * (1 + rel)),
+        (0.5, 1.0, 0.5 * (1 + rel), 1.0),
+        (40.0, 0.1, 40.0 * (1 - rel), 0.1 * (1 + rel)),
+    ]:
         want = float(mp_gamma(a1, b1, a2, b2))
-        ours, theirs = errors(Gamma(torch.tensor(a1, dtype=D), torch.tensor(b1, dtype=D)),
-                              Gamma(torch.tensor(a2, dtype=D), torch.tensor(b2, dtype=D)), want)
+        ours, theirs = errors(
+            Gamma(torch.tensor(a1, dtype=D), torch.tensor(b1, dtype=D)),
+            Gamma(torch.tensor(a2, dtype=D), torch.tensor(b2, dtype=D)),
+            want,
+        )
         assert ours <= 1e-11 and (ours <= theirs or ours <= 5e-15)
 
 
@@ -156,16 +169,28 @@ def test_dirichlet_k1000_against_mpmath(rel):
 def test_rate_families_near_equal_against_mpmath():
     r, s = 2.0, 2.0 * (1 + 1e-9)
     mr, ms = mpmath.mpf(r), mpmath.mpf(s)
-    cases = [(Exponential(torch.tensor(r, dtype=D)), Exponential(torch.tensor(s, dtype=D)),
-              mpmath.log(mr / ms) + ms / mr - 1),
-             (Poisson(torch.tensor(r, dtype=D)), Poisson(torch.tensor(s, dtype=D)), mr * mpmath.log(mr / ms) - mr + ms),
-             (Laplace(torch.tensor(0.0, dtype=D), torch.tensor(r, dtype=D)),
-              Laplace(torch.tensor(1e-9, dtype=D), torch.tensor(s, dtype=D)),
-              mpmath.log(ms / mr) + mpmath.mpf(1e-9) / ms + mr / ms * mpmath.exp(-mpmath.mpf(1e-9) / mr) - 1)]
+    cases = [
+        (
+            Exponential(torch.tensor(r, dtype=D)),
+            Exponential(torch.tensor(s, dtype=D)),
+            mpmath.log(mr / ms) + ms / mr - 1,
+        ),
+        (Poisson(torch.tensor(r, dtype=D)), Poisson(torch.tensor(s, dtype=D)), mr * mpmath.log(mr / ms) - mr + ms),
+        (
+            Laplace(torch.tensor(0.0, dtype=D), torch.tensor(r, dtype=D)),
+            Laplace(torch.tensor(1e-9, dtype=D), torch.tensor(s, dtype=D)),
+            mpmath.log(ms / mr) + mpmath.mpf(1e-9) / ms + mr / ms * mpmath.exp(-mpmath.mpf(1e-9) / mr) - 1,
+        ),
+    ]
     p, q = mpmath.mpf(0.3), mpmath.mpf(0.3) * (1 + mpmath.mpf(1e-9))
     q = mpmath.mpf(float(q))
-    cases.append((Bernoulli(torch.tensor(0.3, dtype=D)), Bernoulli(torch.tensor(float(q), dtype=D)),
-                  p * mpmath.log(p / q) + (1 - p) * mpmath.log((1 - p) / (1 - q))))
+    cases.append(
+        (
+            Bernoulli(torch.tensor(0.3, dtype=D)),
+            Bernoulli(torch.tensor(float(q), dtype=D)),
+            p * mpmath.log(p / q) + (1 - p) * mpmath.log((1 - p) / (1 - q)),
+        )
+    )
     for p_, q_, want in cases:
         ours, theirs = errors(p_, q_, float(want))
         assert ours <= 1e-9 and ours <= theirs, type(p_).__name__
@@ -193,11 +218,13 @@ def test_fallbacks_and_exact():
     # reference: numerical integration
     ref = klvae.kl_numerical(mix, n)
     assert abs(float(est.value) - ref) < 5 * float(est.stderr)
-    with pytest.raises(ValueError,
-                       match=r"KL\(MixtureSameFamily‖Normal\) has no closed form here or in torch; exact=True"):
+    with pytest.raises(
+        ValueError, match=r"KL\(MixtureSameFamily‖Normal\) has no closed form here or in torch; exact=True"
+    ):
         klvae.kl_divergence(mix, n, exact=True)
-    assert (float(klvae.kl_divergence(n, Normal(torch.tensor(1.0, dtype=D), 1.0), base=2))
-            == pytest.approx(0.5 / math.log(2)))
+    assert float(klvae.kl_divergence(n, Normal(torch.tensor(1.0, dtype=D), 1.0), base=2)) == pytest.approx(
+        0.5 / math.log(2)
+    )
     with pytest.raises(TypeError, match="must both be torch.distributions objects"):
         kl_distributions(n, [0.5, 0.5])
 
@@ -213,9 +240,24 @@ def test_binomial_counts_and_independent_ranks_decide_the_method():
 
 def test_every_registered_pair_is_tested():
     names = {t.__name__ for pair in CLOSED_FORMS for t in pair}
-    assert names == {"Normal", "MultivariateNormal", "LowRankMultivariateNormal", "Independent", "Bernoulli",
-                     "Binomial", "Geometric", "Categorical", "OneHotCategorical", "Poisson", "Exponential",
-                     "Gamma", "Beta", "Dirichlet", "Laplace", "Uniform"}
+    assert names == {
+        "Normal",
+        "MultivariateNormal",
+        "LowRankMultivariateNormal",
+        "Independent",
+        "Bernoulli",
+        "Binomial",
+        "Geometric",
+        "Categorical",
+        "OneHotCategorical",
+        "Poisson",
+        "Exponential",
+        "Gamma",
+        "Beta",
+        "Dirichlet",
+        "Laplace",
+        "Uniform",
+    }
 
 
 def test_gradients_flow_through_the_closed_forms():
@@ -230,8 +272,12 @@ def test_gradients_flow_through_the_closed_forms():
 @given(st.lists(st.floats(0.05, 50.0), min_size=4, max_size=4))
 def test_kl_is_nonnegative_and_zero_only_at_equality(params):
     a1, b1, a2, b2 = (torch.tensor(v, dtype=D) for v in params)
-    for p, q in ((Beta(a1, b1), Beta(a2, b2)), (Gamma(a1, b1), Gamma(a2, b2)), (Laplace(a1, b1), Laplace(a2, b2)),
-                 (Dirichlet(torch.stack([a1, b1])), Dirichlet(torch.stack([a2, b2])))):
+    for p, q in (
+        (Beta(a1, b1), Beta(a2, b2)),
+        (Gamma(a1, b1), Gamma(a2, b2)),
+        (Laplace(a1, b1), Laplace(a2, b2)),
+        (Dirichlet(torch.stack([a1, b1])), Dirichlet(torch.stack([a2, b2]))),
+    ):
         kl = float(kl_distributions(p, q))
         assert kl >= 0
         assert (kl == 0) == bool((torch.stack([a1, b1]) == torch.stack([a2, b2])).all())

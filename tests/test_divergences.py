@@ -72,8 +72,9 @@ def test_renyi_special_orders():
     bc = sum(math.sqrt(x * y) for x, y in zip(P, Q))
     assert float(renyi_divergence(P, Q, 0.5)) == pytest.approx(-2 * math.log(bc), rel=1e-14)
     assert float(hellinger_distance(P, Q)) ** 2 == pytest.approx(1 - bc, rel=1e-13)
-    assert float(renyi_divergence(P, Q, 3, base=2)) == pytest.approx(float(renyi_divergence(P, Q, 3)) / math.log(2),
-                                                                     rel=1e-15)
+    assert float(renyi_divergence(P, Q, 3, base=2)) == pytest.approx(
+        float(renyi_divergence(P, Q, 3)) / math.log(2), rel=1e-15
+    )
 
 
 @pytest.mark.parametrize("alpha", [-2.0, -1.0, 1e-9, 0.25, 0.5, 1 - 1e-9, 1 + 1e-9, 2.0, 3.5])
@@ -96,8 +97,10 @@ def test_tv_chi2_and_hellinger_against_scipy_and_mpmath():
     chi2 = [scipy.stats.chisquare(p[i], q[i]).statistic for i in range(5)]
     np.testing.assert_allclose(chi2_divergence(p, q), chi2, rtol=1e-13)
     np.testing.assert_allclose(total_variation(p, q), 0.5 * np.abs(p - q).sum(-1), rtol=1e-15)
-    h = [float(mpmath.sqrt(1 - sum(mpmath.sqrt(mpmath.mpf(a) * mpmath.mpf(b)) for a, b in zip(p[i], q[i]))))
-         for i in range(5)]
+    h = [
+        float(mpmath.sqrt(1 - sum(mpmath.sqrt(mpmath.mpf(a) * mpmath.mpf(b)) for a, b in zip(p[i], q[i]))))
+        for i in range(5)
+    ]
     np.testing.assert_allclose(hellinger_distance(p, q), h, rtol=1e-13)
     # nearly equal rows: the sum of squares keeps what 1 − BC would cancel
     p1 = np.array([0.5 + 1e-9, 0.5 - 1e-9])
@@ -108,14 +111,17 @@ def test_tv_chi2_and_hellinger_against_scipy_and_mpmath():
 def test_f_divergence_gives_each_member():
     rng = np.random.default_rng(1)
     p, q = rng.dirichlet(np.ones(5), size=3), rng.dirichlet(np.ones(5), size=3)
-    np.testing.assert_allclose(f_divergence(p, q, lambda t: torch.special.xlogy(t, t)), klvae.kl_divergence(p, q),
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        f_divergence(p, q, lambda t: torch.special.xlogy(t, t)), klvae.kl_divergence(p, q), rtol=1e-13
+    )
     np.testing.assert_allclose(f_divergence(p, q, lambda t: (t - 1) ** 2), chi2_divergence(p, q), rtol=1e-13)
-    np.testing.assert_allclose(f_divergence(p, q, lambda t: (t.sqrt() - 1) ** 2 / 2), hellinger_distance(p, q) ** 2,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        f_divergence(p, q, lambda t: (t.sqrt() - 1) ** 2 / 2), hellinger_distance(p, q) ** 2, rtol=1e-12
+    )
     a = 0.3
-    np.testing.assert_allclose(f_divergence(p, q, lambda t: (t**a - a * t - (1 - a)) / (a * (a - 1))),
-                               alpha_divergence(p, q, a), rtol=1e-12)
+    np.testing.assert_allclose(
+        f_divergence(p, q, lambda t: (t**a - a * t - (1 - a)) / (a * (a - 1))), alpha_divergence(p, q, a), rtol=1e-12
+    )
     # q = 0 < p: p·f′(∞)
     tv = f_divergence([0.5, 0.5], [1.0, 0.0], lambda t: (t - 1).abs() / 2, f_at_infinity=0.5)
     assert float(tv) == 0.5 == float(total_variation([0.5, 0.5], [1.0, 0.0]))
@@ -163,11 +169,13 @@ def test_kinds_axis_and_gradients():
     tp = torch.tensor(p, requires_grad=True)
     tq = torch.tensor(q, requires_grad=True)
     # gradcheck's perturbations leave the simplex: normalize=True maps them back onto it
-    for fn in (lambda a, b: renyi_divergence(a, b, 0.7, normalize=True),
-               lambda a, b: renyi_divergence(a, b, 1 + 1e-9, normalize=True),
-               lambda a, b: chi2_divergence(a, b, normalize=True),
-               lambda a, b: hellinger_distance(a, b, normalize=True),
-               lambda a, b: alpha_divergence(a, b, 2.5, normalize=True)):
+    for fn in (
+        lambda a, b: renyi_divergence(a, b, 0.7, normalize=True),
+        lambda a, b: renyi_divergence(a, b, 1 + 1e-9, normalize=True),
+        lambda a, b: chi2_divergence(a, b, normalize=True),
+        lambda a, b: hellinger_distance(a, b, normalize=True),
+        lambda a, b: alpha_divergence(a, b, 2.5, normalize=True),
+    ):
         assert torch.autograd.gradcheck(fn, (tp, tq))
     assert isinstance(total_variation(p.astype(np.float32), q.astype(np.float32)), np.ndarray)
     assert total_variation(p.astype(np.float32), q.astype(np.float32)).dtype == np.float32

@@ -15,8 +15,23 @@ from klvae.elementwise import entr, kl_div, rel_entr
 
 mpmath.mp.dps = 50
 
-SPECIAL = [0.0, 5e-324, 1e-310, 2.2250738585072014e-308, 1e-300, 1e-8, 0.3, 0.5, 1.0, 2.0, 1e300,
-           math.inf, -0.0, -1.0, math.nan]
+SPECIAL = [
+    0.0,
+    5e-324,
+    1e-310,
+    2.2250738585072014e-308,
+    1e-300,
+    1e-8,
+    0.3,
+    0.5,
+    1.0,
+    2.0,
+    1e300,
+    math.inf,
+    -0.0,
+    -1.0,
+    math.nan,
+]
 
 
 def mp_rel_entr(x, y):
@@ -33,16 +48,19 @@ def test_conventions_match_scipy_and_values_match_mpmath_on_a_grid():
     x, y = np.meshgrid(SPECIAL, SPECIAL, indexing="ij")
     interior = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
     with np.errstate(all="ignore"):
-        for ours, theirs, ref in ((rel_entr, scipy.special.rel_entr, mp_rel_entr),
-                                  (kl_div, scipy.special.kl_div, mp_kl_div)):
+        for ours, theirs, ref in (
+            (rel_entr, scipy.special.rel_entr, mp_rel_entr),
+            (kl_div, scipy.special.kl_div, mp_kl_div),
+        ):
             got, want = ours(x, y), theirs(x, y)
             # outside (0, inf)²: scipy's conventions (0, +inf, NaN), exactly
             np.testing.assert_array_equal(got[~interior], want[~interior])
             # inside: mpmath, where scipy's x/y overflows or underflows too
             for a, b, g in zip(x[interior], y[interior], got[interior]):
                 r = ref(a, b)
-                assert g == (float(r) if abs(r) < 1.7e308 else math.copysign(math.inf, r)) or \
-                    g == pytest.approx(float(r), rel=4e-15), (a, b)
+                assert g == (float(r) if abs(r) < 1.7e308 else math.copysign(math.inf, r)) or g == pytest.approx(
+                    float(r), rel=4e-15
+                ), (a, b)
         np.testing.assert_array_equal(entr(np.array(SPECIAL)), scipy.special.entr(np.array(SPECIAL)))
 
 

@@ -39,7 +39,8 @@ def test_knn_entropy_bias_and_spread_on_gaussians():
     bias, sd = spread(est, want)
     assert abs(bias) < 0.05 and sd < 0.05, (bias, sd)
     assert float(knn_entropy(np.random.default_rng(0).normal(size=2000), base=2)) == pytest.approx(
-        float(knn_entropy(np.random.default_rng(0).normal(size=2000))) / math.log(2))
+        float(knn_entropy(np.random.default_rng(0).normal(size=2000))) / math.log(2)
+    )
 
 
 def test_knn_kl_bias_and_spread_on_gaussians():
@@ -49,8 +50,9 @@ def test_knn_kl_bias_and_spread_on_gaussians():
     est = []
     for s in SEEDS:
         rng = np.random.default_rng(s)
-        est.append(knn_kl_divergence(rng.multivariate_normal(np.zeros(2), c1, 3000),
-                                     rng.multivariate_normal(mu, c2, 3000)))
+        est.append(
+            knn_kl_divergence(rng.multivariate_normal(np.zeros(2), c1, 3000), rng.multivariate_normal(mu, c2, 3000))
+        )
     bias, sd = spread(est, want)
     assert abs(bias) < 0.05 and sd < 0.06, (bias, sd)
 
@@ -58,8 +60,10 @@ def test_knn_kl_bias_and_spread_on_gaussians():
 @pytest.mark.parametrize("rho", [0.0, 0.6, 0.95])
 def test_ksg_bias_on_correlated_gaussians(rho):
     want = -0.5 * math.log(1 - rho**2)
-    est = [ksg_mutual_information(*np.random.default_rng(s).multivariate_normal([0, 0], [[1, rho], [rho, 1]], 2000).T)
-           for s in SEEDS]
+    est = [
+        ksg_mutual_information(*np.random.default_rng(s).multivariate_normal([0, 0], [[1, rho], [rho, 1]], 2000).T)
+        for s in SEEDS
+    ]
     bias, sd = spread(est, want)
     assert abs(bias) < 0.03 and sd < 0.04, (bias, sd)
 
@@ -84,8 +88,14 @@ def test_ksg_multivariate_blocks():
 
 
 def test_mmd_is_unbiased_under_the_null_and_the_test_has_power():
-    null = [mmd2(np.random.default_rng(s).normal(size=(200, 2)), np.random.default_rng(100 + s).normal(size=(200, 2)),
-                 bandwidth=1.0).mmd2 for s in range(20)]
+    null = [
+        mmd2(
+            np.random.default_rng(s).normal(size=(200, 2)),
+            np.random.default_rng(100 + s).normal(size=(200, 2)),
+            bandwidth=1.0,
+        ).mmd2
+        for s in range(20)
+    ]
     bias, sd = spread(null, 0.0)
     assert abs(bias) < 3 * sd / math.sqrt(20)  # E MMD²_u = 0 when p = q
     assert min(null) < 0  # unbiased, so negative at times
@@ -103,8 +113,9 @@ def test_mmd_against_a_direct_double_sum():
 
     def k(a, b):
         return np.exp(-((a[:, None, :] - b[None, :, :]) ** 2).sum(-1) / (2 * sigma**2))
+
     kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
-    want = ((kxx.sum() - np.trace(kxx)) / (30 * 29) + (kyy.sum() - np.trace(kyy)) / (25 * 24) - 2 * kxy.mean())
+    want = (kxx.sum() - np.trace(kxx)) / (30 * 29) + (kyy.sum() - np.trace(kyy)) / (25 * 24) - 2 * kxy.mean()
     assert mmd2(x, y, bandwidth=sigma).mmd2 == pytest.approx(want, rel=1e-12)
     pooled = np.vstack([x, y])
     med = np.median(scipy.spatial.distance.pdist(pooled))
@@ -172,7 +183,10 @@ def test_lazy_exports():
 def test_import_klvae_leaves_scipy_spatial_and_sklearn_unloaded():
     import subprocess
     import sys
-    code = ("import sys, klvae; "
-            "print(sorted(m for m in ('scipy.spatial', 'sklearn', 'scipy.integrate') if m in sys.modules))")
+
+    code = (
+        "import sys, klvae; "
+        "print(sorted(m for m in ('scipy.spatial', 'sklearn', 'scipy.integrate') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

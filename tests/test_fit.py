@@ -42,15 +42,18 @@ def ref_reverse_kl_fast(m, sd, d):
 
 
 def ref_reverse_fit(d, mean0, std0):
-    res = optimize.minimize(lambda t: ref_reverse_kl_fast(t[0], math.exp(t[1]), d), [mean0, math.log(std0)],
-                            method="Nelder-Mead", options=dict(xatol=1e-8, fatol=1e-13, maxiter=4000))
+    res = optimize.minimize(
+        lambda t: ref_reverse_kl_fast(t[0], math.exp(t[1]), d),
+        [mean0, math.log(std0)],
+        method="Nelder-Mead",
+        options=dict(xatol=1e-8, fatol=1e-13, maxiter=4000),
+    )
     m, sd = res.x[0], math.exp(res.x[1])
     return m, sd, ref_reverse_kl(m, sd, d)
 
 
 def ref_symmetric_fit(d):
-    res = optimize.minimize_scalar(lambda ls: ref_reverse_kl_fast(0.0, math.exp(ls), d), bracket=(0.0, 1.0),
-                                   tol=1e-10)
+    res = optimize.minimize_scalar(lambda ls: ref_reverse_kl_fast(0.0, math.exp(ls), d), bracket=(0.0, 1.0), tol=1e-10)
     sd = math.exp(res.x)
     return sd, ref_reverse_kl(0.0, sd, d)
 
@@ -217,15 +220,18 @@ def test_parse_mixture_builds_the_written_mixture():
     np.testing.assert_allclose(p.log_prob(torch.as_tensor(x)).numpy(), ref, rtol=1e-12)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "w:mu:sigma,w:mu:sigma"),
-    ("0.5:1", "is not 'w:mu:sigma' with three numbers"),
-    ("0.5:a:1,0.5:0:1", "is not 'w:mu:sigma' with three numbers"),
-    ("0.5:0:1,0.6:1:1", "must sum to 1, got 1.1"),
-    ("-0.5:0:1,1.5:1:1", "must be positive and finite"),
-    ("1:0:0", "scales must be positive standard deviations"),
-    ("1:inf:1", "means and scales must be finite"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "w:mu:sigma,w:mu:sigma"),
+        ("0.5:1", "is not 'w:mu:sigma' with three numbers"),
+        ("0.5:a:1,0.5:0:1", "is not 'w:mu:sigma' with three numbers"),
+        ("0.5:0:1,0.6:1:1", "must sum to 1, got 1.1"),
+        ("-0.5:0:1,1.5:1:1", "must be positive and finite"),
+        ("1:0:0", "scales must be positive standard deviations"),
+        ("1:inf:1", "means and scales must be finite"),
+    ],
+)
 def test_parse_mixture_errors(text, message):
     with pytest.raises(ValueError, match=message):
         parse_mixture(text)
@@ -250,8 +256,9 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="same dimension, got 1 and 2"):
         kl_numerical(p, gaussian_mixture([1.0], [[0.0, 0.0]], [1.0]))
     with pytest.raises(ValueError, match="1-D and 2-D densities only, got dimension 3"):
-        mvn = torch.distributions.MultivariateNormal(torch.zeros(3, dtype=torch.float64),
-                                                     torch.eye(3, dtype=torch.float64))
+        mvn = torch.distributions.MultivariateNormal(
+            torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64)
+        )
         kl_numerical(mvn, mvn)
     with pytest.raises(ValueError, match="separations must be at least two non-negative numbers"):
         reverse_kl_sweep([1.0])

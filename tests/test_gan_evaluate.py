@@ -75,12 +75,19 @@ def test_reverse_kl_is_log_k_minus_entropy(labels):
     assert cov.modes == len(set(labels))
 
 
-@pytest.mark.parametrize("samples, means, sigma, match", [
-    (np.zeros((3, 3)), np.zeros((2, 2)), 1.0,
-     r"samples must be \(n, D\) and means \(K, D\) with the same D, got \(3, 3\) and \(2, 2\)"),
-    (np.zeros((0, 2)), np.zeros((2, 2)), 1.0, "samples and means must be non-empty"),
-    (np.zeros((3, 2)), np.zeros((2, 2)), 0.0, "sigma must be positive and finite, got 0.0"),
-])
+@pytest.mark.parametrize(
+    "samples, means, sigma, match",
+    [
+        (
+            np.zeros((3, 3)),
+            np.zeros((2, 2)),
+            1.0,
+            r"samples must be \(n, D\) and means \(K, D\) with the same D, got \(3, 3\) and \(2, 2\)",
+        ),
+        (np.zeros((0, 2)), np.zeros((2, 2)), 1.0, "samples and means must be non-empty"),
+        (np.zeros((3, 2)), np.zeros((2, 2)), 0.0, "sigma must be positive and finite, got 0.0"),
+    ],
+)
 def test_mode_coverage_validates(samples, means, sigma, match):
     with pytest.raises(ValueError, match=match):
         mode_coverage(samples, means, sigma)

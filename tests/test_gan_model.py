@@ -13,10 +13,13 @@ def test_pack_groups_consecutive_samples_and_drops_the_remainder():
     torch.testing.assert_close(p[1], x[3:6])
 
 
-@pytest.mark.parametrize("n, m, match", [
-    (4, 0, "pack must be a positive integer, got 0"),
-    (2, 3, "a batch of 2 samples cannot fill one pack of 3"),
-])
+@pytest.mark.parametrize(
+    "n, m, match",
+    [
+        (4, 0, "pack must be a positive integer, got 0"),
+        (2, 3, "a batch of 2 samples cannot fill one pack of 3"),
+    ],
+)
 def test_pack_errors(n, m, match):
     with pytest.raises(ValueError, match=match):
         pack(torch.zeros(n, 2), m)
@@ -88,12 +91,15 @@ def test_build_gan_resolves_defaults_by_loss_and_data():
     assert d(pack(g.sample(6), 2)).shape == (3,)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"loss": "hinge"}, "loss must be one of minimax, nonsaturating, wasserstein; got 'hinge'"),
-    ({"pack": 0}, "pack must be at least 1, got 0"),
-    ({"n_critic": 0}, "n_critic must be at least 1, got 0"),
-    ({"gp_weight": -1.0}, "gp_weight must be non-negative, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"loss": "hinge"}, "loss must be one of minimax, nonsaturating, wasserstein; got 'hinge'"),
+        ({"pack": 0}, "pack must be at least 1, got 0"),
+        ({"n_critic": 0}, "n_critic must be at least 1, got 0"),
+        ({"gp_weight": -1.0}, "gp_weight must be non-negative, got -1.0"),
+    ],
+)
 def test_config_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GANConfig(**kwargs)

@@ -21,30 +21,37 @@ from klvae.gan.theory import (
 
 def _quad_jsd(mu):
     """JSD(N(0,1) ‖ N(μ,1)) by adaptive quadrature, in nats (independent of klvae)."""
+
     def integrand(x):
         lp, lq = stats.norm.logpdf(x), stats.norm.logpdf(x, mu)
         lm = np.logaddexp(lp, lq) - math.log(2)
         return 0.5 * math.exp(lp) * (lp - lm) + 0.5 * math.exp(lq) * (lq - lm)
+
     lo, hi = min(0, mu) - 40, max(0, mu) + 40
-    return integrate.quad(integrand, lo, hi, points=[0, mu / 2, mu], limit=200,
-                          epsabs=1e-13, epsrel=1e-13)[0]
+    return integrate.quad(integrand, lo, hi, points=[0, mu / 2, mu], limit=200, epsabs=1e-13, epsrel=1e-13)[0]
 
 
 def _quad_value(mu):
     """V(D*, G) = ∫ p log(p/(p+q)) + q log(q/(p+q)) dx by quadrature (not via JSD)."""
+
     def integrand(x):
         lp, lq = stats.norm.logpdf(x), stats.norm.logpdf(x, mu)
         ls = np.logaddexp(lp, lq)
         return math.exp(lp) * (lp - ls) + math.exp(lq) * (lq - ls)
+
     lo, hi = min(0, mu) - 40, max(0, mu) + 40
-    return integrate.quad(integrand, lo, hi, points=[0, mu / 2, mu], limit=200,
-                          epsabs=1e-13, epsrel=1e-13)[0]
+    return integrate.quad(integrand, lo, hi, points=[0, mu / 2, mu], limit=200, epsabs=1e-13, epsrel=1e-13)[0]
 
 
-@pytest.mark.parametrize("mu, jsd_table, value_table", [
-    (0.0, 0.0, -1.386294), (1.0, 0.111421, -1.163451), (2.0, 0.336831, -0.712633),
-    (4.0, 0.632720, -0.120854),
-])
+@pytest.mark.parametrize(
+    "mu, jsd_table, value_table",
+    [
+        (0.0, 0.0, -1.386294),
+        (1.0, 0.111421, -1.163451),
+        (2.0, 0.336831, -0.712633),
+        (4.0, 0.632720, -0.120854),
+    ],
+)
 def test_gaussian_shift_table_matches_quadrature(mu, jsd_table, value_table):
     ours = gaussian_shift_theory(mu)
     assert ours["jsd"] == pytest.approx(_quad_jsd(mu), abs=1e-6)
@@ -62,10 +69,16 @@ def test_gaussian_shift_rejects_bad_sigma():
 
 
 # no subnormals: scipy's jensenshannon (the reference) returns inf for q = [1, 5e-324]
-probability_pairs = st.integers(2, 8).flatmap(lambda k: st.tuples(
-    st.lists(st.floats(0, 1, allow_subnormal=False), min_size=k, max_size=k),
-    st.lists(st.floats(0, 1, allow_subnormal=False), min_size=k, max_size=k),
-)).filter(lambda pq: sum(pq[0]) > 1e-3 and sum(pq[1]) > 1e-3)
+probability_pairs = (
+    st.integers(2, 8)
+    .flatmap(
+        lambda k: st.tuples(
+            st.lists(st.floats(0, 1, allow_subnormal=False), min_size=k, max_size=k),
+            st.lists(st.floats(0, 1, allow_subnormal=False), min_size=k, max_size=k),
+        )
+    )
+    .filter(lambda pq: sum(pq[0]) > 1e-3 and sum(pq[1]) > 1e-3)
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -100,11 +113,14 @@ def test_optimal_discriminator_values():
     np.testing.assert_allclose(d, [0.5, 0.25, 0.0, 0.5])
 
 
-@pytest.mark.parametrize("p, q, match", [
-    ([0.5, -0.5, 1.0], [0.3, 0.3, 0.4], "p has negative probabilities"),
-    ([0.5, 0.5], [0.3, 0.3], "q does not sum to 1 along axis -1"),
-    ([np.nan, 1.0], [0.5, 0.5], "p contains NaN"),
-])
+@pytest.mark.parametrize(
+    "p, q, match",
+    [
+        ([0.5, -0.5, 1.0], [0.3, 0.3, 0.4], "p has negative probabilities"),
+        ([0.5, 0.5], [0.3, 0.3], "q does not sum to 1 along axis -1"),
+        ([np.nan, 1.0], [0.5, 0.5], "p contains NaN"),
+    ],
+)
 def test_optimal_value_validates(p, q, match):
     with pytest.raises(ValueError, match=match):
         optimal_value(p, q)

@@ -87,16 +87,25 @@ def test_nearly_equal_covariances_keep_relative_accuracy(eps):
         want = float(mp_renyi_mvn(mu, c1, mu, c2, a))
         got = float(renyi_divergence(mvn(mu, c1), mvn(mu, c2), a))
         assert got == pytest.approx(want, rel=1e-5)  # the eigenvalues carry eps·‖A‖ absolute error
-        got = float(renyi_divergence(Independent(N(mu, np.sqrt(np.diag(c1))), 1),
-                                     Independent(N(mu, np.sqrt(np.diag(c2))), 1), a))
+        got = float(
+            renyi_divergence(
+                Independent(N(mu, np.sqrt(np.diag(c1))), 1), Independent(N(mu, np.sqrt(np.diag(c2))), 1), a
+            )
+        )
         want = float(mp_renyi_mvn(mu, np.diag(np.diag(c1)), mu, np.diag(np.diag(c2)), a))
         assert got == pytest.approx(want, rel=1e-10)  # diagonal: exact differences
 
 
 def test_equal_gaussians_give_exactly_zero():
     p = mvn([0.3, 0.1], spd(2, 7))
-    for fn in (lambda a, b: renyi_divergence(a, b, 0.5), lambda a, b: renyi_divergence(a, b, 3.0),
-               hellinger_distance, chi2_divergence, lambda a, b: alpha_divergence(a, b, 0.3), total_variation):
+    for fn in (
+        lambda a, b: renyi_divergence(a, b, 0.5),
+        lambda a, b: renyi_divergence(a, b, 3.0),
+        hellinger_distance,
+        chi2_divergence,
+        lambda a, b: alpha_divergence(a, b, 0.3),
+        total_variation,
+    ):
         assert float(fn(p, p)) == 0.0
 
 
@@ -110,25 +119,37 @@ def test_hellinger_chi2_and_alpha_against_monte_carlo():
     torch.manual_seed(0)
     xq = q.sample((400_000,))
     ratio = (p.log_prob(xq) - q.log_prob(xq)).exp().numpy()  # p/q under q
-    for got, f in ((hellinger_distance(p, q) ** 2, (np.sqrt(ratio) - 1) ** 2 / 2),
-                   (chi2_divergence(p, q), (ratio - 1) ** 2),
-                   (alpha_divergence(p, q, 0.7), (ratio**0.7 - 0.7 * ratio - 0.3) / (0.7 * -0.3))):
+    for got, f in (
+        (hellinger_distance(p, q) ** 2, (np.sqrt(ratio) - 1) ** 2 / 2),
+        (chi2_divergence(p, q), (ratio - 1) ** 2),
+        (alpha_divergence(p, q, 0.7), (ratio**0.7 - 0.7 * ratio - 0.3) / (0.7 * -0.3)),
+    ):
         mean, se = mc(xq, f)
         assert abs(float(got) - mean) < 5 * se
 
 
 def test_total_variation_univariate_against_mpmath():
-    for (m1, s1, m2, s2) in [(0.3, 0.8, -0.5, 1.3), (0.0, 1.0, 2.0, 1.0), (0.0, 1.0, 0.0, 1.5), (1.0, 2.0, 1.0, 0.5),
-                             (0.0, 1.0, 1e-3, 1.0 + 1e-3)]:
+    for m1, s1, m2, s2 in [
+        (0.3, 0.8, -0.5, 1.3),
+        (0.0, 1.0, 2.0, 1.0),
+        (0.0, 1.0, 0.0, 1.5),
+        (1.0, 2.0, 1.0, 0.5),
+        (0.0, 1.0, 1e-3, 1.0 + 1e-3),
+    ]:
         log_ratio = lambda x, m1=m1, s1=s1, m2=m2, s2=s2: (  # noqa: E731
-            mpmath.log(mpmath.npdf(x, m1, s1)) - mpmath.log(mpmath.npdf(x, m2, s2)))
+            mpmath.log(mpmath.npdf(x, m1, s1)) - mpmath.log(mpmath.npdf(x, m2, s2))
+        )
         xs = np.linspace(-12, 12, 4801)
         vals = scipy.stats.norm.logpdf(xs, m1, s1) - scipy.stats.norm.logpdf(xs, m2, s2)  # where the roots are
-        roots = [mpmath.findroot(log_ratio, (xs[i], xs[i + 1]), solver="bisect")
-                 for i in range(len(xs) - 1) if vals[i] * vals[i + 1] < 0 or vals[i] == 0]
-        want = mpmath.quad(lambda x, m1=m1, s1=s1, m2=m2, s2=s2:
-                           abs(mpmath.npdf(x, m1, s1) - mpmath.npdf(x, m2, s2)) / 2,
-                           [-mpmath.inf, *roots, mpmath.inf])
+        roots = [
+            mpmath.findroot(log_ratio, (xs[i], xs[i + 1]), solver="bisect")
+            for i in range(len(xs) - 1)
+            if vals[i] * vals[i + 1] < 0 or vals[i] == 0
+        ]
+        want = mpmath.quad(
+            lambda x, m1=m1, s1=s1, m2=m2, s2=s2: abs(mpmath.npdf(x, m1, s1) - mpmath.npdf(x, m2, s2)) / 2,
+            [-mpmath.inf, *roots, mpmath.inf],
+        )
         assert float(total_variation(N(m1, s1), N(m2, s2))) == pytest.approx(float(want), rel=1e-11, abs=1e-15)
 
 
@@ -137,7 +158,8 @@ def test_total_variation_of_equal_covariances_is_exact_and_otherwise_monte_carlo
     p, q = mvn([0.0, 0.0, 0.0], c), mvn([1.0, 0.5, -0.5], c)
     d = np.array([1.0, 0.5, -0.5])
     assert float(total_variation(p, q)) == pytest.approx(
-        math.erf(math.sqrt(d @ np.linalg.solve(c, d)) / (2 * math.sqrt(2))), rel=1e-13)
+        math.erf(math.sqrt(d @ np.linalg.solve(c, d)) / (2 * math.sqrt(2))), rel=1e-13
+    )
     # a 1-d MultivariateNormal with another variance has no closed form here: Monte Carlo
     est = total_variation(mvn([0.3], [[0.64]]), mvn([-0.5], [[1.69]]), n=200_000)
     assert isinstance(est, MCEstimate)

@@ -89,12 +89,12 @@ def test_analytic_gradients_match_hand_derivatives():
     # E[(x−k)²] = (μ−k)² + σ²; E[cos ωx] = cos(ωμ)e^{−ω²σ²/2}; E[e^{−ax²}] by quad
     assert analytic_gradient(quadratic(0.5), 1.2, 0.8) == pytest.approx([2 * 0.7, 2 * 0.8])
     w, mu, s = 5.0, 0.3, 0.4
-    env = math.exp(-(w * s) ** 2 / 2)
+    env = math.exp(-((w * s) ** 2) / 2)
     assert analytic_gradient(cosine(w), mu, s) == pytest.approx(
-        [-w * math.sin(w * mu) * env, -(w**2) * s * math.cos(w * mu) * env])
+        [-w * math.sin(w * mu) * env, -(w**2) * s * math.cos(w * mu) * env]
+    )
     grad_mu = integrate.quad(lambda x: -20 * x * np.exp(-10 * x**2) * stats.norm.pdf(x, mu, s), -8, 8)[0]
-    grad_s = integrate.quad(lambda x: -20 * x * np.exp(-10 * x**2) * (x - mu) / s * stats.norm.pdf(x, mu, s),
-                            -8, 8)[0]
+    grad_s = integrate.quad(lambda x: -20 * x * np.exp(-10 * x**2) * (x - mu) / s * stats.norm.pdf(x, mu, s), -8, 8)[0]
     assert analytic_gradient(gaussian_bump(10.0), mu, s) == pytest.approx([grad_mu, grad_s], rel=1e-8)
 
 
@@ -124,8 +124,7 @@ def test_measured_per_sample_variances_match_quadrature(cost):
 def test_leave_one_out_variance_formula_matches_simulation(n):
     cost = gaussian_bump(10.0)
     g = estimate_gradient("score_baseline", cost.f, MU, SIGMA, n, repeats=100_000, seed=4 + n)
-    np.testing.assert_allclose((n * g.var(0)).numpy(), exact_variance("score_baseline", cost, MU, SIGMA, n),
-                               rtol=0.10)
+    np.testing.assert_allclose((n * g.var(0)).numpy(), exact_variance("score_baseline", cost, MU, SIGMA, n), rtol=0.10)
 
 
 def test_leave_one_out_limit_is_the_variance_with_baseline_E_f():
@@ -179,8 +178,7 @@ def test_sample_blocks_gradients_and_rsample_lets_them_through():
 def test_variance_table_rows_and_values():
     table = variance_table(ns=(2, 16), repeats=200, seed=1)
     assert len(table["rows"]) == 3 * 2 * 3
-    row = next(r for r in table["rows"] if r["cost"] == "(x-0)^2" and r["param"] == "mu"
-               and r["estimator"] == "score")
+    row = next(r for r in table["rows"] if r["cost"] == "(x-0)^2" and r["param"] == "mu" and r["estimator"] == "score")
     assert row["analytic"] == pytest.approx(2.0)
     assert row["exact_var"] == pytest.approx([30.0, 30.0], rel=1e-6)
     assert abs(row["mean"] - 2.0) < 4 * row["stderr"]

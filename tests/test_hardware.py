@@ -16,8 +16,12 @@ from klvae.vae import VAE, ELBOConfig, VAEConfig, load_run, vae_loss
 
 
 def digits_run(tmp, amp, seed=0):
-    return train_vae(VAEConfig(hidden=(64,), latent_dim=4), ELBOConfig(iw_k=50),
-                     TrainConfig(out=str(tmp), epochs=25, seed=seed, amp=amp, threads=1), figures=False)
+    return train_vae(
+        VAEConfig(hidden=(64,), latent_dim=4),
+        ELBOConfig(iw_k=50),
+        TrainConfig(out=str(tmp), epochs=25, seed=seed, amp=amp, threads=1),
+        figures=False,
+    )
 
 
 @pytest.fixture(scope="module")

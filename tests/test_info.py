@@ -332,7 +332,7 @@ def test_gradcheck_on_interior_points(fn):
     p, q = interior(0, (3, 5)).requires_grad_(), interior(1, (3, 5)).requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: fn(a, b, normalize=True), (p, q))
     # near p = q the series branch is used; its gradient must match too
-    r = (p.detach() * (1 + 1e-3 * torch.randn(3, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)))
+    r = p.detach() * (1 + 1e-3 * torch.randn(3, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
     r.requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: fn(a, b, normalize=True), (p, r))
 
@@ -366,8 +366,11 @@ def test_float32_and_kind_are_kept():
     assert np.allclose(out.numpy(), want, rtol=1e-5)
     h = klvae.entropy(p.numpy())
     assert isinstance(h, np.ndarray) and h.dtype == np.float32
-    assert np.allclose(klvae.js_distance(p, q).numpy(),
-                       scipy.spatial.distance.jensenshannon(p.double(), q.double(), axis=-1), rtol=1e-5)
+    assert np.allclose(
+        klvae.js_distance(p, q).numpy(),
+        scipy.spatial.distance.jensenshannon(p.double(), q.double(), axis=-1),
+        rtol=1e-5,
+    )
 
 
 def test_mixed_torch_and_numpy_returns_torch_with_grad():
@@ -616,8 +619,9 @@ def test_kl_of_the_reported_pair_matches_scipy():
 def test_random_subnormal_q_with_mass_spread(mantissa, a):
     s = float(np.frombuffer(np.int64(mantissa).tobytes(), dtype=np.float64)[0])  # a subnormal
     p, q = np.array([a, 1 - a, 0.0]), np.array([s, 0.5, 0.5 - s])
-    want = mpmath.mpf(a) * mpmath.log(mpmath.mpf(a) / mpmath.mpf(s)) + \
-        mpmath.mpf(1 - a) * mpmath.log(mpmath.mpf(1 - a) / mpmath.mpf(0.5))
+    want = mpmath.mpf(a) * mpmath.log(mpmath.mpf(a) / mpmath.mpf(s)) + mpmath.mpf(1 - a) * mpmath.log(
+        mpmath.mpf(1 - a) / mpmath.mpf(0.5)
+    )
     for pp, qq in ((p, q), (torch.tensor(p), torch.tensor(q))):
         assert float(klvae.kl_divergence(pp, qq)) == pytest.approx(float(want), rel=1e-14)
 

@@ -80,8 +80,9 @@ def test_full_disk_is_an_oserror_naming_the_file_and_leaves_nothing(tmp_path, mo
     before = old.read_bytes()
 
     def full(*args, **kwargs):
-        raise SafetensorError('Error while serializing: I/O error: No space left on device '
-                              '(os error 28) at path "/x/.tmpAbC123"')
+        raise SafetensorError(
+            'Error while serializing: I/O error: No space left on device (os error 28) at path "/x/.tmpAbC123"'
+        )
 
     monkeypatch.setattr(klvae._io, "save_file", full)
     with pytest.raises(OSError, match=r"No space left on device.*w\.safetensors") as info:
@@ -95,8 +96,15 @@ def test_remove_stale_temporaries_removes_only_the_writers_temporaries(tmp_path)
     from klvae._io import remove_stale_temporaries
 
     stale = [".model.safetensors.a1b2_c3d.tmp", ".metrics.json.zz99yy88.tmp", ".tmpQ1w2E3"]
-    kept = ["model.safetensors", "notes.tmp", ".model.safetensors.short.tmp", ".hidden",
-            ".metrics.json.ABCDEFGH.tmp", "x.json.a1b2c3d4.tmp", ".tmpQ1w2E3x"]
+    kept = [
+        "model.safetensors",
+        "notes.tmp",
+        ".model.safetensors.short.tmp",
+        ".hidden",
+        ".metrics.json.ABCDEFGH.tmp",
+        "x.json.a1b2c3d4.tmp",
+        ".tmpQ1w2E3x",
+    ]
     for name in stale + kept:
         (tmp_path / name).write_text("x")
     (tmp_path / ".dir.a1b2c3d4.tmp").mkdir()  # a folder is never removed

@@ -13,9 +13,11 @@ D = torch.float64
 
 def lowrank(batch, d, r, seed):
     g = torch.Generator().manual_seed(seed)
-    return LowRankMultivariateNormal(torch.randn(*batch, d, generator=g, dtype=D),
-                                     torch.randn(*batch, d, r, generator=g, dtype=D) / r**0.5,
-                                     0.2 + torch.rand(*batch, d, generator=g, dtype=D))
+    return LowRankMultivariateNormal(
+        torch.randn(*batch, d, generator=g, dtype=D),
+        torch.randn(*batch, d, r, generator=g, dtype=D) / r**0.5,
+        0.2 + torch.rand(*batch, d, generator=g, dtype=D),
+    )
 
 
 def kl(p, q, **kw):
@@ -28,11 +30,11 @@ def test_matches_torch_and_the_dense_form(r1, r2):
     torch.testing.assert_close(kl(p, q), kl_divergence(p, q), rtol=1e-12, atol=0)
     dense = klvae.kl_mvn(p.loc, p.covariance_matrix, q.loc, q.covariance_matrix)
     torch.testing.assert_close(kl(p, q), dense, rtol=1e-12, atol=0)
-    via_kl_mvn = klvae.kl_mvn(p.loc, mu2=q.loc, cov_factor1=p.cov_factor, cov_diag1=p.cov_diag,
-                              cov_factor2=q.cov_factor, cov_diag2=q.cov_diag)
+    via_kl_mvn = klvae.kl_mvn(
+        p.loc, mu2=q.loc, cov_factor1=p.cov_factor, cov_diag1=p.cov_diag, cov_factor2=q.cov_factor, cov_diag2=q.cov_diag
+    )
     torch.testing.assert_close(via_kl_mvn, kl(p, q), rtol=0, atol=0)
-    one_side = klvae.kl_mvn(p.loc, mu2=q.loc, cov_factor1=p.cov_factor, cov_diag1=p.cov_diag,
-                            cov2=q.covariance_matrix)
+    one_side = klvae.kl_mvn(p.loc, mu2=q.loc, cov_factor1=p.cov_factor, cov_diag1=p.cov_diag, cov2=q.covariance_matrix)
     torch.testing.assert_close(one_side, kl(p, q), rtol=1e-12, atol=0)
 
 
@@ -52,6 +54,7 @@ def test_no_d_by_d_factorization_at_d_1000(monkeypatch):
         def spy(a, *args, _real=real, **kw):
             sizes.append(a.shape[-1] if a.shape[-2] == a.shape[-1] else 0)
             return _real(a, *args, **kw)
+
         monkeypatch.setattr(torch.linalg, name, spy)
     p, q = lowrank((2,), 1000, 10, 4), lowrank((2,), 1000, 10, 5)
     out = kl(p, q)

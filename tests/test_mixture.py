@@ -64,8 +64,12 @@ def test_two_d_mixture_has_a_richardson_error_and_matches_the_closed_form():
     exact = float(torch.distributions.kl_divergence(MultivariateNormal(mp, cp), MultivariateNormal(mq, cq)))
     closed = kl_numerical(MultivariateNormal(mp, cp), MultivariateNormal(mq, cq))
     assert closed.method == "closed form" and closed == pytest.approx(exact, rel=1e-13)
-    as_mixtures = kl_numerical(gaussian_mixture([1.0], mp[None], cp[None]), MultivariateNormal(mq, cq),
-                               bounds=([-9.0, -9.0], [9.0, 9.0]), n_grid=401)
+    as_mixtures = kl_numerical(
+        gaussian_mixture([1.0], mp[None], cp[None]),
+        MultivariateNormal(mq, cq),
+        bounds=([-9.0, -9.0], [9.0, 9.0]),
+        n_grid=401,
+    )
     assert as_mixtures.method == "simpson"
     assert abs(as_mixtures - exact) <= max(as_mixtures.error, 1e-9)
 
@@ -77,8 +81,9 @@ def test_an_unreachable_precision_warns_with_the_bound():
         kl_numerical(p, q, rtol=1e-300, atol=0.0)
     p2 = gaussian_mixture([0.5, 0.5], [[0.0, 0.0], [3.0, 0.0]], [0.02, 0.02])  # too narrow for the grid
     with pytest.warns(RuntimeWarning, match="use a finer n_grid"):
-        kl_numerical(p2, MultivariateNormal(torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)),
-                     n_grid=101)
+        kl_numerical(
+            p2, MultivariateNormal(torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)), n_grid=101
+        )
 
 
 def test_moments_and_extent_of_a_mixture():

@@ -45,8 +45,9 @@ def test_kl_of_a_distribution_with_itself_is_exactly_zero(form, dtype):
     for d in (1, 2, 5, 30):
         s = random_spd(4, d=d, gen=gen, dtype=dtype)
         mu = torch.randn(4, d, generator=gen, dtype=dtype)
-        arg = {"cov": s, "precision": s, "scale_tril": torch.linalg.cholesky(s),
-               "var": s.diagonal(dim1=-2, dim2=-1)}[form]
+        arg = {"cov": s, "precision": s, "scale_tril": torch.linalg.cholesky(s), "var": s.diagonal(dim1=-2, dim2=-1)}[
+            form
+        ]
         out = kl_mvn(mu, mu2=mu, **{f"{form}1": arg, f"{form}2": arg.clone()})
         assert (out == 0).all(), (d, out)
 
@@ -159,8 +160,9 @@ def test_kl_mvn_nonnegative_and_invariant_under_affine_maps(d, seed):
     assert torch.isclose(entropy_mvn(a @ cov1 @ a.T), entropy_mvn(cov1) + shift, rtol=1e-9)
 
 
-@pytest.mark.parametrize("form1, form2",
-                         [("cov", "cov"), ("precision", "scale_tril"), ("var", "precision"), ("var", "var")])
+@pytest.mark.parametrize(
+    "form1, form2", [("cov", "cov"), ("precision", "scale_tril"), ("var", "precision"), ("var", "var")]
+)
 def test_gradcheck_kl_mvn(form1, form2):
     gen = torch.Generator().manual_seed(11)
     d = 3
@@ -194,8 +196,11 @@ def test_not_positive_definite_names_the_batch_element():
         kl_mvn(mu, torch.eye(3, dtype=F64), mu, _indefinite_at(5, [3]))
     with pytest.raises(ValueError, match=r"cov1 is not positive definite at batch indices \(1,\), \(4,\)$"):
         kl_mvn(mu, _indefinite_at(5, [1, 4]), mu, torch.eye(3, dtype=F64))
-    with pytest.raises(ValueError, match=r"cov1 is not positive definite at batch indices "
-                                         r"\(0,\), \(1,\), \(2,\), \(3,\) and 2 more"):
+    with pytest.raises(
+        ValueError,
+        match=r"cov1 is not positive definite at batch indices "
+        r"\(0,\), \(1,\), \(2,\), \(3,\) and 2 more",
+    ):
         kl_mvn(mu, _indefinite_at(6, range(6)), mu, torch.eye(3, dtype=F64))
     with pytest.raises(ValueError, match=r"^cov1 is not positive definite$"):
         kl_mvn(mu, _indefinite_at(1, [0])[0], mu, torch.eye(3, dtype=F64))
@@ -231,11 +236,13 @@ def test_kl_mvn_input_errors():
         kl_mvn(mu, np.ones((3, 4)), mu, eye)
     with pytest.raises(ValueError, match=r"mu1 must have an event dimension \(…, d\), got shape \(\)"):
         kl_mvn(0.0, eye, mu, eye)
-    with pytest.raises(ValueError,
-                       match=r"event sizes do not match: mu1 \(4,\), cov1 \(3, 3\), mu2 \(3,\), cov2 \(3, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"event sizes do not match: mu1 \(4,\), cov1 \(3, 3\), mu2 \(3,\), cov2 \(3, 3\)"
+    ):
         kl_mvn(np.zeros(4), eye, mu, eye)
-    with pytest.raises(ValueError,
-                       match=r"batch shapes do not broadcast: mu1 \(2,\), cov1 \(\), mu2 \(5,\), cov2 \(\)"):
+    with pytest.raises(
+        ValueError, match=r"batch shapes do not broadcast: mu1 \(2,\), cov1 \(\), mu2 \(5,\), cov2 \(\)"
+    ):
         kl_mvn(np.zeros((2, 3)), eye, np.zeros((5, 3)), eye)
     with pytest.raises(TypeError, match=r"give exactly one of cov1, scale_tril1, precision1, var1 \(got cov1, var1\)"):
         kl_mvn(mu, eye, mu, eye, var1=np.ones(3))

@@ -19,14 +19,17 @@ def test_lr_factor_formula():
         lr_factor("step", 0.5)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(lr_schedule="step"), "lr_schedule must be one of"),
-    (dict(adam_beta1=-0.1), r"adam_beta1 must lie in \[0, 1\)"),
-    (dict(weight_decay=-1.0), "weight_decay must be non-negative"),
-    (dict(seed=-1), "seed must be non-negative"),
-    (dict(amp="fp16"), "amp must be 'auto', 'none' or 'bf16'"),
-    (dict(adam_beta2=1.0), r"adam_beta2 must lie in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lr_schedule="step"), "lr_schedule must be one of"),
+        (dict(adam_beta1=-0.1), r"adam_beta1 must lie in \[0, 1\)"),
+        (dict(weight_decay=-1.0), "weight_decay must be non-negative"),
+        (dict(seed=-1), "seed must be non-negative"),
+        (dict(amp="fp16"), "amp must be 'auto', 'none' or 'bf16'"),
+        (dict(adam_beta2=1.0), r"adam_beta2 must lie in \[0, 1\)"),
+    ],
+)
 def test_config_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)

@@ -13,10 +13,14 @@ def test_every_public_name_resolves_to_what_its_module_defines():
 
 
 def test_import_is_quick_and_changes_no_global_state():
-    lazy = ("import sys, klvae; import klvae.figures, klvae.runs.vae; "
-            "assert not any(m in sys.modules for m in ('sklearn', 'matplotlib.pyplot')), 'imported eagerly'")
+    lazy = (
+        "import sys, klvae; import klvae.figures, klvae.runs.vae; "
+        "assert not any(m in sys.modules for m in ('sklearn', 'matplotlib.pyplot')), 'imported eagerly'"
+    )
     subprocess.run([sys.executable, "-c", lazy], check=True)
-    state = ("import os, matplotlib; u = os.umask(0o22); os.umask(u); b = matplotlib.get_backend(); "
-             "import klvae, klvae.figures, klvae.runs; v = os.umask(0o22); os.umask(v); "
-             "assert (u, b) == (v, matplotlib.get_backend()), 'global state changed'")
+    state = (
+        "import os, matplotlib; u = os.umask(0o22); os.umask(u); b = matplotlib.get_backend(); "
+        "import klvae, klvae.figures, klvae.runs; v = os.umask(0o22); os.umask(v); "
+        "assert (u, b) == (v, matplotlib.get_backend()), 'global state changed'"
+    )
     subprocess.run([sys.executable, "-c", state], check=True)

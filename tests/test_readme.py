@@ -76,8 +76,9 @@ def test_the_readme_has_runnable_examples():
 def test_the_block_parser_reads_commands_and_their_output():
     text = "```console\n$ klvae entropy 1\n0 nats\n$ klvae js 1 1\n```\n```sh\n$ klvae train\n```\n"
     assert console_blocks(text) == [(1, [("klvae entropy 1", ["0 nats"]), ("klvae js 1 1", [])])]
-    assert matches(["trained 2 epochs in 0.1 s", "...", "report: r"],
-                   ["trained 3 epochs in 9 s", "a", "b", "report: r"])
+    assert matches(
+        ["trained 2 epochs in 0.1 s", "...", "report: r"], ["trained 3 epochs in 9 s", "a", "b", "report: r"]
+    )
     assert not matches(["report: r"], ["report: s"]) and not matches(["a"], ["a", "b"])
     assert not matches(["trained 2 epochs"], ["trained 2 epochs (stopped)"])
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from klvae.figures import plot_bars, save_image_grid
+from klvae.charts import plot_bars
+from klvae.figures import save_image_grid
 from klvae.report import load_metrics_jsonl, write_report
 
 # --------------------------------------------------------------------------- metrics log
@@ -65,13 +66,25 @@ def test_report_is_self_contained_and_escaped(tmp_path):
     grid = save_image_grid(torch.rand(4, 1, 8, 8), tmp_path / "samples.png")
     bars = plot_bars([0.5, 1.0], tmp_path / "kl.png", title="t", xlabel="x", ylabel="y")
     p = write_report(
-        tmp_path, title="VAE <digits> & co",
-        metrics={"elbo": -92.123456789, "kl_per_dim": list(range(20)), "active": torch.tensor(3),
-                 "test": {"nll": np.float32(1e-9)}, "ok": True, "note": "<b>bold</b>"},
-        figures=[("samples.png", "Samples <from the prior>"), (str(bars), "KL per dimension"),
-                 ("Reversed order", "samples.png"), ("gone.png", "lost")],
+        tmp_path,
+        title="VAE <digits> & co",
+        metrics={
+            "elbo": -92.123456789,
+            "kl_per_dim": list(range(20)),
+            "active": torch.tensor(3),
+            "test": {"nll": np.float32(1e-9)},
+            "ok": True,
+            "note": "<b>bold</b>",
+        },
+        figures=[
+            ("samples.png", "Samples <from the prior>"),
+            (str(bars), "KL per dimension"),
+            ("Reversed order", "samples.png"),
+            ("gone.png", "lost"),
+        ],
         config={"lr": 0.001, "data": "digits", "model": Model(latent=16)},
-        notes=["Trained for 3 epochs; x < y & z."])
+        notes=["Trained for 3 epochs; x < y & z."],
+    )
     assert p == tmp_path / "report.html"
     doc = p.read_text()
     assert "VAE &lt;digits&gt; &amp; co" in doc and "<digits>" not in doc
@@ -98,10 +111,15 @@ def test_report_without_metrics_or_figures(tmp_path):
 
 
 def test_rows_warnings_and_provenance(tmp_path):
-    doc = write_report(tmp_path, title="t", metrics=[("active units", "8 of 8", "dimensions in use")],
-                       figures=[], warnings=["Undertrained: stopped after 0.5 of an epoch"],
-                       provenance=[("command", "klvae train --epochs 3")], raw_metrics={"active_units": 8}
-                       ).read_text()
+    doc = write_report(
+        tmp_path,
+        title="t",
+        metrics=[("active units", "8 of 8", "dimensions in use")],
+        figures=[],
+        warnings=["Undertrained: stopped after 0.5 of an epoch"],
+        provenance=[("command", "klvae train --epochs 3")],
+        raw_metrics={"active_units": 8},
+    ).read_text()
     assert '<p class="warning">Undertrained: stopped after 0.5 of an epoch</p>' in doc
     assert '<th>active units</th><td class="num">8 of 8</td><td class="why">dimensions in use</td>' in doc
     assert "How this run was made" in doc and "klvae train --epochs 3" in doc

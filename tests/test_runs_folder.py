@@ -30,8 +30,12 @@ SMALL = ["--hidden", "16", "--latent-dim", "2", "--iw-k", "3", "--log-every", "5
 
 
 def run(tmp, epochs=1, **train):
-    return train_vae(VAEConfig(hidden=(16,), latent_dim=2), ELBOConfig(iw_k=3),
-                     TrainConfig(out=str(tmp), epochs=epochs, log_every=5, **train), figures=False)
+    return train_vae(
+        VAEConfig(hidden=(16,), latent_dim=2),
+        ELBOConfig(iw_k=3),
+        TrainConfig(out=str(tmp), epochs=epochs, log_every=5, **train),
+        figures=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +70,15 @@ def test_out_that_is_a_file_is_one_line(tmp_path, capsys):
     assert f"--out {tmp_path / 'f'} is a file, not a folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--seed", "-1"], "seed must be non-negative, got -1"),
-    (["--lr", "0"], "lr must be positive and finite"),
-    (["--adam-beta1", "1"], r"adam_beta1 must lie in [0, 1)"),
-    (["--data", "no-such-data.npz"], "no-such-data.npz"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--seed", "-1"], "seed must be non-negative, got -1"),
+        (["--lr", "0"], "lr must be positive and finite"),
+        (["--adam-beta1", "1"], r"adam_beta1 must lie in [0, 1)"),
+        (["--data", "no-such-data.npz"], "no-such-data.npz"),
+    ],
+)
 def test_bad_settings_write_nothing(tmp_path, capsys, argv, match):
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), "--epochs", "1", *SMALL, *argv]) == 2
@@ -99,11 +106,14 @@ def test_stale_temporaries_are_removed_when_a_run_starts(tmp_path):
     assert not any(p.exists() for p in stale) and (tmp_path / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("text, match", [
-    (None, "config.json is missing: not a klvae run folder"),
-    ("{not json", "config.json is not valid JSON"),
-    ('["a list"]', "is not a klvae run config"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (None, "config.json is missing: not a klvae run folder"),
+        ("{not json", "config.json is not valid JSON"),
+        ('["a list"]', "is not a klvae run config"),
+    ],
+)
 def test_a_damaged_config_is_named(tmp_path, text, match):
     if text is not None:
         (tmp_path / "config.json").write_text(text)
@@ -176,8 +186,11 @@ def test_a_second_process_given_the_same_folder_is_refused(tmp_path):
             run(out)
     assert sorted(p.name for p in out.iterdir()) == [folder.LOCK]  # nothing written
     # two real commands at once: one trains, the other is refused
-    first = subprocess.Popen([sys.executable, "-m", "klvae", "train", "--out", str(out), "--epochs", "400",
-                              "--max-seconds", "6", *SMALL], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "klvae", "train", "--out", str(out), "--epochs", "400", "--max-seconds", "6", *SMALL],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         for _ in range(200):  # until the first one holds the folder
             if (out / "config.json").exists():
@@ -185,10 +198,14 @@ def test_a_second_process_given_the_same_folder_is_refused(tmp_path):
             first.poll()
             assert first.returncode is None, first.stderr.read()
             time.sleep(0.05)
-        second = subprocess.run([sys.executable, "-m", "klvae", "train", "--out", str(out), "--epochs", "1", *SMALL],
-                                capture_output=True, text=True)
-        assert second.returncode == 2 and ("in use by another klvae process" in second.stderr
-                                           or "already holds a run" in second.stderr)
+        second = subprocess.run(
+            [sys.executable, "-m", "klvae", "train", "--out", str(out), "--epochs", "1", *SMALL],
+            capture_output=True,
+            text=True,
+        )
+        assert second.returncode == 2 and (
+            "in use by another klvae process" in second.stderr or "already holds a run" in second.stderr
+        )
     finally:
         first.wait(60)
     assert first.returncode == 0

@@ -13,17 +13,41 @@ from klvae.gan.model import GANConfig
 from klvae.runs.gan import train_gan
 from klvae.train import TrainConfig, TrainingInterrupted
 
-SMALL = ["--g-hidden", "16", "--d-hidden", "16", "--g-layers", "2", "--d-layers", "2",
-         "--batch-size", "10000", "--threads", "1"]
+SMALL = [
+    "--g-hidden",
+    "16",
+    "--d-hidden",
+    "16",
+    "--g-layers",
+    "2",
+    "--d-layers",
+    "2",
+    "--batch-size",
+    "10000",
+    "--threads",
+    "1",
+]
 
 
 def test_cli_trains_on_ring8_and_writes_the_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["gan", "--data", "ring8", "--epochs", "2", "--loss", "minimax", "--pack", "2",
-                 "--out", str(out), *SMALL]) == 0
-    for name in ("config.json", "metrics.json", "metrics.jsonl", "model.safetensors",
-                 "checkpoint.safetensors", "report.html", "samples.png", "samples/epoch_001.png",
-                 "samples/epoch_002.png", "losses.png", "modes.png"):
+    assert (
+        main(["gan", "--data", "ring8", "--epochs", "2", "--loss", "minimax", "--pack", "2", "--out", str(out), *SMALL])
+        == 0
+    )
+    for name in (
+        "config.json",
+        "metrics.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "report.html",
+        "samples.png",
+        "samples/epoch_001.png",
+        "samples/epoch_002.png",
+        "losses.png",
+        "modes.png",
+    ):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"modes", "high_quality", "reverse_kl"} <= set(metrics)
@@ -70,8 +94,7 @@ def _small(loss="nonsaturating"):
 @pytest.mark.parametrize("loss", ["nonsaturating", "wasserstein"])
 def test_resume_after_interrupt_equals_an_uninterrupted_run(tmp_path, loss):
     def train(out, **kw):
-        return TrainConfig(data="ring8", epochs=2, batch_size=10000, lr=1e-3, seed=3, out=str(out),
-                           threads=1, **kw)
+        return TrainConfig(data="ring8", epochs=2, batch_size=10000, lr=1e-3, seed=3, out=str(out), threads=1, **kw)
 
     full_dir, full = train_gan(_small(loss), train(tmp_path / "full"), figures=False)
 
@@ -88,15 +111,42 @@ def test_resume_after_interrupt_equals_an_uninterrupted_run(tmp_path, loss):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     for key in ("modes", "high_quality", "reverse_kl", "steps"):
         assert full[key] == resumed[key]
-    rows = lambda d: [{k: v for k, v in json.loads(line).items() if k != "train_seconds"}  # noqa: E731
-                      for line in (d / "metrics.jsonl").read_text().splitlines()]
+
+    def rows(d):
+        return [
+            {k: v for k, v in json.loads(line).items() if k != "train_seconds"}
+            for line in (d / "metrics.jsonl").read_text().splitlines()
+        ]
+
     assert rows(full_dir) == rows(cut_dir)
 
 
 def test_digits_gan_reports_offline_classifier_scores(tmp_path):
     out = tmp_path / "digits"
-    assert main(["gan", "--data", "digits", "--epochs", "2", "--batch-size", "512", "--out", str(out),
-                 "--g-hidden", "32", "--d-hidden", "32", "--latent-dim", "8", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "gan",
+                "--data",
+                "digits",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "512",
+                "--out",
+                str(out),
+                "--g-hidden",
+                "32",
+                "--d-hidden",
+                "32",
+                "--latent-dim",
+                "8",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["class_kl"] >= 0 and 0.1 <= metrics["confidence"] <= 1
     assert metrics["classifier_test_accuracy"] > 0.85  # the scorer itself is good on real digits
@@ -131,14 +181,17 @@ def test_a_last_batch_smaller_than_a_pack_still_trains():
     assert all(torch.isfinite(v) for v in out.values())  # one point: G's batch norm still works
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--theory", "--data", "ring8"], "--theory trains nothing and takes only --out, got --data"),
-    (["--pack", "4", "--batch-size", "2"], "batch_size (2) must be at least pack (4)"),
-    (["--pack", "0"], "pack must be at least 1, got 0"),
-    (["--epochs", "0"], "epochs must be at least 1, got 0"),
-    (["--resume", "/nonexistent/run"], "run folder /nonexistent/run does not exist"),
-    (["--resume", "/tmp"], "/tmp/checkpoint.safetensors is missing: nothing to resume"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--theory", "--data", "ring8"], "--theory trains nothing and takes only --out, got --data"),
+        (["--pack", "4", "--batch-size", "2"], "batch_size (2) must be at least pack (4)"),
+        (["--pack", "0"], "pack must be at least 1, got 0"),
+        (["--epochs", "0"], "epochs must be at least 1, got 0"),
+        (["--resume", "/nonexistent/run"], "run folder /nonexistent/run does not exist"),
+        (["--resume", "/tmp"], "/tmp/checkpoint.safetensors is missing: nothing to resume"),
+    ],
+)
 def test_cli_errors_are_one_line(argv, match, capsys):
     assert main(["gan", *argv]) == 2
     err = capsys.readouterr().err
@@ -149,10 +202,18 @@ def test_cli_reports_an_undefined_reverse_kl(tmp_path, monkeypatch, capsys):
     # with no high-quality sample the mode histogram is empty and reverse_kl is None (JSON null)
     import klvae.cli.gan_commands as gan_run
 
-    metrics = {"epochs": 1, "steps": 1, "train_seconds": 0.1, "stopped": None, "modes": 0,
-               "high_quality": 0.0, "reverse_kl": None}
-    (tmp_path / "config.json").write_text(json.dumps({"gan": {}, "train": {"batch_size": 256},
-                                                      "data": {"name": "grid25", "n_train": 100000}}))
+    metrics = {
+        "epochs": 1,
+        "steps": 1,
+        "train_seconds": 0.1,
+        "stopped": None,
+        "modes": 0,
+        "high_quality": 0.0,
+        "reverse_kl": None,
+    }
+    (tmp_path / "config.json").write_text(
+        json.dumps({"gan": {}, "train": {"batch_size": 256}, "data": {"name": "grid25", "n_train": 100000}})
+    )
     monkeypatch.setattr(gan_run, "train_gan", lambda gan, train, **kw: (tmp_path, metrics))
     assert main(["gan", "--data", "grid25", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
@@ -166,9 +227,14 @@ def test_the_gan_takes_its_optimizer_settings_from_the_loop(tmp_path):
 
     seen = []
     hook = lambda task, state: seen.append(  # noqa: E731
-        [(g["betas"], g["weight_decay"], g["lr"]) for opt in task.optimizers.values() for g in opt.param_groups])
-    train_gan(GANConfig(g_hidden=8, d_hidden=8), TrainConfig(data="ring8", out=str(tmp_path), epochs=1,
-              adam_beta2=0.9, weight_decay=1e-4, max_seconds=0.3), hooks=(hook,), figures=False)
+        [(g["betas"], g["weight_decay"], g["lr"]) for opt in task.optimizers.values() for g in opt.param_groups]
+    )
+    train_gan(
+        GANConfig(g_hidden=8, d_hidden=8),
+        TrainConfig(data="ring8", out=str(tmp_path), epochs=1, adam_beta2=0.9, weight_decay=1e-4, max_seconds=0.3),
+        hooks=(hook,),
+        figures=False,
+    )
     assert {b for step in seen for b, _, _ in step} == {(0.5, 0.9)}  # β1 the GAN's default, β2 as given
     assert {w for step in seen for _, w, _ in step} == {1e-4}
     rates = [step[0][2] for step in seen]
@@ -180,9 +246,14 @@ def test_the_gan_takes_its_optimizer_settings_from_the_loop(tmp_path):
 def test_gan_runs_saved_with_their_own_betas_and_decay_read_into_the_loop(tmp_path):
     from klvae.runs.gan import read_run_config
 
-    (tmp_path / "config.json").write_text(json.dumps({
-        "gan": {"loss": "wasserstein", "beta1": 0.4, "beta2": None, "lr_decay": False},
-        "train": {"data": "ring8", "epochs": 8, "lr_schedule": "constant", "adam_beta2": None}}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "gan": {"loss": "wasserstein", "beta1": 0.4, "beta2": None, "lr_decay": False},
+                "train": {"data": "ring8", "epochs": 8, "lr_schedule": "constant", "adam_beta2": None},
+            }
+        )
+    )
     gan, train = read_run_config(tmp_path)
     assert gan.loss == "wasserstein" and (train.adam_beta1, train.adam_beta2) == (0.4, 0.9)
     assert train.lr_schedule == "constant"

@@ -7,6 +7,7 @@ import time
 import pytest
 import torch
 
+from klvae.data import CLASS_NAMES
 from klvae.runs.vae import read_run_config, train_vae
 from klvae.train import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, size_defaults
@@ -14,8 +15,13 @@ from klvae.vae import VAE, ELBOConfig, VAEConfig, size_defaults
 
 def run(tmp, hooks=(), epochs=2, **train):
     """A quick digits run (12 steps per epoch, a 32-unit MLP)."""
-    return train_vae(VAEConfig(hidden=(32,), latent_dim=4), ELBOConfig(iw_k=5),
-                     TrainConfig(out=str(tmp), epochs=epochs, log_every=5, **train), hooks=hooks, figures=False)
+    return train_vae(
+        VAEConfig(hidden=(32,), latent_dim=4),
+        ELBOConfig(iw_k=5),
+        TrainConfig(out=str(tmp), epochs=epochs, log_every=5, **train),
+        hooks=hooks,
+        figures=False,
+    )
 
 
 def lr_log():
@@ -23,6 +29,7 @@ def lr_log():
 
     def hook(task, state):  # runs after each step: the rate that step used is still set
         seen.append(task.optimizers["vae"].param_groups[0]["lr"])
+
     return seen, hook
 
 
@@ -46,6 +53,7 @@ def test_under_a_time_budget_the_rate_decays_over_the_seconds(tmp_path):
 
     def slow(task, state):
         time.sleep(0.01)
+
     _, metrics = run(tmp_path, hooks=(hook, slow), epochs=10_000, lr=1e-3, max_seconds=0.6)
     assert metrics["stopped"] == "max_seconds"
     assert all(a >= b for a, b in zip(seen, seen[1:]))  # never rises
@@ -56,8 +64,9 @@ def test_under_a_time_budget_the_rate_decays_over_the_seconds(tmp_path):
 def test_the_budget_counts_the_whole_run_across_resumes(tmp_path):
     _, first = run(tmp_path, epochs=10_000, max_seconds=0.3)
     assert first["stopped"] == "max_seconds"
-    _, again = train_vae(VAEConfig(), ELBOConfig(),
-                         TrainConfig(resume=str(tmp_path), epochs=10_000, max_seconds=0.3), figures=False)
+    _, again = train_vae(
+        VAEConfig(), ELBOConfig(), TrainConfig(resume=str(tmp_path), epochs=10_000, max_seconds=0.3), figures=False
+    )
     assert again["stopped"] == "max_seconds" and again["steps"] == first["steps"]  # budget already spent
 
 
@@ -80,8 +89,12 @@ def test_a_run_records_the_settings_it_chose(tmp_path):
 
 def test_adam_beta2_reaches_the_optimizer_and_the_checkpoint(tmp_path):
     betas = []
-    d, _ = run(tmp_path, hooks=(lambda task, state: betas.append(task.optimizers["vae"].param_groups[0]["betas"]),),
-               epochs=1, adam_beta2=0.9)
+    d, _ = run(
+        tmp_path,
+        hooks=(lambda task, state: betas.append(task.optimizers["vae"].param_groups[0]["betas"]),),
+        epochs=1,
+        adam_beta2=0.9,
+    )
     assert set(betas) == {(0.9, 0.9)}
     assert json.loads((d / "config.json").read_text())["train"]["adam_beta2"] == 0.9
 
@@ -121,7 +134,7 @@ def test_latent_map_names_fashion_mnist_classes(tmp_path, monkeypatch):
     drawn = {}
     monkeypatch.setattr(report, "save_png", lambda fig, path: drawn.setdefault("fig", fig))
     labels = torch.arange(10).repeat(3)
-    report.latent_map(torch.randn(30, 4), labels, tmp_path / "m.png", "t", report.CLASS_NAMES["fashion-mnist"])
+    report.latent_map(torch.randn(30, 4), labels, tmp_path / "m.png", "t", CLASS_NAMES["fashion-mnist"])
     legend = drawn["fig"].axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()][:2] == ["T-shirt/top", "Trouser"]
     assert legend.get_texts()[-1].get_text() == "Ankle boot"

@@ -17,8 +17,13 @@ from klvae.vae import ELBOConfig, VAEConfig, load_run
 
 
 def run(tmp, epochs=2, hooks=(), **train):
-    return train_vae(VAEConfig(hidden=(32,), latent_dim=4), ELBOConfig(iw_k=5),
-                     TrainConfig(out=str(tmp), epochs=epochs, log_every=5, **train), hooks=hooks, figures=False)
+    return train_vae(
+        VAEConfig(hidden=(32,), latent_dim=4),
+        ELBOConfig(iw_k=5),
+        TrainConfig(out=str(tmp), epochs=epochs, log_every=5, **train),
+        hooks=hooks,
+        figures=False,
+    )
 
 
 def same_weights(a, b):

@@ -44,8 +44,11 @@ def test_phi_and_g_term():
         assert float(phi(torch.tensor(u, dtype=D))) == pytest.approx(float(want), rel=1e-14)
     b, a = torch.tensor([0.3, 0.3, 0.0, 0.0], dtype=D), torch.tensor([0.3 * (1 + 1e-9), 0.0, 0.2, 0.0], dtype=D)
     got = g_term(b, a - b)
-    want = (mpmath.mpf(a[0].item()) * mpmath.log(mpmath.mpf(a[0].item()) / mpmath.mpf(0.3))
-            - mpmath.mpf(a[0].item()) + mpmath.mpf(0.3))
+    want = (
+        mpmath.mpf(a[0].item()) * mpmath.log(mpmath.mpf(a[0].item()) / mpmath.mpf(0.3))
+        - mpmath.mpf(a[0].item())
+        + mpmath.mpf(0.3)
+    )
     assert float(got[0]) == pytest.approx(float(want), rel=1e-12)
     assert got[1] == 0.3 and got[2] == math.inf and got[3] == 0.0
 

@@ -42,8 +42,27 @@ def test_train_writes_scalars_every_sync_epoch_metrics_and_grids(tmp_path, capsy
 def test_gan_on_images_logs_its_samples(tmp_path, capsys):
     pytest.importorskip("tensorboard")
     run = tmp_path / "gan"
-    assert main(["gan", "--data", "digits", "--epochs", "1", "--batch-size", "256", "--out", str(run),
-                 "--g-hidden", "16", "--d-hidden", "16", "--tensorboard"]) == 0
+    assert (
+        main(
+            [
+                "gan",
+                "--data",
+                "digits",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "256",
+                "--out",
+                str(run),
+                "--g-hidden",
+                "16",
+                "--d-hidden",
+                "16",
+                "--tensorboard",
+            ]
+        )
+        == 0
+    )
     ea = _events(run / "tensorboard")
     assert "train/d_loss" in ea.Tags()["scalars"] and "epoch/class_kl" in ea.Tags()["scalars"]
     assert [i.step for i in ea.Images("samples")] == [1]

@@ -18,8 +18,11 @@ from klvae.vae import ELBOConfig, VAEConfig, load_run, size_defaults
 
 def small(tmp, epochs=3, **train):
     """A quick digits run: 12 steps per epoch, a 32-unit MLP, k = 20 for the final IW estimate."""
-    return (VAEConfig(hidden=(32,), latent_dim=4), ELBOConfig(iw_k=20),
-            TrainConfig(out=str(tmp), epochs=epochs, log_every=5, **train))
+    return (
+        VAEConfig(hidden=(32,), latent_dim=4),
+        ELBOConfig(iw_k=20),
+        TrainConfig(out=str(tmp), epochs=epochs, log_every=5, **train),
+    )
 
 
 def run(tmp, epochs=3, hooks=(), **train):
@@ -54,8 +57,16 @@ def test_run_folder_and_metrics(reference):
     for key in ("train_loss", "train_recon", "train_kl", "test_elbo"):
         assert all(isinstance(r[key], float) for r in lines)
     assert lines[-1]["train_loss"] == pytest.approx(lines[-1]["train_recon"] + lines[-1]["train_kl"])
-    for key in ("test_elbo", "test_iw_nll", "iw_k", "active_units", "kl_per_dim", "train_seconds",
-                "train_samples_per_second", "epochs"):
+    for key in (
+        "test_elbo",
+        "test_iw_nll",
+        "iw_k",
+        "active_units",
+        "kl_per_dim",
+        "train_seconds",
+        "train_samples_per_second",
+        "epochs",
+    ):
         assert key in metrics
     assert metrics["epochs"] == 3 and metrics["iw_k"] == 20
     assert json.loads((d / "metrics.json").read_text())["test_elbo"] == metrics["test_elbo"]
@@ -82,8 +93,9 @@ def test_resume_with_more_epochs_ends_where_an_uninterrupted_run_ends(tmp_path):
     # (with a constant rate: a linear decay is planned over the epochs, so more epochs change it)
     d, metrics = run(tmp_path / "a", epochs=3, lr_schedule="constant")
     run(tmp_path / "b", epochs=2, lr_schedule="constant")
-    _, resumed = train_vae(VAEConfig(), ELBOConfig(), TrainConfig(epochs=3, log_every=5, resume=str(tmp_path / "b")),
-                           figures=False)  # the configs of the run folder win over the ones passed
+    _, resumed = train_vae(
+        VAEConfig(), ELBOConfig(), TrainConfig(epochs=3, log_every=5, resume=str(tmp_path / "b")), figures=False
+    )  # the configs of the run folder win over the ones passed
     d, tmp_path = tmp_path / "a", tmp_path / "b"
     assert same_weights(weights(d), weights(tmp_path))
     assert resumed["test_elbo"] == metrics["test_elbo"]
@@ -105,8 +117,9 @@ def test_keyboard_interrupt_mid_epoch_saves_a_checkpoint_that_resumes_exactly(re
         run(tmp_path, hooks=(stop,))
     _, meta = load_checkpoint(tmp_path / "checkpoint.safetensors")
     assert json.loads(meta["loop"])["step"] == 17 and json.loads(meta["loop"])["batch"] == 5
-    _, resumed = train_vae(VAEConfig(), ELBOConfig(), TrainConfig(epochs=3, log_every=5, resume=str(tmp_path)),
-                           figures=False)
+    _, resumed = train_vae(
+        VAEConfig(), ELBOConfig(), TrainConfig(epochs=3, log_every=5, resume=str(tmp_path)), figures=False
+    )
     assert same_weights(weights(d), weights(tmp_path))
     assert resumed["test_elbo"] == metrics["test_elbo"]
     lines = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -137,8 +150,11 @@ def test_nan_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
             with torch.no_grad():
                 next(iter(task.modules["vae"].parameters())).fill_(float("nan"))
 
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 2, step 16; training stopped\. "
-                                                 r"The last good checkpoint \(epoch 1, step 12\) is kept"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss became nan at epoch 2, step 16; training stopped\. "
+        r"The last good checkpoint \(epoch 1, step 12\) is kept",
+    ):
         run(tmp_path, hooks=(poison,))
     assert digest(tmp_path / "checkpoint.safetensors") == seen["digest"]
     _, meta = load_checkpoint(tmp_path / "checkpoint.safetensors")
@@ -191,14 +207,17 @@ def test_each_epoch_visits_every_example_once_in_a_seeded_order(tmp_path):
     assert all(torch.equal(p[0], q[0]) for p, q in zip(a.batches, b.batches))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(epochs=0), "epochs must be at least 1"),
-    (dict(batch_size=0), "batch_size must be at least 1"),
-    (dict(lr=0.0), "lr must be positive and finite"),
-    (dict(max_seconds=-1.0), "max_seconds must be positive"),
-    (dict(device="tpu"), "device must be auto, cpu or cuda"),
-    (dict(threads=0), "threads must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(epochs=0), "epochs must be at least 1"),
+        (dict(batch_size=0), "batch_size must be at least 1"),
+        (dict(lr=0.0), "lr must be positive and finite"),
+        (dict(max_seconds=-1.0), "max_seconds must be positive"),
+        (dict(device="tpu"), "device must be auto, cpu or cuda"),
+        (dict(threads=0), "threads must be at least 1"),
+    ],
+)
 def test_train_config_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)

@@ -51,16 +51,19 @@ def test_save_and_load_round_trip(tmp_path):
     assert b"pickle" not in (tmp_path / "m.safetensors").read_bytes()[:200]
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(arch="rnn"), "arch must be one of"),
-    (dict(likelihood="poisson"), "likelihood must be one of"),
-    (dict(hidden=()), "hidden must be one or more positive widths"),
-    (dict(hidden=(0,)), "hidden must be one or more positive widths"),
-    (dict(latent_dim=0), "latent_dim must be positive"),
-    (dict(sigma=0.0), "sigma must be positive and finite"),
-    (dict(image_shape=(8, 8)), r"image_shape must be \(C, H, W\)"),
-    (dict(arch="conv", image_shape=(1, 8, 8)), "--arch conv needs 28×28 images, the data has 8×8"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(arch="rnn"), "arch must be one of"),
+        (dict(likelihood="poisson"), "likelihood must be one of"),
+        (dict(hidden=()), "hidden must be one or more positive widths"),
+        (dict(hidden=(0,)), "hidden must be one or more positive widths"),
+        (dict(latent_dim=0), "latent_dim must be positive"),
+        (dict(sigma=0.0), "sigma must be positive and finite"),
+        (dict(image_shape=(8, 8)), r"image_shape must be \(C, H, W\)"),
+        (dict(arch="conv", image_shape=(1, 8, 8)), "--arch conv needs 28×28 images, the data has 8×8"),
+    ],
+)
 def test_config_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         VAEConfig(**kwargs)
@@ -108,9 +111,12 @@ def test_tiny_file_asking_for_a_billion_hidden_units_is_refused_before_building(
     p = _forge(tmp_path / "bomb.safetensors", tensors, meta)
     built = []
     monkeypatch.setattr(torch.nn.Linear, "reset_parameters", lambda self: built.append(self.weight.device))
-    with pytest.raises(ValueError, match=r"bomb.safetensors does not fit its vae_config: "
-                                         r"encoder.0.weight has shape \(16, 16\), the config gives "
-                                         r"\(1000000000, 16\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"bomb.safetensors does not fit its vae_config: "
+        r"encoder.0.weight has shape \(16, 16\), the config gives "
+        r"\(1000000000, 16\)$",
+    ):
         load_model(p)
     assert all(d.type == "meta" for d in built)  # nothing was built with real memory
 
@@ -119,30 +125,50 @@ def test_config_with_a_million_layers_is_refused_by_count(tmp_path):
     tensors, meta = _small_model_file(tmp_path)
     meta["vae_config"] = json.dumps({**json.loads(meta["vae_config"]), "hidden": [16] * 10**6})
     p = _forge(tmp_path / "deep.safetensors", tensors, meta)
-    with pytest.raises(ValueError, match=r"deep.safetensors does not fit its vae_config: the config "
-                                         r"describes 4000004 tensors, the file holds 8$"):
+    with pytest.raises(
+        ValueError,
+        match=r"deep.safetensors does not fit its vae_config: the config "
+        r"describes 4000004 tensors, the file holds 8$",
+    ):
         load_model(p)
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda t, m: m.update(vae_config="{not json"), r"its vae_config metadata is not JSON"),
-    (lambda t, m: m.update(vae_config="[1, 2]"),
-     r"its vae_config metadata is not a valid VAE configuration \(a JSON object was expected, found list\)"),
-    (lambda t, m: m.update(vae_config=json.dumps({"hidden": [16], "colour": "red"})),
-     r"not a valid VAE configuration \(.*colour"),
-    (lambda t, m: m.update(vae_config=json.dumps({"hidden": [16], "latent_dim": 2})),
-     r"not a valid VAE configuration \(image_shape is not set\)"),
-    (lambda t, m: m.update(vae_config=json.dumps({"likelihood": "poisson", "image_shape": [1, 4, 4]})),
-     r"not a valid VAE configuration \(likelihood must be one of"),
-    (lambda t, m: m.update(vae_config='{"hidden": [1e400], "image_shape": [1, 4, 4]}'),
-     r"not a valid VAE configuration \(cannot convert float infinity to integer\)"),
-    (lambda t, m: m.update(vae_config=json.dumps({"hidden": [16], "image_shape": [1, 10**10, 10**10]})),
-     r"its vae_config describes a network that cannot be built"),
-    (lambda t, m: t.pop("decoder.2.bias"), r"does not fit its vae_config: tensor decoder.2.bias is missing$"),
-    (lambda t, m: t.update(extra=torch.zeros(1)), r"does not fit its vae_config: unexpected tensor extra$"),
-    (lambda t, m: t.update({"encoder.0.weight": torch.zeros(16, 16, dtype=torch.int32)}),
-     r"encoder.0.weight has dtype I32, weights are floating point$"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda t, m: m.update(vae_config="{not json"), r"its vae_config metadata is not JSON"),
+        (
+            lambda t, m: m.update(vae_config="[1, 2]"),
+            r"its vae_config metadata is not a valid VAE configuration \(a JSON object was expected, found list\)",
+        ),
+        (
+            lambda t, m: m.update(vae_config=json.dumps({"hidden": [16], "colour": "red"})),
+            r"not a valid VAE configuration \(.*colour",
+        ),
+        (
+            lambda t, m: m.update(vae_config=json.dumps({"hidden": [16], "latent_dim": 2})),
+            r"not a valid VAE configuration \(image_shape is not set\)",
+        ),
+        (
+            lambda t, m: m.update(vae_config=json.dumps({"likelihood": "poisson", "image_shape": [1, 4, 4]})),
+            r"not a valid VAE configuration \(likelihood must be one of",
+        ),
+        (
+            lambda t, m: m.update(vae_config='{"hidden": [1e400], "image_shape": [1, 4, 4]}'),
+            r"not a valid VAE configuration \(cannot convert float infinity to integer\)",
+        ),
+        (
+            lambda t, m: m.update(vae_config=json.dumps({"hidden": [16], "image_shape": [1, 10**10, 10**10]})),
+            r"its vae_config describes a network that cannot be built",
+        ),
+        (lambda t, m: t.pop("decoder.2.bias"), r"does not fit its vae_config: tensor decoder.2.bias is missing$"),
+        (lambda t, m: t.update(extra=torch.zeros(1)), r"does not fit its vae_config: unexpected tensor extra$"),
+        (
+            lambda t, m: t.update({"encoder.0.weight": torch.zeros(16, 16, dtype=torch.int32)}),
+            r"encoder.0.weight has dtype I32, weights are floating point$",
+        ),
+    ],
+)
 def test_model_file_not_fitting_its_config_is_one_line(tmp_path, change, match):
     tensors, meta = _small_model_file(tmp_path)
     change(tensors, meta)

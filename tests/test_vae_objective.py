@@ -24,8 +24,10 @@ def tiny_model(likelihood="bernoulli", sigma=0.5):
     if likelihood == "gaussian-learned":
         return model
     with torch.no_grad():
-        for layer, (w, b) in zip([model.encoder[0], model.encoder[2], model.decoder[0], model.decoder[2]],
-                                 [(W1, B1), (W2, B2), (V1, C1), (V2, C2)]):
+        for layer, (w, b) in zip(
+            [model.encoder[0], model.encoder[2], model.decoder[0], model.decoder[2]],
+            [(W1, B1), (W2, B2), (V1, C1), (V2, C2)],
+        ):
             layer.weight.copy_(torch.from_numpy(w))
             layer.bias.copy_(torch.from_numpy(b))
     return model
@@ -161,7 +163,7 @@ def test_binarize_has_the_right_mean():
 @given(st.integers(0, 2**31 - 1), st.floats(-30, 30), st.floats(0.01, 20))
 def test_bernoulli_log_likelihood_properties(seed, shift, scale):
     g = torch.Generator().manual_seed(seed)
-    logits = (torch.randn(4, 1, 3, 3, generator=g, dtype=torch.float64) * scale + shift)
+    logits = torch.randn(4, 1, 3, 3, generator=g, dtype=torch.float64) * scale + shift
     x = (torch.rand(4, 1, 3, 3, generator=g, dtype=torch.float64) < 0.5).double()
     ll = log_likelihood(logits, x, "bernoulli")
     assert torch.isfinite(ll).all() and (ll <= 0).all()  # a probability of binary data
@@ -177,13 +179,16 @@ def test_beta_warmup_ramps_linearly(frac, warmup):
     assert cfg.beta_at(warmup + 1) == 2.0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(samples=0), "samples must be at least 1"),
-    (dict(beta=-1.0), "beta must be non-negative"),
-    (dict(kl="exact"), "kl must be 'analytic' or 'mc'"),
-    (dict(warmup_epochs=-1), "warmup_epochs must be non-negative"),
-    (dict(iw_k=0), "iw_k must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(samples=0), "samples must be at least 1"),
+        (dict(beta=-1.0), "beta must be non-negative"),
+        (dict(kl="exact"), "kl must be 'analytic' or 'mc'"),
+        (dict(warmup_epochs=-1), "warmup_epochs must be non-negative"),
+        (dict(iw_k=0), "iw_k must be at least 1"),
+    ],
+)
 def test_objective_config_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ELBOConfig(**kwargs)

@@ -90,7 +90,8 @@ def test_weighted_samples_match_scipy(n, m, seed, ties):
     got = klvae.wasserstein_distance_samples(u, v, wu, wv)
     assert got == pytest.approx(scipy.stats.wasserstein_distance(u, v, wu, wv), rel=1e-12, abs=1e-14)
     assert klvae.wasserstein_distance_samples(u, v, wu) == pytest.approx(
-        scipy.stats.wasserstein_distance(u, v, wu), rel=1e-12, abs=1e-14)
+        scipy.stats.wasserstein_distance(u, v, wu), rel=1e-12, abs=1e-14
+    )
 
 
 def test_weights_batch_and_keep_gradients():

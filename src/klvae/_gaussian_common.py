@@ -14,8 +14,19 @@ import math
 import torch
 
 __all__ = [
-    "LOG_2PI_E", "expm1_minus_x", "series_expm1_minus_x", "ratio_term", "at_indices", "check_no_nan",
-    "check_positive", "check_finite", "check_result", "broadcast_named", "div_fresh", "addsquare_fresh", "sum_over",
+    "LOG_2PI_E",
+    "expm1_minus_x",
+    "series_expm1_minus_x",
+    "ratio_term",
+    "at_indices",
+    "check_no_nan",
+    "check_positive",
+    "check_finite",
+    "check_result",
+    "broadcast_named",
+    "div_fresh",
+    "addsquare_fresh",
+    "sum_over",
 ]
 
 LOG_2PI_E = 1.0 + math.log(2.0 * math.pi)
@@ -152,4 +163,3 @@ def check_finite(name: str, t: torch.Tensor) -> None:
     if bad.any():
         check_no_nan(name, t)
         raise ValueError(f"{name} must be finite, got {t[bad][0].item():g}{at_indices(bad)}")
-

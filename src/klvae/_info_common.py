@@ -111,9 +111,7 @@ def check_probs(t, name, axis, normalize, tol=None):
         return t / sums, bool(low == 0)
     dev = float((sums_d - 1).abs().max())
     if dev > (math.sqrt(torch.finfo(t.dtype).eps) if tol is None else tol):
-        raise ValueError(
-            f"{name} rows must sum to 1 (max deviation {dev:.3g}); pass normalize=True to rescale"
-        )
+        raise ValueError(f"{name} rows must sum to 1 (max deviation {dev:.3g}); pass normalize=True to rescale")
     return t, bool(low == 0)
 
 

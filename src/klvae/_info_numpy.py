@@ -31,8 +31,7 @@ from klvae._info_common import CHUNK, G_COEFFS, H_COEFFS, SERIES_AT, check_probs
 def numpy_path_ok(tensors, logits) -> bool:
     """True when the NumPy path may take `tensors`: probabilities, CPU float32/64, no autograd."""
     return not logits and all(
-        t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and not t.requires_grad
-        for t in tensors
+        t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and not t.requires_grad for t in tensors
     )
 
 

@@ -117,9 +117,7 @@ def js_terms_log(lp, lq, has_zero):
     p, q = lp.exp(), lq.exp()
     terms = p * (lp - lm) + q * (lq - lm)
     if has_zero:
-        terms = torch.where(lp == -math.inf, 0.0, p * (lp - lm)) + torch.where(
-            lq == -math.inf, 0.0, q * (lq - lm)
-        )
+        terms = torch.where(lp == -math.inf, 0.0, p * (lp - lm)) + torch.where(lq == -math.inf, 0.0, q * (lq - lm))
     diff = lp - lq
 
     def series(idx):

@@ -15,8 +15,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_safetensors",
-           "remove_stale_temporaries"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_save_safetensors",
+    "remove_stale_temporaries",
+]
 
 # The temporaries a writer killed mid-write leaves behind: ours, `.NAME.XXXXXXXX.tmp` (mkstemp's
 # eight characters), and the one safetensors writes through before renaming it, `.tmpXXXXXX`.
@@ -74,8 +79,9 @@ def atomic_write_json(path: str | os.PathLike, obj) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
-                            metadata: dict[str, str] | None = None) -> Path:
+def atomic_save_safetensors(
+    tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None
+) -> Path:
     """Save tensors as safetensors atomically; `metadata` is a str → str dict kept in the header.
 
     A failed write (a full disk, say) raises OSError naming `path`, as the other writers do.

@@ -35,8 +35,10 @@ _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)  # B�
 # φ(u) = u − log1p(u) = u² Σ_{k≥0} (−u)^k/(k + 2), for |u| ≤ 1/100 (9 terms: < 1e-18)
 _PHI_COEFFS = tuple((-1) ** k / (k + 2) for k in range(9))
 # eₘ(v) = Σ_{k≥2} (−1)^k C(n + k − 1, k)/n · v^k, n = 2m − 1 (k = 2 … 7); e₁ = v²/(1 + v)
-_E_COEFFS = [tuple((-1) ** k * math.comb(2 * m - 2 + k, k) / (2 * m - 1) for k in range(2, 8))
-             for m in range(2, len(_BERNOULLI) + 1)]
+_E_COEFFS = [
+    tuple((-1) ** k * math.comb(2 * m - 2 + k, k) / (2 * m - 1) for k in range(2, 8))
+    for m in range(2, len(_BERNOULLI) + 1)
+]
 
 
 def phi(u: torch.Tensor) -> torch.Tensor:

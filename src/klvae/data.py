@@ -22,8 +22,18 @@ import torch
 from klvae.datafiles import DataError, read_idx, read_npy_header, read_npz_member
 
 __all__ = [
-    "Dataset", "DataError", "load_dataset", "read_idx", "read_npy_header", "mode_mixture", "sample_mixture",
-    "DATA_HELP", "DATASET_NAMES", "FASHION_MNIST_DIR", "MIXTURE_SIZES",
+    "Dataset",
+    "DataError",
+    "load_dataset",
+    "read_idx",
+    "read_npy_header",
+    "mode_mixture",
+    "sample_mixture",
+    "DATA_HELP",
+    "CLASS_NAMES",
+    "DATASET_NAMES",
+    "FASHION_MNIST_DIR",
+    "MIXTURE_SIZES",
 ]
 
 # Where Debian's `dataset-fashion-mnist` installs the IDX files; the environment variable
@@ -31,6 +41,21 @@ __all__ = [
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATASET_NAMES = ("digits", "fashion-mnist", "ring8", "grid25")
 MIXTURE_SIZES = (100_000, 2_500)  # (train, test) samples drawn for ring8 / grid25
+# Class names of the labelled data sets whose labels are not their own names
+CLASS_NAMES = {
+    "fashion-mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
+}
 
 DATA_HELP = (
     "data set: 'digits' (scikit-learn's 8x8 digits, bundled, the default), "
@@ -83,15 +108,19 @@ def _digits() -> Dataset:
     y = bunch.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(x))
     test, train = order[:360], order[360:]  # a fixed 80/20 split, the same for every seed
-    return Dataset("digits", torch.from_numpy(x[train]), torch.from_numpy(y[train]),
-                   torch.from_numpy(x[test]), torch.from_numpy(y[test]))
+    return Dataset(
+        "digits",
+        torch.from_numpy(x[train]),
+        torch.from_numpy(y[train]),
+        torch.from_numpy(x[test]),
+        torch.from_numpy(y[test]),
+    )
 
 
 # --------------------------------------------------------------------------- IDX files
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): the data is big-endian.
-_IDX_NAME = re.compile(r"^(?:.*-)?(train|t10k)-(images|labels)[-.]idx([13])-ubyte(\.gz)?$",
-                       re.IGNORECASE)
+_IDX_NAME = re.compile(r"^(?:.*-)?(train|t10k)-(images|labels)[-.]idx([13])-ubyte(\.gz)?$", re.IGNORECASE)
 _SPLIT_WORD = {"train": "training", "t10k": "test", "test": "test"}
 _NPZ_KEYS = ("x_train", "x_test", "y_train", "y_test")
 _IDX_ROLES = (("train", "images"), ("train", "labels"), ("t10k", "images"), ("t10k", "labels"))
@@ -103,19 +132,21 @@ def _find_idx_files(folder: Path) -> dict[tuple[str, str], Path]:
         m = _IDX_NAME.match(p.name)
         if m and p.is_file():
             found[(m[1].lower(), m[2].lower())].append(p)
-    missing = [f"{s}-{k}-idx{3 if k == 'images' else 1}-ubyte[.gz]"
-               for (s, k), ps in found.items() if not ps]
+    missing = [f"{s}-{k}-idx{3 if k == 'images' else 1}-ubyte[.gz]" for (s, k), ps in found.items() if not ps]
     if missing:
-        raise DataError(f"{folder}: missing IDX files: {', '.join(missing)} (expected "
-                        f"train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                        f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or .gz)")
+        raise DataError(
+            f"{folder}: missing IDX files: {', '.join(missing)} (expected "
+            f"train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+            f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or .gz)"
+        )
     chosen = {}
     for role, ps in found.items():
         raw = [p for p in ps if p.suffix.lower() != ".gz"]  # a raw copy reads faster
         cands = raw or ps
         if len(cands) > 1:
-            raise DataError(f"{folder}: several files match {role[0]}-{role[1]}: "
-                            f"{', '.join(p.name for p in cands)}; keep one")
+            raise DataError(
+                f"{folder}: several files match {role[0]}-{role[1]}: {', '.join(p.name for p in cands)}; keep one"
+            )
         chosen[role] = cands[0]
     return chosen
 
@@ -129,14 +160,13 @@ def _load_idx_folder(folder: Path, name: str) -> Dataset:
         if len(images) == 0:
             raise DataError(f"{folder} has no {_SPLIT_WORD[split]} images ({img_path.name} holds 0)")
         if len(images) != len(labels):
-            raise DataError(f"{img_path.name} has {len(images)} images but {lab_path.name} "
-                            f"has {len(labels)} labels")
-        splits.append((_to_unit_tensor(images[:, None], img_path.name),
-                       torch.from_numpy(labels.astype(np.int64))))
+            raise DataError(f"{img_path.name} has {len(images)} images but {lab_path.name} has {len(labels)} labels")
+        splits.append((_to_unit_tensor(images[:, None], img_path.name), torch.from_numpy(labels.astype(np.int64))))
     (x_tr, y_tr), (x_te, y_te) = splits
     if x_tr.shape[1:] != x_te.shape[1:]:
-        raise DataError(f"{folder}: train images are {tuple(x_tr.shape[2:])} but test images "
-                        f"are {tuple(x_te.shape[2:])}")
+        raise DataError(
+            f"{folder}: train images are {tuple(x_tr.shape[2:])} but test images are {tuple(x_te.shape[2:])}"
+        )
     return Dataset(name, x_tr, y_tr, x_te, y_te)
 
 
@@ -147,8 +177,10 @@ def _fashion_mnist_dir() -> Path:
 
 def _fashion_mnist() -> Dataset:
     folder = _fashion_mnist_dir()
-    how = ("install them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), "
-           "set KLVAE_FASHION_MNIST_DIR, or pass a folder of IDX files as the data path")
+    how = (
+        "install them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), "
+        "set KLVAE_FASHION_MNIST_DIR, or pass a folder of IDX files as the data path"
+    )
     if not folder.is_dir():
         raise DataError(f"fashion-mnist: no folder {folder}; {how}")
     try:
@@ -170,16 +202,17 @@ def _to_unit_tensor(x: np.ndarray, source: str) -> torch.Tensor:
     if x.dtype == np.bool_:
         return torch.from_numpy(x.astype(np.float32))
     if not np.issubdtype(x.dtype, np.floating):
-        raise DataError(f"{source}: images must be uint8 (scaled by 1/255) or float in [0, 1], "
-                        f"found dtype {x.dtype}")
+        raise DataError(f"{source}: images must be uint8 (scaled by 1/255) or float in [0, 1], found dtype {x.dtype}")
     x = x.astype(np.float32)
     if x.size:
         lo, hi = float(np.min(x)), float(np.max(x))  # NaN propagates into lo/hi
         if math.isnan(lo) or math.isnan(hi):
             raise DataError(f"{source}: float images must lie in [0, 1], found NaN values")
         if not (lo >= 0.0 and hi <= 1.0):
-            raise DataError(f"{source}: float images must lie in [0, 1], found values in "
-                            f"[{lo:g}, {hi:g}]; divide uint8 pixels by 255 first")
+            raise DataError(
+                f"{source}: float images must lie in [0, 1], found values in "
+                f"[{lo:g}, {hi:g}]; divide uint8 pixels by 255 first"
+            )
     return torch.from_numpy(x)
 
 
@@ -191,8 +224,9 @@ def _to_nchw(x: np.ndarray, source: str) -> np.ndarray:
         return x
     if x.ndim == 4 and x.shape[3] in (1, 3):
         return x.transpose(0, 3, 1, 2)
-    raise DataError(f"{source}: images must have shape (N, H, W), (N, H, W, C) or (N, C, H, W) "
-                    f"with C in {{1, 3}}, found {x.shape}")
+    raise DataError(
+        f"{source}: images must have shape (N, H, W), (N, H, W, C) or (N, C, H, W) with C in {{1, 3}}, found {x.shape}"
+    )
 
 
 # --------------------------------------------------------------------------- .npz
@@ -204,12 +238,13 @@ def _load_npz(path: Path) -> Dataset:
             members = {i.filename.removesuffix(".npy"): i for i in zf.infolist()}
             for key in ("x_train", "x_test"):
                 if key not in members:
-                    raise DataError(f"{path.name}: missing key {key!r} (found: "
-                                    f"{', '.join(sorted(members)) or 'none'}); an .npz data set needs "
-                                    f"x_train and x_test, optionally y_train and y_test")
+                    raise DataError(
+                        f"{path.name}: missing key {key!r} (found: "
+                        f"{', '.join(sorted(members)) or 'none'}); an .npz data set needs "
+                        f"x_train and x_test, optionally y_train and y_test"
+                    )
             size = path.stat().st_size
-            arrays = {k: read_npz_member(zf, members[k], size, f"{path.name}: {k}")
-                      for k in _NPZ_KEYS if k in members}
+            arrays = {k: read_npz_member(zf, members[k], size, f"{path.name}: {k}") for k in _NPZ_KEYS if k in members}
     except DataError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as err:
@@ -224,16 +259,19 @@ def _load_npz(path: Path) -> Dataset:
         labels = None
         if y is not None:
             if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
-                raise DataError(f"{path.name}: y_{split} must be a 1-D array of non-negative "
-                                f"integers, found shape {y.shape}, dtype {y.dtype}")
+                raise DataError(
+                    f"{path.name}: y_{split} must be a 1-D array of non-negative "
+                    f"integers, found shape {y.shape}, dtype {y.dtype}"
+                )
             if len(y) != len(x):
-                raise DataError(f"{path.name}: x_{split} has {len(x)} images but y_{split} "
-                                f"has {len(y)} labels")
+                raise DataError(f"{path.name}: x_{split} has {len(x)} images but y_{split} has {len(y)} labels")
             labels = torch.from_numpy(y.astype(np.int64))
         out[split] = (x, labels)
     if out["train"][0].shape[1:] != out["test"][0].shape[1:]:
-        raise DataError(f"{path.name}: x_train images are {tuple(out['train'][0].shape[1:])} "
-                        f"but x_test images are {tuple(out['test'][0].shape[1:])}")
+        raise DataError(
+            f"{path.name}: x_train images are {tuple(out['train'][0].shape[1:])} "
+            f"but x_test images are {tuple(out['test'][0].shape[1:])}"
+        )
     return Dataset(path.stem, *out["train"], *out["test"])
 
 
@@ -263,8 +301,9 @@ def mode_mixture(name: str) -> tuple[torch.Tensor, float]:
     raise ValueError(f"unknown mixture {name!r}; expected 'ring8' or 'grid25'")
 
 
-def sample_mixture(means: torch.Tensor, sigma: float, n: int,
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_mixture(
+    means: torch.Tensor, sigma: float, n: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw n points from the equal-weight mixture (1/K) Σ_k N(means[k], σ² I).
 
     Returns ``(x, labels)``: x of shape (n, D) in the dtype of `means`, labels int64 (n,)
@@ -278,8 +317,7 @@ def sample_mixture(means: torch.Tensor, sigma: float, n: int,
     if n < 0:
         raise ValueError(f"n must be non-negative, got {n}")
     if means.dim() != 2 or not sigma > 0:
-        raise ValueError(f"means must be (K, D) and sigma > 0, got {tuple(means.shape)} "
-                         f"and {sigma}")
+        raise ValueError(f"means must be (K, D) and sigma > 0, got {tuple(means.shape)} and {sigma}")
     labels = torch.randint(len(means), (n,), generator=generator)  # (n,)
     noise = torch.randn(n, means.shape[1], generator=generator, dtype=means.dtype)  # (n, D)
     return means[labels] + sigma * noise, labels
@@ -328,5 +366,6 @@ def load_dataset(spec: str = "digits", *, seed: int = 0) -> Dataset:
         if path.suffix.lower() == ".npz":
             return _load_npz(path)
         raise DataError(f"{path}: a data file must be an .npz; for IDX files pass their folder")
-    raise DataError(f"unknown data set {spec!r}: not one of {', '.join(DATASET_NAMES)}, "
-                    f"and no file or folder at {str(path)!r}")
+    raise DataError(
+        f"unknown data set {spec!r}: not one of {', '.join(DATASET_NAMES)}, and no file or folder at {str(path)!r}"
+    )

@@ -25,8 +25,14 @@ class DataError(ValueError):
     """A data file or folder is missing, corrupt or not in the expected format."""
 
 
-_IDX_DTYPES: dict[int, np.dtype] = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
-                                    0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 
 
 _CHUNK = 1 << 20  # bytes inflated per read: memory follows the header's promise, not the stream
@@ -74,7 +80,7 @@ def _read_up_to(f, n: int, capacity: int) -> bytearray:
             view.release()
             buf.extend(bytes(min(len(buf) + _CHUNK, n - len(buf))))
             view = memoryview(buf)
-        k = f.readinto(view[got:got + _CHUNK])
+        k = f.readinto(view[got : got + _CHUNK])
         if not k:
             break
         got += k
@@ -90,15 +96,15 @@ def _read_idx_header(f, name: str, ndim: int | None) -> tuple[np.dtype, tuple[in
         raise DataError(f"{name}: truncated: {len(head)} bytes, shorter than the 4-byte IDX header")
     zero, code, dims_count = struct.unpack_from(">HBB", head)
     if zero != 0:
-        raise DataError(f"{name}: bad magic number 0x{head.hex()}: an IDX file starts with "
-                        f"two zero bytes (is this an IDX file?)")
+        raise DataError(
+            f"{name}: bad magic number 0x{head.hex()}: an IDX file starts with two zero bytes (is this an IDX file?)"
+        )
     if code not in _IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
         raise DataError(f"{name}: unknown IDX type code 0x{code:02X} (expected one of {known})")
     if dims_count == 0 or (ndim is not None and dims_count != ndim):
         want = f"{ndim}" if ndim is not None else "at least 1"
-        raise DataError(f"{name}: wrong number of dimensions: header says {dims_count}, "
-                        f"expected {want}")
+        raise DataError(f"{name}: wrong number of dimensions: header says {dims_count}, expected {want}")
     header = 4 + 4 * dims_count
     dims = _read_up_to(f, header - 4, header - 4)
     if len(dims) < header - 4:
@@ -139,24 +145,32 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
             if not gzipped and size - header != expected:  # raw: the file size says it all
                 found = size - header
                 if found < expected:
-                    raise DataError(f"{name}: truncated: expected {expected} data bytes for shape "
-                                    f"{sizes}, found {found}")
-                raise DataError(f"{name}: {found - expected} extra bytes after the data "
-                                f"(expected {expected} data bytes for shape {sizes}, found {found})")
+                    raise DataError(
+                        f"{name}: truncated: expected {expected} data bytes for shape {sizes}, found {found}"
+                    )
+                raise DataError(
+                    f"{name}: {found - expected} extra bytes after the data "
+                    f"(expected {expected} data bytes for shape {sizes}, found {found})"
+                )
             capacity = expected if not gzipped else _DEFLATE_MAX_RATIO * size + _CHUNK
             data = _read_up_to(f, expected, capacity)
             if len(data) < expected:
-                raise DataError(f"{name}: truncated: expected {expected} data bytes for shape "
-                                f"{sizes}, found {len(data)}")
+                raise DataError(
+                    f"{name}: truncated: expected {expected} data bytes for shape {sizes}, found {len(data)}"
+                )
             if f.read(1):
-                raise DataError(f"{name}: extra bytes after the data (expected {expected} data "
-                                f"bytes for shape {sizes}, the stream holds more)")
+                raise DataError(
+                    f"{name}: extra bytes after the data (expected {expected} data "
+                    f"bytes for shape {sizes}, the stream holds more)"
+                )
     except EOFError:
-        raise DataError(f"{name}: corrupt gzip: truncated stream "
-                        f"(the compressed file ends early)") from None
+        raise DataError(f"{name}: corrupt gzip: truncated stream (the compressed file ends early)") from None
     except (OSError, zlib.error) as err:
-        raise DataError(f"{name}: corrupt gzip: {err}" if gzipped else
-                        f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+        raise DataError(
+            f"{name}: corrupt gzip: {err}"
+            if gzipped
+            else f"{path}: cannot read: {getattr(err, 'strerror', None) or err}"
+        ) from None
     arr = np.frombuffer(data, dtype=dtype, count=count).reshape(sizes)
     return arr if dtype.byteorder in "=|" else arr.astype(dtype.newbyteorder("="))
 
@@ -197,31 +211,39 @@ def read_npy_header(f, available: int, source: str) -> tuple[tuple[int, ...], np
     except (ValueError, SyntaxError, EOFError) as err:
         raise DataError(f"{source}: not a .npy array: {err}") from None
     if dtype.hasobject:
-        raise DataError(f"{source}: holds Python objects (dtype {dtype}), which .npy stores "
-                        f"pickled; klvae never loads pickles: save numbers instead")
+        raise DataError(
+            f"{source}: holds Python objects (dtype {dtype}), which .npy stores "
+            f"pickled; klvae never loads pickles: save numbers instead"
+        )
     if any(n < 0 for n in shape):
         raise DataError(f"{source}: the header's shape {shape} has a negative size")
     expected, found = math.prod(shape) * dtype.itemsize, available - f.tell()
     if found < expected:
-        raise DataError(f"{source}: truncated: expected {expected} data bytes for shape {shape} "
-                        f"of {dtype}, found {found}")
+        raise DataError(
+            f"{source}: truncated: expected {expected} data bytes for shape {shape} of {dtype}, found {found}"
+        )
     if found > expected:
-        raise DataError(f"{source}: {found - expected} extra bytes after the data (expected "
-                        f"{expected} data bytes for shape {shape} of {dtype}, found {found})")
+        raise DataError(
+            f"{source}: {found - expected} extra bytes after the data (expected "
+            f"{expected} data bytes for shape {shape} of {dtype}, found {found})"
+        )
     return shape, dtype
 
 
-def read_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int,
-                     source: str) -> np.ndarray:
+def read_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int, source: str) -> np.ndarray:
     """One array of an .npz, its header and sizes checked before any data is read."""
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise DataError(f"{source}: compression method {info.compress_type} is not supported "
-                        f"(np.savez and np.savez_compressed write stored or deflated members)")
+        raise DataError(
+            f"{source}: compression method {info.compress_type} is not supported "
+            f"(np.savez and np.savez_compressed write stored or deflated members)"
+        )
     limit = info.compress_size * (1 if info.compress_type == zipfile.ZIP_STORED else _DEFLATE_MAX_RATIO)
     if info.compress_size > archive_size or info.file_size > limit + 1024:
-        raise DataError(f"{source}: the archive claims {info.file_size} bytes from "
-                        f"{info.compress_size} compressed bytes in a {archive_size}-byte file: "
-                        f"damaged or forged")
+        raise DataError(
+            f"{source}: the archive claims {info.file_size} bytes from "
+            f"{info.compress_size} compressed bytes in a {archive_size}-byte file: "
+            f"damaged or forged"
+        )
     with zf.open(info) as f:
         read_npy_header(f, info.file_size, source)
     with zf.open(info) as f:

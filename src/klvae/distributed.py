@@ -35,8 +35,21 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["Context", "Shard", "context", "setup", "current_shard", "using_shard", "wrap",
-           "all_reduce_sum", "broadcast", "shard_rows", "check_in_sync", "rank_rng"]
+__all__ = [
+    "epoch_permutation",
+    "Context",
+    "Shard",
+    "context",
+    "setup",
+    "current_shard",
+    "using_shard",
+    "wrap",
+    "all_reduce_sum",
+    "broadcast",
+    "shard_rows",
+    "check_in_sync",
+    "rank_rng",
+]
 
 
 @dataclass(frozen=True)
@@ -60,8 +73,9 @@ def context() -> Context:
     """The job's layout from torchrun's environment variables (one process when they are absent)."""
     if dist.is_available() and dist.is_initialized():
         return Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
-    return Context(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                   int(os.environ.get("LOCAL_RANK", 0)))
+    return Context(
+        int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+    )
 
 
 @contextlib.contextmanager
@@ -87,8 +101,9 @@ def setup(device: torch.device):
             dist.init_process_group(backend)
         else:  # torchrun keeps one store across restarts (pytorch#135712): keep each attempt's keys apart
             store, rank, world = next(dist.rendezvous("env://"))
-            dist.init_process_group(backend, store=dist.PrefixStore(f"klvae/attempt{attempt}", store),
-                                    rank=rank, world_size=world)
+            dist.init_process_group(
+                backend, store=dist.PrefixStore(f"klvae/attempt{attempt}", store), rank=rank, world_size=world
+            )
         made = True
         ctx = context()
     try:
@@ -150,20 +165,24 @@ class Shard:
         if self.seed is None:
             return fn(shape, dtype=dtype, device=device)
         if shape[batch_dim] != self.rows:
-            raise ValueError(f"the batch axis {batch_dim} of {tuple(shape)} has {shape[batch_dim]} rows, "
-                             f"this rank's shard has {self.rows}")
+            raise ValueError(
+                f"the batch axis {batch_dim} of {tuple(shape)} has {shape[batch_dim]} rows, "
+                f"this rank's shard has {self.rows}"
+            )
         full = list(shape)
         full[batch_dim] = self.size  # the whole global batch, the same on every rank
         draw = fn(full, dtype=dtype, device=device, generator=self._generator(torch.device(device)))
         return draw[(slice(None),) * batch_dim + (slice(self.rank, None, self.world),)]
 
-    def randn(self, *shape: int, batch_dim: int = 0, dtype=torch.float32,
-              device: torch.device | str = "cpu") -> torch.Tensor:
+    def randn(
+        self, *shape: int, batch_dim: int = 0, dtype=torch.float32, device: torch.device | str = "cpu"
+    ) -> torch.Tensor:
         """N(0, 1) draws of the LOCAL `shape`, taken as this rank's rows of a global-batch draw."""
         return self._draw(torch.randn, shape, batch_dim, dtype, device)
 
-    def rand(self, *shape: int, batch_dim: int = 0, dtype=torch.float32,
-             device: torch.device | str = "cpu") -> torch.Tensor:
+    def rand(
+        self, *shape: int, batch_dim: int = 0, dtype=torch.float32, device: torch.device | str = "cpu"
+    ) -> torch.Tensor:
         """U[0, 1) draws of the LOCAL `shape`, taken as this rank's rows of a global-batch draw."""
         return self._draw(torch.rand, shape, batch_dim, dtype, device)
 
@@ -226,7 +245,8 @@ def wrap(module: torch.nn.Module, *, compile: bool = False) -> torch.nn.Module:
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         device = next(module.parameters()).device
         module = torch.nn.parallel.DistributedDataParallel(
-            module, device_ids=[device.index] if device.type == "cuda" else None)
+            module, device_ids=[device.index] if device.type == "cuda" else None
+        )
         module.register_comm_hook(None, _weighted_allreduce)
     if compile:
         module = cast(torch.nn.Module, torch.compile(module))  # a Module compiles to an OptimizedModule
@@ -255,12 +275,22 @@ def check_in_sync(modules: dict[str, torch.nn.Module], where: str) -> None:
     if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
         return
     # sum() starts at 0, but every module here has parameters, so each sum is a tensor
-    sums = torch.stack([cast(torch.Tensor, sum(p.detach().double().sum() for p in m.parameters()))
-                        for m in modules.values()])  # (M,)
+    sums = torch.stack(
+        [cast(torch.Tensor, sum(p.detach().double().sum() for p in m.parameters())) for m in modules.values()]
+    )  # (M,)
     lo, hi = sums.clone(), sums.clone()
     dist.all_reduce(lo, op=dist.ReduceOp.MIN)
     dist.all_reduce(hi, op=dist.ReduceOp.MAX)
     for name, a, b in zip(modules, lo.tolist(), hi.tolist()):
         if abs(b - a) > 1e-6 * max(1.0, abs(a)):
-            raise RuntimeError(f"the weights of {name} differ between processes {where}: its task does not "
-                               f"synchronise gradients (call the module through klvae.distributed.wrap)")
+            raise RuntimeError(
+                f"the weights of {name} differ between processes {where}: its task does not "
+                f"synchronise gradients (call the module through klvae.distributed.wrap)"
+            )
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The order of epoch `epoch`: a permutation of n drawn from a generator seeded by (seed, epoch)."""
+    state = np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)[0]
+    g = torch.Generator().manual_seed(int(state) & (2**63 - 1))
+    return torch.randperm(n, generator=g)

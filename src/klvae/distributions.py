@@ -70,6 +70,7 @@ def _pair(tp, tq):
     def register(fn):
         CLOSED_FORMS[(tp, tq)] = fn
         return fn
+
     return register
 
 
@@ -78,10 +79,12 @@ def _pair(tp, tq):
 
 def _two_point(p, q) -> torch.Tensor:
     """KL of Bernoulli(p) to Bernoulli(q), with 1 − p from the logits when p was given by them."""
+
     def parts(d):
         if "probs" in d.__dict__:
             return d.probs, 1 - d.probs
         return torch.sigmoid(d.logits), torch.sigmoid(-d.logits)
+
     (pp, _), (qp, qm) = parts(p), parts(q)
     diff = pp - qp
     return g_term(qp, diff) + g_term(qm, -diff)
@@ -169,16 +172,16 @@ def _kl_exponential_exponential(p, q):  # r − 1 − log r, r = λ_q/λ_p
 @_pair(Gamma, Gamma)
 def _kl_gamma_gamma(p, q):  # shape α, rate β; r = β_q/β_p
     a1, a2 = p.concentration, q.concentration
-    return (bregman_lgamma(a1, a2 - a1, a2) + a1 * ratio_term(q.rate, p.rate, 1)
-            + (a1 - a2) * _log_ratio(q.rate, p.rate))
+    return bregman_lgamma(a1, a2 - a1, a2) + a1 * ratio_term(q.rate, p.rate, 1) + (a1 - a2) * _log_ratio(q.rate, p.rate)
 
 
 @_pair(Beta, Beta)
 def _kl_beta_beta(p, q):  # B(a) + B(b) − B(a + b), the three in one call
     a1, b1, a2, b2 = torch.broadcast_tensors(p.concentration1, p.concentration0, q.concentration1, q.concentration0)
     da, db = a2 - a1, b2 - b1
-    parts = bregman_lgamma(torch.stack([a1, b1, a1 + b1]), torch.stack([da, db, da + db]),
-                           torch.stack([a2, b2, a2 + b2]))
+    parts = bregman_lgamma(
+        torch.stack([a1, b1, a1 + b1]), torch.stack([da, db, da + db]), torch.stack([a2, b2, a2 + b2])
+    )
     return parts[0] + parts[1] - parts[2]
 
 
@@ -245,8 +248,10 @@ def _applies(p, q) -> bool:
     if isinstance(p, Binomial):
         return bool((p.total_count == q.total_count).all())
     if isinstance(p, Independent):
-        return (p.reinterpreted_batch_ndims == q.reinterpreted_batch_ndims
-                and _plan(p.base_dist, q.base_dist)[0] == "closed form")
+        return (
+            p.reinterpreted_batch_ndims == q.reinterpreted_batch_ndims
+            and _plan(p.base_dist, q.base_dist)[0] == "closed form"
+        )
     return True
 
 
@@ -277,8 +282,9 @@ def kl_distributions(p, q, *, exact: bool = False, base=None, n: int = 100_000, 
     True
     """
     if not (isinstance(p, Distribution) and isinstance(q, Distribution)):
-        raise TypeError(f"p and q must both be torch.distributions objects, got {type(p).__name__} and "
-                        f"{type(q).__name__}")
+        raise TypeError(
+            f"p and q must both be torch.distributions objects, got {type(p).__name__} and {type(q).__name__}"
+        )
     scale = log_base(base)
     method, fn = _plan(p, q)
     if method == "closed form":
@@ -289,7 +295,9 @@ def kl_distributions(p, q, *, exact: bool = False, base=None, n: int = 100_000, 
         except NotImplementedError:
             pass
     if exact:
-        raise ValueError(f"KL({type(p).__name__}‖{type(q).__name__}) has no closed form here or in torch; "
-                         "exact=True refuses a Monte Carlo estimate")
+        raise ValueError(
+            f"KL({type(p).__name__}‖{type(q).__name__}) has no closed form here or in torch; "
+            "exact=True refuses a Monte Carlo estimate"
+        )
     est = mc_kl(p, q, n, seed=seed)
     return est._replace(value=est.value / scale, stderr=est.stderr / scale)

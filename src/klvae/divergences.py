@@ -39,8 +39,14 @@ from klvae.gaussian_divergences import (
 )
 from klvae.info import kl_divergence
 
-__all__ = ["hellinger_distance", "total_variation", "chi2_divergence", "renyi_divergence",
-           "alpha_divergence", "f_divergence"]
+__all__ = [
+    "hellinger_distance",
+    "total_variation",
+    "chi2_divergence",
+    "renyi_divergence",
+    "alpha_divergence",
+    "f_divergence",
+]
 
 
 def _gaussians(p, q, name) -> bool:
@@ -50,8 +56,10 @@ def _gaussians(p, q, name) -> bool:
         return False
     if all(dists) and is_gaussian(p) and is_gaussian(q):
         return True
-    raise TypeError(f"{name} takes probability arrays, or two Gaussians (Normal, Independent(Normal, 1), "
-                    f"MultivariateNormal); got {type(p).__name__} and {type(q).__name__}")
+    raise TypeError(
+        f"{name} takes probability arrays, or two Gaussians (Normal, Independent(Normal, 1), "
+        f"MultivariateNormal); got {type(p).__name__} and {type(q).__name__}"
+    )
 
 
 def _rows(p, q, axis, normalize):

@@ -28,8 +28,16 @@ from scipy.spatial import cKDTree
 
 from klvae._tensor import is_torch
 
-__all__ = ["knn_entropy", "knn_kl_divergence", "ksg_mutual_information", "mmd2", "MMDResult",
-           "energy_distance", "sliced_wasserstein", "wasserstein_distance_nd"]
+__all__ = [
+    "knn_entropy",
+    "knn_kl_divergence",
+    "ksg_mutual_information",
+    "mmd2",
+    "MMDResult",
+    "energy_distance",
+    "sliced_wasserstein",
+    "wasserstein_distance_nd",
+]
 
 
 def _samples(x, name: str) -> np.ndarray:
@@ -240,7 +248,7 @@ def mmd2(x, y, *, bandwidth=None, permutations: int = 0, seed: int = 0) -> MMDRe
 
 def _mean_distance(a: torch.Tensor, b: torch.Tensor, rows: int = 2048) -> float:
     """Mean Euclidean distance over all pairs (a, b), in row blocks of bounded memory."""
-    total = sum(float(_cdist(a[i:i + rows], b).sum()) for i in range(0, a.shape[0], rows))
+    total = sum(float(_cdist(a[i : i + rows], b).sum()) for i in range(0, a.shape[0], rows))
     return total / (a.shape[0] * b.shape[0])
 
 

@@ -88,7 +88,6 @@ class GaussianFit:
         return out
 
 
-
 def _fit(p, mean: torch.Tensor, cov: torch.Tensor, **extra) -> GaussianFit:
     fit = GaussianFit(mean.detach().numpy().copy(), cov.detach().numpy().copy(), math.nan, math.nan, **extra)
     q = fit.distribution()
@@ -171,7 +170,7 @@ def _minimize(objective_fn, mean0: torch.Tensor, L0: torch.Tensor, steps: int, l
     n_off = tril.shape[1]
 
     def unpack(theta):
-        mean, log_diag, off = theta[:dim], theta[dim:2 * dim], theta[2 * dim:]
+        mean, log_diag, off = theta[:dim], theta[dim : 2 * dim], theta[2 * dim :]
         L = torch.diag_embed(log_diag.exp())
         if n_off:
             L = L.index_put((tril[0], tril[1]), off)
@@ -195,16 +194,16 @@ def _minimize(objective_fn, mean0: torch.Tensor, L0: torch.Tensor, steps: int, l
         theta = theta - lr * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + 1e-8)
     log_span = math.log(span)
     centre = mean0.numpy()
-    bounds = ([(c - span, c + span) for c in centre] + [(log_span - 12, log_span + 3)] * dim
-              + [(-span, span)] * n_off)
+    bounds = [(c - span, c + span) for c in centre] + [(log_span - 12, log_span + 3)] * dim + [(-span, span)] * n_off
     theta0 = np.clip(theta.numpy(), [b[0] for b in bounds], [b[1] for b in bounds])
 
     def fun(x):
         value, grad = value_and_grad(torch.as_tensor(x, dtype=DTYPE))
         return float(value), grad.numpy().astype(float)
 
-    res = optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options=dict(maxiter=2000, ftol=1e-15, gtol=1e-10))
+    res = optimize.minimize(
+        fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=2000, ftol=1e-15, gtol=1e-10)
+    )
     mean, L = unpack(torch.as_tensor(res.x, dtype=DTYPE))
     converged = bool(np.abs(res.jac).max() < 1e-6)
     return mean, L @ L.T, float(res.fun), converged
@@ -224,9 +223,19 @@ def _initial_means(p, dim: int, n_restarts: int) -> np.ndarray:
     return grid[:n_restarts] if len(grid) >= n_restarts else grid
 
 
-def fit_reverse(p, *, inits=None, n_restarts: int | None = None, init_std: float | None = None,
-                objective: str = "auto", n_nodes: int = 1024, n_samples: int = 4096,
-                steps: int = 300, lr: float = 0.05, seed: int = 0) -> list[GaussianFit]:
+def fit_reverse(
+    p,
+    *,
+    inits=None,
+    n_restarts: int | None = None,
+    init_std: float | None = None,
+    objective: str = "auto",
+    n_nodes: int = 1024,
+    n_samples: int = 4096,
+    steps: int = 300,
+    lr: float = 0.05,
+    seed: int = 0,
+) -> list[GaussianFit]:
     """Gaussians q minimizing reverse KL(q‖p) = E_q[log q − log p], one per restart.
 
     Each restart starts at a mean from `inits` ((R,) or (R, D); default `n_restarts`
@@ -293,8 +302,9 @@ def _branch(d: float, sigma: float, mean0: float, std0: float, n_nodes: int) -> 
     """
     p = gaussian_mixture([0.5, 0.5], [-d, d], [sigma, sigma])
     fn = _reverse_objective(p, 1, "quadrature", n_nodes, 0, 0)
-    mean, cov, value, _ = _minimize(fn, torch.tensor([mean0], dtype=DTYPE),
-                                    torch.tensor([[std0]], dtype=DTYPE), 0, 0.0, 2 * d + 24 * sigma)
+    mean, cov, value, _ = _minimize(
+        fn, torch.tensor([mean0], dtype=DTYPE), torch.tensor([[std0]], dtype=DTYPE), 0, 0.0, 2 * d + 24 * sigma
+    )
     L = cov.sqrt()
     curvature = torch.autograd.functional.hessian(lambda m: fn(m, L), mean)[0, 0]
     return float(mean[0]), float(L[0, 0]), max(value, 0.0), float(curvature)  # KL ≥ 0; clip rounding
@@ -357,13 +367,33 @@ def reverse_kl_sweep(separations, *, sigma: float = 1.0, n_nodes: int = 1024, bi
         if i > 0 and off[i][2] < sym[i][2] and (off[i - 1] is None or off[i - 1][2] >= sym[i - 1][2]):
             d_cross = bisect(ds[i - 1], ds[i], off[i], lambda d, b: b[2] < sym_at(d)[2])
             break
-    keys = ("d", "best_mean", "best_std", "best_kl", "sym_std", "sym_kl", "sym_curvature",
-            "off_mean", "off_std", "off_kl")
+    keys = (
+        "d",
+        "best_mean",
+        "best_std",
+        "best_kl",
+        "sym_std",
+        "sym_kl",
+        "sym_curvature",
+        "off_mean",
+        "off_std",
+        "off_kl",
+    )
     out: dict = {k: [] for k in keys}
     for d, s, o in zip(ds, sym, off):
         best = o if o is not None and o[2] < s[2] else s
-        row = (float(d), abs(best[0]), best[1], best[2], s[1], s[2], s[3],
-               None if o is None else abs(o[0]), None if o is None else o[1], None if o is None else o[2])
+        row = (
+            float(d),
+            abs(best[0]),
+            best[1],
+            best[2],
+            s[1],
+            s[2],
+            s[3],
+            None if o is None else abs(o[0]),
+            None if o is None else o[1],
+            None if o is None else o[2],
+        )
         for k, v in zip(keys, row):
             out[k].append(v)
     out["d_appear"], out["d_cross"] = d_appear, d_cross

@@ -66,11 +66,14 @@ def eigen_parts(p, q):
     (3.0, 1.0)
     """
     if not (is_gaussian(p) and is_gaussian(q)):
-        raise TypeError(f"p and q must be Normal, Independent(Normal, 1) or MultivariateNormal, "
-                        f"got {type(p).__name__} and {type(q).__name__}")
+        raise TypeError(
+            f"p and q must be Normal, Independent(Normal, 1) or MultivariateNormal, "
+            f"got {type(p).__name__} and {type(q).__name__}"
+        )
     if isinstance(p, Normal) != isinstance(q, Normal):
-        raise TypeError("a univariate Normal pairs only with a Normal; use Independent(Normal, 1) "
-                        "for a diagonal Gaussian")
+        raise TypeError(
+            "a univariate Normal pairs only with a Normal; use Independent(Normal, 1) for a diagonal Gaussian"
+        )
     (mu1, s1), (mu2, s2) = _side(p), _side(q)
     if mu1.shape[-1] != mu2.shape[-1]:
         raise ValueError(f"event sizes differ: p has {mu1.shape[-1]}, q has {mu2.shape[-1]}")
@@ -121,8 +124,11 @@ def renyi_gaussian(p, q, alpha: float) -> torch.Tensor:
     """
     u, w = eigen_parts(p, q)
     if alpha == math.inf:
-        inside = torch.where(u < 0, -0.5 * torch.log1p(u) + 0.5 * w * w / torch.where(u < 0, -u, 1.0),
-                             torch.where((u == 0) & (w == 0), 0.0, math.inf))
+        inside = torch.where(
+            u < 0,
+            -0.5 * torch.log1p(u) + 0.5 * w * w / torch.where(u < 0, -u, 1.0),
+            torch.where((u == 0) & (w == 0), 0.0, math.inf),
+        )
         return inside.sum(-1)
     t = 1.0 - alpha
     den = 1.0 + t * u

@@ -63,24 +63,31 @@ def quadratic(k: float = 0.0) -> Cost:
 
 def gaussian_bump(a: float = 10.0) -> Cost:
     """f(x) = exp(−a x²), E[f] = exp(−a μ² / (1 + 2aσ²)) / √(1 + 2aσ²)."""
+
     def expectation(mu, sigma):
         s = 1 + 2 * a * sigma.square()
         return torch.exp(-a * mu.square() / s) / s.sqrt()
+
     return Cost(f"exp(-{a:g}x^2)", lambda x: torch.exp(-a * x.square()), expectation)
 
 
 def cosine(omega: float = 5.0) -> Cost:
     """f(x) = cos(ωx), E[f] = cos(ωμ)·exp(−ω²σ²/2)."""
-    return Cost(f"cos({omega:g}x)", lambda x: torch.cos(omega * x),
-                lambda mu, sigma: torch.cos(omega * mu) * torch.exp(-0.5 * (omega * sigma).square()))
+    return Cost(
+        f"cos({omega:g}x)",
+        lambda x: torch.cos(omega * x),
+        lambda mu, sigma: torch.cos(omega * mu) * torch.exp(-0.5 * (omega * sigma).square()),
+    )
 
 
 def _params(mu: float, sigma: float, shape) -> tuple[torch.Tensor, torch.Tensor]:
     """One leaf copy of (μ, σ) per sample, so autograd returns per-sample gradients."""
     if not sigma > 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
-    return (torch.full(shape, float(mu), dtype=_DTYPE, requires_grad=True),
-            torch.full(shape, float(sigma), dtype=_DTYPE, requires_grad=True))
+    return (
+        torch.full(shape, float(mu), dtype=_DTYPE, requires_grad=True),
+        torch.full(shape, float(sigma), dtype=_DTYPE, requires_grad=True),
+    )
 
 
 def _shape(n: int, repeats: int) -> tuple[int, int]:
@@ -108,8 +115,9 @@ def pathwise_gradients(f, mu: float, sigma: float, n: int, *, repeats: int = 1, 
     return torch.stack([mu_.grad, sigma_.grad], -1)  # (R, n, 2)
 
 
-def score_function_gradients(f, mu: float, sigma: float, n: int, *, repeats: int = 1, seed: int = 0,
-                             baseline: str | float | None = None) -> torch.Tensor:
+def score_function_gradients(
+    f, mu: float, sigma: float, n: int, *, repeats: int = 1, seed: int = 0, baseline: str | float | None = None
+) -> torch.Tensor:
     """Per-sample score-function gradients (f(x) − b)·∇_{μ,σ} log N(x; μ, σ²).
 
     x comes from `.sample()` (no gradient path); only log N is differentiated.
@@ -141,8 +149,9 @@ def score_function_gradients(f, mu: float, sigma: float, n: int, *, repeats: int
     return torch.stack([mu_.grad, sigma_.grad], -1)  # (R, n, 2)
 
 
-def estimate_gradient(estimator: str, f, mu: float, sigma: float, n: int, *, repeats: int = 1,
-                      seed: int = 0) -> torch.Tensor:
+def estimate_gradient(
+    estimator: str, f, mu: float, sigma: float, n: int, *, repeats: int = 1, seed: int = 0
+) -> torch.Tensor:
     """`repeats` independent n-sample estimates of ∇_{μ,σ} E[f]: shape (repeats, 2).
 
     `estimator` is one of ESTIMATORS: "pathwise", "score", "score_baseline" (leave-one-out).
@@ -256,8 +265,9 @@ def sampling_blocks_gradients(mu: float = 1.0, sigma: float = 1.0, seed: int = 0
     return out
 
 
-def variance_table(costs=None, *, mu: float = 1.0, sigma: float = 1.0, ns=(2, 8, 32, 128),
-                   repeats: int = 5000, seed: int = 0) -> dict:
+def variance_table(
+    costs=None, *, mu: float = 1.0, sigma: float = 1.0, ns=(2, 8, 32, 128), repeats: int = 5000, seed: int = 0
+) -> dict:
     """Each estimator's mean and variance beside the analytic gradient and exact variance.
 
     For every cost (default: (x − 0)², exp(−10x²), cos(5x)), parameter (μ, σ), estimator
@@ -277,19 +287,33 @@ def variance_table(costs=None, *, mu: float = 1.0, sigma: float = 1.0, ns=(2, 8,
         for e_idx, estimator in enumerate(ESTIMATORS):
             measured, means = [], None
             for n in ns:
-                g = estimate_gradient(estimator, cost.f, mu, sigma, n, repeats=repeats,
-                                      seed=seed + 1000 * c_idx + 100 * e_idx + n)  # (R, 2)
+                g = estimate_gradient(
+                    estimator, cost.f, mu, sigma, n, repeats=repeats, seed=seed + 1000 * c_idx + 100 * e_idx + n
+                )  # (R, 2)
                 measured.append((n * g.var(0)).numpy())
                 means = (g.mean(0).numpy(), (g.std(0) / math.sqrt(repeats)).numpy())
             exact = [exact_variance(estimator, cost, mu, sigma, n) for n in ns]
             if means is None:  # only when ns is empty
                 raise ValueError("ns must hold at least one sample count")
             for k, param in enumerate(("mu", "sigma")):
-                rows.append({
-                    "cost": cost.name, "param": param, "estimator": estimator,
-                    "analytic": float(truth[k]), "mean": float(means[0][k]), "stderr": float(means[1][k]),
-                    "measured_var": [float(m[k]) for m in measured],
-                    "exact_var": [float(x[k]) for x in exact],
-                })
-    return {"mu": mu, "sigma": sigma, "ns": ns, "repeats": repeats, "costs": [c.name for c in costs],
-            "estimators": list(ESTIMATORS), "rows": rows}
+                rows.append(
+                    {
+                        "cost": cost.name,
+                        "param": param,
+                        "estimator": estimator,
+                        "analytic": float(truth[k]),
+                        "mean": float(means[0][k]),
+                        "stderr": float(means[1][k]),
+                        "measured_var": [float(m[k]) for m in measured],
+                        "exact_var": [float(x[k]) for x in exact],
+                    }
+                )
+    return {
+        "mu": mu,
+        "sigma": sigma,
+        "ns": ns,
+        "repeats": repeats,
+        "costs": [c.name for c in costs],
+        "estimators": list(ESTIMATORS),
+        "rows": rows,
+    }

@@ -12,8 +12,15 @@ import torch
 
 from klvae import distributed
 
-__all__ = ["resolve_device", "resolve_amp", "cpu_has_bf16", "default_threads", "busy_cpus", "torch_threads",
-           "keep_freed_memory"]
+__all__ = [
+    "resolve_device",
+    "resolve_amp",
+    "cpu_has_bf16",
+    "default_threads",
+    "busy_cpus",
+    "torch_threads",
+    "keep_freed_memory",
+]
 
 # Parameters below which one CPU thread is fastest (handing 128×400 activations to a second thread
 # costs more than the arithmetic, far more on shared cores) and bf16 gains nothing measurable
@@ -22,7 +29,7 @@ SMALL_MODEL = 200_000
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" → cuda if available, else cpu; under torchrun cuda means GPU `LOCAL_RANK`."""
+    """ "auto" → cuda if available, else cpu; under torchrun cuda means GPU `LOCAL_RANK`."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
@@ -109,8 +116,10 @@ def keep_freed_memory() -> bool:
 
 def cpu_has_bf16() -> bool:
     """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX)."""
-    return any(bool(getattr(torch.cpu, name, lambda: False)())
-               for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(
+        bool(getattr(torch.cpu, name, lambda: False)())
+        for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    )
 
 
 def resolve_amp(amp: str, device: torch.device, *modules: torch.nn.Module) -> str:

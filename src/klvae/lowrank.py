@@ -78,8 +78,9 @@ def kl_lowrank_mvn(mu1, cov_factor1, cov_diag1, mu2, cov_factor2, cov_diag2, *, 
     if len(sizes) != 1:
         listed = ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, ts))
         raise ValueError(f"event sizes do not match: {listed}")
-    batch = broadcast_named({n: (t.shape[:-2] if n.startswith("cov_f") else t.shape[:-1]) for n, t in zip(names, ts)},
-                            "batch shapes")
+    batch = broadcast_named(
+        {n: (t.shape[:-2] if n.startswith("cov_f") else t.shape[:-1]) for n, t in zip(names, ts)}, "batch shapes"
+    )
     if validate:
         for name, t in zip(names, ts):
             check_no_nan(name, t)
@@ -101,8 +102,15 @@ def kl_lowrank_mvn(mu1, cov_factor1, cov_diag1, mu2, cov_factor2, cov_diag2, *, 
     cross = l2_inv @ (at @ b)  # L₂⁻¹AᵀB (…, r₂, r₁)
     along = (l2_inv @ (at @ z.unsqueeze(-1))).squeeze(-1)  # L₂⁻¹Aᵀz (…, r₂)
     log_det = 2 * (torch.log(l2.diagonal(dim1=-2, dim2=-1)).sum(-1) - torch.log(l1.diagonal(dim1=-2, dim2=-1)).sum(-1))
-    two_kl = (ratio_term(d1, d2, 1).sum(-1) + _sq(b) - trace_weighted - _sq(cross)
-              + z.square().sum(-1) - along.square().sum(-1) + log_det)
+    two_kl = (
+        ratio_term(d1, d2, 1).sum(-1)
+        + _sq(b)
+        - trace_weighted
+        - _sq(cross)
+        + z.square().sum(-1)
+        - along.square().sum(-1)
+        + log_det
+    )
     out = 0.5 * two_kl
     same = (mu1 == mu2).all(-1) & (d1 == d2).all(-1)
     same = same & (w1 == w2).all((-2, -1)) if w1.shape[-1] == w2.shape[-1] else torch.zeros_like(same)

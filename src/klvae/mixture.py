@@ -195,7 +195,6 @@ def extent(dist, dim: int) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- numerical KL
 
 
-
 class NumericalKL(float):
     """KL(p‖q) in nats (a float) that carries `error`, an estimate of its absolute error,
     and `method`: "closed form", "quadrature" (1-D) or "simpson" (2-D)."""
@@ -211,8 +210,11 @@ class NumericalKL(float):
 
 def _single_gaussian(dist):
     """(mean (D,), cov (D, D)) of a single Gaussian (also a one-component mixture), else None."""
-    if isinstance(dist, MixtureSameFamily) and dist.batch_shape == () and \
-            dist.mixture_distribution.probs.shape[-1] == 1:
+    if (
+        isinstance(dist, MixtureSameFamily)
+        and dist.batch_shape == ()
+        and dist.mixture_distribution.probs.shape[-1] == 1
+    ):
         comp = dist.component_distribution
         if isinstance(comp, Normal):
             return comp.loc.reshape(1).to(DTYPE), comp.scale.reshape(1, 1).square().to(DTYPE)
@@ -227,10 +229,16 @@ def _single_gaussian(dist):
 def _components_1d(dist):
     """(log weights, means, sds) as NumPy (K,) of a 1-D Normal or mixture of Normals, else None."""
     if isinstance(dist, Normal) and dist.batch_shape == ():
-        return np.zeros(1), dist.loc.detach().double().reshape(1).numpy(), \
-            dist.scale.detach().double().reshape(1).numpy()
-    if isinstance(dist, MixtureSameFamily) and dist.batch_shape == () and \
-            isinstance(dist.component_distribution, Normal):
+        return (
+            np.zeros(1),
+            dist.loc.detach().double().reshape(1).numpy(),
+            dist.scale.detach().double().reshape(1).numpy(),
+        )
+    if (
+        isinstance(dist, MixtureSameFamily)
+        and dist.batch_shape == ()
+        and isinstance(dist.component_distribution, Normal)
+    ):
         comp = dist.component_distribution
         log_w = dist.mixture_distribution.logits.detach().double()
         log_w = (log_w - torch.logsumexp(log_w, -1)).numpy()
@@ -242,9 +250,11 @@ def _log_density_1d(dist):
     """A scalar function x -> log p(x): NumPy for Gaussian mixtures, torch's log_prob otherwise."""
     parts = _components_1d(dist)
     if parts is None:
+
         def log_p(x):
             with torch.no_grad():
                 return float(dist.log_prob(torch.tensor(x, dtype=DTYPE)))
+
         return log_p
     log_w, mu, sd = parts
     log_norm = log_w - np.log(sd) - _LOG_SQRT_2PI
@@ -254,6 +264,7 @@ def _log_density_1d(dist):
         terms = log_norm - 0.5 * z * z
         top = terms.max()
         return float(top + math.log(np.exp(terms - top).sum()))
+
     return log_p
 
 
@@ -311,8 +322,9 @@ def _simpson_2d(p, q, lo, hi, n):
     return float(full), float(abs(full - half))
 
 
-def kl_numerical(p, q, *, bounds=None, n_grid: int | None = None, rtol: float = 1e-6,
-                 atol: float = 1e-10) -> NumericalKL:
+def kl_numerical(
+    p, q, *, bounds=None, n_grid: int | None = None, rtol: float = 1e-6, atol: float = 1e-10
+) -> NumericalKL:
     """KL(p‖q) = ∫ p(x) [log p(x) − log q(x)] dx in nats, with an error estimate.
 
     - p and q single Gaussians (``Normal``, ``MultivariateNormal`` or one-component
@@ -370,8 +382,11 @@ def kl_numerical(p, q, *, bounds=None, n_grid: int | None = None, rtol: float = 
         value, error = _simpson_2d(p, q, lo, hi, n_grid or 801)
         method = "simpson"
     if not error <= max(atol, rtol * abs(value)):
-        warnings.warn(f"kl_numerical: {value:.10g} nats has an estimated error of {error:.3g} "
-                      f"(asked: {max(atol, rtol * abs(value)):.3g}); "
-                      + ("narrow the bounds or split the mixture" if dim == 1 else "use a finer n_grid"),
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"kl_numerical: {value:.10g} nats has an estimated error of {error:.3g} "
+            f"(asked: {max(atol, rtol * abs(value)):.3g}); "
+            + ("narrow the bounds or split the mixture" if dim == 1 else "use a finer n_grid"),
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return NumericalKL(value, error, method)

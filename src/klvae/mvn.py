@@ -228,8 +228,9 @@ def kl_mvn(
     """
     if mu2 is None:
         raise TypeError("kl_mvn() missing the mean mu2")
-    low1, low2 = (_low_rank(side, w, dg)
-                  for side, w, dg in (("1", cov_factor1, cov_diag1), ("2", cov_factor2, cov_diag2)))
+    low1, low2 = (
+        _low_rank(side, w, dg) for side, w, dg in (("1", cov_factor1, cov_diag1), ("2", cov_factor2, cov_diag2))
+    )
     if low1 is not None and low2 is not None:
         if any(a is not None for a in (cov1, scale_tril1, precision1, var1, cov2, scale_tril2, precision2, var2)):
             raise TypeError("give exactly one covariance form per side (got cov_factor/cov_diag and another)")

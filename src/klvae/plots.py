@@ -20,8 +20,17 @@ from klvae.figures import new_figure, save_png
 from klvae.info import kl_divergence, unit_name
 from klvae.mixture import extent, kl_numerical
 
-__all__ = ["plot_modes_1d", "plot_modes_2d", "plot_sweep", "plot_kl_integrand", "plot_estimators",
-           "distinct_fits", "plot_value_vs_jsd", "plot_saturation", "plot_disjoint_supports"]
+__all__ = [
+    "plot_modes_1d",
+    "plot_modes_2d",
+    "plot_sweep",
+    "plot_kl_integrand",
+    "plot_estimators",
+    "distinct_fits",
+    "plot_value_vs_jsd",
+    "plot_saturation",
+    "plot_disjoint_supports",
+]
 
 _DTYPE = torch.float64
 
@@ -53,14 +62,24 @@ def plot_modes_1d(p, forward, reverse, path, *, title: str | None = None) -> Pat
     ax = fig.subplots()
     ax.fill_between(x, _density(p, x), color="0.8", label="target p")
     ax.plot(x, _density(p, x), color="0.3", lw=1)
-    ax.plot(x, _density(forward.distribution(), x), "--", color="tab:blue", lw=2,
-            label=f"forward KL(p‖q) fit: μ={forward.mean[0]:.3f}, σ={forward.std[0]:.3f}, "
-                  f"KL(p‖q)={forward.kl_forward:.3f}")
+    ax.plot(
+        x,
+        _density(forward.distribution(), x),
+        "--",
+        color="tab:blue",
+        lw=2,
+        label=f"forward KL(p‖q) fit: μ={forward.mean[0]:.3f}, σ={forward.std[0]:.3f}, KL(p‖q)={forward.kl_forward:.3f}",
+    )
     colours = ["tab:red", "tab:orange", "tab:purple", "tab:green", "tab:brown"]
     for i, (fit, count) in enumerate(distinct_fits(reverse)):
-        ax.plot(x, _density(fit.distribution(), x), color=colours[i % len(colours)], lw=2,
-                label=f"reverse KL(q‖p) fit ({count} restart{'s' * (count > 1)}): μ={fit.mean[0]:.3f}, "
-                      f"σ={fit.std[0]:.3f}, KL(q‖p)={fit.kl_reverse:.3f}")
+        ax.plot(
+            x,
+            _density(fit.distribution(), x),
+            color=colours[i % len(colours)],
+            lw=2,
+            label=f"reverse KL(q‖p) fit ({count} restart{'s' * (count > 1)}): μ={fit.mean[0]:.3f}, "
+            f"σ={fit.std[0]:.3f}, KL(q‖p)={fit.kl_reverse:.3f}",
+        )
     starts = np.array([f.init_mean[0] for f in reverse if f.init_mean is not None])
     ax.plot(starts, np.zeros_like(starts), "k|", ms=12, mew=1.5, label="restart initial means")
     ax.set_xlabel("x")
@@ -110,22 +129,33 @@ def plot_modes_2d(p, forward, reverse, path, *, title: str | None = None, max_pa
         ax.contour(xx, yy, dens, levels=6, colors="tab:blue", linewidths=1)
         if k == 0:
             _ellipse(ax, forward.mean, forward.cov, color="tab:red", lw=2)
-            ax.set_title(f"({letters[k]}) minimize KL(p‖q): moment match\nKL(p‖q) = {forward.kl_forward:.3f} nats",
-                         fontsize=10)
+            ax.set_title(
+                f"({letters[k]}) minimize KL(p‖q): moment match\nKL(p‖q) = {forward.kl_forward:.3f} nats", fontsize=10
+            )
         else:
             fit, count, n_optima = shown[k - 1]
             _ellipse(ax, fit.mean, fit.cov, color="tab:red", lw=2)
             kind = f"one of {n_optima} equivalent optima" if n_optima > 1 else "one optimum"
-            ax.set_title(f"({letters[k]}) minimize KL(q‖p): {count} of {len(reverse)} restarts reach\n{kind}, "
-                         f"KL(q‖p) = {fit.kl_reverse:.3f} nats", fontsize=10)
+            ax.set_title(
+                f"({letters[k]}) minimize KL(q‖p): {count} of {len(reverse)} restarts reach\n{kind}, "
+                f"KL(q‖p) = {fit.kl_reverse:.3f} nats",
+                fontsize=10,
+            )
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(lo[1], hi[1])
         ax.set_aspect("equal")
         ax.set_xlabel("x₁")
         ax.set_ylabel("x₂")
-    fig.legend(handles=[Line2D([], [], color="tab:blue", label="target p (density contours)"),
-                        Line2D([], [], color="tab:red", lw=2, label="Gaussian fit q (2σ ellipse)")],
-               loc="outside lower center", ncol=2, fontsize=9, frameon=False)
+    fig.legend(
+        handles=[
+            Line2D([], [], color="tab:blue", label="target p (density contours)"),
+            Line2D([], [], color="tab:red", lw=2, label="Gaussian fit q (2σ ellipse)"),
+        ],
+        loc="outside lower center",
+        ncol=2,
+        fontsize=9,
+        frameon=False,
+    )
     fig.suptitle(title or "Forward vs reverse KL fits of a Gaussian (2σ ellipses), after Bishop PRML Fig. 10.3")
     return save_png(fig, path)
 
@@ -141,15 +171,23 @@ def plot_sweep(sweep: dict, path) -> Path:
     a1.plot(d, off_mean, "--", color="tab:orange", label="off-centre local optimum |μ|")
     best = np.array(sweep["best_mean"], dtype=float)
     jump = np.flatnonzero(np.abs(np.diff(best)) > 0.5)  # the global optimum jumps branch: no line across
-    a1.plot(np.insert(d, jump + 1, np.nan), np.insert(best, jump + 1, np.nan), "o-", color="tab:red", ms=3,
-            label="global optimum |μ|")
+    a1.plot(
+        np.insert(d, jump + 1, np.nan),
+        np.insert(best, jump + 1, np.nan),
+        "o-",
+        color="tab:red",
+        ms=3,
+        label="global optimum |μ|",
+    )
     a2.plot(d, sweep["sym_kl"], "-", color="tab:blue", label="symmetric fit (μ = 0)")
     a2.plot(d, off_kl, "-", color="tab:orange", label="off-centre fit (one mode)")
     a2.axhline(math.log(2), color="0.5", ls=":", label="log 2")
     for ax in (a1, a2):
         step = float(np.min(np.diff(d))) if len(d) > 1 else 0.0
-        for key, style, text in (("d_appear", "-.", "off-centre optimum appears"),
-                                 ("d_cross", "--", "off-centre becomes global")):
+        for key, style, text in (
+            ("d_appear", "-.", "off-centre optimum appears"),
+            ("d_cross", "--", "off-centre becomes global"),
+        ):
             if sweep.get(key) is not None:
                 ax.axvline(sweep[key], color="0.3", ls=style, lw=1, label=f"{text}: d = {sweep[key]:.3f}")
         ax.set_xlabel(f"half-separation d of p = ½N(−d, 1) + ½N(d, 1); sampled every {step:g}", fontsize=9)
@@ -216,8 +254,13 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
             a2.set_ylim(top=top)
             a2.bar(infinite, top, color="tab:green", alpha=0.3, hatch="//")
             for i in infinite:
-                a2.annotate(f"+∞ ({labels[1]} = 0)", (i, 0.6 * top), ha="center", color="darkgreen",
-                            bbox=dict(facecolor="white", edgecolor="none"))
+                a2.annotate(
+                    f"+∞ ({labels[1]} = 0)",
+                    (i, 0.6 * top),
+                    ha="center",
+                    color="darkgreen",
+                    bbox=dict(facecolor="white", edgecolor="none"),
+                )
         a2.axhline(0, color="k", lw=0.8)
         a2.set_xlabel("outcome index")
         a2.set_ylabel(f"{labels[0]}·log({labels[0]}/{labels[1]}) ({unit})")
@@ -240,8 +283,11 @@ def plot_estimators(table: dict, path) -> Path:
     fig = new_figure(4.3 * len(costs), 8.0, layout="constrained")
     axes = fig.subplots(2, len(costs), squeeze=False)
     colours = {"pathwise": "tab:blue", "score": "tab:red", "score_baseline": "tab:green"}
-    names = {"pathwise": "pathwise (reparameterization)", "score": "score function",
-             "score_baseline": "score function, leave-one-out baseline"}
+    names = {
+        "pathwise": "pathwise (reparameterization)",
+        "score": "score function",
+        "score_baseline": "score function, leave-one-out baseline",
+    }
     for row in table["rows"]:
         j, i = costs.index(row["cost"]), ("mu", "sigma").index(row["param"])
         ax = axes[i, j]
@@ -257,11 +303,15 @@ def plot_estimators(table: dict, path) -> Path:
             ax.set_xticks(ns, [str(n) for n in ns])
             ax.minorticks_off()
     handles = [Line2D([], [], color=colours[k], label=names[k]) for k in colours]
-    handles += [Line2D([], [], color="k", marker="o", ls="", label="measured"),
-                Line2D([], [], color="k", ls="-", label="exact (numerical integration)")]
+    handles += [
+        Line2D([], [], color="k", marker="o", ls="", label="measured"),
+        Line2D([], [], color="k", ls="-", label="exact (numerical integration)"),
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(f"Gradient estimators of E[f(x)], x ~ N(μ={table['mu']:g}, σ²={table['sigma']:g}²): "
-                 "neither always has the lower variance")
+    fig.suptitle(
+        f"Gradient estimators of E[f(x)], x ~ N(μ={table['mu']:g}, σ²={table['sigma']:g}²): "
+        "neither always has the lower variance"
+    )
     return save_png(fig, path)
 
 
@@ -279,10 +329,10 @@ def plot_value_vs_jsd(sweep: list[dict], marked: list[dict], path) -> Path:
     line = np.linspace(0, math.log(2), 50)
     ax.plot(line, 2 * line - math.log(4), "-", lw=1, label="2·JSD − log 4")
     for row in marked:
-        ax.annotate(f"μ={row['mu']:g}", (row["jsd"], row["value"]), textcoords="offset points",
-                    xytext=(6, -10), fontsize=8)
-    ax.set(xlabel="JSD(p ‖ q) [nats]", ylabel="V(D*, G) [nats]",
-           title="Optimal discriminator: p = N(0,1), q = N(μ,1)")
+        ax.annotate(
+            f"μ={row['mu']:g}", (row["jsd"], row["value"]), textcoords="offset points", xytext=(6, -10), fontsize=8
+        )
+    ax.set(xlabel="JSD(p ‖ q) [nats]", ylabel="V(D*, G) [nats]", title="Optimal discriminator: p = N(0,1), q = N(μ,1)")
     ax.legend()
     return save_png(fig, path)
 
@@ -292,13 +342,14 @@ def plot_saturation(grads: dict, path) -> Path:
     fig = new_figure(10, 5, layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, log in zip(axes, (False, True)):
-        for kind, label in (("minimax", "minimax: d/dℓ log(1 − σ(ℓ))"),
-                            ("nonsaturating", "non-saturating: d/dℓ −log σ(ℓ)")):
+        for kind, label in (
+            ("minimax", "minimax: d/dℓ log(1 − σ(ℓ))"),
+            ("nonsaturating", "non-saturating: d/dℓ −log σ(ℓ)"),
+        ):
             y = np.abs(grads[kind]) if log else grads[kind]
             ax.plot(grads["logit"], y, label=label)
         ax.axvline(-10, color="grey", ls=":", lw=1, label="ℓ = −10: D sure the sample is fake")
-        ax.set(xlabel="discriminator logit ℓ on generated samples",
-               ylabel="|dL/dℓ| (log scale)" if log else "dL/dℓ")
+        ax.set(xlabel="discriminator logit ℓ on generated samples", ylabel="|dL/dℓ| (log scale)" if log else "dL/dℓ")
         if log:
             ax.set_yscale("log")
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
@@ -315,7 +366,10 @@ def plot_disjoint_supports(rows: list[dict], path) -> Path:
     ax.plot(shifts, [r["wasserstein"] for r in rows], "s-", label="Wasserstein-1 W(p, q)")
     ax.axhline(math.log(2), color="grey", ls=":", lw=1, label="log 2")
     ax.axvline(1.0, color="grey", ls="--", lw=0.8)
-    ax.set(xlabel="shift θ: p = U[0,1], q = U[θ, θ+1]", ylabel="divergence / distance",
-           title="Disjoint supports (θ ≥ 1): JSD is flat, W1 grows")
+    ax.set(
+        xlabel="shift θ: p = U[0,1], q = U[θ, θ+1]",
+        ylabel="divergence / distance",
+        title="Disjoint supports (θ ≥ 1): JSD is flat, W1 grows",
+    )
     ax.legend()
     return save_png(fig, path)

@@ -22,12 +22,18 @@ __all__ = ["Progress"]
 class Progress:
     """The bar of one `fit` call; `enabled=None` shows it only when stderr is a terminal."""
 
-    def __init__(self, total: int, initial: int = 0, *, max_seconds: float | None = None,
-                 enabled: bool | None = None, listeners: Sequence = ()):
+    def __init__(
+        self,
+        total: int,
+        initial: int = 0,
+        *,
+        max_seconds: float | None = None,
+        enabled: bool | None = None,
+        listeners: Sequence = (),
+    ):
         self.full, self.max_seconds, self.listeners = total, max_seconds, list(listeners)
         show = sys.stderr.isatty() if enabled is None else enabled
-        self.bar = tqdm(total=total, initial=initial, disable=not show, unit="step", dynamic_ncols=True,
-                        leave=True)
+        self.bar = tqdm(total=total, initial=initial, disable=not show, unit="step", dynamic_ncols=True, leave=True)
 
     def __enter__(self) -> Progress:
         return self

@@ -105,13 +105,11 @@ def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
 
 
 def _table(d: Mapping | object) -> str:
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_format(v))}</td></tr>"
-                   for k, v in _flatten(d))
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_format(v))}</td></tr>" for k, v in _flatten(d))
     return f"<table>{rows}</table>"
 
 
-_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-         ".svg": "image/svg+xml"}
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml"}
 
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
@@ -129,8 +127,11 @@ details { margin-top: 1rem; } summary { cursor: pointer; color: #555; }
 
 def _rows_table(rows: Sequence[tuple[str, str, str]]) -> str:
     """(label, value with its unit, one line of explanation) rows."""
-    body = "".join(f'<tr><th>{html.escape(label)}</th><td class="num">{html.escape(value)}</td>'
-                   f'<td class="why">{html.escape(why)}</td></tr>' for label, value, why in rows)
+    body = "".join(
+        f'<tr><th>{html.escape(label)}</th><td class="num">{html.escape(value)}</td>'
+        f'<td class="why">{html.escape(why)}</td></tr>'
+        for label, value, why in rows
+    )
     return f"<table>{body}</table>"
 
 
@@ -142,17 +143,23 @@ def _figure_html(run_dir: Path, path: str, caption: str) -> str:
     mime = _MIME.get(p.suffix.lower())
     if mime is None or not p.is_file():
         why = "not an image file" if mime is None else "file not found"
-        return (f'<figure><p class="missing">{html.escape(str(path))}: {why}</p>'
-                f"<figcaption>{cap}</figcaption></figure>")
+        return f'<figure><p class="missing">{html.escape(str(path))}: {why}</p><figcaption>{cap}</figcaption></figure>'
     data = base64.b64encode(p.read_bytes()).decode("ascii")
-    return (f'<figure><img src="data:{mime};base64,{data}" alt="{cap}">'
-            f"<figcaption>{cap}</figcaption></figure>")
+    return f'<figure><img src="data:{mime};base64,{data}" alt="{cap}"><figcaption>{cap}</figcaption></figure>'
 
 
-def write_report(run_dir: str | os.PathLike, *, title: str, metrics: Mapping | Sequence[tuple[str, str, str]],
-                 figures: Sequence[tuple[str, str]], config: Mapping | object | None = None,
-                 notes: Sequence[str] | None = None, warnings: Sequence[str] = (),
-                 provenance: Sequence[tuple[str, str]] = (), raw_metrics: Mapping | None = None) -> Path:
+def write_report(
+    run_dir: str | os.PathLike,
+    *,
+    title: str,
+    metrics: Mapping | Sequence[tuple[str, str, str]],
+    figures: Sequence[tuple[str, str]],
+    config: Mapping | object | None = None,
+    notes: Sequence[str] | None = None,
+    warnings: Sequence[str] = (),
+    provenance: Sequence[tuple[str, str]] = (),
+    raw_metrics: Mapping | None = None,
+) -> Path:
     """Write ``run_dir/report.html``: title, warnings, notes, metrics, figures, how it was made, config.
 
     `metrics` is a mapping (shown as a key/value table) or a sequence of (label, value with its
@@ -189,13 +196,19 @@ def write_report(run_dir: str | os.PathLike, *, title: str, metrics: Mapping | S
     if figures:
         parts.append("<h2>Figures</h2>" + "".join(_figure_html(run_dir, p, c) for p, c in figures))
     if provenance:
-        parts.append("<h2>How this run was made</h2><table>" + "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in provenance) + "</table>")
+        parts.append(
+            "<h2>How this run was made</h2><table>"
+            + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in provenance)
+            + "</table>"
+        )
     if config:
         parts.append("<h2>Configuration</h2>" + _table(config))
     parts.append(f'<p style="color:#888;font-size:.85rem">klvae {html.escape(__version__)}</p>')
-    doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-           f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-           f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
-           + "\n".join(parts) + "\n</body></html>\n")
+    doc = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
     return atomic_write_text(run_dir / "report.html", doc)

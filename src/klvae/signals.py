@@ -29,8 +29,7 @@ class StopSignals:
 
     def _handle(self, signum, frame):
         if self.raised:
-            print("klvae: stopping after this step and saving a checkpoint; please wait",
-                  file=sys.stderr, flush=True)
+            print("klvae: stopping after this step and saving a checkpoint; please wait", file=sys.stderr, flush=True)
         self.raised = True
 
     def __exit__(self, *exc):

@@ -42,7 +42,7 @@ def image_grid(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> torch.Tenso
     grid = torch.full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), 0.5)
     for i, img in enumerate(images.detach().float().cpu().clamp(0, 1)):
         r, k = divmod(i, nrow)
-        grid[:, pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = img
+        grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = img
     return grid
 
 
@@ -62,8 +62,12 @@ class TensorBoardLogger:
 
     def log_epoch(self, epoch: int, record: Mapping) -> None:
         for k, v in record.items():
-            if k not in ("epoch", "step") and isinstance(v, (int, float)) and not isinstance(v, bool) \
-                    and math.isfinite(v):
+            if (
+                k not in ("epoch", "step")
+                and isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+            ):
                 self.writer.add_scalar(f"epoch/{k}", v, epoch)
         self.writer.flush()
 

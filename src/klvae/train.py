@@ -20,16 +20,11 @@ tensors (no host sync). The loop owns everything else:
 
 What a checkpoint holds, and how resuming continues the exact random stream: `klvae.checkpoint`.
 
-Under `torchrun` (see `klvae.distributed`) `batch_size` is the global batch: rank r trains on
-rows r::P of each global batch, a Task calls its modules through `klvae.distributed.wrap`
-(DDP; gradients weighted so they are those of the global batch mean) and draws per-example
-noise from `current_shard()` (draws from torch's global generator are seeded per rank and
-step: independent across ranks, but not the same at every number of processes). The host
-syncs stay at one every `log_every` steps, now one all-reduce that also carries the stop
-requests (Ctrl-C, `max_seconds`), so every rank stops at the same step; epoch sums are
-all-reduced; only rank 0 evaluates (`end_epoch`) and writes files; a task whose ranks' weights
-drift apart (modules not called through `wrap`) is stopped after its first step. `bf16`
-autocast (`amp`) wraps each step; `ckpt_steps` adds mid-epoch checkpoints.
+A GAN is a Task with two modules and two optimizers. Under `torchrun` (`klvae.distributed`)
+`batch_size` is the global batch, rank r trains on rows r::P of it, modules are called through
+`distributed.wrap` (DDP), the host sync is one all-reduce that also carries the stop requests
+(so every rank stops at the same step), and only rank 0 evaluates and writes. `amp` autocasts
+each step to bf16; `ckpt_steps` adds mid-epoch checkpoints.
 """
 
 from __future__ import annotations
@@ -39,23 +34,31 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from klvae import distributed
 from klvae._io import atomic_write_text
-from klvae.checkpoint import restore_checkpoint, save_checkpoint
+from klvae.checkpoint import read_jsonl, restore_checkpoint, save_checkpoint
 from klvae.hardware import keep_freed_memory, resolve_amp
 from klvae.optim import LR_SCHEDULES, lr_factor
 from klvae.progress import Progress
 from klvae.signals import StopSignals
-from klvae.task import LoopState, Task
+from klvae.task import FitResult, LoopState, NonFiniteLossError, Task, TrainingInterrupted
 
-__all__ = ["TrainConfig", "FitResult", "fit", "adam", "NonFiniteLossError", "TrainingInterrupted",
-           "read_jsonl", "epoch_permutation", "CHECKPOINT", "METRICS_JSONL"]
+__all__ = [
+    "TrainConfig",
+    "FitResult",
+    "fit",
+    "adam",
+    "NonFiniteLossError",
+    "TrainingInterrupted",
+    "read_jsonl",
+    "CHECKPOINT",
+    "METRICS_JSONL",
+]
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS_JSONL = "metrics.jsonl"
@@ -111,38 +114,19 @@ class TrainConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
 
-@dataclass
-class FitResult:
-    state: LoopState
-    stopped: str  # "completed" or "max_seconds"
-    records: list[dict] = field(default_factory=list)  # the metrics.jsonl lines of the whole run
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the message says where and which checkpoint is kept."""
-
-
-class TrainingInterrupted(Exception):
-    """Training stopped on Ctrl-C or SIGTERM after saving a checkpoint to `self.checkpoint`."""
-
-    def __init__(self, checkpoint: Path, state: LoopState):
-        super().__init__(f"interrupted at epoch {state.epoch + 1}, step {state.step}; "
-                         f"checkpoint saved to {checkpoint}")
-        self.checkpoint, self.state = checkpoint, state
-
-
-def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
-    """The order of epoch `epoch`: a permutation of n drawn from a generator seeded by (seed, epoch)."""
-    state = np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)[0]
-    g = torch.Generator().manual_seed(int(state) & (2**63 - 1))
-    return torch.randperm(n, generator=g)
-
-
 class _Loop:
     """The state of one `fit` call and its named steps; `fit` reads as the story."""
 
-    def __init__(self, task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: TrainConfig,
-                 run_dir: Path, config: dict | None, hooks):
+    def __init__(
+        self,
+        task: Task,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor | None,
+        cfg: TrainConfig,
+        run_dir: Path,
+        config: dict | None,
+        hooks,
+    ):
         self.task, self.x, self.y, self.cfg, self.config, self.hooks = task, x_train, y_train, cfg, config, hooks
         self.ctx = distributed.context()
         self.ckpt, self.jsonl, self.device = run_dir / CHECKPOINT, run_dir / METRICS_JSONL, x_train.device
@@ -150,8 +134,10 @@ class _Loop:
         if self.n == 0:
             raise ValueError("the training set is empty: there is nothing to train on")
         if self.bs % self.ctx.world:
-            raise ValueError(f"batch_size {self.bs} is not divisible by the {self.ctx.world} processes: "
-                             f"--batch-size is the global batch, split evenly over the processes")
+            raise ValueError(
+                f"batch_size {self.bs} is not divisible by the {self.ctx.world} processes: "
+                f"--batch-size is the global batch, split evenly over the processes"
+            )
         self.n_batches = math.ceil(self.n / self.bs)
         self.total_steps = (cfg.epochs or 1) * self.n_batches
         self.amp = resolve_amp(cfg.amp, self.device, *task.modules.values())
@@ -191,12 +177,16 @@ class _Loop:
         self.seconds = self.state.train_seconds
 
     def _checkpointed(self) -> None:
-        self.last_good = (f"The last good checkpoint (epoch {self.state.epoch}, step {self.state.step}) "
-                          f"is kept in {self.ckpt}.")
+        self.last_good = (
+            f"The last good checkpoint (epoch {self.state.epoch}, step {self.state.step}) is kept in {self.ckpt}."
+        )
 
     def lr_factor(self, step: int, seconds: float) -> float:
-        return lr_factor(self.cfg.lr_schedule, step / self.total_steps,
-                         None if self.cfg.max_seconds is None else seconds / self.cfg.max_seconds)
+        return lr_factor(
+            self.cfg.lr_schedule,
+            step / self.total_steps,
+            None if self.cfg.max_seconds is None else seconds / self.cfg.max_seconds,
+        )
 
     # -- time and stop requests ---------------------------------------------------------------
     def elapsed(self) -> float:
@@ -210,8 +200,8 @@ class _Loop:
     def step(self, perm: torch.Tensor) -> None:
         """One optimisation step on batch `state.batch` of the epoch's order `perm`."""
         st, ctx, cfg = self.state, self.ctx, self.cfg
-        batch = perm[st.batch * self.bs:(st.batch + 1) * self.bs]  # (B,) the global batch
-        idx = batch[ctx.rank::ctx.world]  # (B/P,) this rank's rows
+        batch = perm[st.batch * self.bs : (st.batch + 1) * self.bs]  # (B,) the global batch
+        idx = batch[ctx.rank :: ctx.world]  # (B/P,) this rank's rows
         # index_select, not x[idx]: the advanced-indexing kernel is ~10× slower on CPU
         y = None if self.y is None else self.y.index_select(0, idx)
         shard = distributed.Shard(ctx.rank, ctx.world, len(batch), cfg.seed, st.step)
@@ -220,8 +210,11 @@ class _Loop:
             for opt in self.task.optimizers.values():
                 for group in opt.param_groups:
                     group["lr"] = group["initial_lr"] * factor
-        with distributed.using_shard(shard), distributed.rank_rng(shard), torch.autocast(
-                self.device.type, dtype=torch.bfloat16, enabled=self.amp == "bf16"):
+        with (
+            distributed.using_shard(shard),
+            distributed.rank_rng(shard),
+            torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp == "bf16"),
+        ):
             out = self.task.train_step(self.x.index_select(0, idx), y, st.step, st.epoch + st.batch / self.n_batches)
         if self.acc is None:
             self.keys = list(out)
@@ -254,7 +247,8 @@ class _Loop:
             row, col = (int(i) for i in bad.nonzero()[0])
             raise NonFiniteLossError(
                 f"{self.keys[col]} became {float(values[row, col])} at epoch {self.state.epoch + 1}, "
-                f"step {first_step + row + 1}; training stopped. {self.last_good} Try a smaller --lr.")
+                f"step {first_step + row + 1}; training stopped. {self.last_good} Try a smaller --lr."
+            )
         return values
 
     def check_weights(self) -> None:
@@ -262,7 +256,8 @@ class _Loop:
             if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
                 raise NonFiniteLossError(
                     f"the weights of {name} became non-finite by epoch {self.state.epoch + 1}, step "
-                    f"{self.state.step}; training stopped. {self.last_good} Try a smaller --lr.")
+                    f"{self.state.step}; training stopped. {self.last_good} Try a smaller --lr."
+                )
 
     def save(self) -> None:
         """Checkpoint with the partial-epoch sums of all ranks; only rank 0 writes (collective call)."""
@@ -278,7 +273,7 @@ class _Loop:
     def train_epoch(self, signals: StopSignals, bar: Progress) -> bool:
         """The epoch's remaining steps; False when the time budget ended it early."""
         cfg, st, ctx = self.cfg, self.state, self.ctx
-        perm = epoch_permutation(cfg.seed, st.epoch, self.n).to(self.device)
+        perm = distributed.epoch_permutation(cfg.seed, st.epoch, self.n).to(self.device)
         bar.start_epoch(st.epoch + 1, cfg.epochs)
         self.t0 = time.perf_counter()
         completed = True
@@ -291,8 +286,9 @@ class _Loop:
                 break
             self.step(perm)
             bar.update()
-            save_now = (cfg.ckpt_steps is not None and st.step % cfg.ckpt_steps == 0
-                        and st.batch < self.n_batches)  # (the end of an epoch saves anyway)
+            save_now = (
+                cfg.ckpt_steps is not None and st.step % cfg.ckpt_steps == 0 and st.batch < self.n_batches
+            )  # (the end of an epoch saves anyway)
             if len(self.window) >= cfg.log_every or save_now:
                 self.show(bar, self.sync((signals.raised, self.late())))
             if save_now:  # mid-epoch: the window was just checked
@@ -345,26 +341,17 @@ class _Loop:
         return TrainingInterrupted(self.ckpt, self.state)
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """The records of a metrics.jsonl; a torn last line (a kill mid-write) is dropped, any other
-    damage raises ValueError naming the file and line."""
-    lines = Path(path).read_text().splitlines()
-    records = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:  # torn by a kill mid-write: the checkpoint does not cover it
-                break
-            raise ValueError(f"{path}, line {i + 1}, is not JSON: the metrics log is damaged") from None
-    return records
-
-
-def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: TrainConfig,
-        run_dir: str | Path, *, config: dict | None = None, resume: bool = False,
-        hooks: tuple[Callable[[Task, LoopState], None], ...] = ()) -> FitResult:
+def fit(
+    task: Task,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor | None,
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    *,
+    config: dict | None = None,
+    resume: bool = False,
+    hooks: tuple[Callable[[Task, LoopState], None], ...] = (),
+) -> FitResult:
     """Train `task` on x_train (N, ...) for `cfg.epochs` epochs, writing into `run_dir`.
 
     The task's modules and the data must already be on the device. `hooks` run at every step
@@ -375,9 +362,16 @@ def fit(task: Task, x_train: torch.Tensor, y_train: torch.Tensor | None, cfg: Tr
     """
     loop = _Loop(task, x_train, y_train, cfg, Path(run_dir), config, hooks)
     loop.start(resume)
-    stopped, bar = "completed", Progress(loop.total_steps, loop.state.epoch * loop.n_batches + loop.state.batch,
-                                         max_seconds=cfg.max_seconds, enabled=loop.ctx.is_main and sys.stderr.isatty(),
-                                         listeners=hooks)
+    stopped, bar = (
+        "completed",
+        Progress(
+            loop.total_steps,
+            loop.state.epoch * loop.n_batches + loop.state.batch,
+            max_seconds=cfg.max_seconds,
+            enabled=loop.ctx.is_main and sys.stderr.isatty(),
+            listeners=hooks,
+        ),
+    )
     with StopSignals() as signals, bar:  # the handler stays until the interrupt checkpoint is written
         try:
             while loop.state.epoch < (cfg.epochs or 1):
@@ -396,5 +390,10 @@ def adam(params: Iterable[torch.nn.Parameter], cfg: TrainConfig, device: torch.d
     """The optimizer of every task: Adam with the config's rate, β's and weight decay (fused on CPU/CUDA)."""
     if cfg.lr is None or cfg.adam_beta1 is None or cfg.adam_beta2 is None:
         raise ValueError("lr, adam_beta1 and adam_beta2 must be resolved to the task's defaults first")
-    return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
-                            weight_decay=cfg.weight_decay, fused=device.type in ("cpu", "cuda"))
+    return torch.optim.Adam(
+        params,
+        lr=cfg.lr,
+        betas=(cfg.adam_beta1, cfg.adam_beta2),
+        weight_decay=cfg.weight_decay,
+        fused=device.type in ("cpu", "cuda"),
+    )

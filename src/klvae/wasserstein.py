@@ -74,9 +74,7 @@ def _broadcast_support(tu, tv, tx, axis):
     """Broadcast u, v (already one shape) and the support; a 1-d support lies along `axis`."""
     if tx.dim() == 1:
         if tx.shape[0] != tu.shape[axis]:
-            raise ValueError(
-                f"support has {tx.shape[0]} points but u and v have {tu.shape[axis]} along axis {axis}"
-            )
+            raise ValueError(f"support has {tx.shape[0]} points but u and v have {tu.shape[axis]} along axis {axis}")
         view = [1] * tu.dim()
         view[axis] = -1
         tx = tx.reshape(view)
@@ -111,8 +109,9 @@ def wasserstein_distance_samples(u_values, v_values, u_weights=None, v_weights=N
     0.75
     """
     values = [u_values, v_values] + [w for w in (u_weights, v_weights) if w is not None]
-    names = ["u_values", "v_values"] + [n for n, w in (("u_weights", u_weights), ("v_weights", v_weights))
-                                        if w is not None]
+    names = ["u_values", "v_values"] + [
+        n for n, w in (("u_weights", u_weights), ("v_weights", v_weights)) if w is not None
+    ]
     torch_out = is_torch(*values)
     converted = dict(zip(names, to_tensors(*values, names=tuple(names))))
     tu, tv = converted["u_values"], converted["v_values"]
@@ -125,8 +124,9 @@ def wasserstein_distance_samples(u_values, v_values, u_weights=None, v_weights=N
             raise ValueError(f"{n} has no samples along axis {axis}")
         if not bool(torch.isfinite(t.detach()).all()):
             raise ValueError(f"{n} has NaN or infinite entries")
-    weights = [_sample_weights(converted.get(f"{s}_weights"), t, f"{s}_weights", axis)
-               for s, t in (("u", tu), ("v", tv))]
+    weights = [
+        _sample_weights(converted.get(f"{s}_weights"), t, f"{s}_weights", axis) for s, t in (("u", tu), ("v", tv))
+    ]
     tu, tv = tu.movedim(axis, -1), tv.movedim(axis, -1)
     try:
         batch = torch.broadcast_shapes(tu.shape[:-1], tv.shape[:-1])

@@ -26,8 +26,9 @@ _NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d.eE+\-,]*$")
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser and each subcommand's parser by name."""
-    parser = argparse.ArgumentParser(prog="klvae", allow_abbrev=False,
-                                     description="Information measures, and the VAE and GAN built on them.")
+    parser = argparse.ArgumentParser(
+        prog="klvae", allow_abbrev=False, description="Information measures, and the VAE and GAN built on them."
+    )
     parser.add_argument("--version", action="version", version=f"klvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (info_commands, experiment_commands, vae_commands, gan_commands):

@@ -40,41 +40,59 @@ def check_resume_flags(given: dict, allowed: tuple[str, ...] = RESUME_OVERRIDES)
     """On --resume the run's config.json is used: refuse any flag other than `allowed`."""
     fixed = sorted(set(given) - set(allowed) - {"resume"})
     if fixed:
-        raise ValueError(f"--{fixed[0].replace('_', '-')} cannot change when resuming: the run's "
-                         f"config.json is used (only --{', --'.join(allowed).replace('_', '-')} "
-                         f"may be given)")
+        raise ValueError(
+            f"--{fixed[0].replace('_', '-')} cannot change when resuming: the run's "
+            f"config.json is used (only --{', --'.join(allowed).replace('_', '-')} "
+            f"may be given)"
+        )
 
 
-def add_loop_flags(group, *, data_help: str, out_default: str, epochs: str, batch: str, lr: str,
-                   betas: tuple[str, str], amp: str) -> None:
+def add_loop_flags(
+    group, *, data_help: str, out_default: str, epochs: str, batch: str, lr: str, betas: tuple[str, str], amp: str
+) -> None:
     """The TrainConfig flags, the same spelling and meaning in every training command."""
     group.add_argument("--data", help=data_help)
     group.add_argument("--out", metavar="DIR", help=f"run folder (default {out_default})")
     group.add_argument("--epochs", type=int, help=f"passes over the training set (default {epochs})")
-    group.add_argument("--batch-size", type=int, help=f"examples per step, over all processes under torchrun "
-                       f"(default {batch})")
+    group.add_argument(
+        "--batch-size", type=int, help=f"examples per step, over all processes under torchrun (default {batch})"
+    )
     group.add_argument("--lr", type=float, help=f"Adam's learning rate (default {lr})")
     group.add_argument("--adam-beta1", type=float, help=f"Adam's β1, the memory of the gradients (default {betas[0]})")
-    group.add_argument("--adam-beta2", type=float, help=f"Adam's β2, the memory of the squared gradients "
-                       f"(default {betas[1]})")
+    group.add_argument(
+        "--adam-beta2", type=float, help=f"Adam's β2, the memory of the squared gradients (default {betas[1]})"
+    )
     group.add_argument("--weight-decay", type=float, help="Adam's L2 weight decay (default 0)")
-    group.add_argument("--lr-schedule", choices=["linear", "cosine", "constant"],
-                       help="the rate decays to 0 over the epochs, or over --max-seconds when that ends first "
-                       "(default linear)")
+    group.add_argument(
+        "--lr-schedule",
+        choices=["linear", "cosine", "constant"],
+        help="the rate decays to 0 over the epochs, or over --max-seconds when that ends first (default linear)",
+    )
     group.add_argument("--seed", type=int, help="random seed (default 0)")
-    group.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train; auto: cuda when "
-                       "present (default auto)")
-    group.add_argument("--max-seconds", type=float, help="training-time budget of the run in seconds (resumes "
-                       "included): stop, evaluate and report after it (default none)")
+    group.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], help="where to train; auto: cuda when present (default auto)"
+    )
+    group.add_argument(
+        "--max-seconds",
+        type=float,
+        help="training-time budget of the run in seconds (resumes "
+        "included): stop, evaluate and report after it (default none)",
+    )
     group.add_argument("--log-every", type=int, help="steps between NaN checks and progress updates (default 50)")
-    group.add_argument("--threads", type=int, help="CPU threads for torch (default 1 below 200k parameters, "
-                       "else torch's default)")
+    group.add_argument(
+        "--threads", type=int, help="CPU threads for torch (default 1 below 200k parameters, else torch's default)"
+    )
     group.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its checkpoint")
-    group.add_argument("--ckpt-steps", type=int, metavar="K", help="also checkpoint every K steps "
-                       "(default: after each epoch only)")
+    group.add_argument(
+        "--ckpt-steps", type=int, metavar="K", help="also checkpoint every K steps (default: after each epoch only)"
+    )
     group.add_argument("--amp", choices=["auto", "none", "bf16"], help=amp)
-    group.add_argument("--compile", action="store_true", default=None,
-                       help="torch.compile the step (default off: slower for small models on CPU)")
+    group.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the step (default off: slower for small models on CPU)",
+    )
 
 
 def run_training(command: str, train_fn, *args):
@@ -87,9 +105,11 @@ def run_training(command: str, train_fn, *args):
     try:
         run_dir, metrics = train_fn(*args)
     except TrainingInterrupted as err:
-        print(f"klvae {command}: interrupted at epoch {err.state.epoch + 1}, step {err.state.step}; "
-              f"checkpoint saved. Resume with: klvae {command} --resume {err.checkpoint.parent}",
-              file=sys.stderr)
+        print(
+            f"klvae {command}: interrupted at epoch {err.state.epoch + 1}, step {err.state.step}; "
+            f"checkpoint saved. Resume with: klvae {command} --resume {err.checkpoint.parent}",
+            file=sys.stderr,
+        )
         return 130, None, None
     except EvaluationInterrupted as err:
         print(f"klvae {command}: {err}", file=sys.stderr)

@@ -25,10 +25,29 @@ from torch import distributions as D
 
 __all__ = ["parse_distribution", "FAMILIES"]
 
-FAMILIES = {name: getattr(D, name) for name in (
-    "Bernoulli", "Beta", "Binomial", "Categorical", "Dirichlet", "Exponential", "Gamma", "Geometric",
-    "Independent", "Laplace", "LowRankMultivariateNormal", "MixtureSameFamily", "MultivariateNormal",
-    "Normal", "OneHotCategorical", "Poisson", "StudentT", "Uniform")}
+FAMILIES = {
+    name: getattr(D, name)
+    for name in (
+        "Bernoulli",
+        "Beta",
+        "Binomial",
+        "Categorical",
+        "Dirichlet",
+        "Exponential",
+        "Gamma",
+        "Geometric",
+        "Independent",
+        "Laplace",
+        "LowRankMultivariateNormal",
+        "MixtureSameFamily",
+        "MultivariateNormal",
+        "Normal",
+        "OneHotCategorical",
+        "Poisson",
+        "StudentT",
+        "Uniform",
+    )
+}
 _MAX_VALUES = 1_000_000  # numbers one argument may hold: text, not a data file
 
 
@@ -60,8 +79,10 @@ def _value(node: ast.AST, where: str):
 def _call(node: ast.Call) -> D.Distribution:
     if not isinstance(node.func, ast.Name) or node.func.id not in FAMILIES:
         name = ast.unparse(node.func)
-        raise ValueError(f"{name!r} is not a distribution klvae knows; use one of "
-                         f"{', '.join(sorted(FAMILIES)[:3])}, ... ({', '.join(sorted(FAMILIES))})")
+        raise ValueError(
+            f"{name!r} is not a distribution klvae knows; use one of "
+            f"{', '.join(sorted(FAMILIES)[:3])}, ... ({', '.join(sorted(FAMILIES))})"
+        )
     family = node.func.id
     args = [_value(a, f"{family} argument {i + 1}") for i, a in enumerate(node.args)]
     kwargs = {k.arg: _value(k.value, f"{family} {k.arg}") for k in node.keywords if k.arg is not None}

@@ -73,8 +73,12 @@ def cmd_modes(args) -> int:
             target = {"target": args.target}
         forward = fit_forward(p)
         reverse = fit_reverse(p, n_restarts=args.restarts, seed=args.seed)
-        result = {**target, "forward": forward.to_dict(), "reverse": [f.to_dict() for f in reverse],
-                  "kl_method": "numerical integration (Simpson, log-space integrand)"}
+        result = {
+            **target,
+            "forward": forward.to_dict(),
+            "reverse": [f.to_dict() for f in reverse],
+            "kl_method": "numerical integration (Simpson, log-space integrand)",
+        }
         atomic_write_json(out / "modes.json", result)
         if p.event_shape == ():
             plot_modes_1d(p, forward, reverse, out / "modes.png")
@@ -87,8 +91,10 @@ def cmd_modes(args) -> int:
             start_s = "moment match" if start is None else _fmt(start if start.size > 1 else start[0])
             mean = fit.mean if fit.mean.size > 1 else fit.mean[0]
             std = fit.std if fit.std.size > 1 else fit.std[0]
-            print(f"{name:<10}{start_s:>22}  {_fmt(mean):>18}  {_fmt(std):>18}  "
-                  f"{fit.kl_forward:8.3f}  {fit.kl_reverse:8.3f}")
+            print(
+                f"{name:<10}{start_s:>22}  {_fmt(mean):>18}  {_fmt(std):>18}  "
+                f"{fit.kl_forward:8.3f}  {fit.kl_reverse:8.3f}"
+            )
         if args.sweep:
             sweep = reverse_kl_sweep(np.round(np.arange(0, 5.0001, 0.1), 10))
             atomic_write_json(out / "sweep.json", sweep)
@@ -99,11 +105,15 @@ def cmd_modes(args) -> int:
                 if i % 5 and not 2.3 <= d <= 3.0:
                     continue
                 off = sweep["off_kl"][i]
-                print(f"{d:5.1f}  {sweep['best_mean'][i]:7.3f}  {sweep['best_std'][i]:7.3f}  "
-                      f"{sweep['best_kl'][i]:8.4f}  {sweep['sym_kl'][i]:12.4f}  "
-                      f"{'—' if off is None else f'{off:.4f}':>13}")
-            print(f"off-centre optimum appears at d = {sweep['d_appear']:.3f}; "
-                  f"it becomes the global optimum at d = {sweep['d_cross']:.3f}")
+                print(
+                    f"{d:5.1f}  {sweep['best_mean'][i]:7.3f}  {sweep['best_std'][i]:7.3f}  "
+                    f"{sweep['best_kl'][i]:8.4f}  {sweep['sym_kl'][i]:12.4f}  "
+                    f"{'—' if off is None else f'{off:.4f}':>13}"
+                )
+            print(
+                f"off-centre optimum appears at d = {sweep['d_appear']:.3f}; "
+                f"it becomes the global optimum at d = {sweep['d_cross']:.3f}"
+            )
     print(f"wrote {out / 'modes.json'} and {out / 'modes.png'}" + (" (and sweep.*)" if args.sweep else ""))
     return 0
 
@@ -124,44 +134,62 @@ def cmd_estimators(args) -> int:
     for how, d in demo.items():
         print(f"  {how:<18} requires_grad={d['requires_grad']!s:<5}  dμ={d['grad_mu']}  dσ={d['grad_sigma']}")
     ns = table["ns"]
-    print(f"\nE[f(x)], x ~ N({args.mu:g}, {args.sigma:g}²); {args.repeats} repeats per n; "
-          "var = n·Var of the n-sample estimate (measured / exact)")
+    print(
+        f"\nE[f(x)], x ~ N({args.mu:g}, {args.sigma:g}²); {args.repeats} repeats per n; "
+        "var = n·Var of the n-sample estimate (measured / exact)"
+    )
     cells = [[f"{m:.3g} / {e:.3g}" for m, e in zip(r["measured_var"], r["exact_var"])] for r in table["rows"]]
     width = 2 + max(len(c) for row in cells for c in [*row, *(f"var n={n}" for n in ns)])  # never touching
     symbol = {"mu": "μ", "sigma": "σ"}
-    print(f"{'f':<13}{'∂':<3}{'estimator':<16}{'analytic':>9}{'mean ± se':>20}"
-          + "".join(f"{f'var n={n}':>{width}}" for n in ns))
+    print(
+        f"{'f':<13}{'∂':<3}{'estimator':<16}{'analytic':>9}{'mean ± se':>20}"
+        + "".join(f"{f'var n={n}':>{width}}" for n in ns)
+    )
     for r, row in zip(table["rows"], cells):
         ms = f"{r['mean']:.4f} ± {r['stderr']:.4f}"
         analytic = round(r["analytic"], 4) + 0.0  # no "-0.0000"
-        print(f"{r['cost']:<13}{symbol.get(r['param'], r['param']):<3}{r['estimator']:<16}{analytic:9.4f}{ms:>20}"
-              + "".join(f"{c:>{width}}" for c in row))
+        print(
+            f"{r['cost']:<13}{symbol.get(r['param'], r['param']):<3}{r['estimator']:<16}{analytic:9.4f}{ms:>20}"
+            + "".join(f"{c:>{width}}" for c in row)
+        )
     print(f"wrote {out / 'estimators.json'} and {out / 'estimators.png'}")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("modes", help="forward vs reverse KL Gaussian fits to a mixture (mode covering vs seeking)",
-                       description="Fit a Gaussian q to a Gaussian mixture p by minimizing KL(p‖q) (moment "
-                                   "match) and KL(q‖p) (restarts from spread initial means). Writes "
-                                   "modes.json and modes.png; KLs by numerical integration.")
-    p.add_argument("--target", default=DEFAULT_TARGET,
-                   help=f"1-D mixture 'w:mu:sigma,w:mu:sigma,...' (default {DEFAULT_TARGET})")
-    p.add_argument("--target2d", choices=sorted(TARGETS_2D),
-                   help="a 2-D target instead of --target (default none): "
-                   + "; ".join(f"{k}: {v[0]}" for k, v in TARGETS_2D.items()))
-    p.add_argument("--restarts", type=int, default=None,
-                   help="reverse-KL restarts (default 7 in 1-D, 9 in 2-D)")
-    p.add_argument("--sweep", action="store_true",
-                   help="also move two unit modes apart (±d, d = 0..5) and plot the reverse-KL optimum (default off)")
+    p = sub.add_parser(
+        "modes",
+        help="forward vs reverse KL Gaussian fits to a mixture (mode covering vs seeking)",
+        description="Fit a Gaussian q to a Gaussian mixture p by minimizing KL(p‖q) (moment "
+        "match) and KL(q‖p) (restarts from spread initial means). Writes "
+        "modes.json and modes.png; KLs by numerical integration.",
+    )
+    p.add_argument(
+        "--target", default=DEFAULT_TARGET, help=f"1-D mixture 'w:mu:sigma,w:mu:sigma,...' (default {DEFAULT_TARGET})"
+    )
+    p.add_argument(
+        "--target2d",
+        choices=sorted(TARGETS_2D),
+        help="a 2-D target instead of --target (default none): "
+        + "; ".join(f"{k}: {v[0]}" for k, v in TARGETS_2D.items()),
+    )
+    p.add_argument("--restarts", type=int, default=None, help="reverse-KL restarts (default 7 in 1-D, 9 in 2-D)")
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also move two unit modes apart (±d, d = 0..5) and plot the reverse-KL optimum (default off)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the 2-D Monte Carlo objective (default 0)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/modes-<date>-<time>)")
     p.set_defaults(func=lambda a: cmd_modes(_default_restarts(a)))
 
-    e = sub.add_parser("estimators", help="pathwise vs score-function gradient estimators: bias and variance",
-                       description="Estimate d/dμ and d/dσ of E_N(μ,σ²)[f(x)] for f = x², exp(−10x²), "
-                                   "cos(5x) by the pathwise, score-function and leave-one-out-baseline "
-                                   "estimators; writes estimators.json and estimators.png.")
+    e = sub.add_parser(
+        "estimators",
+        help="pathwise vs score-function gradient estimators: bias and variance",
+        description="Estimate d/dμ and d/dσ of E_N(μ,σ²)[f(x)] for f = x², exp(−10x²), "
+        "cos(5x) by the pathwise, score-function and leave-one-out-baseline "
+        "estimators; writes estimators.json and estimators.png.",
+    )
     e.add_argument("--mu", type=float, default=1.0, help="mean μ (default 1)")
     e.add_argument("--sigma", type=float, default=1.0, help="standard deviation σ (default 1)")
     e.add_argument("--repeats", type=int, default=5000, help="independent estimates per sample count (default 5000)")

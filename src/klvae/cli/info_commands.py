@@ -58,8 +58,10 @@ def _read_npy(path: Path, source: str) -> np.ndarray:
         # float64 holds every value of these exactly (64-bit integers up to 2**53); long double,
         # complex, text and dates it cannot, so those are refused rather than rounded or cast.
         if not (dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 8)):
-            raise UsageError(f"{source}: dtype {dtype} is not supported: save the probabilities "
-                             f"as float64 (or float32, float16, integers)")
+            raise UsageError(
+                f"{source}: dtype {dtype} is not supported: save the probabilities "
+                f"as float64 (or float32, float16, integers)"
+            )
         f.seek(0)
         return np.lib.format.read_array(f, allow_pickle=False).astype(np.float64, copy=False)
 
@@ -166,8 +168,14 @@ def _divergence(args: argparse.Namespace) -> int:
         p, q = parse_distribution(args.P), parse_distribution(args.Q)
         value = _measure(fn, p, q, *alpha, **extra)
     else:
-        value = _measure(fn, load_distribution(args.P, "P"), load_distribution(args.Q, "Q"), *alpha,
-                         normalize=args.normalize, **extra)
+        value = _measure(
+            fn,
+            load_distribution(args.P, "P"),
+            load_distribution(args.Q, "Q"),
+            *alpha,
+            normalize=args.normalize,
+            **extra,
+        )
     unit = info.unit_name(args.base) if has_unit else ""
     note = ""
     if isinstance(value, MCEstimate):  # TV between Gaussians without a closed form
@@ -191,38 +199,61 @@ def register(subparsers) -> None:
         cmd.add_argument("P", help="probabilities: comma list or .npy/.csv file")
         if n_args == 2:
             cmd.add_argument("Q", help="probabilities, same length as P: comma list or .npy/.csv file")
-        cmd.add_argument("--base", type=_base, default=None,
-                         help="logarithm base: 2 for bits, 10 for dits, e (default) for nats")
-        cmd.add_argument("--normalize", action="store_true",
-                         help="rescale each row to sum to 1 instead of rejecting it (default off)")
+        cmd.add_argument(
+            "--base", type=_base, default=None, help="logarithm base: 2 for bits, 10 for dits, e (default) for nats"
+        )
+        cmd.add_argument(
+            "--normalize",
+            action="store_true",
+            help="rescale each row to sum to 1 instead of rejecting it (default off)",
+        )
         if command == "kl":
-            cmd.add_argument("--plot", metavar="PNG", help="also draw p, q and p·log(p/q) to this PNG file "
-                             "(default: no figure)")
-            cmd.add_argument("--density", action="store_true",
-                             help="P and Q are 1-D Gaussian mixtures 'w:mu:sigma,...' (KL by integration; "
-                             "default off)")
-            cmd.add_argument("--dist", action="store_true",
-                             help="P and Q are torch distributions such as 'Beta(2, 3)': a closed form where "
-                             "there is one, else Monte Carlo ± its standard error (default off)")
-            cmd.add_argument("--samples", type=int, default=100_000,
-                             help="Monte Carlo samples when --dist has no closed form (default 100000)")
+            cmd.add_argument(
+                "--plot", metavar="PNG", help="also draw p, q and p·log(p/q) to this PNG file (default: no figure)"
+            )
+            cmd.add_argument(
+                "--density",
+                action="store_true",
+                help="P and Q are 1-D Gaussian mixtures 'w:mu:sigma,...' (KL by integration; default off)",
+            )
+            cmd.add_argument(
+                "--dist",
+                action="store_true",
+                help="P and Q are torch distributions such as 'Beta(2, 3)': a closed form where "
+                "there is one, else Monte Carlo ± its standard error (default off)",
+            )
+            cmd.add_argument(
+                "--samples",
+                type=int,
+                default=100_000,
+                help="Monte Carlo samples when --dist has no closed form (default 100000)",
+            )
         cmd.set_defaults(func=_run)
     d = subparsers.add_parser(
-        "divergence", help="Hellinger, total variation, χ², Rényi or Amari α divergence of P and Q",
+        "divergence",
+        help="Hellinger, total variation, χ², Rényi or Amari α divergence of P and Q",
         description="One member of the f-divergence and Rényi families between two distributions: comma "
         "lists or .npy/.csv files (one value per row), or with --dist two Gaussians such as 'Normal(0, 1)' "
-        "(closed forms). Measures: " + "; ".join(f"{k}: {v[1]}" for k, v in _DIVERGENCES.items()) + ".")
+        "(closed forms). Measures: " + "; ".join(f"{k}: {v[1]}" for k, v in _DIVERGENCES.items()) + ".",
+    )
     d.add_argument("P", help="probabilities (comma list or .npy/.csv file), or a distribution with --dist")
     d.add_argument("Q", help="the same for Q")
-    d.add_argument("--measure", choices=sorted(_DIVERGENCES), required=True,
-                   help="which divergence (required: no default)")
+    d.add_argument(
+        "--measure", choices=sorted(_DIVERGENCES), required=True, help="which divergence (required: no default)"
+    )
     d.add_argument("--alpha", type=float, help="the order α of renyi and alpha (required by them; default none)")
-    d.add_argument("--base", type=_base, default=None,
-                   help="logarithm base of renyi: 2 for bits, 10 for dits, e (default) for nats")
-    d.add_argument("--normalize", action="store_true",
-                   help="rescale each row to sum to 1 instead of rejecting it (default off)")
-    d.add_argument("--dist", action="store_true",
-                   help="P and Q are Gaussians given as torch distributions (default off)")
+    d.add_argument(
+        "--base",
+        type=_base,
+        default=None,
+        help="logarithm base of renyi: 2 for bits, 10 for dits, e (default) for nats",
+    )
+    d.add_argument(
+        "--normalize", action="store_true", help="rescale each row to sum to 1 instead of rejecting it (default off)"
+    )
+    d.add_argument(
+        "--dist", action="store_true", help="P and Q are Gaussians given as torch distributions (default off)"
+    )
     d.set_defaults(func=_divergence)
 
 
@@ -239,8 +270,9 @@ def kl_plot(args: argparse.Namespace) -> int:
         if args.normalize:
             p, q = p / p.sum(), q / q.sum()
         if p.ndim != 1 or q.ndim != 1:
-            raise ValueError(f"--plot draws one pair of distributions; got P of shape {p.shape} "
-                             f"and Q of shape {q.shape}")
+            raise ValueError(
+                f"--plot draws one pair of distributions; got P of shape {p.shape} and Q of shape {q.shape}"
+            )
     path, numerical = None, None
     with torch_threads(1):  # small tensors: one thread is faster than contending for cores
         if args.plot:
@@ -252,8 +284,11 @@ def kl_plot(args: argparse.Namespace) -> int:
             value = float(info.kl_divergence(p, q, base=args.base))
     print(with_unit(float(value), unit))
     if numerical is not None:  # say how exact the integral is
-        print(f"  ({numerical.method}; absolute error ≤ {numerical.error / log_base:.1e} {unit})"
-              if numerical.method != "closed form" else "  (closed form: both are single Gaussians)")
+        print(
+            f"  ({numerical.method}; absolute error ≤ {numerical.error / log_base:.1e} {unit})"
+            if numerical.method != "closed form"
+            else "  (closed form: both are single Gaussians)"
+        )
     if path is not None:
         print(f"wrote {path}")
     return 0

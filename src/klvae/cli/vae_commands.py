@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from klvae.charts import plot_points
 from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, run_training
 from klvae.data import load_dataset
-from klvae.figures import plot_points, save_image_grid
+from klvae.figures import save_image_grid
 from klvae.hardware import resolve_device
 from klvae.runs.folder import EVAL, read_config, write_metrics
 from klvae.runs.gan_run import evaluate_gan_run, is_gan_run, load_generator, mode_means
@@ -45,71 +46,113 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def register(subparsers) -> None:
-    t = subparsers.add_parser("train", help="train a VAE and write a run folder with its report",
-                              description="Train a VAE, evaluate it on the test set (ELBO, importance-"
-                              "weighted NLL, active units) and write a run folder with report.html. "
-                              "All losses are nats per example.")
+    t = subparsers.add_parser(
+        "train",
+        help="train a VAE and write a run folder with its report",
+        description="Train a VAE, evaluate it on the test set (ELBO, importance-"
+        "weighted NLL, active units) and write a run folder with report.html. "
+        "All losses are nats per example.",
+    )
     m = t.add_argument_group("model (VAEConfig)")
-    m.add_argument("--arch", choices=["mlp", "conv"],
-                   help="encoder/decoder type; conv needs 28×28 images (default mlp)")
-    m.add_argument("--hidden", type=_hidden, help="hidden widths, e.g. 400 or 512,256 "
-                   "(default 400 for images of up to 256 pixels such as the 8×8 digits, 1024 for larger ones)")
+    m.add_argument(
+        "--arch", choices=["mlp", "conv"], help="encoder/decoder type; conv needs 28×28 images (default mlp)"
+    )
+    m.add_argument(
+        "--hidden",
+        type=_hidden,
+        help="hidden widths, e.g. 400 or 512,256 "
+        "(default 400 for images of up to 256 pixels such as the 8×8 digits, 1024 for larger ones)",
+    )
     m.add_argument("--latent-dim", type=int, help="size of z (default 8 up to 256 pixels, 32 for larger images)")
-    m.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"],
-                   help="p(x|z) (default bernoulli)")
+    m.add_argument(
+        "--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"], help="p(x|z) (default bernoulli)"
+    )
     m.add_argument("--sigma", type=float, help="σ of the fixed-σ gaussian likelihood (default 0.1)")
     o = t.add_argument_group("objective (ELBOConfig)")
     o.add_argument("--samples", type=int, help="Monte Carlo samples of z per example, L (default 1)")
     o.add_argument("--beta", type=float, help="weight of the KL term (default 1.0)")
     o.add_argument("--kl", choices=["analytic", "mc"], help="closed-form or Monte Carlo KL (default analytic)")
     o.add_argument("--warmup-epochs", type=float, help="KL annealing: β ramps from 0 over this many epochs (default 0)")
-    o.add_argument("--binarize", action=argparse.BooleanOptionalAction,
-                   help="dynamic binarization of the pixels (default on for bernoulli, off otherwise)")
+    o.add_argument(
+        "--binarize",
+        action=argparse.BooleanOptionalAction,
+        help="dynamic binarization of the pixels (default on for bernoulli, off otherwise)",
+    )
     o.add_argument("--iw-k", type=int, help="importance samples for the final test −log p(x) (default 1000)")
     r = t.add_argument_group("training (TrainConfig)")
-    add_loop_flags(r, data_help="digits (bundled), fashion-mnist, an IDX folder or a .npz file (default digits)",
-                   out_default="runs/<date>-<time>", epochs="200",
-                   batch="128 up to 256 pixels, 256 for larger images",
-                   lr="2e-3 up to 256 pixels, 3e-3 for larger images", betas=("0.9", "0.95"),
-                   amp="bf16: matmuls in bfloat16, weights and loss in float32; auto: bf16 where the hardware "
-                   "has native bfloat16 and the model has ≥ 200k parameters, else none (default auto)")
-    r.add_argument("--tensorboard", action="store_true", default=None,
-                   help="also write TensorBoard logs to RUN/tensorboard: losses every --log-every steps, the "
-                   "epoch metrics and a grid of samples and reconstructions each epoch; needs "
-                   "pip install 'klvae[tensorboard]' (default off)")
+    add_loop_flags(
+        r,
+        data_help="digits (bundled), fashion-mnist, an IDX folder or a .npz file (default digits)",
+        out_default="runs/<date>-<time>",
+        epochs="200",
+        batch="128 up to 256 pixels, 256 for larger images",
+        lr="2e-3 up to 256 pixels, 3e-3 for larger images",
+        betas=("0.9", "0.95"),
+        amp="bf16: matmuls in bfloat16, weights and loss in float32; auto: bf16 where the hardware "
+        "has native bfloat16 and the model has ≥ 200k parameters, else none (default auto)",
+    )
+    r.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,
+        help="also write TensorBoard logs to RUN/tensorboard: losses every --log-every steps, the "
+        "epoch metrics and a grid of samples and reconstructions each epoch; needs "
+        "pip install 'klvae[tensorboard]' (default off)",
+    )
     t.set_defaults(func=_train)
 
-    e = subparsers.add_parser("eval", help="evaluate a trained VAE run on its test set (or a GAN run)",
-                              description="Test ELBO, importance-weighted −log p(x), KL per dimension, "
-                              "active units; prints them and writes RUN/eval.json. For a GAN run: its "
-                              "evaluation again (mode coverage, or the offline classifier scores).")
+    e = subparsers.add_parser(
+        "eval",
+        help="evaluate a trained VAE run on its test set (or a GAN run)",
+        description="Test ELBO, importance-weighted −log p(x), KL per dimension, "
+        "active units; prints them and writes RUN/eval.json. For a GAN run: its "
+        "evaluation again (mode coverage, or the offline classifier scores).",
+    )
     e.add_argument("run", metavar="RUN", help="run folder")
     e.add_argument("--iw-k", type=int, help="importance samples per test image (default: the run's, 1000)")
     e.add_argument("--k", dest="iw_k", type=int, action=Deprecated, new="--iw-k")
-    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="where to evaluate; auto: cuda when present (default auto)")
+    e.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where to evaluate; auto: cuda when present (default auto)",
+    )
     e.set_defaults(func=_eval)
 
-    s = subparsers.add_parser("sample", help="decode samples from the prior of a trained VAE (or a GAN) into a PNG",
-                              description="Draw z ~ N(0, I), decode it with the run's VAE and write the "
-                              "decoder means as one PNG grid, into the run folder unless --png is given. "
-                              "For a GAN run: samples G(z) (a scatter over the modes for 2-D data).")
+    s = subparsers.add_parser(
+        "sample",
+        help="decode samples from the prior of a trained VAE (or a GAN) into a PNG",
+        description="Draw z ~ N(0, I), decode it with the run's VAE and write the "
+        "decoder means as one PNG grid, into the run folder unless --png is given. "
+        "For a GAN run: samples G(z) (a scatter over the modes for 2-D data).",
+    )
     s.add_argument("run", metavar="RUN", help="run folder")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--png", metavar="FILE", help="PNG file to write (default RUN/prior_samples_seed<SEED>.png; "
-                   "for a GAN run RUN/gan_samples_seed<SEED>.png)")
+    s.add_argument(
+        "--png",
+        metavar="FILE",
+        help="PNG file to write (default RUN/prior_samples_seed<SEED>.png; "
+        "for a GAN run RUN/gan_samples_seed<SEED>.png)",
+    )
     s.add_argument("--out", dest="png", action=Deprecated, new="--png")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.set_defaults(func=_sample)
 
-    c = subparsers.add_parser("encode", help="encode a VAE run's test set: μ, log σ² and labels into a .npz",
-                              description="Run the encoder of a trained VAE on its test set (binarized as in "
-                              "training) and write OUT.npz with arrays mu (N, latent), logvar (N, latent) "
-                              "and labels (N,) (−1 when the data has none), in test-set order.")
+    c = subparsers.add_parser(
+        "encode",
+        help="encode a VAE run's test set: μ, log σ² and labels into a .npz",
+        description="Run the encoder of a trained VAE on its test set (binarized as in "
+        "training) and write OUT.npz with arrays mu (N, latent), logvar (N, latent) "
+        "and labels (N,) (−1 when the data has none), in test-set order.",
+    )
     c.add_argument("run", metavar="RUN", help="run folder")
     c.add_argument("--out", metavar="FILE", help="the .npz to write (default RUN/latents.npz)")
-    c.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="where to encode; auto: cuda when present (default auto)")
+    c.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where to encode; auto: cuda when present (default auto)",
+    )
     c.set_defaults(func=_encode)
 
 
@@ -123,12 +166,14 @@ def _configs(args):
 
 
 def _print_metrics(metrics: dict) -> None:
-    rows = [("test ELBO (β = 1)", f"{metrics['test_elbo']:.3f} nats"),
-            (f"test −log p(x), IW k = {metrics['iw_k']}", f"{metrics['test_iw_nll']:.3f} nats"),
-            ("reconstruction −E_q log p(x|z)", f"{metrics['test_recon_nll']:.3f} nats"),
-            ("KL(q(z|x) ‖ p(z))", f"{metrics['test_kl']:.3f} nats"),
-            ("reconstruction MSE (per pixel)", f"{metrics['test_recon_mse']:.5f}"),
-            ("active units", f"{metrics['active_units']} of {len(metrics['kl_per_dim'])}")]
+    rows = [
+        ("test ELBO (β = 1)", f"{metrics['test_elbo']:.3f} nats"),
+        (f"test −log p(x), IW k = {metrics['iw_k']}", f"{metrics['test_iw_nll']:.3f} nats"),
+        ("reconstruction −E_q log p(x|z)", f"{metrics['test_recon_nll']:.3f} nats"),
+        ("KL(q(z|x) ‖ p(z))", f"{metrics['test_kl']:.3f} nats"),
+        ("reconstruction MSE (per pixel)", f"{metrics['test_recon_mse']:.5f}"),
+        ("active units", f"{metrics['active_units']} of {len(metrics['kl_per_dim'])}"),
+    ]
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
@@ -142,8 +187,9 @@ def _train(args) -> int:
         warnings.simplefilter("always")
         warnings.showwarning = lambda msg, *a, **k: print(f"klvae train: warning: {msg}", file=sys.stderr)
         options = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
-        fn = functools.partial(train_vae, log=True, tensorboard=bool(args.tensorboard),
-                               command=command_line("train", options))
+        fn = functools.partial(
+            train_vae, log=True, tensorboard=bool(args.tensorboard), command=command_line("train", options)
+        )
         code, run_dir, metrics = run_training("train", fn, vae, objective, train)
     if code:
         return code
@@ -153,8 +199,10 @@ def _train(args) -> int:
     print(summary_line(metrics, config))
     _print_metrics(metrics)
     if config["vae"]["likelihood"] != "bernoulli":
-        print("  (p(x|z) is a density over pixel values: log p(x|z) can exceed 0, so the ELBO can be positive "
-              "and −log p(x) negative)")
+        print(
+            "  (p(x|z) is a density over pixel values: log p(x|z) can exceed 0, so the ELBO can be positive "
+            "and −log p(x) negative)"
+        )
     if (warning := undertrained_warning(metrics, config)) is not None:
         print(f"klvae train: warning: {warning}", file=sys.stderr)
     if args.tensorboard:
@@ -193,14 +241,17 @@ def _eval_gan(args) -> int:
         rkl = metrics["reverse_kl"]
         print(f"  modes captured      {metrics['modes']} of {metrics['n_modes']}")
         print(f"  high-quality share  {metrics['high_quality']:.2%}")
-        print("  reverse KL          "
-              + (f"{rkl:.4f} nats" if rkl is not None else "undefined (no high-quality sample)"))
+        print(
+            "  reverse KL          " + (f"{rkl:.4f} nats" if rkl is not None else "undefined (no high-quality sample)")
+        )
     elif "class_kl" in metrics:
         print(f"  class KL (gen ‖ data)  {metrics['class_kl']:.4f} nats   (offline classifier, not FID)")
         print(f"  classifier confidence  {metrics['confidence']:.2%}")
     else:
-        print("this GAN run has no evaluation (images without labels have no offline classifier); "
-              f"look at its samples: klvae sample {args.run}")
+        print(
+            "this GAN run has no evaluation (images without labels have no offline classifier); "
+            f"look at its samples: klvae sample {args.run}"
+        )
         return 0
     path = write_metrics(Path(args.run), metrics, EVAL)
     print(f"wrote {path}")

@@ -29,17 +29,29 @@ import torch
 from klvae.gan.model import Classifier
 from klvae.info import kl_divergence
 
-__all__ = ["ModeCoverage", "mode_coverage", "ClassifierScores", "classifier_scores", "train_classifier",
-           "sample_fixed", "EVAL_SAMPLES", "IMAGE_EVAL_SAMPLES", "HQ_RADIUS", "NOT_FID"]
+__all__ = [
+    "ModeCoverage",
+    "mode_coverage",
+    "ClassifierScores",
+    "classifier_scores",
+    "train_classifier",
+    "sample_fixed",
+    "EVAL_SAMPLES",
+    "IMAGE_EVAL_SAMPLES",
+    "HQ_RADIUS",
+    "NOT_FID",
+]
 
 EVAL_SAMPLES = 2500  # generated samples scored per evaluation, as in VEEGAN / PacGAN
 IMAGE_EVAL_SAMPLES = 2000  # generated images scored per evaluation by the offline classifier
 HQ_RADIUS = 3.0  # high quality: within 3σ of the nearest mode
 EVAL_SEED = 1234  # evaluation samples use their own seed: epochs compare, training RNG untouched
-NOT_FID = ("Image scores come from a classifier that klvae trains on the same data and keeps in the "
-           "run (classifier.safetensors): class_kl = KL(generated class histogram ‖ data class "
-           "histogram) and confidence = mean max softmax probability. This is not FID (which needs a "
-           "downloaded Inception network) and is not comparable with published FID numbers.")
+NOT_FID = (
+    "Image scores come from a classifier that klvae trains on the same data and keeps in the "
+    "run (classifier.safetensors): class_kl = KL(generated class histogram ‖ data class "
+    "histogram) and confidence = mean max softmax probability. This is not FID (which needs a "
+    "downloaded Inception network) and is not comparable with published FID numbers."
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +64,12 @@ class ModeCoverage:
     counts: tuple[int, ...]  # (K,) high-quality samples per mode
 
     def as_dict(self) -> dict:
-        return {"modes": self.modes, "high_quality": self.high_quality,
-                "reverse_kl": self.reverse_kl, "mode_counts": list(self.counts)}
+        return {
+            "modes": self.modes,
+            "high_quality": self.high_quality,
+            "reverse_kl": self.reverse_kl,
+            "mode_counts": list(self.counts),
+        }
 
 
 def mode_coverage(samples, means, sigma: float, *, radius: float = HQ_RADIUS) -> ModeCoverage:
@@ -73,8 +89,9 @@ def mode_coverage(samples, means, sigma: float, *, radius: float = HQ_RADIUS) ->
     mu = torch.as_tensor(np.asarray(means) if not isinstance(means, torch.Tensor) else means)
     x, mu = x.detach().to(torch.float64).cpu(), mu.detach().to(torch.float64).cpu()
     if x.dim() != 2 or mu.dim() != 2 or x.shape[1] != mu.shape[1]:
-        raise ValueError(f"samples must be (n, D) and means (K, D) with the same D, got "
-                         f"{tuple(x.shape)} and {tuple(mu.shape)}")
+        raise ValueError(
+            f"samples must be (n, D) and means (K, D) with the same D, got {tuple(x.shape)} and {tuple(mu.shape)}"
+        )
     if len(x) == 0 or len(mu) == 0:
         raise ValueError("samples and means must be non-empty")
     if not (sigma > 0 and math.isfinite(sigma)):
@@ -90,8 +107,12 @@ def mode_coverage(samples, means, sigma: float, *, radius: float = HQ_RADIUS) ->
         reverse_kl = float(kl_divergence(q, torch.full((k,), 1.0 / k, dtype=torch.float64)))
     else:
         reverse_kl = float("nan")
-    return ModeCoverage(modes=int((counts > 0).sum()), high_quality=n_good / len(x),
-                        reverse_kl=reverse_kl, counts=tuple(int(c) for c in counts))
+    return ModeCoverage(
+        modes=int((counts > 0).sum()),
+        high_quality=n_good / len(x),
+        reverse_kl=reverse_kl,
+        counts=tuple(int(c) for c in counts),
+    )
 
 
 class ClassifierScores(TypedDict):
@@ -104,9 +125,13 @@ class ClassifierScores(TypedDict):
 
 
 @torch.no_grad()
-def classifier_scores(classifier: torch.nn.Module, images: torch.Tensor,
-                      data_labels: torch.Tensor, num_classes: int,
-                      batch_size: int = 500) -> ClassifierScores:
+def classifier_scores(
+    classifier: torch.nn.Module,
+    images: torch.Tensor,
+    data_labels: torch.Tensor,
+    num_classes: int,
+    batch_size: int = 500,
+) -> ClassifierScores:
     """Offline scores of generated images with a classifier trained on the data (not FID).
 
     - ``class_kl`` = KL(h_gen ‖ h_data) in nats, h_gen the histogram of the classifier's
@@ -120,9 +145,12 @@ def classifier_scores(classifier: torch.nn.Module, images: torch.Tensor,
     probs = torch.cat([torch.softmax(classifier(b), dim=1) for b in images.split(batch_size)])
     h_gen = torch.bincount(probs.argmax(1), minlength=num_classes).double() / len(images)
     h_data = torch.bincount(data_labels.long(), minlength=num_classes).double() / len(data_labels)
-    return {"class_kl": float(kl_divergence(h_gen, h_data)),
-            "confidence": float(probs.max(dim=1).values.mean()),
-            "class_histogram": h_gen.tolist(), "data_class_histogram": h_data.tolist()}
+    return {
+        "class_kl": float(kl_divergence(h_gen, h_data)),
+        "confidence": float(probs.max(dim=1).values.mean()),
+        "class_histogram": h_gen.tolist(),
+        "data_class_histogram": h_data.tolist(),
+    }
 
 
 @torch.no_grad()
@@ -133,8 +161,16 @@ def sample_fixed(generator, n: int) -> torch.Tensor:
     return generator(z.to(device))
 
 
-def train_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs: int = 5,
-                     batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> Classifier:
+def train_classifier(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    *,
+    epochs: int = 5,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> Classifier:
     """Fit the small MLP `Classifier` with Adam on cross-entropy (the offline GAN scorer)."""
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():

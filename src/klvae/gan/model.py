@@ -23,8 +23,7 @@ from torch import nn
 from klvae._io import atomic_save_safetensors
 from klvae.gan.objective import LOSSES
 
-__all__ = ["GANConfig", "Generator", "Discriminator", "Classifier", "pack", "build_gan", "save_gan",
-           "save_classifier"]
+__all__ = ["GANConfig", "Generator", "Discriminator", "Classifier", "pack", "build_gan", "save_gan", "save_classifier"]
 
 
 @dataclass
@@ -60,10 +59,13 @@ class GANConfig:
         """A copy with every None field set to its default for this loss and kind of data."""
         wgan = self.loss == "wasserstein"
         pick = lambda v, default: default if v is None else v  # noqa: E731
-        return replace(self, latent_dim=pick(self.latent_dim, 32 if image else 2),
-                       g_hidden=pick(self.g_hidden, 256 if image else 128),
-                       d_hidden=pick(self.d_hidden, 256 if image else 128),
-                       n_critic=pick(self.n_critic, 5 if wgan else 1))
+        return replace(
+            self,
+            latent_dim=pick(self.latent_dim, 32 if image else 2),
+            g_hidden=pick(self.g_hidden, 256 if image else 128),
+            d_hidden=pick(self.d_hidden, 256 if image else 128),
+            n_critic=pick(self.n_critic, 5 if wgan else 1),
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -101,8 +103,9 @@ class Generator(nn.Module):
     `out_range` = "real" gives a linear output (2-D points); "unit" a sigmoid (images in [0, 1]).
     """
 
-    def __init__(self, latent_dim: int, out_shape: tuple[int, ...], hidden: int = 128,
-                 layers: int = 3, out_range: str = "real"):
+    def __init__(
+        self, latent_dim: int, out_shape: tuple[int, ...], hidden: int = 128, layers: int = 3, out_range: str = "real"
+    ):
         super().__init__()
         if out_range not in ("real", "unit"):
             raise ValueError(f"out_range must be 'real' or 'unit', got {out_range!r}")
@@ -158,16 +161,21 @@ class Classifier(nn.Module):
     def __init__(self, in_shape: tuple[int, ...], num_classes: int, hidden: int = 256):
         super().__init__()
         self.in_shape, self.num_classes = tuple(in_shape), num_classes
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(self.in_shape), hidden), nn.ReLU(),
-                                 nn.Dropout(0.2), nn.Linear(hidden, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, num_classes))
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(math.prod(self.in_shape), hidden),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (B, classes)
 
 
-def build_gan(config: GANConfig, data_shape: tuple[int, ...], *,
-              image: bool) -> tuple[Generator, Discriminator]:
+def build_gan(config: GANConfig, data_shape: tuple[int, ...], *, image: bool) -> tuple[Generator, Discriminator]:
     """The generator and discriminator for data of `data_shape` (one sample's shape).
 
     >>> g, d = build_gan(GANConfig(pack=2), (2,), image=False)
@@ -177,24 +185,33 @@ def build_gan(config: GANConfig, data_shape: tuple[int, ...], *,
     config = config.resolved(image=image)
     # resolved() leaves no field None
     assert config.latent_dim is not None and config.g_hidden is not None and config.d_hidden is not None
-    g = Generator(config.latent_dim, data_shape, config.g_hidden, config.g_layers,
-                  out_range="unit" if image else "real")
+    g = Generator(
+        config.latent_dim, data_shape, config.g_hidden, config.g_layers, out_range="unit" if image else "real"
+    )
     d = Discriminator(data_shape, config.d_hidden, config.d_layers, config.pack)
     return g, d
 
 
-def save_gan(generator: Generator, discriminator: Discriminator, config: GANConfig,
-             path: str | os.PathLike) -> Path:
+def save_gan(generator: Generator, discriminator: Discriminator, config: GANConfig, path: str | os.PathLike) -> Path:
     """G and D weights (`generator.*`, `discriminator.*`) with the GANConfig as JSON metadata."""
     tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
     tensors.update({f"discriminator.{k}": v for k, v in discriminator.state_dict().items()})
-    meta = {"format": "klvae-gan-1", "gan_config": json.dumps(asdict(config)),
-            "data_shape": json.dumps(list(generator.out_shape))}
+    meta = {
+        "format": "klvae-gan-1",
+        "gan_config": json.dumps(asdict(config)),
+        "data_shape": json.dumps(list(generator.out_shape)),
+    }
     return atomic_save_safetensors(tensors, path, metadata=meta)
 
 
 def save_classifier(model: Classifier, path: str | os.PathLike) -> Path:
     """The offline scorer's weights, with its input shape and class count as metadata."""
-    return atomic_save_safetensors(model.state_dict(), path, metadata={
-        "format": "klvae-gan-classifier-1", "in_shape": json.dumps(list(model.in_shape)),
-        "num_classes": str(model.num_classes)})
+    return atomic_save_safetensors(
+        model.state_dict(),
+        path,
+        metadata={
+            "format": "klvae-gan-classifier-1",
+            "in_shape": json.dumps(list(model.in_shape)),
+            "num_classes": str(model.num_classes),
+        },
+    )

@@ -27,8 +27,12 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "LOSSES", "value_function", "discriminator_loss", "generator_loss",
-    "critic_loss", "gradient_penalty",
+    "LOSSES",
+    "value_function",
+    "discriminator_loss",
+    "generator_loss",
+    "critic_loss",
+    "gradient_penalty",
 ]
 
 LOSSES = ("minimax", "nonsaturating", "wasserstein")
@@ -97,9 +101,14 @@ def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.T
     return fake_scores.mean() - real_scores.mean()
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-                     fake: torch.Tensor, *, weight: float = 10.0,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    weight: float = 10.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """λ · E_x̂ (‖∇_x̂ f(x̂)‖₂ − 1)², x̂ = ε x + (1 − ε) x̃, ε ~ U[0, 1] per sample.
 
     Interpolates each real sample with a generated one and penalizes critic gradients whose
@@ -113,8 +122,7 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     True
     """
     if real.shape != fake.shape:
-        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} "
-                         f"and {tuple(fake.shape)}")
+        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
     eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)  # one ε per sample
     eps = torch.rand(eps_shape, generator=generator, dtype=real.dtype).to(real.device)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)  # (B, ...)

@@ -24,8 +24,14 @@ from klvae.gan.objective import generator_loss
 from klvae.info import js_divergence, wasserstein_distance
 
 __all__ = [
-    "optimal_discriminator", "optimal_value", "density_theory", "gaussian_shift_theory",
-    "saturation_gradients", "disjoint_uniform_theory", "theory_numbers", "LOG4",
+    "optimal_discriminator",
+    "optimal_value",
+    "density_theory",
+    "gaussian_shift_theory",
+    "saturation_gradients",
+    "disjoint_uniform_theory",
+    "theory_numbers",
+    "LOG4",
     "GAUSSIAN_SHIFTS",
 ]
 
@@ -41,8 +47,9 @@ def _check_distribution(t: torch.Tensor, name: str, axis: int) -> None:
     total = t.sum(dim=axis)
     atol = 1e-6 if t.dtype == torch.float64 else 1e-4
     if not torch.allclose(total, torch.ones_like(total), rtol=0, atol=atol):
-        raise ValueError(f"{name} does not sum to 1 along axis {axis} (sums: "
-                         f"{total.min().item():.6g} to {total.max().item():.6g})")
+        raise ValueError(
+            f"{name} does not sum to 1 along axis {axis} (sums: {total.min().item():.6g} to {total.max().item():.6g})"
+        )
 
 
 def optimal_discriminator(p, q):
@@ -162,8 +169,9 @@ def disjoint_uniform_theory(shifts, *, bins_per_unit: int = 200, span: float | N
         p = ((centers > 0) & (centers < 1)).astype(np.float64)
         q = ((centers > s) & (centers < s + 1)).astype(np.float64)
         p, q = p / p.sum(), q / q.sum()
-        rows.append({"shift": s, "jsd": float(js_divergence(p, q)),
-                     "wasserstein": float(wasserstein_distance(p, q, centers))})
+        rows.append(
+            {"shift": s, "jsd": float(js_divergence(p, q)), "wasserstein": float(wasserstein_distance(p, q, centers))}
+        )
     return rows
 
 
@@ -172,7 +180,9 @@ def theory_numbers() -> dict:
     grad = saturation_gradients([-10.0])
     return {
         "gaussian_shift": [gaussian_shift_theory(mu) for mu in GAUSSIAN_SHIFTS],
-        "saturation_at_logit_minus_10": {"minimax": float(grad["minimax"][0]),
-                                         "nonsaturating": float(grad["nonsaturating"][0])},
+        "saturation_at_logit_minus_10": {
+            "minimax": float(grad["minimax"][0]),
+            "nonsaturating": float(grad["nonsaturating"][0]),
+        },
         "disjoint_uniform": disjoint_uniform_theory(np.arange(0, 16) / 4),
     }

@@ -9,5 +9,4 @@ from klvae.runs.folder import RESUME_OVERRIDES, EvaluationInterrupted
 from klvae.runs.gan import GANTask, train_gan
 from klvae.runs.vae import VAETask, evaluate_run, train_vae
 
-__all__ = ["train_vae", "evaluate_run", "train_gan", "VAETask", "GANTask", "RESUME_OVERRIDES",
-           "EvaluationInterrupted"]
+__all__ = ["train_vae", "evaluate_run", "train_gan", "VAETask", "GANTask", "RESUME_OVERRIDES", "EvaluationInterrupted"]

@@ -28,11 +28,12 @@ def write_gan_theory(out_dir, *, echo=print) -> dict:
     echo("p = N(0, 1), q = N(μ, 1): optimal discriminator D* = p/(p + q); values in nats")
     echo(f"{'μ':>4} │ {'JSD(p ‖ q)':>10} │ {'V(D*, G)':>10} │ {'2·JSD − log 4':>13}")
     for row in numbers["gaussian_shift"]:
-        echo(f"{row['mu']:>4g} │ {row['jsd']:>10.6f} │ {row['value']:>10.6f} │ "
-             f"{2 * row['jsd'] - LOG4:>13.6f}")
+        echo(f"{row['mu']:>4g} │ {row['jsd']:>10.6f} │ {row['value']:>10.6f} │ {2 * row['jsd'] - LOG4:>13.6f}")
     sat = numbers["saturation_at_logit_minus_10"]
-    echo(f"generator-loss gradient at logit ℓ = −10: minimax {sat['minimax']:.3e}, "
-         f"non-saturating {sat['nonsaturating']:.6f}")
+    echo(
+        f"generator-loss gradient at logit ℓ = −10: minimax {sat['minimax']:.3e}, "
+        f"non-saturating {sat['nonsaturating']:.6f}"
+    )
     sweep = [gaussian_shift_theory(mu, points=8001) for mu in np.linspace(0, 8, 41)]
     plot_value_vs_jsd(sweep, numbers["gaussian_shift"], out / "value_vs_jsd.png")
     plot_saturation(saturation_gradients(np.linspace(-12, 12, 481)), out / "saturation.png")

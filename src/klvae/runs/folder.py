@@ -30,9 +30,28 @@ from klvae import distributed
 from klvae._io import atomic_write_json, remove_stale_temporaries
 from klvae.train import CHECKPOINT, METRICS_JSONL, TrainConfig
 
-__all__ = ["CONFIG", "CHECKPOINT", "METRICS_JSONL", "METRICS", "MODEL", "REPORT", "EVAL", "RUN_FILES",
-           "RESUME_OVERRIDES", "LOCK", "open_run", "claim_run", "read_config", "write_config", "write_metrics",
-           "check_new_run_dir", "resolve_defaults", "loop_config", "train_dict", "EvaluationInterrupted"]
+__all__ = [
+    "CONFIG",
+    "CHECKPOINT",
+    "METRICS_JSONL",
+    "METRICS",
+    "MODEL",
+    "REPORT",
+    "EVAL",
+    "RUN_FILES",
+    "RESUME_OVERRIDES",
+    "LOCK",
+    "open_run",
+    "claim_run",
+    "read_config",
+    "write_config",
+    "write_metrics",
+    "check_new_run_dir",
+    "resolve_defaults",
+    "loop_config",
+    "train_dict",
+    "EvaluationInterrupted",
+]
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -52,9 +71,8 @@ def check_new_run_dir(run_dir: Path) -> None:
         raise ValueError(f"--out {run_dir} is a file, not a folder")
     held = [name for name in RUN_FILES if (run_dir / name).exists()]
     if held:
-        how = (f"continue it with --resume {run_dir}, or " if CHECKPOINT in held else "")
-        raise ValueError(f"{run_dir} already holds a run; {how}choose another --out "
-                         f"(it holds {', '.join(held)})")
+        how = f"continue it with --resume {run_dir}, or " if CHECKPOINT in held else ""
+        raise ValueError(f"{run_dir} already holds a run; {how}choose another --out (it holds {', '.join(held)})")
 
 
 def open_run(train: TrainConfig, prefix: str = "") -> tuple[Path, bool, TrainConfig]:
@@ -65,8 +83,12 @@ def open_run(train: TrainConfig, prefix: str = "") -> tuple[Path, bool, TrainCon
     (TORCHELASTIC_RESTART_COUNT > 0) whose folder holds a checkpoint resumes from it. Nothing is
     written here: everything is checked before the first write.
     """
-    if train.resume is None and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0 \
-            and train.out is not None and (Path(train.out) / CHECKPOINT).is_file():
+    if (
+        train.resume is None
+        and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0
+        and train.out is not None
+        and (Path(train.out) / CHECKPOINT).is_file()
+    ):
         train = replace(train, resume=train.out)  # restarted by torchrun: continue where it stopped
     if train.resume is not None:
         run_dir = Path(train.resume)
@@ -99,8 +121,9 @@ def claim_run(train: TrainConfig, prefix: str = "") -> Iterator[tuple[Path, bool
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(f"{run_dir} is in use by another klvae process; wait for it, or choose "
-                             f"another --out") from None
+            raise ValueError(
+                f"{run_dir} is in use by another klvae process; wait for it, or choose another --out"
+            ) from None
         if not resume:
             check_new_run_dir(run_dir)  # again: another process may have started here meanwhile
         yield run_dir, resume, train
@@ -142,8 +165,11 @@ def loop_config(path: Path, saved: dict, given: TrainConfig | None = None) -> Tr
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path} is not a valid run config ({err})") from None
     if given is not None:
-        train = replace(train, **{name: getattr(given, name) for name in RESUME_OVERRIDES
-                                  if getattr(given, name) is not None}, resume=given.resume)
+        train = replace(
+            train,
+            **{name: getattr(given, name) for name in RESUME_OVERRIDES if getattr(given, name) is not None},
+            resume=given.resume,
+        )
     return train
 
 
@@ -176,6 +202,8 @@ class EvaluationInterrupted(Exception):
     """Ctrl-C after training, while the run was evaluated: the model is saved, the metrics are not."""
 
     def __init__(self, run_dir: Path):
-        super().__init__(f"interrupted during the final evaluation; the trained model is saved in "
-                         f"{Path(run_dir) / MODEL}. Evaluate it with: klvae eval {run_dir}")
+        super().__init__(
+            f"interrupted during the final evaluation; the trained model is saved in "
+            f"{Path(run_dir) / MODEL}. Evaluate it with: klvae eval {run_dir}"
+        )
         self.run_dir = Path(run_dir)

@@ -16,8 +16,9 @@ import torch
 from safetensors.torch import load_file
 
 from klvae import distributed
+from klvae.charts import plot_points
 from klvae.data import Dataset, load_dataset, mode_mixture
-from klvae.figures import plot_points, save_image_grid
+from klvae.figures import save_image_grid
 from klvae.gan.evaluate import (
     EVAL_SAMPLES,
     IMAGE_EVAL_SAMPLES,
@@ -83,8 +84,10 @@ class GANTask:
         self.evaluate = evaluate
         device = next(generator.parameters()).device
         self.modules: dict[str, torch.nn.Module] = {"generator": generator, "discriminator": discriminator}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {"generator": adam(generator.parameters(), train, device),
-                           "discriminator": adam(discriminator.parameters(), train, device)}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            "generator": adam(generator.parameters(), train, device),
+            "discriminator": adam(discriminator.parameters(), train, device),
+        }
 
     def train_step(self, x, y, step, epoch):
         cfg, G = self.config, self.generator
@@ -166,9 +169,15 @@ class _Evaluator:
             x = sample_fixed(generator, EVAL_SAMPLES).cpu()  # (2500, 2)
             cov = mode_coverage(x, self.means, self.sigma)
             if figure:
-                plot_points(x, path, means=self.means, label="G(z)", title=(
-                    f"{self.dataset.name}, epoch {epoch}: {cov.modes} modes, "
-                    f"{cov.high_quality:.1%} high quality"))
+                plot_points(
+                    x,
+                    path,
+                    means=self.means,
+                    label="G(z)",
+                    title=(
+                        f"{self.dataset.name}, epoch {epoch}: {cov.modes} modes, {cov.high_quality:.1%} high quality"
+                    ),
+                )
             rkl = cov.reverse_kl if math.isfinite(cov.reverse_kl) else None  # JSON has no NaN
             return {"modes": cov.modes, "high_quality": cov.high_quality, "reverse_kl": rkl}
         x = sample_fixed(generator, IMAGE_EVAL_SAMPLES)
@@ -178,8 +187,7 @@ class _Evaluator:
             save_image_grid(x[:64].cpu(), path, nrow=8, title=f"{self.dataset.name}: G(z), epoch {epoch}")
         out = {}
         if self.classifier is not None:
-            s = classifier_scores(self.classifier, x, self.dataset.y_train.to(x.device),
-                                  self.classifier.num_classes)
+            s = classifier_scores(self.classifier, x, self.dataset.y_train.to(x.device), self.classifier.num_classes)
             out = {"class_kl": s["class_kl"], "confidence": s["confidence"]}
         return out
 
@@ -195,9 +203,11 @@ def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tu
     gan, train = dict(cfg.get("gan", {})), dict(cfg["train"])
     if "beta1" in gan or "lr_decay" in gan:
         beta2 = gan.pop("beta2", None)
-        train.update(adam_beta1=gan.pop("beta1", 0.5), adam_beta2=beta2 if beta2 is not None else (
-            0.9 if gan.get("loss") == "wasserstein" else 0.999),
-            lr_schedule="linear" if gan.pop("lr_decay", True) else "constant")
+        train.update(
+            adam_beta1=gan.pop("beta1", 0.5),
+            adam_beta2=beta2 if beta2 is not None else (0.9 if gan.get("loss") == "wasserstein" else 0.999),
+            lr_schedule="linear" if gan.pop("lr_decay", True) else "constant",
+        )
     try:
         gan_config = GANConfig(**gan)
     except (TypeError, ValueError) as err:
@@ -205,8 +215,16 @@ def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tu
     return gan_config, loop_config(path, train, given)
 
 
-def train_gan(gan: GANConfig | None, train: TrainConfig, *, hooks=(), figures: bool = True, log: bool = False,
-              tensorboard: bool = False, command: str | None = None) -> tuple[Path, dict]:
+def train_gan(
+    gan: GANConfig | None,
+    train: TrainConfig,
+    *,
+    hooks=(),
+    figures: bool = True,
+    log: bool = False,
+    tensorboard: bool = False,
+    command: str | None = None,
+) -> tuple[Path, dict]:
     """Train a GAN on `train.data`, evaluate it and write the run folder; returns (folder, metrics).
 
     2-D mixtures (ring8, grid25, drawn with `train.seed`) get mode coverage (modes,
@@ -227,35 +245,59 @@ def train_gan(gan: GANConfig | None, train: TrainConfig, *, hooks=(), figures: b
     if tensorboard:
         require_tensorboard()  # before any work: a missing extra is a one-line error
     made = {"command": command or command_line(), "started": time.time()}
-    with distributed.setup(resolve_device(train.device)) as (ctx, device), \
-            claim_run(train, prefix="gan-") as (run_dir, resume, train):
+    with (
+        distributed.setup(resolve_device(train.device)) as (ctx, device),
+        claim_run(train, prefix="gan-") as (run_dir, resume, train),
+    ):
         if resume:
             gan, train = read_run_config(run_dir, train)
         gan = gan or GANConfig()
         train = resolve_defaults(train, defaults(train.data, gan.loss))
         dataset = load_dataset(train.data, seed=train.seed)  # the 2-D mixtures are drawn with the seed
         if not dataset.is_image and dataset.name not in MIXTURES:
-            raise ValueError(f"2-D data must be ring8 or grid25 (its modes are needed for evaluation), "
-                             f"got {dataset.name!r}")
+            raise ValueError(
+                f"2-D data must be ring8 or grid25 (its modes are needed for evaluation), got {dataset.name!r}"
+            )
         gan = gan.resolved(image=dataset.is_image)
         assert train.batch_size is not None  # set by the defaults
         if train.batch_size < gan.pack * ctx.world:
-            raise ValueError(f"batch_size ({train.batch_size}) must be at least pack ({gan.pack})"
-                             + (f" times the {ctx.world} processes" if ctx.distributed else ""))
+            raise ValueError(
+                f"batch_size ({train.batch_size}) must be at least pack ({gan.pack})"
+                + (f" times the {ctx.world} processes" if ctx.distributed else "")
+            )
         if 0 < len(dataset.x_train) % train.batch_size < ctx.world:
-            raise ValueError(f"the last batch of each epoch ({len(dataset.x_train) % train.batch_size} "
-                             f"examples) would leave a process without examples; choose another --batch-size")
+            raise ValueError(
+                f"the last batch of each epoch ({len(dataset.x_train) % train.batch_size} "
+                f"examples) would leave a process without examples; choose another --batch-size"
+            )
         train = replace(train, out=str(run_dir), resume=None)
-        config = {"gan": asdict(gan), "train": train_dict(train),
-                  "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),
-                           "shape": list(dataset.image_shape)}}
+        config = {
+            "gan": asdict(gan),
+            "train": train_dict(train),
+            "data": {
+                "name": dataset.name,
+                "n_train": int(dataset.x_train.shape[0]),
+                "shape": list(dataset.image_shape),
+            },
+        }
         write_config(run_dir, config)
         made.update(device=str(device), log=log, tensorboard=tensorboard)
         return _train(run_dir, resume, gan, train, dataset, ctx, device, config, hooks, figures, made)
 
 
-def _train(run_dir: Path, resume: bool, gan: GANConfig, train: TrainConfig, dataset: Dataset, ctx, device,
-           config: dict, hooks, figures: bool, made: dict) -> tuple[Path, dict]:
+def _train(
+    run_dir: Path,
+    resume: bool,
+    gan: GANConfig,
+    train: TrainConfig,
+    dataset: Dataset,
+    ctx,
+    device,
+    config: dict,
+    hooks,
+    figures: bool,
+    made: dict,
+) -> tuple[Path, dict]:
     log, tensorboard = made.pop("log"), made.pop("tensorboard")
     classifier, metrics_extra = None, {}
     if ctx.is_main and dataset.is_image and dataset.y_train is not None:  # rank 0 evaluates
@@ -272,28 +314,44 @@ def _train(run_dir: Path, resume: bool, gan: GANConfig, train: TrainConfig, data
             evaluate.image_hooks.append(lambda e, images: tb.log_images("samples", images, e))
         if log and ctx.is_main:
             parameters = sum(p.numel() for m in (generator, discriminator) for p in m.parameters())
-            print(startup_line(device, torch.get_num_threads(), train.amp, parameters,
-                               {"train": len(dataset.x_train), "test": len(dataset.x_test)}), flush=True)
+            print(
+                startup_line(
+                    device,
+                    torch.get_num_threads(),
+                    train.amp,
+                    parameters,
+                    {"train": len(dataset.x_train), "test": len(dataset.x_test)},
+                ),
+                flush=True,
+            )
         task = GANTask(generator, discriminator, gan, train, evaluate)
-        result = fit(task, dataset.x_train.to(device), None, train, run_dir, config=config, resume=resume,
-                     hooks=hooks)
+        result = fit(task, dataset.x_train.to(device), None, train, run_dir, config=config, resume=resume, hooks=hooks)
         if not ctx.is_main:
             return run_dir, {}
         generator.eval()
         save_gan(generator, discriminator, gan, run_dir / MODEL)
         st = result.state
         try:
-            metrics = {**evaluate(generator, st.epoch, figure=False), **metrics_extra,
-                       "epochs": st.epoch, "steps": st.step, "stopped": result.stopped,
-                       "train_seconds": st.train_seconds,
-                       "train_samples_per_second": st.samples / st.train_seconds if st.train_seconds > 0 else None,
-                       "threads": torch.get_num_threads(), "data": dataset.name, "loss": gan.loss,
-                       "pack": gan.pack, "processes": ctx.world}
+            metrics = {
+                **evaluate(generator, st.epoch, figure=False),
+                **metrics_extra,
+                "epochs": st.epoch,
+                "steps": st.step,
+                "stopped": result.stopped,
+                "train_seconds": st.train_seconds,
+                "train_samples_per_second": st.samples / st.train_seconds if st.train_seconds > 0 else None,
+                "threads": torch.get_num_threads(),
+                "data": dataset.name,
+                "loss": gan.loss,
+                "pack": gan.pack,
+                "processes": ctx.world,
+            }
             write_metrics(run_dir, metrics)
             if figures:
                 made["wall_seconds"] = time.time() - made["started"]
-                write_figures_and_report(run_dir, generator, dataset, evaluate, result.records, metrics, config,
-                                         made=made)
+                write_figures_and_report(
+                    run_dir, generator, dataset, evaluate, result.records, metrics, config, made=made
+                )
         except KeyboardInterrupt:
             raise EvaluationInterrupted(run_dir) from None
     return run_dir, metrics
@@ -309,8 +367,9 @@ def _classifier(run_dir: Path, dataset: Dataset, device, seed: int, resume: bool
         try:
             model.load_state_dict(load_file(str(path), device=str(device)))
         except Exception as err:  # a damaged file or one that does not fit the data's classifier
-            raise ValueError(f"{path} is not this run's classifier ({str(err).splitlines()[0]}); "
-                             f"delete it to train a new one") from None
+            raise ValueError(
+                f"{path} is not this run's classifier ({str(err).splitlines()[0]}); delete it to train a new one"
+            ) from None
         model.eval()
     else:
         model = train_classifier(dataset.x_train.to(device), y_train.to(device), k, seed=seed)

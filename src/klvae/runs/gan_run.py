@@ -61,8 +61,14 @@ def evaluate_gan_run(run_dir: str | Path, device: str | torch.device = "cpu") ->
         means, sigma = mode_mixture(name)
         cov = mode_coverage(sample_fixed(generator, EVAL_SAMPLES).cpu(), means, sigma)
         rkl = cov.reverse_kl if math.isfinite(cov.reverse_kl) else None
-        return {"data": name, "modes": cov.modes, "n_modes": len(means), "high_quality": cov.high_quality,
-                "reverse_kl": rkl, "samples": EVAL_SAMPLES}
+        return {
+            "data": name,
+            "modes": cov.modes,
+            "n_modes": len(means),
+            "high_quality": cov.high_quality,
+            "reverse_kl": rkl,
+            "samples": EVAL_SAMPLES,
+        }
     path = Path(run_dir) / "classifier.safetensors"
     if not path.is_file():
         return {"data": name}

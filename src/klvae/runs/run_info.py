@@ -12,8 +12,17 @@ import torch
 
 from klvae._version import __version__
 
-__all__ = ["count", "epochs_phrase", "command_line", "provenance", "undertrained_warning", "startup_line",
-           "UNDERTRAINED_EPOCHS", "summary_line", "steps_per_epoch"]
+__all__ = [
+    "count",
+    "epochs_phrase",
+    "command_line",
+    "provenance",
+    "undertrained_warning",
+    "startup_line",
+    "UNDERTRAINED_EPOCHS",
+    "summary_line",
+    "steps_per_epoch",
+]
 
 UNDERTRAINED_EPOCHS = 5  # a run stopped by its time budget before this many epochs is flagged
 
@@ -74,40 +83,58 @@ def undertrained_warning(metrics: dict, config: dict | None = None) -> str | Non
     """A sentence when the time budget stopped the run before `UNDERTRAINED_EPOCHS` epochs, else None."""
     if metrics.get("stopped") != "max_seconds" or metrics.get("epochs", 0) >= UNDERTRAINED_EPOCHS:
         return None
-    done = epochs_phrase(metrics.get("steps", 0), steps_per_epoch(config or {})) if config else \
-        count(metrics.get("epochs", 0), "finished epoch")
-    return (f"Undertrained: the time budget (--max-seconds) stopped training after {done}; the figures and "
-            f"numbers show an early model. Give more time or fewer epochs for a model worth judging.")
+    done = (
+        epochs_phrase(metrics.get("steps", 0), steps_per_epoch(config or {}))
+        if config
+        else count(metrics.get("epochs", 0), "finished epoch")
+    )
+    return (
+        f"Undertrained: the time budget (--max-seconds) stopped training after {done}; the figures and "
+        f"numbers show an early model. Give more time or fewer epochs for a model worth judging."
+    )
 
 
 def startup_line(device: torch.device, threads: int, amp: str, parameters: int, sizes: dict) -> str:
     """One line before training: where, how fast, how big."""
     where = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     split = ", ".join(f"{k} {v}" for k, v in sizes.items() if v is not None)
-    return (f"{where}, {count(threads, 'thread')}, {'bfloat16' if amp == 'bf16' else 'float32'}, "
-            f"{parameters:,} parameters; {split}")
+    return (
+        f"{where}, {count(threads, 'thread')}, {'bfloat16' if amp == 'bf16' else 'float32'}, "
+        f"{parameters:,} parameters; {split}"
+    )
 
 
-def provenance(config: dict, metrics: dict, *, command: str | None = None, started: float | None = None,
-               wall_seconds: float | None = None, device: str | None = None) -> list[tuple[str, str]]:
+def provenance(
+    config: dict,
+    metrics: dict,
+    *,
+    command: str | None = None,
+    started: float | None = None,
+    wall_seconds: float | None = None,
+    device: str | None = None,
+) -> list[tuple[str, str]]:
     """(label, text) rows saying when, how and with what a run was made."""
     train = config.get("train", {})
-    rows = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started or time.time()))),
-            ("command", command or command_line()),
-            ("versions", f"klvae {__version__}, torch {torch.__version__}, Python {platform.python_version()}"),
-            ("device", device or str(train.get("device", "?"))),
-            ("threads", str(metrics.get("threads", "?"))),
-            ("processes", str(config.get("processes", metrics.get("processes", 1)))),
-            ("seed", str(train.get("seed", "?")))]
+    rows = [
+        ("date", time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started or time.time()))),
+        ("command", command or command_line()),
+        ("versions", f"klvae {__version__}, torch {torch.__version__}, Python {platform.python_version()}"),
+        ("device", device or str(train.get("device", "?"))),
+        ("threads", str(metrics.get("threads", "?"))),
+        ("processes", str(config.get("processes", metrics.get("processes", 1)))),
+        ("seed", str(train.get("seed", "?"))),
+    ]
     if wall_seconds is not None:
         rows.append(("wall time", f"{wall_seconds:.1f} s (data, training, evaluation and figures)"))
     return rows
 
 
 def summary_line(metrics: dict, config: dict) -> str:
-    """"trained 3 epochs (36 steps) in 1.2 s, 3600 samples/s", fractions of an epoch said as such."""
+    """ "trained 3 epochs (36 steps) in 1.2 s, 3600 samples/s", fractions of an epoch said as such."""
     rate, phrase = metrics.get("train_samples_per_second"), epochs_phrase(metrics["steps"], steps_per_epoch(config))
     steps = "" if "steps)" in phrase else f" ({metrics['steps']} step{'s' if metrics['steps'] != 1 else ''})"
-    return (f"trained {phrase}{steps} in {metrics['train_seconds']:.1f} s"
-            + (f", {rate:.0f} samples/s" if rate else "")
-            + (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else ""))
+    return (
+        f"trained {phrase}{steps} in {metrics['train_seconds']:.1f} s"
+        + (f", {rate:.0f} samples/s" if rate else "")
+        + (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else "")
+    )

@@ -52,8 +52,13 @@ TEST_BINARIZE_SEED = 1234  # the test set is binarized once, with this seed, in 
 def defaults(image_shape: tuple[int, ...]) -> dict:
     """The loop settings a VAE run uses unless given: epochs, batch, rate and β's by image size."""
     size = size_defaults(image_shape)
-    return {"epochs": EPOCHS, "batch_size": size["batch_size"], "lr": size["lr"],
-            "adam_beta1": ADAM_BETAS[0], "adam_beta2": ADAM_BETAS[1]}
+    return {
+        "epochs": EPOCHS,
+        "batch_size": size["batch_size"],
+        "lr": size["lr"],
+        "adam_beta1": ADAM_BETAS[0],
+        "adam_beta2": ADAM_BETAS[1],
+    }
 
 
 class _NegELBO(torch.nn.Module):
@@ -89,8 +94,9 @@ class VAETask:
         shard, o = distributed.current_shard(), self.objective
         if self.binarize:  # a fresh draw every time the batch is seen
             x = binarize(x, u=shard.rand(*x.shape, dtype=x.dtype, device=x.device))
-        eps = shard.randn(o.samples, x.shape[0], self.model.config.latent_dim, batch_dim=1,
-                          dtype=x.dtype, device=x.device)  # (L, B, latent)
+        eps = shard.randn(
+            o.samples, x.shape[0], self.model.config.latent_dim, batch_dim=1, dtype=x.dtype, device=x.device
+        )  # (L, B, latent)
         beta = torch.tensor(o.beta_at(epoch), dtype=x.dtype)  # a 0-d CPU tensor: no recompile, no host sync
         loss, recon, kl = self.loss(x, beta, eps)
         opt = self.optimizers["vae"]
@@ -143,9 +149,18 @@ def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tu
     return vae, objective, loop_config(path, cfg["train"], given)
 
 
-def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hooks=(),
-              figures: bool = True, epoch_hooks=(), log: bool = False, tensorboard: bool = False,
-              command: str | None = None) -> tuple[Path, dict]:
+def train_vae(
+    vae: VAEConfig,
+    objective: ELBOConfig,
+    train: TrainConfig,
+    *,
+    hooks=(),
+    figures: bool = True,
+    epoch_hooks=(),
+    log: bool = False,
+    tensorboard: bool = False,
+    command: str | None = None,
+) -> tuple[Path, dict]:
     """Train a VAE, evaluate it on the test set and write the run folder; returns (folder, metrics).
 
     With `train.resume` set, continues that run from its checkpoint: the run's config.json is
@@ -165,8 +180,7 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
     if tensorboard:
         require_tensorboard()  # before any work: a missing extra is a one-line error
     started = time.time()
-    with distributed.setup(resolve_device(train.device)) as (ctx, device), \
-            claim_run(train) as (run_dir, resume, train):
+    with distributed.setup(resolve_device(train.device)) as (ctx, device), claim_run(train) as (run_dir, resume, train):
         if resume:
             vae, objective, train = read_run_config(run_dir, train)
         dataset = load_dataset(train.data)
@@ -179,15 +193,29 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
         train = replace(train, amp=resolve_amp(train.amp, device, model), out=str(run_dir))
         if objective.binarize is None:
             objective = replace(objective, binarize=vae.likelihood == "bernoulli")
-        if ctx.is_main and vae.likelihood == "bernoulli" and not objective.binarize \
-                and not bool(((dataset.x_train == 0) | (dataset.x_train == 1)).all()):
-            warnings.warn("the bernoulli likelihood on grey (non-binary) pixels without --binarize is not a "
-                          "likelihood of the data: the reported NLL and ELBO are not valid discrete likelihoods",
-                          stacklevel=2)
-        config = {"vae": asdict(vae), "objective": asdict(objective), "train": train_dict(train),
-                  "data": {"name": dataset.name, "n_train": int(dataset.x_train.shape[0]),
-                           "n_test": int(dataset.x_test.shape[0]), "image_shape": list(dataset.image_shape)},
-                  "processes": ctx.world}
+        if (
+            ctx.is_main
+            and vae.likelihood == "bernoulli"
+            and not objective.binarize
+            and not bool(((dataset.x_train == 0) | (dataset.x_train == 1)).all())
+        ):
+            warnings.warn(
+                "the bernoulli likelihood on grey (non-binary) pixels without --binarize is not a "
+                "likelihood of the data: the reported NLL and ELBO are not valid discrete likelihoods",
+                stacklevel=2,
+            )
+        config = {
+            "vae": asdict(vae),
+            "objective": asdict(objective),
+            "train": train_dict(train),
+            "data": {
+                "name": dataset.name,
+                "n_train": int(dataset.x_train.shape[0]),
+                "n_test": int(dataset.x_test.shape[0]),
+                "image_shape": list(dataset.image_shape),
+            },
+            "processes": ctx.world,
+        }
         write_config(run_dir, config)
 
         with torch_threads((train.threads or default_threads(model)) if device.type == "cpu" else None):
@@ -201,8 +229,12 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
                 task.epoch_hooks.append(lambda e, _, images: tb.log_images("samples_then_reconstructions", images, e))
             if ctx.is_main and log:
                 sizes = {"train": len(x_train), "test": len(x_test)}
-                print(startup_line(device, torch.get_num_threads(), train.amp,
-                                   sum(p.numel() for p in model.parameters()), sizes), flush=True)
+                print(
+                    startup_line(
+                        device, torch.get_num_threads(), train.amp, sum(p.numel() for p in model.parameters()), sizes
+                    ),
+                    flush=True,
+                )
             result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
             if not ctx.is_main:
                 return run_dir, {}
@@ -216,10 +248,23 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
                     end = st.epoch if not st.batch else float(f"{st.step / max(spe, 1):.3g}")  # a partial epoch
                     if end not in task.snapshots and st.step:
                         task.snapshots[end] = task.snapshot()
-                    made = {"command": command or command_line(), "started": started, "device": str(device),
-                            "wall_seconds": time.time() - started}
-                    write_figures_and_report(run_dir, model, dataset, x_test, result.records, metrics, config,
-                                             made=made, snapshots=task.snapshots)
+                    made = {
+                        "command": command or command_line(),
+                        "started": started,
+                        "device": str(device),
+                        "wall_seconds": time.time() - started,
+                    }
+                    write_figures_and_report(
+                        run_dir,
+                        model,
+                        dataset,
+                        x_test,
+                        result.records,
+                        metrics,
+                        config,
+                        made=made,
+                        snapshots=task.snapshots,
+                    )
             except KeyboardInterrupt:
                 raise EvaluationInterrupted(run_dir) from None
     return run_dir, metrics
@@ -227,28 +272,37 @@ def train_vae(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig, *, hook
 
 def evaluation_bar(n: int, k: int, log: bool = True):
     """A progress bar over the test images of an evaluation (only when stderr is a terminal)."""
-    return tqdm(total=n, desc=f"evaluating (IW k = {k})", unit="image", leave=False, dynamic_ncols=True,
-                disable=not (log and sys.stderr.isatty()))
+    return tqdm(
+        total=n,
+        desc=f"evaluating (IW k = {k})",
+        unit="image",
+        leave=False,
+        dynamic_ncols=True,
+        disable=not (log and sys.stderr.isatty()),
+    )
 
 
 def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult, log: bool = False) -> dict:
     st = result.state
     with evaluation_bar(len(x_test), k, log) as bar:
         metrics = evaluate_vae(model, x_test, k=k, progress=bar.update)
-    metrics.update({
-        "epochs": st.epoch,  # finished epochs (a --max-seconds stop may leave one partly done)
-        "steps": st.step,
-        "stopped": result.stopped,
-        "train_seconds": st.train_seconds,
-        "train_samples_per_second": st.samples / st.train_seconds if st.train_seconds > 0 else None,
-        "threads": torch.get_num_threads(),
-        "units": "nats per example",
-    })
+    metrics.update(
+        {
+            "epochs": st.epoch,  # finished epochs (a --max-seconds stop may leave one partly done)
+            "steps": st.step,
+            "stopped": result.stopped,
+            "train_seconds": st.train_seconds,
+            "train_samples_per_second": st.samples / st.train_seconds if st.train_seconds > 0 else None,
+            "threads": torch.get_num_threads(),
+            "units": "nats per example",
+        }
+    )
     return metrics
 
 
-def evaluate_run(run_dir: str | Path, k: int | None = None, device: str | torch.device = "cpu", *,
-                 save: bool = True) -> dict:
+def evaluate_run(
+    run_dir: str | Path, k: int | None = None, device: str | torch.device = "cpu", *, save: bool = True
+) -> dict:
     """Re-evaluate a finished run on its test set; returns the metrics and, with `save`, writes
     them to RUN/eval.json."""
     _, objective, train = read_run_config(run_dir)

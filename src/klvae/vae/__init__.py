@@ -14,7 +14,20 @@ from klvae.vae.model import LIKELIHOODS, VAE, VAEConfig, load_model, load_run, s
 from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, log_likelihood, log_normal, vae_loss
 
 __all__ = [
-    "VAE", "VAEConfig", "LIKELIHOODS", "size_defaults", "save_model", "load_model", "load_run",
-    "ELBOConfig", "log_likelihood", "log_normal", "elbo_terms", "vae_loss", "binarize",
-    "iw_log_px", "evaluate_vae", "ACTIVE_UNIT_THRESHOLD",
+    "VAE",
+    "VAEConfig",
+    "LIKELIHOODS",
+    "size_defaults",
+    "save_model",
+    "load_model",
+    "load_run",
+    "ELBOConfig",
+    "log_likelihood",
+    "log_normal",
+    "elbo_terms",
+    "vae_loss",
+    "binarize",
+    "iw_log_px",
+    "evaluate_vae",
+    "ACTIVE_UNIT_THRESHOLD",
 ]

@@ -66,8 +66,7 @@ def iw_log_px(model, x: torch.Tensor, k: int = 1000, *, return_elbo: bool = Fals
 
 
 @torch.no_grad()
-def evaluate_vae(model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100,
-                 seed: int = 0, progress=None) -> dict:
+def evaluate_vae(model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100, seed: int = 0, progress=None) -> dict:
     """Test-set metrics of `model` on x (N, C, H, W), nats per example (see the module docstring).
 
     Draws come from a generator seeded by `seed` inside a forked RNG, so evaluating never changes

@@ -67,7 +67,8 @@ class VAEConfig:
         if self.arch == "conv" and self.image_shape[1:] != (28, 28):
             raise ValueError(
                 f"--arch conv needs 28×28 images, the data has {self.image_shape[1]}×"
-                f"{self.image_shape[2]}; use --arch mlp")
+                f"{self.image_shape[2]}; use --arch mlp"
+            )
 
     @property
     def n_pixels(self) -> int:
@@ -139,14 +140,25 @@ class VAE(nn.Module):
         else:
             h = config.hidden[0]
             self.encoder = nn.Sequential(
-                nn.Conv2d(n_out, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 14, 14)
-                nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),  # (B, 64, 7, 7)
-                nn.Flatten(), nn.Linear(64 * 7 * 7, h), nn.ReLU(), nn.Linear(h, 2 * c))
+                nn.Conv2d(n_out, 32, 4, 2, 1),
+                nn.ReLU(),  # (B, 32, 14, 14)
+                nn.Conv2d(32, 64, 4, 2, 1),
+                nn.ReLU(),  # (B, 64, 7, 7)
+                nn.Flatten(),
+                nn.Linear(64 * 7 * 7, h),
+                nn.ReLU(),
+                nn.Linear(h, 2 * c),
+            )
             self.decoder = nn.Sequential(
-                nn.Linear(c, h), nn.ReLU(), nn.Linear(h, 64 * 7 * 7), nn.ReLU(),
+                nn.Linear(c, h),
+                nn.ReLU(),
+                nn.Linear(h, 64 * 7 * 7),
+                nn.ReLU(),
                 nn.Unflatten(1, (64, 7, 7)),
-                nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 14, 14)
-                nn.ConvTranspose2d(32, self.out_mult * n_out, 4, 2, 1))  # (B, k·C, 28, 28)
+                nn.ConvTranspose2d(64, 32, 4, 2, 1),
+                nn.ReLU(),  # (B, 32, 14, 14)
+                nn.ConvTranspose2d(32, self.out_mult * n_out, 4, 2, 1),
+            )  # (B, k·C, 28, 28)
 
     @torch.no_grad()
     def init_output_bias(self, pixel_mean: torch.Tensor) -> None:
@@ -161,7 +173,7 @@ class VAE(nn.Module):
         last = self.decoder[-1]
         assert isinstance(last, nn.Linear)  # the MLP decoder ends in a Linear layer
         logit = torch.logit(pixel_mean.to(last.bias).flatten().clamp(1e-3, 1 - 1e-3))  # (D,)
-        last.bias[:logit.numel()] = logit  # gaussian-learned: the mean half; the log σ half is left alone
+        last.bias[: logit.numel()] = logit  # gaussian-learned: the mean half; the log σ half is left alone
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, C, H, W) → (μ, log σ²), each (B, latent_dim)."""
@@ -174,8 +186,9 @@ class VAE(nn.Module):
         return mu, logvar
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, samples: int | None = None,
-                       eps: torch.Tensor | None = None) -> torch.Tensor:
+    def reparameterize(
+        mu: torch.Tensor, logvar: torch.Tensor, samples: int | None = None, eps: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """z = μ + σ·ε with ε ~ N(0, I) and σ = exp(½ log σ²); gradients flow to μ and log σ².
 
         `samples=L` draws L z's per input: (B, latent) → (L, B, latent). `eps` gives the draws
@@ -217,8 +230,9 @@ class VAE(nn.Module):
 
 def save_model(model: VAE, path: str | os.PathLike) -> Path:
     """Write the weights as safetensors with the `VAEConfig` as JSON metadata (atomically)."""
-    return atomic_save_safetensors(model.state_dict(), path,
-                                   metadata={"format": "klvae-vae-1", "vae_config": model.config.to_json()})
+    return atomic_save_safetensors(
+        model.state_dict(), path, metadata={"format": "klvae-vae-1", "vae_config": model.config.to_json()}
+    )
 
 
 def _config_of(path: Path, meta: dict[str, str]) -> VAEConfig:
@@ -246,8 +260,9 @@ def _check_tensors_fit(path: Path, config: VAEConfig, found: dict[str, tuple[tup
     assert config.hidden is not None  # _config_of checked image_shape, which fills hidden
     wanted = 4 * (len(config.hidden) + 1)  # an MLP: weight and bias of each layer, both ways
     if config.arch == "mlp" and len(config.hidden) > len(found):  # before laying out a million layers
-        raise ValueError(f"{path} does not fit its vae_config: the config describes {wanted} "
-                         f"tensors, the file holds {len(found)}")
+        raise ValueError(
+            f"{path} does not fit its vae_config: the config describes {wanted} tensors, the file holds {len(found)}"
+        )
     try:
         with torch.device("meta"):
             expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
@@ -261,8 +276,9 @@ def _check_tensors_fit(path: Path, config: VAEConfig, found: dict[str, tuple[tup
             raise ValueError(f"{path} does not fit its vae_config: unexpected tensor {key}")
         shape, dtype = found[key]
         if shape != expected[key]:
-            raise ValueError(f"{path} does not fit its vae_config: {key} has shape {shape}, "
-                             f"the config gives {expected[key]}")
+            raise ValueError(
+                f"{path} does not fit its vae_config: {key} has shape {shape}, the config gives {expected[key]}"
+            )
         if dtype not in ("F64", "F32", "F16", "BF16"):
             raise ValueError(f"{path}: {key} has dtype {dtype}, weights are floating point")
 

@@ -80,8 +80,7 @@ def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch
     return -0.5 * ((z - mu).square() * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
 
 
-def elbo_terms(model, x: torch.Tensor, *, samples: int = 1, kl: str = "analytic",
-               eps: torch.Tensor | None = None):
+def elbo_terms(model, x: torch.Tensor, *, samples: int = 1, kl: str = "analytic", eps: torch.Tensor | None = None):
     """Per-example reconstruction NLL and KL, in nats: x (B, C, H, W) → (recon (B,), kl (B,)).
 
     recon = −(1/L) Σ_l log p(x|z_l), z_l = μ + σ·ε_l; the ELBO is −(recon + kl).
@@ -102,8 +101,15 @@ def elbo_terms(model, x: torch.Tensor, *, samples: int = 1, kl: str = "analytic"
     return recon, kl_
 
 
-def vae_loss(model, x: torch.Tensor, *, samples: int = 1, beta: float = 1.0, kl: str = "analytic",
-             eps: torch.Tensor | None = None):
+def vae_loss(
+    model,
+    x: torch.Tensor,
+    *,
+    samples: int = 1,
+    beta: float = 1.0,
+    kl: str = "analytic",
+    eps: torch.Tensor | None = None,
+):
     """The training loss −ELBO_β = recon + β·KL, nats per example averaged over the batch.
 
     Returns (loss, recon, kl), three scalar tensors; `loss` carries the gradient.
@@ -119,8 +125,9 @@ def vae_loss(model, x: torch.Tensor, *, samples: int = 1, beta: float = 1.0, kl:
     return recon + beta * kl_, recon, kl_
 
 
-def binarize(x: torch.Tensor, generator: torch.Generator | None = None, *,
-             u: torch.Tensor | None = None) -> torch.Tensor:
+def binarize(
+    x: torch.Tensor, generator: torch.Generator | None = None, *, u: torch.Tensor | None = None
+) -> torch.Tensor:
     """A Bernoulli draw of each pixel with probability equal to its grey level (dynamic binarization).
 
     Used for each training batch afresh and once, with a fixed seed, for the test set

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from typing import Any
 
 __all__ = ["StopSignals"]
 
@@ -18,16 +19,16 @@ class StopSignals:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.raised = False
-        self._old: dict[int, object] = {}
+        self._old: dict[int, Any] = {}
 
-    def __enter__(self):
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
             self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum: int, frame: object) -> None:
         if self.raised:
             print("klvae: stopping after this step and saving a checkpoint; please wait", file=sys.stderr, flush=True)
         self.raised = True

@@ -118,3 +118,24 @@ def test_k_must_be_positive():
 
 def test_log_likelihood_reduces_over_pixels_only():
     assert log_likelihood(torch.zeros(6, 5, 1, 2, 2), torch.zeros(5, 1, 2, 2), "bernoulli").shape == (6, 5)
+
+
+def test_standard_errors_are_those_of_the_per_example_values():
+    from klvae.vae import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
+    x = torch.rand(37, 1, 4, 4).bernoulli()
+    m = evaluate_vae(model, x, k=20, batch_size=10, seed=3)
+    with torch.random.fork_rng():  # the same draws, batch by batch, as evaluate_vae makes them
+        torch.manual_seed(3)
+        per = []
+        for xb in x.split(10):
+            log_px, elbo = iw_log_px(model, xb, 20, return_elbo=True)
+            model.encode(xb)
+            per.append((log_px, elbo))
+    log_px, elbo = (torch.cat(v) for v in zip(*per))
+    assert m["test_iw_nll"] == pytest.approx(-float(log_px.mean()), rel=1e-12)
+    assert m["test_iw_nll_se"] == pytest.approx(float(np.std(log_px.numpy(), ddof=1)) / math.sqrt(37), rel=1e-9)
+    assert m["test_elbo_se"] == pytest.approx(float(np.std(elbo.numpy(), ddof=1)) / math.sqrt(37), rel=1e-9)
+    assert evaluate_vae(model, x[:1], k=5)["test_iw_nll_se"] is None  # one image: no spread to measure

@@ -165,10 +165,19 @@ def _configs(args):
     return VAEConfig(**pick(VAEConfig)), ELBOConfig(**pick(ELBOConfig)), TrainConfig(**pick(TrainConfig))
 
 
+def _se(metrics: dict, key: str) -> str:
+    """' ± s' for a standard error in the metrics (runs saved before it was recorded have none)."""
+    se = metrics.get(key)
+    return f" ± {se:.3f}" if se is not None else ""
+
+
 def _print_metrics(metrics: dict) -> None:
     rows = [
-        ("test ELBO (β = 1)", f"{metrics['test_elbo']:.3f} nats"),
-        (f"test −log p(x), IW k = {metrics['iw_k']}", f"{metrics['test_iw_nll']:.3f} nats"),
+        ("test ELBO (β = 1)", f"{metrics['test_elbo']:.3f}{_se(metrics, 'test_elbo_se')} nats"),
+        (
+            f"test −log p(x), IW k = {metrics['iw_k']}",
+            f"{metrics['test_iw_nll']:.3f}{_se(metrics, 'test_iw_nll_se')} nats",
+        ),
         ("reconstruction −E_q log p(x|z)", f"{metrics['test_recon_nll']:.3f} nats"),
         ("KL(q(z|x) ‖ p(z))", f"{metrics['test_kl']:.3f} nats"),
         ("reconstruction MSE (per pixel)", f"{metrics['test_recon_mse']:.5f}"),

@@ -90,6 +90,11 @@ def interpolations(model, x: torch.Tensor, path: Path, *, pairs: int = 4, steps:
     )
 
 
+def _se(metrics: dict, key: str) -> str:
+    se = metrics.get(key)
+    return f" ± {se:.3f}" if se is not None else ""
+
+
 def metric_rows(
     metrics: dict, likelihood: str, latent_dim: int, config: dict | None = None
 ) -> list[tuple[str, str, str]]:
@@ -101,15 +106,15 @@ def metric_rows(
     rows = [
         (
             "test ELBO (β = 1)",
-            f"{metrics['test_elbo']:.3f} {per}",
+            f"{metrics['test_elbo']:.3f}{_se(metrics, 'test_elbo_se')} {per}",
             "E_q log p(x|z) − KL(q(z|x) ‖ p(z)): a lower bound on log p(x)"
             + ("; positive here because p(x|z) is a density" if density and metrics["test_elbo"] > 0 else ""),
         ),
         (
             f"test −log p(x), IW k = {metrics['iw_k']}",
-            f"{metrics['test_iw_nll']:.3f} {per}",
+            f"{metrics['test_iw_nll']:.3f}{_se(metrics, 'test_iw_nll_se')} {per}",
             "importance-weighted estimate of the negative log-likelihood (Burda et al. 2016); an upper bound "
-            "in expectation" + dens,
+            "in expectation; ± one standard error over the test images" + dens,
         ),
         (
             "reconstruction −E_q log p(x|z)",

@@ -1,6 +1,8 @@
 """Honest evaluation of a trained VAE on held-out data, in nats per example.
 
 - test ELBO with β = 1 (a lower bound on log p(x));
+- each mean over examples with its standard error s/√N (s the examples' standard deviation):
+  how far another draw of N test images would move it, so two models can be compared;
 - the importance-weighted estimate of −log p(x) with k samples (Burda et al. 2016, "Importance
   Weighted Autoencoders", eq. 8): −log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x);
   it is an upper bound on −log p(x) in expectation, tightening as k grows;
@@ -65,6 +67,12 @@ def iw_log_px(model, x: torch.Tensor, k: int = 1000, *, return_elbo: bool = Fals
     return log_px
 
 
+def _standard_error(values: torch.Tensor) -> float | None:
+    """s/√N of a mean over N examples (s with N − 1 in its denominator); None for one example."""
+    n = values.numel()
+    return float(values.double().std(correction=1) / math.sqrt(n)) if n > 1 else None
+
+
 @torch.no_grad()
 def evaluate_vae(model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100, seed: int = 0, progress=None) -> dict:
     """Test-set metrics of `model` on x (N, C, H, W), nats per example (see the module docstring).
@@ -79,7 +87,7 @@ def evaluate_vae(model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         sums = dict(iw=0.0, elbo=0.0, recon=0.0, mse=0.0)
-        mus, kls = [], []
+        mus, kls, per_iw, per_elbo = [], [], [], []  # per-example values, for the standard errors
         for xb in x.split(batch_size):
             log_px, elbo = iw_log_px(model, xb, k, return_elbo=True)
             mu, logvar = model.encode(xb)  # (b, latent)
@@ -87,6 +95,8 @@ def evaluate_vae(model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100
             mean = model.mean(mu)  # (b, C, H, W)
             sums["iw"] += float(log_px.sum())
             sums["elbo"] += float(elbo.sum())
+            per_iw.append(log_px.cpu())
+            per_elbo.append(elbo.cpu())
             sums["recon"] += float((-elbo - kl_dims.double().sum(-1)).sum())  # −E_q log p(x|z) = −ELBO − KL
             sums["mse"] += float((mean - xb).square().flatten(1).mean(1).double().sum())
             mus.append(mu.double().cpu())
@@ -101,7 +111,9 @@ def evaluate_vae(model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100
     kl_per_dim = (torch.stack(kls).sum(0) / n).tolist()
     return {
         "test_elbo": sums["elbo"] / n,
+        "test_elbo_se": _standard_error(torch.cat(per_elbo)),
         "test_iw_nll": -sums["iw"] / n,
+        "test_iw_nll_se": _standard_error(torch.cat(per_iw)),
         "iw_k": k,
         "test_recon_nll": sums["recon"] / n,
         "test_kl": sum(kl_per_dim),

@@ -49,7 +49,7 @@ def _one(job: dict) -> dict:
     from klvae.train import TrainConfig
 
     torch.set_num_threads(1)
-    settings = train_defaults(job["data"])
+    settings = {"data": job["data"], **train_defaults(job["data"], job["loss"])}
     if job["epochs"] is not None:
         settings["epochs"] = job["epochs"]
     train = TrainConfig(**settings, seed=job["seed"], out=job["out"], threads=1)

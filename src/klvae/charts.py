@@ -70,8 +70,9 @@ def _draw_panel(ax, records: Sequence[Mapping], panel: Panel, x_key: str) -> boo
         ax.axhline(y, color="0.35", ls=(":", "-.", (0, (1, 3)))[k % 3], lw=1, label=label)
     if log_y:
         ax.set_yscale("log")
-    if panel.integer_y:
+    if panel.integer_y:  # a count: whole ticks, from 0, so a change of one does not fill the axis
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], *(y for y, _ in panel.hlines)) + 0.5)
     xs_all = [x for *_, xs, _ in series for x in xs]
     if xs_all and all(float(x).is_integer() for x in xs_all):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

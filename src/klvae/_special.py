@@ -71,19 +71,36 @@ def _terms(small: float, available: int) -> int:
     return max(1, min(available, math.ceil(-17 / math.log10(small))))
 
 
+def _powers(t: torch.Tensor, k: int) -> torch.Tensor:
+    """(…, k): 1, t, t², …, t^{k−1} by a running product (cheaper than a general power)."""
+    steps = t.unsqueeze(-1).expand(*t.shape, k - 1) if k > 1 else t.unsqueeze(-1)[..., :0]
+    return torch.cat([torch.ones_like(t).unsqueeze(-1), steps.cumprod(-1)], -1)
+
+
+def _coefficients(k: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(k, 8) coefficients of the power series in v of Stirling's tail, one column per term:
+    g(v)/v², φ(v)/v², then eₘ(v)/v² for m = 2 … 7, each cut after k terms."""
+    cols = [G_COEFFS[:k], _PHI_COEFFS[:k], *(c[:k] for c in _E_COEFFS)]
+    table = [[c[i] if i < len(c) else 0.0 for c in cols] for i in range(k)]
+    return torch.tensor(table, dtype=dtype, device=device)
+
+
+# the constant before each column: X g(v), ½ φ(v), B₂ₘ/(2m) X^{1−2m} eₘ(v)
+_TAIL_SCALES = (1.0, 0.5, *(_BERNOULLI[m - 1] / (2 * m) for m in range(2, len(_BERNOULLI) + 1)))
+
+
 def _stirling_tail(x: torch.Tensor, delta: torch.Tensor, k: int) -> torch.Tensor:
     """B(X, δ) for X ≥ 12 and |δ/X| < 1/100 from Stirling's series (series in v = δ/X only),
-    each power series cut after `k` terms."""
+    each power series cut after `k` terms: the eight series as one (n, k) × (k, 8) product."""
     v = delta / x
     v2 = v * v
-    out = x * v2 * horner(v, G_COEFFS[:k]) + 0.5 * v2 * horner(v, _PHI_COEFFS[:k])  # X g(v) + ½ φ(v)
-    power = 1.0 / x  # X^{1−2m}
-    out = out + (_BERNOULLI[0] / 2) * power * (v2 / (1 + v))
-    inv_x2 = power * power
-    for m, coeffs in enumerate(_E_COEFFS, start=2):
-        power = power * inv_x2
-        out = out + (_BERNOULLI[m - 1] / (2 * m)) * power * (v2 * horner(v, coeffs[:k]))
-    return out
+    series = _powers(v, k) @ _coefficients(k, x.dtype, x.device)  # (n, 8)
+    inv_x = 1 / x
+    # X, 1 (for ½ φ), then X^{1−2m} = X^{−1} (X^{−2})^{m−1} for m = 2 … 7
+    tail = _powers(inv_x * inv_x, len(_BERNOULLI))[:, 1:] * inv_x.unsqueeze(-1)  # (n, 6)
+    powers_x = torch.cat([x.unsqueeze(-1), torch.ones_like(tail[:, :1]), tail], -1)  # (n, 8)
+    scale = torch.tensor(_TAIL_SCALES, dtype=x.dtype, device=x.device)
+    return v2 * ((series * powers_x * scale).sum(-1) + (_BERNOULLI[0] / 2) * inv_x / (1 + v))
 
 
 def _near(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
@@ -96,7 +113,8 @@ def _near(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     steps = torch.arange(_SHIFT_TO, dtype=y.dtype, device=y.device)  # j = 0 … 11
     shift = torch.clamp(torch.ceil(_SHIFT_TO - y.detach()), 0, _SHIFT_TO)  # J (n,)
     u = delta.unsqueeze(-1) / (y.unsqueeze(-1) + steps)  # δ/(y + j), |u| < 1/100 (n, 12)
-    phis = u * u * horner(u, _PHI_COEFFS[:k])
+    phi_coeffs = torch.tensor(_PHI_COEFFS[:k], dtype=y.dtype, device=y.device)
+    phis = u * u * (_powers(u, k) @ phi_coeffs)  # (n, 12)
     recurrence = torch.where(steps < shift.unsqueeze(-1), phis, 0.0).sum(-1)  # the steps j < J
     return recurrence + _stirling_tail(y + shift, delta, k)
 

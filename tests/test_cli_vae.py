@@ -153,7 +153,7 @@ def test_a_run_stopped_within_its_first_epoch_says_so(tmp_path, capsys):
 
 
 def test_encode_writes_mu_logvar_and_labels(trained, tmp_path, capsys):
-    assert main(["encode", str(trained), "--out", str(tmp_path / "z")]) == 0
+    assert main(["encode", str(trained), "--npz", str(tmp_path / "z")]) == 0
     with np.load(tmp_path / "z.npz") as f:
         assert set(f.files) == {"mu", "logvar", "labels"}
         assert f["mu"].shape == f["logvar"].shape == (360, 3) and f["labels"].shape == (360,)

@@ -142,11 +142,11 @@ def register(subparsers) -> None:
         "encode",
         help="encode a VAE run's test set: μ, log σ² and labels into a .npz",
         description="Run the encoder of a trained VAE on its test set (binarized as in "
-        "training) and write OUT.npz with arrays mu (N, latent), logvar (N, latent) "
+        "training) and write a .npz with arrays mu (N, latent), logvar (N, latent) "
         "and labels (N,) (−1 when the data has none), in test-set order.",
     )
     c.add_argument("run", metavar="RUN", help="run folder")
-    c.add_argument("--out", metavar="FILE", help="the .npz to write (default RUN/latents.npz)")
+    c.add_argument("--npz", metavar="FILE", help="the .npz to write (default RUN/latents.npz)")
     c.add_argument(
         "--device",
         choices=["auto", "cpu", "cuda"],
@@ -291,7 +291,7 @@ def _encode(args) -> int:
     with torch.no_grad():
         mu, logvar = map(torch.cat, zip(*(model.encode(b) for b in x.split(1000))))  # (N, latent) each
     labels = dataset.y_test if dataset.y_test is not None else torch.full((len(x),), -1)
-    out = Path(args.out) if args.out else Path(args.run) / "latents.npz"
+    out = Path(args.npz) if args.npz else Path(args.run) / "latents.npz"
     if out.suffix != ".npz":
         out = out.with_name(out.name + ".npz")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -94,7 +94,7 @@ def main() -> None:
     train_vae(
         VAEConfig(hidden=(32,), latent_dim=4),
         ELBOConfig(iw_k=20),
-        TrainConfig(out=out, log_every=5, **fields),
+        TrainConfig(out=out, log_every=5, **{"val_size": 0.0, **fields}),
         hooks=(crash,) if kill_step else (),
         figures=False,
     )

@@ -116,8 +116,9 @@ def test_train_says_how_long_and_where(trained, tmp_path, capsys):
     )
     out, err = capsys.readouterr()
     first, second = out.splitlines()[:2]
-    assert first.startswith("cpu, 1 thread, float32, ") and first.endswith("parameters; train 1437, test 360")
-    assert second.startswith("trained 1 epoch (12 steps) in ")  # not "1 epochs"
+    assert first.startswith("cpu, 1 thread, float32, ")
+    assert first.endswith("parameters; train 1150, validation 287, test 360")  # a fifth of the digits held out
+    assert second.startswith("trained 1 epoch (9 steps) in ")  # not "1 epochs"
     html = (tmp_path / "r" / "report.html").read_text()
     assert "How this run was made" in html and "klvae train --hidden 16 --latent-dim 2" in html
     assert re.search(r"active units</th><td class=\"num\">[012] of 2<", html)
@@ -309,3 +310,12 @@ def test_a_new_run_never_overwrites_an_old_one(trained, capsys):
     assert main(["train", "--out", str(trained), "--epochs", "1", "--hidden", "16"]) == 2
     assert f"{trained} already holds a run; continue it with --resume {trained}" in capsys.readouterr().err
     assert (trained / "model.safetensors").read_bytes() == before
+
+
+def test_without_a_validation_set_every_image_trains_and_the_report_still_draws(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "--out", str(out), "--epochs", "2", "--val-size", "0", "--hidden", "16", "--iw-k", "2"]) == 0
+    assert "train 1437, validation 0, test 360" in capsys.readouterr().out
+    assert (out / "progress.png").is_file() and (out / "loss_curves.png").is_file()
+    lines = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [12, 24] and not any("val_elbo" in r for r in lines)

@@ -146,7 +146,7 @@ def runs(data, tmp_path_factory):
     _, one = train_vae(
         VAEConfig(hidden=(32,), latent_dim=4),
         ELBOConfig(iw_k=20),
-        TrainConfig(out=str(root / "one"), epochs=2, log_every=5, data=str(data)),
+        TrainConfig(out=str(root / "one"), epochs=2, log_every=5, data=str(data), val_size=0.0),
         figures=False,
     )
     for p in plain:
@@ -162,7 +162,7 @@ def test_two_processes_match_one_process(runs):
     a, b = epochs_of(one), epochs_of(two)
     assert [r["step"] for r in b] == [12, 24]  # 12 global batches per epoch, not 12 per process
     for ra, rb in zip(a, b):  # the loss curve, all-reduced over the ranks
-        for key in ("train_loss", "train_recon", "train_kl", "test_elbo"):
+        for key in ("train_loss", "train_recon", "train_kl"):
             assert rb[key] == pytest.approx(ra[key], rel=1e-6, abs=1e-7), key
     wa, wb = load_run(one).state_dict(), load_run(two).state_dict()
     for k in wa:  # a plain average of the two shards' gradients would be ~1e-3 off here
@@ -205,7 +205,6 @@ def test_a_killed_worker_restarts_from_the_checkpoint_and_ends_as_if_never_kille
     assert [r["epoch"] for r in a] == [1, 2]
     for ra, rb in zip(a, b):  # epoch 2's sums crossed the restart: same up to the order of additions
         assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-12)
-        assert ra["test_elbo"] == rb["test_elbo"]
     assert not [p.name for p in killed.iterdir() if p.name.endswith(".tmp")]  # writes are atomic
 
 

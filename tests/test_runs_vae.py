@@ -14,11 +14,11 @@ from klvae.vae import VAE, ELBOConfig, VAEConfig, size_defaults
 
 
 def run(tmp, hooks=(), epochs=2, **train):
-    """A quick digits run (12 steps per epoch, a 32-unit MLP)."""
+    """A quick digits run (all 1437 images, no validation split: 12 steps per epoch, a 32-unit MLP)."""
     return train_vae(
         VAEConfig(hidden=(32,), latent_dim=4),
         ELBOConfig(iw_k=5),
-        TrainConfig(out=str(tmp), epochs=epochs, log_every=5, **train),
+        TrainConfig(out=str(tmp), epochs=epochs, log_every=5, **{"val_size": 0.0, **train}),
         hooks=hooks,
         figures=False,
     )
@@ -157,3 +157,28 @@ def test_interpolations_end_at_the_two_posterior_means(tmp_path, monkeypatch):
             torch.testing.assert_close(images[pair, kind, 0], ends[2 * pair], atol=1e-5, rtol=0)
             torch.testing.assert_close(images[pair, kind, -1], ends[2 * pair + 1], atol=1e-5, rtol=0)
     assert seen["row_labels"][:2] == ["pair 1, linear", "pair 1, spherical"]
+
+
+def test_the_validation_split_is_fixed_disjoint_and_the_test_set_is_read_once(tmp_path, monkeypatch):
+    import klvae.runs.vae as runs_vae
+    from klvae.data import load_dataset
+    from klvae.runs.vae import validation_split
+
+    x = load_dataset("digits").x_train
+    a_train, a_val = validation_split(x, 0.2)
+    b_train, b_val = validation_split(x, 0.2)
+    assert torch.equal(a_val, b_val) and (len(a_train), len(a_val)) == (1150, 287)  # the same in every run
+    rows = {tuple(r.tolist()) for r in x.flatten(1)}
+    assert {tuple(r.tolist()) for r in torch.cat([a_train, a_val]).flatten(1)} == rows  # nothing lost
+    assert validation_split(x, 0.0)[1].shape[0] == 0
+    reads = []
+    evaluate = runs_vae.evaluate_vae
+    monkeypatch.setattr(runs_vae, "evaluate_vae", lambda m, xt, **k: reads.append(len(xt)) or evaluate(m, xt, **k))
+    d, metrics = run(tmp_path, epochs=2, val_size=None)  # the default share: a fifth of the digits
+    lines = [json.loads(s) for s in (d / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [9, 18] and all("val_elbo" in r and "test_elbo" not in r for r in lines)
+    assert reads == [360]  # the test set, once, at the end
+    data = json.loads((d / "config.json").read_text())["data"]
+    assert (data["n_train"], data["n_val"], data["n_test"]) == (1150, 287, 360)
+    with pytest.raises(ValueError, match=r"val_size must lie in \[0, 1\)"):
+        TrainConfig(val_size=1.0)

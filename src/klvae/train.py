@@ -18,13 +18,11 @@ tensors (no host sync). The loop owns everything else:
   the saved state is always that of a whole step;
 - `max_seconds` stops at the first step boundary after the budget.
 
-What a checkpoint holds, and how resuming continues the exact random stream: `klvae.checkpoint`.
-
-A GAN is a Task with two modules and two optimizers. Under `torchrun` (`klvae.distributed`)
-`batch_size` is the global batch, rank r trains on rows r::P of it, modules are called through
-`distributed.wrap` (DDP), the host sync is one all-reduce that also carries the stop requests
-(so every rank stops at the same step), and only rank 0 evaluates and writes. `amp` autocasts
-each step to bf16; `ckpt_steps` adds mid-epoch checkpoints.
+Checkpoints: `klvae.checkpoint`. A GAN is a Task with two modules and two optimizers. Under
+`torchrun` (`klvae.distributed`) `batch_size` is the global batch, rank r trains on rows r::P of
+it, modules are called through `distributed.wrap` (DDP), the host sync is one all-reduce that also
+carries the stop requests (every rank stops at the same step), and only rank 0 evaluates and
+writes. `amp` autocasts each step to bf16; `ckpt_steps` adds mid-epoch checkpoints.
 """
 
 from __future__ import annotations
@@ -80,6 +78,7 @@ class TrainConfig:
     adam_beta1: float | None = None  # Adam's β1 (VAE 0.9; GAN 0.5)
     adam_beta2: float | None = None  # Adam's β2 (VAE 0.95; GAN 0.999, WGAN-GP 0.9)
     weight_decay: float = 0.0  # Adam's L2 weight decay
+    val_size: float | None = None  # share of the training set held out for per-epoch curves (VAE; 0: none)
     lr_schedule: str = "linear"  # lr's factor over the run's budget: linear | cosine | constant (klvae.optim.lr_factor)
     seed: int = 0  # seeds initialisation, batch order and every random draw
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
@@ -95,6 +94,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "log_every", "ckpt_steps", "threads"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.val_size is not None and not 0 <= self.val_size < 1:
+            raise ValueError(f"val_size must lie in [0, 1), got {self.val_size}")
         if self.seed < 0:
             raise ValueError(f"seed must be non-negative, got {self.seed}")
         if self.amp not in ("auto", "none", "bf16"):

@@ -92,6 +92,12 @@ def register(subparsers) -> None:
         "has native bfloat16 and the model has ≥ 200k parameters, else none (default auto)",
     )
     r.add_argument(
+        "--val-size",
+        type=float,
+        help="share of the training images held out, with a fixed seed, for the per-epoch validation "
+        "curves; 0: none (default 0.2, or 0.1 from 10 000 images); the test set is read once, at the end",
+    )
+    r.add_argument(
         "--tensorboard",
         action="store_true",
         default=None,

@@ -41,18 +41,22 @@ from klvae.vae.evaluate import evaluate_vae
 from klvae.vae.model import VAE, VAEConfig, load_run, save_model, size_defaults
 from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, vae_loss
 
-__all__ = ["VAETask", "train_vae", "evaluate_run", "read_run_config", "test_set", "defaults"]
+__all__ = ["VAETask", "train_vae", "evaluate_run", "read_run_config", "test_set", "validation_split", "defaults"]
 
 EPOCHS = 200
 # Adam's β2: 0.95 rather than torch's 0.999 (benchmarks/README.md, "Why these defaults").
 ADAM_BETAS = (0.9, 0.95)
 TEST_BINARIZE_SEED = 1234  # the test set is binarized once, with this seed, in every run
+VAL_SEED = 4321  # the validation split and its binarization: the same in every run of a data set
+LARGE_DATA = 10_000  # training images from which a tenth, not a fifth, is held out for validation
 
 
-def defaults(image_shape: tuple[int, ...]) -> dict:
-    """The loop settings a VAE run uses unless given: epochs, batch, rate and β's by image size."""
+def defaults(image_shape: tuple[int, ...], n_train: int = LARGE_DATA) -> dict:
+    """The loop settings a VAE run uses unless given: epochs, batch, rate and β's by image size;
+    the validation share by the number of training images (a tenth from 10 000, else a fifth)."""
     size = size_defaults(image_shape)
     return {
+        "val_size": 0.1 if n_train >= LARGE_DATA else 0.2,
         "epochs": EPOCHS,
         "batch_size": size["batch_size"],
         "lr": size["lr"],
@@ -81,11 +85,12 @@ class VAETask:
     numbers for each example whatever the number of processes.
     """
 
-    def __init__(self, model: VAE, objective: ELBOConfig, train: TrainConfig, x_test: torch.Tensor):
-        self.model, self.objective, self.x_test = model, objective, x_test
+    def __init__(self, model: VAE, objective: ELBOConfig, train: TrainConfig, x_val: torch.Tensor):
+        self.model, self.objective, self.x_val = model, objective, x_val
+        self.x_show = x_val[:8]  # the images of the per-epoch strip (training images without a validation set)
         self.binarize = bool(objective.binarize)
         self.modules: dict[str, torch.nn.Module] = {"vae": model}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {"vae": adam(model.parameters(), train, x_test.device)}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {"vae": adam(model.parameters(), train, x_val.device)}
         self.loss = distributed.wrap(_NegELBO(model, objective), compile=train.compile)  # DDP under torchrun
         self.snapshots: dict[float, torch.Tensor] = {}  # epoch → (16, C, H, W): 8 samples, 8 reconstructions
         self.epoch_hooks: list = []  # called as hook(epoch, record, images) after each epoch's evaluation
@@ -107,16 +112,19 @@ class VAETask:
 
     @torch.no_grad()
     def end_epoch(self, epoch: int) -> dict[str, float]:
-        """Test ELBO (β = 1, one z per example, a fixed seed so epochs compare), nats per example."""
-        devices = [self.x_test.device] if self.x_test.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(0)
-            recon = kl = 0.0
-            for xb in self.x_test.split(1000):
-                r, k = elbo_terms(self.model, xb, kl="analytic")
-                recon, kl = recon + r.sum(), kl + k.sum()
-        n = self.x_test.shape[0]
-        record = {"test_elbo": -float(recon + kl) / n, "test_recon": float(recon) / n, "test_kl": float(kl) / n}
+        """Validation ELBO (β = 1, one z per example, a fixed seed so epochs compare), nats per example;
+        nothing without a validation set. The test set is not read here: only once, at the end."""
+        record: dict[str, float] = {}
+        n = self.x_val.shape[0]
+        if n:
+            devices = [self.x_val.device] if self.x_val.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(0)
+                recon = kl = 0.0
+                for xb in self.x_val.split(1000):
+                    r, k = elbo_terms(self.model, xb, kl="analytic")
+                    recon, kl = recon + r.sum(), kl + k.sum()
+            record = {"val_elbo": -float(recon + kl) / n, "val_recon": float(recon) / n, "val_kl": float(kl) / n}
         if epoch & (epoch - 1) == 0 or self.epoch_hooks:  # powers of two for the report's strip
             self.snapshots[epoch] = images = self.snapshot()
             for hook in self.epoch_hooks:
@@ -125,10 +133,23 @@ class VAETask:
 
     @torch.no_grad()
     def snapshot(self) -> torch.Tensor:
-        """8 decoded samples from fixed z and the reconstructions of 8 test images: (16, C, H, W) on the CPU."""
+        """8 decoded samples from fixed z and the reconstructions of 8 held-out images: (16, C, H, W)."""
         z = torch.randn(8, int(self.model.config.latent_dim or 0), generator=torch.Generator().manual_seed(0))
-        x = self.x_test[:8]
+        x = self.x_show
         return torch.cat([self.model.mean(z.to(x.device)), self.model.mean(self.model.encode(x)[0])]).float().cpu()
+
+
+def validation_split(x: torch.Tensor, share: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, validation) images: `share` of x held out, chosen by a generator seeded with
+    VAL_SEED (the same split in every run of a data set), both in their original order."""
+    n_val = round(share * len(x)) if len(x) > 1 else 0
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(VAL_SEED))
+    return x[perm[n_val:].sort().values], x[perm[:n_val].sort().values]
+
+
+def binarized(x: torch.Tensor, objective: ELBOConfig, seed: int) -> torch.Tensor:
+    """Held-out images binarized once with `seed` when training binarizes (so epochs compare)."""
+    return binarize(x, torch.Generator().manual_seed(seed)) if objective.binarize else x
 
 
 def test_set(dataset: Dataset, objective: ELBOConfig) -> torch.Tensor:
@@ -184,12 +205,14 @@ def train_vae(
         if resume:
             vae, objective, train = read_run_config(run_dir, train)
         dataset = load_dataset(train.data)
+        train = resolve_defaults(train, {"val_size": defaults(dataset.image_shape, len(dataset.x_train))["val_size"]})
+        x_train, x_val = validation_split(dataset.x_train, train.val_size or 0.0)
         vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data; fills hidden, latent_dim
         torch.manual_seed(train.seed)
         model = VAE(vae).to(device)
         if not resume:  # (a resumed run loads its weights)
-            model.init_output_bias(dataset.x_train.mean(0))
-        train = resolve_defaults(train, defaults(dataset.image_shape))
+            model.init_output_bias(x_train.mean(0))
+        train = resolve_defaults(train, defaults(dataset.image_shape, len(dataset.x_train)))
         train = replace(train, amp=resolve_amp(train.amp, device, model), out=str(run_dir))
         if objective.binarize is None:
             objective = replace(objective, binarize=vae.likelihood == "bernoulli")
@@ -210,7 +233,8 @@ def train_vae(
             "train": train_dict(train),
             "data": {
                 "name": dataset.name,
-                "n_train": int(dataset.x_train.shape[0]),
+                "n_train": int(x_train.shape[0]),
+                "n_val": int(x_val.shape[0]),
                 "n_test": int(dataset.x_test.shape[0]),
                 "image_shape": list(dataset.image_shape),
             },
@@ -219,16 +243,19 @@ def train_vae(
         write_config(run_dir, config)
 
         with torch_threads((train.threads or default_threads(model)) if device.type == "cpu" else None):
-            x_train = dataset.x_train.to(device)
+            x_train = x_train.to(device)
+            x_val = binarized(x_val, objective, VAL_SEED).to(device)
             x_test = test_set(dataset, objective).to(device)
-            task = VAETask(model, objective, train, x_test)
+            task = VAETask(model, objective, train, x_val)
+            if not len(x_val):
+                task.x_show = binarized(x_train[:8], objective, VAL_SEED)
             task.epoch_hooks.extend(epoch_hooks)
             if tensorboard and ctx.is_main:
                 tb = TensorBoardLogger(run_dir / "tensorboard")
                 hooks = (*hooks, tb)
                 task.epoch_hooks.append(lambda e, _, images: tb.log_images("samples_then_reconstructions", images, e))
             if ctx.is_main and log:
-                sizes = {"train": len(x_train), "test": len(x_test)}
+                sizes = {"train": len(x_train), "validation": len(x_val), "test": len(x_test)}
                 print(
                     startup_line(
                         device, torch.get_num_threads(), train.amp, sum(p.numel() for p in model.parameters()), sizes

@@ -294,7 +294,7 @@ def write_figures_and_report(
             (
                 "progress.png",
                 "Per epoch (rows): 8 samples from a fixed set of z ~ N(0, I), then "
-                "the reconstructions of 8 fixed test images" + mean_note + ".",
+                "the reconstructions of 8 fixed validation (else training) images" + mean_note + ".",
             )
         )
 
@@ -305,7 +305,7 @@ def write_figures_and_report(
         Panel(
             [
                 ("train_elbo", "train ELBO_β (epoch mean)", {**train, "color": "tab:purple"}),
-                ("test_elbo", "test ELBO (β = 1)", {**test, "color": "tab:purple"}),
+                ("val_elbo", "validation ELBO (β = 1)", {**test, "color": "tab:purple"}),
             ],
             ylabel=per,
             title="ELBO",
@@ -313,7 +313,7 @@ def write_figures_and_report(
         Panel(
             [
                 ("train_recon", "train (epoch mean)", {**train, "color": "tab:blue"}),
-                ("test_recon", "test (end of epoch)", {**test, "color": "tab:blue"}),
+                ("val_recon", "validation (end of epoch)", {**test, "color": "tab:blue"}),
             ],
             ylabel=per,
             title="reconstruction −E_q log p(x|z)",
@@ -321,7 +321,7 @@ def write_figures_and_report(
         Panel(
             [
                 ("train_kl", "train (epoch mean)", {**train, "color": "tab:orange"}),
-                ("test_kl", "test (end of epoch)", {**test, "color": "tab:orange"}),
+                ("val_kl", "validation (end of epoch)", {**test, "color": "tab:orange"}),
             ],
             ylabel="nats per example",
             title="KL(q(z|x) ‖ p(z))",
@@ -339,7 +339,8 @@ def write_figures_and_report(
         (
             "loss_curves.png",
             "Per epoch: training values (solid, means over the epoch's steps, with "
-            "the training β) and test values (dashed, at the end of the epoch, β = 1), "
+            "the training β) and validation values (dashed, held-out training images at the end of the "
+            "epoch, β = 1; the test set is read once, at the end), "
             + per
             + "."
             + ("" if records else " " + never[0].upper() + never[1:] + "."),

@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 __all__ = [
+    "read_jsonl",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
@@ -112,3 +113,32 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read a JSON-lines log (metrics.jsonl): one JSON object per line, blank lines ignored.
+
+    A last line that does not parse (a writer killed mid-line: a resume does not cover it) is
+    skipped; an unreadable line elsewhere raises ValueError naming the file and line number.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "m.jsonl"
+    >>> _ = p.write_text('{"epoch": 1}\\n{"epoch": 2}\\n{"epo')
+    >>> read_jsonl(p)
+    [{'epoch': 1}, {'epoch': 2}]
+    """
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    numbered = [(i + 1, s) for i, s in enumerate(lines) if s.strip()]
+    rows = []
+    for j, (lineno, text) in enumerate(numbered):
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as err:
+            if j == len(numbered) - 1:
+                break  # a partial last line
+            raise ValueError(f"{path}: line {lineno} is not valid JSON: {err.msg}") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: line {lineno} is not a JSON object")
+        rows.append(row)
+    return rows

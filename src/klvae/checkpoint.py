@@ -20,7 +20,7 @@ from safetensors import safe_open
 from klvae._io import atomic_save_safetensors
 from klvae.task import LoopState, Task
 
-__all__ = ["read_jsonl", "save_checkpoint", "load_checkpoint", "restore_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "restore_checkpoint"]
 
 
 def save_checkpoint(
@@ -260,20 +260,3 @@ def restore_checkpoint(
     if cuda:
         torch.cuda.set_rng_state_all(cuda)
     return state, keys, None if acc is None else acc.to(device)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """The records of a metrics.jsonl; a torn last line (a kill mid-write) is dropped, any other
-    damage raises ValueError naming the file and line."""
-    lines = Path(path).read_text().splitlines()
-    records = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:  # torn by a kill mid-write: the checkpoint does not cover it
-                break
-            raise ValueError(f"{path}, line {i + 1}, is not JSON: the metrics log is damaged") from None
-    return records

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import html
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -18,42 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from klvae._io import atomic_write_text
+from klvae._io import atomic_write_text, read_jsonl
 from klvae._version import __version__
 
 __all__ = ["write_report", "load_metrics_jsonl"]
 
-# --------------------------------------------------------------------------- metrics log
-
-
-def load_metrics_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSON-lines metrics log: one JSON object per line, blank lines ignored.
-
-    A last line that does not parse (a writer killed mid-line) is skipped; an unreadable
-    line elsewhere raises ValueError naming the file and line number.
-
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "m.jsonl"
-    >>> _ = p.write_text('{"epoch": 1}\\n{"epoch": 2}\\n{"epo')
-    >>> load_metrics_jsonl(p)
-    [{'epoch': 1}, {'epoch': 2}]
-    """
-    path = Path(path)
-    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-    numbered = [(i + 1, s) for i, s in enumerate(lines) if s.strip()]
-    rows = []
-    for j, (lineno, text) in enumerate(numbered):
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as err:
-            if j == len(numbered) - 1:
-                break  # a partial last line
-            raise ValueError(f"{path.name}: line {lineno} is not valid JSON: {err.msg}") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{path.name}: line {lineno} is not a JSON object")
-        rows.append(row)
-    return rows
-
+load_metrics_jsonl = read_jsonl  # the metrics log a report reads: `klvae._io.read_jsonl`
 
 # --------------------------------------------------------------------------- report.html
 

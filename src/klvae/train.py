@@ -38,8 +38,8 @@ from pathlib import Path
 import torch
 
 from klvae import distributed
-from klvae._io import atomic_write_text
-from klvae.checkpoint import read_jsonl, restore_checkpoint, save_checkpoint
+from klvae._io import atomic_write_text, read_jsonl
+from klvae.checkpoint import restore_checkpoint, save_checkpoint
 from klvae.hardware import keep_freed_memory, resolve_amp
 from klvae.optim import LR_SCHEDULES, lr_factor
 from klvae.progress import Progress

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import sys
 import warnings
 from dataclasses import fields
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from klvae._io import atomic_write_bytes
 from klvae.charts import plot_points
 from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, run_training
 from klvae.data import load_dataset
@@ -300,11 +302,9 @@ def _encode(args) -> int:
     out = Path(args.npz) if args.npz else Path(args.run) / "latents.npz"
     if out.suffix != ".npz":
         out = out.with_name(out.name + ".npz")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with open(tmp, "wb") as f:  # written whole, then renamed: never a half file
-        np.savez(f, mu=mu.cpu().numpy(), logvar=logvar.cpu().numpy(), labels=labels.numpy())
-    tmp.replace(out)
+    buf = io.BytesIO()
+    np.savez(buf, mu=mu.cpu().numpy(), logvar=logvar.cpu().numpy(), labels=labels.numpy())
+    atomic_write_bytes(out, buf.getvalue())  # written whole, then renamed: never a half file
     print(f"wrote {out}: mu and logvar ({len(x)} × {mu.shape[1]}), labels ({len(x)}) of the {dataset.name} test set")
     return 0
 

@@ -31,6 +31,7 @@ from klvae.gan.model import Classifier, GANConfig, build_gan, pack, save_classif
 from klvae.gan.objective import critic_loss, discriminator_loss, generator_loss, gradient_penalty
 from klvae.hardware import default_threads, resolve_device, torch_threads
 from klvae.runs.folder import (
+    CONFIG,
     MODEL,
     EvaluationInterrupted,
     claim_run,
@@ -198,7 +199,7 @@ def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tu
     Runs saved before the loop owned the optimizer kept Adam's β's and the decay in the GAN's
     settings (beta1, beta2, lr_decay): they are read into the loop's.
     """
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / CONFIG
     cfg = read_config(run_dir)
     gan, train = dict(cfg.get("gan", {})), dict(cfg["train"])
     if "beta1" in gan or "lr_decay" in gan:

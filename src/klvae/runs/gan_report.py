@@ -11,7 +11,7 @@ from klvae.charts import Panel, plot_curves, plot_panels, plot_points
 from klvae.figures import save_image_grid, save_png_row
 from klvae.gan.evaluate import NOT_FID, sample_fixed
 from klvae.report import write_report
-from klvae.runs.run_info import count, epochs_phrase, provenance, steps_per_epoch, undertrained_warning
+from klvae.runs.run_info import count, provenance, training_rows, undertrained_warning
 
 __all__ = ["write_figures_and_report", "metric_rows"]
 
@@ -54,23 +54,7 @@ def metric_rows(metrics: dict, config: dict, n_modes: int | None = None) -> list
                 "how far the offline scorer can be trusted",
             ),
         ]
-    rate = metrics.get("train_samples_per_second")
-    done = epochs_phrase(metrics["steps"], steps_per_epoch(config))
-    rows += [
-        (
-            "training",
-            done if "steps)" in done else f"{done}, {count(metrics['steps'], 'step')}",
-            "stopped by the time budget (--max-seconds)"
-            if metrics["stopped"] == "max_seconds"
-            else "all the epochs asked for",
-        ),
-        (
-            "training time",
-            f"{metrics['train_seconds']:.1f} s" + (f", {rate:.0f} samples/s" if rate else ""),
-            "time in training steps (evaluation excluded)",
-        ),
-    ]
-    return rows
+    return rows + training_rows(metrics, config)
 
 
 def _progress(run_dir: Path, name: str) -> tuple[str, str] | None:

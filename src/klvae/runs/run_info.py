@@ -22,6 +22,7 @@ __all__ = [
     "UNDERTRAINED_EPOCHS",
     "summary_line",
     "steps_per_epoch",
+    "training_rows",
 ]
 
 UNDERTRAINED_EPOCHS = 5  # a run stopped by its time budget before this many epochs is flagged
@@ -138,3 +139,23 @@ def summary_line(metrics: dict, config: dict) -> str:
         + (f", {rate:.0f} samples/s" if rate else "")
         + (" (stopped by --max-seconds)" if metrics["stopped"] == "max_seconds" else "")
     )
+
+
+def training_rows(metrics: dict, config: dict) -> list[tuple[str, str, str]]:
+    """The report's rows on training, (label, value, explanation): how far it went and how fast."""
+    rate = metrics.get("train_samples_per_second")
+    done = epochs_phrase(metrics["steps"], steps_per_epoch(config))
+    return [
+        (
+            "training",
+            done if "steps)" in done else f"{done}, {count(metrics['steps'], 'step')}",
+            "stopped by the time budget (--max-seconds)"
+            if metrics["stopped"] == "max_seconds"
+            else "all the epochs asked for",
+        ),
+        (
+            "training time",
+            f"{metrics['train_seconds']:.1f} s" + (f", {rate:.0f} samples/s" if rate else ""),
+            "time in training steps (evaluation excluded)",
+        ),
+    ]

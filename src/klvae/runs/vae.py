@@ -22,6 +22,7 @@ from klvae import distributed
 from klvae.data import Dataset, load_dataset
 from klvae.hardware import default_threads, resolve_amp, resolve_device, torch_threads
 from klvae.runs.folder import (
+    CONFIG,
     EVAL,
     MODEL,
     EvaluationInterrupted,
@@ -161,7 +162,7 @@ def test_set(dataset: Dataset, objective: ELBOConfig) -> torch.Tensor:
 
 def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tuple[VAEConfig, ELBOConfig, TrainConfig]:
     """The three configs stored in a run folder's config.json (with `given`'s resume overrides)."""
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / CONFIG
     cfg = read_config(run_dir)
     try:
         vae, objective = VAEConfig(**cfg["vae"]), ELBOConfig(**cfg["objective"])

@@ -12,7 +12,7 @@ from klvae.charts import Panel, plot_bars, plot_panels
 from klvae.data import CLASS_NAMES
 from klvae.figures import new_figure, save_image_grid, save_png
 from klvae.report import write_report
-from klvae.runs.run_info import count, epochs_phrase, provenance, steps_per_epoch, undertrained_warning
+from klvae.runs.run_info import provenance, training_rows, undertrained_warning
 from klvae.vae.evaluate import ACTIVE_UNIT_THRESHOLD
 
 __all__ = ["write_figures_and_report", "latent_map", "interpolations", "metric_rows"]
@@ -102,7 +102,6 @@ def metric_rows(
     density = likelihood == "gaussian-learned" or likelihood == "gaussian"
     per = "nats per example"
     dens = " (a density: can be negative)" if density else ""
-    rate = metrics.get("train_samples_per_second")
     rows = [
         (
             "test ELBO (β = 1)",
@@ -139,21 +138,7 @@ def metric_rows(
         ("test images", f"{metrics['n_test']}", "evaluated once, at the end"),
     ]
     if "epochs" in metrics:
-        done = epochs_phrase(metrics["steps"], steps_per_epoch(config or {}))
-        rows += [
-            (
-                "training",
-                done if "steps)" in done else f"{done}, {count(metrics['steps'], 'step')}",
-                "stopped by the time budget (--max-seconds)"
-                if metrics["stopped"] == "max_seconds"
-                else "all the epochs asked for",
-            ),
-            (
-                "training time",
-                f"{metrics['train_seconds']:.1f} s" + (f", {rate:.0f} samples/s" if rate else ""),
-                "time in training steps (evaluation excluded)",
-            ),
-        ]
+        rows += training_rows(metrics, config or {})
     return rows
 
 

@@ -56,6 +56,18 @@ def check(proc):
     return err.decode()
 
 
+def torchrun(out, args, **extra) -> subprocess.Popen:
+    """2 workers of WORKER under torchrun's agent, restarted once if one dies; checkpoints every 5 steps."""
+    command = "--nnodes 1 --nproc-per-node 2 --max-restarts 1 --monitor-interval 0.1 --rdzv-backend c10d".split()
+    command += ["--rdzv-endpoint", f"127.0.0.1:{free_port()}"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", *command, str(WORKER), str(out), *args, "ckpt_steps=5"],
+        env=env(**extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     from klvae.data import load_dataset
@@ -91,58 +103,8 @@ def runs(data, tmp_path_factory):
         )
         for r in range(2)
     ]
-    killed = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nnodes",
-            "1",
-            "--nproc-per-node",
-            "2",
-            "--max-restarts",
-            "1",
-            "--monitor-interval",
-            "0.1",
-            "--rdzv-backend",
-            "c10d",
-            "--rdzv-endpoint",
-            f"127.0.0.1:{free_port()}",
-            str(WORKER),
-            str(root / "killed"),
-            *args,
-            "ckpt_steps=5",
-        ],
-        env=env(KLVAE_TEST_KILL_STEP="17", KLVAE_TEST_MARKS=str(marks)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    in_save = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nnodes",
-            "1",
-            "--nproc-per-node",
-            "2",
-            "--max-restarts",
-            "1",
-            "--monitor-interval",
-            "0.1",
-            "--rdzv-backend",
-            "c10d",
-            "--rdzv-endpoint",
-            f"127.0.0.1:{free_port()}",
-            str(WORKER),
-            str(root / "in_save"),
-            *args,
-            "ckpt_steps=5",
-        ],
-        env=env(KLVAE_TEST_KILL_IN_SAVE="2"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    killed = torchrun(root / "killed", args, KLVAE_TEST_KILL_STEP="17", KLVAE_TEST_MARKS=str(marks))
+    in_save = torchrun(root / "in_save", args, KLVAE_TEST_KILL_IN_SAVE="2")
     _, one = train_vae(
         VAEConfig(hidden=(32,), latent_dim=4),
         ELBOConfig(iw_k=20),

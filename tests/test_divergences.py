@@ -9,7 +9,6 @@ import scipy.stats
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 import klvae
 from klvae.divergences import (
@@ -20,19 +19,9 @@ from klvae.divergences import (
     renyi_divergence,
     total_variation,
 )
+from reference import prob_rows
 
 mpmath.mp.dps = 50
-
-
-def prob_rows(k_min=2, k_max=8, zeros=True):
-    @st.composite
-    def build(draw):
-        k = draw(st.integers(k_min, k_max))
-        w = draw(arrays(np.float64, (2, k), elements=st.floats(0.0 if zeros else 1e-3, 1.0)))
-        w[:, 0] += 1e-3
-        return w / w.sum(-1, keepdims=True)
-
-    return build()
 
 
 def mp_rows(p, q):

@@ -11,25 +11,12 @@ import scipy.stats
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 import klvae
 from klvae import _info_numpy, info
+from reference import prob_rows, rel_err, rows
 
 mpmath.mp.dps = 60
-
-
-def rows(rng, shape, zeros=False):
-    x = rng.gamma(0.7, size=shape)
-    if zeros:
-        x[rng.random(shape) < 0.2] = 0.0
-        x[..., 0] += 0.1  # no all-zero row
-    return x / x.sum(-1, keepdims=True)
-
-
-def rel_err(got, want):
-    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
-    return np.max(np.abs(got - want) / np.abs(want))
 
 
 # --------------------------------------------------------------- references: scipy
@@ -232,17 +219,6 @@ def test_list_input_gives_numpy_scalar():
 
 
 # --------------------------------------------------------------- Hypothesis properties
-
-
-def prob_rows(k_min=2, k_max=8, zeros=True):
-    @st.composite
-    def build(draw):
-        k = draw(st.integers(k_min, k_max))
-        w = draw(arrays(np.float64, (2, k), elements=st.floats(0.0 if zeros else 1e-3, 1.0)))
-        w[:, 0] += 1e-3
-        return w / w.sum(-1, keepdims=True)
-
-    return build()
 
 
 @settings(max_examples=60, deadline=None)

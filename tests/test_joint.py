@@ -6,22 +6,10 @@ import numpy as np
 import pytest
 import scipy.stats
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from sklearn.metrics import mutual_info_score
 
 import klvae
-
-
-def prob_rows(k_min=2, k_max=8, zeros=True):
-    @st.composite
-    def build(draw):
-        k = draw(st.integers(k_min, k_max))
-        w = draw(arrays(np.float64, (2, k), elements=st.floats(0.0 if zeros else 1e-3, 1.0)))
-        w[:, 0] += 1e-3
-        return w / w.sum(-1, keepdims=True)
-
-    return build()
+from reference import prob_rows
 
 
 @settings(max_examples=60, deadline=None)

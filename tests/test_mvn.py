@@ -12,6 +12,7 @@ from torch.distributions import MultivariateNormal, kl_divergence
 
 import klvae
 from klvae.mvn import entropy_mvn, kl_mvn
+from reference import seeds_kl_gaussian_multivariate
 
 F64 = torch.float64
 mpmath.mp.dps = 50
@@ -20,17 +21,6 @@ mpmath.mp.dps = 50
 def rel_err(a, b):
     a, b = torch.as_tensor(a, dtype=F64), torch.as_tensor(b, dtype=F64)
     return ((a - b).abs() / b.abs()).max().item()
-
-
-def seeds_kl_gaussian_multivariate(mu1, cov1, mu2, cov2):
-    """Seed 001 §9, word for word: an inverse and two determinants."""
-    d = len(mu1)
-    cov2_inv = np.linalg.inv(cov2)
-    term1 = np.log(np.linalg.det(cov2) / np.linalg.det(cov1))
-    term2 = np.trace(cov2_inv @ cov1)
-    diff = mu2 - mu1
-    term3 = diff.T @ cov2_inv @ diff
-    return 0.5 * (term1 - d + term2 + term3)
 
 
 def random_spd(*shape, d, gen, dtype=torch.float64):

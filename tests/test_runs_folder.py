@@ -126,6 +126,7 @@ def test_loop_settings_read_back_with_resume_overrides(tmp_path):
     train = loop_config(tmp_path / "config.json", saved, TrainConfig(epochs=9, resume=str(tmp_path)))
     assert (train.epochs, train.lr, train.max_seconds) == (9, 1e-3, 30.0)  # None given: the run's own budget
     assert (train.lr_schedule, train.adam_beta2) == ("constant", 0.999)  # saved before these existed
+    assert train.val_size == 0.0  # a run saved before the validation split resumes on the same images
     with pytest.raises(ValueError, match="unknown train setting 'warp'"):
         loop_config(tmp_path / "config.json", {**saved, "warp": 9})
 

@@ -155,7 +155,8 @@ def read_config(run_dir: str | Path) -> dict:
 def loop_config(path: Path, saved: dict, given: TrainConfig | None = None) -> TrainConfig:
     """The TrainConfig stored in a config.json (`saved["train"]`), with those RESUME_OVERRIDES that
     `given` sets (not None) when resuming. Runs saved before a setting existed read as they trained."""
-    old = {"lr_schedule": "constant", "adam_beta1": 0.9, "adam_beta2": 0.999}  # torch's Adam, no decay
+    # torch's Adam, no decay, every training image trained on: how runs saved before these settings ran
+    old = {"lr_schedule": "constant", "adam_beta1": 0.9, "adam_beta2": 0.999, "val_size": 0.0}
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(saved) - known)
     if unknown:

@@ -206,14 +206,13 @@ def train_vae(
         if resume:
             vae, objective, train = read_run_config(run_dir, train)
         dataset = load_dataset(train.data)
-        train = resolve_defaults(train, {"val_size": defaults(dataset.image_shape, len(dataset.x_train))["val_size"]})
+        train = resolve_defaults(train, defaults(dataset.image_shape, len(dataset.x_train)))
         x_train, x_val = validation_split(dataset.x_train, train.val_size or 0.0)
         vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data; fills hidden, latent_dim
         torch.manual_seed(train.seed)
         model = VAE(vae).to(device)
         if not resume:  # (a resumed run loads its weights)
             model.init_output_bias(x_train.mean(0))
-        train = resolve_defaults(train, defaults(dataset.image_shape, len(dataset.x_train)))
         train = replace(train, amp=resolve_amp(train.amp, device, model), out=str(run_dir))
         if objective.binarize is None:
             objective = replace(objective, binarize=vae.likelihood == "bernoulli")

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from klvae.cli import main
 from klvae.gan.model import GANConfig
@@ -74,6 +75,16 @@ def test_cli_trains_on_ring8_and_writes_the_run_folder(tmp_path, capsys):
     assert f"modes captured      {metrics['modes']} of 8" in printed
     assert main(["encode", str(out)]) == 2
     assert "a GAN has no encoder" in capsys.readouterr().err
+
+    # a model file whose config asks for a huge network is refused before anything is built
+    tensors, meta = load_file(str(out / "model.safetensors")), None
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        meta = f.metadata()
+    huge = {**json.loads(meta["gan_config"]), "g_hidden": 10**9}
+    save_file(tensors, str(out / "model.safetensors"), metadata={**meta, "gan_config": json.dumps(huge)})
+    assert main(["sample", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "model.safetensors does not fit its gan_config: generator." in err and "Traceback" not in err
 
 
 def test_cli_resume_continues_with_more_epochs(tmp_path, capsys):

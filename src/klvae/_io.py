@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Files: atomic writes (a reader sees the old file or the new one, never half of one), the
+JSON-lines metrics log, and safetensors headers checked before any tensor is loaded."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 __all__ = [
+    "safetensors_header",
+    "check_tensors_fit",
     "read_jsonl",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -142,3 +145,38 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
             raise ValueError(f"{path}: line {lineno} is not a JSON object")
         rows.append(row)
     return rows
+
+
+def safetensors_header(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, tuple[tuple[int, ...], str]]]:
+    """(metadata, {name: (shape, dtype)}) of a safetensors file, read from its header alone: no
+    tensor is loaded. A truncated or foreign file raises ValueError naming it."""
+    try:
+        with safe_open(str(path), "pt", device="cpu") as f:
+            found = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+            return dict(f.metadata() or {}), found
+    except Exception as err:  # a truncated or foreign file
+        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+
+
+def check_tensors_fit(
+    path: str | os.PathLike,
+    expected: dict[str, torch.Tensor],
+    found: dict[str, tuple[tuple[int, ...], str]],
+    what: str,
+) -> None:
+    """Refuse a weights file whose tensors are not the network's: missing, unexpected, another
+    shape, or not floating point where the network's are. `expected` is the network's state dict
+    laid out on the meta device, so nothing is allocated before the file is known to fit; `what`
+    names the config checked."""
+    for key in [*expected, *sorted(set(found) - set(expected))]:  # in the network's order
+        if key not in found:
+            raise ValueError(f"{path} does not fit {what}: tensor {key} is missing")
+        if key not in expected:
+            raise ValueError(f"{path} does not fit {what}: unexpected tensor {key}")
+        shape, dtype = found[key]
+        if shape != tuple(expected[key].shape):
+            raise ValueError(
+                f"{path} does not fit {what}: {key} has shape {shape}, the config gives {tuple(expected[key].shape)}"
+            )
+        if expected[key].is_floating_point() and dtype not in ("F64", "F32", "F16", "BF16"):
+            raise ValueError(f"{path}: {key} has dtype {dtype}, weights are floating point")

@@ -47,7 +47,7 @@ from klvae.runs.run_info import command_line, startup_line
 from klvae.tensorboard import TensorBoardLogger, require_tensorboard
 from klvae.train import TrainConfig, adam, fit
 
-__all__ = ["GANTask", "train_gan", "read_run_config", "defaults", "MIXTURES"]
+__all__ = ["GANTask", "Evaluator", "train_gan", "read_run_config", "load_classifier", "defaults", "MIXTURES"]
 
 MIXTURES = ("ring8", "grid25")
 
@@ -154,7 +154,7 @@ class _GeneratorLoss(torch.nn.Module):
         return generator_loss(self._discriminator[0](fake), self.config.loss)
 
 
-class _Evaluator:
+class Evaluator:
     """Per-epoch evaluation and the per-epoch samples figure of one run."""
 
     def __init__(self, run_dir: Path, dataset, classifier=None):
@@ -308,7 +308,7 @@ def _train(
     generator, discriminator = generator.to(device), discriminator.to(device)
     threads = (train.threads or default_threads(generator, discriminator)) if device.type == "cpu" else None
     with torch_threads(threads):
-        evaluate = _Evaluator(run_dir, dataset, classifier)
+        evaluate = Evaluator(run_dir, dataset, classifier)
         if tensorboard and ctx.is_main:
             tb = TensorBoardLogger(run_dir / "tensorboard")
             hooks = (*hooks, tb)
@@ -358,20 +358,25 @@ def _train(
     return run_dir, metrics
 
 
+def load_classifier(path: Path, dataset: Dataset, device) -> Classifier:
+    """A run's offline scorer, in eval mode; a damaged file, or one that does not fit the data's
+    classifier, is one line naming it."""
+    model = Classifier(dataset.image_shape, int(dataset.num_classes or 0)).to(device)
+    try:
+        model.load_state_dict(load_file(str(path), device=str(device)))
+    except Exception as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{path} is not this run's classifier ({first}); delete it to train a new one") from None
+    return model.eval()
+
+
 def _classifier(run_dir: Path, dataset: Dataset, device, seed: int, resume: bool):
     """Train (or, on resume, load) the offline scorer; returns it and its test accuracy."""
     path = run_dir / "classifier.safetensors"
     k, y_train, y_test = dataset.num_classes, dataset.y_train, dataset.y_test
     assert k is not None and y_train is not None and y_test is not None  # labelled images only
     if resume and path.is_file():
-        model = Classifier(dataset.image_shape, k).to(device)
-        try:
-            model.load_state_dict(load_file(str(path), device=str(device)))
-        except Exception as err:  # a damaged file or one that does not fit the data's classifier
-            raise ValueError(
-                f"{path} is not this run's classifier ({str(err).splitlines()[0]}); delete it to train a new one"
-            ) from None
-        model.eval()
+        model = load_classifier(path, dataset, device)
     else:
         model = train_classifier(dataset.x_train.to(device), y_train.to(device), k, seed=seed)
         save_classifier(model, path)

@@ -7,17 +7,17 @@ key); the VAE's own commands are in `klvae.runs.vae`.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file
 
+from klvae._io import check_tensors_fit, safetensors_header
 from klvae.data import load_dataset, mode_mixture
-from klvae.gan.evaluate import EVAL_SAMPLES, IMAGE_EVAL_SAMPLES, classifier_scores, mode_coverage, sample_fixed
-from klvae.gan.model import Classifier, GANConfig, Generator, build_gan
+from klvae.gan.evaluate import EVAL_SAMPLES, IMAGE_EVAL_SAMPLES
+from klvae.gan.model import GANConfig, Generator, build_gan
 from klvae.runs.folder import MODEL, read_config
+from klvae.runs.gan import MIXTURES, Evaluator, load_classifier
 
 __all__ = ["is_gan_run", "load_generator", "evaluate_gan_run", "mode_means"]
 
@@ -28,16 +28,27 @@ def is_gan_run(run_dir: str | Path) -> bool:
 
 
 def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """The trained generator of a GAN run, in eval mode (weights from RUN/model.safetensors)."""
+    """The trained generator of a GAN run, in eval mode (weights from RUN/model.safetensors).
+
+    The GANConfig in the file and its tensors' shapes are checked against each other, on networks
+    laid out on the meta device, before anything is built: a small file cannot ask for a huge one."""
     path = Path(run_dir) / MODEL
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (the run has no trained model yet)")
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
+    meta, found = safetensors_header(path)
     if meta.get("format") != "klvae-gan-1":
         raise ValueError(f"{path} is not a klvae GAN model (format {meta.get('format')!r})")
-    config = GANConfig(**json.loads(meta["gan_config"]))
-    shape = tuple(json.loads(meta["data_shape"]))
+    try:
+        config = GANConfig(**json.loads(meta["gan_config"]))
+        shape = tuple(json.loads(meta["data_shape"]))
+        with torch.device("meta"):
+            g, d = build_gan(config, shape, image=len(shape) == 3)
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{path}: its gan_config metadata does not describe a GAN ({first})") from None
+    expected = {f"generator.{k}": v for k, v in g.state_dict().items()}
+    expected.update({f"discriminator.{k}": v for k, v in d.state_dict().items()})
+    check_tensors_fit(path, expected, found, "its gan_config")
     generator, _ = build_gan(config, shape, image=len(shape) == 3)
     weights = {k.removeprefix("generator."): v for k, v in load_file(str(path)).items() if k.startswith("generator.")}
     generator.load_state_dict(weights)
@@ -47,36 +58,23 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> G
 def mode_means(run_dir: str | Path) -> torch.Tensor | None:
     """The mode means of a 2-D mixture run (None for images)."""
     name = read_config(run_dir).get("data", {}).get("name", "")
-    return mode_mixture(name)[0] if name in ("ring8", "grid25") else None
+    return mode_mixture(name)[0] if name in MIXTURES else None
 
 
 @torch.no_grad()
 def evaluate_gan_run(run_dir: str | Path, device: str | torch.device = "cpu") -> dict:
-    """The run's evaluation again, on the same fixed z: mode coverage for 2-D mixtures; for
-    labelled images the offline classifier scores (when RUN/classifier.safetensors exists)."""
-    cfg = read_config(run_dir)
-    name = cfg.get("data", {}).get("name", "")
-    generator = load_generator(run_dir, device)
-    if name in ("ring8", "grid25"):
-        means, sigma = mode_mixture(name)
-        cov = mode_coverage(sample_fixed(generator, EVAL_SAMPLES).cpu(), means, sigma)
-        rkl = cov.reverse_kl if math.isfinite(cov.reverse_kl) else None
-        return {
-            "data": name,
-            "modes": cov.modes,
-            "n_modes": len(means),
-            "high_quality": cov.high_quality,
-            "reverse_kl": rkl,
-            "samples": EVAL_SAMPLES,
-        }
-    path = Path(run_dir) / "classifier.safetensors"
-    if not path.is_file():
-        return {"data": name}
+    """The run's evaluation again, by the run's own `Evaluator` on the same fixed z: mode coverage
+    for 2-D mixtures; for labelled images the offline classifier scores (when
+    RUN/classifier.safetensors exists)."""
+    cfg, run_dir = read_config(run_dir), Path(run_dir)
     train = cfg.get("train", {})
-    dataset = load_dataset(train.get("data", name), seed=train.get("seed", 0))
-    assert dataset.y_train is not None and dataset.num_classes is not None
-    classifier = Classifier(dataset.image_shape, dataset.num_classes).to(device)
-    classifier.load_state_dict(load_file(str(path), device=str(device)))
-    x = sample_fixed(generator, IMAGE_EVAL_SAMPLES)
-    s = classifier_scores(classifier, x, dataset.y_train.to(x.device), dataset.num_classes)
-    return {"data": name, "class_kl": s["class_kl"], "confidence": s["confidence"], "samples": IMAGE_EVAL_SAMPLES}
+    dataset = load_dataset(train.get("data", cfg.get("data", {}).get("name", "")), seed=train.get("seed", 0))
+    generator = load_generator(run_dir, device)
+    if not dataset.is_image:
+        scores = Evaluator(run_dir, dataset)(generator, 0, figure=False)
+        return {"data": dataset.name, **scores, "n_modes": len(mode_mixture(dataset.name)[0]), "samples": EVAL_SAMPLES}
+    path = run_dir / "classifier.safetensors"
+    if not path.is_file() or dataset.y_train is None:
+        return {"data": dataset.name}
+    scores = Evaluator(run_dir, dataset, load_classifier(path, dataset, device))(generator, 0, figure=False)
+    return {"data": dataset.name, **scores, "samples": IMAGE_EVAL_SAMPLES}

@@ -17,7 +17,7 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from klvae._io import atomic_save_safetensors
+from klvae._io import atomic_save_safetensors, check_tensors_fit, safetensors_header
 
 __all__ = ["VAEConfig", "VAE", "LIKELIHOODS", "size_defaults", "save_model", "load_model", "load_run"]
 
@@ -265,22 +265,11 @@ def _check_tensors_fit(path: Path, config: VAEConfig, found: dict[str, tuple[tup
         )
     try:
         with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
+            expected = VAE(config).state_dict()
     except (RuntimeError, ValueError, OverflowError, TypeError) as err:  # e.g. sizes beyond int64
         first = (str(err).splitlines() or [type(err).__name__])[0]  # torch appends a C++ stack
         raise ValueError(f"{path}: its vae_config describes a network that cannot be built ({first})") from None
-    for key in [*expected, *sorted(set(found) - set(expected))]:  # in the network's order
-        if key not in found:
-            raise ValueError(f"{path} does not fit its vae_config: tensor {key} is missing")
-        if key not in expected:
-            raise ValueError(f"{path} does not fit its vae_config: unexpected tensor {key}")
-        shape, dtype = found[key]
-        if shape != expected[key]:
-            raise ValueError(
-                f"{path} does not fit its vae_config: {key} has shape {shape}, the config gives {expected[key]}"
-            )
-        if dtype not in ("F64", "F32", "F16", "BF16"):
-            raise ValueError(f"{path}: {key} has dtype {dtype}, weights are floating point")
+    check_tensors_fit(path, expected, found, "its vae_config")
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
@@ -293,12 +282,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> V
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file {path}")
-    try:
-        with safe_open(str(path), "pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            found = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
-    except Exception as err:  # a truncated or foreign file
-        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+    meta, found = safetensors_header(path)
     config = _config_of(path, meta)
     _check_tensors_fit(path, config, found)
     with safe_open(str(path), "pt", device="cpu") as f:

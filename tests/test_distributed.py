@@ -282,12 +282,16 @@ def test_each_rank_draws_its_own_numbers_from_the_global_generator():
 
 
 def test_an_empty_shard_gives_a_zero_finite_gradient():
-    from klvae.runs.vae import _NegELBO
+    from klvae.runs.vae_task import TrainingLoss
 
-    model = _NegELBO(VAE(VAEConfig(hidden=(8,), latent_dim=2, image_shape=(1, 4, 4))), ELBOConfig())
-    loss, _, _ = model(torch.zeros(0, 1, 4, 4), torch.tensor(1.0), torch.zeros(1, 0, 2))
-    loss.backward()  # its loss is the mean of nothing (NaN); the loop counts it with weight 0
-    assert all(torch.equal(p.grad, torch.zeros_like(p)) for p in model.parameters())
+    vae = VAE(VAEConfig(hidden=(8,), latent_dim=2, image_shape=(1, 4, 4)))
+    for objective in (ELBOConfig(), ELBOConfig(objective="iwae", k_train=3, dreg=True), ELBOConfig(tc_beta=4.0)):
+        model = TrainingLoss(vae, objective, n_data=10)
+        model.zero_grad()
+        k = objective.k_train or 1
+        out = model(torch.zeros(0, 1, 4, 4), None, torch.tensor(1.0), torch.zeros(k, 0, 2))
+        out["loss"].backward()  # its loss is the mean of nothing (NaN); the loop counts it with weight 0
+        assert all(p.grad is None or torch.equal(p.grad, torch.zeros_like(p)) for p in model.parameters())
 
 
 def test_cuda_means_the_gpu_of_local_rank_and_nccl(monkeypatch):
@@ -310,7 +314,8 @@ def test_cuda_means_the_gpu_of_local_rank_and_nccl(monkeypatch):
 
 def test_compile_amp_and_ckpt_steps_flags_reach_the_configs(monkeypatch):
     from klvae.cli.vae_commands import _configs
-    from klvae.runs.vae import VAETask, _NegELBO
+    from klvae.runs.vae import VAETask
+    from klvae.runs.vae_task import TrainingLoss
 
     args = build_parser()[0].parse_args(["train", "--compile", "--amp", "bf16", "--ckpt-steps", "7"])
     _, _, train = _configs(args)
@@ -321,8 +326,8 @@ def test_compile_amp_and_ckpt_steps_flags_reach_the_configs(monkeypatch):
     monkeypatch.setattr(torch, "compile", lambda m: ("compiled", m))  # wired, not run: compiling takes a minute
     train = TrainConfig(lr=1e-3, adam_beta1=0.9, adam_beta2=0.95)
     kind, module = VAETask(model, ELBOConfig(), replace(train, compile=True), torch.rand(3, 1, 4, 4)).loss
-    assert kind == "compiled" and isinstance(module, _NegELBO) and module.model is model
-    assert isinstance(VAETask(model, ELBOConfig(), train, torch.rand(3, 1, 4, 4)).loss, _NegELBO)
+    assert kind == "compiled" and isinstance(module, TrainingLoss) and module.model is model
+    assert isinstance(VAETask(model, ELBOConfig(), train, torch.rand(3, 1, 4, 4)).loss, TrainingLoss)
 
 
 @pytest.mark.parametrize(

@@ -139,3 +139,84 @@ def test_standard_errors_are_those_of_the_per_example_values():
     assert m["test_iw_nll_se"] == pytest.approx(float(np.std(log_px.numpy(), ddof=1)) / math.sqrt(37), rel=1e-9)
     assert m["test_elbo_se"] == pytest.approx(float(np.std(elbo.numpy(), ddof=1)) / math.sqrt(37), rel=1e-9)
     assert evaluate_vae(model, x[:1], k=5)["test_iw_nll_se"] is None  # one image: no spread to measure
+
+
+# --- the VampPrior, two stochastic layers and the conditional VAE ---------------------------------
+
+
+def _family_model(kind):
+    from klvae.vae import build_model
+
+    torch.manual_seed(11)
+    kwargs = {
+        "vamp": dict(prior="vamp", pseudo_inputs=4),
+        "two-layer": dict(stochastic_layers=2, latent_dim2=2, hidden2=(8,)),
+        "vamp-two-layer": dict(stochastic_layers=2, latent_dim2=2, hidden2=(8,), prior="vamp", pseudo_inputs=4),
+        "conditional": dict(conditional=True, n_classes=3),
+    }[kind]
+    model = build_model(VAEConfig(hidden=(12,), latent_dim=3, image_shape=(1, 3, 3), **kwargs))
+    if model.prior is not None:
+        with torch.no_grad():
+            model.prior.raw.normal_()
+    return model
+
+
+@pytest.mark.parametrize("kind", ["vamp", "two-layer", "vamp-two-layer", "conditional"])
+def test_evaluate_the_model_family(kind):
+    model = _family_model(kind)
+    g = torch.Generator().manual_seed(12)
+    x = torch.rand(40, 1, 3, 3, generator=g).bernoulli(generator=g)
+    y = torch.arange(40) % 3 if kind == "conditional" else None
+    m = evaluate_vae(model, x, y=y, k=100, batch_size=16)
+    numbers = [v for v in m.values() if isinstance(v, float)]
+    assert numbers and all(math.isfinite(v) for v in numbers)
+    assert m["test_elbo"] == pytest.approx(-(m["test_recon_nll"] + m["test_kl"]), rel=1e-9)
+    # IW tightens the ELBO: −test_iw_nll ≥ test_elbo up to Monte Carlo error
+    assert m["test_elbo"] <= -m["test_iw_nll"] + 3 * m["test_iw_nll_se"] + 3 * m["test_elbo_se"]
+    layers = model.config.stochastic_layers
+    assert len(m["active_units_per_layer"]) == layers == len(m["latent_sizes"])
+    assert m["latent_sizes"] == ([3, 2] if layers == 2 else [3]) and m["latent_dim"] == 3
+    assert m["active_units"] == sum(m["active_units_per_layer"])
+    assert all(0 <= a <= s for a, s in zip(m["active_units_per_layer"], m["latent_sizes"]))
+    if kind == "conditional":  # one layer and the N(0, I) prior: closed-form KL and the KL split
+        assert m["kl_estimate"] == "closed form" and len(m["kl_per_dim"]) == 3
+        split = m["index_code_mi"] + m["total_correlation"] + m["dimwise_kl"]
+        assert math.isfinite(split) and m["index_code_mi"] <= math.log(40)
+    else:
+        assert m["kl_estimate"].startswith("Monte Carlo") and "100 draws" in m["kl_estimate"]
+        assert m["kl_per_dim"] is None
+        assert m["index_code_mi"] is None and m["total_correlation"] is None and m["dimwise_kl"] is None
+
+
+@pytest.mark.parametrize("kind", ["vamp", "two-layer"])
+def test_monte_carlo_test_kl_is_the_mean_of_log_q_minus_log_p(kind):
+    """The reported KL of a model without a closed form: (1/k) Σ_i log q(z_i|x) − log p(z_i), so
+    ELBO = −recon − KL is the mean log weight of the same draws."""
+    model = _family_model(kind)
+    x = torch.rand(6, 1, 3, 3, generator=torch.Generator().manual_seed(13)).bernoulli()
+    m = evaluate_vae(model, x, k=50, batch_size=6, seed=4)
+    with torch.random.fork_rng():
+        torch.manual_seed(4)
+        with torch.no_grad():
+            draw = model.log_weights(x, None, 50)
+    kl = (draw.log_qz - draw.log_pz).double().mean(0)
+    elbo = draw.log_w().double().mean(0)
+    assert m["test_kl"] == pytest.approx(float(kl.mean()), rel=1e-6)
+    assert m["test_elbo"] == pytest.approx(float(elbo.mean()), rel=1e-6)
+
+
+def test_evaluate_a_conditional_model_needs_the_labels():
+    model = _family_model("conditional")
+    with pytest.raises(ValueError, match="this VAE is conditional: give the labels y"):
+        evaluate_vae(model, torch.rand(4, 1, 3, 3), k=5)
+
+
+def test_conditional_iw_estimates_log_p_x_given_y():
+    """log p(x|y) of a conditional model: the label changes the estimate, and each row uses its own."""
+    model = _family_model("conditional")
+    x = torch.rand(5, 1, 3, 3, generator=torch.Generator().manual_seed(14)).bernoulli()
+    torch.manual_seed(15)
+    a = iw_log_px(model, x, k=400, y=torch.zeros(5, dtype=torch.long))
+    torch.manual_seed(15)
+    b = iw_log_px(model, x, k=400, y=torch.full((5,), 2))
+    assert float((a - b).abs().max()) > 1e-3

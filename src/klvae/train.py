@@ -46,21 +46,13 @@ from klvae.progress import Progress
 from klvae.signals import StopSignals
 from klvae.task import FitResult, LoopState, NonFiniteLossError, Task, TrainingInterrupted
 
-__all__ = [
-    "TrainConfig",
-    "FitResult",
-    "fit",
-    "adam",
-    "NonFiniteLossError",
-    "TrainingInterrupted",
-    "read_jsonl",
-    "CHECKPOINT",
-    "METRICS_JSONL",
-]
+__all__ = ["TrainConfig", "FitResult", "fit", "adam", "NonFiniteLossError", "TrainingInterrupted"]
+__all__ += ["read_jsonl", "CHECKPOINT", "METRICS_JSONL", "KEEP"]
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS_JSONL = "metrics.jsonl"
 DEFAULT_BATCH = 128  # a task with no batch size of its own
+KEEP = ("last", "best")
 
 
 @dataclass
@@ -89,6 +81,7 @@ class TrainConfig:
     ckpt_steps: int | None = None  # also checkpoint every this many steps (None: after each epoch only)
     amp: str = "auto"  # "bf16": autocast each step to bfloat16; "none": float32; "auto": see `resolve_amp`
     compile: bool = False  # torch.compile the step's module (slower for small models on CPU)
+    keep: str = "last"  # the weights a run keeps and evaluates: "last", or "best" (best validation score, VAE)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "log_every", "ckpt_steps", "threads"):
@@ -113,6 +106,8 @@ class TrainConfig:
             raise ValueError(f"max_seconds must be positive, got {self.max_seconds}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.keep not in KEEP:
+            raise ValueError(f"keep must be one of {KEEP}, got {self.keep!r}")
 
 
 class _Loop:

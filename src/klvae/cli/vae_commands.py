@@ -11,28 +11,20 @@ from __future__ import annotations
 
 import argparse
 import functools
-import io
 import sys
 import warnings
 from dataclasses import fields
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from klvae._io import atomic_write_bytes
-from klvae.charts import plot_points
 from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, run_training
-from klvae.data import load_dataset
-from klvae.figures import save_image_grid
 from klvae.hardware import resolve_device
 from klvae.runs.folder import EVAL, read_config, write_metrics
-from klvae.runs.gan_run import evaluate_gan_run, is_gan_run, load_generator, mode_means
+from klvae.runs.gan_run import evaluate_gan_run, is_gan_run
 from klvae.runs.run_info import command_line, summary_line, undertrained_warning
-from klvae.runs.vae import evaluate_run, read_run_config, test_set, train_vae
+from klvae.runs.vae import evaluate_run, train_vae
 from klvae.tensorboard import TensorBoardMissing, require_tensorboard
 from klvae.train import TrainConfig
-from klvae.vae import ELBOConfig, VAEConfig, load_run
+from klvae.vae import ELBOConfig, VAEConfig
 
 __all__ = ["register", "tensorboard_ready"]
 
@@ -70,6 +62,25 @@ def register(subparsers) -> None:
         "--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned"], help="p(x|z) (default bernoulli)"
     )
     m.add_argument("--sigma", type=float, help="σ of the fixed-σ gaussian likelihood (default 0.1)")
+    m.add_argument(
+        "--prior",
+        choices=["normal", "vamp"],
+        help="p(z): N(0, I), or the VampPrior, a mixture of the encoder's posteriors at learned "
+        "pseudo-inputs (Tomczak & Welling 2018; its KL is Monte Carlo) (default normal)",
+    )
+    m.add_argument("--pseudo-inputs", type=int, help="K, the VampPrior's pseudo-inputs (default 500)")
+    m.add_argument(
+        "--stochastic-layers", type=int, choices=[1, 2], help="1: x → z; 2: x → z1 → z2 (Burda et al. 2016) (default 1)"
+    )
+    m.add_argument("--latent-dim2", type=int, help="size of z2 with two layers (default half of --latent-dim)")
+    m.add_argument("--hidden2", type=_hidden, help="widths of the z1 ↔ z2 networks (default 4·latent-dim, ≥ 64)")
+    m.add_argument(
+        "--conditional",
+        action="store_true",
+        default=None,
+        help="conditional VAE: the label enters encoder and decoder, q(z|x, y), p(x|z, y); needs labelled data "
+        "(default off)",
+    )
     o = t.add_argument_group("objective (ELBOConfig)")
     o.add_argument("--samples", type=int, help="Monte Carlo samples of z per example, L (default 1)")
     o.add_argument("--beta", type=float, help="weight of the KL term (default 1.0)")
@@ -81,6 +92,24 @@ def register(subparsers) -> None:
         help="dynamic binarization of the pixels (default on for bernoulli, off otherwise)",
     )
     o.add_argument("--iw-k", type=int, help="importance samples for the final test −log p(x) (default 1000)")
+    o.add_argument(
+        "--objective",
+        choices=["elbo", "iwae"],
+        help="elbo, or the importance-weighted bound IWAE_k (Burda et al. 2016) (default elbo)",
+    )
+    o.add_argument("--k-train", type=int, help="IWAE: importance samples per image in training (default 5)")
+    o.add_argument(
+        "--dreg",
+        action="store_true",
+        default=None,
+        help="IWAE: the doubly-reparameterized encoder gradient (Tucker et al. 2019; one stochastic layer) "
+        "(default off)",
+    )
+    o.add_argument(
+        "--tc-beta",
+        type=float,
+        help="β-TC-VAE: weight of the total correlation in the KL (Chen et al. 2018; 1 is the ELBO) (default off)",
+    )
     r = t.add_argument_group("training (TrainConfig)")
     add_loop_flags(
         r,
@@ -98,6 +127,12 @@ def register(subparsers) -> None:
         type=float,
         help="share of the training images held out, with a fixed seed, for the per-epoch validation "
         "curves; 0: none (default 0.2, or 0.1 from 10 000 images); the test set is read once, at the end",
+    )
+    r.add_argument(
+        "--keep",
+        choices=["last", "best"],
+        help="the weights the run keeps and evaluates: those of the last step, or those with the best "
+        "validation ELBO (saved as RUN/best.safetensors when they appear) (default last)",
     )
     r.add_argument(
         "--tensorboard",
@@ -127,42 +162,6 @@ def register(subparsers) -> None:
     )
     e.set_defaults(func=_eval)
 
-    s = subparsers.add_parser(
-        "sample",
-        help="decode samples from the prior of a trained VAE (or a GAN) into a PNG",
-        description="Draw z ~ N(0, I), decode it with the run's VAE and write the "
-        "decoder means as one PNG grid, into the run folder unless --png is given. "
-        "For a GAN run: samples G(z) (a scatter over the modes for 2-D data).",
-    )
-    s.add_argument("run", metavar="RUN", help="run folder")
-    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument(
-        "--png",
-        metavar="FILE",
-        help="PNG file to write (default RUN/prior_samples_seed<SEED>.png; "
-        "for a GAN run RUN/gan_samples_seed<SEED>.png)",
-    )
-    s.add_argument("--out", dest="png", action=Deprecated, new="--png")
-    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.set_defaults(func=_sample)
-
-    c = subparsers.add_parser(
-        "encode",
-        help="encode a VAE run's test set: μ, log σ² and labels into a .npz",
-        description="Run the encoder of a trained VAE on its test set (binarized as in "
-        "training) and write a .npz with arrays mu (N, latent), logvar (N, latent) "
-        "and labels (N,) (−1 when the data has none), in test-set order.",
-    )
-    c.add_argument("run", metavar="RUN", help="run folder")
-    c.add_argument("--npz", metavar="FILE", help="the .npz to write (default RUN/latents.npz)")
-    c.add_argument(
-        "--device",
-        choices=["auto", "cpu", "cuda"],
-        default="auto",
-        help="where to encode; auto: cuda when present (default auto)",
-    )
-    c.set_defaults(func=_encode)
-
 
 def _configs(args):
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command", "tensorboard")}
@@ -187,13 +186,34 @@ def _print_metrics(metrics: dict) -> None:
             f"{metrics['test_iw_nll']:.3f}{_se(metrics, 'test_iw_nll_se')} nats",
         ),
         ("reconstruction −E_q log p(x|z)", f"{metrics['test_recon_nll']:.3f} nats"),
-        ("KL(q(z|x) ‖ p(z))", f"{metrics['test_kl']:.3f} nats"),
+        (f"KL(q(z|x) ‖ p(z)){_kl_note(metrics)}", f"{metrics['test_kl']:.3f} nats"),
         ("reconstruction MSE (per pixel)", f"{metrics['test_recon_mse']:.5f}"),
-        ("active units", f"{metrics['active_units']} of {len(metrics['kl_per_dim'])}"),
+        ("active units", _active_units(metrics)),
     ]
+    if metrics.get("total_correlation") is not None:
+        rows += [
+            ("  index-code MI", f"{metrics['index_code_mi']:.3f} nats"),
+            ("  total correlation", f"{metrics['total_correlation']:.3f} nats"),
+            ("  dimension-wise KL", f"{metrics['dimwise_kl']:.3f} nats"),
+        ]
+    evaluated = metrics.get("evaluated", {})
+    if evaluated.get("checkpoint") == "best":
+        rows.append(("evaluated weights", f"best validation ELBO (epoch {evaluated['epoch']})"))
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
+
+
+def _kl_note(metrics: dict) -> str:
+    estimate = metrics.get("kl_estimate", "closed form")
+    return "" if estimate == "closed form" else f" ({estimate})"
+
+
+def _active_units(metrics: dict) -> str:
+    """'15 of 32', or per layer '15 + 3 of 32 + 16'."""
+    sizes = metrics.get("latent_sizes") or [len(metrics.get("kl_per_dim") or [])]
+    active = metrics.get("active_units_per_layer") or [metrics["active_units"]]
+    return f"{' + '.join(map(str, active))} of {' + '.join(map(str, sizes))}"
 
 
 def _train(args) -> int:
@@ -272,55 +292,4 @@ def _eval_gan(args) -> int:
         return 0
     path = write_metrics(Path(args.run), metrics, EVAL)
     print(f"wrote {path}")
-    return 0
-
-
-def _sample_gan(args, path: Path) -> int:
-    generator = load_generator(args.run)
-    with torch.no_grad(), torch.random.fork_rng():  # the caller's random stream is left as it was
-        torch.manual_seed(args.seed)
-        x = generator.sample(args.n).cpu()
-    if x.dim() == 4:
-        path = save_image_grid(x, path, title=f"{args.n} samples G(z) of the GAN")
-    else:
-        path = plot_points(x, path, means=mode_means(args.run), label="G(z)", title=f"{args.n} samples G(z) of the GAN")
-    print(f"wrote {path}: {args.n} samples of the GAN's generator")
-    return 0
-
-
-def _encode(args) -> int:
-    if is_gan_run(args.run):
-        raise ValueError(f"{args.run} is a GAN run: a GAN has no encoder (klvae sample {args.run} draws from it)")
-    device = resolve_device(args.device)
-    _, objective, train = read_run_config(args.run)
-    model = load_run(args.run, device)
-    dataset = load_dataset(train.data)
-    x = test_set(dataset, objective).to(device)
-    with torch.no_grad():
-        mu, logvar = map(torch.cat, zip(*(model.encode(b) for b in x.split(1000))))  # (N, latent) each
-    labels = dataset.y_test if dataset.y_test is not None else torch.full((len(x),), -1)
-    out = Path(args.npz) if args.npz else Path(args.run) / "latents.npz"
-    if out.suffix != ".npz":
-        out = out.with_name(out.name + ".npz")
-    buf = io.BytesIO()
-    np.savez(buf, mu=mu.cpu().numpy(), logvar=logvar.cpu().numpy(), labels=labels.numpy())
-    atomic_write_bytes(out, buf.getvalue())  # written whole, then renamed: never a half file
-    print(f"wrote {out}: mu and logvar ({len(x)} × {mu.shape[1]}), labels ({len(x)}) of the {dataset.name} test set")
-    return 0
-
-
-def _sample(args) -> int:
-    if args.n < 1:
-        raise ValueError(f"-n must be at least 1, got {args.n}")
-    if is_gan_run(args.run):
-        return _sample_gan(args, Path(args.png) if args.png else Path(args.run) / f"gan_samples_seed{args.seed}.png")
-    model = load_run(args.run)
-    path = Path(args.png) if args.png else Path(args.run) / f"prior_samples_seed{args.seed}.png"
-    with torch.no_grad(), torch.random.fork_rng():  # the caller's random stream is left as it was
-        torch.manual_seed(args.seed)
-        images = model.mean(torch.randn(args.n, int(model.config.latent_dim or 0)))  # (n, C, H, W); set on load
-    note = "Bernoulli means σ(logits)" if model.config.likelihood == "bernoulli" else "means of p(x|z)"
-    short = "means σ(logits)" if model.config.likelihood == "bernoulli" else "means"
-    path = save_image_grid(images, path, title=f"{args.n} samples from the prior ({short})")
-    print(f"wrote {path}: {args.n} samples from the prior, showing the {note}")
     return 0

@@ -13,7 +13,6 @@ import time
 import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import cast
 
 import torch
 from tqdm.auto import tqdm
@@ -21,6 +20,7 @@ from tqdm.auto import tqdm
 from klvae import distributed
 from klvae.data import Dataset, load_dataset
 from klvae.hardware import default_threads, resolve_amp, resolve_device, torch_threads
+from klvae.runs.best import KeepBest
 from klvae.runs.folder import (
     CONFIG,
     EVAL,
@@ -36,13 +36,24 @@ from klvae.runs.folder import (
 )
 from klvae.runs.run_info import command_line, startup_line, steps_per_epoch
 from klvae.runs.vae_report import write_figures_and_report
+from klvae.runs.vae_task import VAETask
 from klvae.tensorboard import TensorBoardLogger, require_tensorboard
-from klvae.train import FitResult, TrainConfig, adam, fit
+from klvae.train import FitResult, TrainConfig, fit
 from klvae.vae.evaluate import evaluate_vae
-from klvae.vae.model import VAE, VAEConfig, load_run, save_model, size_defaults
-from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, vae_loss
+from klvae.vae.files import build_model, load_run, save_model
+from klvae.vae.model import VAE, VAEConfig, size_defaults
+from klvae.vae.objective import ELBOConfig, binarize, check_objective, resolve_kl
 
-__all__ = ["VAETask", "train_vae", "evaluate_run", "read_run_config", "test_set", "validation_split", "defaults"]
+__all__ = [
+    "VAETask",
+    "train_vae",
+    "evaluate_run",
+    "read_run_config",
+    "test_set",
+    "test_labels",
+    "validation_split",
+    "defaults",
+]
 
 EPOCHS = 200
 # Adam's β2: 0.95 rather than torch's 0.999 (benchmarks/README.md, "Why these defaults").
@@ -66,83 +77,10 @@ def defaults(image_shape: tuple[int, ...], n_train: int = LARGE_DATA) -> dict:
     }
 
 
-class _NegELBO(torch.nn.Module):
-    """−ELBO_β of a batch as ONE forward call, so DistributedDataParallel sees the whole loss."""
-
-    def __init__(self, model: VAE, objective: ELBOConfig):
-        super().__init__()
-        self.model, self.objective = model, objective
-
-    def forward(self, x: torch.Tensor, beta: torch.Tensor, eps: torch.Tensor):
-        o = self.objective
-        # a 0-d tensor β works where the float does, and changing it needs no recompile
-        return vae_loss(self.model, x, samples=o.samples, beta=cast(float, beta), kl=o.kl, eps=eps)
-
-
-class VAETask:
-    """The VAE as a `klvae.train.Task`: one module, one Adam, one ELBO step per batch.
-
-    The binarization and ε draws come from `klvae.distributed.current_shard()`: the same
-    numbers for each example whatever the number of processes.
-    """
-
-    def __init__(self, model: VAE, objective: ELBOConfig, train: TrainConfig, x_val: torch.Tensor):
-        self.model, self.objective, self.x_val = model, objective, x_val
-        self.x_show = x_val[:8]  # the images of the per-epoch strip (training images without a validation set)
-        self.binarize = bool(objective.binarize)
-        self.modules: dict[str, torch.nn.Module] = {"vae": model}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {"vae": adam(model.parameters(), train, x_val.device)}
-        self.loss = distributed.wrap(_NegELBO(model, objective), compile=train.compile)  # DDP under torchrun
-        self.snapshots: dict[float, torch.Tensor] = {}  # epoch → (16, C, H, W): 8 samples, 8 reconstructions
-        self.epoch_hooks: list = []  # called as hook(epoch, record, images) after each epoch's evaluation
-
-    def train_step(self, x, y, step, epoch):
-        shard, o = distributed.current_shard(), self.objective
-        if self.binarize:  # a fresh draw every time the batch is seen
-            x = binarize(x, u=shard.rand(*x.shape, dtype=x.dtype, device=x.device))
-        eps = shard.randn(
-            o.samples, x.shape[0], self.model.config.latent_dim, batch_dim=1, dtype=x.dtype, device=x.device
-        )  # (L, B, latent)
-        beta = torch.tensor(o.beta_at(epoch), dtype=x.dtype)  # a 0-d CPU tensor: no recompile, no host sync
-        loss, recon, kl = self.loss(x, beta, eps)
-        opt = self.optimizers["vae"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
-
-    @torch.no_grad()
-    def end_epoch(self, epoch: int) -> dict[str, float]:
-        """Validation ELBO (β = 1, one z per example, a fixed seed so epochs compare), nats per example;
-        nothing without a validation set. The test set is not read here: only once, at the end."""
-        record: dict[str, float] = {}
-        n = self.x_val.shape[0]
-        if n:
-            devices = [self.x_val.device] if self.x_val.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(0)
-                recon = kl = 0.0
-                for xb in self.x_val.split(1000):
-                    r, k = elbo_terms(self.model, xb, kl="analytic")
-                    recon, kl = recon + r.sum(), kl + k.sum()
-            record = {"val_elbo": -float(recon + kl) / n, "val_recon": float(recon) / n, "val_kl": float(kl) / n}
-        if epoch & (epoch - 1) == 0 or self.epoch_hooks:  # powers of two for the report's strip
-            self.snapshots[epoch] = images = self.snapshot()
-            for hook in self.epoch_hooks:
-                hook(epoch, record, images)
-        return record
-
-    @torch.no_grad()
-    def snapshot(self) -> torch.Tensor:
-        """8 decoded samples from fixed z and the reconstructions of 8 held-out images: (16, C, H, W)."""
-        z = torch.randn(8, int(self.model.config.latent_dim or 0), generator=torch.Generator().manual_seed(0))
-        x = self.x_show
-        return torch.cat([self.model.mean(z.to(x.device)), self.model.mean(self.model.encode(x)[0])]).float().cpu()
-
-
 def validation_split(x: torch.Tensor, share: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(training, validation) images: `share` of x held out, chosen by a generator seeded with
-    VAL_SEED (the same split in every run of a data set), both in their original order."""
+    """(training, validation) rows: `share` of x held out, chosen by a generator seeded with
+    VAL_SEED (the same split in every run of a data set), both in their original order.
+    Applied to the labels, the same split."""
     n_val = round(share * len(x)) if len(x) > 1 else 0
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(VAL_SEED))
     return x[perm[n_val:].sort().values], x[perm[:n_val].sort().values]
@@ -158,6 +96,15 @@ def test_set(dataset: Dataset, objective: ELBOConfig) -> torch.Tensor:
     if objective.binarize:
         return binarize(dataset.x_test, torch.Generator().manual_seed(TEST_BINARIZE_SEED))
     return dataset.x_test
+
+
+def test_labels(dataset: Dataset, vae: VAEConfig, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """The test labels a conditional model is evaluated with (None for an unconditional one)."""
+    if not vae.conditional:
+        return None
+    if dataset.y_test is None:
+        raise ValueError(f"this run's VAE is conditional, and the {dataset.name} test set has no labels")
+    return dataset.y_test.to(device)
 
 
 def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tuple[VAEConfig, ELBOConfig, TrainConfig]:
@@ -207,15 +154,29 @@ def train_vae(
             vae, objective, train = read_run_config(run_dir, train)
         dataset = load_dataset(train.data)
         train = resolve_defaults(train, defaults(dataset.image_shape, len(dataset.x_train)))
+        if train.keep == "best" and not train.val_size:
+            raise ValueError("--keep best needs a validation split to choose by (--val-size above 0)")
+        if vae.conditional and (dataset.y_train is None or dataset.y_test is None):
+            raise ValueError(f"--conditional needs labels; the {dataset.name} data has none")
         x_train, x_val = validation_split(dataset.x_train, train.val_size or 0.0)
+        y_train, y_val = (None, None)
+        if vae.conditional:
+            assert dataset.y_train is not None  # checked above
+            y_train, y_val = validation_split(dataset.y_train, train.val_size or 0.0)
+            if vae.n_classes is None:
+                vae = replace(vae, n_classes=max(2, dataset.num_classes or 0))
         vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data; fills hidden, latent_dim
         torch.manual_seed(train.seed)
-        model = VAE(vae).to(device)
+        model = build_model(vae).to(device)
         if not resume:  # (a resumed run loads its weights)
             model.init_output_bias(x_train.mean(0))
+            if model.prior is not None:
+                model.prior.init_from(x_train, torch.Generator().manual_seed(train.seed))
         train = replace(train, amp=resolve_amp(train.amp, device, model), out=str(run_dir))
         if objective.binarize is None:
             objective = replace(objective, binarize=vae.likelihood == "bernoulli")
+        check_objective(model, objective)
+        objective = replace(objective, kl=resolve_kl(model, objective.kl))  # config.json says which
         if (
             ctx.is_main
             and vae.likelihood == "bernoulli"
@@ -246,9 +207,15 @@ def train_vae(
             x_train = x_train.to(device)
             x_val = binarized(x_val, objective, VAL_SEED).to(device)
             x_test = test_set(dataset, objective).to(device)
-            task = VAETask(model, objective, train, x_val)
+            y_test = test_labels(dataset, vae, device)
+            y_val = None if y_val is None else y_val.to(device)
+            task = VAETask(model, objective, train, x_val, y_val, n_data=len(x_train))
             if not len(x_val):
                 task.x_show = binarized(x_train[:8], objective, VAL_SEED)
+                task.y_show = None if y_train is None else y_train[:8].to(device)
+            keep = KeepBest(model, run_dir, write=ctx.is_main)
+            if train.keep == "best":
+                task.epoch_hooks.append(keep)
             task.epoch_hooks.extend(epoch_hooks)
             if tensorboard and ctx.is_main:
                 tb = TensorBoardLogger(run_dir / "tensorboard")
@@ -262,13 +229,15 @@ def train_vae(
                     ),
                     flush=True,
                 )
-            result = fit(task, x_train, None, train, run_dir, config=config, resume=resume, hooks=hooks)
+            result = fit(task, x_train, y_train, train, run_dir, config=config, resume=resume, hooks=hooks)
             if not ctx.is_main:
                 return run_dir, {}
+            evaluated = keep.restore() if train.keep == "best" else {"checkpoint": "last"}
             save_model(model, run_dir / MODEL)
             try:
-                metrics = _final_metrics(model, x_test, objective.iw_k, result, log)
+                metrics = _final_metrics(model, x_test, y_test, objective.iw_k, result, log)
                 metrics["processes"] = ctx.world
+                metrics["evaluated"] = evaluated
                 write_metrics(run_dir, metrics)
                 if figures:
                     st, spe = result.state, steps_per_epoch(config)
@@ -309,10 +278,12 @@ def evaluation_bar(n: int, k: int, log: bool = True):
     )
 
 
-def _final_metrics(model: VAE, x_test: torch.Tensor, k: int, result: FitResult, log: bool = False) -> dict:
+def _final_metrics(
+    model: VAE, x_test: torch.Tensor, y_test: torch.Tensor | None, k: int, result: FitResult, log: bool = False
+) -> dict:
     st = result.state
     with evaluation_bar(len(x_test), k, log) as bar:
-        metrics = evaluate_vae(model, x_test, k=k, progress=bar.update)
+        metrics = evaluate_vae(model, x_test, y=y_test, k=k, progress=bar.update)
     metrics.update(
         {
             "epochs": st.epoch,  # finished epochs (a --max-seconds stop may leave one partly done)
@@ -332,11 +303,12 @@ def evaluate_run(
 ) -> dict:
     """Re-evaluate a finished run on its test set; returns the metrics and, with `save`, writes
     them to RUN/eval.json."""
-    _, objective, train = read_run_config(run_dir)
+    vae, objective, train = read_run_config(run_dir)
     model = load_run(run_dir, device)
-    x_test = test_set(load_dataset(train.data), objective).to(device)
+    dataset = load_dataset(train.data)
+    x_test, y_test = test_set(dataset, objective).to(device), test_labels(dataset, vae, device)
     with evaluation_bar(len(x_test), k or objective.iw_k) as bar:
-        metrics = evaluate_vae(model, x_test, k=k or objective.iw_k, progress=bar.update)
+        metrics = evaluate_vae(model, x_test, y=y_test, k=k or objective.iw_k, progress=bar.update)
     metrics["units"] = "nats per example"
     if save:
         write_metrics(Path(run_dir), metrics, EVAL)

@@ -8,11 +8,25 @@ from pathlib import Path
 import matplotlib
 import torch
 
-from klvae.charts import Panel, plot_bars, plot_panels
+from klvae.charts import plot_bars
 from klvae.data import CLASS_NAMES
 from klvae.figures import new_figure, save_image_grid, save_png
 from klvae.report import write_report
 from klvae.runs.run_info import provenance, training_rows, undertrained_warning
+from klvae.runs.vae_family import (
+    active_units_row,
+    class_samples,
+    family_rows,
+    kl_row,
+    loss_curves,
+    model_name,
+    model_row,
+    prior_phrase,
+    prior_samples,
+    pseudo_inputs,
+    same_class_pairs,
+    traversal,
+)
 from klvae.vae.evaluate import ACTIVE_UNIT_THRESHOLD
 
 __all__ = ["write_figures_and_report", "latent_map", "interpolations", "metric_rows"]
@@ -66,10 +80,14 @@ def latent_map(
 
 
 @torch.no_grad()
-def interpolations(model, x: torch.Tensor, path: Path, *, pairs: int = 4, steps: int = 8) -> Path:
+def interpolations(model, x: torch.Tensor, path: Path, *, pairs: int = 4, steps: int = 8, y=None, names=None) -> Path:
     """Decoder means along paths between the posterior means of `pairs` pairs of test images:
-    for each pair a row linear in z, then a row along the great circle (slerp), ends included."""
-    mu, _ = model.encode(x[: 2 * pairs])  # (2·pairs, latent)
+    for each pair a row linear in z, then a row along the great circle (slerp), ends included.
+
+    `y`: a conditional model's labels of x, alike within a pair (the path decodes with them);
+    `names`: one name per pair for the row labels."""
+    y = None if y is None else y[: 2 * pairs]
+    mu, _ = model.encode(x[: 2 * pairs], y)  # (2·pairs, latent)
     a, b = mu[0::2], mu[1::2]  # (pairs, latent) each
     t = torch.linspace(0, 1, steps, device=mu.device)[None, :, None]  # (1, steps, 1)
     linear = a[:, None] + t * (b - a)[:, None]  # (pairs, steps, latent)
@@ -77,8 +95,9 @@ def interpolations(model, x: torch.Tensor, path: Path, *, pairs: int = 4, steps:
     omega = torch.acos(cos)[:, None, None]  # (pairs, 1, 1)
     slerp = (torch.sin((1 - t) * omega) * a[:, None] + torch.sin(t * omega) * b[:, None]) / torch.sin(omega)
     z = torch.stack([linear, slerp], 1).reshape(-1, mu.shape[-1])  # (pairs·2·steps, latent)
-    images = model.mean(z).cpu()
-    rows = [f"pair {i + 1}, {kind}" for i in range(len(a)) for kind in ("linear", "spherical")]
+    images = model.mean(z, None if y is None else y[0::2].repeat_interleave(2 * steps)).cpu()
+    pair = [f"pair {i + 1}" + (f" ({names[i]})" if names else "") for i in range(len(a))]
+    rows = [f"{pair[i]}, {kind}" for i in range(len(a)) for kind in ("linear", "spherical")]
     return save_image_grid(
         images,
         path,
@@ -120,52 +139,22 @@ def metric_rows(
             f"{metrics['test_recon_nll']:.3f} {per}",
             "how well the decoder explains x from z ~ q(z|x)" + dens,
         ),
-        (
-            "KL(q(z|x) ‖ p(z))",
-            f"{metrics['test_kl']:.3f} {per}",
-            "the information the code carries about x; summed over the latent dimensions",
-        ),
+        kl_row(metrics, (config or {}).get("vae") or {}),
         (
             "reconstruction MSE",
             f"{metrics['test_recon_mse']:.5f} per pixel",
             "mean squared error of the decoder mean at z = μ(x), pixels in [0, 1] (not in nats)",
         ),
-        (
-            "active units",
-            f"{metrics['active_units']} of {latent_dim}",
-            f"latent dimensions whose posterior mean varies over the test set (variance > {ACTIVE_UNIT_THRESHOLD})",
-        ),
+        active_units_row(metrics, latent_dim, ACTIVE_UNIT_THRESHOLD),
         ("test images", f"{metrics['n_test']}", "evaluated once, at the end"),
     ]
+    config = config or {}
+    if config.get("vae"):
+        rows.insert(0, model_row(config["vae"], likelihood))
+    rows += family_rows(metrics, config)
     if "epochs" in metrics:
         rows += training_rows(metrics, config or {})
     return rows
-
-
-@torch.no_grad()
-def _samples(model, z: torch.Tensor, run_dir: Path) -> tuple[str, str]:
-    cfg = model.config
-    if cfg.likelihood != "gaussian-learned":
-        short = " (means σ(logits))" if cfg.likelihood == "bernoulli" else " (means)"
-        note = " (Bernoulli means σ(logits))" if cfg.likelihood == "bernoulli" else " (means of p(x|z))"
-        save_image_grid(model.mean(z).cpu(), run_dir / "samples.png", nrow=8, title="Samples from the prior" + short)
-        return "samples.png", f"{len(z)} samples from the prior z ~ N(0, I), decoded{note}."
-    z = z[:16]
-    mean, log_sigma = model.decode(z)  # (16, C, H, W) each
-    sigma = log_sigma.exp()
-    x = (mean + sigma * torch.randn_like(mean)).clamp(0, 1)  # one draw of x ~ p(x|z), clipped to [0, 1]
-    rows = torch.stack([mean, x, sigma / sigma.max()], 0).reshape(3, 2, 8, *mean.shape[1:])
-    grid = rows.transpose(0, 1).reshape(-1, *mean.shape[1:]).cpu()  # per group of 8: means, draws, σ
-    labels = ["mean E[x|z]", "draw x ~ p(x|z)", f"σ (white = {float(sigma.max()):.2f})"] * 2
-    save_image_grid(
-        grid, run_dir / "samples.png", nrow=8, row_labels=labels, title="Samples from the prior: means, draws, σ"
-    )
-    return "samples.png", (
-        "16 samples from the prior z ~ N(0, I), in two groups of three rows: the decoder "
-        "mean E[x|z], one draw x ~ N(mean, σ²) (clipped to [0, 1]) and the learned σ per "
-        "pixel (white = the largest). The means are the pictures to look at; the draws "
-        "show the pixel noise the model believes in."
-    )
 
 
 @torch.no_grad()
@@ -184,7 +173,8 @@ def write_figures_and_report(
     """Write every figure of a run and report.html; returns the report's path.
 
     `made`: how the run was made (`klvae.runs.run_info.provenance`'s arguments); `snapshots`:
-    {epoch: images} of per-epoch samples and reconstructions (`VAETask.snapshots`)."""
+    {epoch: images} of per-epoch samples and reconstructions (`VAETask.snapshots`). A conditional
+    model reads the test labels `dataset.y_test` wherever it encodes or decodes a test image."""
     run_dir = Path(run_dir)
     model.eval()
     cfg = model.config
@@ -192,15 +182,20 @@ def write_figures_and_report(
     mean_note = " (Bernoulli means σ(logits))" if cfg.likelihood == "bernoulli" else " (means of p(x|z))"
     binarized = bool(config.get("objective", {}).get("binarize"))
     inputs = "binarized test images" if binarized else "test images"
-    figures = []
+    names = CLASS_NAMES.get(dataset.name)
+    labels = None if dataset.y_test is None else dataset.y_test[: len(x_test)]  # (N,), aligned with x_test
+    y_test = labels.to(device) if cfg.conditional and labels is not None else None  # what the model reads
+    two = cfg.stochastic_layers == 2
+    z_of = "z₁ = μ₁(x), the first layer's posterior mean" if two else "z = μ(x)"
+    figures, notes = [], ["Quantities in nats are per example, summed over pixels and latent dimensions."]
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         cols = min(8, len(x_test))
         n_rows = max(1, min(4, len(x_test) // cols))  # a small test set gives fewer rows
         x = x_test[: n_rows * cols]  # (rows·cols, C, H, W)
-        mu, _ = model.encode(x)
-        recon = model.mean(mu)  # (32, C, H, W)
+        y = None if y_test is None else y_test[: len(x)]
+        recon = model.mean(model.encode(x, y)[0], y)  # (rows·cols, C, H, W)
         rows = torch.stack(
             [x.reshape(n_rows, cols, *x.shape[1:]), recon.reshape(n_rows, cols, *x.shape[1:])], 1
         )  # (rows, 2, cols, ...)
@@ -214,52 +209,69 @@ def write_figures_and_report(
         figures.append(
             (
                 "reconstructions.png",
-                f"Reconstructions: each row of inputs ({inputs}, as the model "
-                "is evaluated on them) is followed by their reconstruction, the decoder mean at "
-                "z = μ(x).",
+                f"Reconstructions: each row of inputs ({inputs}, as the model is evaluated on them) is "
+                f"followed by their reconstruction, the decoder mean at {z_of}"
+                + (", with the image's label" if cfg.conditional else "")
+                + ".",
             )
         )
-        figures.append(_samples(model, torch.randn(64, cfg.latent_dim, device=device), run_dir))
-        if len(x_test) >= 4:
-            interpolations(model, x_test[:8], run_dir / "interpolations.png", pairs=min(4, len(x_test) // 2))
+        if cfg.conditional:
+            figures.append(class_samples(model, run_dir / "samples.png", names))
+        else:
+            figures.append(prior_samples(model, run_dir))
+        if cfg.prior == "vamp":
+            figures.append(pseudo_inputs(model, run_dir / "pseudo_inputs.png"))
+        pairs = (x_test[:8], None, None) if y_test is None else same_class_pairs(x_test, y_test, 4, names)
+        if pairs is not None and len(pairs[0]) >= (2 if cfg.conditional else 4):
+            xs, ys, pair_names = pairs
+            interpolations(model, xs, run_dir / "interpolations.png", pairs=len(xs) // 2, y=ys, names=pair_names)
             figures.append(
                 (
                     "interpolations.png",
-                    "Interpolations between the posterior means of pairs of "
-                    "test images: linear z = (1 − t)·μ₁ + t·μ₂, and spherical (slerp, along the great "
-                    "circle, which keeps |z| typical of the prior)" + mean_note + ".",
+                    "Interpolations between the posterior means of pairs of test images"
+                    + (" of the same class, decoded with that label" if cfg.conditional else "")
+                    + (" (of the first layer, z₁)" if two else "")
+                    + ": linear z = (1 − t)·μ₁ + t·μ₂, and spherical (slerp, along the great circle, which "
+                    "keeps |z| typical of an N(0, I) prior)" + mean_note + ".",
                 )
             )
+        elif cfg.conditional:
+            notes.append("No interpolations: no class has two test images to interpolate between with its label.")
 
-    kl = torch.tensor(metrics["kl_per_dim"])
-    dims = kl.argsort(descending=True)[: min(8, cfg.latent_dim)]
-    values = torch.linspace(-3, 3, 9)
-    z = torch.zeros(len(dims), len(values), cfg.latent_dim)
-    for r, d in enumerate(dims.tolist()):
-        z[r, :, d] = values
-    save_image_grid(
-        model.mean(z.to(device)).reshape(-1, *cfg.image_shape).cpu(),
-        run_dir / "traversal.png",
-        nrow=len(values),
-        title=f"Traversal of the {len(dims)} dimensions with the largest KL",
-        row_labels=[f"d = {int(d)} (KL {float(kl[d]):.2f} nats)" for d in dims],
-        col_labels=[f"{v:g}" for v in values.tolist()],
-        col_title="value of the dimension z_d",
+    kl_per_dim = metrics.get("kl_per_dim")
+    if kl_per_dim is not None:
+        figures.append(traversal(model, kl_per_dim, run_dir, y_test, names))
+    else:
+        notes.append(
+            "No latent traversal: it moves one coordinate of the decoded latent from −3 to 3 around 0, "
+            "which assumes an N(0, I) prior on it"
+            + (
+                "; with two stochastic layers z₁'s prior is p(z₁ | z₂), not N(0, I)."
+                if two
+                else "; the VampPrior is a mixture of the encoder's posteriors, not N(0, I)."
+            )
+        )
+
+    mus = torch.cat(
+        [
+            model.encode(xb, None if y_test is None else y_test[1000 * i : 1000 * (i + 1)])[0]
+            for i, xb in enumerate(x_test.split(1000))
+        ]
     )
+    title = "Posterior means μ₁(x) (first layer) of the test set" if two else "Posterior means μ(x) of the test set"
+    latent_map(mus, labels, run_dir / "latent_map.png", title, names)
     figures.append(
         (
-            "traversal.png",
-            "Latent traversal: each row moves one latent dimension (ordered by "
-            "KL, largest first; the row label names it, counted from 0 as in the bar charts, with "
-            "its KL) from −3 to 3 with the "
-            "others at 0" + mean_note + ".",
+            "latent_map.png",
+            f"Test images placed at their posterior mean {'μ₁(x) of the first layer' if two else 'μ(x)'}, coloured "
+            "by class."
+            + (
+                " The conditional VAE is given the label, so its z need not separate the classes."
+                if cfg.conditional
+                else ""
+            ),
         )
     )
-
-    mus = torch.cat([model.encode(xb)[0] for xb in x_test.split(1000)])
-    names = CLASS_NAMES.get(dataset.name)
-    latent_map(mus, dataset.y_test, run_dir / "latent_map.png", "Posterior means μ(x) of the test set", names)
-    figures.append(("latent_map.png", "Test images placed at their posterior mean μ(x), coloured by class."))
 
     if snapshots:
         epochs = sorted(snapshots)
@@ -278,77 +290,42 @@ def write_figures_and_report(
         figures.append(
             (
                 "progress.png",
-                "Per epoch (rows): 8 samples from a fixed set of z ~ N(0, I), then "
-                "the reconstructions of 8 fixed validation (else training) images" + mean_note + ".",
+                f"Per epoch (rows): 8 samples from a fixed set of draws {prior_phrase(model)}"
+                + (" with the labels 0, 1, 2, … in turn" if cfg.conditional else "")
+                + ", then the reconstructions of 8 fixed validation (else training) images"
+                + mean_note
+                + ".",
             )
         )
 
-    per = "nats per example" + (" (densities)" if cfg.likelihood != "bernoulli" else "")
-    train = {"ls": "-"}
-    test = {"ls": "--"}
-    panels = [
-        Panel(
-            [
-                ("train_elbo", "train ELBO_β (epoch mean)", {**train, "color": "tab:purple"}),
-                ("val_elbo", "validation ELBO (β = 1)", {**test, "color": "tab:purple"}),
-            ],
-            ylabel=per,
-            title="ELBO",
-        ),
-        Panel(
-            [
-                ("train_recon", "train (epoch mean)", {**train, "color": "tab:blue"}),
-                ("val_recon", "validation (end of epoch)", {**test, "color": "tab:blue"}),
-            ],
-            ylabel=per,
-            title="reconstruction −E_q log p(x|z)",
-        ),
-        Panel(
-            [
-                ("train_kl", "train (epoch mean)", {**train, "color": "tab:orange"}),
-                ("val_kl", "validation (end of epoch)", {**test, "color": "tab:orange"}),
-            ],
-            ylabel="nats per example",
-            title="KL(q(z|x) ‖ p(z))",
-        ),
-    ]
-    never = (
-        "no finished epoch: the run stopped (time budget) before the end of its first epoch, "
-        "so there is no per-epoch value to draw"
-    )
-    records = [
-        {**r, "train_elbo": -r["train_loss"]} if isinstance(r.get("train_loss"), (int, float)) else r for r in records
-    ]
-    plot_panels(records, panels, run_dir / "loss_curves.png", title="Training curves", empty_note=never)
-    figures.append(
-        (
-            "loss_curves.png",
-            "Per epoch: training values (solid, means over the epoch's steps, with "
-            "the training β) and validation values (dashed, held-out training images at the end of the "
-            "epoch, β = 1; the test set is read once, at the end), "
-            + per
-            + "."
-            + ("" if records else " " + never[0].upper() + never[1:] + "."),
+    figures.append(("loss_curves.png", loss_curves(records, run_dir / "loss_curves.png", config, cfg.likelihood)))
+    if kl_per_dim is not None:
+        plot_bars(
+            kl_per_dim,
+            run_dir / "kl_per_dim.png",
+            title="KL(q(z_d|x) ‖ N(0, 1)) per latent dimension",
+            xlabel="latent dimension d (from 0)",
+            ylabel="mean KL on the test set (nats)",
         )
-    )
-    plot_bars(
-        metrics["kl_per_dim"],
-        run_dir / "kl_per_dim.png",
-        title="KL(q(z_d|x) ‖ N(0, 1)) per latent dimension",
-        xlabel="latent dimension d (from 0)",
-        ylabel="mean KL on the test set (nats)",
-    )
-    figures.append(
-        (
-            "kl_per_dim.png",
-            "KL per latent dimension, averaged over the test set: dimensions near 0 are unused by the encoder.",
+        figures.append(
+            (
+                "kl_per_dim.png",
+                "KL per latent dimension, averaged over the test set: dimensions near 0 are unused by the encoder.",
+            )
         )
-    )
+    else:
+        notes.append(
+            "No KL-per-dimension chart: the KL has no closed form here ("
+            + ("two stochastic layers" if two else "the VampPrior")
+            + "), so it does not split over the latent dimensions; the KL row is a Monte Carlo estimate."
+        )
+    active = metrics.get("active_units_per_layer", [metrics["active_units"]])[0]
+    layer = "z₁: " if two else ""
     plot_bars(
         metrics["active_unit_variance"],
         run_dir / "active_units.png",
-        title=f"Activity Var_x(E_q[z_d]): {metrics['active_units']} of {cfg.latent_dim} units active",
-        xlabel="latent dimension d (from 0)",
+        title=f"Activity Var_x(E_q[z_d]): {layer}{active} of {cfg.latent_dim} units active",
+        xlabel=f"latent dimension d of {'z₁' if two else 'z'} (from 0)",
         ylabel="variance of μ_d(x) over the test set (log)",
         threshold=ACTIVE_UNIT_THRESHOLD,
         log_y=True,
@@ -356,12 +333,12 @@ def write_figures_and_report(
     figures.append(
         (
             "active_units.png",
-            f"Active units: a dimension is active when the variance of its "
-            f"posterior mean over the test set exceeds {ACTIVE_UNIT_THRESHOLD} (Burda et al. 2016).",
+            f"Active units{' of the first layer z₁' if two else ''}: a dimension is active when the variance of its "
+            f"posterior mean over the test set exceeds {ACTIVE_UNIT_THRESHOLD} (Burda et al. 2016)"
+            + ("; the metrics table counts both layers." if two else "."),
         )
     )
 
-    notes = ["Quantities in nats are per example, summed over pixels and latent dimensions."]
     if cfg.likelihood != "bernoulli":
         notes.append(
             f"The {cfg.likelihood} decoder is a density over pixel values, not a probability: "
@@ -374,7 +351,7 @@ def write_figures_and_report(
     made = made or {}
     return write_report(
         run_dir,
-        title=f"VAE on {config['data']['name']}",
+        title=f"{model_name(config.get('vae') or {})} on {config['data']['name']}",
         metrics=metric_rows(metrics, cfg.likelihood, cfg.latent_dim, config),
         figures=figures,
         config=config,

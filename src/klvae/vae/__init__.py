@@ -1,4 +1,9 @@
-"""The variational autoencoder: model, ELBO, honest evaluation (training runs: `klvae.runs.vae`).
+"""The variational autoencoder family: models, objectives, honest evaluation (training runs: `klvae.runs.vae`).
+
+Models: the VAE, the conditional VAE and the VampPrior (`klvae.vae.model`, `klvae.vae.priors`),
+two stochastic layers (`klvae.vae.two_layer`). Objectives: the ELBO (`klvae.vae.objective`),
+the IWAE bound with the doubly-reparameterized gradient (`klvae.vae.iwae`), β-TC
+(`klvae.vae.tc`). Evaluation: `klvae.vae.evaluate`.
 
 >>> from klvae.vae import VAE, VAEConfig, vae_loss
 >>> model = VAE(VAEConfig(hidden=(32,), latent_dim=2, image_shape=(1, 8, 8)))
@@ -9,24 +14,39 @@ from __future__ import annotations
 
 import torch  # noqa: F401  (used by the doctest above)
 
+from klvae.vae.densities import log_likelihood, log_normal
 from klvae.vae.evaluate import ACTIVE_UNIT_THRESHOLD, evaluate_vae, iw_log_px
-from klvae.vae.model import LIKELIHOODS, VAE, VAEConfig, load_model, load_run, save_model, size_defaults
-from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, log_likelihood, log_normal, vae_loss
+from klvae.vae.files import build_model, load_model, load_run, save_model
+from klvae.vae.iwae import iwae_loss
+from klvae.vae.model import LIKELIHOODS, VAE, Draw, VAEConfig, size_defaults
+from klvae.vae.objective import OBJECTIVES, ELBOConfig, binarize, elbo_terms, training_loss, vae_loss
+from klvae.vae.priors import VampPrior
+from klvae.vae.tc import kl_split, tc_vae_loss
+from klvae.vae.two_layer import TwoLayerVAE
 
 __all__ = [
     "VAE",
+    "TwoLayerVAE",
+    "VampPrior",
     "VAEConfig",
+    "Draw",
     "LIKELIHOODS",
     "size_defaults",
+    "build_model",
     "save_model",
     "load_model",
     "load_run",
     "ELBOConfig",
+    "OBJECTIVES",
     "log_likelihood",
     "log_normal",
     "elbo_terms",
     "vae_loss",
+    "iwae_loss",
+    "tc_vae_loss",
+    "training_loss",
     "binarize",
+    "kl_split",
     "iw_log_px",
     "evaluate_vae",
     "ACTIVE_UNIT_THRESHOLD",

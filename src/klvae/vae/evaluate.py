@@ -6,8 +6,13 @@
 - the importance-weighted estimate of −log p(x) with k samples (Burda et al. 2016, "Importance
   Weighted Autoencoders", eq. 8): −log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x);
   it is an upper bound on −log p(x) in expectation, tightening as k grows;
-- KL per latent dimension and active units (Var_x E_q[z_u] > 0.01, Burda et al. 2016, §5.2);
+- KL per latent dimension (closed form, one layer with the N(0, I) prior) and active units
+  (Var_x E_q[z_u] > 0.01, Burda et al. 2016, §5.2; for two layers, counted in each);
+- the KL split in index-code MI, total correlation and dimension-wise KL (`klvae.vae.tc`);
 - reconstruction error: −E_q log p(x|z) and the MSE of E[x|z=μ].
+
+Every model goes through its `log_weights`, so the VAE, the VampPrior, two stochastic layers
+and the conditional VAE (which estimates −log p(x | y)) are measured by the same code.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import math
 import torch
 
 from klvae.gaussian import kl_std_normal
-from klvae.vae.objective import log_likelihood, log_normal
+from klvae.vae.tc import kl_split
 
 __all__ = ["iw_log_px", "evaluate_vae", "ACTIVE_UNIT_THRESHOLD"]
 
@@ -30,13 +35,45 @@ def _chunk(k: int, batch: int, n_pixels: int) -> int:
 
 
 @torch.no_grad()
-def iw_log_px(model, x: torch.Tensor, k: int = 1000, *, return_elbo: bool = False):
+def iw_terms(model, x: torch.Tensor, k: int = 1000, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-example estimates from k draws z_i ~ q(z|x), in nats, each (B,) float64:
+
+    - "log_px": log (1/k) Σ_i w_i, log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x);
+    - "recon": −(1/k) Σ_i log p(x|z_i);
+    - "kl": KL(q(z|x) ‖ p(z)), closed-form where the model has it, else (1/k) Σ_i log q(z_i|x) − log p(z_i);
+    - "elbo": −(recon + kl).
+
+    The log-mean-exp runs in float64 over chunks of samples, so memory stays bounded for any k.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    b = x.shape[0]
+    components = model.prior_components()  # the VampPrior's, once for all chunks
+    lse = torch.full((b,), -math.inf, dtype=torch.float64, device=x.device)  # (B,)
+    recon_sum = torch.zeros(b, dtype=torch.float64, device=x.device)  # (B,)
+    kl_sum = torch.zeros(b, dtype=torch.float64, device=x.device)  # (B,)
+    chunk = _chunk(k, b, model.config.n_pixels)
+    done = 0
+    while done < k:
+        n = min(chunk, k - done)
+        draw = model.log_weights(x, y, n, components=components)  # (n, B) terms
+        lse = torch.logaddexp(lse, torch.logsumexp(draw.log_w().double(), dim=0))
+        recon_sum += draw.log_px_z.double().sum(0)
+        kl_sum += (draw.log_qz - draw.log_pz).double().sum(0)
+        done += n
+    kl = kl_std_normal(draw.mu, draw.logvar).double() if model.analytic_kl else kl_sum / k
+    recon = -recon_sum / k
+    return {"log_px": lse - math.log(k), "recon": recon, "kl": kl, "elbo": -(recon + kl)}
+
+
+@torch.no_grad()
+def iw_log_px(model, x: torch.Tensor, k: int = 1000, *, y: torch.Tensor | None = None, return_elbo: bool = False):
     """Importance-weighted estimate of log p(x) in nats: x (B, C, H, W) → (B,) float64.
 
     log p̂(x) = log (1/k) Σ_{i=1..k} w_i, log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x),
-    z_i ~ q(z|x). The log-mean-exp runs in float64 over chunks of samples, so memory stays bounded
-    for any k. With `return_elbo=True` also returns the ELBO estimate from the same draws,
-    (1/k) Σ_i log p(x|z_i) − KL(q‖p) (analytic KL), as a second (B,) tensor.
+    z_i ~ q(z|x) (of a conditional model: log p(x | y)). With `return_elbo=True` also returns the
+    ELBO estimate from the same draws, (1/k) Σ_i log p(x|z_i) − KL(q‖p) (the KL closed-form where
+    the model has it), as a second (B,) tensor. See `iw_terms`.
 
     >>> from klvae.vae.model import VAE, VAEConfig
     >>> model = VAE(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
@@ -44,27 +81,8 @@ def iw_log_px(model, x: torch.Tensor, k: int = 1000, *, return_elbo: bool = Fals
     >>> tuple(iw_log_px(model, x, k=50).shape)
     (3,)
     """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    cfg = model.config
-    mu, logvar = model.encode(x)  # (B, latent)
-    zeros = torch.zeros_like(mu)
-    lse = torch.full((x.shape[0],), -math.inf, dtype=torch.float64, device=x.device)  # (B,)
-    recon_sum = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)  # (B,)
-    chunk = _chunk(k, x.shape[0], cfg.n_pixels)
-    done = 0
-    while done < k:
-        n = min(chunk, k - done)
-        z = model.reparameterize(mu, logvar, n)  # (n, B, latent)
-        log_px_z = log_likelihood(model.decode(z), x, cfg.likelihood, cfg.sigma)  # (n, B)
-        log_w = log_px_z + log_normal(z, zeros, zeros) - log_normal(z, mu, logvar)  # (n, B)
-        lse = torch.logaddexp(lse, torch.logsumexp(log_w.double(), dim=0))
-        recon_sum += log_px_z.double().sum(0)
-        done += n
-    log_px = lse - math.log(k)
-    if return_elbo:
-        return log_px, recon_sum / k - kl_std_normal(mu, logvar).double()
-    return log_px
+    terms = iw_terms(model, x, k, y)
+    return (terms["log_px"], terms["elbo"]) if return_elbo else terms["log_px"]
 
 
 def _standard_error(values: torch.Tensor) -> float | None:
@@ -74,8 +92,18 @@ def _standard_error(values: torch.Tensor) -> float | None:
 
 
 @torch.no_grad()
-def evaluate_vae(model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100, seed: int = 0, progress=None) -> dict:
-    """Test-set metrics of `model` on x (N, C, H, W), nats per example (see the module docstring).
+def evaluate_vae(
+    model,
+    x: torch.Tensor,
+    *,
+    y: torch.Tensor | None = None,
+    k: int = 1000,
+    batch_size: int = 100,
+    seed: int = 0,
+    progress=None,
+) -> dict:
+    """Test-set metrics of `model` on x (N, C, H, W) (and labels y (N,) of a conditional model),
+    nats per example (see the module docstring).
 
     Draws come from a generator seeded by `seed` inside a forked RNG, so evaluating never changes
     the caller's random stream. `progress`, if given, is called with the number of examples of
@@ -86,40 +114,57 @@ def evaluate_vae(model, x: torch.Tensor, *, k: int = 1000, batch_size: int = 100
     devices = [x.device] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        sums = dict(iw=0.0, elbo=0.0, recon=0.0, mse=0.0)
-        mus, kls, per_iw, per_elbo = [], [], [], []  # per-example values, for the standard errors
-        for xb in x.split(batch_size):
-            log_px, elbo = iw_log_px(model, xb, k, return_elbo=True)
-            mu, logvar = model.encode(xb)  # (b, latent)
-            kl_dims = 0.5 * (mu.square() + torch.expm1(logvar) - logvar)  # (b, latent), KL per dimension
-            mean = model.mean(mu)  # (b, C, H, W)
-            sums["iw"] += float(log_px.sum())
-            sums["elbo"] += float(elbo.sum())
-            per_iw.append(log_px.cpu())
-            per_elbo.append(elbo.cpu())
-            sums["recon"] += float((-elbo - kl_dims.double().sum(-1)).sum())  # −E_q log p(x|z) = −ELBO − KL
-            sums["mse"] += float((mean - xb).square().flatten(1).mean(1).double().sum())
-            mus.append(mu.double().cpu())
-            kls.append(kl_dims.double().sum(0).cpu())
+        per: dict[str, list[torch.Tensor]] = {"log_px": [], "elbo": [], "recon": [], "kl": []}
+        means: list[list[torch.Tensor]] = []  # per batch, each layer's posterior means
+        kls, mse = [], 0.0
+        for i, xb in _batches(x, batch_size):
+            yb = None if y is None else y[i : i + len(xb)]
+            for key, value in iw_terms(model, xb, k, yb).items():
+                per[key].append(value.cpu())
+            layers = model.layer_means(xb, yb)  # [(b, latent), …]
+            means.append([m.double().cpu() for m in layers])
+            if model.analytic_kl:
+                mu, logvar = model.encode(xb, yb)
+                kls.append((0.5 * (mu.square() + torch.expm1(logvar) - logvar)).double().sum(0).cpu())  # KL per dim
+            mse += float((model.mean(layers[0], yb) - xb).square().flatten(1).mean(1).double().sum())
             if progress is not None:
                 progress(len(xb))
+        split = kl_split(model, x, y, seed=seed)
     if was_training:
         model.train()
     n = x.shape[0]
-    mu_all = torch.cat(mus)  # (N, latent)
-    unit_var = mu_all.var(0, correction=0) if n > 1 else torch.zeros(mu_all.shape[1], dtype=torch.float64)
-    kl_per_dim = (torch.stack(kls).sum(0) / n).tolist()
+    values = {key: torch.cat(v) for key, v in per.items()}
+    variances = [_unit_variance(torch.cat([m[j] for m in means])) for j in range(len(means[0]))]
+    active = [int((v > ACTIVE_UNIT_THRESHOLD).sum()) for v in variances]
+    kl_per_dim = (torch.stack(kls).sum(0) / n).tolist() if kls else None
     return {
-        "test_elbo": sums["elbo"] / n,
-        "test_elbo_se": _standard_error(torch.cat(per_elbo)),
-        "test_iw_nll": -sums["iw"] / n,
-        "test_iw_nll_se": _standard_error(torch.cat(per_iw)),
+        "test_elbo": float(values["elbo"].mean()),
+        "test_elbo_se": _standard_error(values["elbo"]),
+        "test_iw_nll": -float(values["log_px"].mean()),
+        "test_iw_nll_se": _standard_error(values["log_px"]),
         "iw_k": k,
-        "test_recon_nll": sums["recon"] / n,
-        "test_kl": sum(kl_per_dim),
-        "test_recon_mse": sums["mse"] / n,
+        "test_recon_nll": float(values["recon"].mean()),
+        "test_kl": float(values["kl"].mean()),
+        "kl_estimate": "closed form" if model.analytic_kl else f"Monte Carlo, {k} draws per image",
+        "test_recon_mse": mse / n,
+        "latent_dim": [int(v.numel()) for v in variances][0],
         "kl_per_dim": kl_per_dim,
-        "active_units": int((unit_var > ACTIVE_UNIT_THRESHOLD).sum()),
-        "active_unit_variance": unit_var.tolist(),
+        "index_code_mi": split["index_code_mi"],
+        "total_correlation": split["total_correlation"],
+        "dimwise_kl": split["dimwise_kl"],
+        "active_units": sum(active),
+        "active_units_per_layer": active,
+        "latent_sizes": [int(v.numel()) for v in variances],
+        "active_unit_variance": variances[0].tolist(),
         "n_test": n,
     }
+
+
+def _unit_variance(mu: torch.Tensor) -> torch.Tensor:
+    """Var over examples of each unit's posterior mean (N, d) → (d,); zeros for one example."""
+    return mu.var(0, correction=0) if mu.shape[0] > 1 else torch.zeros(mu.shape[1], dtype=torch.float64)
+
+
+def _batches(x: torch.Tensor, size: int):
+    for i in range(0, len(x), size):
+        yield i, x[i : i + size]

@@ -1,25 +1,27 @@
 """The VAE network: encoder → (μ, log σ²), reparameterized z, decoder → parameters of p(x|z).
 
 Names follow Kingma & Welling (2014), "Auto-Encoding Variational Bayes": `encode`,
-`reparameterize`, `decode`. A trained model is saved as safetensors weights with its
-`VAEConfig` as JSON in the file's metadata, so `load_run` never runs pickled code.
+`reparameterize`, `decode`. One class covers the plain VAE, the conditional VAE (the label
+enters encoder and decoder: q(z|x, y), p(x|z, y); Sohn et al. 2015) and the VampPrior
+(`klvae.vae.priors`); two stochastic layers are `klvae.vae.two_layer`. Every model gives its
+importance weights through one method, `log_weights`, on which the ELBO, the IWAE bound and
+the evaluation are built. Files: `klvae.vae.files`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
-from safetensors import safe_open
+import torch.nn.functional as F
 from torch import nn
 
-from klvae._io import atomic_save_safetensors, check_tensors_fit, safetensors_header
+from klvae.vae.densities import log_likelihood, log_normal
+from klvae.vae.priors import PRIORS, VampPrior, standard_normal_log_prob
 
-__all__ = ["VAEConfig", "VAE", "LIKELIHOODS", "size_defaults", "save_model", "load_model", "load_run"]
+__all__ = ["VAEConfig", "VAE", "Draw", "LIKELIHOODS", "size_defaults", "mlp", "one_hot", "with_label"]
 
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
 ARCHS = ("mlp", "conv")
@@ -40,6 +42,13 @@ class VAEConfig:
     likelihood: str = "bernoulli"  # p(x|z): "bernoulli" | "gaussian" (fixed σ) | "gaussian-learned"
     sigma: float = 0.1  # σ of the fixed-σ "gaussian" likelihood, in pixel units ([0, 1] scale)
     image_shape: tuple[int, ...] | None = None  # (C, H, W) of the data; training sets it from the data
+    prior: str = "normal"  # p(z): "normal" (N(0, I)) or "vamp" (Tomczak & Welling 2018)
+    pseudo_inputs: int = 500  # K, the VampPrior's learned pseudo-inputs
+    stochastic_layers: int = 1  # 1: x → z; 2: x → z1 → z2 (Burda et al. 2016's two-layer models)
+    latent_dim2: int | None = None  # size of z2 with two layers; None: half of latent_dim (at least 2)
+    hidden2: tuple[int, ...] | None = None  # widths of the z1 ↔ z2 networks; None: 4·latent_dim (at least 64)
+    conditional: bool = False  # the label enters encoder and decoder: q(z|x, y), p(x|z, y)
+    n_classes: int | None = None  # labels 0 … n_classes − 1 of a conditional model; training sets it
 
     def __post_init__(self):
         if self.image_shape is not None:
@@ -50,6 +59,7 @@ class VAEConfig:
                 self.latent_dim = auto["latent_dim"] if self.latent_dim is None else self.latent_dim
         if self.hidden is not None:
             self.hidden = tuple(int(h) for h in self.hidden)
+        self._check_family()
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         if self.likelihood not in LIKELIHOODS:
@@ -70,6 +80,23 @@ class VAEConfig:
                 f"{self.image_shape[2]}; use --arch mlp"
             )
 
+    def _check_family(self) -> None:
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
+        if self.pseudo_inputs < 1:
+            raise ValueError(f"pseudo_inputs must be at least 1, got {self.pseudo_inputs}")
+        if self.stochastic_layers not in (1, 2):
+            raise ValueError(f"stochastic_layers must be 1 or 2, got {self.stochastic_layers}")
+        if self.conditional and self.prior == "vamp":
+            raise ValueError("a conditional VAE has the N(0, I) prior: the VampPrior's pseudo-inputs carry no label")
+        if self.n_classes is not None and self.n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {self.n_classes}")
+        if self.stochastic_layers == 2 and self.latent_dim is not None:
+            self.latent_dim2 = max(2, self.latent_dim // 2) if self.latent_dim2 is None else int(self.latent_dim2)
+            self.hidden2 = (max(64, 4 * self.latent_dim),) if self.hidden2 is None else tuple(map(int, self.hidden2))
+            if self.latent_dim2 < 1 or not self.hidden2 or min(self.hidden2) < 1:
+                raise ValueError(f"latent_dim2 and hidden2 must be positive, got {self.latent_dim2}, {self.hidden2}")
+
     @property
     def n_pixels(self) -> int:
         if self.image_shape is None:
@@ -82,6 +109,15 @@ class VAEConfig:
     @classmethod
     def from_json(cls, text: str) -> VAEConfig:
         return cls(**json.loads(text))
+
+    @property
+    def label_width(self) -> int:
+        """Inputs the label adds to a network (its one-hot code): n_classes when conditional, else 0."""
+        if not self.conditional:
+            return 0
+        if self.n_classes is None:
+            raise ValueError("a conditional VAE needs n_classes: training sets it from the data's labels")
+        return self.n_classes
 
 
 SMALL_IMAGE = 256  # pixels (C·H·W): the 8×8 digits and smaller
@@ -104,7 +140,43 @@ def size_defaults(image_shape: tuple[int, ...]) -> dict:
     return {"hidden": (1024,), "latent_dim": 32, "batch_size": 256, "lr": 3e-3}
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
+@dataclass
+class Draw:
+    """k draws of the latents for each of B examples and the terms of their importance weights,
+    log w = log p(x|z) + log p(z) − log q(z|x), each (k, B) in nats; `z` the first layer's draws
+    (k, B, latent_dim) and (mu, logvar) its posterior (B, latent_dim)."""
+
+    log_px_z: torch.Tensor
+    log_pz: torch.Tensor
+    log_qz: torch.Tensor
+    z: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+
+    def log_w(self, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """log p(x|z) + β (log p(z) − log q(z|x)): the log importance weights at β = 1, (k, B)."""
+        return self.log_px_z + beta * (self.log_pz - self.log_qz)
+
+
+def one_hot(y: torch.Tensor | None, width: int, like: torch.Tensor) -> torch.Tensor | None:
+    """The labels y (B,) as one-hot rows (B, width) of `like`'s dtype and device; None without labels."""
+    if width == 0:
+        return None
+    if y is None:
+        raise ValueError("this VAE is conditional: give the labels y of the images")
+    if y.dtype.is_floating_point or (y.numel() and (int(y.min()) < 0 or int(y.max()) >= width)):
+        raise ValueError(f"labels must be integers in 0 … {width - 1}")
+    return F.one_hot(y.long(), width).to(device=like.device, dtype=like.dtype)
+
+
+def with_label(h: torch.Tensor, code: torch.Tensor | None) -> torch.Tensor:
+    """h (..., B, F) with the one-hot code (B, n) appended on the last axis (broadcast over `...`)."""
+    if code is None:
+        return h
+    return torch.cat([h, code.expand(*h.shape[:-1], code.shape[-1])], -1)
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
@@ -130,17 +202,19 @@ class VAE(nn.Module):
         super().__init__()
         if config.image_shape is None:
             raise ValueError("VAEConfig.image_shape is not set: give the (C, H, W) of the data")
+        if config.stochastic_layers != 1 and type(self) is VAE:
+            raise ValueError("a VAE with two stochastic layers is a TwoLayerVAE: build it with klvae.vae.build_model")
         assert config.hidden is not None and config.latent_dim is not None  # __post_init__ fills both from image_shape
         self.config = config
-        c, d, n_out = config.latent_dim, config.n_pixels, config.image_shape[0]
+        c, d, n_out, n_y = config.latent_dim, config.n_pixels, config.image_shape[0], config.label_width
         self.out_mult = 2 if config.likelihood == "gaussian-learned" else 1  # (mean, log σ) per pixel
         if config.arch == "mlp":
-            self.encoder = _mlp([d, *config.hidden, 2 * c])
-            self.decoder = _mlp([c, *reversed(config.hidden), self.out_mult * d])
+            self.encoder = mlp([d + n_y, *config.hidden, 2 * c])
+            self.decoder = mlp([c + n_y, *reversed(config.hidden), self.out_mult * d])
         else:
             h = config.hidden[0]
             self.encoder = nn.Sequential(
-                nn.Conv2d(n_out, 32, 4, 2, 1),
+                nn.Conv2d(n_out + n_y, 32, 4, 2, 1),  # the label as n_y constant planes
                 nn.ReLU(),  # (B, 32, 14, 14)
                 nn.Conv2d(32, 64, 4, 2, 1),
                 nn.ReLU(),  # (B, 64, 7, 7)
@@ -150,7 +224,7 @@ class VAE(nn.Module):
                 nn.Linear(h, 2 * c),
             )
             self.decoder = nn.Sequential(
-                nn.Linear(c, h),
+                nn.Linear(c + n_y, h),
                 nn.ReLU(),
                 nn.Linear(h, 64 * 7 * 7),
                 nn.ReLU(),
@@ -159,6 +233,18 @@ class VAE(nn.Module):
                 nn.ReLU(),  # (B, 32, 14, 14)
                 nn.ConvTranspose2d(32, self.out_mult * n_out, 4, 2, 1),
             )  # (B, k·C, 28, 28)
+        # the VampPrior's components are the top layer's posteriors at its pseudo-inputs
+        self.prior = VampPrior(config.pseudo_inputs, config.image_shape) if config.prior == "vamp" else None
+
+    @property
+    def analytic_kl(self) -> bool:
+        """True when KL(q(z|x) ‖ p(z)) has a closed form: one stochastic layer and the N(0, I) prior."""
+        return self.config.stochastic_layers == 1 and self.prior is None
+
+    @property
+    def eps_size(self) -> int:
+        """Standard-normal numbers one draw of the latents takes (all layers)."""
+        return int(self.config.latent_dim or 0)
 
     @torch.no_grad()
     def init_output_bias(self, pixel_mean: torch.Tensor) -> None:
@@ -175,10 +261,13 @@ class VAE(nn.Module):
         logit = torch.logit(pixel_mean.to(last.bias).flatten().clamp(1e-3, 1 - 1e-3))  # (D,)
         last.bias[: logit.numel()] = logit  # gaussian-learned: the mean half; the log σ half is left alone
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, C, H, W) → (μ, log σ²), each (B, latent_dim)."""
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, C, H, W) (and labels y (B,) when conditional) → (μ, log σ²), each (B, latent_dim)."""
+        code = one_hot(y, self.config.label_width, x)  # (B, n_classes) or None
         if self.config.arch == "mlp":
-            x = x.flatten(1)  # (B, D)
+            x = with_label(x.flatten(1), code)  # (B, D [+ n_classes])
+        elif code is not None:
+            x = torch.cat([x, code[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)  # (B, C + n, H, W)
         # .to(x.dtype): under bf16 autocast the matmuls run in bf16 but μ, log σ² leave in x's dtype,
         # so the KL, the reparameterization and the loss stay in float32.
         h = self.encoder(x).to(x.dtype)  # (B, 2·latent)
@@ -200,9 +289,10 @@ class VAE(nn.Module):
             eps = torch.randn(shape, dtype=mu.dtype, device=mu.device)  # ([L,] B, latent)
         return mu + std * eps
 
-    def decode(self, z: torch.Tensor):
-        """z (..., latent) → likelihood parameters, each (..., C, H, W)."""
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None):
+        """z (..., B, latent) (and labels y (B,) when conditional) → likelihood parameters, each (..., B, C, H, W)."""
         lead = z.shape[:-1]
+        z = with_label(z, one_hot(y, self.config.label_width, z))  # (..., B, latent [+ n_classes])
         h = self.decoder(z.reshape(-1, z.shape[-1])).to(z.dtype)  # (N, k·D) or (N, k·C, H, W), z's dtype
         assert self.config.image_shape is not None  # checked in __init__
         c, hh, ww = self.config.image_shape
@@ -216,91 +306,79 @@ class VAE(nn.Module):
         log_sigma = LOG_SIGMA_MIN + (LOG_SIGMA_MAX - LOG_SIGMA_MIN) * torch.sigmoid(raw_log_sigma)
         return torch.sigmoid(raw_mean), log_sigma
 
-    def mean(self, z: torch.Tensor) -> torch.Tensor:
+    def mean(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """E[x | z] in [0, 1] (for Bernoulli, the probabilities σ(logits)), shape (..., C, H, W)."""
-        params = self.decode(z)
+        params = self.decode(z, y)
         if self.config.likelihood == "bernoulli":
             return torch.sigmoid(params)
         return params[0] if isinstance(params, tuple) else params
 
-    def forward(self, x: torch.Tensor):
-        mu, logvar = self.encode(x)
-        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        mu, logvar = self.encode(x, y)
+        return self.decode(self.reparameterize(mu, logvar), y), mu, logvar
 
+    def prior_components(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The VampPrior's K components (μ_k, log σ²_k), each (K, latent) — the top layer's posterior
+        at the pseudo-inputs; None for the N(0, I) prior."""
+        if self.prior is None:
+            return None
+        return self.encode(self.prior.pseudo_inputs())
 
-def save_model(model: VAE, path: str | os.PathLike) -> Path:
-    """Write the weights as safetensors with the `VAEConfig` as JSON metadata (atomically)."""
-    return atomic_save_safetensors(
-        model.state_dict(), path, metadata={"format": "klvae-vae-1", "vae_config": model.config.to_json()}
-    )
+    def log_prior(self, z: torch.Tensor, components=None, dims: bool = False) -> torch.Tensor:
+        """log p(z) of top-layer latents z (..., d) → (...) (per dimension (..., d) with `dims`)."""
+        if self.prior is None:
+            return standard_normal_log_prob(z, dims)
+        components = components if components is not None else self.prior_components()
+        assert components is not None  # the VampPrior has components
+        return self.prior.log_prob(z, components[0], components[1], dims)
 
+    def sample_top(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws of the top latent from the prior: (n, latent)."""
+        components = self.prior_components()
+        if self.prior is None or components is None:
+            z = torch.randn(n, int(self.config.latent_dim or 0), generator=generator, dtype=self.dtype)
+            return z.to(self.device)
+        return self.prior.sample(n, *components, generator=generator)
 
-def _config_of(path: Path, meta: dict[str, str]) -> VAEConfig:
-    """The `VAEConfig` in a model file's metadata; one line naming the file if it is not one."""
-    if "vae_config" not in meta:
-        raise ValueError(f"{path} has no vae_config metadata: not a klvae VAE model file")
-    try:
-        fields = json.loads(meta["vae_config"])
-    except ValueError as err:
-        raise ValueError(f"{path}: its vae_config metadata is not JSON ({err})") from None
-    try:
-        if not isinstance(fields, dict):
-            raise TypeError(f"a JSON object was expected, found {type(fields).__name__}")
-        config = VAEConfig(**fields)
-        if config.image_shape is None:
-            raise ValueError("image_shape is not set")
-    except (TypeError, ValueError, OverflowError) as err:
-        raise ValueError(f"{path}: its vae_config metadata is not a valid VAE configuration ({err})") from None
-    return config
+    def sample_latent(
+        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """n draws of the latent the decoder reads (z, or z1 of two layers) from the prior: (n, latent_dim).
+        (`y`, the labels of a conditional model, matters only where the prior depends on it.)"""
+        return self.sample_top(n, generator)
 
+    def layer_means(self, x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The posterior mean of each stochastic layer, (B, size) each: [E_q z] (two layers: z2's at z1 = μ1)."""
+        return [self.encode(x, y)[0]]
 
-def _check_tensors_fit(path: Path, config: VAEConfig, found: dict[str, tuple[tuple[int, ...], str]]) -> None:
-    """Compare the file's tensor names, shapes and dtypes with the network `config` describes,
-    before any of it is built: the network is laid out on the meta device, which holds no data."""
-    assert config.hidden is not None  # _config_of checked image_shape, which fills hidden
-    wanted = 4 * (len(config.hidden) + 1)  # an MLP: weight and bias of each layer, both ways
-    if config.arch == "mlp" and len(config.hidden) > len(found):  # before laying out a million layers
-        raise ValueError(
-            f"{path} does not fit its vae_config: the config describes {wanted} tensors, the file holds {len(found)}"
-        )
-    try:
-        with torch.device("meta"):
-            expected = VAE(config).state_dict()
-    except (RuntimeError, ValueError, OverflowError, TypeError) as err:  # e.g. sizes beyond int64
-        first = (str(err).splitlines() or [type(err).__name__])[0]  # torch appends a C++ stack
-        raise ValueError(f"{path}: its vae_config describes a network that cannot be built ({first})") from None
-    check_tensors_fit(path, expected, found, "its vae_config")
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
-    """Load a model written by `save_model`, in eval mode; no pickle involved.
+    def log_weights(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        k: int = 1,
+        eps: torch.Tensor | None = None,
+        *,
+        stop_q: bool = False,
+        components=None,
+    ) -> Draw:
+        """k reparameterized draws z ~ q(z|x) per example and the terms of their importance weights.
 
-    The configuration and the tensors' shapes are checked against each other before the network
-    is built, so a small file cannot ask for a huge one; a file that does not fit raises
-    ValueError naming it.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file {path}")
-    meta, found = safetensors_header(path)
-    config = _config_of(path, meta)
-    _check_tensors_fit(path, config, found)
-    with safe_open(str(path), "pt", device="cpu") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    model = VAE(config)
-    model.load_state_dict(tensors)
-    return model.to(device).eval()
-
-
-def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
-    """The trained VAE of a run folder (its `model.safetensors`), in eval mode.
-
-    >>> model = load_run("runs/digits")  # doctest: +SKIP
-    >>> mu, logvar = model.encode(x)     # doctest: +SKIP
-    >>> model.config.latent_dim          # doctest: +SKIP
-    8
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"run folder {path} does not exist")
-    return load_model(path / "model.safetensors", device)
+        log w = log p(x|z) + log p(z) − log q(z|x) (Burda et al. 2016, eq. 8); x (B, C, H, W) →
+        a `Draw` of (k, B) terms. `eps` (k, B, eps_size): the standard-normal draws to use.
+        `stop_q`: log q(z|x) sees its parameters without gradient (only through z), as the
+        doubly-reparameterized gradient needs (Tucker et al. 2019). `components`: the
+        VampPrior's, when already computed for this batch.
+        """
+        mu, logvar = self.encode(x, y)  # (B, latent) each
+        z = self.reparameterize(mu, logvar, k, eps)  # (k, B, latent)
+        q_mu, q_logvar = (mu.detach(), logvar.detach()) if stop_q else (mu, logvar)
+        log_px_z = log_likelihood(self.decode(z, y), x, self.config.likelihood, self.config.sigma)  # (k, B)
+        return Draw(log_px_z, self.log_prior(z, components), log_normal(z, q_mu, q_logvar), z, mu, logvar)

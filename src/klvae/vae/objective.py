@@ -1,9 +1,11 @@
-"""The ELBO and its parts, in nats.
+"""The ELBO and its parts, in nats, and the one entry point of every training objective.
 
 ELBO(x) = E_{q(z|x)}[log p(x|z)] − KL(q(z|x) ‖ p(z)) ≤ log p(x)   (Kingma & Welling 2014, eq. 3).
 
 Every per-example quantity is summed over pixels and latent dimensions (nats per example);
 training losses average it over the batch. Nothing is divided by the number of pixels.
+`training_loss` picks the objective of an `ELBOConfig`: the ELBO (β-VAE), the IWAE bound
+(`klvae.vae.iwae`) or β-TC (`klvae.vae.tc`).
 """
 
 from __future__ import annotations
@@ -12,13 +14,26 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from klvae.gaussian import kl_std_normal
+from klvae.vae.densities import log_likelihood, log_normal
+from klvae.vae.iwae import iwae_loss
+from klvae.vae.tc import tc_vae_loss
 
-__all__ = ["ELBOConfig", "log_likelihood", "log_normal", "elbo_terms", "vae_loss", "binarize"]
+__all__ = [
+    "ELBOConfig",
+    "OBJECTIVES",
+    "log_likelihood",
+    "log_normal",
+    "elbo_terms",
+    "vae_loss",
+    "training_loss",
+    "check_objective",
+    "binarize",
+]
 
-LOG_2PI = math.log(2 * math.pi)
+OBJECTIVES = ("elbo", "iwae")
+IWAE_K = 5  # importance samples of the IWAE objective unless given
 
 
 @dataclass
@@ -27,18 +42,37 @@ class ELBOConfig:
 
     samples: int = 1  # L, Monte Carlo samples of z per example in the reconstruction term
     beta: float = 1.0  # weight of the KL term (β-VAE); evaluation always uses β = 1
-    kl: str = "analytic"  # "analytic" (closed form) or "mc" (log q(z|x) − log p(z) at the sampled z)
+    kl: str | None = None  # "analytic" (closed form) or "mc" (log q(z|x) − log p(z) at the sampled z);
+    # None: analytic where the model has a closed form (one layer, N(0, I) prior), else mc
     warmup_epochs: float = 0.0  # KL annealing: β ramps linearly from 0 over this many epochs
     binarize: bool | None = None  # dynamic binarization; None → on for bernoulli, off otherwise
     iw_k: int = 1000  # importance samples for the final test −log p(x) estimate
+    objective: str = "elbo"  # "elbo" or "iwae" (Burda et al. 2016)
+    k_train: int | None = None  # IWAE: importance samples per example in training (None: 5)
+    dreg: bool = False  # IWAE: doubly-reparameterized encoder gradient (Tucker et al. 2019)
+    tc_beta: float | None = None  # β-TC-VAE: weight of the total correlation (Chen et al. 2018); None: off
 
     def __post_init__(self):
         if self.samples < 1:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
         if not (self.beta >= 0 and math.isfinite(self.beta)):
             raise ValueError(f"beta must be non-negative and finite, got {self.beta}")
-        if self.kl not in ("analytic", "mc"):
+        if self.kl not in (None, "analytic", "mc"):
             raise ValueError(f"kl must be 'analytic' or 'mc', got {self.kl!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.objective == "iwae":
+            self.k_train = IWAE_K if self.k_train is None else self.k_train
+            if self.k_train < 1:
+                raise ValueError(f"k_train must be at least 1, got {self.k_train}")
+            if self.samples != 1:
+                raise ValueError("--samples is the ELBO's; the IWAE objective takes --k-train")
+            if self.tc_beta is not None:
+                raise ValueError("--tc-beta is an ELBO objective (β-TC-VAE); it does not combine with --objective iwae")
+        elif self.k_train is not None or self.dreg:
+            raise ValueError("--k-train and --dreg are for --objective iwae")
+        if self.tc_beta is not None and not (self.tc_beta >= 0 and math.isfinite(self.tc_beta)):
+            raise ValueError(f"tc_beta must be non-negative and finite, got {self.tc_beta}")
         if not self.warmup_epochs >= 0:
             raise ValueError(f"warmup_epochs must be non-negative, got {self.warmup_epochs}")
         if self.iw_k < 1:
@@ -51,63 +85,65 @@ class ELBOConfig:
         return self.beta * min(1.0, epoch / self.warmup_epochs)
 
 
-def log_likelihood(params, x: torch.Tensor, likelihood: str, sigma: float = 0.1) -> torch.Tensor:
-    """log p(x|z) in nats, summed over (C, H, W): params (..., C, H, W), x (B, C, H, W) → (..., B).
-
-    - bernoulli: Σ x·log σ(l) + (1−x)·log(1−σ(l)) = −BCE-with-logits (stable for any logit l);
-    - gaussian: −‖x−m‖²/(2σ²) − D/2·log(2πσ²), σ fixed (the MSE plus the constant that keeps nats);
-    - gaussian-learned: Σ −(x−m)²/(2σ²) − log σ − ½ log 2π with σ per pixel.
-
-    >>> logits = torch.zeros(1, 1, 2, 2)  # p = ½ for every pixel
-    >>> round(float(log_likelihood(logits, torch.ones(1, 1, 2, 2), "bernoulli")), 4)  # 4·log ½
-    -2.7726
-    """
-    x = x.expand_as(params[0] if isinstance(params, tuple) else params)
-    if likelihood == "bernoulli":
-        ll = -F.binary_cross_entropy_with_logits(params, x, reduction="none")
-    elif likelihood == "gaussian":
-        ll = -0.5 * (x - params).square() / sigma**2 - 0.5 * (LOG_2PI + 2 * math.log(sigma))
-    elif likelihood == "gaussian-learned":
-        mean, log_sigma = params
-        ll = -0.5 * (x - mean).square() * torch.exp(-2 * log_sigma) - log_sigma - 0.5 * LOG_2PI
-    else:
-        raise ValueError(f"unknown likelihood {likelihood!r}")
-    return ll.sum((-3, -2, -1))
-
-
-def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; μ, diag exp(logvar)) summed over the last axis: −½ Σ ((z−μ)²/σ² + log σ² + log 2π)."""
-    return -0.5 * ((z - mu).square() * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
-
-
-def elbo_terms(model, x: torch.Tensor, *, samples: int = 1, kl: str = "analytic", eps: torch.Tensor | None = None):
+def elbo_terms(
+    model,
+    x: torch.Tensor,
+    *,
+    y: torch.Tensor | None = None,
+    samples: int = 1,
+    kl: str | None = None,
+    eps: torch.Tensor | None = None,
+):
     """Per-example reconstruction NLL and KL, in nats: x (B, C, H, W) → (recon (B,), kl (B,)).
 
     recon = −(1/L) Σ_l log p(x|z_l), z_l = μ + σ·ε_l; the ELBO is −(recon + kl).
     kl = KL(q(z|x) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1) (Kingma & Welling 2014, App. B)
-    with kl="analytic"; with kl="mc", (1/L) Σ_l [log q(z_l|x) − log p(z_l)], unbiased for the same.
-    `eps` (L, B, latent): the ε draws to use (None: drawn from torch's generator).
+    with kl="analytic"; with kl="mc", (1/L) Σ_l [log q(z_l|x) − log p(z_l)], unbiased for the same
+    (the only choice for the VampPrior and two stochastic layers; None picks). `eps` (L, B,
+    model.eps_size): the ε draws to use (None: drawn from torch's generator). `y`: the labels
+    of a conditional model.
     """
-    mu, logvar = model.encode(x)  # (B, latent) each
-    z = model.reparameterize(mu, logvar, samples, eps)  # (L, B, latent)
-    recon = -log_likelihood(model.decode(z), x, model.config.likelihood, model.config.sigma).mean(0)  # (B,)
+    kl = resolve_kl(model, kl)
+    draw = model.log_weights(x, y, samples, eps)
+    recon = -draw.log_px_z.mean(0)  # (B,)
     if kl == "analytic":
-        kl_ = kl_std_normal(mu, logvar)  # ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1), K&W 2014 App. B; (B,)
-    elif kl == "mc":
-        zeros = torch.zeros_like(mu)
-        kl_ = (log_normal(z, mu, logvar) - log_normal(z, zeros, zeros)).mean(0)  # (B,)
+        kl_ = kl_std_normal(draw.mu, draw.logvar)  # ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1), K&W 2014 App. B; (B,)
     else:
-        raise ValueError(f"kl must be 'analytic' or 'mc', got {kl!r}")
+        kl_ = (draw.log_qz - draw.log_pz).mean(0)  # (B,)
     return recon, kl_
+
+
+def resolve_kl(model, kl: str | None) -> str:
+    """The KL estimate `kl` asks of `model`: None → "analytic" where it has a closed form, else "mc"."""
+    if kl is None:
+        return "analytic" if model.analytic_kl else "mc"
+    if kl not in ("analytic", "mc"):
+        raise ValueError(f"kl must be 'analytic' or 'mc', got {kl!r}")
+    if kl == "analytic" and not model.analytic_kl:
+        raise ValueError(
+            "--kl analytic needs one stochastic layer and the N(0, I) prior; the VampPrior's and a "
+            "two-layer model's KL is the Monte Carlo log q(z|x) − log p(z) (--kl mc)"
+        )
+    return kl
+
+
+def check_objective(model, objective: ELBOConfig) -> None:
+    """Refuse, in one line, an objective the model cannot be trained with."""
+    resolve_kl(model, objective.kl)
+    if objective.dreg and model.config.stochastic_layers != 1:
+        raise ValueError("--dreg is implemented for one stochastic layer")
+    if objective.tc_beta is not None and model.config.stochastic_layers != 1:
+        raise ValueError("--tc-beta needs one stochastic layer (the TC split is of q(z) over one layer)")
 
 
 def vae_loss(
     model,
     x: torch.Tensor,
     *,
+    y: torch.Tensor | None = None,
     samples: int = 1,
     beta: float = 1.0,
-    kl: str = "analytic",
+    kl: str | None = None,
     eps: torch.Tensor | None = None,
 ):
     """The training loss −ELBO_β = recon + β·KL, nats per example averaged over the batch.
@@ -120,9 +156,34 @@ def vae_loss(
     >>> bool(torch.isclose(loss, recon + kl))
     True
     """
-    recon, kl_ = elbo_terms(model, x, samples=samples, kl=kl, eps=eps)
+    recon, kl_ = elbo_terms(model, x, y=y, samples=samples, kl=kl, eps=eps)
     recon, kl_ = recon.mean(), kl_.mean()
     return recon + beta * kl_, recon, kl_
+
+
+def training_loss(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    objective: ELBOConfig,
+    *,
+    beta: float | torch.Tensor = 1.0,
+    eps: torch.Tensor | None = None,
+    n_data: int = 1,
+) -> dict[str, torch.Tensor]:
+    """The loss of one batch under `objective`, nats per example: {"loss", "recon", "kl"[, "tc"]}.
+
+    "loss" carries the gradient: −ELBO_β (`vae_loss`), −IWAE_k (`klvae.vae.iwae.iwae_loss`) or the
+    β-TC loss (`klvae.vae.tc.tc_vae_loss`, whose minibatch-weighted estimate needs `n_data`, the
+    training set's size). `eps` (L or k, B, model.eps_size): the ε draws.
+    """
+    o = objective
+    if o.objective == "iwae":
+        return iwae_loss(model, x, y, o.k_train or 1, beta=beta, dreg=o.dreg, eps=eps)
+    if o.tc_beta is not None:
+        return tc_vae_loss(model, x, y, n_data, tc_beta=o.tc_beta, beta=beta, kl=resolve_kl(model, o.kl), eps=eps)
+    loss, recon, kl = vae_loss(model, x, y=y, samples=o.samples, beta=beta, kl=o.kl, eps=eps)  # type: ignore[arg-type]
+    return {"loss": loss, "recon": recon, "kl": kl}
 
 
 def binarize(

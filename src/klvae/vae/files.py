@@ -1,0 +1,106 @@
+"""A VAE's model file: safetensors weights with the `VAEConfig` as JSON in the file's metadata,
+so loading never runs pickled code; `build_model` makes the network a configuration describes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from klvae._io import atomic_save_safetensors, check_tensors_fit, safetensors_header
+from klvae.vae.model import VAE, VAEConfig
+from klvae.vae.two_layer import TwoLayerVAE
+
+__all__ = ["build_model", "save_model", "load_model", "load_run"]
+
+
+def build_model(config: VAEConfig) -> VAE:
+    """The network of `config`: a `VAE`, or a `TwoLayerVAE` with two stochastic layers.
+
+    >>> build_model(VAEConfig(latent_dim=4, stochastic_layers=2, image_shape=(1, 8, 8))).eps_size
+    6
+    """
+    return TwoLayerVAE(config) if config.stochastic_layers == 2 else VAE(config)
+
+
+def save_model(model: VAE, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+    """Write the weights as safetensors with the `VAEConfig` as JSON metadata (atomically);
+    `metadata`: more string entries for the file's header (e.g. the epoch of a kept checkpoint)."""
+    meta = {**(metadata or {}), "format": "klvae-vae-1", "vae_config": model.config.to_json()}
+    return atomic_save_safetensors(model.state_dict(), path, metadata=meta)
+
+
+def _config_of(path: Path, meta: dict[str, str]) -> VAEConfig:
+    """The `VAEConfig` in a model file's metadata; one line naming the file if it is not one."""
+    if "vae_config" not in meta:
+        raise ValueError(f"{path} has no vae_config metadata: not a klvae VAE model file")
+    try:
+        fields = json.loads(meta["vae_config"])
+    except ValueError as err:
+        raise ValueError(f"{path}: its vae_config metadata is not JSON ({err})") from None
+    try:
+        if not isinstance(fields, dict):
+            raise TypeError(f"a JSON object was expected, found {type(fields).__name__}")
+        config = VAEConfig(**fields)
+        if config.image_shape is None:
+            raise ValueError("image_shape is not set")
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"{path}: its vae_config metadata is not a valid VAE configuration ({err})") from None
+    return config
+
+
+def _check_tensors_fit(path: Path, config: VAEConfig, found: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """Compare the file's tensor names, shapes and dtypes with the network `config` describes,
+    before any of it is built: the network is laid out on the meta device, which holds no data."""
+    assert config.hidden is not None  # _config_of checked image_shape, which fills hidden
+    wanted = 4 * (len(config.hidden) + 1)  # an MLP: weight and bias of each layer, both ways
+    if config.arch == "mlp" and (len(config.hidden) + len(config.hidden2 or ())) > len(
+        found
+    ):  # before a million layers
+        raise ValueError(
+            f"{path} does not fit its vae_config: the config describes {wanted} tensors, the file holds {len(found)}"
+        )
+    try:
+        with torch.device("meta"):
+            expected = build_model(config).state_dict()
+    except (RuntimeError, ValueError, OverflowError, TypeError) as err:  # e.g. sizes beyond int64
+        first = (str(err).splitlines() or [type(err).__name__])[0]  # torch appends a C++ stack
+        raise ValueError(f"{path}: its vae_config describes a network that cannot be built ({first})") from None
+    check_tensors_fit(path, expected, found, "its vae_config")
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
+    """Load a model written by `save_model`, in eval mode; no pickle involved.
+
+    The configuration and the tensors' shapes are checked against each other before the network
+    is built, so a small file cannot ask for a huge one; a file that does not fit raises
+    ValueError naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file {path}")
+    meta, found = safetensors_header(path)
+    config = _config_of(path, meta)
+    _check_tensors_fit(path, config, found)
+    with safe_open(str(path), "pt", device="cpu") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    model = build_model(config)
+    model.load_state_dict(tensors)
+    return model.to(device).eval()
+
+
+def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
+    """The trained VAE of a run folder (its `model.safetensors`), in eval mode.
+
+    >>> model = load_run("runs/digits")  # doctest: +SKIP
+    >>> mu, logvar = model.encode(x)     # doctest: +SKIP
+    >>> model.config.latent_dim          # doctest: +SKIP
+    8
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"run folder {path} does not exist")
+    return load_model(path / "model.safetensors", device)

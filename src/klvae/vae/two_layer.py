@@ -1,0 +1,103 @@
+"""A VAE with two stochastic layers, as in Burda et al. (2016), "Importance Weighted Autoencoders", §5:
+
+    generative  p(z2) p(z1 | z2) p(x | z1),      inference  q(z1 | x) q(z2 | z1),
+
+each conditional a diagonal Gaussian (p(x|z1) the run's likelihood) from its own network. The
+importance weight of one draw (z1, z2) ~ q is
+
+    log w = log p(x|z1) + log p(z1|z2) + log p(z2) − log q(z1|x) − log q(z2|z1),
+
+so the ELBO (k = 1), the IWAE bound and the test −log p(x) are those of the one-layer model
+with these terms. No closed-form KL: the ELBO's KL term is the Monte Carlo log q − log p.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from klvae.vae.densities import log_likelihood, log_normal
+from klvae.vae.model import VAE, Draw, VAEConfig, mlp, one_hot, with_label
+
+__all__ = ["TwoLayerVAE"]
+
+
+class TwoLayerVAE(VAE):
+    """x → z1 (latent_dim) → z2 (latent_dim2). The x ↔ z1 networks are those of `VAE` (widths
+    `hidden`); the z1 ↔ z2 networks have widths `hidden2`. With the VampPrior, p(z2) is the
+    mixture of q(z2 | z1 = μ1(u_k)) at the pseudo-inputs u_k.
+
+    >>> cfg = VAEConfig(hidden=(16,), latent_dim=4, stochastic_layers=2, image_shape=(1, 4, 4))
+    >>> model = TwoLayerVAE(cfg)
+    >>> tuple(model.log_weights(torch.rand(3, 1, 4, 4).bernoulli(), k=5).log_px_z.shape)
+    (5, 3)
+    """
+
+    def __init__(self, config: VAEConfig):
+        if config.stochastic_layers != 2:
+            raise ValueError(f"a TwoLayerVAE has stochastic_layers = 2, got {config.stochastic_layers}")
+        super().__init__(config)
+        assert config.latent_dim is not None and config.latent_dim2 is not None and config.hidden2 is not None
+        c1, c2, n_y = config.latent_dim, config.latent_dim2, config.label_width
+        self.encoder2 = mlp([c1 + n_y, *config.hidden2, 2 * c2])  # z1 → (μ2, log σ2²) of q(z2|z1)
+        self.decoder2 = mlp([c2 + n_y, *reversed(config.hidden2), 2 * c1])  # z2 → (μ, log σ²) of p(z1|z2)
+
+    @property
+    def analytic_kl(self) -> bool:
+        return False
+
+    @property
+    def eps_size(self) -> int:
+        return int(self.config.latent_dim or 0) + int(self.config.latent_dim2 or 0)
+
+    def encode2(self, z1: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z2 | z1): z1 (..., B, latent_dim) → (μ2, log σ2²), each (..., B, latent_dim2)."""
+        h = self.encoder2(with_label(z1, one_hot(y, self.config.label_width, z1))).to(z1.dtype)
+        mu, logvar = h.chunk(2, dim=-1)
+        return mu, logvar
+
+    def prior1(self, z2: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """p(z1 | z2): z2 (..., B, latent_dim2) → (μ, log σ²), each (..., B, latent_dim)."""
+        h = self.decoder2(with_label(z2, one_hot(y, self.config.label_width, z2))).to(z2.dtype)
+        mu, logvar = h.chunk(2, dim=-1)
+        return mu, logvar
+
+    def prior_components(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.prior is None:
+            return None
+        return self.encode2(self.encode(self.prior.pseudo_inputs())[0])
+
+    def sample_top(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        components = self.prior_components()
+        if self.prior is None or components is None:
+            z = torch.randn(n, int(self.config.latent_dim2 or 0), generator=generator, dtype=self.dtype)
+            return z.to(self.device)
+        return self.prior.sample(n, *components, generator=generator)
+
+    def sample_latent(
+        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """z2 ~ p(z2), then z1 ~ p(z1 | z2): (n, latent_dim)."""
+        mu, logvar = self.prior1(self.sample_top(n, generator), y)  # (n, latent_dim) each
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def layer_means(self, x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Tensor]:
+        mu1 = self.encode(x, y)[0]
+        return [mu1, self.encode2(mu1, y)[0]]
+
+    def log_weights(self, x, y=None, k=1, eps=None, *, stop_q=False, components=None) -> Draw:
+        """As `VAE.log_weights`, with the two layers' terms (see the module docstring)."""
+        c1 = int(self.config.latent_dim or 0)
+        mu1, logvar1 = self.encode(x, y)  # (B, c1) each
+        if eps is None:
+            eps = torch.randn(k, *mu1.shape[:-1], self.eps_size, dtype=mu1.dtype, device=mu1.device)
+        z1 = self.reparameterize(mu1, logvar1, eps=eps[..., :c1])  # (k, B, c1)
+        mu2, logvar2 = self.encode2(z1, y)  # (k, B, c2) each
+        z2 = self.reparameterize(mu2, logvar2, eps=eps[..., c1:])  # (k, B, c2)
+        q = [mu1, logvar1, mu2, logvar2]
+        if stop_q:
+            q = [t.detach() for t in q]
+        log_qz = log_normal(z1, q[0], q[1]) + log_normal(z2, q[2], q[3])  # (k, B)
+        log_pz = self.log_prior(z2, components) + log_normal(z1, *self.prior1(z2, y))  # (k, B)
+        log_px_z = log_likelihood(self.decode(z1, y), x, self.config.likelihood, self.config.sigma)  # (k, B)
+        return Draw(log_px_z, log_pz, log_qz, z1, mu1, logvar1)

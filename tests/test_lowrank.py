@@ -74,3 +74,20 @@ def test_gradients_and_errors():
         kl_lowrank_mvn(np.zeros(2), np.ones((3, 1)), np.ones(2), np.zeros(2), np.ones((2, 1)), np.ones(2))
     with pytest.raises(TypeError, match="cov_factor1 and cov_diag1 go together"):
         klvae.kl_mvn(np.zeros(2), mu2=np.zeros(2), cov_factor1=np.ones((2, 1)), cov2=np.eye(2))
+
+
+def test_capacitance_factors_held_by_torch_give_the_same_kl():
+    gen = torch.Generator().manual_seed(5)
+    sides = [
+        (
+            torch.randn(3, 40, generator=gen, dtype=D),
+            torch.randn(3, 40, 4, generator=gen, dtype=D),
+            0.5 + torch.rand(3, 40, generator=gen, dtype=D),
+        )
+        for _ in range(2)
+    ]
+    p, q = (LowRankMultivariateNormal(*s) for s in sides)
+    own = kl_lowrank_mvn(*sides[0], *sides[1])
+    held = kl_lowrank_mvn(*sides[0], *sides[1], capacitance_trils=(p._capacitance_tril, q._capacitance_tril))
+    assert torch.allclose(held, own, rtol=1e-13, atol=0)
+    assert torch.allclose(klvae.kl_divergence(p, q), own, rtol=1e-13, atol=0)

@@ -57,3 +57,28 @@ def test_gradient_of_the_near_branch():
     y = torch.tensor([2.0, 30.0], dtype=D, requires_grad=True)
     d = torch.tensor([1e-4, -2e-3], dtype=D, requires_grad=True)
     assert torch.autograd.gradcheck(bregman_lgamma, (y, d))
+
+
+@pytest.mark.parametrize("rel", [1e-12, 1e-8, 1.4e-8, 1.5e-8, 1e-6, 1e-4, 3e-3, 0.0099])
+def test_all_near_batch_takes_the_series_alone_and_matches_mpmath(rel):
+    # every entry near: no direct form at all, and the number of terms follows max |δ|/y
+    y = torch.tensor([1e-3, 0.3, 0.5, 1.0, 3.7, 9.99, 10.0, 55.0, 1e4, 1e9], dtype=D)
+    d = y * torch.linspace(-rel, rel, y.numel(), dtype=D)
+    got = bregman_lgamma(y, d)
+    for g, yi, di in zip(got.tolist(), y.tolist(), d.tolist()):
+        want = float(mp_bregman(yi, di))
+        assert g == pytest.approx(want, rel=2e-14, abs=1e-300)
+
+
+def test_mixed_batch_agrees_with_each_entry_alone():
+    y = torch.tensor([0.7, 2.0, 2.0, 30.0, 0.05], dtype=D)
+    d = torch.tensor([1e-9, 0.5, 1e-3, -0.2, 3.0], dtype=D)  # near, far, near, near, far
+    batch = bregman_lgamma(y, d)
+    alone = torch.stack([bregman_lgamma(yi[None], di[None])[0] for yi, di in zip(y, d)])
+    assert torch.equal(batch.isfinite(), alone.isfinite())
+    for g, yi, di in zip(batch.tolist(), y.tolist(), d.tolist()):
+        assert g == pytest.approx(float(mp_bregman(yi, di)), rel=3e-11)
+
+
+def test_empty_batch():
+    assert bregman_lgamma(torch.zeros(0, dtype=D), torch.zeros(0, dtype=D)).shape == (0,)

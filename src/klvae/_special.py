@@ -5,17 +5,21 @@ The Gamma, Beta and Dirichlet KLs are sums of Bregman divergences of log Γ,
     B(y, δ) = log Γ(y + δ) − log Γ(y) − ψ(y) δ ≥ 0,
 
 which the textbook formula evaluates as a difference of numbers far larger than itself.
-Where |δ| < y/100, `bregman_lgamma` sums it from parts that are each small and positive:
-the recurrence log Γ(y + 1) = log Γ(y) + log y moves y up to X ≥ 12, contributing
-φ(δ/(y + j)) = δ/(y + j) − log1p(δ/(y + j)) per step, and at X Stirling's series gives
+Where |δ| < y/100, `bregman_lgamma` sums instead the Taylor series of log Γ about y,
 
-    B(X, δ) = X g(v) + ½ φ(v) + Σ_{m=1}^{7} B₂ₘ/(2m) X^{1−2m} eₘ(v),   v = δ/X,
+    B(y, δ) = Σ_{n≥2} (−δ)ⁿ ζ(n, y)/n        (ζ(n, y) = ψ⁽ⁿ⁻¹⁾(y) (−1)ⁿ/(n − 1)!, Hurwitz zeta),
 
-with g(v) = (1 + v) log1p(v) − v and eₘ(v) = ((1 + v)^{1−2m} − 1)/(2m − 1) + v, each by
-its series in v (truncation below 1e-16 relative for X ≥ 12 and |v| < 1/100). Elsewhere the direct
-difference already carries at least 11 digits.
+whose terms shrink by |δ|/y each (N terms, N from the largest |δ|/y of the batch:
+2 for |δ|/y ~ 1e-8, 8 near 1/100). The ζ(n, y) come from the recurrence
+ζ(n, y) = Σ_{j<J} (y + j)⁻ⁿ + ζ(n, X) up to X = y + J ≥ 10 and, at X, the Euler–Maclaurin
+series ζ(n, X) = X^{1−n}/(n − 1) + X⁻ⁿ/2 + Σₖ B₂ₖ (n)₂ₖ₋₁/(2k)! X^{1−n−2k}; in terms of
+u = δ/(y + j) and v = δ/X every part is small, so nothing overflows. Elsewhere the direct
+difference already carries at least 11 digits. A batch whose every entry is near takes the
+series alone (no log Γ or ψ at all); a mixed batch takes the direct form and the series on
+its near entries.
 
-Reference: Abramowitz & Stegun (1964), 6.1.40 (Stirling's series) and 6.1.15 (recurrence).
+Reference: Abramowitz & Stegun (1964), 6.1.33 (Taylor series of log Γ) and 23.2.3
+(Euler–Maclaurin); DLMF 25.11.43 (asymptotic series of the Hurwitz zeta function).
 """
 
 from __future__ import annotations
@@ -30,15 +34,9 @@ from klvae._info_terms import horner
 __all__ = ["bregman_lgamma", "phi", "g_term"]
 
 _NEAR = 0.01  # |δ| < y/100: the series; beyond it the direct form keeps ≥ 11 digits
-_SHIFT_TO = 12  # Stirling's series from X ≥ 12: B₂ … B₁₄ reach 1e-16 relative
-_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)  # B₂ … B₁₄
-# φ(u) = u − log1p(u) = u² Σ_{k≥0} (−u)^k/(k + 2), for |u| ≤ 1/100 (9 terms: < 1e-18)
-_PHI_COEFFS = tuple((-1) ** k / (k + 2) for k in range(9))
-# eₘ(v) = Σ_{k≥2} (−1)^k C(n + k − 1, k)/n · v^k, n = 2m − 1 (k = 2 … 7); e₁ = v²/(1 + v)
-_E_COEFFS = [
-    tuple((-1) ** k * math.comb(2 * m - 2 + k, k) / (2 * m - 1) for k in range(2, 8))
-    for m in range(2, len(_BERNOULLI) + 1)
-]
+_SHIFT_TO = 10  # the asymptotic series from X ≥ 10: B₂ … B₁₈ reach 1e-17 relative
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798)  # B₂ … B₁₈
+_SLICE = 1 << 14  # entries per slice of the series: its (J, s) temporaries stay ~1 MB
 
 
 def phi(u: torch.Tensor) -> torch.Tensor:
@@ -64,77 +62,109 @@ def g_term(b: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
     return torch.where(pos, bs * _g(diff / bs), torch.where(diff > 0, math.inf, 0.0))
 
 
-def _terms(small: float, available: int) -> int:
-    """How many terms of a series in powers of `small` reach 1e-17 (at most `available`)."""
-    if small <= 0:
-        return 1
-    return max(1, min(available, math.ceil(-17 / math.log10(small))))
+# ------------------------------------------------------------------ shared pieces
 
 
-def _powers(t: torch.Tensor, k: int) -> torch.Tensor:
-    """(…, k): 1, t, t², …, t^{k−1} by a running product (cheaper than a general power)."""
-    steps = t.unsqueeze(-1).expand(*t.shape, k - 1) if k > 1 else t.unsqueeze(-1)[..., :0]
-    return torch.cat([torch.ones_like(t).unsqueeze(-1), steps.cumprod(-1)], -1)
+def _shift(y: torch.Tensor) -> int:
+    """J, the number of unit steps that take the smallest y of the batch to X = y + J ≥ 10."""
+    low = float(y.detach().min()) if y.numel() else _SHIFT_TO
+    return int(min(max(math.ceil(_SHIFT_TO - low), 0), _SHIFT_TO)) if low == low else 0
 
 
-def _coefficients(k: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """(k, 8) coefficients of the power series in v of Stirling's tail, one column per term:
-    g(v)/v², φ(v)/v², then eₘ(v)/v² for m = 2 … 7, each cut after k terms."""
-    cols = [G_COEFFS[:k], _PHI_COEFFS[:k], *(c[:k] for c in _E_COEFFS)]
-    table = [[c[i] if i < len(c) else 0.0 for c in cols] for i in range(k)]
-    return torch.tensor(table, dtype=dtype, device=device)
+# ------------------------------------------------------------------ the series
 
 
-# the constant before each column: X g(v), ½ φ(v), B₂ₘ/(2m) X^{1−2m} eₘ(v)
-_TAIL_SCALES = (1.0, 0.5, *(_BERNOULLI[m - 1] / (2 * m) for m in range(2, len(_BERNOULLI) + 1)))
+def _terms(ratio: float) -> int:
+    """N, the terms of Σₙ (−δ)ⁿ ζ(n, y)/n that leave a tail below 1e-16 of the sum.
 
-
-def _stirling_tail(x: torch.Tensor, delta: torch.Tensor, k: int) -> torch.Tensor:
-    """B(X, δ) for X ≥ 12 and |δ/X| < 1/100 from Stirling's series (series in v = δ/X only),
-    each power series cut after `k` terms: the eight series as one (n, k) × (k, 8) product."""
-    v = delta / x
-    v2 = v * v
-    series = _powers(v, k) @ _coefficients(k, x.dtype, x.device)  # (n, 8)
-    inv_x = 1 / x
-    # X, 1 (for ½ φ), then X^{1−2m} = X^{−1} (X^{−2})^{m−1} for m = 2 … 7
-    tail = _powers(inv_x * inv_x, len(_BERNOULLI))[:, 1:] * inv_x.unsqueeze(-1)  # (n, 6)
-    powers_x = torch.cat([x.unsqueeze(-1), torch.ones_like(tail[:, :1]), tail], -1)  # (n, 8)
-    scale = torch.tensor(_TAIL_SCALES, dtype=x.dtype, device=x.device)
-    return v2 * ((series * powers_x * scale).sum(-1) + (_BERNOULLI[0] / 2) * inv_x / (1 + v))
-
-
-def _near(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """B(y, δ) for |δ| < y/100: φ terms of the recurrence up to X = y + J ≥ 12, then Stirling.
-
-    The power series are cut where max |δ/y| makes the next term negligible: 2 terms for
-    nearly equal parameters (|δ/y| ~ 1e-8), all of them near |δ/y| = 1/100.
+    The terms fall by at least r = |δ|/y each and the n-th carries 1/n, so the tail after
+    N terms is below r^N · 2/(N + 2).
     """
-    k = _terms(float((delta.detach() / y.detach()).abs().max()), len(_PHI_COEFFS))
-    steps = torch.arange(_SHIFT_TO, dtype=y.dtype, device=y.device)  # j = 0 … 11
-    shift = torch.clamp(torch.ceil(_SHIFT_TO - y.detach()), 0, _SHIFT_TO)  # J (n,)
-    u = delta.unsqueeze(-1) / (y.unsqueeze(-1) + steps)  # δ/(y + j), |u| < 1/100 (n, 12)
-    phi_coeffs = torch.tensor(_PHI_COEFFS[:k], dtype=y.dtype, device=y.device)
-    phis = u * u * (_powers(u, k) @ phi_coeffs)  # (n, 12)
-    recurrence = torch.where(steps < shift.unsqueeze(-1), phis, 0.0).sum(-1)  # the steps j < J
-    return recurrence + _stirling_tail(y + shift, delta, k)
+    n = 1
+    while n < 8 and ratio**n * 2 / (n + 2) > 1e-16:
+        n += 1
+    return n
+
+
+def _zeta_coefficients(terms: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) 1/(n − 1) + 0 and (K, N) B₂ₖ (n)₂ₖ₋₁/(2k)!, n = 2 … N + 1, for
+    ζ(n, X) X^{n−1} = 1/(n − 1) + 1/(2X) + Σₖ a_{nk} X^{−2k}."""
+    ns = range(2, terms + 2)
+    lead = torch.tensor([1 / (n - 1) for n in ns], dtype=dtype, device=device)
+    table = [
+        [b * math.prod(range(n, n + 2 * k - 1)) / math.factorial(2 * k) for n in ns]
+        for k, b in enumerate(_BERNOULLI, 1)
+    ]
+    return lead, torch.tensor(table, dtype=dtype, device=device)
+
+
+def _alternating(t: torch.Tensor, columns) -> torch.Tensor:
+    """Σ_{n=2}^{N+1} (−t)ⁿ cₙ/n by Horner in t, for columns (c₂, …, c_{N+1})."""
+    *rest, last = columns
+    acc = last / (len(rest) + 2)
+    for n, c in zip(range(len(rest) + 1, 1, -1), reversed(rest)):
+        acc = c / n - t * acc
+    return t * t * acc
+
+
+def _series_part(y, delta, shift, lead, table):
+    """Σ_{n=2}^{N+1} (−δ)ⁿ ζ(n, y)/n for one slice (s,), with N = len(lead).
+
+    The recurrence steps and the asymptotic powers are rows of (J, s) and (K, s) tensors:
+    each operation then runs along the contiguous batch axis.
+    """
+    terms = lead.numel()
+    x = y + shift
+    inv = x.reciprocal()
+    w2 = inv * inv
+    powers = w2.expand(table.shape[0], -1).cumprod(0)  # X^{−2k}, k = 1 … K (K, s)
+    half = 0.5 * inv
+    bracket = [b + half for b in (table.T @ powers + lead.unsqueeze(-1))]  # ζ(n, X) X^{n−1} (s,) each
+    tail = x * _alternating(delta * inv, bracket)  # Σₙ (−δ)ⁿ ζ(n, X)/n
+    if not shift:
+        return tail
+    steps = torch.arange(shift, dtype=y.dtype, device=y.device).unsqueeze(-1)
+    ratio = y / (y + steps)  # y/(y + j) ≤ 1, so no power overflows (J, s)
+    power = ratio * ratio
+    sums = []
+    for n in range(terms):  # Σⱼ (y/(y + j))ⁿ, n = 2 … N + 1
+        sums.append(power.sum(0))
+        if n + 1 < terms:
+            power = power * ratio
+    return _alternating(delta / y, sums) + tail
+
+
+def _series(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """B(y, δ) for |δ| < y/100 (1-d y, δ) by the Taylor series, in slices of `_SLICE` entries."""
+    terms = _terms(float((delta.detach() / y.detach()).abs().max()))
+    shift = _shift(y)
+    lead, table = _zeta_coefficients(terms, y.dtype, y.device)
+    rows = _SLICE
+    parts = [_series_part(ys, ds, shift, lead, table) for ys, ds in zip(y.split(rows), delta.split(rows))]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def bregman_lgamma(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
     """log Γ(y + δ) − log Γ(y) − ψ(y) δ ≥ 0 (y > 0, x = y + δ > 0), without cancellation.
 
     `x`, when given, is y + δ as the caller holds it (log Γ(x) is then taken of it, not of
-    a rounded sum).
+    a rounded sum). A batch whose every entry is near (|δ| < y/100) costs no log Γ at all.
 
     >>> y, d = torch.tensor(3.0, dtype=torch.float64), torch.tensor(1e-6, dtype=torch.float64)
     >>> round(float(bregman_lgamma(y, d)) / (0.5 * (math.pi**2 / 6 - 1.25) * 1e-12), 5)  # ≈ ψ′(3) δ²/2
     1.0
     """
     y, delta = torch.broadcast_tensors(y, delta)
-    if y.dim() == 0:
-        return bregman_lgamma(y[None], delta[None], None if x is None else x.reshape(1))[0]
-    x = y + delta if x is None else x.expand_as(y)
+    shape = y.shape
+    y, delta = y.reshape(-1), delta.reshape(-1)
+    if y.numel() == 0:
+        return (y + delta).reshape(shape)
+    near = delta.detach().abs() < _NEAR * y.detach()
+    if bool(near.all()):
+        return _series(y, delta).reshape(shape)
+    x = y + delta if x is None else x.expand(shape).reshape(-1)
     out = torch.lgamma(x) - torch.lgamma(y) - torch.digamma(y) * delta
-    idx = (delta.detach().abs() < _NEAR * y.detach()).nonzero(as_tuple=True)
-    if idx[0].numel():
-        out = out.index_put(idx, _near(y[idx], delta[idx]))
-    return out
+    idx = near.nonzero().squeeze(-1)
+    if idx.numel():
+        out = out.index_put((idx,), _series(y[idx], delta[idx]))
+    return out.reshape(shape)

@@ -112,7 +112,18 @@ def _kl_mvn_mvn(p, q):
 
 @_pair(LowRankMultivariateNormal, LowRankMultivariateNormal)
 def _kl_lowrank_lowrank(p, q):
-    return kl_lowrank_mvn(p.loc, p.cov_factor, p.cov_diag, q.loc, q.cov_factor, q.cov_diag, validate=False)
+    # torch factors each capacitance matrix on construction: reuse them when it has
+    trils = (getattr(p, "_capacitance_tril", None), getattr(q, "_capacitance_tril", None))
+    return kl_lowrank_mvn(
+        p.loc,
+        p.cov_factor,
+        p.cov_diag,
+        q.loc,
+        q.cov_factor,
+        q.cov_diag,
+        validate=False,
+        capacitance_trils=None if None in trils else trils,
+    )
 
 
 @_pair(LowRankMultivariateNormal, MultivariateNormal)

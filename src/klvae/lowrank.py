@@ -35,7 +35,9 @@ def _sq(x: torch.Tensor) -> torch.Tensor:
     return x.square().sum((-2, -1))
 
 
-def kl_lowrank_mvn(mu1, cov_factor1, cov_diag1, mu2, cov_factor2, cov_diag2, *, validate: bool = True):
+def kl_lowrank_mvn(
+    mu1, cov_factor1, cov_diag1, mu2, cov_factor2, cov_diag2, *, validate: bool = True, capacitance_trils=None
+):
     """KL(N(μ₁, W₁W₁ᵀ + D₁) ‖ N(μ₂, W₂W₂ᵀ + D₂)) in nats, in O(d r²).
 
     With ρ = D₁/D₂, A = D₂^{-½}W₂, C₂ = I + AᵀA = L₂L₂ᵀ, B = D₂^{-½}W₁, z = D₂^{-½}(μ₂ − μ₁)
@@ -54,6 +56,9 @@ def kl_lowrank_mvn(mu1, cov_factor1, cov_diag1, mu2, cov_factor2, cov_diag2, *, 
         cov_factor1, cov_factor2: W (…, d, r₁) and (…, d, r₂); the ranks may differ.
         cov_diag1, cov_diag2: D's diagonal (…, d), positive.
         validate: check for NaN and positive diagonals.
+        capacitance_trils: (L₁, L₂), the Cholesky factors of C₁ and C₂ when the caller holds
+            them already (torch's ``LowRankMultivariateNormal`` computes them on construction);
+            None to factor here.
 
     Returns:
         The broadcast batch shape (…).
@@ -92,7 +97,10 @@ def kl_lowrank_mvn(mu1, cov_factor1, cov_diag1, mu2, cov_factor2, cov_diag2, *, 
     rho = d1 / d2  # (…, d)
     z = (mu2 - mu1) * rs2  # (…, d)
     at = a.mT  # (…, r₂, d)
-    l2, l1 = _capacitance(a), _capacitance(w1 * d1.rsqrt().unsqueeze(-1))
+    if capacitance_trils is None:
+        l2, l1 = _capacitance(a), _capacitance(w1 * d1.rsqrt().unsqueeze(-1))
+    else:
+        l1, l2 = capacitance_trils
     # every d-long product is reduced to r × r at once; then L₂⁻¹ (r₂ × r₂, a triangular
     # solve against I) acts on r-sized matrices only
     eye = torch.eye(l2.shape[-1], dtype=l2.dtype, device=l2.device)

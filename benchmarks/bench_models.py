@@ -15,7 +15,7 @@ correlation, dimension-wise KL; one layer and the N(0, I) prior only).
 Rows run one after another, each alone on the machine; the load average before each is
 printed, since a busy machine gives a model fewer epochs in its budget. Each row's metrics are
 written to OUT/<row>/metrics.json as it finishes, so an interrupted benchmark resumes at the
-first row without them (`--out` the same folder).
+first row without them (`--out` the same folder); `--finished` prints the table of the rows done.
 
     PYTHONPATH=src python benchmarks/bench_models.py --data fashion-mnist --budget 600 --iw-k 5000 \\
         [--rows vae,iwae5,iwae50,vamp,vae2,iwae2] [--threads 2] [--out bench-models-600]
@@ -96,10 +96,14 @@ def main(argv=None) -> None:
     parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma-separated rows of {sorted(ROWS)}")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--out", help="folder of the runs (default bench-models-<data>-<budget>)")
+    parser.add_argument("--finished", action="store_true", help="only print the table of the rows already run")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out or f"bench-models-{args.data}-{args.budget:g}")
-    results = {key: run_row(key, args, out) for key in args.rows.split(",")}
+    keys = args.rows.split(",")
+    if args.finished:
+        keys = [key for key in keys if (out / key / "metrics.json").is_file()]
+    results = {key: run_row(key, args, out) for key in keys}
     print(f"\n{args.data}, {args.budget:g} s of training per model, {args.threads} threads, torch {torch.__version__}")
     print()
     print(table(results, args))

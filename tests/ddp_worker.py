@@ -7,7 +7,8 @@ SIGKILLs itself after step k, as a crashed worker would; with KLVAE_TEST_KILL_IN
 the first attempt SIGKILLs itself inside its n-th checkpoint write (the new file written, not yet
 renamed); KLVAE_TEST_MARKS names a folder where each worker notes its attempt and rank.
 With KLVAE_TEST_UNSYNCED=FILE it then trains a task that does not synchronise its gradients
-and writes the loop's error message to FILE; with KLVAE_TEST_GAN=DIR it then trains a GAN on
+and writes the loop's error message to FILE; with KLVAE_TEST_FAMILY=DIR, a conditional IWAE
+with the DReG gradient into DIR; with KLVAE_TEST_GAN=DIR it then trains a GAN on
 ring8 for 1 s into DIR.
 """
 
@@ -22,6 +23,15 @@ import torch
 from klvae.runs.vae import train_vae
 from klvae.train import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig
+
+
+def family_run(out: str, fields: dict) -> tuple:
+    """The configs of a conditional VAE trained by IWAE k = 3 with the DReG gradient (`train_vae`'s arguments)."""
+    return (
+        VAEConfig(hidden=(32,), latent_dim=4, conditional=True),
+        ELBOConfig(iw_k=20, objective="iwae", k_train=3, dreg=True),
+        TrainConfig(out=out, log_every=5, **{"val_size": 0.0, **fields}),
+    )
 
 
 class Unsynced:
@@ -100,6 +110,8 @@ def main() -> None:
     )
     if check_unsynced:
         unsynced(check_unsynced)
+    if os.environ.get("KLVAE_TEST_FAMILY"):  # the IWAE with DReG, conditional, on the same processes
+        train_vae(*family_run(os.environ["KLVAE_TEST_FAMILY"], fields), figures=False)
     if os.environ.get("KLVAE_TEST_GAN"):  # the GAN on the same loop, stopped by a 1 s budget
         from klvae.gan import GANConfig
         from klvae.runs.gan import train_gan

@@ -20,6 +20,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ddp_worker import family_run
 from klvae import distributed
 from klvae.cli import build_parser
 from klvae.hardware import resolve_device
@@ -74,7 +75,14 @@ def data(tmp_path_factory):
 
     d = load_dataset("digits")
     path = tmp_path_factory.mktemp("data") / "digits.npz"
-    np.savez(path, x_train=d.x_train[:N_TRAIN].numpy(), x_test=d.x_test.numpy())
+    assert d.y_train is not None and d.y_test is not None  # the digits are labelled
+    np.savez(
+        path,
+        x_train=d.x_train[:N_TRAIN].numpy(),
+        x_test=d.x_test.numpy(),
+        y_train=d.y_train[:N_TRAIN].numpy(),
+        y_test=d.y_test.numpy(),
+    )
     return path
 
 
@@ -96,6 +104,7 @@ def runs(data, tmp_path_factory):
                 MASTER_ADDR="127.0.0.1",
                 MASTER_PORT=str(port),
                 KLVAE_TEST_UNSYNCED=str(root / "unsynced.txt"),
+                KLVAE_TEST_FAMILY=str(root / "family_two"),
                 KLVAE_TEST_GAN=str(root / "gan"),
             ),
             stdout=subprocess.PIPE,
@@ -111,6 +120,7 @@ def runs(data, tmp_path_factory):
         TrainConfig(out=str(root / "one"), epochs=2, log_every=5, data=str(data), val_size=0.0),
         figures=False,
     )
+    train_vae(*family_run(str(root / "family_one"), {"epochs": 2, "data": str(data)}), figures=False)
     for p in plain:
         check(p)
     log = check(killed)
@@ -133,6 +143,17 @@ def test_two_processes_match_one_process(runs):
     assert mb["processes"] == 2 and ma["processes"] == 1
     assert mb["test_iw_nll"] == pytest.approx(ma["test_iw_nll"], rel=1e-5)
     assert mb["train_samples_per_second"] > 0 and mb["steps"] == 24
+
+
+def test_iwae_with_dreg_on_a_conditional_vae_matches_one_process(runs):
+    root, _ = runs
+    one, two = root / "family_one", root / "family_two"
+    for ra, rb in zip(epochs_of(one), epochs_of(two)):
+        for key in ("train_loss", "train_recon", "train_kl"):
+            assert rb[key] == pytest.approx(ra[key], rel=1e-6, abs=1e-7), key
+    wa, wb = load_run(one).state_dict(), load_run(two).state_dict()
+    for k in wa:
+        torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6)
 
 
 def test_a_task_that_does_not_synchronise_gradients_is_stopped(runs):

@@ -24,8 +24,10 @@ Reference: Abramowitz & Stegun (1964), 6.1.33 (Taylor series of log Γ) and 23.2
 
 from __future__ import annotations
 
+import functools
 import math
 
+import numpy as np
 import torch
 
 from klvae._info_common import G_COEFFS, SERIES_AT
@@ -37,6 +39,7 @@ _NEAR = 0.01  # |δ| < y/100: the series; beyond it the direct form keeps ≥ 11
 _SHIFT_TO = 10  # the asymptotic series from X ≥ 10: B₂ … B₁₈ reach 1e-17 relative
 _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798)  # B₂ … B₁₈
 _SLICE = 1 << 14  # entries per slice of the series: its (J, s) temporaries stay ~1 MB
+_NUMPY_UP_TO = 2048  # near entries up to which the series runs in NumPy (CPU, no gradient)
 
 
 def phi(u: torch.Tensor) -> torch.Tensor:
@@ -86,19 +89,20 @@ def _terms(ratio: float) -> int:
     return n
 
 
-def _zeta_coefficients(terms: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+@functools.cache
+def _zeta_coefficients(terms: int) -> tuple[np.ndarray, np.ndarray]:
     """(N,) 1/(n − 1) + 0 and (K, N) B₂ₖ (n)₂ₖ₋₁/(2k)!, n = 2 … N + 1, for
     ζ(n, X) X^{n−1} = 1/(n − 1) + 1/(2X) + Σₖ a_{nk} X^{−2k}."""
     ns = range(2, terms + 2)
-    lead = torch.tensor([1 / (n - 1) for n in ns], dtype=dtype, device=device)
+    lead = np.array([1 / (n - 1) for n in ns])
     table = [
         [b * math.prod(range(n, n + 2 * k - 1)) / math.factorial(2 * k) for n in ns]
         for k, b in enumerate(_BERNOULLI, 1)
     ]
-    return lead, torch.tensor(table, dtype=dtype, device=device)
+    return lead, np.array(table)
 
 
-def _alternating(t: torch.Tensor, columns) -> torch.Tensor:
+def _alternating(t, columns):
     """Σ_{n=2}^{N+1} (−t)ⁿ cₙ/n by Horner in t, for columns (c₂, …, c_{N+1})."""
     *rest, last = columns
     acc = last / (len(rest) + 2)
@@ -107,23 +111,25 @@ def _alternating(t: torch.Tensor, columns) -> torch.Tensor:
     return t * t * acc
 
 
-def _series_part(y, delta, shift, lead, table):
-    """Σ_{n=2}^{N+1} (−δ)ⁿ ζ(n, y)/n for one slice (s,), with N = len(lead).
+def _series_part(y, delta, steps, lead, table):
+    """Σ_{n=2}^{N+1} (−δ)ⁿ ζ(n, y)/n for one slice (s,), with N = len(lead) and the J recurrence
+    steps (J, 1) = 0, 1, …, J − 1 — torch tensors or NumPy arrays alike.
 
-    The recurrence steps and the asymptotic powers are rows of (J, s) and (K, s) tensors:
+    The recurrence steps and the asymptotic powers are rows of (J, s) and (K, s) arrays:
     each operation then runs along the contiguous batch axis.
     """
-    terms = lead.numel()
-    x = y + shift
-    inv = x.reciprocal()
-    w2 = inv * inv
-    powers = w2.expand(table.shape[0], -1).cumprod(0)  # X^{−2k}, k = 1 … K (K, s)
+    terms = len(lead)
+    x = y + len(steps)
+    inv = 1 / x
+    w2, k = inv * inv, table.shape[0]
+    powers = (w2.expand(k, -1) if isinstance(w2, torch.Tensor) else np.broadcast_to(w2, (k, len(w2)))).cumprod(
+        0
+    )  # X^{−2k}
     half = 0.5 * inv
-    bracket = [b + half for b in (table.T @ powers + lead.unsqueeze(-1))]  # ζ(n, X) X^{n−1} (s,) each
+    bracket = [b + half for b in (table.T @ powers + lead[:, None])]  # ζ(n, X) X^{n−1} (s,) each
     tail = x * _alternating(delta * inv, bracket)  # Σₙ (−δ)ⁿ ζ(n, X)/n
-    if not shift:
+    if not len(steps):
         return tail
-    steps = torch.arange(shift, dtype=y.dtype, device=y.device).unsqueeze(-1)
     ratio = y / (y + steps)  # y/(y + j) ≤ 1, so no power overflows (J, s)
     power = ratio * ratio
     sums = []
@@ -135,12 +141,27 @@ def _series_part(y, delta, shift, lead, table):
 
 
 def _series(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """B(y, δ) for |δ| < y/100 (1-d y, δ) by the Taylor series, in slices of `_SLICE` entries."""
+    """B(y, δ) for |δ| < y/100 (1-d y, δ) by the Taylor series, in slices of `_SLICE` entries.
+
+    A few entries on the CPU with no gradient to carry (the near entries of a mixed batch) go
+    through NumPy, whose operations on short arrays cost a microsecond where torch's cost ten;
+    the arithmetic is the same.
+    """
     terms = _terms(float((delta.detach() / y.detach()).abs().max()))
     shift = _shift(y)
-    lead, table = _zeta_coefficients(terms, y.dtype, y.device)
+    lead, table = _zeta_coefficients(terms)
+    if (
+        y.numel() <= _NUMPY_UP_TO
+        and y.device.type == "cpu"
+        and not (torch.is_grad_enabled() and (y.requires_grad or delta.requires_grad))
+    ):
+        yn, dn = y.detach().double().numpy(), delta.detach().double().numpy()
+        out = _series_part(yn, dn, np.arange(shift, dtype=np.float64)[:, None], lead, table)
+        return torch.from_numpy(out).to(y.dtype)
+    lead_t, table_t = (torch.from_numpy(a).to(dtype=y.dtype, device=y.device) for a in (lead, table))
+    steps = torch.arange(shift, dtype=y.dtype, device=y.device).unsqueeze(-1)
     rows = _SLICE
-    parts = [_series_part(ys, ds, shift, lead, table) for ys, ds in zip(y.split(rows), delta.split(rows))]
+    parts = [_series_part(ys, ds, steps, lead_t, table_t) for ys, ds in zip(y.split(rows), delta.split(rows))]
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 

@@ -43,6 +43,11 @@ ROWS = {
     "vae2": ("two-layer VAE", VAEConfig(stochastic_layers=2), ELBOConfig()),
     "iwae2": ("two-layer IWAE k = 5", VAEConfig(stochastic_layers=2), ELBOConfig(objective="iwae", k_train=5)),
     "dreg5": ("IWAE k = 5, DReG", VAEConfig(), ELBOConfig(objective="iwae", k_train=5, dreg=True)),
+    "vampiwae2": (
+        "two-layer IWAE k = 5, VampPrior",
+        VAEConfig(stochastic_layers=2, prior="vamp"),
+        ELBOConfig(objective="iwae", k_train=5),
+    ),
 }
 DEFAULT_ROWS = "vae,iwae5,iwae50,vamp,vae2,iwae2"
 

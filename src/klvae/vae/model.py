@@ -332,12 +332,16 @@ class VAE(nn.Module):
         assert components is not None  # the VampPrior has components
         return self.prior.log_prob(z, components[0], components[1], dims)
 
+    @property
+    def top_size(self) -> int:
+        """Dimensions of the latent the prior p(z) is over (z, or z2 of two layers)."""
+        return int(self.config.latent_dim or 0)
+
     def sample_top(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n draws of the top latent from the prior: (n, latent)."""
+        """n draws of the top latent from the prior: (n, top_size)."""
         components = self.prior_components()
         if self.prior is None or components is None:
-            z = torch.randn(n, int(self.config.latent_dim or 0), generator=generator, dtype=self.dtype)
-            return z.to(self.device)
+            return torch.randn(n, self.top_size, generator=generator, dtype=self.dtype).to(self.device)
         return self.prior.sample(n, *components, generator=generator)
 
     def sample_latent(

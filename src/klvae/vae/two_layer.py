@@ -66,12 +66,9 @@ class TwoLayerVAE(VAE):
             return None
         return self.encode2(self.encode(self.prior.pseudo_inputs())[0])
 
-    def sample_top(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        components = self.prior_components()
-        if self.prior is None or components is None:
-            z = torch.randn(n, int(self.config.latent_dim2 or 0), generator=generator, dtype=self.dtype)
-            return z.to(self.device)
-        return self.prior.sample(n, *components, generator=generator)
+    @property
+    def top_size(self) -> int:
+        return int(self.config.latent_dim2 or 0)
 
     def sample_latent(
         self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None

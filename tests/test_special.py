@@ -97,3 +97,14 @@ def test_the_series_in_numpy_and_in_torch_agree_and_gradients_take_torch(n):
     (grad,) = torch.autograd.grad(with_grad.sum(), y_grad)  # ∂B/∂y = ψ(y + δ) − ψ(y) − ψ′(y) δ
     expected = torch.digamma(y + delta) - torch.digamma(y) - torch.polygamma(1, y) * delta
     assert torch.isfinite(grad).all() and float((grad - expected).abs().max()) < 1e-6 * float(expected.abs().max())
+
+
+def test_direct_branch_takes_scipy_psi_without_a_gradient_and_torch_with_one():
+    y = torch.tensor([0.7, 2.0, 30.0], dtype=D)
+    d = torch.tensor([0.5, -0.9, 12.0], dtype=D)
+    want = [float(mp_bregman(a, b)) for a, b in zip(y.tolist(), d.tolist())]
+    assert bregman_lgamma(y, d).tolist() == pytest.approx(want, rel=3e-15)
+    assert bregman_lgamma(y.float(), d.float()).dtype == torch.float32
+    yg, dg = y.clone().requires_grad_(), d.clone().requires_grad_()
+    assert torch.autograd.gradcheck(bregman_lgamma, (yg, dg))
+    assert torch.autograd.gradcheck(lambda delta: bregman_lgamma(y, delta), (dg,))  # ψ(y) from SciPy

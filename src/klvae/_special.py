@@ -169,8 +169,10 @@ def _series(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
 def _digamma(y: torch.Tensor) -> torch.Tensor:
     """ψ(y): SciPy's on the CPU when no gradient is asked (about 1.5× faster than torch's kernel,
     as exact), torch's otherwise."""
-    if y.device.type == "cpu" and y.dtype in (torch.float32, torch.float64) and not (
-        torch.is_grad_enabled() and y.requires_grad
+    if (
+        y.device.type == "cpu"
+        and y.dtype in (torch.float32, torch.float64)
+        and not (torch.is_grad_enabled() and y.requires_grad)
     ):
         return torch.from_numpy(scipy.special.psi(y.detach().numpy()))
     return torch.digamma(y)

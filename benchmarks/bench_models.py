@@ -9,8 +9,9 @@ likelihood and 10 % of the training images held out for the validation curve. Ev
 goes through `klvae.runs.vae.train_vae`, the code path of `klvae train`, with `--max-seconds`
 set to the budget; then `klvae.vae.evaluate_vae` on the test set (binarized once with klvae's
 fixed seed): −log p(x) by importance sampling with k draws (± one standard error over the test
-images), the ELBO (± SE), active units per layer and the KL split (index-code MI, total
-correlation, dimension-wise KL; one layer and the N(0, I) prior only).
+images), each row's difference from the VAE (± the standard error of the per-image differences,
+which the shared images make far smaller), the ELBO (± SE), active units per layer and the KL
+split (index-code MI, total correlation, dimension-wise KL; one layer and the N(0, I) prior only).
 
 Rows run one after another, each alone on the machine; the load average before each is
 printed, since a busy machine gives a model fewer epochs in its budget. Each row's metrics are
@@ -31,9 +32,10 @@ from pathlib import Path
 
 import torch
 
+from klvae.runs.folder import read_per_image
 from klvae.runs.vae import train_vae
 from klvae.train import TrainConfig
-from klvae.vae import ELBOConfig, VAEConfig
+from klvae.vae import ELBOConfig, VAEConfig, paired_difference
 
 ROWS = {
     "vae": ("VAE", VAEConfig(), ELBOConfig()),
@@ -73,11 +75,22 @@ def fmt_se(value: float, se: float | None) -> str:
     return f"{value:.2f} ± {se:.2f}" if se is not None else f"{value:.2f}"
 
 
-def table(results: dict[str, dict], args) -> str:
+def versus_vae(key: str, out: Path) -> str:
+    """−log p(x) of the row minus the VAE's, ± the standard error of the per-image differences
+    (both models see the same test images), or — where a run has no per-image values."""
+    try:
+        mine, vae = (read_per_image(out / name)["log_px"] for name in (key, "vae"))
+    except FileNotFoundError:
+        return "—"
+    diff, se = paired_difference(-mine, -vae)
+    return fmt_se(diff, se)
+
+
+def table(results: dict[str, dict], args, out: Path) -> str:
     head = (
-        f"| model | epochs | test −log p(x), k = {args.iw_k} | test ELBO | gap | active units | "
+        f"| model | epochs | test −log p(x), k = {args.iw_k} | vs VAE, paired | test ELBO | gap | active units | "
         "index-code MI | total correlation | dimension-wise KL |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     lines = [head]
     for key, m in results.items():
@@ -86,7 +99,8 @@ def table(results: dict[str, dict], args) -> str:
         sizes = " + ".join(map(str, m.get("latent_sizes", [])))
         lines.append(
             f"| {ROWS[key][0]} | {m['epochs']} | {fmt_se(m['test_iw_nll'], m.get('test_iw_nll_se'))} | "
-            f"{fmt_se(m['test_elbo'], m.get('test_elbo_se'))} | {-m['test_elbo'] - m['test_iw_nll']:.2f} | "
+            f"{'' if key == 'vae' else versus_vae(key, out)} | {fmt_se(m['test_elbo'], m.get('test_elbo_se'))} | "
+            f"{-m['test_elbo'] - m['test_iw_nll']:.2f} | "
             f"{au} of {sizes} | " + " | ".join("—" if v is None else f"{v:.2f}" for v in split) + " |"
         )
     return "\n".join(lines)
@@ -111,7 +125,7 @@ def main(argv=None) -> None:
     results = {key: run_row(key, args, out) for key in keys}
     print(f"\n{args.data}, {args.budget:g} s of training per model, {args.threads} threads, torch {torch.__version__}")
     print()
-    print(table(results, args))
+    print(table(results, args, out))
 
 
 if __name__ == "__main__":

@@ -139,6 +139,25 @@ def test_standard_errors_are_those_of_the_per_example_values():
     assert m["test_iw_nll_se"] == pytest.approx(float(np.std(log_px.numpy(), ddof=1)) / math.sqrt(37), rel=1e-9)
     assert m["test_elbo_se"] == pytest.approx(float(np.std(elbo.numpy(), ddof=1)) / math.sqrt(37), rel=1e-9)
     assert evaluate_vae(model, x[:1], k=5)["test_iw_nll_se"] is None  # one image: no spread to measure
+    kept: dict = {}
+    again = evaluate_vae(model, x, k=20, batch_size=10, seed=3, per_image=kept)
+    assert again["test_iw_nll"] == m["test_iw_nll"]  # the same draws: asking for the values changes nothing
+    assert torch.equal(kept["log_px"], log_px.double()) and torch.equal(kept["elbo"], elbo.double())
+
+
+def test_paired_difference_is_the_mean_and_se_of_the_differences():
+    from klvae.vae import paired_difference
+
+    rng = np.random.default_rng(1)
+    hard = rng.gamma(2.0, 50.0, 500)  # each example's difficulty, shared by both models
+    a, b = hard + rng.normal(0, 0.3, 500), hard + 1.0 + rng.normal(0, 0.3, 500)
+    diff, se = paired_difference(torch.from_numpy(a), torch.from_numpy(b))
+    assert diff == pytest.approx(float(np.mean(a - b)), rel=1e-12)
+    assert se == pytest.approx(float(np.std(a - b, ddof=1) / math.sqrt(500)), rel=1e-12)
+    assert se < 0.1 * float(np.std(a, ddof=1) / math.sqrt(500))  # far below either mean's own SE
+    assert abs(diff + 1.0) < 4 * se
+    with pytest.raises(ValueError, match="one length"):
+        paired_difference(torch.zeros(3), torch.zeros(4))
 
 
 # --- the VampPrior, two stochastic layers and the conditional VAE ---------------------------------

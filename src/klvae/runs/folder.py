@@ -26,8 +26,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
+import torch
+from safetensors.torch import load_file
+
 from klvae import distributed
-from klvae._io import atomic_write_json, remove_stale_temporaries
+from klvae._io import atomic_save_safetensors, atomic_write_json, remove_stale_temporaries
 from klvae.train import CHECKPOINT, METRICS_JSONL, TrainConfig
 
 __all__ = [
@@ -38,6 +41,8 @@ __all__ = [
     "MODEL",
     "REPORT",
     "EVAL",
+    "PER_IMAGE",
+    "EVAL_PER_IMAGE",
     "RUN_FILES",
     "RESUME_OVERRIDES",
     "LOCK",
@@ -46,6 +51,8 @@ __all__ = [
     "read_config",
     "write_config",
     "write_metrics",
+    "write_per_image",
+    "read_per_image",
     "check_new_run_dir",
     "resolve_defaults",
     "loop_config",
@@ -58,7 +65,9 @@ METRICS = "metrics.json"
 MODEL = "model.safetensors"
 REPORT = "report.html"
 EVAL = "eval.json"
-RUN_FILES = (CONFIG, METRICS_JSONL, CHECKPOINT, MODEL, METRICS, REPORT)
+PER_IMAGE = "test_per_image.safetensors"  # the final evaluation's value per test example
+EVAL_PER_IMAGE = "eval_per_image.safetensors"  # the same of `klvae eval`
+RUN_FILES = (CONFIG, METRICS_JSONL, CHECKPOINT, MODEL, METRICS, REPORT, PER_IMAGE)
 LOCK = ".klvae.lock"  # held (flock) by the process that writes the folder, while it runs
 # What a resumed run may change; everything else comes from the run's config.json.
 RESUME_OVERRIDES = ("epochs", "max_seconds", "device", "log_every", "threads", "ckpt_steps", "compile")
@@ -192,6 +201,20 @@ def write_config(run_dir: Path, config: dict) -> None:
 
 def write_metrics(run_dir: Path, metrics: dict, name: str = METRICS) -> Path:
     return atomic_write_json(Path(run_dir) / name, metrics)
+
+
+def write_per_image(run_dir: Path, values: dict[str, torch.Tensor], k: int, name: str = PER_IMAGE) -> Path:
+    """The evaluation's per-example values ("log_px", "elbo": (N,) float64, test-set order), atomically,
+    with k in the header: two runs on the same test set compare example by example."""
+    return atomic_save_safetensors(values, Path(run_dir) / name, metadata={"iw_k": str(k)})
+
+
+def read_per_image(run_dir: str | Path, name: str = PER_IMAGE) -> dict[str, torch.Tensor]:
+    """The per-example values `write_per_image` wrote ({"log_px", "elbo"})."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the run was evaluated before per-example values were kept")
+    return load_file(str(path))
 
 
 def train_dict(train: TrainConfig) -> dict:

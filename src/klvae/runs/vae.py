@@ -24,6 +24,7 @@ from klvae.runs.best import KeepBest
 from klvae.runs.folder import (
     CONFIG,
     EVAL,
+    EVAL_PER_IMAGE,
     MODEL,
     EvaluationInterrupted,
     claim_run,
@@ -33,6 +34,7 @@ from klvae.runs.folder import (
     train_dict,
     write_config,
     write_metrics,
+    write_per_image,
 )
 from klvae.runs.run_info import command_line, startup_line, steps_per_epoch
 from klvae.runs.vae_report import write_figures_and_report
@@ -235,7 +237,9 @@ def train_vae(
             evaluated = keep.restore() if train.keep == "best" else {"checkpoint": "last"}
             save_model(model, run_dir / MODEL)
             try:
-                metrics = _final_metrics(model, x_test, y_test, objective.iw_k, result, log)
+                per_image: dict[str, torch.Tensor] = {}
+                metrics = _final_metrics(model, x_test, y_test, objective.iw_k, result, log, per_image)
+                write_per_image(run_dir, per_image, objective.iw_k)
                 metrics["processes"] = ctx.world
                 metrics["evaluated"] = evaluated
                 write_metrics(run_dir, metrics)
@@ -279,11 +283,17 @@ def evaluation_bar(n: int, k: int, log: bool = True):
 
 
 def _final_metrics(
-    model: VAE, x_test: torch.Tensor, y_test: torch.Tensor | None, k: int, result: FitResult, log: bool = False
+    model: VAE,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor | None,
+    k: int,
+    result: FitResult,
+    log: bool = False,
+    per_image: dict | None = None,
 ) -> dict:
     st = result.state
     with evaluation_bar(len(x_test), k, log) as bar:
-        metrics = evaluate_vae(model, x_test, y=y_test, k=k, progress=bar.update)
+        metrics = evaluate_vae(model, x_test, y=y_test, k=k, progress=bar.update, per_image=per_image)
     metrics.update(
         {
             "epochs": st.epoch,  # finished epochs (a --max-seconds stop may leave one partly done)
@@ -302,14 +312,17 @@ def evaluate_run(
     run_dir: str | Path, k: int | None = None, device: str | torch.device = "cpu", *, save: bool = True
 ) -> dict:
     """Re-evaluate a finished run on its test set; returns the metrics and, with `save`, writes
-    them to RUN/eval.json."""
+    them to RUN/eval.json (and each test example's values to RUN/eval_per_image.safetensors)."""
     vae, objective, train = read_run_config(run_dir)
     model = load_run(run_dir, device)
     dataset = load_dataset(train.data)
     x_test, y_test = test_set(dataset, objective).to(device), test_labels(dataset, vae, device)
-    with evaluation_bar(len(x_test), k or objective.iw_k) as bar:
-        metrics = evaluate_vae(model, x_test, y=y_test, k=k or objective.iw_k, progress=bar.update)
+    per_image: dict[str, torch.Tensor] = {}
+    k = k or objective.iw_k
+    with evaluation_bar(len(x_test), k) as bar:
+        metrics = evaluate_vae(model, x_test, y=y_test, k=k, progress=bar.update, per_image=per_image)
     metrics["units"] = "nats per example"
     if save:
+        write_per_image(Path(run_dir), per_image, k, EVAL_PER_IMAGE)
         write_metrics(Path(run_dir), metrics, EVAL)
     return metrics

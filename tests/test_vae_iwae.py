@@ -2,6 +2,7 @@
 log-mean-exp in mpmath, log p(x) by adaptive quadrature over a 1-D latent, the DReG encoder
 gradient Σ w̃² ∂log w/∂z ∂z/∂φ assembled by hand, and Monte Carlo over many ε."""
 
+import copy
 import math
 
 import mpmath
@@ -313,8 +314,101 @@ def test_k_must_be_at_least_one(k):
         iwae_loss(model, x, k=k)
 
 
-def test_dreg_needs_one_stochastic_layer():
-    model = build_model(VAEConfig(hidden=(4,), latent_dim=2, stochastic_layers=2, image_shape=(1, 2, 2)))
-    with pytest.raises(ValueError, match="--dreg is implemented for one stochastic layer"):
-        iwae_loss(model, torch.ones(2, 1, 2, 2), k=3, dreg=True)
-    assert torch.isfinite(iwae_loss(model, torch.ones(2, 1, 2, 2), k=3)["loss"])  # without DReG it runs
+# --- DReG with two stochastic layers ---------------------------------------------------------
+
+
+def two_layer_setup(seed, k, b):
+    torch.manual_seed(seed)
+    cfg = VAEConfig(hidden=(6,), latent_dim=2, stochastic_layers=2, latent_dim2=2, hidden2=(5,), image_shape=(1, 2, 3))
+    model = build_model(cfg).double()
+    g = torch.Generator().manual_seed(seed + 100)
+    x = torch.rand(b, 1, 2, 3, generator=g, dtype=torch.float64).bernoulli(generator=g)
+    return model, x, torch.randn(k, b, 4, generator=g, dtype=torch.float64)
+
+
+def two_layer_encoders(model):
+    return list(model.encoder.parameters()) + list(model.encoder2.parameters())
+
+
+def two_layer_generative(model):
+    return list(model.decoder.parameters()) + list(model.decoder2.parameters())
+
+
+def hand_dreg_two_layer(model, x, eps):
+    """−(1/B) Σ_b Σ_i w̃² (∂log w/∂z1 · dz1/dφ + ∂log w/∂z2 · dz2/dφ) by hand: log w at leaf copies
+    of (z1, z2) with copies of the encoders whose parameters are fixed (torch.distributions
+    densities), then the vector–Jacobian product through the reparameterization
+    z1 = μ1 + σ1 ε1, z2 = μ2(z1) + σ2(z1) ε2 as written out here."""
+    k, b, _ = eps.shape
+    e1, e2 = eps[..., :2], eps[..., 2:]
+    mu1, lv1 = model.encoder(x.flatten(1)).chunk(2, -1)  # (B, 2), live
+    z1 = mu1 + torch.exp(0.5 * lv1) * e1  # (k, B, 2)
+    mu2, lv2 = model.encoder2(z1).chunk(2, -1)
+    z2 = mu2 + torch.exp(0.5 * lv2) * e2
+    fixed_enc2 = copy.deepcopy(model.encoder2).requires_grad_(False)
+    a, c = z1.detach().requires_grad_(True), z2.detach().requires_grad_(True)
+    m2, l2 = fixed_enc2(a).chunk(2, -1)
+    pm, pl = model.decoder2(c).chunk(2, -1)
+    logits = model.decoder(a.reshape(k * b, -1)).reshape(k, b, *x.shape[1:])
+    log_w = (
+        Bernoulli(logits=logits).log_prob(x.expand(k, *x.shape)).sum((-3, -2, -1))
+        + Normal(pm, torch.exp(0.5 * pl)).log_prob(a).sum(-1)
+        + Normal(0.0, 1.0).log_prob(c).sum(-1)
+        - Normal(mu1.detach(), torch.exp(0.5 * lv1.detach())).log_prob(a).sum(-1)
+        - Normal(m2, torch.exp(0.5 * l2)).log_prob(c).sum(-1)
+    )  # (k, B)
+    ga, gc = torch.autograd.grad(log_w.sum(), (a, c))
+    w2 = torch.softmax(log_w.detach(), 0).square()[..., None]
+    return torch.autograd.grad((z1, z2), two_layer_encoders(model), grad_outputs=(-w2 * ga / b, -w2 * gc / b))
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_two_layer_dreg_value_decoders_and_encoders_against_hand_computations(seed):
+    model, x, eps = two_layer_setup(seed, k=5, b=3)
+    dreg = iwae_loss(model, x, k=5, dreg=True, eps=eps)
+    plain = iwae_loss(model, x, k=5, eps=eps)
+    torch.testing.assert_close(dreg["loss"], plain["loss"], rtol=1e-13, atol=1e-13)
+    for a, b in zip(
+        grads(dreg["loss"], two_layer_generative(model)), grads(plain["loss"], two_layer_generative(model))
+    ):
+        assert float(b.abs().max()) > 1e-4
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13)  # p(x|z1), p(z1|z2): the IWAE gradient
+    dreg = iwae_loss(model, x, k=5, dreg=True, eps=eps)
+    got = grads(dreg["loss"], two_layer_encoders(model))
+    ref = hand_dreg_two_layer(model, x, eps)
+    plain = grads(iwae_loss(model, x, k=5, eps=eps)["loss"], two_layer_encoders(model))
+    for a, r in zip(got, ref):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-13)
+    assert max(float((r - p).abs().max()) for r, p in zip(ref, plain)) > 1e-4  # not the plain gradient
+
+
+def test_two_layer_dreg_has_the_iwae_gradients_mean_and_less_variance():
+    """Many copies of one x, each with its own ε, as for one layer: the gradients with respect to
+    both encoders' outputs (μ1, log σ1² per example; μ2, log σ2² summed over the k draws)."""
+    model, _, _ = two_layer_setup(23, k=1, b=1)
+    n, k = 3000, 30
+    x = repeated([0.0, 1.0, 1.0, 0.0, 1.0, 0.0], n).reshape(n, 1, 2, 3)
+    eps = torch.randn(k, n, 4, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+
+    def output_grads(dreg):
+        store = []
+
+        def keep(module, inputs, output):
+            output.retain_grad()
+            store.append(output)
+
+        handles = [m.register_forward_hook(keep) for m in (model.encoder, model.encoder2)]
+        try:
+            iwae_loss(model, x, k=k, dreg=dreg, eps=eps)["loss"].backward()
+        finally:
+            for h in handles:
+                h.remove()
+        model.zero_grad()
+        h1, h2 = store[0], store[1]  # the live encoders' outputs (a third, with DReG: the fixed-parameter call)
+        return torch.cat([h1.grad, h2.grad.sum(0)], -1) * n  # (n, 8); the loss is a batch mean
+
+    g_plain, g_dreg = output_grads(False), output_grads(True)
+    diff = g_dreg - g_plain
+    se = diff.std(0) / math.sqrt(n)
+    assert (diff.mean(0).abs() < 4.5 * se).all(), (diff.mean(0), se)
+    assert g_dreg.var(0).sum() < g_plain.var(0).sum() / 2, (g_dreg.var(0), g_plain.var(0))

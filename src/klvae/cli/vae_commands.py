@@ -102,8 +102,7 @@ def register(subparsers) -> None:
         "--dreg",
         action="store_true",
         default=None,
-        help="IWAE: the doubly-reparameterized encoder gradient (Tucker et al. 2019; one stochastic layer) "
-        "(default off)",
+        help="IWAE: the doubly-reparameterized encoder gradient (Tucker et al. 2019) (default off)",
     )
     o.add_argument(
         "--tc-beta",

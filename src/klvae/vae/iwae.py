@@ -50,7 +50,8 @@ def iwae_loss(
     Returns {"loss": −(1/B) Σ_b IWAE_k(x_b), "recon": −E log p(x|z), "kl": E[log q(z|x) − log p(z)]}
     (the last two averaged over the k draws, as the ELBO's parts). With β ≠ 1 (a KL warm-up)
     the weights are p(x|z) (p(z)/q(z|x))^β. `dreg`: the doubly-reparameterized encoder
-    gradient (one stochastic layer); the loss's value is the bound either way.
+    gradient (for two stochastic layers too, see `TwoLayerVAE.log_weights`); the loss's value
+    is the bound either way.
 
     >>> from klvae.vae.model import VAE, VAEConfig
     >>> model = VAE(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
@@ -59,14 +60,14 @@ def iwae_loss(
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    if dreg and model.config.stochastic_layers != 1:
-        raise ValueError("--dreg is implemented for one stochastic layer")
     draw = model.log_weights(x, y, k, eps, stop_q=dreg)
     log_w = draw.log_w(beta)  # (k, B)
     loss = -iwae_bound(log_w).mean()
-    if dreg and torch.is_grad_enabled() and draw.z.requires_grad:
+    points = draw.dreg_at or (draw.z,)
+    if dreg and torch.is_grad_enabled() and all(z.requires_grad for z in points):
         w = torch.softmax(log_w.detach(), 0)  # (k, B): normalized weights w̃
-        draw.z.register_hook(lambda g: g * w.unsqueeze(-1))  # the encoder's path gets w̃ twice: w̃²
+        for z in points:  # the encoder's path gets w̃ twice: w̃²
+            z.register_hook(lambda g: g * w.unsqueeze(-1))
         surrogate = -(w * log_w).sum(0).mean()
         loss = surrogate + (loss - surrogate).detach()  # the bound's value, DReG's gradient
     return {

@@ -144,7 +144,9 @@ def size_defaults(image_shape: tuple[int, ...]) -> dict:
 class Draw:
     """k draws of the latents for each of B examples and the terms of their importance weights,
     log w = log p(x|z) + log p(z) − log q(z|x), each (k, B) in nats; `z` the first layer's draws
-    (k, B, latent_dim) and (mu, logvar) its posterior (B, latent_dim)."""
+    (k, B, latent_dim) and (mu, logvar) its posterior (B, latent_dim). `dreg_at`: where the
+    doubly-reparameterized gradient scales the gradient of log w (each layer's draws as log w
+    sees them; empty: `z`)."""
 
     log_px_z: torch.Tensor
     log_pz: torch.Tensor
@@ -152,6 +154,7 @@ class Draw:
     z: torch.Tensor
     mu: torch.Tensor
     logvar: torch.Tensor
+    dreg_at: tuple[torch.Tensor, ...] = ()
 
     def log_w(self, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
         """log p(x|z) + β (log p(z) − log q(z|x)): the log importance weights at β = 1, (k, B)."""

@@ -130,8 +130,6 @@ def resolve_kl(model, kl: str | None) -> str:
 def check_objective(model, objective: ELBOConfig) -> None:
     """Refuse, in one line, an objective the model cannot be trained with."""
     resolve_kl(model, objective.kl)
-    if objective.dreg and model.config.stochastic_layers != 1:
-        raise ValueError("--dreg is implemented for one stochastic layer")
     if objective.tc_beta is not None and model.config.stochastic_layers != 1:
         raise ValueError("--tc-beta needs one stochastic layer (the TC split is of q(z) over one layer)")
 

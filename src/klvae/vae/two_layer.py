@@ -83,7 +83,14 @@ class TwoLayerVAE(VAE):
         return [mu1, self.encode2(mu1, y)[0]]
 
     def log_weights(self, x, y=None, k=1, eps=None, *, stop_q=False, components=None) -> Draw:
-        """As `VAE.log_weights`, with the two layers' terms (see the module docstring)."""
+        """As `VAE.log_weights`, with the two layers' terms (see the module docstring).
+
+        `stop_q` (DReG, Tucker et al. 2019): log q(z1|x) + log q(z2|z1) with the encoders'
+        parameters held fixed, z2's density still a function of z1. log w then reads the draws
+        through views of z1 and z2 (`Draw.dreg_at`) where DReG scales its gradient by w̃; the
+        path z1 → q(z2|z1) → z2 of the reparameterization runs outside the views, so every path
+        from log w to an encoder parameter crosses exactly one of them (w̃ once more, not twice).
+        """
         c1 = int(self.config.latent_dim or 0)
         mu1, logvar1 = self.encode(x, y)  # (B, c1) each
         if eps is None:
@@ -91,10 +98,17 @@ class TwoLayerVAE(VAE):
         z1 = self.reparameterize(mu1, logvar1, eps=eps[..., :c1])  # (k, B, c1)
         mu2, logvar2 = self.encode2(z1, y)  # (k, B, c2) each
         z2 = self.reparameterize(mu2, logvar2, eps=eps[..., c1:])  # (k, B, c2)
-        q = [mu1, logvar1, mu2, logvar2]
-        if stop_q:
-            q = [t.detach() for t in q]
-        log_qz = log_normal(z1, q[0], q[1]) + log_normal(z2, q[2], q[3])  # (k, B)
+        dreg_at: tuple[torch.Tensor, ...] = ()
+        if stop_q:  # log q with its parameters held fixed, as a function of (z1, z2) only
+            z1, z2 = z1.view_as(z1), z2.view_as(z2)  # log w's own view of the draws: see below
+            fixed = {name: p.detach() for name, p in self.encoder2.named_parameters()}
+            h = torch.func.functional_call(
+                self.encoder2, fixed, (with_label(z1, one_hot(y, self.config.label_width, z1)),)
+            )
+            log_qz = log_normal(z1, mu1.detach(), logvar1.detach()) + log_normal(z2, *h.to(z1.dtype).chunk(2, -1))
+            dreg_at = (z1, z2)
+        else:
+            log_qz = log_normal(z1, mu1, logvar1) + log_normal(z2, mu2, logvar2)  # (k, B)
         log_pz = self.log_prior(z2, components) + log_normal(z1, *self.prior1(z2, y))  # (k, B)
         log_px_z = log_likelihood(self.decode(z1, y), x, self.config.likelihood, self.config.sigma)  # (k, B)
-        return Draw(log_px_z, log_pz, log_qz, z1, mu1, logvar1)
+        return Draw(log_px_z, log_pz, log_qz, z1, mu1, logvar1, dreg_at)

@@ -41,6 +41,7 @@ _SHIFT_TO = 10  # the asymptotic series from X ≥ 10: B₂ … B₁₈ reach 1e
 _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798)  # B₂ … B₁₈
 _SLICE = 1 << 14  # entries per slice of the series: its (J, s) temporaries stay ~1 MB
 _NUMPY_UP_TO = 2048  # near entries up to which the series runs in NumPy (CPU, no gradient)
+_TORCH_GRAIN = 32768  # elements from which torch splits an elementwise kernel over its threads
 
 
 def phi(u: torch.Tensor) -> torch.Tensor:
@@ -167,10 +168,12 @@ def _series(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
 
 
 def _digamma(y: torch.Tensor) -> torch.Tensor:
-    """ψ(y): SciPy's on the CPU when no gradient is asked (about 1.5× faster than torch's kernel,
-    as exact), torch's otherwise."""
+    """ψ(y): SciPy's on the CPU when no gradient is asked and torch would run it on one thread
+    (about 1.5× faster than torch's kernel, as exact), torch's otherwise."""
+    one_thread = y.numel() < _TORCH_GRAIN or torch.get_num_threads() == 1
     if (
-        y.device.type == "cpu"
+        one_thread
+        and y.device.type == "cpu"
         and y.dtype in (torch.float32, torch.float64)
         and not (torch.is_grad_enabled() and y.requires_grad)
     ):

@@ -84,7 +84,7 @@ def test_empty_batch():
     assert bregman_lgamma(torch.zeros(0, dtype=D), torch.zeros(0, dtype=D)).shape == (0,)
 
 
-@pytest.mark.parametrize("n", [1, 7, 300, 5000])
+@pytest.mark.parametrize("n", [1, 7, 300, 5000, 9000])
 def test_the_series_in_numpy_and_in_torch_agree_and_gradients_take_torch(n):
     # a few near entries without gradient run in NumPy, the rest (or with gradient) in torch: the same sums
     g = torch.Generator().manual_seed(n)
@@ -108,3 +108,24 @@ def test_direct_branch_takes_scipy_psi_without_a_gradient_and_torch_with_one():
     yg, dg = y.clone().requires_grad_(), d.clone().requires_grad_()
     assert torch.autograd.gradcheck(bregman_lgamma, (yg, dg))
     assert torch.autograd.gradcheck(lambda delta: bregman_lgamma(y, delta), (dg,))  # ψ(y) from SciPy
+
+
+@pytest.mark.parametrize("n_near", [0, 3, 3000, 9000])
+def test_a_mixed_batch_without_gradient_matches_the_torch_path_and_mpmath(n_near):
+    # without a gradient the near entries are found and filled in through NumPy (up to 8192 of
+    # them), with one in torch: the same values; a few entries checked against mpmath
+    g = torch.Generator().manual_seed(n_near)
+    n = n_near + 2000
+    y = 10 ** (4 * torch.rand(n, generator=g, dtype=torch.float64) - 2)
+    rel = torch.rand(n, generator=g, dtype=torch.float64) - 0.5
+    rel[:n_near] *= 0.019  # |δ| < y/100: near
+    rel[n_near:] = torch.where(rel[n_near:] < 0, rel[n_near:] - 0.02, rel[n_near:] + 0.02)
+    delta = y * rel
+    plain = bregman_lgamma(y, delta)
+    torch_path = bregman_lgamma(y.clone().requires_grad_(), delta).detach()
+    torch.testing.assert_close(plain, torch_path, rtol=1e-13, atol=0.0)
+    for i in [0, n_near // 2, n_near - 1, n_near, n - 1]:
+        if 0 <= i < n:
+            want = float(mp_bregman(float(y[i]), float(delta[i])))
+            tol = 1e-14 if i < n_near else 3e-11
+            assert float(plain[i]) == pytest.approx(want, rel=tol)

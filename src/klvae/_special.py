@@ -40,7 +40,7 @@ _NEAR = 0.01  # |δ| < y/100: the series; beyond it the direct form keeps ≥ 11
 _SHIFT_TO = 10  # the asymptotic series from X ≥ 10: B₂ … B₁₈ reach 1e-17 relative
 _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798)  # B₂ … B₁₈
 _SLICE = 1 << 14  # entries per slice of the series: its (J, s) temporaries stay ~1 MB
-_NUMPY_UP_TO = 2048  # near entries up to which the series runs in NumPy (CPU, no gradient)
+_NUMPY_UP_TO = 8192  # near entries up to which the series runs in NumPy (CPU, no gradient)
 _TORCH_GRAIN = 32768  # elements from which torch splits an elementwise kernel over its threads
 
 
@@ -70,9 +70,9 @@ def g_term(b: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------ shared pieces
 
 
-def _shift(y: torch.Tensor) -> int:
+def _shift(y: torch.Tensor | np.ndarray) -> int:
     """J, the number of unit steps that take the smallest y of the batch to X = y + J ≥ 10."""
-    low = float(y.detach().min()) if y.numel() else _SHIFT_TO
+    low = float(y.min()) if y.size else _SHIFT_TO
     return int(min(max(math.ceil(_SHIFT_TO - low), 0), _SHIFT_TO)) if low == low else 0
 
 
@@ -114,8 +114,8 @@ def _alternating(t, columns):
 
 
 def _series_part(y, delta, steps, lead, table):
-    """Σ_{n=2}^{N+1} (−δ)ⁿ ζ(n, y)/n for one slice (s,), with N = len(lead) and the J recurrence
-    steps (J, 1) = 0, 1, …, J − 1 — torch tensors or NumPy arrays alike.
+    """Σ_{n=2}^{N+1} (−δ)ⁿ ζ(n, y)/n for one slice (s,) of torch tensors, with N = len(lead) and
+    the J recurrence steps (J, 1) = 0, 1, …, J − 1.
 
     The recurrence steps and the asymptotic powers are rows of (J, s) and (K, s) arrays:
     each operation then runs along the contiguous batch axis.
@@ -124,9 +124,7 @@ def _series_part(y, delta, steps, lead, table):
     x = y + len(steps)
     inv = 1 / x
     w2, k = inv * inv, table.shape[0]
-    powers = (w2.expand(k, -1) if isinstance(w2, torch.Tensor) else np.broadcast_to(w2, (k, len(w2)))).cumprod(
-        0
-    )  # X^{−2k}
+    powers = w2.expand(k, -1).cumprod(0)  # X^{−2k}
     half = 0.5 * inv
     bracket = [b + half for b in (table.T @ powers + lead[:, None])]  # ζ(n, X) X^{n−1} (s,) each
     tail = x * _alternating(delta * inv, bracket)  # Σₙ (−δ)ⁿ ζ(n, X)/n
@@ -143,28 +141,53 @@ def _series_part(y, delta, steps, lead, table):
 
 
 def _series(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """B(y, δ) for |δ| < y/100 (1-d y, δ) by the Taylor series, in slices of `_SLICE` entries.
-
-    A few entries on the CPU with no gradient to carry (the near entries of a mixed batch) go
-    through NumPy, whose operations on short arrays cost a microsecond where torch's cost ten;
-    the arithmetic is the same.
-    """
+    """B(y, δ) for |δ| < y/100 (1-d y, δ) by the Taylor series in torch, in slices of `_SLICE`
+    entries (with a gradient, off the CPU, or beyond `_NUMPY_UP_TO` entries; else `_series_numpy`)."""
     terms = _terms(float((delta.detach() / y.detach()).abs().max()))
-    shift = _shift(y)
+    shift = _shift(y.detach())
     lead, table = _zeta_coefficients(terms)
-    if (
-        y.numel() <= _NUMPY_UP_TO
-        and y.device.type == "cpu"
-        and not (torch.is_grad_enabled() and (y.requires_grad or delta.requires_grad))
-    ):
-        yn, dn = y.detach().double().numpy(), delta.detach().double().numpy()
-        out = _series_part(yn, dn, np.arange(shift, dtype=np.float64)[:, None], lead, table)
-        return torch.from_numpy(out).to(y.dtype)
     lead_t, table_t = (torch.from_numpy(a).to(dtype=y.dtype, device=y.device) for a in (lead, table))
     steps = torch.arange(shift, dtype=y.dtype, device=y.device).unsqueeze(-1)
     rows = _SLICE
     parts = [_series_part(ys, ds, steps, lead_t, table_t) for ys, ds in zip(y.split(rows), delta.split(rows))]
     return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _powers(t: np.ndarray, terms: int) -> np.ndarray:
+    """t², t³, …, t^{N+1} stacked on a new first axis: (N, *t.shape). (A loop of in-place products:
+    NumPy's cumulative product along a stride-0 axis is several times slower.)"""
+    out = np.empty((terms, *t.shape))
+    np.multiply(t, t, out=out[0])
+    for i in range(1, terms):
+        np.multiply(out[i - 1], t, out=out[i])
+    return out
+
+
+def _series_numpy(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """B(y, δ) for |δ| < y/100 (float64 1-d arrays): the arithmetic of `_series_part` in a dozen
+    whole-array operations, each power of n stacked on a leading axis — on the few entries of a
+    mixed batch NumPy's per-call cost, not the arithmetic, is what takes the time."""
+    if not y.size:
+        return y + delta
+    terms, shift = _terms(float(np.max(np.abs(delta / y)))), _shift(y)
+    lead, table = _zeta_coefficients(terms)
+    n = np.arange(2, terms + 2)
+    signs = ((-1.0) ** n / n)[:, None]  # (N, 1): (−1)ⁿ/n
+    x = y + shift
+    inv = 1 / x
+    inv2 = inv * inv
+    bracket = table.T @ np.concatenate([inv2[None], _powers(inv2, len(table) - 1)]) + lead[:, None] + 0.5 * inv
+    out = x * (signs * bracket * _powers(delta * inv, terms)).sum(0)  # Σₙ (−δ)ⁿ ζ(n, X)/n
+    if shift:
+        ratio = y / (y + np.arange(shift, dtype=np.float64)[:, None])  # (J, s): y/(y + j)
+        out += (signs * _powers(ratio, terms).sum(1) * _powers(delta / y, terms)).sum(0)
+    return out
+
+
+def _cpu_without_grad(*tensors: torch.Tensor) -> bool:
+    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors) and not (
+        torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    )
 
 
 def _digamma(y: torch.Tensor) -> torch.Tensor:
@@ -196,12 +219,35 @@ def bregman_lgamma(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None 
     y, delta = y.reshape(-1), delta.reshape(-1)
     if y.numel() == 0:
         return (y + delta).reshape(shape)
+    x = None if x is None else x.expand(shape).reshape(-1)
+    if _cpu_without_grad(y, delta, *([] if x is None else [x])):
+        return _bregman_cpu(y, delta, x).reshape(shape)
     near = delta.detach().abs() < _NEAR * y.detach()
     if bool(near.all()):
         return _series(y, delta).reshape(shape)
-    x = y + delta if x is None else x.expand(shape).reshape(-1)
+    x = y + delta if x is None else x
     out = torch.lgamma(x) - torch.lgamma(y) - _digamma(y) * delta
     idx = near.nonzero().squeeze(-1)
     if idx.numel():
         out = out.index_put((idx,), _series(y[idx], delta[idx]))
     return out.reshape(shape)
+
+
+def _bregman_cpu(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
+    """`bregman_lgamma` of 1-d CPU tensors without gradient: the near entries found and filled
+    in through NumPy views of the same memory, log Γ by torch (faster than SciPy's)."""
+    yn, dn = y.numpy(), delta.numpy()
+    near = np.abs(dn) < _NEAR * yn
+    if near.all():
+        if len(yn) <= _NUMPY_UP_TO:
+            return torch.from_numpy(_series_numpy(yn.astype(np.float64), dn.astype(np.float64))).to(y.dtype)
+        return _series(y, delta)
+    x = y + delta if x is None else x
+    out = torch.lgamma(x) - torch.lgamma(y) - _digamma(y) * delta  # a new tensor: written in place below
+    idx = np.flatnonzero(near)
+    if len(idx) > _NUMPY_UP_TO:
+        rows = torch.from_numpy(idx)
+        out[rows] = _series(y[rows], delta[rows])
+    elif len(idx):
+        out.numpy()[idx] = _series_numpy(yn[idx].astype(np.float64), dn[idx].astype(np.float64))
+    return out

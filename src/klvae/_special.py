@@ -40,7 +40,7 @@ _NEAR = 0.01  # |δ| < y/100: the series; beyond it the direct form keeps ≥ 11
 _SHIFT_TO = 10  # the asymptotic series from X ≥ 10: B₂ … B₁₈ reach 1e-17 relative
 _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798)  # B₂ … B₁₈
 _SLICE = 1 << 14  # entries per slice of the series: its (J, s) temporaries stay ~1 MB
-_NUMPY_UP_TO = 8192  # near entries up to which the series runs in NumPy (CPU, no gradient)
+_NUMPY_SLICE = 8192  # entries per slice of the NumPy series (CPU, no gradient): (N, J, s) stays ≤ 5 MB
 _TORCH_GRAIN = 32768  # elements from which torch splits an elementwise kernel over its threads
 
 
@@ -142,7 +142,7 @@ def _series_part(y, delta, steps, lead, table):
 
 def _series(y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     """B(y, δ) for |δ| < y/100 (1-d y, δ) by the Taylor series in torch, in slices of `_SLICE`
-    entries (with a gradient, off the CPU, or beyond `_NUMPY_UP_TO` entries; else `_series_numpy`)."""
+    entries (with a gradient or off the CPU; else `_series_numpy`)."""
     terms = _terms(float((delta.detach() / y.detach()).abs().max()))
     shift = _shift(y.detach())
     lead, table = _zeta_coefficients(terms)
@@ -182,6 +182,15 @@ def _series_numpy(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
         ratio = y / (y + np.arange(shift, dtype=np.float64)[:, None])  # (J, s): y/(y + j)
         out += (signs * _powers(ratio, terms).sum(1) * _powers(delta / y, terms)).sum(0)
     return out
+
+
+def _series_numpy_sliced(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """`_series_numpy` in float64, slice by slice (each its own number of terms and shift)."""
+    y, delta = y.astype(np.float64, copy=False), delta.astype(np.float64, copy=False)
+    if len(y) <= _NUMPY_SLICE:
+        return _series_numpy(y, delta)
+    step = _NUMPY_SLICE
+    return np.concatenate([_series_numpy(y[i : i + step], delta[i : i + step]) for i in range(0, len(y), step)])
 
 
 def _cpu_without_grad(*tensors: torch.Tensor) -> bool:
@@ -234,20 +243,17 @@ def bregman_lgamma(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None 
 
 
 def _bregman_cpu(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
-    """`bregman_lgamma` of 1-d CPU tensors without gradient: the near entries found and filled
-    in through NumPy views of the same memory, log Γ by torch (faster than SciPy's)."""
+    """`bregman_lgamma` of 1-d CPU tensors without gradient: the near entries found and their
+    series summed in NumPy (in slices of `_NUMPY_SLICE`, about 1.7× faster than the same
+    arithmetic in torch, whose temporaries are larger), written in place into the direct form's
+    output; log Γ by torch (faster than SciPy's)."""
     yn, dn = y.numpy(), delta.numpy()
     near = np.abs(dn) < _NEAR * yn
     if near.all():
-        if len(yn) <= _NUMPY_UP_TO:
-            return torch.from_numpy(_series_numpy(yn.astype(np.float64), dn.astype(np.float64))).to(y.dtype)
-        return _series(y, delta)
+        return torch.from_numpy(_series_numpy_sliced(yn, dn)).to(y.dtype)
     x = y + delta if x is None else x
     out = torch.lgamma(x) - torch.lgamma(y) - _digamma(y) * delta  # a new tensor: written in place below
     idx = np.flatnonzero(near)
-    if len(idx) > _NUMPY_UP_TO:
-        rows = torch.from_numpy(idx)
-        out[rows] = _series(y[rows], delta[rows])
-    elif len(idx):
-        out.numpy()[idx] = _series_numpy(yn[idx].astype(np.float64), dn[idx].astype(np.float64))
+    if len(idx):
+        out.numpy()[idx] = _series_numpy_sliced(yn[idx], dn[idx])
     return out

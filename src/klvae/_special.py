@@ -72,7 +72,8 @@ def g_term(b: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
 
 def _shift(y: torch.Tensor | np.ndarray) -> int:
     """J, the number of unit steps that take the smallest y of the batch to X = y + J ≥ 10."""
-    low = float(y.min()) if y.size else _SHIFT_TO
+    size = y.numel() if isinstance(y, torch.Tensor) else y.size  # a tensor's .size is a method
+    low = float(y.min()) if size else _SHIFT_TO
     return int(min(max(math.ceil(_SHIFT_TO - low), 0), _SHIFT_TO)) if low == low else 0
 
 
@@ -203,12 +204,7 @@ def _digamma(y: torch.Tensor) -> torch.Tensor:
     """ψ(y): SciPy's on the CPU when no gradient is asked and torch would run it on one thread
     (about 1.5× faster than torch's kernel, as exact), torch's otherwise."""
     one_thread = y.numel() < _TORCH_GRAIN or torch.get_num_threads() == 1
-    if (
-        one_thread
-        and y.device.type == "cpu"
-        and y.dtype in (torch.float32, torch.float64)
-        and not (torch.is_grad_enabled() and y.requires_grad)
-    ):
+    if one_thread and _cpu_without_grad(y):
         return torch.from_numpy(scipy.special.psi(y.detach().numpy()))
     return torch.digamma(y)
 

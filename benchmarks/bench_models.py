@@ -13,8 +13,8 @@ images), each row's difference from the VAE (± the standard error of the per-im
 which the shared images make far smaller), the ELBO (± SE), active units per layer and the KL
 split (index-code MI, total correlation, dimension-wise KL; one layer and the N(0, I) prior only).
 
-Rows run one after another, each alone on the machine; the load average before each is
-printed, since a busy machine gives a model fewer epochs in its budget. Each row's metrics are
+Rows run one after another, each in a process of its own and alone on the machine; the load
+average before each is printed, since a busy machine gives a model fewer epochs in its budget. Each row's metrics are
 written to OUT/<row>/metrics.json as it finishes, so an interrupted benchmark resumes at the
 first row without them (`--out` the same folder); `--finished` prints the table of the rows done.
 
@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -45,6 +47,8 @@ ROWS = {
     "vae2": ("two-layer VAE", VAEConfig(stochastic_layers=2), ELBOConfig()),
     "iwae2": ("two-layer IWAE k = 5", VAEConfig(stochastic_layers=2), ELBOConfig(objective="iwae", k_train=5)),
     "dreg5": ("IWAE k = 5, DReG", VAEConfig(), ELBOConfig(objective="iwae", k_train=5, dreg=True)),
+    "vampiwae": ("IWAE k = 5, VampPrior", VAEConfig(prior="vamp"), ELBOConfig(objective="iwae", k_train=5)),
+    "vampdeep": ("VampPrior, 1024-1024 networks", VAEConfig(prior="vamp", hidden=(1024, 1024)), ELBOConfig()),
     "vampiwae2": (
         "two-layer IWAE k = 5, VampPrior",
         VAEConfig(stochastic_layers=2, prior="vamp"),
@@ -124,6 +128,12 @@ def main(argv=None) -> None:
     keys = args.rows.split(",")
     if args.finished:
         keys = [key for key in keys if (out / key / "metrics.json").is_file()]
+    if len(keys) > 1 and not args.finished:  # each row in a fresh process: no memory or state carried over
+        for key in keys:
+            if not (out / key / "metrics.json").is_file():
+                row_argv = [f"--data={args.data}", f"--budget={args.budget}", f"--epochs={args.epochs}"]
+                row_argv += [f"--iw-k={args.iw_k}", f"--threads={args.threads}", f"--out={out}", f"--rows={key}"]
+                subprocess.run([sys.executable, __file__, *row_argv], check=True)
     results = {key: run_row(key, args, out) for key in keys}
     print(f"\n{args.data}, {args.budget:g} s of training per model, {args.threads} threads, torch {torch.__version__}")
     print()

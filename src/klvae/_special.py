@@ -200,11 +200,15 @@ def _cpu_without_grad(*tensors: torch.Tensor) -> bool:
     )
 
 
+def _one_thread(t: torch.Tensor) -> bool:
+    """Whether torch would run an elementwise kernel over t on one thread."""
+    return t.numel() < _TORCH_GRAIN or torch.get_num_threads() == 1
+
+
 def _digamma(y: torch.Tensor) -> torch.Tensor:
     """ψ(y): SciPy's on the CPU when no gradient is asked and torch would run it on one thread
-    (about 1.5× faster than torch's kernel, as exact), torch's otherwise."""
-    one_thread = y.numel() < _TORCH_GRAIN or torch.get_num_threads() == 1
-    if one_thread and _cpu_without_grad(y):
+    (faster than torch's kernel, as exact), torch's otherwise."""
+    if _one_thread(y) and _cpu_without_grad(y):
         return torch.from_numpy(scipy.special.psi(y.detach().numpy()))
     return torch.digamma(y)
 
@@ -240,15 +244,17 @@ def bregman_lgamma(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None 
 
 def _bregman_cpu(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
     """`bregman_lgamma` of 1-d CPU tensors without gradient: the near entries found and their
-    series summed in NumPy (in slices of `_NUMPY_SLICE`, about 1.7× faster than the same
-    arithmetic in torch, whose temporaries are larger), written in place into the direct form's
-    output; log Γ by torch (faster than SciPy's)."""
-    yn, dn = y.numpy(), delta.numpy()
+    series summed in NumPy (in slices of `_NUMPY_SLICE`; NumPy's smaller temporaries make the
+    same arithmetic faster than torch's), written in place into the direct form's output.
+    log Γ is torch's (SciPy's is faster on one thread but the less exact: it doubles the error of
+    a Dirichlet KL), ψ as `_digamma`; the direct form is built in place."""
+    yn, dn = y.detach().numpy(), delta.detach().numpy()
     near = np.abs(dn) < _NEAR * yn
     if near.all():
         return torch.from_numpy(_series_numpy_sliced(yn, dn)).to(y.dtype)
-    x = y + delta if x is None else x
-    out = torch.lgamma(x) - torch.lgamma(y) - _digamma(y) * delta  # a new tensor: written in place below
+    out = torch.lgamma(y + delta if x is None else x)
+    out -= torch.lgamma(y)
+    out -= _digamma(y).mul_(delta)
     idx = np.flatnonzero(near)
     if len(idx):
         out.numpy()[idx] = _series_numpy_sliced(yn[idx], dn[idx])

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from klvae.hardware import cpu_has_bf16
 from klvae.runs.folder import read_per_image
 from klvae.runs.vae import train_vae
 from klvae.train import TrainConfig
@@ -73,6 +74,17 @@ def run_row(key: str, args, out: Path) -> dict:
     _, metrics = train_vae(vae, objective, train, figures=False, log=True)
     print(f"{key}: done in {time.time() - started:.0f} s", flush=True)
     return metrics
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), and whether it multiplies bfloat16 natively (klvae's `--amp
+    auto` then trains in bf16): a time budget buys a model a different number of steps on each
+    CPU, so tables from two machines do not compare row by row."""
+    try:
+        names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
+    except OSError:
+        names = []
+    return f"{names[0] if names else 'CPU'}, {'bf16 matmuls' if cpu_has_bf16() else 'no bf16 matmuls: float32'}"
 
 
 def fmt_se(value: float, se: float | None) -> str:
@@ -136,6 +148,7 @@ def main(argv=None) -> None:
                 subprocess.run([sys.executable, __file__, *row_argv], check=True)
     results = {key: run_row(key, args, out) for key in keys}
     print(f"\n{args.data}, {args.budget:g} s of training per model, {args.threads} threads, torch {torch.__version__}")
+    print(cpu_name())
     print()
     print(table(results, args, out))
 

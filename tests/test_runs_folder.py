@@ -146,7 +146,7 @@ def test_ctrl_c_during_the_final_evaluation_says_the_model_is_saved(tmp_path, mo
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs_vae, "evaluate_vae", interrupted)
+    monkeypatch.setattr(runs_vae, "evaluate_vae_per_image", interrupted)
     with pytest.raises(EvaluationInterrupted, match="the trained model is saved in"):
         run(tmp_path / "a")
     assert (tmp_path / "a" / "model.safetensors").is_file()

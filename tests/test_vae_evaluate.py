@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import integrate
 
-from klvae.vae import VAE, VAEConfig, evaluate_vae, iw_log_px, log_likelihood
+from klvae.vae import VAE, VAEConfig, evaluate_vae, evaluate_vae_per_image, iw_log_px, log_likelihood
 from test_vae_objective import hand_elbo, hand_log_px_z, tiny_model
 
 X = np.array([1.0, 0.0])
@@ -139,8 +139,7 @@ def test_standard_errors_are_those_of_the_per_example_values():
     assert m["test_iw_nll_se"] == pytest.approx(float(np.std(log_px.numpy(), ddof=1)) / math.sqrt(37), rel=1e-9)
     assert m["test_elbo_se"] == pytest.approx(float(np.std(elbo.numpy(), ddof=1)) / math.sqrt(37), rel=1e-9)
     assert evaluate_vae(model, x[:1], k=5)["test_iw_nll_se"] is None  # one image: no spread to measure
-    kept: dict = {}
-    again = evaluate_vae(model, x, k=20, batch_size=10, seed=3, per_image=kept)
+    again, kept = evaluate_vae_per_image(model, x, k=20, batch_size=10, seed=3)
     assert again["test_iw_nll"] == m["test_iw_nll"]  # the same draws: asking for the values changes nothing
     assert torch.equal(kept["log_px"], log_px.double()) and torch.equal(kept["elbo"], elbo.double())
 

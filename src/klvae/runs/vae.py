@@ -41,7 +41,7 @@ from klvae.runs.vae_report import write_figures_and_report
 from klvae.runs.vae_task import VAETask
 from klvae.tensorboard import TensorBoardLogger, require_tensorboard
 from klvae.train import FitResult, TrainConfig, fit
-from klvae.vae.evaluate import evaluate_vae
+from klvae.vae.evaluate import evaluate_vae_per_image
 from klvae.vae.files import build_model, load_run, save_model
 from klvae.vae.model import VAE, VAEConfig, size_defaults
 from klvae.vae.objective import ELBOConfig, binarize, check_objective, resolve_kl
@@ -237,8 +237,7 @@ def train_vae(
             evaluated = keep.restore() if train.keep == "best" else {"checkpoint": "last"}
             save_model(model, run_dir / MODEL)
             try:
-                per_image: dict[str, torch.Tensor] = {}
-                metrics = _final_metrics(model, x_test, y_test, objective.iw_k, result, log, per_image)
+                metrics, per_image = _final_metrics(model, x_test, y_test, objective.iw_k, result, log)
                 write_per_image(run_dir, per_image, objective.iw_k)
                 metrics["processes"] = ctx.world
                 metrics["evaluated"] = evaluated
@@ -289,11 +288,11 @@ def _final_metrics(
     k: int,
     result: FitResult,
     log: bool = False,
-    per_image: dict | None = None,
-) -> dict:
+) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The test-set metrics with the run's training figures, and the per-example values."""
     st = result.state
     with evaluation_bar(len(x_test), k, log) as bar:
-        metrics = evaluate_vae(model, x_test, y=y_test, k=k, progress=bar.update, per_image=per_image)
+        metrics, per_image = evaluate_vae_per_image(model, x_test, y=y_test, k=k, progress=bar.update)
     metrics.update(
         {
             "epochs": st.epoch,  # finished epochs (a --max-seconds stop may leave one partly done)
@@ -305,7 +304,7 @@ def _final_metrics(
             "units": "nats per example",
         }
     )
-    return metrics
+    return metrics, per_image
 
 
 def evaluate_run(
@@ -317,10 +316,9 @@ def evaluate_run(
     model = load_run(run_dir, device)
     dataset = load_dataset(train.data)
     x_test, y_test = test_set(dataset, objective).to(device), test_labels(dataset, vae, device)
-    per_image: dict[str, torch.Tensor] = {}
     k = k or objective.iw_k
     with evaluation_bar(len(x_test), k) as bar:
-        metrics = evaluate_vae(model, x_test, y=y_test, k=k, progress=bar.update, per_image=per_image)
+        metrics, per_image = evaluate_vae_per_image(model, x_test, y=y_test, k=k, progress=bar.update)
     metrics["units"] = "nats per example"
     if save:
         write_per_image(Path(run_dir), per_image, k, EVAL_PER_IMAGE)

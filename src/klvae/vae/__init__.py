@@ -15,7 +15,13 @@ from __future__ import annotations
 import torch  # noqa: F401  (used by the doctest above)
 
 from klvae.vae.densities import log_likelihood, log_normal
-from klvae.vae.evaluate import ACTIVE_UNIT_THRESHOLD, evaluate_vae, iw_log_px, paired_difference
+from klvae.vae.evaluate import (
+    ACTIVE_UNIT_THRESHOLD,
+    evaluate_vae,
+    evaluate_vae_per_image,
+    iw_log_px,
+    paired_difference,
+)
 from klvae.vae.files import build_model, load_model, load_run, save_model
 from klvae.vae.iwae import iwae_loss
 from klvae.vae.model import LIKELIHOODS, VAE, Draw, VAEConfig, size_defaults
@@ -49,6 +55,7 @@ __all__ = [
     "kl_split",
     "iw_log_px",
     "evaluate_vae",
+    "evaluate_vae_per_image",
     "paired_difference",
     "ACTIVE_UNIT_THRESHOLD",
 ]

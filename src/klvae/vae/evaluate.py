@@ -24,7 +24,7 @@ import torch
 from klvae.gaussian import kl_std_normal
 from klvae.vae.tc import kl_split
 
-__all__ = ["iw_log_px", "evaluate_vae", "paired_difference", "ACTIVE_UNIT_THRESHOLD"]
+__all__ = ["iw_log_px", "evaluate_vae", "evaluate_vae_per_image", "paired_difference", "ACTIVE_UNIT_THRESHOLD"]
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 _MAX_ELEMENTS = 1 << 22  # decoder outputs per chunk (≈16 MB in float32): bounds memory for any k
@@ -101,17 +101,31 @@ def evaluate_vae(
     batch_size: int = 100,
     seed: int = 0,
     progress=None,
-    per_image: dict | None = None,
 ) -> dict:
     """Test-set metrics of `model` on x (N, C, H, W) (and labels y (N,) of a conditional model),
     nats per example (see the module docstring).
 
     Draws come from a generator seeded by `seed` inside a forked RNG, so evaluating never changes
     the caller's random stream. `progress`, if given, is called with the number of examples of
-    each batch done (e.g. a tqdm bar's `update`). `per_image`, if given, is filled with the (N,)
-    float64 tensors "log_px" and "elbo", one value per test example, for paired comparisons of
-    two models on the same examples (`paired_difference`). Returns a JSON-ready dict.
+    each batch done (e.g. a tqdm bar's `update`). Returns a JSON-ready dict.
     """
+    return evaluate_vae_per_image(model, x, y=y, k=k, batch_size=batch_size, seed=seed, progress=progress)[0]
+
+
+@torch.no_grad()
+def evaluate_vae_per_image(
+    model,
+    x: torch.Tensor,
+    *,
+    y: torch.Tensor | None = None,
+    k: int = 1000,
+    batch_size: int = 100,
+    seed: int = 0,
+    progress=None,
+) -> tuple[dict, dict[str, torch.Tensor]]:
+    """`evaluate_vae`'s metrics and the values they average: {"log_px", "elbo"}, (N,) float64 each,
+    one per example in x's order, for paired comparisons of two models on the same examples
+    (`paired_difference`). The same draws as `evaluate_vae` with the same seed."""
     was_training = model.training
     model.eval()
     devices = [x.device] if x.device.type == "cuda" else []
@@ -137,12 +151,10 @@ def evaluate_vae(
         model.train()
     n = x.shape[0]
     values = {key: torch.cat(v) for key, v in per.items()}
-    if per_image is not None:
-        per_image.update(log_px=values["log_px"], elbo=values["elbo"])
     variances = [_unit_variance(torch.cat([m[j] for m in means])) for j in range(len(means[0]))]
     active = [int((v > ACTIVE_UNIT_THRESHOLD).sum()) for v in variances]
     kl_per_dim = (torch.stack(kls).sum(0) / n).tolist() if kls else None
-    return {
+    metrics = {
         "test_elbo": float(values["elbo"].mean()),
         "test_elbo_se": _standard_error(values["elbo"]),
         "test_iw_nll": -float(values["log_px"].mean()),
@@ -163,6 +175,7 @@ def evaluate_vae(
         "active_unit_variance": variances[0].tolist(),
         "n_test": n,
     }
+    return metrics, {"log_px": values["log_px"], "elbo": values["elbo"]}
 
 
 def paired_difference(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float | None]:

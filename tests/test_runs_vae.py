@@ -173,7 +173,12 @@ def test_the_validation_split_is_fixed_disjoint_and_the_test_set_is_read_once(tm
     assert validation_split(x, 0.0)[1].shape[0] == 0
     reads = []
     evaluate = runs_vae.evaluate_vae_per_image
-    monkeypatch.setattr(runs_vae, "evaluate_vae_per_image", lambda m, xt, **k: reads.append(len(xt)) or evaluate(m, xt, **k))
+
+    def counted(m, xt, **k):
+        reads.append(len(xt))
+        return evaluate(m, xt, **k)
+
+    monkeypatch.setattr(runs_vae, "evaluate_vae_per_image", counted)
     d, metrics = run(tmp_path, epochs=2, val_size=None)  # the default share: a fifth of the digits
     lines = [json.loads(s) for s in (d / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [9, 18] and all("val_elbo" in r and "test_elbo" not in r for r in lines)

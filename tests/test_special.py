@@ -129,3 +129,30 @@ def test_a_mixed_batch_without_gradient_matches_the_torch_path_and_mpmath(n_near
             want = float(mp_bregman(float(y[i]), float(delta[i])))
             tol = 1e-14 if i < n_near else 3e-11
             assert float(plain[i]) == pytest.approx(want, rel=tol)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_summed_groups_keep_full_precision_where_all_are_near_and_rounding_level_elsewhere(grad):
+    # `summed`: the series only for groups (rows) whose every entry is near. An all-near row's sum
+    # keeps full relative precision; a row with a far entry is within a few ε Σ|terms| of the
+    # truth, the rounding of its far entries' direct form, whichever way its near ones go
+    g = torch.Generator().manual_seed(7)
+    rows, k = 40, 5
+    y = 0.2 + 20 * torch.rand(rows, k, generator=g, dtype=D)
+    rel = (torch.rand(rows, k, generator=g, dtype=D) - 0.5) * 0.018  # every entry near
+    rel[rows // 2 :, 0] = 0.3  # the second half: one far entry per row
+    delta = y * rel
+    yy = y.clone().requires_grad_(grad)
+    got = bregman_lgamma(yy, delta, summed=-1).sum(-1).detach()
+    plain = bregman_lgamma(yy, delta).sum(-1).detach()
+    assert torch.equal(got[: rows // 2], plain[: rows // 2])  # all near: as without `summed`
+    for i in range(rows):
+        want = mpmath.fsum(mp_bregman(float(a), float(b)) for a, b in zip(y[i], delta[i]))
+        if i < rows // 2:
+            assert float(got[i]) == pytest.approx(float(want), rel=1e-14)
+        else:
+            scale = sum(
+                abs(math.lgamma(a + b)) + abs(math.lgamma(a)) + abs(float(mpmath.digamma(a)) * b) + 1e-300
+                for a, b in zip(y[i].tolist(), delta[i].tolist())
+            )
+            assert abs(float(got[i]) - float(want)) <= 8 * 2.0**-52 * scale

@@ -213,11 +213,17 @@ def _digamma(y: torch.Tensor) -> torch.Tensor:
     return torch.digamma(y)
 
 
-def bregman_lgamma(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+def bregman_lgamma(
+    y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None = None, *, summed: int | None = None
+) -> torch.Tensor:
     """log Γ(y + δ) − log Γ(y) − ψ(y) δ ≥ 0 (y > 0, x = y + δ > 0), without cancellation.
 
     `x`, when given, is y + δ as the caller holds it (log Γ(x) is then taken of it, not of
     a rounded sum). A batch whose every entry is near (|δ| < y/100) costs no log Γ at all.
+    `summed`: an axis along which the caller adds the results up (the K terms of a Dirichlet
+    KL, the three of a Beta KL). The series is then summed only where every entry along it is
+    near: where one is far, its direct form's rounding (a few ε |log Γ|) already sets the sum's
+    absolute error, and the series of the others would not lower it.
 
     >>> y, d = torch.tensor(3.0, dtype=torch.float64), torch.tensor(1e-6, dtype=torch.float64)
     >>> round(float(bregman_lgamma(y, d)) / (0.5 * (math.pi**2 / 6 - 1.25) * 1e-12), 5)  # ≈ ψ′(3) δ²/2
@@ -225,13 +231,20 @@ def bregman_lgamma(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None 
     """
     y, delta = torch.broadcast_tensors(y, delta)
     shape = y.shape
-    y, delta = y.reshape(-1), delta.reshape(-1)
     if y.numel() == 0:
-        return (y + delta).reshape(shape)
+        return y + delta
     x = None if x is None else x.expand(shape).reshape(-1)
     if _cpu_without_grad(y, delta, *([] if x is None else [x])):
-        return _bregman_cpu(y, delta, x).reshape(shape)
+        yn, dn = y.detach().numpy(), delta.detach().numpy()
+        near_n = np.abs(dn) < _NEAR * yn
+        if summed is not None:
+            near_n = np.broadcast_to(near_n.all(summed, keepdims=True), shape)
+        flat = (yn.reshape(-1), dn.reshape(-1), near_n.reshape(-1))
+        return _bregman_cpu(y.reshape(-1), delta.reshape(-1), x, *flat).reshape(shape)
     near = delta.detach().abs() < _NEAR * y.detach()
+    if summed is not None:
+        near = near.all(summed, keepdim=True).expand(shape)
+    y, delta, near = y.reshape(-1), delta.reshape(-1), near.reshape(-1)
     if bool(near.all()):
         return _series(y, delta).reshape(shape)
     x = y + delta if x is None else x
@@ -242,14 +255,13 @@ def bregman_lgamma(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None 
     return out.reshape(shape)
 
 
-def _bregman_cpu(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
-    """`bregman_lgamma` of 1-d CPU tensors without gradient: the near entries found and their
-    series summed in NumPy (in slices of `_NUMPY_SLICE`; NumPy's smaller temporaries make the
-    same arithmetic faster than torch's), written in place into the direct form's output.
-    log Γ is torch's (SciPy's is faster on one thread but the less exact: it doubles the error of
-    a Dirichlet KL), ψ as `_digamma`; the direct form is built in place."""
-    yn, dn = y.detach().numpy(), delta.detach().numpy()
-    near = np.abs(dn) < _NEAR * yn
+def _bregman_cpu(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None, yn, dn, near) -> torch.Tensor:
+    """`bregman_lgamma` of 1-d CPU tensors without gradient (yn, dn: their NumPy views; near: the
+    entries to sum by the series): the series summed in NumPy (in slices of `_NUMPY_SLICE`;
+    NumPy's smaller temporaries make the same arithmetic faster than torch's), written in place
+    into the direct form's output. log Γ is torch's (SciPy's is faster on one thread but the
+    less exact: it doubles the error of a Dirichlet KL), ψ as `_digamma`; the direct form is
+    built in place."""
     if near.all():
         return torch.from_numpy(_series_numpy_sliced(yn, dn)).to(y.dtype)
     out = torch.lgamma(y + delta if x is None else x)

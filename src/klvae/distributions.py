@@ -191,7 +191,7 @@ def _kl_beta_beta(p, q):  # B(a) + B(b) − B(a + b), the three in one call
     a1, b1, a2, b2 = torch.broadcast_tensors(p.concentration1, p.concentration0, q.concentration1, q.concentration0)
     da, db = a2 - a1, b2 - b1
     parts = bregman_lgamma(
-        torch.stack([a1, b1, a1 + b1]), torch.stack([da, db, da + db]), torch.stack([a2, b2, a2 + b2])
+        torch.stack([a1, b1, a1 + b1]), torch.stack([da, db, da + db]), torch.stack([a2, b2, a2 + b2]), summed=0
     )
     return parts[0] + parts[1] - parts[2]
 
@@ -200,7 +200,7 @@ def _kl_beta_beta(p, q):  # B(a) + B(b) − B(a + b), the three in one call
 def _kl_dirichlet_dirichlet(p, q):  # Σᵢ B(αᵢ) − B(α₀)
     a, b = torch.broadcast_tensors(p.concentration, q.concentration)
     d = b - a
-    return bregman_lgamma(a, d, b).sum(-1) - bregman_lgamma(a.sum(-1), d.sum(-1), b.sum(-1))
+    return bregman_lgamma(a, d, b, summed=-1).sum(-1) - bregman_lgamma(a.sum(-1), d.sum(-1), b.sum(-1))
 
 
 @_pair(Laplace, Laplace)

@@ -48,6 +48,7 @@ ROWS = {
     "vae2": ("two-layer VAE", VAEConfig(stochastic_layers=2), ELBOConfig()),
     "iwae2": ("two-layer IWAE k = 5", VAEConfig(stochastic_layers=2), ELBOConfig(objective="iwae", k_train=5)),
     "dreg5": ("IWAE k = 5, DReG", VAEConfig(), ELBOConfig(objective="iwae", k_train=5, dreg=True)),
+    "vamp100": ("VampPrior, K = 100", VAEConfig(prior="vamp", pseudo_inputs=100), ELBOConfig()),
     "vampiwae": ("IWAE k = 5, VampPrior", VAEConfig(prior="vamp"), ELBOConfig(objective="iwae", k_train=5)),
     "vampdeep": ("VampPrior, 1024-1024 networks", VAEConfig(prior="vamp", hidden=(1024, 1024)), ELBOConfig()),
     "vampiwae2": (

@@ -17,6 +17,9 @@ Rows run one after another, each in a process of its own and alone on the machin
 average before each is printed, since a busy machine gives a model fewer epochs in its budget. Each row's metrics are
 written to OUT/<row>/metrics.json as it finishes, so an interrupted benchmark resumes at the
 first row without them (`--out` the same folder); `--finished` prints the table of the rows done.
+A row already trained but evaluated at another k is evaluated again at `--iw-k` (RUN/eval.json, the
+code of `klvae eval`), not trained again: settings can be chosen from runs evaluated at a small k,
+and only the chosen rows brought to k = 5000.
 
     PYTHONPATH=src python benchmarks/bench_models.py --data fashion-mnist --budget 600 --iw-k 5000 \\
         [--rows vae,iwae5,iwae50,vamp,vae2,iwae2] [--threads 2] [--out bench-models-600]
@@ -33,10 +36,12 @@ import time
 from pathlib import Path
 
 import torch
+from scipy import special
 
+from klvae.data import load_dataset
 from klvae.hardware import cpu_has_bf16
-from klvae.runs.folder import read_per_image
-from klvae.runs.vae import train_vae
+from klvae.runs.folder import EVAL, EVAL_PER_IMAGE, METRICS, PER_IMAGE, read_per_image
+from klvae.runs.vae import evaluate_run, train_vae
 from klvae.train import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig, paired_difference
 
@@ -51,6 +56,19 @@ ROWS = {
     "vamp100": ("VampPrior, K = 100", VAEConfig(prior="vamp", pseudo_inputs=100), ELBOConfig()),
     "vampiwae": ("IWAE k = 5, VampPrior", VAEConfig(prior="vamp"), ELBOConfig(objective="iwae", k_train=5)),
     "vampdeep": ("VampPrior, 1024-1024 networks", VAEConfig(prior="vamp", hidden=(1024, 1024)), ELBOConfig()),
+    "vae512x2": ("VAE, 512-512 networks", VAEConfig(hidden=(512, 512)), ELBOConfig()),
+    "vamp512x2": ("VampPrior, 512-512 networks", VAEConfig(prior="vamp", hidden=(512, 512)), ELBOConfig()),
+    "vamp2": ("two-layer VAE, VampPrior", VAEConfig(stochastic_layers=2, prior="vamp"), ELBOConfig()),
+    "vamp200": ("VampPrior, K = 200", VAEConfig(prior="vamp", pseudo_inputs=200), ELBOConfig()),
+    "vae2048": ("VAE, 2048 hidden units", VAEConfig(hidden=(2048,)), ELBOConfig()),
+    "vamp2048": ("VampPrior, 2048 hidden units", VAEConfig(prior="vamp", hidden=(2048,)), ELBOConfig()),
+    "vampwarm": ("VampPrior, KL warm-up 10 epochs", VAEConfig(prior="vamp"), ELBOConfig(warmup_epochs=10)),
+    "vamp512": (
+        "VampPrior, batch 512, Adam 4e-3",
+        VAEConfig(prior="vamp"),
+        ELBOConfig(),
+        {"batch_size": 512, "lr": 4e-3},
+    ),
     "vampiwae2": (
         "two-layer IWAE k = 5, VampPrior",
         VAEConfig(stochastic_layers=2, prior="vamp"),
@@ -60,16 +78,38 @@ ROWS = {
 DEFAULT_ROWS = "vae,iwae5,iwae50,vamp,vae2,iwae2"
 
 
+def evaluation(folder: Path, k: int) -> tuple[dict, str] | None:
+    """The row's test metrics at k importance samples and the file of its per-image values: the
+    training run's own evaluation, or a later `klvae eval RUN --iw-k K` of the same weights (so a
+    row trained with a small k, to choose between settings, is brought to the table's k without
+    training again). None where neither used k."""
+    for metrics_file, per_image in ((METRICS, PER_IMAGE), (EVAL, EVAL_PER_IMAGE)):
+        path = folder / metrics_file
+        if path.is_file() and (metrics := json.loads(path.read_text())).get("iw_k") == k:
+            return metrics, per_image
+    return None
+
+
 def run_row(key: str, args, out: Path) -> dict:
-    """Train and evaluate one row (or read its finished metrics); returns the metrics."""
-    done = out / key / "metrics.json"
+    """Train and evaluate one row (or read its finished metrics); returns the metrics, with the
+    training figures (epochs, steps) of the run's metrics.json."""
+    done = out / key / METRICS
     if done.is_file():
-        return json.loads(done.read_text())
-    _, vae, objective = ROWS[key]
+        trained = json.loads(done.read_text())
+        found = evaluation(out / key, args.iw_k)
+        if found is None and not args.finished:  # trained, not yet evaluated at this k: `klvae eval`'s code
+            print(f"{key}: load average {os.getloadavg()[0]:.2f}; evaluating at k = {args.iw_k}", flush=True)
+            started = time.time()
+            evaluate_run(out / key, args.iw_k)
+            print(f"{key}: evaluated in {time.time() - started:.0f} s", flush=True)
+            found = evaluation(out / key, args.iw_k)
+        return trained if found is None else {**trained, **found[0]}
+    _, vae, objective, *settings = ROWS[key]  # settings: the row's own loop settings (batch, rate), if any
     objective = ELBOConfig(**{**objective.__dict__, "iw_k": args.iw_k})
     train = TrainConfig(
         data=args.data, out=str(out / key), max_seconds=args.budget, epochs=args.epochs, threads=args.threads, seed=0
     )
+    train = TrainConfig(**{**train.__dict__, **(settings[0] if settings else {})})
     print(f"{key}: load average {os.getloadavg()[0]:.2f}; training {args.budget:g} s", flush=True)
     started = time.time()
     _, metrics = train_vae(vae, objective, train, figures=False, log=True)
@@ -88,15 +128,35 @@ def cpu_name() -> str:
     return f"{names[0] if names else 'CPU'}, {'bf16 matmuls' if cpu_has_bf16() else 'no bf16 matmuls: float32'}"
 
 
+def binarization_floor(data: str) -> str:
+    """E Σᵢ H(x̄ᵢ), the entropy of the Bernoulli draws that binarize an image of grey levels x̄, averaged
+    over the test images (and over the training images). The binarized images are a mixture over grey
+    images of products of Bernoullis, whose entropy is at least its components' mean entropy, so no
+    model's −log p(x) can go below this; its difference between the two sets is most of the gap between
+    the validation and the test ELBO."""
+    dataset = load_dataset(data)
+    if dataset.image_shape is None:
+        return ""
+    floors = [
+        float((special.entr(x) + special.entr(1 - x)).sum(1).mean())
+        for x in (dataset.x_test.double().flatten(1).numpy(), dataset.x_train.double().flatten(1).numpy())
+    ]
+    test, train = floors
+    return f"binarization floor E Σ H(x̄ᵢ): {test:.2f} nats on the test images ({train:.2f} on the training images)"
+
+
 def fmt_se(value: float, se: float | None) -> str:
     return f"{value:.2f} ± {se:.2f}" if se is not None else f"{value:.2f}"
 
 
-def versus_vae(key: str, out: Path) -> str:
+def versus_vae(key: str, out: Path, k: int) -> str:
     """−log p(x) of the row minus the VAE's, ± the standard error of the per-image differences
     (both models see the same test images), or — where a run has no per-image values."""
+    found = [evaluation(out / name, k) for name in (key, "vae")]
+    if None in found:
+        return "—"
     try:
-        mine, vae = (read_per_image(out / name)["log_px"] for name in (key, "vae"))
+        mine, vae = (read_per_image(out / name, f[1])["log_px"] for name, f in zip((key, "vae"), found))
     except FileNotFoundError:
         return "—"
     diff, se = paired_difference(-mine, -vae)
@@ -104,7 +164,7 @@ def versus_vae(key: str, out: Path) -> str:
 
 
 def table(results: dict[str, dict], args, out: Path) -> str:
-    paired = {key: "" if key == "vae" else versus_vae(key, out) for key in results}
+    paired = {key: "" if key == "vae" else versus_vae(key, out, args.iw_k) for key in results}
     show = any(v not in ("", "—") for v in paired.values())  # runs made before per-image values: no column
     head = (
         f"| model | epochs | test −log p(x), k = {args.iw_k} | {'vs VAE, paired | ' if show else ''}test ELBO | gap | "
@@ -116,8 +176,9 @@ def table(results: dict[str, dict], args, out: Path) -> str:
         split = [m.get(k) for k in ("index_code_mi", "total_correlation", "dimwise_kl")]
         au = " + ".join(map(str, m.get("active_units_per_layer", [m["active_units"]])))
         sizes = " + ".join(map(str, m.get("latent_sizes", [])))
+        other_k = f" (k = {m['iw_k']})" if m.get("iw_k", args.iw_k) != args.iw_k else ""  # not yet at the table's k
         lines.append(
-            f"| {ROWS[key][0]} | {m['epochs']} | {fmt_se(m['test_iw_nll'], m.get('test_iw_nll_se'))} | "
+            f"| {ROWS[key][0]} | {m['epochs']} | {fmt_se(m['test_iw_nll'], m.get('test_iw_nll_se'))}{other_k} | "
             + (f"{paired[key]} | " if show else "")
             + f"{fmt_se(m['test_elbo'], m.get('test_elbo_se'))} | {-m['test_elbo'] - m['test_iw_nll']:.2f} | "
             f"{au} of {sizes} | " + " | ".join("—" if v is None else f"{v:.2f}" for v in split) + " |"
@@ -140,16 +201,17 @@ def main(argv=None) -> None:
     out = Path(args.out or f"bench-models-{args.data}-{args.budget:g}")
     keys = args.rows.split(",")
     if args.finished:
-        keys = [key for key in keys if (out / key / "metrics.json").is_file()]
+        keys = [key for key in keys if (out / key / METRICS).is_file()]
     if len(keys) > 1 and not args.finished:  # each row in a fresh process: no memory or state carried over
         for key in keys:
-            if not (out / key / "metrics.json").is_file():
+            if evaluation(out / key, args.iw_k) is None:
                 row_argv = [f"--data={args.data}", f"--budget={args.budget}", f"--epochs={args.epochs}"]
                 row_argv += [f"--iw-k={args.iw_k}", f"--threads={args.threads}", f"--out={out}", f"--rows={key}"]
                 subprocess.run([sys.executable, __file__, *row_argv], check=True)
     results = {key: run_row(key, args, out) for key in keys}
     print(f"\n{args.data}, {args.budget:g} s of training per model, {args.threads} threads, torch {torch.__version__}")
     print(cpu_name())
+    print(binarization_floor(args.data))
     print()
     print(table(results, args, out))
 

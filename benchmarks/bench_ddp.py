@@ -1,6 +1,6 @@
 """Training throughput with 1 process vs 2 DDP processes (gloo, CPU), and the all-reduce cost per step.
 
-Each configuration trains the VAE through `klvae.runs.vae.train_vae` (the real loop) and reads
+Each configuration trains the VAE through `klvae.runs.vae.job.train_vae` (the real loop) and reads
 `train_samples_per_second` from metrics.json (training steps only, evaluation excluded):
 
 - 1 process, 1 thread      (the baseline)
@@ -49,9 +49,9 @@ def worker(out: str, data: str, hidden: str, epochs: int, threads: int) -> None:
     """One process of a run (plain, or one rank under torchrun)."""
     import torch
 
-    from klvae import distributed
-    from klvae.runs.vae import train_vae
-    from klvae.train import TrainConfig
+    from klvae.runs.vae.job import train_vae
+    from klvae.training import distributed
+    from klvae.training.loop import TrainConfig
     from klvae.vae import ELBOConfig, VAEConfig
 
     latent = 16 if hidden == "1024,512" else 8
@@ -145,10 +145,10 @@ def compile_cost(steps: int = 300) -> None:
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache.name  # read when torch first compiles
     import torch
 
-    from klvae.data import load_dataset
-    from klvae.distributed import Shard, using_shard
-    from klvae.runs.vae import VAETask
-    from klvae.train import TrainConfig
+    from klvae.data.datasets import load_dataset
+    from klvae.runs.vae.task import VAETask
+    from klvae.training.distributed import Shard, using_shard
+    from klvae.training.loop import TrainConfig
     from klvae.vae import VAE, ELBOConfig, VAEConfig
 
     torch.set_num_threads(1)

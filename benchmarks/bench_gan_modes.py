@@ -44,9 +44,9 @@ def _one(job: dict) -> dict:
     import torch
 
     from klvae.gan.model import GANConfig
-    from klvae.runs.gan import defaults as train_defaults
-    from klvae.runs.gan import train_gan
-    from klvae.train import TrainConfig
+    from klvae.runs.gan.job import defaults as train_defaults
+    from klvae.runs.gan.job import train_gan
+    from klvae.training.loop import TrainConfig
 
     torch.set_num_threads(1)
     settings = {"data": job["data"], **train_defaults(job["data"], job["loss"])}

@@ -1,4 +1,4 @@
-"""klvae.gaussian vs torch.distributions: Gaussian KL on batches, float64, CPU.
+"""klvae.measures.gaussian vs torch.distributions: Gaussian KL on batches, float64, CPU.
 
 Two cases, each timed as a user pays for it (building the distributions, argument
 validation on both sides, then the KL):
@@ -19,7 +19,8 @@ import time
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
-from klvae.gaussian import kl_mvn, kl_normal
+from klvae.measures.gaussian import kl_normal
+from klvae.measures.mvn import kl_mvn
 
 DTYPE = torch.float64
 

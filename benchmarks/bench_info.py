@@ -1,4 +1,4 @@
-"""klvae.info against scipy on (1000, 10000) float64 rows: entropy, KL, JS distance.
+"""klvae.measures.discrete against scipy on (1000, 10000) float64 rows: entropy, KL, JS distance.
 
 Both libraries get the same NumPy arrays and return NumPy; klvae's conversion and its
 input validation are inside the timed call. Runs alternate scipy / klvae (the order
@@ -67,7 +67,7 @@ def main(argv=None) -> None:
         assert rel <= 1e-12, f"{name}: klvae and scipy differ by {rel:.3g} (relative)"
 
     print(
-        f"klvae.info vs scipy {scipy.__version__}: ({args.rows}, {args.cols}) float64, "
+        f"klvae.measures.discrete vs scipy {scipy.__version__}: ({args.rows}, {args.cols}) float64, "
         f"torch {torch.__version__}, {os.cpu_count()} CPUs, median of {args.repeats} alternating runs"
     )
     print("| measure | threads | scipy (ms) | klvae (ms) | speed-up | load average (1/5/15 min) |")

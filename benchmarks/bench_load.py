@@ -39,7 +39,7 @@ EXAMPLE = """
 import sys, time, torch
 from torch import nn
 from torch.nn import functional as F
-from klvae.data import load_dataset
+from klvae.data.datasets import load_dataset
 x = load_dataset("fashion-mnist").x_train.flatten(1)
 class VAE(nn.Module):
     def __init__(self):

@@ -6,7 +6,7 @@ two-layer IWAE k = 5, each with klvae's defaults for the image size (28×28: 102
 32 latents — two layers add z2 of 16 through 128 units —, batch 256, Adam 3e-3 with β2 0.95,
 the rate decaying linearly to 0 over the budget), dynamically binarized pixels, the Bernoulli
 likelihood and 10 % of the training images held out for the validation curve. Every model
-goes through `klvae.runs.vae.train_vae`, the code path of `klvae train`, with `--max-seconds`
+goes through `klvae.runs.vae.job.train_vae`, the code path of `klvae train`, with `--max-seconds`
 set to the budget; then `klvae.vae.evaluate_vae` on the test set (binarized once with klvae's
 fixed seed): −log p(x) by importance sampling with k draws (± one standard error over the test
 images), each row's difference from the VAE (± the standard error of the per-image differences,
@@ -37,12 +37,12 @@ from pathlib import Path
 
 import torch
 
-from klvae.data import load_dataset
-from klvae.elementwise import entr
-from klvae.hardware import cpu_has_bf16
+from klvae.data.datasets import load_dataset
+from klvae.measures.elementwise import entr
 from klvae.runs.folder import EVAL, EVAL_PER_IMAGE, METRICS, PER_IMAGE, read_per_image
-from klvae.runs.vae import evaluate_run, train_vae
-from klvae.train import TrainConfig
+from klvae.runs.vae.job import evaluate_run, train_vae
+from klvae.training.hardware import cpu_has_bf16
+from klvae.training.loop import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig, paired_difference
 
 ROWS = {

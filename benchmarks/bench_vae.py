@@ -5,7 +5,7 @@ The reference is the training loop of pytorch/examples `vae/main.py` as users wr
 `binary_cross_entropy(..., reduction="sum")` + the closed-form KL, Adam 1e-3, batch 128, a
 `DataLoader(TensorDataset(x), batch_size=128, shuffle=True)`, `torch.bernoulli(data)` per batch
 (dynamic binarization) and `loss.item()` accumulated every step. klvae trains through
-`klvae.runs.vae.train_vae`, the code path of `klvae train`.
+`klvae.runs.vae.job.train_vae`, the code path of `klvae train`.
 
 Parts (`--part`, default all):
 
@@ -45,10 +45,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from klvae.cli import main as klvae_main
-from klvae.data import load_dataset
-from klvae.hardware import cpu_has_bf16, keep_freed_memory
-from klvae.runs.vae import test_set, train_vae
-from klvae.train import TrainConfig
+from klvae.data.datasets import load_dataset
+from klvae.runs.vae.job import test_set, train_vae
+from klvae.training.hardware import cpu_has_bf16, keep_freed_memory
+from klvae.training.loop import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, evaluate_vae
 
 LAYERS = [(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)]  # fc1, fc21, fc22, fc3, fc4 (in, out)

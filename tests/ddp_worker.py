@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from klvae.runs.vae import train_vae
-from klvae.train import TrainConfig
+from klvae.runs.vae.job import train_vae
+from klvae.training.loop import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig
 
 
@@ -35,7 +35,7 @@ def family_run(out: str, fields: dict) -> tuple:
 
 
 class Unsynced:
-    """A task whose module is NOT called through klvae.distributed.wrap: each rank drifts apart."""
+    """A task whose module is NOT called through klvae.training.distributed.wrap: each rank drifts apart."""
 
     def __init__(self):
         self.w = torch.nn.Parameter(torch.zeros(3))
@@ -55,7 +55,7 @@ class Unsynced:
 
 
 def unsynced(path: str) -> None:
-    from klvae.train import fit
+    from klvae.training.loop import fit
 
     try:
         fit(
@@ -114,7 +114,7 @@ def main() -> None:
         train_vae(*family_run(os.environ["KLVAE_TEST_FAMILY"], fields), figures=False)
     if os.environ.get("KLVAE_TEST_GAN"):  # the GAN on the same loop, stopped by a 1 s budget
         from klvae.gan import GANConfig
-        from klvae.runs.gan import train_gan
+        from klvae.runs.gan.job import train_gan
 
         train_gan(
             GANConfig(),

@@ -15,7 +15,7 @@ import sys
 import threading
 
 from klvae._version import __version__
-from klvae.cli import experiment_commands, gan_commands, info_commands, sample_commands, vae_commands
+from klvae.cli import experiment_commands, gan_commands, measure_commands, sample_commands, vae_commands
 from klvae.cli.common import UsageError
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -31,7 +31,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
     parser.add_argument("--version", action="version", version=f"klvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (info_commands, experiment_commands, vae_commands, sample_commands, gan_commands):
+    for module in (measure_commands, experiment_commands, vae_commands, sample_commands, gan_commands):
         module.register(sub)
     for command in sub.choices.values():
         command.allow_abbrev = False  # "--epoch" is a misspelling, not --epochs

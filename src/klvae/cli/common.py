@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from klvae.runs.folder import RESUME_OVERRIDES, EvaluationInterrupted
-from klvae.train import NonFiniteLossError, TrainingInterrupted
+from klvae.training.task import NonFiniteLossError, TrainingInterrupted
 
 __all__ = ["UsageError", "check_resume_flags", "run_training", "add_loop_flags", "Deprecated", "warn"]
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from klvae._io import atomic_write_json
-from klvae.fit import fit_forward, fit_reverse, reverse_kl_sweep
-from klvae.gradients import sampling_blocks_gradients, variance_table
-from klvae.hardware import torch_threads
-from klvae.mixture import gaussian_mixture, parse_mixture
-from klvae.plots import plot_estimators, plot_modes_1d, plot_modes_2d, plot_sweep
+from klvae.experiments.gaussian_fits import fit_forward, fit_reverse, reverse_kl_sweep
+from klvae.experiments.gradient_estimators import sampling_blocks_gradients, variance_table
+from klvae.figures.experiments import plot_estimators, plot_modes_1d, plot_modes_2d, plot_sweep
+from klvae.measures.mixture import gaussian_mixture, parse_mixture
+from klvae.training.hardware import torch_threads
 
 __all__ = ["register", "TARGETS_2D"]
 

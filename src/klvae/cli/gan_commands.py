@@ -3,7 +3,7 @@
 `klvae gan --theory` writes the optimal-discriminator numbers and figures;
 `klvae gan --data ring8 --loss nonsaturating --pack 2` trains on the shared loop. Every training
 flag maps one-to-one onto a field of `GANConfig` or `TrainConfig`; a flag not given keeps the
-default for the kind of data (`klvae.runs.gan.defaults`).
+default for the kind of data (`klvae.runs.gan.job.defaults`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from klvae.cli.vae_commands import tensorboard_ready
 from klvae.gan.model import GANConfig
 from klvae.runs.experiments import GAN_THEORY_FILES, write_gan_theory
 from klvae.runs.folder import read_config
-from klvae.runs.gan import train_gan
-from klvae.runs.run_info import command_line, summary_line, undertrained_warning
-from klvae.train import TrainConfig
+from klvae.runs.gan.job import train_gan
+from klvae.runs.summary import command_line, summary_line, undertrained_warning
+from klvae.training.loop import TrainConfig
 
 __all__ = ["register"]
 

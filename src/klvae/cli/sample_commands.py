@@ -10,13 +10,13 @@ import numpy as np
 import torch
 
 from klvae._io import atomic_write_bytes
-from klvae.charts import plot_points
 from klvae.cli.common import Deprecated
-from klvae.data import load_dataset
-from klvae.figures import save_image_grid
-from klvae.hardware import resolve_device
-from klvae.runs.gan_run import is_gan_run, load_generator, mode_means
-from klvae.runs.vae import read_run_config, test_labels, test_set
+from klvae.data.datasets import load_dataset
+from klvae.figures.charts import plot_points
+from klvae.figures.png import save_image_grid
+from klvae.runs.gan.finished import is_gan_run, load_generator, mode_means
+from klvae.runs.vae.job import read_run_config, test_labels, test_set
+from klvae.training.hardware import resolve_device
 from klvae.vae import load_run
 
 __all__ = ["register"]

@@ -17,13 +17,13 @@ from dataclasses import fields
 from pathlib import Path
 
 from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, run_training
-from klvae.hardware import resolve_device
 from klvae.runs.folder import EVAL, read_config, write_metrics
-from klvae.runs.gan_run import evaluate_gan_run, is_gan_run
-from klvae.runs.run_info import command_line, summary_line, undertrained_warning
-from klvae.runs.vae import evaluate_run, train_vae
-from klvae.tensorboard import TensorBoardMissing, require_tensorboard
-from klvae.train import TrainConfig
+from klvae.runs.gan.finished import evaluate_gan_run, is_gan_run
+from klvae.runs.summary import command_line, summary_line, undertrained_warning
+from klvae.runs.vae.job import evaluate_run, train_vae
+from klvae.training.hardware import resolve_device
+from klvae.training.loop import TrainConfig
+from klvae.training.tensorboard import TensorBoardMissing, require_tensorboard
 from klvae.vae import ELBOConfig, VAEConfig
 
 __all__ = ["register", "tensorboard_ready"]

@@ -4,7 +4,7 @@ min_G max_D V(D, G) = E_x[log D(x)] + E_z[log(1 − D(G(z)))] (Goodfellow et al.
 `objective` has the losses (minimax, non-saturating, WGAN-GP), `theory` the optimal
 discriminator and V(D*, G) = 2·JSD − log 4, `model` the networks (with PacGAN packing),
 `evaluate` the 2-D mode-coverage metrics and offline image scores. Training runs are
-`klvae.runs.gan`.
+`klvae.runs.gan.job`.
 """
 
 from klvae.gan.evaluate import (

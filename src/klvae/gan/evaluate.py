@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from klvae.gan.model import Classifier
-from klvae.info import kl_divergence
+from klvae.measures.discrete import kl_divergence
 
 __all__ = [
     "ModeCoverage",
@@ -77,7 +77,7 @@ def mode_coverage(samples, means, sigma: float, *, radius: float = HQ_RADIUS) ->
 
     samples: (n, D) points; means: (K, D) mode centres; sigma: the modes' common standard
     deviation; a sample is high quality within `radius`·σ of its nearest mean. Uses
-    `klvae.info.kl_divergence` for KL(q ‖ uniform) (nats). References: VEEGAN section 5.1,
+    `klvae.measures.discrete.kl_divergence` for KL(q ‖ uniform) (nats). References: VEEGAN section 5.1,
     PacGAN table 1.
 
     >>> means = torch.tensor([[0.0, 0.0], [10.0, 0.0]])

@@ -19,9 +19,10 @@ import math
 import numpy as np
 import torch
 
-from klvae._tensor import from_tensor, is_torch, to_tensors
 from klvae.gan.objective import generator_loss
-from klvae.info import js_divergence, wasserstein_distance
+from klvae.measures.arrays import from_tensor, is_torch, to_tensors
+from klvae.measures.discrete import js_divergence
+from klvae.measures.wasserstein import wasserstein_distance
 
 __all__ = [
     "optimal_discriminator",
@@ -97,7 +98,7 @@ def density_theory(log_p: np.ndarray, log_q: np.ndarray, dx: float) -> dict[str,
 
     The integrals ∫ f(x) dx are Riemann sums Σ f(x_i)·dx on the grid (for smooth densities
     that vanish at the grid's ends this is the trapezoid rule, accurate far beyond 1e-9).
-    JSD comes from `klvae.info.js_divergence` on the cell masses p(x_i)·dx; V(D*, G) from
+    JSD comes from `klvae.measures.discrete.js_divergence` on the cell masses p(x_i)·dx; V(D*, G) from
     log D* = log p − logaddexp(log p, log q) directly, so `value == 2·jsd − log 4` is a check.
     Returns {"jsd", "value", "identity_gap"} with identity_gap = value − (2·jsd − log 4).
     """
@@ -153,7 +154,7 @@ def disjoint_uniform_theory(shifts, *, bins_per_unit: int = 200, span: float | N
     """JSD and W1 between p = U[0, 1] and q = U[θ, θ + 1] for each shift θ, on a histogram.
 
     Closed forms: JSD = min(θ, 1)·log 2 (nats), flat at log 2 once the supports are
-    disjoint (θ ≥ 1), while W1 = θ keeps growing. Computed with `klvae.info` on histograms
+    disjoint (θ ≥ 1), while W1 = θ keeps growing. Computed with `klvae.measures.discrete` on histograms
     of `bins_per_unit` bins per unit length over a shared support [0, span]; θ must be a
     multiple of 1/bins_per_unit to be exact. Returns a list of {"shift", "jsd", "wasserstein"}.
     Reference: Arjovsky et al., "Wasserstein GAN" (2017), example 1.

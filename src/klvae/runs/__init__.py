@@ -1,7 +1,7 @@
-"""The run layer: jobs that join data, a model, the training loop and the report into a run folder.
+"""The runs layer: jobs that join data, a model, the training loop and the figures into a run folder.
 
 `folder` is the run-folder protocol (file names, new-run refusal, resume, config read and write);
-`vae` and `gan` are the training jobs (with `vae_report` and `gan_report` for their figures);
+`summary` what every run prints and reports about itself; `vae` and `gan` the training jobs;
 `experiments` writes the teaching experiments' numbers and figures.
 """
 

@@ -10,7 +10,7 @@ A run folder holds
     *.png, report.html      the figures and the report that shows them
     eval.json               written by `klvae eval`
 
-Every job (`klvae.runs.vae`, `klvae.runs.gan`) goes through `claim_run`, `write_config` and
+Every job (`klvae.runs.vae.job`, `klvae.runs.gan.job`) goes through `claim_run`, `write_config` and
 `read_config`, so that refusing to overwrite a run, holding the folder against a second process,
 resuming (by hand or after a torchrun restart) and reading the config back are written once.
 """
@@ -29,14 +29,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from klvae import distributed
 from klvae._io import atomic_save_safetensors, atomic_write_json, remove_stale_temporaries
-from klvae.train import CHECKPOINT, METRICS_JSONL, TrainConfig
+from klvae.training import distributed
+from klvae.training.loop import CHECKPOINT, METRICS_JSONL, TrainConfig
 
 __all__ = [
     "CONFIG",
-    "CHECKPOINT",
-    "METRICS_JSONL",
     "METRICS",
     "MODEL",
     "REPORT",

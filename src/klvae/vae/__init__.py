@@ -1,4 +1,4 @@
-"""The variational autoencoder family: models, objectives, honest evaluation (training runs: `klvae.runs.vae`).
+"""The variational autoencoder family: models, objectives, honest evaluation (training runs: `klvae.runs.vae.job`).
 
 Models: the VAE, the conditional VAE and the VampPrior (`klvae.vae.model`, `klvae.vae.priors`),
 two stochastic layers (`klvae.vae.two_layer`). Objectives: the ELBO (`klvae.vae.objective`),
@@ -15,13 +15,7 @@ from __future__ import annotations
 import torch  # noqa: F401  (used by the doctest above)
 
 from klvae.vae.densities import log_likelihood, log_normal
-from klvae.vae.evaluate import (
-    ACTIVE_UNIT_THRESHOLD,
-    evaluate_vae,
-    evaluate_vae_per_image,
-    iw_log_px,
-    paired_difference,
-)
+from klvae.vae.evaluate import ACTIVE_UNIT_THRESHOLD, evaluate_vae, evaluate_vae_per_image, iw_log_px, paired_difference
 from klvae.vae.files import build_model, load_model, load_run, save_model
 from klvae.vae.iwae import iwae_loss
 from klvae.vae.model import LIKELIHOODS, VAE, Draw, VAEConfig, size_defaults

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from klvae.gaussian import kl_std_normal
+from klvae.measures.gaussian import kl_std_normal
 from klvae.vae.tc import kl_split
 
 __all__ = ["iw_log_px", "evaluate_vae", "evaluate_vae_per_image", "paired_difference", "ACTIVE_UNIT_THRESHOLD"]

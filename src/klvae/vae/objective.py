@@ -15,22 +15,11 @@ from dataclasses import dataclass
 
 import torch
 
-from klvae.gaussian import kl_std_normal
-from klvae.vae.densities import log_likelihood, log_normal
+from klvae.measures.gaussian import kl_std_normal
 from klvae.vae.iwae import iwae_loss
 from klvae.vae.tc import tc_vae_loss
 
-__all__ = [
-    "ELBOConfig",
-    "OBJECTIVES",
-    "log_likelihood",
-    "log_normal",
-    "elbo_terms",
-    "vae_loss",
-    "training_loss",
-    "check_objective",
-    "binarize",
-]
+__all__ = ["ELBOConfig", "OBJECTIVES", "elbo_terms", "vae_loss", "training_loss", "check_objective", "binarize"]
 
 OBJECTIVES = ("elbo", "iwae")
 IWAE_K = 5  # importance samples of the IWAE objective unless given

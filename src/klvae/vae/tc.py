@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from klvae.gaussian import kl_std_normal
+from klvae.measures.gaussian import kl_std_normal
 from klvae.vae.densities import log_normal, log_normal_dims
 
 __all__ = ["tc_vae_loss", "kl_split", "minibatch_total_correlation"]

@@ -1,0 +1,42 @@
+"""The experiments layer: the theory's claims as computations that run (above the measures).
+
+`gaussian_fits`: fit a Gaussian q to a target p by forward KL(p‖q) (the moment match) or reverse
+KL(q‖p) from several starts; the sweep of two modes pulled apart (mode covering vs mode seeking).
+`gradient_estimators`: the pathwise (reparameterized), score-function and baseline estimators of
+∂/∂θ E_{N(μ,σ²)}[f(x)], with their exact variances.
+"""
+
+from klvae.experiments.gaussian_fits import GaussianFit, fit_forward, fit_reverse, reverse_kl_sweep
+from klvae.experiments.gradient_estimators import (
+    ESTIMATORS,
+    Cost,
+    analytic_gradient,
+    cosine,
+    estimate_gradient,
+    exact_variance,
+    gaussian_bump,
+    pathwise_gradients,
+    quadratic,
+    sampling_blocks_gradients,
+    score_function_gradients,
+    variance_table,
+)
+
+__all__ = [
+    "GaussianFit",
+    "fit_forward",
+    "fit_reverse",
+    "reverse_kl_sweep",
+    "Cost",
+    "quadratic",
+    "gaussian_bump",
+    "cosine",
+    "ESTIMATORS",
+    "pathwise_gradients",
+    "score_function_gradients",
+    "estimate_gradient",
+    "analytic_gradient",
+    "exact_variance",
+    "sampling_blocks_gradients",
+    "variance_table",
+]

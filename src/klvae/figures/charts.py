@@ -1,0 +1,278 @@
+"""Charts of run metrics through the figure layer (`klvae.figures.png`): curves per epoch, bars per
+latent dimension, 2-D points over mixture modes.
+
+Each function draws on a `klvae.figures.png.new_figure` and writes with `save_png`, so every PNG has
+the one style and is written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from klvae.figures.png import as_numpy, new_figure, save_png
+
+__all__ = ["Panel", "plot_panels", "plot_curves", "plot_bars", "plot_points"]
+
+
+# --------------------------------------------------------------------------- curves and bars
+
+
+def _number(v) -> float | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _series(records: Sequence[Mapping], key: str, x_key: str, log_y: bool) -> tuple[list[float], list[float]]:
+    """The (x, y) points of `key`; rows without a finite value (≤ 0 on a log axis) are skipped."""
+    raw = [(_number(row.get(x_key, i)), _number(row.get(key))) for i, row in enumerate(records)]
+    pts = [(a, b) for a, b in raw if a is not None and b is not None and (b > 0 or not log_y)]
+    return [a for a, _ in pts], [b for _, b in pts]
+
+
+@dataclass
+class Panel:
+    """One axes of `plot_panels`: its lines, reference lines and y axis."""
+
+    lines: Sequence[tuple[str, str, Mapping]]  # (metrics key, legend label, Line2D keywords, e.g. ls="--")
+    ylabel: str = "value"
+    title: str | None = None
+    hlines: Sequence[tuple[float, str]] = ()  # (y, label): dotted reference lines
+    log_y: bool = False  # a log axis; falls back to linear when a value is ≤ 0 (a density's −log)
+    integer_y: bool = False  # a count: whole-number ticks only
+
+
+def _draw_panel(ax, records: Sequence[Mapping], panel: Panel, x_key: str) -> bool:
+    """Draw one panel; True when it drew at least one point."""
+    series = [(label, style, *_series(records, key, x_key, False)) for key, label, style in panel.lines]
+    log_y = panel.log_y and all(y > 0 for *_, ys in series for y in ys)
+    empty = [label for label, _, xs, _ in series if not xs]
+    drawn = False
+    for label, style, xs, ys in series:
+        if xs:
+            ax.plot(xs, ys, label=label, **{"marker": "o" if len(xs) <= 30 else None, "markersize": 3, **style})
+            drawn = True
+    for k, (y, label) in enumerate(panel.hlines):
+        ax.axhline(y, color="0.35", ls=(":", "-.", (0, (1, 3)))[k % 3], lw=1, label=label)
+    if log_y:
+        ax.set_yscale("log")
+    if panel.integer_y:  # a count: whole ticks, from 0, so a change of one does not fill the axis
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], *(y for y, _ in panel.hlines)) + 0.5)
+    xs_all = [x for *_, xs, _ in series for x in xs]
+    if xs_all and all(float(x).is_integer() for x in xs_all):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(set(xs_all)) == 1:  # one epoch: one tick, not a zoom on fractions of it
+            ax.set_xticks([xs_all[0]])
+            ax.set_xlim(xs_all[0] - 1, xs_all[0] + 1)
+    if empty:  # a text-only legend entry, so the reader knows the key was asked for
+        ax.plot([], [], " ", label="no values: " + ", ".join(empty))
+    if panel.lines or panel.hlines:  # below the axes: a legend never covers the data
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    if panel.title:
+        ax.set_title(panel.title, fontsize=10)
+    ax.set_ylabel(panel.ylabel)
+    ax.grid(True, alpha=0.3)
+    return drawn
+
+
+def plot_panels(
+    records: Sequence[Mapping],
+    panels: Sequence[Panel],
+    path: str | os.PathLike,
+    *,
+    title: str,
+    xlabel: str = "epoch",
+    x_key: str = "epoch",
+    empty_note: str | None = None,
+) -> Path:
+    """Side-by-side panels of curves over the rows of a metrics log (one `Panel` each).
+
+    Rows missing a key, or holding None/NaN/inf there, are skipped for that key only; the x
+    value is ``row[x_key]`` (whole numbers get whole-number ticks), else the row's position.
+    Legends sit under their panel. When nothing at all is drawn, `empty_note` (or "no values
+    yet") is written across the figure. Returns the path written.
+    """
+    if not any(_series(records, key, x_key, False)[0] for panel in panels for key, _, _ in panel.lines):
+        fig = new_figure(6.4, 1.6)  # no axes to mislead: only the reason
+        fig.text(
+            0.5,
+            0.45,
+            textwrap.fill(empty_note or "no values yet", 80),
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="tab:red",
+        )
+        fig.suptitle(title)
+        return save_png(fig, path)
+    fig = new_figure(max(6.4, 4.6 * len(panels)), 4.4, layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, panel in zip(axes, panels):
+        _draw_panel(ax, records, panel, x_key)
+        ax.set_xlabel(xlabel)
+    fig.suptitle(title)
+    return save_png(fig, path)
+
+
+def plot_curves(
+    records: Sequence[Mapping],
+    keys: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    title: str,
+    xlabel: str = "epoch",
+    ylabel: str | None = None,
+    x_key: str = "epoch",
+    log_y: bool = False,
+    labels: Mapping[str, str] | None = None,
+    hlines: Sequence[tuple[float, str]] = (),
+    integer_y: bool = False,
+) -> Path:
+    """One line per key over the rows of a metrics log (e.g. ``metrics.jsonl``): one `Panel`.
+
+    Each row contributes a point to each key it holds as a finite number; rows missing a
+    key, or holding None/NaN/inf there, are skipped for that key only. The x value is
+    ``row[x_key]``, or the row's position when the row has no such key. `log_y` uses a
+    log scale (linear when a value is ≤ 0). `labels` maps keys to legend labels; `hlines`
+    adds dotted reference lines (y, label). Keys with no values at all are named in the
+    legend as having no values. Returns the path written.
+
+    >>> import tempfile
+    >>> rows = [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.5, "kl": 0.3}]
+    >>> plot_curves(rows, ["loss", "kl"], Path(tempfile.mkdtemp()) / "c.png", title="t").suffix
+    '.png'
+    """
+    labels = labels or {}
+    panel = Panel(
+        [(k, labels.get(k, k), {}) for k in keys],
+        log_y=log_y,
+        hlines=hlines,
+        integer_y=integer_y,
+        ylabel=ylabel if ylabel is not None else (labels.get(keys[0], keys[0]) if len(keys) == 1 else "value"),
+    )
+    return plot_panels(records, [panel], path, title=title, xlabel=xlabel, x_key=x_key)
+
+
+def plot_bars(
+    values,
+    path: str | os.PathLike,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    threshold: float | None = None,
+    log_y: bool = False,
+) -> Path:
+    """A bar per entry of a 1-D `values` (e.g. KL per latent dimension, in nats).
+
+    With `threshold`, a dashed horizontal line marks it and bars at or above it are drawn
+    in a second colour (for KL per dimension: the active units). `log_y`: a log axis (so a
+    small threshold stays visible; zeros are drawn at the axis floor). The legend sits under
+    the axes. Returns the path written.
+
+    >>> import tempfile
+    >>> plot_bars([0.01, 1.2, 0.5], Path(tempfile.mkdtemp()) / "b.png", title="KL",
+    ...           xlabel="latent dimension", ylabel="KL (nats)", threshold=0.1).name
+    'b.png'
+    """
+    v = as_numpy(values).astype(np.float64).reshape(-1)
+    fig = new_figure(max(6.4, 0.18 * len(v) + 1.5), 4.4, layout="constrained")
+    ax = fig.add_subplot()
+    idx = np.arange(len(v))
+    if log_y:
+        positive = v[v > 0]
+        floor = min([*positive.tolist(), *([threshold] if threshold else []), 1.0]) / 10
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=floor, top=max(float(v.max(initial=0)), threshold or 0, floor * 10) * 2)
+        v = np.maximum(v, floor)
+    if threshold is None:
+        ax.bar(idx, v, color="tab:blue")
+    else:
+        above = v >= threshold
+        ax.bar(idx[above], v[above], color="tab:blue")
+        ax.bar(idx[~above], v[~above], color="tab:gray")
+        ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1.5, zorder=3)
+        # explicit handles: an empty bar group would otherwise lend its legend the default colour
+        handles = [
+            Patch(color="tab:blue", label=f"≥ {threshold:g}: {above.sum()} of {len(v)}"),
+            Patch(color="tab:gray", label=f"< {threshold:g}: {(~above).sum()} of {len(v)}"),
+            Line2D([], [], color="tab:red", linestyle="--", label=f"threshold {threshold:g}"),
+        ]
+        ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)
+    ax.set_xticks(idx[:: math.ceil(len(v) / 20)] if len(v) else idx)  # at most ~20 labels: two-digit ones never touch
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, axis="y", alpha=0.3)
+    return save_png(fig, path)
+
+
+def plot_points(
+    points,
+    path: str | os.PathLike,
+    *,
+    title: str,
+    means=None,
+    label: str = "samples",
+    xlabel: str = "x₁",
+    ylabel: str = "x₂",
+) -> Path:
+    """A scatter of 2-D points (N, 2), with optional mixture `means` (K, 2) as open red circles
+    drawn under the points (so they never hide them).
+
+    Equal axis scales on a square frame fitted to the means and the central 99% of the
+    points, so a ring looks round and a grid of modes fills the frame. Returns the path written.
+
+    >>> import tempfile, torch
+    >>> plot_points(torch.randn(100, 2), Path(tempfile.mkdtemp()) / "p.png", title="x").name
+    'p.png'
+    """
+    p = as_numpy(points).astype(np.float64)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"points must have shape (N, 2), got {p.shape}")
+    fig = new_figure(5.0, 5.4)
+    ax = fig.add_subplot()
+    ax.scatter(p[:, 0], p[:, 1], s=2, alpha=0.4, color="tab:blue", linewidths=0, zorder=3)
+    # Legend proxies: the tiny translucent dots of the scatter would be invisible there.
+    handles = [Line2D([], [], marker="o", linestyle="", color="tab:blue", label=label)]
+    finite = p[np.isfinite(p).all(1)]
+    box = [np.percentile(finite, [0.5, 99.5], axis=0)] if len(finite) else []
+    if means is not None:
+        m = as_numpy(means).astype(np.float64)
+        ax.scatter(
+            m[:, 0], m[:, 1], s=60, marker="o", facecolors="none", edgecolors="tab:red", linewidths=1.2, zorder=2
+        )
+        handles.append(
+            Line2D(
+                [], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="tab:red", label="mode means"
+            )
+        )
+        box.append(np.stack([m.min(0), m.max(0)]))
+    if box:
+        lo, hi = np.min([b[0] for b in box], 0), np.max([b[1] for b in box], 0)
+        centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.08
+        ax.set_xlim(centre[0] - half, centre[0] + half)
+        ax.set_ylim(centre[1] - half, centre[1] + half)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return save_png(fig, path)

@@ -1,0 +1,125 @@
+"""The measures layer: the maths on arrays, distributions and samples; it imports nothing above it.
+
+Every measure takes lists, NumPy arrays or torch tensors (any device, autograd kept) and gives
+the answer back in the same kind; `base=None` means nats, `base=2` bits, `base=10` dits.
+
+=====================  ==========================================================================
+module                 what it owns
+=====================  ==========================================================================
+`discrete`             entropy, cross-entropy, KL, Jensen–Shannon, binary cross-entropy, units
+`joint`                joint and conditional entropy, mutual information of a joint table
+`elementwise`          `rel_entr`, `kl_div`, `entr` as in ``scipy.special``, exact at the edges
+`divergences`          Hellinger, total variation, χ², Rényi, Amari α, any f-divergence
+`gaussian_divergences` their closed forms between Gaussians
+`gaussian`             KL and entropy of univariate and diagonal normals; the VAE's KL term
+`mvn`, `lowrank`       KL and entropy of full-covariance and low-rank-plus-diagonal normals
+`distributions`        KL between ``torch.distributions`` objects: closed form, torch's, MC
+`mixture`              Gaussian mixtures and the numerical KL with its error bound
+`monte_carlo`          Monte Carlo KL with its standard error
+`sample_estimators`    from samples: k-NN entropy and KL, KSG MI, MMD², energy, sliced W
+`wasserstein`          1-D Wasserstein-1 between histograms and between samples
+`arrays`               any array in, the same kind out
+=====================  ==========================================================================
+
+Private helpers, each named for its idea: `_checks` (argument checks and their messages),
+`_kernels` (the cancellation-free terms, each written once), `_lgamma` (log-gamma differences),
+`_numpy_path` (the NumPy fast path of entropy, KL and JS).
+"""
+
+from klvae.measures.discrete import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    entropy,
+    js_distance,
+    js_divergence,
+    kl_divergence,
+    unit_name,
+)
+from klvae.measures.distributions import kl_distributions, kl_method
+from klvae.measures.divergences import (
+    alpha_divergence,
+    chi2_divergence,
+    f_divergence,
+    hellinger_distance,
+    renyi_divergence,
+    total_variation,
+)
+from klvae.measures.elementwise import entr, kl_div, rel_entr
+from klvae.measures.gaussian import entropy_normal, kl_normal, kl_std_normal
+from klvae.measures.gaussian_divergences import (
+    alpha_gaussian,
+    chi2_gaussian,
+    hellinger_gaussian,
+    renyi_gaussian,
+    tv_gaussian,
+)
+from klvae.measures.joint import conditional_entropy, joint_entropy, mutual_information
+from klvae.measures.lowrank import kl_lowrank_mvn
+from klvae.measures.mixture import NumericalKL, gaussian_mixture, kl_numerical, parse_mixture
+from klvae.measures.monte_carlo import MCEstimate, check_closed_form, mc_kl
+from klvae.measures.mvn import entropy_mvn, kl_mvn
+from klvae.measures.sample_estimators import (
+    MMDResult,
+    energy_distance,
+    knn_entropy,
+    knn_kl_divergence,
+    ksg_mutual_information,
+    mmd2,
+    sliced_wasserstein,
+    wasserstein_distance_nd,
+)
+from klvae.measures.wasserstein import wasserstein_distance, wasserstein_distance_samples
+
+__all__ = [
+    "entropy",
+    "cross_entropy",
+    "kl_divergence",
+    "js_divergence",
+    "js_distance",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "unit_name",
+    "joint_entropy",
+    "conditional_entropy",
+    "mutual_information",
+    "rel_entr",
+    "kl_div",
+    "entr",
+    "hellinger_distance",
+    "total_variation",
+    "chi2_divergence",
+    "renyi_divergence",
+    "alpha_divergence",
+    "f_divergence",
+    "renyi_gaussian",
+    "hellinger_gaussian",
+    "chi2_gaussian",
+    "alpha_gaussian",
+    "tv_gaussian",
+    "kl_normal",
+    "kl_std_normal",
+    "entropy_normal",
+    "kl_mvn",
+    "entropy_mvn",
+    "kl_lowrank_mvn",
+    "kl_distributions",
+    "kl_method",
+    "gaussian_mixture",
+    "parse_mixture",
+    "kl_numerical",
+    "NumericalKL",
+    "MCEstimate",
+    "mc_kl",
+    "check_closed_form",
+    "knn_entropy",
+    "knn_kl_divergence",
+    "ksg_mutual_information",
+    "mmd2",
+    "MMDResult",
+    "energy_distance",
+    "sliced_wasserstein",
+    "wasserstein_distance_nd",
+    "wasserstein_distance",
+    "wasserstein_distance_samples",
+]

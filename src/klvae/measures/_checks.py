@@ -1,0 +1,248 @@
+"""The argument checks every measure shares, so a bad argument gets the same message everywhere.
+
+Distribution arguments (`klvae.measures.discrete`, `.divergences`, `.joint`, `.wasserstein`) are
+converted, broadcast and validated as probabilities or logits here (`convert`, `validate`,
+`prepare`, `finish`), with the logarithm base (`log_base`); the Gaussian closed forms
+(`klvae.measures.gaussian`, `.mvn`, `.lowrank`) check their parameters with `check_positive`,
+`check_no_nan`, `check_result` and `broadcast_named`, whose messages name the argument and the
+batch index at fault.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from klvae.measures.arrays import from_tensor, is_torch, to_tensors
+
+# ----------------------------------------------------------------------------- distributions
+
+
+def log_base(base) -> float:
+    """ln(base), or 1 for nats; ValueError for anything but a positive number other than 1."""
+    if base is None:
+        return 1.0
+    try:
+        b = float(base)
+    except (TypeError, ValueError):
+        raise ValueError(f"base must be a positive number other than 1, got {base!r}") from None
+    if not (b > 0 and math.isfinite(b)) or b == 1:
+        raise ValueError(f"base must be a positive number other than 1, got {base!r}")
+    return math.log(b)
+
+
+def broadcast(tensors, names, axis):
+    """Expand `tensors` to one shape (views) and return them with `axis` made non-negative."""
+    try:
+        shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+    except RuntimeError:
+        shapes = " and ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, tensors))
+        raise ValueError(f"shapes do not broadcast: {shapes}") from None
+    if len(shape) == 0:
+        raise ValueError(f"{' and '.join(names)} must have at least 1 dimension (the outcomes), got a scalar")
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise ValueError(f"axis must be an integer, got {axis!r}")
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"axis {axis} is out of range for {len(shape)}-d inputs of shape {tuple(shape)}")
+    axis %= len(shape)
+    for t, n in zip(tensors, names):
+        own = t.dim() - len(shape) + axis  # the outcome axis in t's own dimensions
+        if shape[axis] != 1 and (own < 0 or t.shape[own] != shape[axis]):
+            k = "no" if own < 0 else t.shape[own]
+            raise ValueError(
+                f"{n} has {k} outcomes along axis {axis - len(shape)} where the others have "
+                f"{shape[axis]}: distributions do not broadcast along the outcome axis"
+            )
+    if shape[axis] == 0:
+        raise ValueError(f"axis {axis} has length 0: a distribution needs at least one outcome")
+    return [t.expand(shape) for t in tensors], axis
+
+
+def broadcast_elementwise(a, b, names):
+    """Expand `a` and `b` to their common shape (views); `names` name them in the error."""
+    try:
+        shape = torch.broadcast_shapes(a.shape, b.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"shapes do not broadcast: {names[0]} {tuple(a.shape)} and {names[1]} {tuple(b.shape)}"
+        ) from None
+    return a.expand(shape), b.expand(shape)
+
+
+def check_probs(t, name, axis, normalize, tol=None):
+    """Validate probability rows along `axis` with two reductions; return (rows, has_zero).
+
+    Rows must sum to 1 within `tol` (default √eps of `t`'s dtype). One global min (NaN propagates
+    through it) and the row sums (finite exactly when every entry is, once the min is ≥ 0) replace
+    separate isnan/isinf/negativity passes.
+    """
+    if t.numel() == 0:  # an empty batch of rows
+        return t, False
+    low = t.detach().amin()
+    sums = t.sum(axis, keepdim=True)
+    sums_d = sums.detach()
+    if not (bool(torch.isfinite(low)) and bool(torch.isfinite(sums_d).all())):
+        td = t.detach()
+        if bool(torch.isnan(td).any()):
+            raise ValueError(f"{name} has NaN entries")
+        if bool((td < 0).any()):
+            raise ValueError(f"{name} has negative entries")
+        if bool(torch.isinf(td).any()):
+            raise ValueError(f"{name} has infinite entries")
+        raise ValueError(f"{name} rows overflow when summed")
+    if low < 0:
+        raise ValueError(f"{name} has negative entries")
+    if normalize:
+        if bool((sums_d == 0).any()):
+            raise ValueError(f"{name} has a row of zeros, which cannot be normalized")
+        return t / sums, bool(low == 0)
+    dev = float((sums_d - 1).abs().max())
+    if dev > (math.sqrt(torch.finfo(t.dtype).eps) if tol is None else tol):
+        raise ValueError(f"{name} rows must sum to 1 (max deviation {dev:.3g}); pass normalize=True to rescale")
+    return t, bool(low == 0)
+
+
+def check_logits(t, name, axis):
+    """Validate logits rows along `axis`; return (log-probabilities, has_neg_inf)."""
+    row_max = t.detach().amax(axis)
+    if bool(torch.isnan(row_max).any()):
+        raise ValueError(f"{name} logits have NaN entries")
+    if bool((row_max == math.inf).any()):
+        raise ValueError(f"{name} logits have +inf entries")
+    if bool((row_max == -math.inf).any()):
+        raise ValueError(f"{name} logits have a row that is all -inf (no outcome has probability > 0)")
+    logp = torch.log_softmax(t, axis)
+    return logp, bool(torch.isinf(logp.detach()).any())
+
+
+class Inputs(NamedTuple):
+    """Distribution arguments after `convert`."""
+
+    tensors: list  # one dtype and shape (broadcast views)
+    axis: int  # the outcome axis, non-negative
+    torch_out: bool  # answer as a tensor (any input was one) or as NumPy
+    tols: tuple  # per argument: √eps of the dtype it arrived in, its row-sum tolerance
+    out_dtype: torch.dtype  # the dtype of the answer
+
+
+def own_tolerance(value) -> float:
+    """√eps of the floating dtype `value` arrives in (float64 for lists and integers)."""
+    if isinstance(value, torch.Tensor):
+        dtype = value.dtype if value.is_floating_point() else torch.get_default_dtype()
+        return math.sqrt(torch.finfo(dtype).eps)
+    np_dtype = getattr(value, "dtype", None)
+    if np_dtype is not None and np.dtype(np_dtype).kind == "f":
+        return math.sqrt(float(np.finfo(np_dtype).eps))
+    return math.sqrt(float(np.finfo(np.float64).eps))
+
+
+def convert(values, names, axis) -> Inputs:
+    """Tensors of one dtype and shape, the non-negative axis, and how to give the answer.
+
+    Each argument keeps the row-sum tolerance of its own dtype, so a float32 row that sums
+    to 1 within float32 rounding passes beside a float64 one. NumPy (and list) input of
+    less than float64 precision is computed in float64 and answered in its own dtype.
+    """
+    torch_out = is_torch(*values)
+    tensors = to_tensors(*values, names=names)
+    tols = tuple(own_tolerance(v) for v in values)
+    out_dtype = tensors[0].dtype
+    if not torch_out and out_dtype != torch.float64:
+        tensors = [t.to(torch.float64) for t in tensors]
+    tensors, axis = broadcast(tensors, names, axis)
+    return Inputs(tensors, axis, torch_out, tols, out_dtype)
+
+
+def finish(value: torch.Tensor, inputs: Inputs):
+    """The answer in the kind (NumPy or torch) and dtype the inputs asked for."""
+    return from_tensor(value.to(inputs.out_dtype), inputs.torch_out)
+
+
+def prepare(values, names, axis, normalize, logits):
+    """Convert, broadcast and validate distribution arguments.
+
+    Returns (rows, has_zero, inputs): probabilities (or log-probabilities when `logits`),
+    whether any entry is zero (-inf), and the `Inputs` of `convert`.
+    """
+    inputs = convert(values, names, axis)
+    rows, has_zero = validate(inputs.tensors, names, inputs.axis, normalize, logits, inputs.tols)
+    return rows, has_zero, inputs
+
+
+def validate(tensors, names, axis, normalize, logits, tols=None):
+    """Checked rows (probabilities, or log-probabilities when `logits`) and whether any is 0."""
+    out, has_zero = [], False
+    for i, (t, n) in enumerate(zip(tensors, names)):
+        if logits:
+            r, z = check_logits(t, n, axis)
+        else:
+            r, z = check_probs(t, n, axis, normalize, None if tols is None else tols[i])
+        out.append(r)
+        has_zero |= z
+    return out, has_zero
+
+
+# ----------------------------------------------------------------------------- parameters
+# Messages name the argument and the (batch) index at fault.
+
+
+def at_indices(mask: torch.Tensor, what: str = "index") -> str:
+    """' at index (i, j)' naming the failing positions of a boolean mask (first four)."""
+    if mask.dim() == 0:
+        return ""
+    bad = [tuple(i) for i in mask.nonzero().tolist()]
+    label = what if len(bad) == 1 else what.replace("index", "indices")
+    shown = ", ".join(str(i) for i in bad[:4])
+    more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
+    return f" at {label} {shown}{more}"
+
+
+def check_no_nan(name: str, t: torch.Tensor) -> None:
+    nan = torch.isnan(t.detach())
+    if nan.any():
+        raise ValueError(f"{name} contains NaN{at_indices(nan)}")
+
+
+def check_positive(name: str, t: torch.Tensor) -> None:
+    """Positive and finite (NaN fails too); one read-only pass when the data are fine."""
+    t = t.detach()
+    if t.numel() == 0:
+        return
+    lo, hi = torch.aminmax(t)
+    if lo > 0 and hi < math.inf:
+        return
+    check_no_nan(name, t)
+    bad = t <= 0
+    if bad.any():
+        raise ValueError(f"{name} must be positive, got {t[bad][0].item():g}{at_indices(bad)}")
+    raise ValueError(f"{name} must be finite, got inf{at_indices(torch.isinf(t))}")
+
+
+def check_result(result: torch.Tensor, inputs: dict[str, torch.Tensor]) -> None:
+    """A NaN result means a NaN (or inf - inf) input: say which one."""
+    if not torch.isnan(result.detach()).any():
+        return
+    for name, t in inputs.items():
+        check_no_nan(name, t)
+    names = ", ".join(inputs)
+    raise ValueError(f"the result is NaN: infinite values among {names} cancel (inf - inf)")
+
+
+def broadcast_named(shapes: dict[str, tuple[int, ...]], what: str = "shapes") -> torch.Size:
+    try:
+        return torch.broadcast_shapes(*shapes.values())
+    except RuntimeError:
+        listed = ", ".join(f"{n} {tuple(s)}" for n, s in shapes.items())
+        raise ValueError(f"{what} do not broadcast: {listed}") from None
+
+
+def check_finite(name: str, t: torch.Tensor) -> None:
+    """No NaN and no ±inf in `t`, else ValueError naming `name` and the first indices."""
+    t = t.detach()
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        check_no_nan(name, t)
+        raise ValueError(f"{name} must be finite, got {t[bad][0].item():g}{at_indices(bad)}")

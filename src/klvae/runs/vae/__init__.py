@@ -1,0 +1,11 @@
+"""The VAE job: `train_vae` (data + model + the loop + evaluation + report, into a run folder)
+and `evaluate_run` (a finished run evaluated again).
+
+`job` the phases of a run; `task` the VAE as the loop's `Task`; `best` the `--keep best` weights;
+`report` and `family` the run's figures and its report.html, each model's own asked of its family.
+"""
+
+from klvae.runs.vae.job import evaluate_run, read_run_config, train_vae
+from klvae.runs.vae.task import VAETask
+
+__all__ = ["train_vae", "evaluate_run", "read_run_config", "VAETask"]

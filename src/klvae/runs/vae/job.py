@@ -1,0 +1,318 @@
+"""The VAE job: data + model + the loop + the report, written into a run folder.
+
+`train_vae` loads the data, builds the `VAE`, trains it with `klvae.training.loop.fit` as a `VAETask`,
+evaluates it on the test set (ELBO, importance-weighted −log p(x), active units) and writes the
+run folder (`klvae.runs.folder`) with its figures and report (`klvae.runs.vae.report`).
+`evaluate_run` re-evaluates a finished run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from klvae.data.datasets import Dataset, load_dataset
+from klvae.runs.folder import (
+    CONFIG,
+    EVAL,
+    EVAL_PER_IMAGE,
+    MODEL,
+    EvaluationInterrupted,
+    claim_run,
+    loop_config,
+    read_config,
+    resolve_defaults,
+    train_dict,
+    write_config,
+    write_metrics,
+    write_per_image,
+)
+from klvae.runs.summary import command_line, startup_line, steps_per_epoch
+from klvae.runs.vae.best import KeepBest
+from klvae.runs.vae.report import write_figures_and_report
+from klvae.runs.vae.task import VAETask
+from klvae.training import distributed
+from klvae.training.hardware import default_threads, resolve_amp, resolve_device, torch_threads
+from klvae.training.loop import TrainConfig, fit
+from klvae.training.task import FitResult
+from klvae.training.tensorboard import TensorBoardLogger, require_tensorboard
+from klvae.vae.evaluate import evaluate_vae_per_image
+from klvae.vae.files import build_model, load_run, save_model
+from klvae.vae.model import VAE, VAEConfig, size_defaults
+from klvae.vae.objective import ELBOConfig, binarize, check_objective, resolve_kl
+
+__all__ = ["train_vae", "evaluate_run", "read_run_config", "test_set", "test_labels", "validation_split", "defaults"]
+
+EPOCHS = 200
+# Adam's β2: 0.95 rather than torch's 0.999 (benchmarks/README.md, "Why these defaults").
+ADAM_BETAS = (0.9, 0.95)
+TEST_BINARIZE_SEED = 1234  # the test set is binarized once, with this seed, in every run
+VAL_SEED = 4321  # the validation split and its binarization: the same in every run of a data set
+LARGE_DATA = 10_000  # training images from which a tenth, not a fifth, is held out for validation
+
+
+def defaults(image_shape: tuple[int, ...], n_train: int = LARGE_DATA) -> dict:
+    """The loop settings a VAE run uses unless given: epochs, batch, rate and β's by image size;
+    the validation share by the number of training images (a tenth from 10 000, else a fifth)."""
+    size = size_defaults(image_shape)
+    return {
+        "val_size": 0.1 if n_train >= LARGE_DATA else 0.2,
+        "epochs": EPOCHS,
+        "batch_size": size["batch_size"],
+        "lr": size["lr"],
+        "adam_beta1": ADAM_BETAS[0],
+        "adam_beta2": ADAM_BETAS[1],
+    }
+
+
+def validation_split(x: torch.Tensor, share: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, validation) rows: `share` of x held out, chosen by a generator seeded with
+    VAL_SEED (the same split in every run of a data set), both in their original order.
+    Applied to the labels, the same split."""
+    n_val = round(share * len(x)) if len(x) > 1 else 0
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(VAL_SEED))
+    return x[perm[n_val:].sort().values], x[perm[:n_val].sort().values]
+
+
+def binarized(x: torch.Tensor, objective: ELBOConfig, seed: int) -> torch.Tensor:
+    """Held-out images binarized once with `seed` when training binarizes (so epochs compare)."""
+    return binarize(x, torch.Generator().manual_seed(seed)) if objective.binarize else x
+
+
+def test_set(dataset: Dataset, objective: ELBOConfig) -> torch.Tensor:
+    """The evaluation images: binarized once with a fixed seed when training binarizes."""
+    if objective.binarize:
+        return binarize(dataset.x_test, torch.Generator().manual_seed(TEST_BINARIZE_SEED))
+    return dataset.x_test
+
+
+def test_labels(dataset: Dataset, vae: VAEConfig, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """The test labels a conditional model is evaluated with (None for an unconditional one)."""
+    if not vae.conditional:
+        return None
+    if dataset.y_test is None:
+        raise ValueError(f"this run's VAE is conditional, and the {dataset.name} test set has no labels")
+    return dataset.y_test.to(device)
+
+
+def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tuple[VAEConfig, ELBOConfig, TrainConfig]:
+    """The three configs stored in a run folder's config.json (with `given`'s resume overrides)."""
+    path = Path(run_dir) / CONFIG
+    cfg = read_config(run_dir)
+    try:
+        vae, objective = VAEConfig(**cfg["vae"]), ELBOConfig(**cfg["objective"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} is not a valid VAE run config ({err})") from None
+    return vae, objective, loop_config(path, cfg["train"], given)
+
+
+def train_vae(
+    vae: VAEConfig,
+    objective: ELBOConfig,
+    train: TrainConfig,
+    *,
+    hooks=(),
+    figures: bool = True,
+    epoch_hooks=(),
+    log: bool = False,
+    tensorboard: bool = False,
+    command: str | None = None,
+) -> tuple[Path, dict]:
+    """Train a VAE, evaluate it on the test set and write the run folder; returns (folder, metrics).
+
+    With `train.resume` set, continues that run from its checkpoint: the run's config.json is
+    used, except for the fields in RESUME_OVERRIDES (epochs, max_seconds, device, log_every,
+    threads, ckpt_steps, compile), which come from `train`; `vae` and `objective` are then ignored.
+
+    Under torchrun every process calls this; rank 0 evaluates and writes the folder, the other
+    ranks return ({}) as metrics. After a torchrun restart (TORCHELASTIC_RESTART_COUNT > 0) a
+    run whose folder holds a checkpoint resumes from it.
+
+    `epoch_hooks` run after each epoch's evaluation as hook(epoch, record, images) (images: 8
+    samples and 8 reconstructions, (16, C, H, W)); `log` prints a start-up line and
+    shows the evaluation's progress there (a bar only when stderr is a terminal); `tensorboard`
+    writes TensorBoard logs into RUN/tensorboard (`klvae.training.tensorboard`); `command` is the command
+    line the report shows (default: this process's).
+    """
+    if tensorboard:
+        require_tensorboard()  # before any work: a missing extra is a one-line error
+    started = time.time()
+    with distributed.setup(resolve_device(train.device)) as (ctx, device), claim_run(train) as (run_dir, resume, train):
+        if resume:
+            vae, objective, train = read_run_config(run_dir, train)
+        dataset = load_dataset(train.data)
+        train = resolve_defaults(train, defaults(dataset.image_shape, len(dataset.x_train)))
+        if train.keep == "best" and not train.val_size:
+            raise ValueError("--keep best needs a validation split to choose by (--val-size above 0)")
+        if vae.conditional and (dataset.y_train is None or dataset.y_test is None):
+            raise ValueError(f"--conditional needs labels; the {dataset.name} data has none")
+        x_train, x_val = validation_split(dataset.x_train, train.val_size or 0.0)
+        y_train, y_val = (None, None)
+        if vae.conditional:
+            assert dataset.y_train is not None  # checked above
+            y_train, y_val = validation_split(dataset.y_train, train.val_size or 0.0)
+            if vae.n_classes is None:
+                vae = replace(vae, n_classes=max(2, dataset.num_classes or 0))
+        vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data; fills hidden, latent_dim
+        torch.manual_seed(train.seed)
+        model = build_model(vae).to(device)
+        if not resume:  # (a resumed run loads its weights)
+            model.init_output_bias(x_train.mean(0))
+            if model.prior is not None:
+                model.prior.init_from(x_train, torch.Generator().manual_seed(train.seed))
+        train = replace(train, amp=resolve_amp(train.amp, device, model), out=str(run_dir))
+        if objective.binarize is None:
+            objective = replace(objective, binarize=vae.likelihood == "bernoulli")
+        check_objective(model, objective)
+        objective = replace(objective, kl=resolve_kl(model, objective.kl))  # config.json says which
+        if (
+            ctx.is_main
+            and vae.likelihood == "bernoulli"
+            and not objective.binarize
+            and not bool(((dataset.x_train == 0) | (dataset.x_train == 1)).all())
+        ):
+            warnings.warn(
+                "the bernoulli likelihood on grey (non-binary) pixels without --binarize is not a "
+                "likelihood of the data: the reported NLL and ELBO are not valid discrete likelihoods",
+                stacklevel=2,
+            )
+        config = {
+            "vae": asdict(vae),
+            "objective": asdict(objective),
+            "train": train_dict(train),
+            "data": {
+                "name": dataset.name,
+                "n_train": int(x_train.shape[0]),
+                "n_val": int(x_val.shape[0]),
+                "n_test": int(dataset.x_test.shape[0]),
+                "image_shape": list(dataset.image_shape),
+            },
+            "processes": ctx.world,
+        }
+        write_config(run_dir, config)
+
+        with torch_threads((train.threads or default_threads(model)) if device.type == "cpu" else None):
+            x_train = x_train.to(device)
+            x_val = binarized(x_val, objective, VAL_SEED).to(device)
+            x_test = test_set(dataset, objective).to(device)
+            y_test = test_labels(dataset, vae, device)
+            y_val = None if y_val is None else y_val.to(device)
+            task = VAETask(model, objective, train, x_val, y_val, n_data=len(x_train))
+            if not len(x_val):
+                task.x_show = binarized(x_train[:8], objective, VAL_SEED)
+                task.y_show = None if y_train is None else y_train[:8].to(device)
+            keep = KeepBest(model, run_dir, write=ctx.is_main)
+            if train.keep == "best":
+                task.epoch_hooks.append(keep)
+            task.epoch_hooks.extend(epoch_hooks)
+            if tensorboard and ctx.is_main:
+                tb = TensorBoardLogger(run_dir / "tensorboard")
+                hooks = (*hooks, tb)
+                task.epoch_hooks.append(lambda e, _, images: tb.log_images("samples_then_reconstructions", images, e))
+            if ctx.is_main and log:
+                sizes = {"train": len(x_train), "validation": len(x_val), "test": len(x_test)}
+                print(
+                    startup_line(
+                        device, torch.get_num_threads(), train.amp, sum(p.numel() for p in model.parameters()), sizes
+                    ),
+                    flush=True,
+                )
+            result = fit(task, x_train, y_train, train, run_dir, config=config, resume=resume, hooks=hooks)
+            if not ctx.is_main:
+                return run_dir, {}
+            evaluated = keep.restore() if train.keep == "best" else {"checkpoint": "last"}
+            save_model(model, run_dir / MODEL)
+            try:
+                metrics, per_image = _final_metrics(model, x_test, y_test, objective.iw_k, result, log)
+                write_per_image(run_dir, per_image, objective.iw_k)
+                metrics["processes"] = ctx.world
+                metrics["evaluated"] = evaluated
+                write_metrics(run_dir, metrics)
+                if figures:
+                    st, spe = result.state, steps_per_epoch(config)
+                    end = st.epoch if not st.batch else float(f"{st.step / max(spe, 1):.3g}")  # a partial epoch
+                    if end not in task.snapshots and st.step:
+                        task.snapshots[end] = task.snapshot()
+                    made = {
+                        "command": command or command_line(),
+                        "started": started,
+                        "device": str(device),
+                        "wall_seconds": time.time() - started,
+                    }
+                    write_figures_and_report(
+                        run_dir,
+                        model,
+                        dataset,
+                        x_test,
+                        result.records,
+                        metrics,
+                        config,
+                        made=made,
+                        snapshots=task.snapshots,
+                    )
+            except KeyboardInterrupt:
+                raise EvaluationInterrupted(run_dir) from None
+    return run_dir, metrics
+
+
+def evaluation_bar(n: int, k: int, log: bool = True):
+    """A progress bar over the test images of an evaluation (only when stderr is a terminal)."""
+    return tqdm(
+        total=n,
+        desc=f"evaluating (IW k = {k})",
+        unit="image",
+        leave=False,
+        dynamic_ncols=True,
+        disable=not (log and sys.stderr.isatty()),
+    )
+
+
+def _final_metrics(
+    model: VAE,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor | None,
+    k: int,
+    result: FitResult,
+    log: bool = False,
+) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The test-set metrics with the run's training figures, and the per-example values."""
+    st = result.state
+    with evaluation_bar(len(x_test), k, log) as bar:
+        metrics, per_image = evaluate_vae_per_image(model, x_test, y=y_test, k=k, progress=bar.update)
+    metrics.update(
+        {
+            "epochs": st.epoch,  # finished epochs (a --max-seconds stop may leave one partly done)
+            "steps": st.step,
+            "stopped": result.stopped,
+            "train_seconds": st.train_seconds,
+            "train_samples_per_second": st.samples / st.train_seconds if st.train_seconds > 0 else None,
+            "threads": torch.get_num_threads(),
+            "units": "nats per example",
+        }
+    )
+    return metrics, per_image
+
+
+def evaluate_run(
+    run_dir: str | Path, k: int | None = None, device: str | torch.device = "cpu", *, save: bool = True
+) -> dict:
+    """Re-evaluate a finished run on its test set; returns the metrics and, with `save`, writes
+    them to RUN/eval.json (and each test example's values to RUN/eval_per_image.safetensors)."""
+    vae, objective, train = read_run_config(run_dir)
+    model = load_run(run_dir, device)
+    dataset = load_dataset(train.data)
+    x_test, y_test = test_set(dataset, objective).to(device), test_labels(dataset, vae, device)
+    k = k or objective.iw_k
+    with evaluation_bar(len(x_test), k) as bar:
+        metrics, per_image = evaluate_vae_per_image(model, x_test, y=y_test, k=k, progress=bar.update)
+    metrics["units"] = "nats per example"
+    if save:
+        write_per_image(Path(run_dir), per_image, k, EVAL_PER_IMAGE)
+        write_metrics(Path(run_dir), metrics, EVAL)
+    return metrics

@@ -1,0 +1,102 @@
+"""The VAE as a `klvae.training.loop.Task`: one module, one Adam, one step of the run's objective per
+batch, the validation ELBO after each epoch, and the per-epoch picture of samples and
+reconstructions."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import torch
+
+from klvae.training import distributed
+from klvae.training.loop import TrainConfig, adam
+from klvae.vae.model import VAE
+from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, resolve_kl, training_loss
+
+__all__ = ["VAETask", "TrainingLoss"]
+
+
+class TrainingLoss(torch.nn.Module):
+    """The objective's loss of a batch as ONE forward call, so DistributedDataParallel sees the whole loss."""
+
+    def __init__(self, model: VAE, objective: ELBOConfig, n_data: int):
+        super().__init__()
+        self.model, self.objective, self.n_data = model, objective, n_data
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None, beta: torch.Tensor, eps: torch.Tensor):
+        # a 0-d tensor β works where the float does, and changing it needs no recompile
+        return training_loss(self.model, x, y, self.objective, beta=cast(float, beta), eps=eps, n_data=self.n_data)
+
+
+class VAETask:
+    """The VAE as a `klvae.training.loop.Task`: one module, one Adam, one ELBO step per batch.
+
+    The binarization and ε draws come from `klvae.training.distributed.current_shard()`: the same
+    numbers for each example whatever the number of processes.
+    """
+
+    def __init__(
+        self,
+        model: VAE,
+        objective: ELBOConfig,
+        train: TrainConfig,
+        x_val: torch.Tensor,
+        y_val: torch.Tensor | None = None,
+        n_data: int = 1,
+    ):
+        self.model, self.objective, self.x_val, self.y_val = model, objective, x_val, y_val
+        # the images (and labels) of the per-epoch strip (training images without a validation set)
+        self.x_show, self.y_show = x_val[:8], None if y_val is None else y_val[:8]
+        self.binarize = bool(objective.binarize)
+        self.samples = objective.k_train if objective.objective == "iwae" else objective.samples
+        self.modules: dict[str, torch.nn.Module] = {"vae": model}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {"vae": adam(model.parameters(), train, x_val.device)}
+        self.loss = distributed.wrap(TrainingLoss(model, objective, n_data), compile=train.compile)  # DDP, torchrun
+        self.snapshots: dict[float, torch.Tensor] = {}  # epoch → (16, C, H, W): 8 samples, 8 reconstructions
+        self.epoch_hooks: list = []  # called as hook(epoch, record, images) after each epoch's evaluation
+
+    def train_step(self, x, y, step, epoch):
+        shard, o = distributed.current_shard(), self.objective
+        if self.binarize:  # a fresh draw every time the batch is seen
+            x = binarize(x, u=shard.rand(*x.shape, dtype=x.dtype, device=x.device))
+        eps = shard.randn(
+            self.samples, x.shape[0], self.model.eps_size, batch_dim=1, dtype=x.dtype, device=x.device
+        )  # (L, B, latents)
+        beta = torch.tensor(o.beta_at(epoch), dtype=x.dtype)  # a 0-d CPU tensor: no recompile, no host sync
+        out = self.loss(x, y if self.model.config.conditional else None, beta, eps)
+        opt = self.optimizers["vae"]
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        opt.step()
+        return {key: value.detach() for key, value in out.items()}
+
+    @torch.no_grad()
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        """Validation ELBO (β = 1, one z per example, a fixed seed so epochs compare), nats per example;
+        nothing without a validation set. The test set is not read here: only once, at the end."""
+        record: dict[str, float] = {}
+        n = self.x_val.shape[0]
+        if n:
+            devices = [self.x_val.device] if self.x_val.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(0)
+                recon = kl = 0.0
+                for i, xb in enumerate(self.x_val.split(1000)):
+                    yb = None if self.y_val is None else self.y_val[1000 * i : 1000 * (i + 1)]
+                    r, k = elbo_terms(self.model, xb, y=yb, kl=resolve_kl(self.model, None))
+                    recon, kl = recon + r.sum(), kl + k.sum()
+            record = {"val_elbo": -float(recon + kl) / n, "val_recon": float(recon) / n, "val_kl": float(kl) / n}
+        if epoch & (epoch - 1) == 0 or self.epoch_hooks:  # powers of two for the report's strip
+            self.snapshots[epoch] = images = self.snapshot()
+            for hook in self.epoch_hooks:
+                hook(epoch, record, images)
+        return record
+
+    @torch.no_grad()
+    def snapshot(self) -> torch.Tensor:
+        """8 decoded samples from fixed draws of the prior (of a conditional model: labels 0, 1, …) and the
+        reconstructions of 8 held-out images: (16, C, H, W)."""
+        m, x, y = self.model, self.x_show, self.y_show
+        labels = torch.arange(8, device=x.device) % (m.config.n_classes or 1) if m.config.conditional else None
+        z = m.sample_latent(8, torch.Generator().manual_seed(0), labels)
+        return torch.cat([m.mean(z, labels), m.mean(m.encode(x, y)[0], y)]).float().cpu()

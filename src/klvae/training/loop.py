@@ -1,0 +1,397 @@
+"""The one training loop: epochs, batches, progress, metrics, checkpoints, resume, Ctrl-C, NaN guard.
+
+A model plugs in as a `Task` (`klvae.training.task`): its modules, its optimizers (built with `adam`
+from this config, so the loop owns the optimizer settings and the learning-rate schedule), and
+`train_step(x, y, step, epoch)`, which does one optimisation step and returns detached scalar
+tensors (no host sync). The loop owns everything else:
+
+- the whole training set lives on the device as one tensor and batches are gathered by index;
+  the order of epoch e is a permutation drawn from a generator seeded by (seed, e), so resuming
+  needs no data-loader state and a rank of a distributed run takes `perm[rank::world]`;
+- one host sync every `log_every` steps: the losses since the last sync are checked for
+  NaN/inf (training stops, naming the epoch and step, and the last good checkpoint is kept)
+  and shown on the progress bar (`klvae.training.progress`), and at the end of every epoch;
+- after each epoch: `task.end_epoch(epoch)` (evaluation), one line appended to `metrics.jsonl`,
+  and `checkpoint.safetensors` rewritten atomically;
+- Ctrl-C (SIGINT) or SIGTERM (what schedulers send) stops at the next step boundary, saves a
+  checkpoint and raises `TrainingInterrupted`; further signals while it stops change nothing, so
+  the saved state is always that of a whole step;
+- `max_seconds` stops at the first step boundary after the budget.
+
+Checkpoints: `klvae.training.checkpoint`. A GAN is a Task with two modules and two optimizers. Under
+`torchrun` (`klvae.training.distributed`) `batch_size` is the global batch, rank r trains on rows r::P of
+it, modules are called through `distributed.wrap` (DDP), the host sync is one all-reduce that also
+carries the stop requests (every rank stops at the same step), and only rank 0 evaluates and
+writes. `amp` autocasts each step to bf16; `ckpt_steps` adds mid-epoch checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from klvae._io import atomic_write_text, read_jsonl
+from klvae.training import distributed
+from klvae.training.checkpoint import restore_checkpoint, save_checkpoint
+from klvae.training.hardware import keep_freed_memory, resolve_amp
+from klvae.training.progress import Progress
+from klvae.training.schedule import LR_SCHEDULES, lr_factor
+from klvae.training.signals import StopSignals
+from klvae.training.task import FitResult, LoopState, NonFiniteLossError, Task, TrainingInterrupted
+
+__all__ = ["TrainConfig", "fit", "adam"]
+__all__ += ["read_jsonl", "CHECKPOINT", "METRICS_JSONL", "KEEP"]
+
+CHECKPOINT = "checkpoint.safetensors"
+METRICS_JSONL = "metrics.jsonl"
+DEFAULT_BATCH = 128  # a task with no batch size of its own
+KEEP = ("last", "best")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the training loop and its optimizer (the CLI maps `--flag-name` onto `flag_name`).
+
+    Fields left as None take the task's default (`klvae.runs.vae.job.defaults`, `klvae.runs.gan.job.defaults`).
+    """
+
+    data: str = "digits"  # data set: "digits", or what klvae.data.datasets.load_dataset accepts
+    out: str | None = None  # run folder; None → runs/<timestamp>
+    epochs: int | None = None  # passes over the training set; None: the task's default
+    batch_size: int | None = None  # examples per step, over all processes (the global batch)
+    lr: float | None = None  # Adam's learning rate (the VAE's depends on the image size)
+    adam_beta1: float | None = None  # Adam's β1 (VAE 0.9; GAN 0.5)
+    adam_beta2: float | None = None  # Adam's β2 (VAE 0.95; GAN 0.999, WGAN-GP 0.9)
+    weight_decay: float = 0.0  # Adam's L2 weight decay
+    val_size: float | None = None  # share of the training set held out for per-epoch curves (VAE; 0: none)
+    lr_schedule: str = (
+        "linear"  # lr's factor over the run's budget: linear | cosine | constant (klvae.training.schedule.lr_factor)
+    )
+    seed: int = 0  # seeds initialisation, batch order and every random draw
+    device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
+    max_seconds: float | None = None  # training-time budget (resumes included): stop at the next step after it
+    log_every: int = 50  # steps between host syncs (NaN check, progress bar)
+    threads: int | None = None  # CPU threads; None: 1 below 200k parameters, else torch's default
+    resume: str | None = None  # run folder whose checkpoint to continue
+    ckpt_steps: int | None = None  # also checkpoint every this many steps (None: after each epoch only)
+    amp: str = "auto"  # "bf16": autocast each step to bfloat16; "none": float32; "auto": see `resolve_amp`
+    compile: bool = False  # torch.compile the step's module (slower for small models on CPU)
+    keep: str = "last"  # the weights a run keeps and evaluates: "last", or "best" (best validation score, VAE)
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "log_every", "ckpt_steps", "threads"):
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.val_size is not None and not 0 <= self.val_size < 1:
+            raise ValueError(f"val_size must lie in [0, 1), got {self.val_size}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be non-negative, got {self.seed}")
+        if self.amp not in ("auto", "none", "bf16"):
+            raise ValueError(f"amp must be 'auto', 'none' or 'bf16', got {self.amp!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        for name in ("adam_beta1", "adam_beta2"):
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be positive and finite, got {self.lr}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight_decay must be non-negative and finite, got {self.weight_decay}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"max_seconds must be positive, got {self.max_seconds}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.keep not in KEEP:
+            raise ValueError(f"keep must be one of {KEEP}, got {self.keep!r}")
+
+
+class _Loop:
+    """The state of one `fit` call and its named steps; `fit` reads as the story."""
+
+    def __init__(
+        self,
+        task: Task,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor | None,
+        cfg: TrainConfig,
+        run_dir: Path,
+        config: dict | None,
+        hooks,
+    ):
+        self.task, self.x, self.y, self.cfg, self.config, self.hooks = task, x_train, y_train, cfg, config, hooks
+        self.ctx = distributed.context()
+        self.ckpt, self.jsonl, self.device = run_dir / CHECKPOINT, run_dir / METRICS_JSONL, x_train.device
+        self.n, self.bs = x_train.shape[0], cfg.batch_size or DEFAULT_BATCH
+        if self.n == 0:
+            raise ValueError("the training set is empty: there is nothing to train on")
+        if self.bs % self.ctx.world:
+            raise ValueError(
+                f"batch_size {self.bs} is not divisible by the {self.ctx.world} processes: "
+                f"--batch-size is the global batch, split evenly over the processes"
+            )
+        self.n_batches = math.ceil(self.n / self.bs)
+        self.total_steps = (cfg.epochs or 1) * self.n_batches
+        self.amp = resolve_amp(cfg.amp, self.device, *task.modules.values())
+        self.state = LoopState()
+        self.keys: list[str] = []  # the names of the task's step outputs
+        self.acc: torch.Tensor | None = None  # (K,) float64: Σ batch·value of the epoch so far (this rank)
+        self.records: list[dict] = []
+        self.window: list[torch.Tensor] = []  # (K,) Σ over this rank's rows, for each step since the last host sync
+        self.sizes: list[int] = []  # global batch size of each of those steps
+        self.pending = (False, False)  # (interrupt, out of time), agreed by all ranks at the last sync
+        self.seconds = 0.0  # training seconds of the run, as agreed at the last sync
+        self.t0: float | None = None  # start of the current epoch's training steps
+        self.last_good = "No checkpoint was written yet."
+
+    # -- start ------------------------------------------------------------------------------
+    def start(self, resume: bool) -> None:
+        """A fresh metrics log, or the checkpoint's state with the log lines it covers."""
+        if self.device.type == "cpu":
+            keep_freed_memory()
+        self.ckpt.parent.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            if self.ctx.is_main:
+                atomic_write_text(self.jsonl, "")  # a fresh run starts a fresh log
+        else:
+            self.state, self.keys, self.acc = restore_checkpoint(self.ckpt, self.task, self.device)
+            if self.acc is not None and not self.ctx.is_main:
+                self.acc.zero_()  # the checkpoint holds the sums of all ranks: rank 0 carries them on
+            if self.ctx.is_main and self.jsonl.exists():
+                self.records = [r for r in read_jsonl(self.jsonl) if r.get("epoch", 0) <= self.state.epoch]
+                atomic_write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in self.records))
+            self._checkpointed()
+        for m in self.task.modules.values():
+            m.train()
+        for opt in self.task.optimizers.values():  # a resumed optimizer brings its own from the checkpoint
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", self.cfg.lr or group["lr"])
+        self.seconds = self.state.train_seconds
+
+    def _checkpointed(self) -> None:
+        self.last_good = (
+            f"The last good checkpoint (epoch {self.state.epoch}, step {self.state.step}) is kept in {self.ckpt}."
+        )
+
+    def lr_factor(self, step: int, seconds: float) -> float:
+        return lr_factor(
+            self.cfg.lr_schedule,
+            step / self.total_steps,
+            None if self.cfg.max_seconds is None else seconds / self.cfg.max_seconds,
+        )
+
+    # -- time and stop requests ---------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Training seconds of the run, this epoch's so far included."""
+        return self.state.train_seconds + (0.0 if self.t0 is None else time.perf_counter() - self.t0)
+
+    def late(self) -> bool:
+        return self.cfg.max_seconds is not None and self.elapsed() > self.cfg.max_seconds
+
+    # -- one step ---------------------------------------------------------------------------
+    def step(self, perm: torch.Tensor) -> None:
+        """One optimisation step on batch `state.batch` of the epoch's order `perm`."""
+        st, ctx, cfg = self.state, self.ctx, self.cfg
+        batch = perm[st.batch * self.bs : (st.batch + 1) * self.bs]  # (B,) the global batch
+        idx = batch[ctx.rank :: ctx.world]  # (B/P,) this rank's rows
+        # index_select, not x[idx]: the advanced-indexing kernel is ~10× slower on CPU
+        y = None if self.y is None else self.y.index_select(0, idx)
+        shard = distributed.Shard(ctx.rank, ctx.world, len(batch), cfg.seed, st.step)
+        if cfg.lr_schedule != "constant":
+            factor = self.lr_factor(st.step, self.seconds if ctx.distributed else self.elapsed())
+            for opt in self.task.optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] = group["initial_lr"] * factor
+        with (
+            distributed.using_shard(shard),
+            distributed.rank_rng(shard),
+            torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp == "bf16"),
+        ):
+            out = self.task.train_step(self.x.index_select(0, idx), y, st.step, st.epoch + st.batch / self.n_batches)
+        if self.acc is None:
+            self.keys = list(out)
+            self.acc = torch.zeros(len(self.keys), dtype=torch.float64, device=self.device)
+            distributed.check_in_sync(self.task.modules, "after the first step")
+        vals = torch.stack([out[k].float() for k in self.keys]).double()  # (K,)
+        sums = vals * len(idx) if len(idx) else torch.zeros_like(vals)  # an empty shard's mean is NaN
+        self.acc.add_(sums)
+        self.window.append(sums)
+        self.sizes.append(len(batch))
+        st.batch, st.step, st.samples = st.batch + 1, st.step + 1, st.samples + len(batch)
+
+    # -- host syncs, checks, saves ------------------------------------------------------------
+    def sync(self, requests: tuple[bool, bool] = (False, False)) -> torch.Tensor:
+        """One host sync: the window's per-step means over all ranks (n, K) on the CPU, with the
+        stop requests of any rank and the ranks' mean training seconds (so that a time-based
+        learning rate is the same on every rank). Raises on a non-finite value, on every rank."""
+        sums = torch.stack(self.window)  # (n, K) float64: Σ of each step's values over this rank's rows
+        first_step = self.state.step - len(self.window)
+        if self.ctx.distributed:
+            flags = torch.tensor([*requests, self.elapsed() / self.ctx.world], dtype=sums.dtype, device=sums.device)
+            packed = distributed.all_reduce_sum(torch.cat([sums.flatten(), flags]))  # one collective
+            sums, tail = packed[:-3].view_as(sums), packed[-3:].tolist()
+            requests, self.seconds = (tail[0] > 0, tail[1] > 0), tail[2]
+        self.pending = requests
+        values = (sums / torch.tensor(self.sizes, dtype=sums.dtype, device=sums.device)[:, None]).cpu()  # (n, K)
+        self.window, self.sizes = [], []
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            row, col = (int(i) for i in bad.nonzero()[0])
+            raise NonFiniteLossError(
+                f"{self.keys[col]} became {float(values[row, col])} at epoch {self.state.epoch + 1}, "
+                f"step {first_step + row + 1}; training stopped. {self.last_good} Try a smaller --lr."
+            )
+        return values
+
+    def check_weights(self) -> None:
+        for name, module in self.task.modules.items():
+            if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+                raise NonFiniteLossError(
+                    f"the weights of {name} became non-finite by epoch {self.state.epoch + 1}, step "
+                    f"{self.state.step}; training stopped. {self.last_good} Try a smaller --lr."
+                )
+
+    def save(self) -> None:
+        """Checkpoint with the partial-epoch sums of all ranks; only rank 0 writes (collective call)."""
+        total = None if self.acc is None else distributed.all_reduce_sum(self.acc.clone())
+        if self.ctx.is_main:
+            save_checkpoint(self.ckpt, self.task, self.state, self.keys, total, self.config)
+        self._checkpointed()
+
+    # -- one epoch --------------------------------------------------------------------------
+    def show(self, bar: Progress, values: torch.Tensor) -> None:  # values: (n, K) from `sync`
+        bar.show(self.state.step, self.elapsed(), dict(zip(self.keys, values.mean(0).tolist())))
+
+    def train_epoch(self, signals: StopSignals, bar: Progress) -> bool:
+        """The epoch's remaining steps; False when the time budget ended it early."""
+        cfg, st, ctx = self.cfg, self.state, self.ctx
+        perm = distributed.epoch_permutation(cfg.seed, st.epoch, self.n).to(self.device)
+        bar.start_epoch(st.epoch + 1, cfg.epochs)
+        self.t0 = time.perf_counter()
+        completed = True
+        while st.batch < self.n_batches:
+            interrupt, out_of_time = self.pending if ctx.distributed else (signals.raised, self.late())
+            if interrupt:
+                raise KeyboardInterrupt
+            if out_of_time:
+                completed = False
+                break
+            self.step(perm)
+            bar.update()
+            save_now = (
+                cfg.ckpt_steps is not None and st.step % cfg.ckpt_steps == 0 and st.batch < self.n_batches
+            )  # (the end of an epoch saves anyway)
+            if len(self.window) >= cfg.log_every or save_now:
+                self.show(bar, self.sync((signals.raised, self.late())))
+            if save_now:  # mid-epoch: the window was just checked
+                self.check_weights()
+                self.save()
+            for hook in self.hooks:
+                hook(self.task, st)
+        if self.window:
+            self.show(bar, self.sync())
+        st.train_seconds += time.perf_counter() - self.t0
+        self.t0 = None
+        self.check_weights()
+        distributed.check_in_sync(self.task.modules, f"after epoch {st.epoch + 1}")
+        return completed
+
+    def end_epoch(self, bar: Progress) -> None:
+        """The epoch's means, the task's evaluation, one metrics.jsonl line, then the checkpoint."""
+        st, ctx, acc = self.state, self.ctx, self.acc
+        assert acc is not None, "an epoch ends after at least one step"
+        totals = distributed.all_reduce_sum(acc.clone())  # (K,) Σ over the epoch, all ranks
+        if ctx.is_main:
+            record: dict[str, float] = {"epoch": st.epoch + 1, "step": st.step}
+            if self.cfg.lr_schedule != "constant":
+                record["lr_factor"] = self.lr_factor(st.step, st.train_seconds)
+            record.update({f"train_{k}": v / self.n for k, v in zip(self.keys, totals.tolist())})
+            for m in self.task.modules.values():
+                m.eval()
+            record.update(self.task.end_epoch(st.epoch + 1))
+            for m in self.task.modules.values():
+                m.train()
+            record["train_seconds"] = st.train_seconds
+            with open(self.jsonl, "a") as f:  # before the checkpoint: a resume drops lines it does not cover
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+            self.records.append(record)
+            bar.end_epoch(record)
+        st.epoch, st.batch = st.epoch + 1, 0
+        acc.zero_()
+        self.save()
+
+    def stop_interrupted(self) -> TrainingInterrupted:
+        """After Ctrl-C: account the time, check the steps since the last sync, save."""
+        if self.t0 is not None:
+            self.state.train_seconds += time.perf_counter() - self.t0
+            self.t0 = None
+        if self.window:  # never save weights that produced a NaN
+            self.sync()
+        self.check_weights()
+        self.save()
+        return TrainingInterrupted(self.ckpt, self.state)
+
+
+def fit(
+    task: Task,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor | None,
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    *,
+    config: dict | None = None,
+    resume: bool = False,
+    hooks: tuple[Callable[[Task, LoopState], None], ...] = (),
+) -> FitResult:
+    """Train `task` on x_train (N, ...) for `cfg.epochs` epochs, writing into `run_dir`.
+
+    The task's modules and the data must already be on the device. `hooks` run at every step
+    boundary as `hook(task, state)` (raising KeyboardInterrupt acts like Ctrl-C, on every rank under
+    torchrun); one with `log_values`/`log_epoch` also gets the bar's values (`klvae.training.progress`). Raises
+    `NonFiniteLossError` (nothing saved) or `TrainingInterrupted` (after saving a checkpoint). Under
+    torchrun every rank calls `fit` with the full data; `FitResult.records` is filled on rank 0 only.
+    """
+    loop = _Loop(task, x_train, y_train, cfg, Path(run_dir), config, hooks)
+    loop.start(resume)
+    stopped, bar = (
+        "completed",
+        Progress(
+            loop.total_steps,
+            loop.state.epoch * loop.n_batches + loop.state.batch,
+            max_seconds=cfg.max_seconds,
+            enabled=loop.ctx.is_main and sys.stderr.isatty(),
+            listeners=hooks,
+        ),
+    )
+    with StopSignals() as signals, bar:  # the handler stays until the interrupt checkpoint is written
+        try:
+            while loop.state.epoch < (cfg.epochs or 1):
+                if not loop.train_epoch(signals, bar):
+                    stopped = "max_seconds"
+                    loop.save()
+                    break
+                loop.end_epoch(bar)
+        except KeyboardInterrupt:
+            raise loop.stop_interrupted() from None
+        bar.finish(loop.state.step)
+    return FitResult(loop.state, stopped, loop.records)
+
+
+def adam(params: Iterable[torch.nn.Parameter], cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """The optimizer of every task: Adam with the config's rate, β's and weight decay (fused on CPU/CUDA)."""
+    if cfg.lr is None or cfg.adam_beta1 is None or cfg.adam_beta2 is None:
+        raise ValueError("lr, adam_beta1 and adam_beta2 must be resolved to the task's defaults first")
+    return torch.optim.Adam(
+        params,
+        lr=cfg.lr,
+        betas=(cfg.adam_beta1, cfg.adam_beta2),
+        weight_decay=cfg.weight_decay,
+        fused=device.type in ("cpu", "cuda"),
+    )

@@ -1,0 +1,208 @@
+"""klvae.experiments.gradient_estimators against closed forms and scipy quad integration written out here."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, stats
+
+from klvae.experiments.gradient_estimators import (
+    ESTIMATORS,
+    analytic_gradient,
+    cosine,
+    estimate_gradient,
+    exact_variance,
+    gaussian_bump,
+    pathwise_gradients,
+    quadratic,
+    sampling_blocks_gradients,
+    score_function_gradients,
+    variance_table,
+)
+
+MU, SIGMA = 1.0, 1.0
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+# f, f' written out in NumPy, independent of the library's torch versions
+NUMPY_COSTS = {
+    "(x-0)^2": (lambda x: x**2, lambda x: 2 * x),
+    "exp(-10x^2)": (lambda x: np.exp(-10 * x**2), lambda x: -20 * x * np.exp(-10 * x**2)),
+    "cos(5x)": (lambda x: np.cos(5 * x), lambda x: -5 * np.sin(5 * x)),
+}
+COSTS = [quadratic(0.0), gaussian_bump(10.0), cosine(5.0)]
+
+
+def quad_var(g, mu=MU, sigma=SIGMA):
+    """Var over ε ~ N(0,1) of g(ε) by scipy quad."""
+    m1 = integrate.quad(lambda e: g(e) * stats.norm.pdf(e), -14, 14, limit=400)[0]
+    m2 = integrate.quad(lambda e: g(e) ** 2 * stats.norm.pdf(e), -14, 14, limit=400)[0]
+    return m2 - m1**2
+
+
+def ref_variances(name, mu=MU, sigma=SIGMA):
+    """Per-sample variances {estimator: (∂μ, ∂σ)} of the pathwise and score estimators."""
+    f, df = NUMPY_COSTS[name]
+    x = lambda e: mu + sigma * e  # noqa: E731
+    return {
+        "pathwise": (quad_var(lambda e: df(x(e))), quad_var(lambda e: df(x(e)) * e)),
+        "score": (quad_var(lambda e: f(x(e)) * e / sigma), quad_var(lambda e: f(x(e)) * (e * e - 1) / sigma)),
+    }
+
+
+# ----------------------------------------------------------------- the costs' numbers
+
+
+def test_the_cost_table_numbers():
+    """Mohamed et al. (2020) §3 at μ = σ = 1: the variances of the ∂μ estimators."""
+    ref = {name: ref_variances(name) for name in NUMPY_COSTS}
+    assert ref["(x-0)^2"]["pathwise"][0] == pytest.approx(4.0, rel=1e-9)
+    assert ref["(x-0)^2"]["score"][0] == pytest.approx(30.0, rel=1e-9)
+    assert ref["exp(-10x^2)"]["pathwise"][0] == pytest.approx(0.94, abs=0.005)
+    assert ref["exp(-10x^2)"]["score"][0] == pytest.approx(0.077, abs=0.0005)
+    # cos: Var[−5 sin 5x] = 25·E[sin² 5x] − (E[−5 sin 5x])², E[sin² 5x] = (1 − cos(10μ)e^{−50σ²})/2
+    e_sin2 = (1 - math.cos(10) * math.exp(-50)) / 2
+    e_dsin = -5 * math.sin(5) * math.exp(-12.5)
+    assert ref["cos(5x)"]["pathwise"][0] == pytest.approx(25 * e_sin2 - e_dsin**2, rel=1e-7)
+    assert ref["cos(5x)"]["pathwise"][0] == pytest.approx(12.5, abs=1e-4)
+    assert ref["cos(5x)"]["score"][0] == pytest.approx(0.5, abs=1e-4)
+    for cost in COSTS:
+        for est in ("pathwise", "score"):
+            np.testing.assert_allclose(exact_variance(est, cost, MU, SIGMA), ref[cost.name][est], rtol=1e-6)
+
+
+@settings(max_examples=10, deadline=None)
+@given(k=st.floats(-2, 3))
+def test_quadratic_score_variance_is_a4_plus_14a2_plus_15(k):
+    a = MU - k
+    cost = quadratic(k)
+    assert exact_variance("score", cost, MU, 1.0)[0] == pytest.approx(a**4 + 14 * a**2 + 15, rel=1e-6)
+    assert exact_variance("pathwise", cost, MU, 1.0)[0] == pytest.approx(4.0, rel=1e-6)
+
+
+def test_analytic_gradients_match_hand_derivatives():
+    # E[(x−k)²] = (μ−k)² + σ²; E[cos ωx] = cos(ωμ)e^{−ω²σ²/2}; E[e^{−ax²}] by quad
+    assert analytic_gradient(quadratic(0.5), 1.2, 0.8) == pytest.approx([2 * 0.7, 2 * 0.8])
+    w, mu, s = 5.0, 0.3, 0.4
+    env = math.exp(-((w * s) ** 2) / 2)
+    assert analytic_gradient(cosine(w), mu, s) == pytest.approx(
+        [-w * math.sin(w * mu) * env, -(w**2) * s * math.cos(w * mu) * env]
+    )
+    grad_mu = integrate.quad(lambda x: -20 * x * np.exp(-10 * x**2) * stats.norm.pdf(x, mu, s), -8, 8)[0]
+    grad_s = integrate.quad(lambda x: -20 * x * np.exp(-10 * x**2) * (x - mu) / s * stats.norm.pdf(x, mu, s), -8, 8)[0]
+    assert analytic_gradient(gaussian_bump(10.0), mu, s) == pytest.approx([grad_mu, grad_s], rel=1e-8)
+
+
+# ----------------------------------------------------------------- unbiased, measured variance
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("cost", COSTS, ids=lambda c: c.name)
+def test_every_estimator_is_unbiased(cost, estimator):
+    g = estimate_gradient(estimator, cost.f, MU, SIGMA, 8, repeats=5000, seed=11)  # (R, 2)
+    se = g.std(0) / math.sqrt(g.shape[0])
+    truth = torch.as_tensor(analytic_gradient(cost, MU, SIGMA))
+    assert ((g.mean(0) - truth).abs() < 4 * se).all(), (g.mean(0), truth, se)
+
+
+@pytest.mark.parametrize("cost", COSTS, ids=lambda c: c.name)
+def test_measured_per_sample_variances_match_quadrature(cost):
+    ref = ref_variances(cost.name)
+    n = 400_000
+    path = pathwise_gradients(cost.f, MU, SIGMA, n, seed=2)[0]  # (n, 2)
+    score = score_function_gradients(cost.f, MU, SIGMA, n, seed=3)[0]
+    np.testing.assert_allclose(path.var(0).numpy(), ref["pathwise"], rtol=0.10)
+    np.testing.assert_allclose(score.var(0).numpy(), ref["score"], rtol=0.10)
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_leave_one_out_variance_formula_matches_simulation(n):
+    cost = gaussian_bump(10.0)
+    g = estimate_gradient("score_baseline", cost.f, MU, SIGMA, n, repeats=100_000, seed=4 + n)
+    np.testing.assert_allclose((n * g.var(0)).numpy(), exact_variance("score_baseline", cost, MU, SIGMA, n), rtol=0.10)
+
+
+def test_leave_one_out_limit_is_the_variance_with_baseline_E_f():
+    f, _ = NUMPY_COSTS["exp(-10x^2)"]
+    mean_f = math.exp(-10 / 21) / math.sqrt(21)
+    ref = (quad_var(lambda e: (f(1 + e) - mean_f) * e), quad_var(lambda e: (f(1 + e) - mean_f) * (e * e - 1)))
+    np.testing.assert_allclose(exact_variance("score_baseline", gaussian_bump(10.0), MU, SIGMA), ref, rtol=1e-6)
+
+
+def test_a_baseline_lowers_the_score_function_variance_for_the_quadratic():
+    cost = quadratic(0.0)
+    plain = estimate_gradient("score", cost.f, MU, SIGMA, 32, repeats=4000, seed=5).var(0)
+    loo = estimate_gradient("score_baseline", cost.f, MU, SIGMA, 32, repeats=4000, seed=5).var(0)
+    assert (loo < 0.8 * plain).all()
+    assert (exact_variance("score_baseline", cost, MU, SIGMA, 32) < exact_variance("score", cost, MU, SIGMA)).all()
+
+
+def test_the_baseline_E_f_is_not_always_better():
+    # for exp(−10x²) the σ-score (ε²−1) is small where f is large: subtracting E f adds variance
+    cost = gaussian_bump(10.0)
+    plain = estimate_gradient("score", cost.f, MU, SIGMA, 32, repeats=4000, seed=6).var(0)
+    loo = estimate_gradient("score_baseline", cost.f, MU, SIGMA, 32, repeats=4000, seed=6).var(0)
+    assert loo[1] > 2 * plain[1]
+    assert exact_variance("score_baseline", cost, MU, SIGMA)[1] > 2 * exact_variance("score", cost, MU, SIGMA)[1]
+
+
+def test_pathwise_wins_for_the_quadratic_and_loses_for_bump_and_cosine():
+    for cost, pathwise_wins in zip(COSTS, (True, False, False)):
+        path, score = exact_variance("pathwise", cost, MU, SIGMA), exact_variance("score", cost, MU, SIGMA)
+        assert bool((path < score).all()) == pathwise_wins, cost.name
+
+
+# ----------------------------------------------------------------- .sample() blocks gradients
+
+
+def test_sample_blocks_gradients_and_rsample_lets_them_through():
+    demo = sampling_blocks_gradients(MU, SIGMA, seed=7)
+    assert demo["sample"]["requires_grad"] is False
+    assert demo["sample"]["grad_mu"] is None and demo["sample"]["grad_sigma"] is None
+    for how in ("rsample", "mu_plus_sigma_eps"):
+        z = demo[how]["z"]
+        eps = (z - MU) / SIGMA
+        assert demo[how]["requires_grad"] is True
+        assert demo[how]["grad_mu"] == pytest.approx(2 * z)  # d z²/dμ = 2z
+        assert demo[how]["grad_sigma"] == pytest.approx(2 * z * eps)  # d z²/dσ = 2z·ε
+    assert demo["sample"]["z"] == demo["rsample"]["z"]  # same seed, same draw
+    x = torch.distributions.Normal(torch.tensor(0.0, requires_grad=True), 1.0).sample()
+    assert x.grad_fn is None
+
+
+def test_variance_table_rows_and_values():
+    table = variance_table(ns=(2, 16), repeats=200, seed=1)
+    assert len(table["rows"]) == 3 * 2 * 3
+    row = next(r for r in table["rows"] if r["cost"] == "(x-0)^2" and r["param"] == "mu" and r["estimator"] == "score")
+    assert row["analytic"] == pytest.approx(2.0)
+    assert row["exact_var"] == pytest.approx([30.0, 30.0], rel=1e-6)
+    assert abs(row["mean"] - 2.0) < 4 * row["stderr"]
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ValueError, match="sigma must be positive, got 0"):
+        pathwise_gradients(quadratic().f, 0.0, 0.0, 4)
+    with pytest.raises(ValueError, match="n and repeats must be positive, got n=0"):
+        pathwise_gradients(quadratic().f, 0.0, 1.0, 0)
+    with pytest.raises(ValueError, match="baseline='loo' needs n >= 2 samples"):
+        score_function_gradients(quadratic().f, 0.0, 1.0, 1, baseline="loo")
+    with pytest.raises(ValueError, match="baseline must be None, a number or 'loo', got 'mean'"):
+        score_function_gradients(quadratic().f, 0.0, 1.0, 4, baseline="mean")
+    with pytest.raises(ValueError, match="estimator must be one of pathwise, score, score_baseline, got 'x'"):
+        estimate_gradient("x", quadratic().f, 0.0, 1.0, 4)
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        exact_variance("x", quadratic(), 0.0, 1.0)
+    with pytest.raises(ValueError, match="baseline='loo' needs n >= 2 samples"):
+        exact_variance("score_baseline", quadratic(), 0.0, 1.0, 1)
+
+
+def test_constant_baseline_keeps_the_estimator_unbiased():
+    cost = cosine(5.0)
+    g = score_function_gradients(cost.f, 0.2, 0.5, 50_000, seed=8, baseline=0.7)[0].mean(0)
+    se = score_function_gradients(cost.f, 0.2, 0.5, 50_000, seed=8, baseline=0.7)[0].std(0) / math.sqrt(50_000)
+    assert ((g - torch.as_tensor(analytic_gradient(cost, 0.2, 0.5))).abs() < 4 * se).all()

@@ -1,0 +1,238 @@
+"""The figure layer (`klvae.figures.png`): image grids, curves, bars and points, read back as pixels."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matplotlib import colors
+from matplotlib.image import imread
+
+from klvae.figures.charts import plot_bars, plot_curves, plot_points
+from klvae.figures.png import save_image_grid
+
+
+def rgb(path):
+    img = imread(path)  # (H, W, 4) float in [0, 1]
+    assert img.ndim == 3 and img.shape[2] in (3, 4)
+    return img[..., :3]
+
+
+def mask_of(img, color, tol=0.02):
+    return (np.abs(img - np.asarray(colors.to_rgb(color))) < tol).all(axis=-1)
+
+
+def bbox(mask):
+    rows, cols = np.nonzero(mask)
+    return rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+
+
+def test_white_square_lands_in_its_cell(tmp_path):
+    x = torch.zeros(16, 1, 28, 28)
+    x[5] = 1.0  # row 0, column 5 of an 8-wide grid
+    img = rgb(save_image_grid(x, tmp_path / "g.png", nrow=8))
+    h, w = img.shape[:2]
+    white = mask_of(img, "white")
+    r0, r1, c0, c1 = bbox(white)
+    assert white[r0:r1, c0:c1].all() and white.sum() == (r1 - r0) * (c1 - c0)  # one rectangle
+    assert r1 - r0 == c1 - c0 >= 48  # enlarged with square nearest-neighbour pixels
+    cx, cy = (c0 + c1) / 2, (r0 + r1) / 2
+    assert 5 / 8 < cx / w < 6 / 8 and 0 < cy / h < 1 / 2
+    black = mask_of(img, "black")
+    assert black.sum() == 15 * (r1 - r0) * (c1 - c0)  # the 15 other images, nothing else
+    # The thin grey gap separates cells: the column just left of the white cell is not white.
+    assert not white[r0:r1, c0 - 1].any() and not black[r0:r1, c0 - 1].any()
+
+
+def test_tiny_digits_are_enlarged_and_grey_levels_kept(tmp_path):
+    x = np.zeros((4, 8, 8))  # (N, H, W) NumPy input
+    x[3] = 0.5
+    img = rgb(save_image_grid(x, tmp_path / "d.png"))  # default nrow = 2
+    grey = (np.abs(img - 0.5) < 0.01).all(axis=-1)
+    r0, r1, c0, c1 = bbox(grey)
+    assert r1 - r0 >= 48 and c1 - c0 >= 48
+    assert (r0 + r1) / 2 > img.shape[0] / 2 and (c0 + c1) / 2 > img.shape[1] / 2  # bottom right
+
+
+def test_rgb_images_keep_their_colour(tmp_path):
+    x = torch.zeros(3, 3, 16, 16)
+    x[2, 0] = 1.0  # pure red, the third image
+    img = rgb(save_image_grid(x, tmp_path / "c.png", nrow=3))
+    red = mask_of(img, "red")
+    r0, r1, c0, c1 = bbox(red)
+    assert red.sum() == (r1 - r0) * (c1 - c0) >= 48 * 48
+    assert (c0 + c1) / 2 > 2 / 3 * img.shape[1]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 7), st.integers(1, 4), st.integers(2, 9), st.integers(2, 9))
+def test_each_image_lands_in_its_cell(n, nrow, h, w):
+    from klvae.figures.png import _GAP_PX, _tile
+
+    x = np.random.default_rng(n * 100 + nrow).random((n, 1, h, w))
+    mosaic = _tile(x, nrow, scale=2)
+    for i in range(n):
+        r, k = divmod(i, nrow)
+        top, left = _GAP_PX + r * (2 * h + _GAP_PX), _GAP_PX + k * (2 * w + _GAP_PX)
+        cell = mosaic[top : top + 2 * h : 2, left : left + 2 * w : 2, 0]
+        np.testing.assert_array_equal(cell, x[i, 0])
+    rows, ch, cw = -(-n // nrow), 2 * h + _GAP_PX, 2 * w + _GAP_PX
+    assert mosaic.shape == (_GAP_PX + rows * ch, _GAP_PX + nrow * cw, 3)
+    for i in range(n, rows * nrow):  # cells past the last image are blank (white)
+        top, left = _GAP_PX + (i // nrow) * ch, _GAP_PX + (i % nrow) * cw
+        assert (mosaic[top : top + 2 * h, left : left + 2 * w] == 1.0).all()
+
+
+def test_title_and_labels_are_drawn(tmp_path):
+    x = torch.zeros(4, 1, 8, 8)
+    plain = rgb(save_image_grid(x, tmp_path / "a.png", nrow=4))
+    titled = rgb(save_image_grid(x, tmp_path / "b.png", nrow=4, title="Samples"))
+    labelled = rgb(save_image_grid(x, tmp_path / "c.png", nrow=4, labels=[3, 1, 4, 1]))
+    as_tensor = rgb(save_image_grid(x, tmp_path / "d.png", nrow=4, labels=torch.tensor([3, 1, 4, 1])))
+    np.testing.assert_array_equal(labelled, as_tensor)  # "3", not "tensor(3)"
+    assert titled.shape[0] > plain.shape[0] and titled.shape[1] >= 360
+    assert (titled[:20].min(axis=-1) < 0.5).any()  # dark title text on the white strip
+    assert plain.shape == labelled.shape
+    assert (labelled.mean(axis=-1) > 0.7).sum() > 10  # white label text over black images
+    assert (plain.mean(axis=-1) > 0.7).sum() == 0
+
+
+def test_image_grid_errors(tmp_path):
+    with pytest.raises(
+        ValueError,
+        match=r"images must have shape \(N, C, H, W\) with C in "
+        r"\{1, 3\} or \(N, H, W\) with N ≥ 1, "
+        r"got \(2, 2, 8, 8\)",
+    ):
+        save_image_grid(torch.zeros(2, 2, 8, 8), tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"images must lie in \[0, 1\], found values in \[-1, 1\]"):
+        save_image_grid(torch.linspace(-1, 1, 64).reshape(1, 8, 8), tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"found values in \[nan"):
+        save_image_grid(torch.full((1, 8, 8), float("nan")), tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"labels must have one entry per image: 1 labels, 2 "):
+        save_image_grid(torch.zeros(2, 8, 8), tmp_path / "x.png", labels=["a"])
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_curves_draw_present_keys_only(tmp_path):
+    rows = [
+        {"epoch": 1, "loss": 3.0},
+        {"epoch": 2},
+        {"epoch": 3, "loss": 1.0, "kl": None},
+        {"epoch": 4, "loss": float("nan")},
+        {"epoch": 5, "loss": 0.5},
+    ]
+    p = plot_curves(rows, ["loss"], tmp_path / "c.png", title="Loss")
+    img = rgb(p)
+    assert img.shape[:2] == (440, 640)
+    assert mask_of(img, "tab:blue", 0.05).sum() > 200  # the loss line
+    q = plot_curves(rows, ["kl"], tmp_path / "k.png", title="KL")  # no values at all
+    assert mask_of(rgb(q), "tab:blue", 0.05).sum() == 0
+    two = rgb(plot_curves(rows, ["kl", "loss"], tmp_path / "t.png", title="both", log_y=True))
+    assert mask_of(two, "tab:blue", 0.05).sum() > 100  # loss gets the first colour left free
+
+
+def test_curve_points_follow_x_key_and_skip_missing():
+    from klvae.figures.charts import _number, _series
+
+    rows = [
+        {"step": 10, "loss": 3.0},
+        {"loss": 2.0},
+        {"step": 30, "loss": None},
+        {"step": 40, "loss": -1.0},
+        {"step": 50, "loss": "n/a"},
+        {"step": 60, "loss": 0.5},
+    ]
+    assert _series(rows, "loss", "step", False) == ([10, 1, 40, 60], [3.0, 2.0, -1.0, 0.5])
+    assert _series(rows, "loss", "step", True) == ([10, 1, 60], [3.0, 2.0, 0.5])
+    assert _series(rows, "kl", "step", False) == ([], [])
+    assert _number(True) is None and _number("x") is None and _number(float("inf")) is None
+    assert _number(np.float32(2.5)) == 2.5 and _number(torch.tensor(3)) == 3.0
+
+
+def test_bars_colour_by_threshold(tmp_path):
+    v = torch.tensor([0.05, 2.0, 1.5, 0.01])
+    with_line = rgb(
+        plot_bars(
+            v,
+            tmp_path / "b.png",
+            title="KL per dimension",
+            xlabel="latent dimension",
+            ylabel="KL (nats)",
+            threshold=0.1,
+        )
+    )
+    plain = rgb(
+        plot_bars(v, tmp_path / "p.png", title="KL per dimension", xlabel="latent dimension", ylabel="KL (nats)")
+    )
+    assert mask_of(with_line, "tab:red").sum() > 50 and mask_of(plain, "tab:red").sum() == 0
+    # The two inactive bars are grey (anti-aliased text has a few grey pixels in both).
+    assert mask_of(with_line, "tab:gray").sum() > mask_of(plain, "tab:gray").sum() + 300
+    assert mask_of(plain, "tab:blue").sum() > mask_of(with_line, "tab:blue").sum()
+
+
+def test_points_scatter_and_error(tmp_path):
+    img = rgb(plot_points(torch.randn(500, 2), tmp_path / "s.png", title="x", means=torch.zeros(1, 2)))
+    assert mask_of(img, "tab:red").sum() > 5
+    with pytest.raises(ValueError, match=r"points must have shape \(N, 2\), got \(5, 3\)"):
+        plot_points(np.zeros((5, 3)), tmp_path / "e.png", title="x")
+
+
+def test_figures_are_written_atomically(tmp_path):
+    plot_bars([1.0, 2.0], tmp_path / "sub" / "b.png", title="t", xlabel="x", ylabel="y")
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["b.png"]
+
+
+def test_row_and_column_labels_widen_the_grid_but_keep_the_cells(tmp_path):
+    x = torch.zeros(6, 1, 8, 8)
+    plain = rgb(save_image_grid(x, tmp_path / "a.png", nrow=3))
+    named = rgb(
+        save_image_grid(
+            x, tmp_path / "b.png", nrow=3, row_labels=["dim 0", "dim 1"], col_labels=["−1", "0", "1"], col_title="value"
+        )
+    )
+    assert named.shape[1] > plain.shape[1] and named.shape[0] > plain.shape[0]
+    r0, r1, c0, c1 = bbox(mask_of(plain, "black"))
+    below = np.arange(named.shape[0])[:, None] >= named.shape[0] - plain.shape[0]
+    right = np.arange(named.shape[1])[None, :] >= named.shape[1] - plain.shape[1]
+    n0, n1, m0, m1 = bbox(mask_of(named, "black") & below & right)
+    assert (n1 - n0, m1 - m0) == (r1 - r0, c1 - c0)  # the images, one array pixel per PNG pixel still
+    assert (named[:, : named.shape[1] - plain.shape[1]].min(axis=-1) < 0.5).any()  # text left of the grid
+    with pytest.raises(ValueError, match="row_labels must have one entry per row: 1 labels, 2 rows"):
+        save_image_grid(x, tmp_path / "c.png", nrow=3, row_labels=["a"])
+
+
+def test_threshold_bars_on_a_log_axis_keep_the_line_and_both_legend_colours(tmp_path):
+    v = [0.5, 0.8, 0.0, 0.001]  # a zero stays drawable on the log axis
+    img = rgb(plot_bars(v, tmp_path / "b.png", title="t", xlabel="d", ylabel="var", threshold=0.01, log_y=True))
+    assert mask_of(img, "tab:red").sum() > 50 and mask_of(img, "tab:gray").sum() > 300
+    everything_above = rgb(
+        plot_bars([1.0, 2.0], tmp_path / "c.png", title="t", xlabel="d", ylabel="v", threshold=0.01, log_y=True)
+    )
+    assert mask_of(everything_above, "tab:gray").sum() > 40  # the legend's grey patch, with no grey bar
+    legend_rows = everything_above[int(0.9 * everything_above.shape[0]) :]
+    assert mask_of(legend_rows, "tab:blue").sum() > 20  # the legend sits under the axes
+
+
+def test_panels_draw_negative_values_on_a_log_request_and_say_why_when_empty(tmp_path):
+    from klvae.figures.charts import Panel, plot_panels
+
+    rows = [{"epoch": 1, "a": -3.0, "b": 2.0}, {"epoch": 2, "a": -2.0, "b": 1.0}]
+    panel = Panel(
+        [("a", "train", {"color": "tab:green"}), ("b", "test", {"color": "tab:green", "ls": "--"})], log_y=True
+    )
+    img = rgb(plot_panels(rows, [panel], tmp_path / "p.png", title="t"))
+    assert mask_of(img, "tab:green", 0.05).sum() > 300  # the negative line is not dropped
+    empty = rgb(plot_panels([], [panel], tmp_path / "e.png", title="t", empty_note="no finished epoch"))
+    assert empty.shape[0] < img.shape[0] and mask_of(empty, "tab:red", 0.1).sum() > 20
+    assert mask_of(empty, "black").sum() < 50  # no empty axes frame
+
+
+def test_png_row_puts_earlier_figures_side_by_side(tmp_path):
+    from klvae.figures.png import save_png_row
+
+    a = save_image_grid(torch.zeros(4, 1, 8, 8), tmp_path / "a.png")
+    img = rgb(save_png_row([a, a, a], tmp_path / "r.png", titles=["1", "2", "3"], title="by epoch", width_px=100))
+    assert img.shape[1] == 300
+    with pytest.raises(ValueError, match="one title per image"):
+        save_png_row([a], tmp_path / "x.png", titles=[], title="t")

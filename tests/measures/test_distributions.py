@@ -1,0 +1,284 @@
+"""klvae.measures.distributions: closed forms against torch, mpmath where torch cancels, and Monte Carlo."""
+
+import math
+
+import mpmath
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.distributions import (
+    Bernoulli,
+    Beta,
+    Binomial,
+    Categorical,
+    Dirichlet,
+    Exponential,
+    Gamma,
+    Geometric,
+    Independent,
+    Laplace,
+    LowRankMultivariateNormal,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+    OneHotCategorical,
+    Poisson,
+    Uniform,
+)
+
+import klvae
+from klvae.measures.distributions import CLOSED_FORMS, kl_distributions, kl_method
+from klvae.measures.monte_carlo import MCEstimate, check_closed_form
+
+mpmath.mp.dps = 50
+D = torch.float64
+G = torch.Generator().manual_seed(0)
+
+
+def pos(*shape, low=0.2, high=3.0):
+    return low + (high - low) * torch.rand(shape, generator=G, dtype=D)
+
+
+def unit(*shape):
+    return 0.05 + 0.9 * torch.rand(shape, generator=G, dtype=D)
+
+
+def randn(*shape):
+    return torch.randn(shape, generator=G, dtype=D)
+
+
+def spd(*shape, d):
+    a = randn(*shape, d, d)
+    return a @ a.mT / d + 0.5 * torch.eye(d, dtype=D)
+
+
+# p with batch (3, 1), q with batch (4,): the result broadcasts to (3, 4), as in torch
+PAIRS = {
+    "normal": lambda s: Normal(randn(*s), pos(*s)),
+    "mvn": lambda s: MultivariateNormal(randn(*s, 3), spd(*s, d=3)),
+    "lowrank": lambda s: LowRankMultivariateNormal(randn(*s, 5), randn(*s, 5, 2), pos(*s, 5)),
+    "independent": lambda s: Independent(Normal(randn(*s, 4), pos(*s, 4)), 1),
+    "bernoulli": lambda s: Bernoulli(unit(*s)),
+    "bernoulli-logits": lambda s: Bernoulli(logits=randn(*s) * 3),
+    "categorical": lambda s: Categorical(torch.distributions.Dirichlet(torch.ones(6, dtype=D)).sample(s)),
+    "onehot": lambda s: OneHotCategorical(logits=randn(*s, 6)),
+    "binomial": lambda s: Binomial(7, unit(*s)),
+    "geometric": lambda s: Geometric(unit(*s)),
+    "poisson": lambda s: Poisson(pos(*s)),
+    "exponential": lambda s: Exponential(pos(*s)),
+    "gamma": lambda s: Gamma(pos(*s), pos(*s)),
+    "beta": lambda s: Beta(pos(*s), pos(*s)),
+    "dirichlet": lambda s: Dirichlet(pos(*s, 5)),
+    "laplace": lambda s: Laplace(randn(*s), pos(*s)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_closed_forms_match_torch_and_broadcast(name):
+    p, q = PAIRS[name]((3, 1)), PAIRS[name]((4,))
+    assert kl_method(p, q) == "closed form"
+    got = klvae.kl_divergence(p, q)
+    want = torch.distributions.kl_divergence(p.expand((3, 4)), q.expand((3, 4)))  # torch's Bernoulli does not broadcast
+    assert got.shape == want.shape == (3, 4)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    assert (kl_distributions(p, p) == 0).all() or name in ("lowrank",)  # KL(p, p) = 0 exactly
+    assert (kl_distributions(p, p).abs() < 1e-12).all()
+
+
+def test_uniform_including_the_infinite_case():
+    p, q = Uniform(torch.tensor([0.0, -1.0], dtype=D), 1.0), Uniform(torch.tensor(-0.5, dtype=D), 2.0)
+    torch.testing.assert_close(klvae.kl_divergence(p, q), torch.tensor([math.log(2.5), math.inf], dtype=D))
+
+
+@pytest.mark.parametrize("name", ["normal", "gamma", "beta", "laplace", "poisson", "dirichlet", "bernoulli"])
+def test_closed_forms_within_monte_carlo_error(name):
+    p, q = PAIRS[name](()), PAIRS[name](())
+    assert abs(float(check_closed_form(klvae.kl_divergence(p, q), p, q, 40_000))) < 5
+
+
+# --------------------------------------------------------------- mpmath, where torch cancels
+
+
+def mp_lbeta(*a):
+    return sum(mpmath.loggamma(x) for x in a) - mpmath.loggamma(sum(a))
+
+
+def mp_dirichlet(a, b):
+    a, b = [mpmath.mpf(x) for x in a], [mpmath.mpf(x) for x in b]
+    a0 = sum(a)
+    return mp_lbeta(*b) - mp_lbeta(*a) + sum((x - y) * (mpmath.digamma(x) - mpmath.digamma(a0)) for x, y in zip(a, b))
+
+
+def mp_gamma(a1, b1, a2, b2):
+    a1, b1, a2, b2 = (mpmath.mpf(x) for x in (a1, b1, a2, b2))
+    return (
+        (a1 - a2) * mpmath.digamma(a1)
+        - mpmath.loggamma(a1)
+        + mpmath.loggamma(a2)
+        + a2 * (mpmath.log(b1) - mpmath.log(b2))
+        + a1 * (b2 - b1) / b1
+    )
+
+
+def errors(p, q, want):
+    ours = float(kl_distributions(p, q))
+    theirs = float(torch.distributions.kl_divergence(p, q))
+    return abs(ours - want) / want, abs(theirs - want) / want
+
+
+@pytest.mark.parametrize("a, b", [(3.0, 2.0), (0.3, 0.7), (50.0, 1e3)])
+@pytest.mark.parametrize("rel", [1e-8, 1e-4, 0.3])
+def test_beta_near_equal_against_mpmath(a, b, rel):
+    a2 = a * (1 + rel)
+    want = float(mp_dirichlet([a, b], [a2, b]))
+    ours, theirs = errors(
+        Beta(torch.tensor(a, dtype=D), torch.tensor(b, dtype=D)),
+        Beta(torch.tensor(a2, dtype=D), torch.tensor(b, dtype=D)),
+        want,
+    )
+    assert ours <= 1e-12 and (ours <= theirs or ours <= 2e-14)  # far from equal both are at rounding level
+
+
+@pytest.mark.parametrize("rel", [1e-9, 1e-5, 0.2])
+def test_gamma_near_equal_rates_and_shapes_against_mpmath(rel):
+    for a1, b1, a2, b2 in [
+        (2.0, 3.0, 2.0, 3.0 * (1 + rel)),
+        (0.5, 1.0, 0.5 * (1 + rel), 1.0),
+        (40.0, 0.1, 40.0 * (1 - rel), 0.1 * (1 + rel)),
+    ]:
+        want = float(mp_gamma(a1, b1, a2, b2))
+        ours, theirs = errors(
+            Gamma(torch.tensor(a1, dtype=D), torch.tensor(b1, dtype=D)),
+            Gamma(torch.tensor(a2, dtype=D), torch.tensor(b2, dtype=D)),
+            want,
+        )
+        assert ours <= 1e-11 and (ours <= theirs or ours <= 5e-15)
+
+
+@pytest.mark.parametrize("rel", [1e-6, 1e-2, 1.0])
+def test_dirichlet_k1000_against_mpmath(rel):
+    g = torch.Generator().manual_seed(7)
+    a = 0.1 + 5 * torch.rand(1000, generator=g, dtype=D)
+    b = a * (1 + rel * torch.rand(1000, generator=g, dtype=D))
+    want = float(mp_dirichlet(a.tolist(), b.tolist()))
+    ours, theirs = errors(Dirichlet(a), Dirichlet(b), want)
+    assert ours <= 1e-11 and (ours <= theirs or ours <= 5e-15)
+
+
+def test_rate_families_near_equal_against_mpmath():
+    r, s = 2.0, 2.0 * (1 + 1e-9)
+    mr, ms = mpmath.mpf(r), mpmath.mpf(s)
+    cases = [
+        (
+            Exponential(torch.tensor(r, dtype=D)),
+            Exponential(torch.tensor(s, dtype=D)),
+            mpmath.log(mr / ms) + ms / mr - 1,
+        ),
+        (Poisson(torch.tensor(r, dtype=D)), Poisson(torch.tensor(s, dtype=D)), mr * mpmath.log(mr / ms) - mr + ms),
+        (
+            Laplace(torch.tensor(0.0, dtype=D), torch.tensor(r, dtype=D)),
+            Laplace(torch.tensor(1e-9, dtype=D), torch.tensor(s, dtype=D)),
+            mpmath.log(ms / mr) + mpmath.mpf(1e-9) / ms + mr / ms * mpmath.exp(-mpmath.mpf(1e-9) / mr) - 1,
+        ),
+    ]
+    p, q = mpmath.mpf(0.3), mpmath.mpf(0.3) * (1 + mpmath.mpf(1e-9))
+    q = mpmath.mpf(float(q))
+    cases.append(
+        (
+            Bernoulli(torch.tensor(0.3, dtype=D)),
+            Bernoulli(torch.tensor(float(q), dtype=D)),
+            p * mpmath.log(p / q) + (1 - p) * mpmath.log((1 - p) / (1 - q)),
+        )
+    )
+    for p_, q_, want in cases:
+        ours, theirs = errors(p_, q_, float(want))
+        assert ours <= 1e-9 and ours <= theirs, type(p_).__name__
+
+
+def test_bernoulli_from_logits_keeps_one_minus_p():
+    lp, lq = torch.tensor(40.0, dtype=D), torch.tensor(41.0, dtype=D)  # p = 1 − 4e-18: 1 − p is not 0
+    p, q = 1 / (1 + mpmath.exp(-40)), 1 / (1 + mpmath.exp(-41))
+    want = float(p * mpmath.log(p / q) + (1 - p) * mpmath.log((1 - p) / (1 - q)))
+    got = float(kl_distributions(Bernoulli(logits=lp), Bernoulli(logits=lq)))
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+# --------------------------------------------------------------- dispatch
+
+
+def test_fallbacks_and_exact():
+    n, lap = Normal(torch.tensor(0.0, dtype=D), 1.0), Laplace(torch.tensor(0.0, dtype=D), 1.0)
+    assert kl_method(n, lap) == "torch"
+    torch.testing.assert_close(klvae.kl_divergence(n, lap), torch.distributions.kl_divergence(n, lap))
+    mix = MixtureSameFamily(Categorical(torch.ones(2, dtype=D)), Normal(torch.tensor([-1.0, 1.0], dtype=D), 1.0))
+    assert kl_method(mix, n) == "monte carlo"
+    est = klvae.kl_divergence(mix, n)
+    assert isinstance(est, MCEstimate) and est.stderr > 0
+    # reference: numerical integration
+    ref = klvae.kl_numerical(mix, n)
+    assert abs(float(est.value) - ref) < 5 * float(est.stderr)
+    with pytest.raises(
+        ValueError, match=r"KL\(MixtureSameFamily‖Normal\) has no closed form here or in torch; exact=True"
+    ):
+        klvae.kl_divergence(mix, n, exact=True)
+    assert float(klvae.kl_divergence(n, Normal(torch.tensor(1.0, dtype=D), 1.0), base=2)) == pytest.approx(
+        0.5 / math.log(2)
+    )
+    with pytest.raises(TypeError, match="must both be torch.distributions objects"):
+        kl_distributions(n, [0.5, 0.5])
+
+
+def test_binomial_counts_and_independent_ranks_decide_the_method():
+    assert kl_method(Binomial(5, torch.tensor(0.3)), Binomial(5, torch.tensor(0.4))) == "closed form"
+    assert kl_method(Binomial(5, torch.tensor(0.3)), Binomial(6, torch.tensor(0.4))) == "torch"
+    i1 = Independent(Normal(torch.zeros(2, 3), 1.0), 1)
+    i2 = Independent(Normal(torch.zeros(2, 3), 1.0), 2)
+    assert kl_method(i1, i1) == "closed form"
+    assert kl_method(i1, i2) in ("torch", "monte carlo")
+
+
+def test_every_registered_pair_is_tested():
+    names = {t.__name__ for pair in CLOSED_FORMS for t in pair}
+    assert names == {
+        "Normal",
+        "MultivariateNormal",
+        "LowRankMultivariateNormal",
+        "Independent",
+        "Bernoulli",
+        "Binomial",
+        "Geometric",
+        "Categorical",
+        "OneHotCategorical",
+        "Poisson",
+        "Exponential",
+        "Gamma",
+        "Beta",
+        "Dirichlet",
+        "Laplace",
+        "Uniform",
+    }
+
+
+def test_gradients_flow_through_the_closed_forms():
+    a = torch.tensor([2.0, 0.5], dtype=D, requires_grad=True)
+    b = torch.tensor([1.5, 0.7], dtype=D, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, y: kl_distributions(Beta(x, y), Beta(y, x)), (a, b))
+    assert torch.autograd.gradcheck(lambda x, y: kl_distributions(Gamma(x, y), Gamma(y, x)), (a, b))
+    assert torch.autograd.gradcheck(lambda x, y: kl_distributions(Dirichlet(x), Dirichlet(y)), (a, b))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.05, 50.0), min_size=4, max_size=4))
+def test_kl_is_nonnegative_and_zero_only_at_equality(params):
+    a1, b1, a2, b2 = (torch.tensor(v, dtype=D) for v in params)
+    for p, q in (
+        (Beta(a1, b1), Beta(a2, b2)),
+        (Gamma(a1, b1), Gamma(a2, b2)),
+        (Laplace(a1, b1), Laplace(a2, b2)),
+        (Dirichlet(torch.stack([a1, b1])), Dirichlet(torch.stack([a2, b2]))),
+    ):
+        kl = float(kl_distributions(p, q))
+        assert kl >= 0
+        assert (kl == 0) == bool((torch.stack([a1, b1]) == torch.stack([a2, b2])).all())
+        assert float(kl_distributions(p, p)) == 0.0

@@ -1,0 +1,159 @@
+"""klvae.measures._lgamma: the log-gamma Bregman divergence and the KL terms, against mpmath."""
+
+import math
+
+import mpmath
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from klvae.measures._kernels import g_term, phi
+from klvae.measures._lgamma import bregman_lgamma
+
+mpmath.mp.dps = 60
+D = torch.float64
+
+
+def mp_bregman(y, d):
+    with mpmath.workdps(140):  # B ~ δ²: the three terms cancel to 2 log10(y/δ) digits
+        y, d = mpmath.mpf(y), mpmath.mpf(d)
+        return +(mpmath.loggamma(y + d) - mpmath.loggamma(y) - mpmath.digamma(y) * d)
+
+
+@pytest.mark.parametrize("y", [1e-3, 0.3, 1.0, 3.7, 11.9, 12.0, 55.0, 1e4, 1e9])
+@pytest.mark.parametrize("rel", [1e-14, 1e-9, 1e-4, -3e-3, 0.0099, 0.0101, -0.05, 0.5, 3.0])
+def test_bregman_lgamma_against_mpmath_on_both_sides_of_the_switch(y, rel):
+    d = y * rel
+    want = mp_bregman(y, d)
+    got = float(bregman_lgamma(torch.tensor(y, dtype=D), torch.tensor(d, dtype=D)))
+    tol = 1e-14 if abs(rel) < 0.01 else 3e-11  # the direct form beyond |δ| = y/100
+    assert got == pytest.approx(float(want), rel=tol, abs=1e-300)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.floats(1e-2, 1e3), st.floats(-0.0099, 0.0099).filter(lambda r: r == 0 or abs(r) > 1e-50))
+def test_near_branch_is_accurate_everywhere(y, rel):
+    want = float(mp_bregman(y, y * rel))
+    got = float(bregman_lgamma(torch.tensor([y], dtype=D), torch.tensor([y * rel], dtype=D))[0])
+    assert got == pytest.approx(want, rel=2e-14, abs=1e-300)
+
+
+def test_phi_and_g_term():
+    for u in (1e-12, 1e-4, 2.5e-3, 0.3, -0.5, 5.0):
+        want = mpmath.mpf(u) - mpmath.log1p(mpmath.mpf(u))
+        assert float(phi(torch.tensor(u, dtype=D))) == pytest.approx(float(want), rel=1e-14)
+    b, a = torch.tensor([0.3, 0.3, 0.0, 0.0], dtype=D), torch.tensor([0.3 * (1 + 1e-9), 0.0, 0.2, 0.0], dtype=D)
+    got = g_term(b, a - b)
+    want = (
+        mpmath.mpf(a[0].item()) * mpmath.log(mpmath.mpf(a[0].item()) / mpmath.mpf(0.3))
+        - mpmath.mpf(a[0].item())
+        + mpmath.mpf(0.3)
+    )
+    assert float(got[0]) == pytest.approx(float(want), rel=1e-12)
+    assert got[1] == 0.3 and got[2] == math.inf and got[3] == 0.0
+
+
+def test_gradient_of_the_near_branch():
+    y = torch.tensor([2.0, 30.0], dtype=D, requires_grad=True)
+    d = torch.tensor([1e-4, -2e-3], dtype=D, requires_grad=True)
+    assert torch.autograd.gradcheck(bregman_lgamma, (y, d))
+
+
+@pytest.mark.parametrize("rel", [1e-12, 1e-8, 1.4e-8, 1.5e-8, 1e-6, 1e-4, 3e-3, 0.0099])
+def test_all_near_batch_takes_the_series_alone_and_matches_mpmath(rel):
+    # every entry near: no direct form at all, and the number of terms follows max |δ|/y
+    y = torch.tensor([1e-3, 0.3, 0.5, 1.0, 3.7, 9.99, 10.0, 55.0, 1e4, 1e9], dtype=D)
+    d = y * torch.linspace(-rel, rel, y.numel(), dtype=D)
+    got = bregman_lgamma(y, d)
+    for g, yi, di in zip(got.tolist(), y.tolist(), d.tolist()):
+        want = float(mp_bregman(yi, di))
+        assert g == pytest.approx(want, rel=2e-14, abs=1e-300)
+
+
+def test_mixed_batch_agrees_with_each_entry_alone():
+    y = torch.tensor([0.7, 2.0, 2.0, 30.0, 0.05], dtype=D)
+    d = torch.tensor([1e-9, 0.5, 1e-3, -0.2, 3.0], dtype=D)  # near, far, near, near, far
+    batch = bregman_lgamma(y, d)
+    alone = torch.stack([bregman_lgamma(yi[None], di[None])[0] for yi, di in zip(y, d)])
+    assert torch.equal(batch.isfinite(), alone.isfinite())
+    for g, yi, di in zip(batch.tolist(), y.tolist(), d.tolist()):
+        assert g == pytest.approx(float(mp_bregman(yi, di)), rel=3e-11)
+
+
+def test_empty_batch():
+    assert bregman_lgamma(torch.zeros(0, dtype=D), torch.zeros(0, dtype=D)).shape == (0,)
+
+
+@pytest.mark.parametrize("n", [1, 7, 300, 5000, 20000])
+def test_the_series_in_numpy_and_in_torch_agree_and_gradients_take_torch(n):
+    # a few near entries without gradient run in NumPy, the rest (or with gradient) in torch: the same sums
+    g = torch.Generator().manual_seed(n)
+    y = 10 ** (6 * torch.rand(n, generator=g, dtype=torch.float64) - 3)
+    delta = y * 0.02 * (torch.rand(n, generator=g, dtype=torch.float64) - 0.5)
+    plain = bregman_lgamma(y, delta)
+    y_grad = y.clone().requires_grad_()
+    with_grad = bregman_lgamma(y_grad, delta)
+    torch.testing.assert_close(plain, with_grad.detach(), rtol=2e-15, atol=0.0)  # (sums in another order)
+    (grad,) = torch.autograd.grad(with_grad.sum(), y_grad)  # ∂B/∂y = ψ(y + δ) − ψ(y) − ψ′(y) δ
+    expected = torch.digamma(y + delta) - torch.digamma(y) - torch.polygamma(1, y) * delta
+    assert torch.isfinite(grad).all() and float((grad - expected).abs().max()) < 1e-6 * float(expected.abs().max())
+
+
+def test_direct_branch_takes_scipy_psi_without_a_gradient_and_torch_with_one():
+    y = torch.tensor([0.7, 2.0, 30.0], dtype=D)
+    d = torch.tensor([0.5, -0.9, 12.0], dtype=D)
+    want = [float(mp_bregman(a, b)) for a, b in zip(y.tolist(), d.tolist())]
+    assert bregman_lgamma(y, d).tolist() == pytest.approx(want, rel=3e-15)
+    assert bregman_lgamma(y.float(), d.float()).dtype == torch.float32
+    yg, dg = y.clone().requires_grad_(), d.clone().requires_grad_()
+    assert torch.autograd.gradcheck(bregman_lgamma, (yg, dg))
+    assert torch.autograd.gradcheck(lambda delta: bregman_lgamma(y, delta), (dg,))  # ψ(y) from SciPy
+
+
+@pytest.mark.parametrize("n_near", [0, 3, 3000, 9000])
+def test_a_mixed_batch_without_gradient_matches_the_torch_path_and_mpmath(n_near):
+    # without a gradient the near entries are found and summed in NumPy (9000: two slices), with
+    # one in torch: the same values; a few entries checked against mpmath
+    g = torch.Generator().manual_seed(n_near)
+    n = n_near + 2000
+    y = 10 ** (4 * torch.rand(n, generator=g, dtype=torch.float64) - 2)
+    rel = torch.rand(n, generator=g, dtype=torch.float64) - 0.5
+    rel[:n_near] *= 0.019  # |δ| < y/100: near
+    rel[n_near:] = torch.where(rel[n_near:] < 0, rel[n_near:] - 0.02, rel[n_near:] + 0.02)
+    delta = y * rel
+    plain = bregman_lgamma(y, delta)
+    torch_path = bregman_lgamma(y.clone().requires_grad_(), delta).detach()
+    torch.testing.assert_close(plain, torch_path, rtol=1e-13, atol=0.0)
+    for i in [0, n_near // 2, n_near - 1, n_near, n - 1]:
+        if 0 <= i < n:
+            want = float(mp_bregman(float(y[i]), float(delta[i])))
+            tol = 1e-14 if i < n_near else 3e-11
+            assert float(plain[i]) == pytest.approx(want, rel=tol)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_summed_groups_keep_full_precision_where_all_are_near_and_rounding_level_elsewhere(grad):
+    # `summed`: the series only for groups (rows) whose every entry is near. An all-near row's sum
+    # keeps full relative precision; a row with a far entry is within a few ε Σ|terms| of the
+    # truth, the rounding of its far entries' direct form, whichever way its near ones go
+    g = torch.Generator().manual_seed(7)
+    rows, k = 40, 5
+    y = 0.2 + 20 * torch.rand(rows, k, generator=g, dtype=D)
+    rel = (torch.rand(rows, k, generator=g, dtype=D) - 0.5) * 0.018  # every entry near
+    rel[rows // 2 :, 0] = 0.3  # the second half: one far entry per row
+    delta = y * rel
+    yy = y.clone().requires_grad_(grad)
+    got = bregman_lgamma(yy, delta, summed=-1).sum(-1).detach()
+    plain = bregman_lgamma(yy, delta).sum(-1).detach()
+    assert torch.equal(got[: rows // 2], plain[: rows // 2])  # all near: as without `summed`
+    for i in range(rows):
+        want = mpmath.fsum(mp_bregman(float(a), float(b)) for a, b in zip(y[i], delta[i]))
+        if i < rows // 2:
+            assert float(got[i]) == pytest.approx(float(want), rel=1e-14)
+        else:
+            scale = sum(
+                abs(math.lgamma(a + b)) + abs(math.lgamma(a)) + abs(float(mpmath.digamma(a)) * b) + 1e-300
+                for a, b in zip(y[i].tolist(), delta[i].tolist())
+            )
+            assert abs(float(got[i]) - float(want)) <= 8 * 2.0**-52 * scale

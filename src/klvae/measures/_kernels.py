@@ -1,28 +1,38 @@
-"""The cancellation-free kernels of the measures: each term written once, for torch.
+"""The cancellation-free kernels of the measures: each term written once, exact in value and gradient.
 
-Every divergence klvae computes is a sum of non-negative terms that the textbook formula
-evaluates as a difference of much larger numbers. The terms here avoid that cancellation:
+Every divergence klvae computes is a sum of non-negative terms that the textbook formula evaluates
+as a difference of much larger numbers. The terms here avoid that cancellation, in torch (autograd,
+any device) and, for the CPU fast path of `klvae.measures._numpy_path`, in NumPy:
 
-- p log(p/q) − p + q (the KL term, `kl_terms`, `kl_terms_log`), q·g(p/q − 1) with
-  g(x) = (1 + x) log1p(x) − x (`g_term`), its series below `LOG_RATIO_SERIES_AT`;
-- p log(p/m) + q log(q/m), m = (p + q)/2 (the Jensen–Shannon term, `js_terms`, `js_terms_log`);
-- u − log1p(u) (`phi`) and e^x − 1 − x (`expm1_minus_x`, `ratio_term`: the variance part of
-  every Gaussian KL), its series below `EXPM1_SERIES_AT`;
+- log(a/b) to a few ulps (`log_ratio`);
+- p log(p/q) − p + q, the KL term: `kl_terms` from probabilities (x = p/q − 1, g(x) =
+  (1 + x) log1p(x) − x, its series below `LOG_RATIO_SERIES_AT`), `kl_terms_log` from
+  log-probabilities (p·(e^{−D} − 1 + D), D = log p − log q), `kl_rows` in NumPy;
+- p log(p/m) + q log(q/m), m = (p + q)/2, the Jensen–Shannon term: `js_terms`, `js_terms_log`, `js_rows`;
+- e^x − 1 − x (`expm1_minus_x`, `ratio_term`: the variance part of every Gaussian KL), its series
+  below `EXPM1_SERIES_AT`;
 
-and `rowwise` cuts large batches into cache-sized chunks. The NumPy twins of the KL and JS terms
-are in `klvae.measures._numpy_path`; the log-gamma differences in `klvae.measures._lgamma`.
+and `rowwise` cuts large batches into cache-sized chunks. The log-gamma differences are in
+`klvae.measures._lgamma`.
+
+Gradients. Masked branches use the "double where": an entry a mask sets aside is computed from
+safe stand-in values, so backward never meets inf·0 or NaN. An entry with p = 0 carries no mass:
+its own factor p·log p, whose one-sided derivative is −∞, contributes 0 to the gradient (the
+convention of ``torch.distributions``), and every other part of the gradient is exact. An infinite
+term (p > 0 = q) has gradient 0.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 CHUNK = 1 << 17  # elements per chunk: temporaries stay in cache and are reused by malloc
 
-# Below |log(p/q)| = LOG_RATIO_SERIES_AT the KL and JS terms (and g) are summed by their Taylor
-# series in x = p/q − 1 (or s = (p − q)/(p + q)); above it the closed form loses at most a few ulps.
+# Below |log(p/q)| = LOG_RATIO_SERIES_AT the KL and JS terms are summed by their Taylor series in
+# x = p/q − 1 (or s = (p − q)/(p + q)); above it the closed form loses at most a few ulps / |x|.
 LOG_RATIO_SERIES_AT = 0.05
 # g(x) = (1+x) log1p(x) - x = x² Σ_{n≥0} (-x)^n / ((n+2)(n+1))
 G_COEFFS = tuple((-1) ** n / ((n + 2) * (n + 1)) for n in range(14))
@@ -35,7 +45,18 @@ H_COEFFS = tuple(1 / ((k + 1) * (2 * k + 1)) for k in range(8))
 EXPM1_SERIES_AT = 0.01
 EXPM1_COEFFS = tuple(1.0 / math.factorial(k) for k in range(2, 8))
 
+# Where |a/b − 1| < LOG1P_NEAR, log(a/b) is log1p((a − b)/b): a − b is exact there (Sterbenz).
+LOG1P_NEAR = 0.5
+
 LOG_2PI_E = 1.0 + math.log(2.0 * math.pi)  # 2 × the entropy of N(0, 1) in nats
+
+
+def horner(x, coeffs):
+    """Σₖ coeffs[k]·xᵏ by Horner's rule, for a torch tensor or a NumPy array."""
+    acc = x * coeffs[-1] + coeffs[-2]
+    for c in coeffs[-3::-1]:
+        acc = acc * x + c
+    return acc
 
 
 def rowwise(fn, tensors, axis):
@@ -56,15 +77,28 @@ def rowwise(fn, tensors, axis):
     return torch.cat([fn(*chunk) for chunk in parts], dim if dim < axis else dim - 1)
 
 
-def horner(x, coeffs):
-    acc = torch.full_like(x, coeffs[-1])
-    for c in coeffs[-2::-1]:
-        acc = acc * x + c
-    return acc
+# ------------------------------------------------------------------ log(a/b)
 
 
-# φ(D) = D + expm1(-D) = D² Σ_{n≥0} (-D)^n / (n+2)!  (g and h: `klvae.measures._checks`)
-_PHI_COEFFS = tuple((-1) ** n / math.factorial(n + 2) for n in range(16))
+def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """log(a/b) for a, b > 0 to a few ulps of itself.
+
+    log1p((a − b)/b) where the two are within a factor 3/2 (a − b is exact there), log a − log b
+    where a/b overflows or underflows (subnormal arguments), log(a/b) elsewhere.
+    """
+    ratio = a / b
+    d = (a - b) / b
+    near = d.detach().abs() < LOG1P_NEAR
+    out = torch.where(near, torch.log1p(torch.where(near, d, 0.0)), torch.log(ratio))
+    r = ratio.detach()
+    outside = ~torch.isfinite(r) | (r < torch.finfo(r.dtype).tiny)
+    if bool(outside.any()):
+        safe_a, safe_b = torch.where(outside, a, 1.0), torch.where(outside, b, 1.0)
+        out = torch.where(outside, torch.log(safe_a) - torch.log(safe_b), out)
+    return out
+
+
+# ------------------------------------------------------------------ the KL term
 
 
 def _fix_small(terms, key, fix):
@@ -75,84 +109,71 @@ def _fix_small(terms, key, fix):
     return terms.index_put_(idx, fix(idx))  # in place: no autograd node saved `terms`
 
 
-def kl_terms(p, q, has_zero, overflow=False):
-    """p log(p/q) − p + q ≥ 0 for each entry (probabilities).
+def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
+    """p log(p/q) − p + q ≥ 0 for each entry of probabilities (or any p, q ≥ 0).
 
-    With `overflow`, entries where p/q overflows (subnormal q) take log p − log q instead;
-    callers ask for it only when a sum came out +inf, to spare the extra passes.
+    `has_zero`: whether p or q may hold zeros (0 → q; p > 0 = q → +inf). `overflow`: entries
+    where p/q overflows (subnormal q) take log p − log q; callers ask for it only when a sum came
+    out +inf, to spare the extra passes. `diff`: p − q where the caller holds it exactly (the
+    1 − p side of a Bernoulli), else p − q is taken here (exact where p ≈ q).
     """
-    d = p - q
-    log_ratio = torch.log(p / q)
-    if overflow:
-        over = torch.isposinf(log_ratio.detach()) & (q.detach() > 0)
-        safe_p, safe_q = torch.where(over, p, 1.0), torch.where(over, q, 1.0)
-        log_ratio = torch.where(over, torch.log(safe_p) - torch.log(safe_q), log_ratio)
-    terms = p * log_ratio - d  # accurate wherever |p/q - 1| is not small
+    if p.dim() == 0:
+        return kl_terms(p[None], q[None], has_zero, overflow, None if diff is None else diff[None])[0]
+    d = p - q if diff is None else diff
     if has_zero:
-        terms = torch.where(p == 0, q, terms)  # 0 log 0/q - 0 + q; q = 0 gives +inf already
+        zero_p, zero_q = p.detach() == 0, q.detach() == 0
+        off = zero_p | zero_q
+        p_in, q_in = torch.where(off, 1.0, p), torch.where(off, 1.0, q)
+        d_in = torch.where(off, 0.0, d)
+    else:
+        p_in, q_in, d_in = p, q, d
+    lr = torch.log(p_in / q_in)
+    if overflow:
+        over = torch.isinf(lr.detach())
+        safe_p, safe_q = torch.where(over, p_in, 1.0), torch.where(over, q_in, 1.0)
+        lr = torch.where(over, torch.log(safe_p) - torch.log(safe_q), lr)
+    terms = p_in * lr - d_in  # accurate wherever |p/q − 1| is not small
 
     def series(idx):
-        qs = q[idx]
-        xs = d[idx] / qs  # p/q - 1 without rounding: p - q is exact when p ≈ q
+        qs = q_in[idx]
+        xs = d_in[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
         return qs * xs * xs * horner(xs, G_COEFFS)
 
-    return _fix_small(terms, log_ratio, series)
+    terms = _fix_small(terms, lr, series)
+    if has_zero:  # 0·log(0/q) − 0 + q = q, with the gradient of q − p; p > 0 = q: +inf
+        terms = torch.where(zero_p, q - p, torch.where(zero_q, math.inf, terms))
+    return terms
 
 
-def kl_terms_log(lp, lq, has_zero):
-    """p log(p/q) − p + q = p·φ(log p − log q) ≥ 0 for each entry (log-probabilities)."""
-    diff = lp - lq
-    p = lp.exp()
-    terms = p * (diff + torch.expm1(-diff))
+def kl_terms_log(lp, lq, has_zero=True):
+    """p log(p/q) − p + q ≥ 0 for each entry, from log-probabilities lp, lq (−inf: zero mass).
+
+    p·(e^{−D} − 1 + D) with D = lp − lq, by `expm1_minus_x` where D ≥ −1 and as p·D − p + q
+    where D < −1 (q > e·p: nothing cancels, and e^{−D} could overflow). Finite wherever the
+    value is, for any D the dtype holds (D = ±1000 in float64, ±100 in float32).
+    """
     if has_zero:
-        terms = torch.where(lp == -math.inf, lq.exp(), terms)
-
-    def series(idx):
-        ds = diff[idx]
-        return p[idx] * ds * ds * horner(ds, _PHI_COEFFS)
-
-    return _fix_small(terms, diff, series)
-
-
-def js_terms(p, q, has_zero):
-    """p log(p/m) + q log(q/m) ≥ 0 for each entry, m = (p + q)/2 (twice the JS term)."""
-    m = torch.lerp(p, q, 0.5)
-    log_a = torch.log(p / m)  # log(1 + s), s = (p - q)/(p + q)
-    if has_zero:
-        terms = torch.xlogy(p, p / m) + torch.xlogy(q, q / m)
-        terms = torch.where(m == 0, 0.0, terms)
+        zero_p = lp.detach() == -math.inf
+        zero_q = (lq.detach() == -math.inf) & ~zero_p
+        off = zero_p | zero_q
+        lp_in, lq_in = torch.where(off, 0.0, lp), torch.where(off, 0.0, lq)
     else:
-        terms = p * log_a + q * torch.log(q / m)
-
-    def series(idx):
-        ps, qs = p[idx], q[idx]
-        s = (ps - qs) / (ps + qs)
-        return m[idx] * s * s * horner(s * s, H_COEFFS)
-
-    return _fix_small(terms, log_a, series)
-
-
-def js_terms_log(lp, lq, has_zero):
-    """As `js_terms`, from log-probabilities: m = exp(logaddexp(lp, lq) - ln 2)."""
-    lm = torch.logaddexp(lp, lq) - math.log(2)
-    p, q = lp.exp(), lq.exp()
-    terms = p * (lp - lm) + q * (lq - lm)
+        lp_in, lq_in = lp, lq
+    diff = lp_in - lq_in
+    p = lp_in.exp()
+    below = diff.detach() < -1
+    d_above = torch.where(below, 0.0, diff)
+    terms = torch.where(below, p * diff - p + lq_in.exp(), p * expm1_minus_x(-d_above))
     if has_zero:
-        terms = torch.where(lp == -math.inf, 0.0, p * (lp - lm)) + torch.where(lq == -math.inf, 0.0, q * (lq - lm))
-    diff = lp - lq
-
-    def series(idx):
-        s = torch.tanh(diff[idx] / 2)  # (p - q)/(p + q)
-        return lm[idx].exp() * s * s * horner(s * s, H_COEFFS)
-
-    return _fix_small(terms, diff, series)
+        terms = torch.where(zero_p, lq.exp(), torch.where(zero_q, math.inf, terms))
+    return terms
 
 
 def textbook_gradient(kl, p, q, axis):
     """Give Σ[p log(p/q) − p + q] the gradient of Σ p log(p/q) (log(p/q) + 1 and −p/q).
 
     The added Σ(p − q) has value zero but shifts the gradient by the constant that
-    ``torch.distributions`` and ``F.kl_div`` users expect.
+    ``torch.distributions`` and ``F.kl_div`` users expect (0 at an entry with p = 0).
     """
     if not (p.requires_grad or q.requires_grad):
         return kl
@@ -160,58 +181,87 @@ def textbook_gradient(kl, p, q, axis):
     return kl + (mass - mass.detach())
 
 
-def phi(u: torch.Tensor) -> torch.Tensor:
-    """φ(u) = u − log1p(u) ≥ 0, by its series u²(½ − u/3 + …) where |u| < 2e-3."""
-    small = u.detach().abs() < 2e-3
-    us = torch.where(small, u, 0.0)
-    series = us * us * (0.5 - us * (1 / 3 - us * (0.25 - us * (0.2 - us * (1 / 6 - us / 7)))))
-    return torch.where(small, series, u - torch.log1p(u))
+# ------------------------------------------------------------------ the Jensen–Shannon term
 
 
-def _g(v: torch.Tensor) -> torch.Tensor:
-    """g(v) = (1 + v) log1p(v) − v, by its series where |v| < LOG_RATIO_SERIES_AT."""
-    small = v.detach().abs() < LOG_RATIO_SERIES_AT
-    vs = torch.where(small, v, 0.0)
-    return torch.where(small, vs * vs * horner(vs, G_COEFFS), torch.special.xlog1py(1 + v, v) - v)
+def js_terms(p, q, has_zero=True):
+    """p log(p/m) + q log(q/m) ≥ 0 for each entry, m = (p + q)/2 (twice the JS term)."""
+    if p.dim() == 0:
+        return js_terms(p[None], q[None], has_zero)[0]
+    m = torch.lerp(p, q, 0.5)
+    if has_zero:
+        zero_p, zero_q = p.detach() == 0, q.detach() == 0
+        m_in = torch.where(zero_p & zero_q, 1.0, m)
+        p_in, q_in = torch.where(zero_p, m_in, p), torch.where(zero_q, m_in, q)
+    else:
+        m_in, p_in, q_in = m, p, q
+    log_a = torch.log(p_in / m_in)  # log(1 + s), s = (p − q)/(p + q)
+    part_p, part_q = p * log_a, q * torch.log(q_in / m_in)
+    key = log_a
+    if has_zero:
+        part_p, part_q = torch.where(zero_p, 0.0, part_p), torch.where(zero_q, 0.0, part_q)
+        key = torch.where(zero_p | zero_q, math.inf, log_a)  # a stand-in's log is 0: not a near entry
+    terms = part_p + part_q
+
+    def series(idx):
+        ps, qs = p[idx], q[idx]
+        s = (ps - qs) / (ps + qs)
+        return m[idx] * s * s * horner(s * s, H_COEFFS)
+
+    return _fix_small(terms, key, series)
 
 
-def g_term(b: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
-    """b·g(diff/b) = a log(a/b) − a + b for a = b + diff ≥ 0; +inf for b = 0 < a, 0 for a = b = 0."""
-    b, diff = torch.broadcast_tensors(b, diff)
-    pos = b > 0
-    bs = torch.where(pos, b, 1.0)
-    return torch.where(pos, bs * _g(diff / bs), torch.where(diff > 0, math.inf, 0.0))
+def js_terms_log(lp, lq, has_zero=True):
+    """As `js_terms`, from log-probabilities: m = exp(logaddexp(lp, lq) − ln 2)."""
+    if has_zero:
+        zero_p, zero_q = lp.detach() == -math.inf, lq.detach() == -math.inf
+        both = zero_p & zero_q
+        lp, lq = torch.where(both, 0.0, lp), torch.where(both, 0.0, lq)
+    lm = torch.logaddexp(lp, lq) - math.log(2)
+    if has_zero:  # a zero-mass side's log stands in as lm: its factor (lp − lm) is then 0, not −inf
+        a, b = torch.where(zero_p, lm, lp), torch.where(zero_q, lm, lq)
+    else:
+        a, b = lp, lq
+    terms = lp.exp() * (a - lm) + lq.exp() * (b - lm)
+    diff = a - b
+
+    def series(idx):
+        s = torch.tanh(diff[idx] / 2)  # (p − q)/(p + q)
+        return lm[idx].exp() * s * s * horner(s * s, H_COEFFS)
+
+    terms = _fix_small(terms, diff, series)
+    return torch.where(both, 0.0, terms) if has_zero else terms
+
+
+# ------------------------------------------------------------------ e^x − 1 − x
 
 
 def series_expm1_minus_x(x: torch.Tensor) -> torch.Tensor:
-    """e^x - 1 - x = x² Σₖ xᵏ/(k+2)!, for |x| ≤ EXPM1_SERIES_AT (Horner)."""
-    p = torch.full_like(x, EXPM1_COEFFS[-1])
-    for c in reversed(EXPM1_COEFFS[:-1]):
-        p = torch.addcmul(x.new_tensor(c), p, x)  # c + p·x
-    return x * x * p
+    """e^x − 1 − x = x² Σₖ xᵏ/(k+2)!, for |x| ≤ EXPM1_SERIES_AT (Horner)."""
+    return x * x * horner(x, EXPM1_COEFFS)
 
 
 def expm1_minus_x(x: torch.Tensor) -> torch.Tensor:
-    """e^x - 1 - x ≥ 0 to a few ulps for every x (small tensors: evaluates both branches)."""
-    small = x.abs() < EXPM1_SERIES_AT
-    x_small = torch.where(small, x, torch.zeros_like(x))  # keeps the unused branch finite
-    x_large = torch.where(small, torch.ones_like(x), x)
+    """e^x − 1 − x ≥ 0 to a few ulps for every x (small tensors: evaluates both branches)."""
+    small = x.detach().abs() < EXPM1_SERIES_AT
+    x_small = torch.where(small, x, 0.0)  # keeps the unused branch finite
+    x_large = torch.where(small, 1.0, x)
     return torch.where(small, series_expm1_minus_x(x_small), torch.expm1(x_large) - x_large)
 
 
 def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
-    """q - 1 - log q with q = (a/b)**power, i.e. e^x - 1 - x with x = power·log(a/b).
+    """q − 1 − log q with q = (a/b)**power, i.e. e^x − 1 − x with x = power·log(a/b).
 
     One logarithm per element (the cost that dominates large diagonal batches). Its
     relative error is a few ulps divided by |x|, so the elements with |x| ≲ EXPM1_SERIES_AT are
-    recomputed from log1p((a - b)/b), where a - b is exact, and the series.
+    recomputed from log1p((a − b)/b), where a − b is exact, and the series.
     """
     if a.dim() == 0 and b.dim() == 0:
         return ratio_term(a[None], b[None], power)[0]
     r = a / b
     log_r = torch.log(r)  # not log q: (a/b)² underflows to 0 for a/b < 1e-154
-    # q - 1 to a few ulps of itself: u = r - 1 is exact near r = 1 (r·r - 1 would not be),
-    # r² - 1 = u (u + 2). In-place steps on fresh tensors save allocations; autograd
+    # q − 1 to a few ulps of itself: u = r − 1 is exact near r = 1 (r·r − 1 would not be),
+    # r² − 1 = u (u + 2). In-place steps on fresh tensors save allocations; autograd
     # handles them.
     u = r - 1.0
     q_minus_1 = torch.add(u, 2.0).mul_(u) if power == 2 else u
@@ -222,3 +272,81 @@ def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
         x = power * torch.log1p((a_near - b_near) / b_near)
         out.index_put_(near, series_expm1_minus_x(x))
     return out
+
+
+# ------------------------------------------------------------------ the NumPy twins (CPU, no gradient)
+
+
+def _where(mask):
+    """np.nonzero of a C-contiguous 2-d mask, ~10× faster than np.nonzero itself in 2-d."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
+# The NumPy kernels below get (rows, K) chunks and `work`: a bool buffer, then six float
+# buffers, all of the chunk's shape; they use at most the first five entries (the last
+# two hold the rescaled rows when normalize=True).
+
+
+def entropy_rows(p, has_zero, work):
+    """−Σ p log p per row."""
+    mask, terms = work[0], work[1]
+    np.log(p, out=terms)
+    if has_zero:
+        np.copyto(terms, 0.0, where=np.equal(p, 0, out=mask))  # 0 log 0 = 0
+    terms *= p
+    return -terms.sum(-1)
+
+
+def kl_rows(p, q, has_zero, work):
+    """Σ [p log(p/q) − p + q] per row; as `kl_terms`."""
+    mask, log_ratio, d, terms = work[:4]
+    np.log(np.divide(p, q, out=log_ratio), out=log_ratio)
+    np.subtract(p, q, out=d)
+    np.multiply(p, log_ratio, out=terms)
+    terms -= d  # accurate wherever |p/q − 1| is not small
+    if has_zero:
+        np.copyto(terms, q, where=np.equal(p, 0, out=mask))  # 0 log 0/q − 0 + q; q = 0 gives +inf
+    idx = _where(np.less(np.abs(log_ratio, out=log_ratio), LOG_RATIO_SERIES_AT, out=mask))
+    if idx[0].size:
+        qs = q[idx]
+        xs = d[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
+        terms[idx] = qs * xs * xs * horner(xs, G_COEFFS)
+    out = terms.sum(-1)
+    over = np.flatnonzero(np.isposinf(out))  # rows with p > 0 = q, or with p/q overflowing
+    if over.size:
+        out[over] = overflow_safe_rows(p[over], q[over], terms[over])
+    return out
+
+
+def overflow_safe_rows(p, q, terms):
+    """Row sums of `terms` (as `kl_rows`) with p/q = inf for q > 0 redone as log p − log q.
+
+    p/q overflows for subnormal q (1/5.55e-309 > 1.8e308); the logarithms of p and q do not.
+    """
+    fix = np.isposinf(terms) & (q > 0)
+    pf, qf = p[fix], q[fix]
+    terms[fix] = pf * (np.log(pf) - np.log(qf)) - (pf - qf)
+    return terms.sum(-1)
+
+
+def js_rows(p, q, has_zero, work):
+    """Σ [p log(p/m) + q log(q/m)] per row, m = (p + q)/2; as `js_terms`."""
+    mask, total, log_a, log_b, scratch = work[:5]
+    np.add(p, q, out=total)  # 2m, which does not underflow to 0 where p or q is subnormal
+    for x, log_x in ((p, log_a), (q, log_b)):
+        np.divide(x, total, out=log_x)
+        log_x *= 2.0
+        np.log(log_x, out=log_x)  # log_a = log(1 + s), s = (p − q)/(p + q)
+    idx = _where(np.less(np.abs(log_a, out=scratch), LOG_RATIO_SERIES_AT, out=mask))
+    if has_zero:  # 0 log 0 = 0, also where m = 0
+        np.copyto(log_a, 0.0, where=np.equal(p, 0, out=mask))
+        np.copyto(log_b, 0.0, where=np.equal(q, 0, out=mask))
+    log_a *= p
+    log_b *= q
+    terms = np.add(log_a, log_b, out=log_a)
+    if idx[0].size:
+        ps, qs = p[idx], q[idx]
+        s = (ps - qs) / (ps + qs)
+        s2 = s * s
+        terms[idx] = 0.5 * (ps + qs) * s2 * horner(s2, H_COEFFS)
+    return terms.sum(-1)

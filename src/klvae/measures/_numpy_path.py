@@ -7,11 +7,10 @@ run on a small thread pool. Chunks are cache-sized (`CHUNK` elements), and each 
 once: the validation reductions (min, row sums) and the measure are computed while it is
 in cache, so checking the input costs no extra pass over memory.
 
-The kernels are twins of the torch per-entry terms of `klvae.measures._kernels` (`kl_rows` of
-`kl_terms`, `js_rows` of `js_terms`), with the same series near p = q; the tests check the two
-paths against each other, scipy and mpmath. When the fused checks flag an
-argument, the torch check (`check_probs`) gives the verdict and its message. Torch keeps
-autograd, other devices and logits.
+The row kernels (`entropy_rows`, `kl_rows`, `js_rows`) live in `klvae.measures._kernels` beside
+their torch twins, with the same series near p = q; the tests check the two paths against each
+other, scipy and mpmath. When the fused checks flag an argument, the torch check (`check_probs`)
+gives the verdict and its message. Torch keeps autograd, other devices and logits.
 """
 
 from __future__ import annotations
@@ -26,8 +25,7 @@ import numpy as np
 import torch
 
 from klvae.measures._checks import check_probs
-from klvae.measures._kernels import CHUNK, G_COEFFS, H_COEFFS
-from klvae.measures._kernels import LOG_RATIO_SERIES_AT as SERIES_AT
+from klvae.measures._kernels import CHUNK
 
 
 def numpy_path_ok(tensors, logits) -> bool:
@@ -111,86 +109,3 @@ def numpy_rows(kernel, tensors, names, axis, normalize, tols=None):
             check_probs(t, name, axis, normalize, tol)  # raises with the message naming what is wrong
             return None
     return torch.from_numpy(out.reshape(batch))
-
-
-def _horner_np(x, coeffs):
-    acc = np.full_like(x, coeffs[-1])
-    for c in coeffs[-2::-1]:
-        acc *= x
-        acc += c
-    return acc
-
-
-def _where(mask):
-    """np.nonzero of a C-contiguous 2-d mask, ~10× faster than np.nonzero itself in 2-d."""
-    return np.divmod(np.flatnonzero(mask), mask.shape[1])
-
-
-# The kernels below get (rows, K) chunks and `work`: a bool buffer, then six float
-# buffers, all of the chunk's shape; they use at most the first five entries (the last
-# two hold the rescaled rows when normalize=True).
-
-
-def entropy_rows(p, has_zero, work):
-    """−Σ p log p per row."""
-    mask, terms = work[0], work[1]
-    np.log(p, out=terms)
-    if has_zero:
-        np.copyto(terms, 0.0, where=np.equal(p, 0, out=mask))  # 0 log 0 = 0
-    terms *= p
-    return -terms.sum(-1)
-
-
-def kl_rows(p, q, has_zero, work):
-    """Σ [p log(p/q) − p + q] per row; as `kl_terms`."""
-    mask, log_ratio, d, terms = work[:4]
-    np.log(np.divide(p, q, out=log_ratio), out=log_ratio)
-    np.subtract(p, q, out=d)
-    np.multiply(p, log_ratio, out=terms)
-    terms -= d  # accurate wherever |p/q − 1| is not small
-    if has_zero:
-        np.copyto(terms, q, where=np.equal(p, 0, out=mask))  # 0 log 0/q − 0 + q; q = 0 gives +inf
-    idx = _where(np.less(np.abs(log_ratio, out=log_ratio), SERIES_AT, out=mask))
-    if idx[0].size:
-        qs = q[idx]
-        xs = d[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
-        terms[idx] = qs * xs * xs * _horner_np(xs, G_COEFFS)
-    out = terms.sum(-1)
-    over = np.flatnonzero(np.isposinf(out))  # rows with p > 0 = q, or with p/q overflowing
-    if over.size:
-        out[over] = overflow_safe_rows(p[over], q[over], terms[over])
-    return out
-
-
-def overflow_safe_rows(p, q, terms):
-    """Row sums of `terms` (as `kl_rows`) with p/q = inf for q > 0 redone as log p − log q.
-
-    p/q overflows for subnormal q (1/5.55e-309 > 1.8e308); the logarithms of p and q do not.
-    """
-    fix = np.isposinf(terms) & (q > 0)
-    pf, qf = p[fix], q[fix]
-    terms[fix] = pf * (np.log(pf) - np.log(qf)) - (pf - qf)
-    return terms.sum(-1)
-
-
-def js_rows(p, q, has_zero, work):
-    """Σ [p log(p/m) + q log(q/m)] per row, m = (p + q)/2; as `js_terms`."""
-    mask, total, log_a, log_b, scratch = work[:5]
-    np.add(p, q, out=total)  # 2m, which does not underflow to 0 where p or q is subnormal
-    for x, log_x in ((p, log_a), (q, log_b)):
-        np.divide(x, total, out=log_x)
-        log_x *= 2.0
-        np.log(log_x, out=log_x)  # log_a = log(1 + s), s = (p − q)/(p + q)
-    idx = _where(np.less(np.abs(log_a, out=scratch), SERIES_AT, out=mask))
-    if has_zero:  # 0 log 0 = 0, also where m = 0
-        np.copyto(log_a, 0.0, where=np.equal(p, 0, out=mask))
-        np.copyto(log_b, 0.0, where=np.equal(q, 0, out=mask))
-    log_a *= p
-    log_b *= q
-    terms = np.add(log_a, log_b, out=log_a)
-    if idx[0].size:
-        ps, qs = p[idx], q[idx]
-        s = (ps - qs) / (ps + qs)
-        s2 = s * s
-        terms[idx] = 0.5 * (ps + qs) * s2 * _horner_np(s2, H_COEFFS)
-    return terms.sum(-1)

@@ -50,8 +50,18 @@ import torch
 from torch.distributions import Distribution
 
 from klvae.measures._checks import broadcast_elementwise, convert, finish, log_base, prepare, validate
-from klvae.measures._kernels import js_terms, js_terms_log, kl_terms, kl_terms_log, rowwise, textbook_gradient
-from klvae.measures._numpy_path import entropy_rows, js_rows, kl_rows, numpy_path_ok, numpy_rows
+from klvae.measures._kernels import (
+    entropy_rows,
+    js_rows,
+    js_terms,
+    js_terms_log,
+    kl_rows,
+    kl_terms,
+    kl_terms_log,
+    rowwise,
+    textbook_gradient,
+)
+from klvae.measures._numpy_path import numpy_path_ok, numpy_rows
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 from klvae.measures.distributions import kl_distributions
 
@@ -112,13 +122,10 @@ def entropy(p, *, base=None, axis=-1, normalize=False, logits=False):
     if h is not None:
         return finish(h / log_base(base) + 0.0, inputs)
     (t,), has_zero = validate(tensors, ("p",), axis, normalize, logits, inputs.tols)
-    if logits:
-        terms = t.exp() * t
-        if has_zero:
-            terms = torch.where(t == -math.inf, 0.0, terms)
-        h = -terms.sum(axis)
-    elif has_zero:
-        h = -torch.xlogy(t, t).sum(axis)
+    if logits:  # a −inf log-probability stands in as 0: its p·log p is 0, and so is its gradient
+        h = -(t.exp() * torch.where(t == -math.inf, 0.0, t)).sum(axis) if has_zero else -(t.exp() * t).sum(axis)
+    elif has_zero:  # 0·log 0 = 0 with gradient 0 (no mass), not log 0 + 1 = −inf
+        h = -(t * torch.log(torch.where(t == 0, 1.0, t))).sum(axis)
     else:
         h = rowwise(lambda a: -torch.linalg.vecdot(a, torch.log(a), dim=axis), [t], axis)
     return finish(h / log_base(base) + 0.0, inputs)  # + 0.0 turns -0.0 into 0.0
@@ -147,13 +154,15 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=False, logits=False):
     """
     (tp, tq), has_zero, inputs = prepare((p, q), ("p", "q"), axis, normalize, logits)
     axis = inputs.axis
-    if logits:
-        terms = tp.exp() * tq
-        if has_zero:
-            terms = torch.where(tp == -math.inf, 0.0, terms)
-        ce = -terms.sum(axis)
+    zero_p = (tp == -math.inf) if logits else (tp == 0)
+    zero_q = ((tq == -math.inf) if logits else (tq == 0)) & ~zero_p
+    if logits:  # stand-ins keep masked entries finite in value and gradient
+        terms = tp.exp() * torch.where(zero_p | zero_q, 0.0, tq)
     else:
-        ce = -torch.xlogy(tp, tq).sum(axis)
+        terms = tp * torch.log(torch.where(zero_p | zero_q, 1.0, tq))
+    if has_zero:  # p = 0: no term; p > 0 = q: +inf
+        terms = torch.where(zero_q, -math.inf, torch.where(zero_p, 0.0, terms))
+    ce = -terms.sum(axis)
     return finish(ce / log_base(base), inputs)
 
 

@@ -53,9 +53,8 @@ from torch.distributions import (
 )
 
 from klvae.measures._checks import log_base
-from klvae.measures._kernels import expm1_minus_x, g_term, kl_terms, ratio_term
+from klvae.measures._kernels import expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
 from klvae.measures._lgamma import bregman_lgamma
-from klvae.measures.elementwise import kl_div
 from klvae.measures.gaussian import kl_normal
 from klvae.measures.lowrank import kl_lowrank_mvn
 from klvae.measures.monte_carlo import mc_kl
@@ -85,16 +84,9 @@ def _two_point(p, q) -> torch.Tensor:
             return d.probs, 1 - d.probs
         return torch.sigmoid(d.logits), torch.sigmoid(-d.logits)
 
-    (pp, _), (qp, qm) = parts(p), parts(q)
-    diff = pp - qp
-    return g_term(qp, diff) + g_term(qm, -diff)
-
-
-def _log_ratio(a, b):
-    """log(a/b) for positive a, b: log1p of the exact relative difference when they are close."""
-    d = (a - b) / b
-    near = d.detach().abs() < 0.5
-    return torch.where(near, torch.log1p(torch.where(near, d, 0.0)), torch.log(a) - torch.log(b))
+    (pp, pm), (qp, qm) = parts(p), parts(q)
+    diff = pp - qp  # exact where pp ≈ qp; the other side's difference is its negative, exactly
+    return kl_terms(pp, qp, diff=diff) + kl_terms(pm, qm, diff=-diff)
 
 
 # ------------------------------------------------------------------ closed forms
@@ -166,13 +158,16 @@ def _kl_geometric_geometric(p, q):  # E_p[k] = (1 − p)/p trials before the suc
 @_pair(Categorical, Categorical)
 @_pair(OneHotCategorical, OneHotCategorical)
 def _kl_categorical_categorical(p, q):
+    if "probs" not in p.__dict__ and "probs" not in q.__dict__:  # both given by logits: stay in log space
+        lp, lq = torch.broadcast_tensors(p.logits, q.logits)
+        return kl_terms_log(lp, lq).sum(-1)
     pp, qq = torch.broadcast_tensors(p.probs, q.probs)
-    return kl_terms(pp, qq, True, overflow=True).sum(-1)
+    return kl_terms(pp, qq, overflow=True).sum(-1)
 
 
 @_pair(Poisson, Poisson)
 def _kl_poisson_poisson(p, q):
-    return kl_div(p.rate, q.rate)
+    return kl_terms(*torch.broadcast_tensors(p.rate, q.rate))
 
 
 @_pair(Exponential, Exponential)
@@ -183,7 +178,7 @@ def _kl_exponential_exponential(p, q):  # r − 1 − log r, r = λ_q/λ_p
 @_pair(Gamma, Gamma)
 def _kl_gamma_gamma(p, q):  # shape α, rate β; r = β_q/β_p
     a1, a2 = p.concentration, q.concentration
-    return bregman_lgamma(a1, a2 - a1, a2) + a1 * ratio_term(q.rate, p.rate, 1) + (a1 - a2) * _log_ratio(q.rate, p.rate)
+    return bregman_lgamma(a1, a2 - a1, a2) + a1 * ratio_term(q.rate, p.rate, 1) + (a1 - a2) * log_ratio(q.rate, p.rate)
 
 
 @_pair(Beta, Beta)
@@ -212,7 +207,7 @@ def _kl_laplace_laplace(p, q):  # r − 1 − log r + r φ(|Δ|/b₁), r = b₁/
 @_pair(Uniform, Uniform)
 def _kl_uniform_uniform(p, q):
     inside = (q.low <= p.low) & (p.high <= q.high)
-    kl = _log_ratio(q.high - q.low, p.high - p.low)
+    kl = log_ratio(q.high - q.low, p.high - p.low)
     return torch.where(inside, kl, math.inf)
 
 

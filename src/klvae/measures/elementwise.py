@@ -17,8 +17,7 @@ import math
 import torch
 
 from klvae.measures._checks import broadcast_elementwise
-from klvae.measures._kernels import G_COEFFS, horner
-from klvae.measures._kernels import LOG_RATIO_SERIES_AT as SERIES_AT
+from klvae.measures._kernels import kl_terms, log_ratio
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 
 __all__ = ["rel_entr", "kl_div", "entr"]
@@ -34,18 +33,6 @@ def _tensors(values, names):
     if len(ts) == 2:
         ts = list(broadcast_elementwise(ts[0], ts[1], names))
     return ts, torch_out, dtype
-
-
-def _log_ratio(p, q):
-    """log(p/q) for p, q > 0 to a few ulps: log1p near p = q, log p − log q where p/q leaves the normal range."""
-    ratio = p / q
-    d = (p - q) / q  # p − q is exact when q/2 ≤ p ≤ 2q
-    near = d.detach().abs() < 0.5
-    outside = ~torch.isfinite(ratio.detach()) | (ratio.detach() < torch.finfo(ratio.dtype).tiny)
-    lr = torch.where(near, torch.log1p(torch.where(near, d, 0.0)), torch.log(ratio))
-    if bool(outside.any()):
-        lr = torch.where(outside, torch.log(p) - torch.log(q), lr)
-    return lr
 
 
 def _domain(p, q, inside, at_zero):
@@ -73,7 +60,8 @@ def rel_entr(p, q):
         p, q: any shapes that broadcast.
 
     Returns:
-        The broadcast shape; the gradient is (log(p/q) + 1, −p/q) inside the domain.
+        The broadcast shape; the gradient is (log(p/q) + 1, −p/q) inside the domain and 0 at
+        p = 0 (an entry without mass; the one-sided derivative in p is −∞) or outside it.
 
     Reference: Cover & Thomas (2006), eq. 2.26.
 
@@ -86,7 +74,7 @@ def rel_entr(p, q):
     """
     (tp, tq), torch_out, dtype = _tensors((p, q), ("p", "q"))
     ps, qs = _positive(tp, tq)
-    out = _domain(tp, tq, ps * _log_ratio(ps, qs), 0.0)
+    out = _domain(tp, tq, ps * log_ratio(ps, qs), 0.0)
     return from_tensor(out.to(dtype), torch_out)
 
 
@@ -104,7 +92,8 @@ def kl_div(p, q):
         p, q: any shapes that broadcast.
 
     Returns:
-        The broadcast shape; the gradient is (log(p/q), 1 − p/q) inside the domain.
+        The broadcast shape; the gradient is (log(p/q), 1 − p/q) inside the domain, (0, 1) at
+        p = 0 (an entry without mass) and 0 outside it.
 
     Reference: Boyd & Vandenberghe (2004), *Convex Optimization*, example 3.19.
 
@@ -118,12 +107,7 @@ def kl_div(p, q):
     """
     (tp, tq), torch_out, dtype = _tensors((p, q), ("p", "q"))
     ps, qs = _positive(tp, tq)
-    far = ps * _log_ratio(ps, qs) - (ps - qs)
-    x = (ps - qs) / qs
-    near = x.detach().abs() < SERIES_AT
-    xs = torch.where(near, x, 0.0)
-    inside = torch.where(near, qs * xs * xs * horner(xs, G_COEFFS), far)
-    out = _domain(tp, tq, inside, tq)
+    out = _domain(tp, tq, kl_terms(ps, qs, has_zero=False, overflow=True), tq)
     return from_tensor(out.to(dtype), torch_out)
 
 
@@ -138,7 +122,8 @@ def entr(p):
         p: any shape.
 
     Returns:
-        p's shape; the gradient is −(log p + 1) for p > 0.
+        p's shape; the gradient is −(log p + 1) for p > 0 and 0 at p = 0 (where the one-sided
+        derivative is +∞; an entry without mass contributes none).
 
     Reference: Cover & Thomas (2006), eq. 2.1.
 
@@ -147,4 +132,7 @@ def entr(p):
     True
     """
     (tp,), torch_out, dtype = _tensors((p,), ("p",))
-    return from_tensor(torch.special.entr(tp).to(dtype), torch_out)
+    positive = tp > 0
+    inside = -tp * torch.log(torch.where(positive, tp, 1.0))  # at 0: value 0, gradient 0 (no mass)
+    out = torch.where(positive | (tp == 0), inside, torch.where(torch.isnan(tp), math.nan, -math.inf))
+    return from_tensor(out.to(dtype), torch_out)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from klvae.measures._checks import at_indices, broadcast_named, check_positive, check_result
-from klvae.measures._kernels import LOG_2PI_E, expm1_minus_x, ratio_term
+from klvae.measures._kernels import LOG_2PI_E, expm1_minus_x, log_ratio, ratio_term
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 from klvae.measures.lowrank import kl_lowrank_mvn
 
@@ -114,10 +114,7 @@ def log_diag_ratio(side1, side2) -> torch.Tensor:
     """log(L₁ᵢᵢ / L₂ᵢᵢ) (…, d), from log1p of the exact difference when the two are close."""
     l1, l2 = (f.sqrt() if k == "D" else f.diagonal(dim1=-2, dim2=-1) for k, f in (side1, side2))
     l1, l2 = (1.0 / l if k == "W" else l for l, (k, _) in zip((l1, l2), (side1, side2)))
-    t = (l1 - l2) / l2
-    near = t.detach().abs() < 0.5
-    far = torch.log(l1) - torch.log(l2)
-    return torch.where(near, torch.log1p(torch.where(near, t, torch.zeros_like(t))), far)
+    return log_ratio(l1, l2)
 
 
 def factor_matrix(kind: str, f: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,8 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import torch
 
@@ -23,6 +25,8 @@ __all__ = [
     "summary_line",
     "steps_per_epoch",
     "training_rows",
+    "Figure",
+    "figures_and_notes",
 ]
 
 UNDERTRAINED_EPOCHS = 5  # a run stopped by its time budget before this many epochs is flagged
@@ -159,3 +163,25 @@ def training_rows(metrics: dict, config: dict) -> list[tuple[str, str, str]]:
             "time in training steps (evaluation excluded)",
         ),
     ]
+
+
+class Figure(NamedTuple):
+    """One entry of a report's list of figures: the PNG drawn (its file name in the run folder) with
+    its caption, or, with `file` None, a note saying why the figure is not drawn."""
+
+    file: str | None
+    text: str
+
+    @classmethod
+    def note(cls, text: str) -> Figure:
+        """A figure not drawn, and why."""
+        return cls(None, text)
+
+
+def figures_and_notes(figures: Iterable[Figure | None]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (file, caption) pairs of the figures drawn and the notes of those not drawn, each in order;
+    None (a figure with nothing to show and nothing to say) is left out."""
+    figures = list(figures)
+    drawn = [(f.file, f.text) for f in figures if f is not None and f.file is not None]
+    notes = [f.text for f in figures if f is not None and f.file is None]
+    return drawn, notes

@@ -7,7 +7,6 @@ import time
 import pytest
 import torch
 
-from klvae.data.datasets import CLASS_NAMES
 from klvae.runs.vae.job import read_run_config, train_vae
 from klvae.training.loop import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, size_defaults
@@ -126,37 +125,6 @@ def test_learned_sigma_decoder_gets_the_mean_half_only():
     model.init_output_bias(torch.full((1, 2, 2), 0.5))
     after = model.decoder[-1].bias.detach()
     assert torch.allclose(after[:4], torch.zeros(4), atol=1e-7) and torch.equal(after[4:], before[4:])
-
-
-def test_latent_map_names_fashion_mnist_classes(tmp_path, monkeypatch):
-    import klvae.runs.vae.report as report
-
-    drawn = {}
-    monkeypatch.setattr(report, "save_png", lambda fig, path: drawn.setdefault("fig", fig))
-    labels = torch.arange(10).repeat(3)
-    report.latent_map(torch.randn(30, 4), labels, tmp_path / "m.png", "t", CLASS_NAMES["fashion-mnist"])
-    legend = drawn["fig"].axes[0].get_legend()
-    assert [t.get_text() for t in legend.get_texts()][:2] == ["T-shirt/top", "Trouser"]
-    assert legend.get_texts()[-1].get_text() == "Ankle boot"
-
-
-def test_interpolations_end_at_the_two_posterior_means(tmp_path, monkeypatch):
-    import klvae.runs.vae.report as report
-
-    seen = {}
-    monkeypatch.setattr(report, "save_image_grid", lambda images, path, **kw: seen.update(images=images, **kw))
-    torch.manual_seed(0)
-    model = VAE(VAEConfig(image_shape=(1, 8, 8), hidden=(16,), latent_dim=3)).eval()
-    x = torch.rand(4, 1, 8, 8)
-    with torch.no_grad():
-        report.interpolations(model, x, tmp_path / "i.png", pairs=2, steps=5)
-        ends = model.mean(model.encode(x)[0])  # (4, 1, 8, 8)
-    images = seen["images"].reshape(2, 2, 5, 1, 8, 8)  # (pair, linear/spherical, t, ...)
-    for pair in range(2):
-        for kind in range(2):
-            torch.testing.assert_close(images[pair, kind, 0], ends[2 * pair], atol=1e-5, rtol=0)
-            torch.testing.assert_close(images[pair, kind, -1], ends[2 * pair + 1], atol=1e-5, rtol=0)
-    assert seen["row_labels"][:2] == ["pair 1, linear", "pair 1, spherical"]
 
 
 def test_the_validation_split_is_fixed_disjoint_and_the_test_set_is_read_once(tmp_path, monkeypatch):

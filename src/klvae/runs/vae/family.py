@@ -1,21 +1,24 @@
-"""What a VAE run's report (`klvae.runs.vae.report`) says differently for each model of the family.
+"""What a VAE run's report (`klvae.runs.vae.report`) says and draws differently for each model of the family.
 
 The model and the objective in words, the rows of the KL and of its split (Chen et al. 2018),
-the weights evaluated, the prior a sample is drawn from, and the figures only some models have:
-a conditional VAE's class-by-class samples, the VampPrior's pseudo-inputs, the β-TC-VAE's total
-correlation per epoch. Every metric is read with `.get`, so the metrics of older runs still render.
+the weights evaluated, the prior a sample is drawn from; `Family`, which the report's figures
+(`klvae.runs.vae.figures`) ask instead of reading the model's flags; and the figures only some
+models have: a conditional VAE's class-by-class samples, the VampPrior's pseudo-inputs. Every
+metric is read with `.get`, so the metrics of older runs still render. A new model of the family
+is described here: its words, its phrases in `Family` and its own figures.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from klvae.figures.charts import Panel, plot_panels
 from klvae.figures.png import save_image_grid
+from klvae.runs.summary import Figure
 
 __all__ = [
     "model_name",
@@ -25,12 +28,12 @@ __all__ = [
     "family_rows",
     "kl_row",
     "active_units_row",
+    "Family",
     "class_samples",
     "pseudo_inputs",
     "prior_samples",
-    "traversal",
+    "row_name",
     "same_class_pairs",
-    "loss_curves",
 ]
 
 
@@ -163,12 +166,13 @@ def family_rows(metrics: Mapping, config: Mapping) -> list[tuple[str, str, str]]
     return rows
 
 
-def _row_name(c: int, names: Sequence[str] | None) -> str:
+def row_name(c: int, names: Sequence[str] | None) -> str:
+    """Class `c` by its name in `names`, else "label c"."""
     return names[c] if names and 0 <= c < len(names) else f"label {c}"
 
 
 @torch.no_grad()
-def class_samples(model, path: Path, names: Sequence[str] | None = None, seed: int = 0) -> tuple[str, str]:
+def class_samples(model, path: Path, names: Sequence[str] | None = None, seed: int = 0) -> Figure:
     """A conditional VAE's samples, one row per class y, 8 per row; every row draws its latents with
     the same seed, so a column shares z (p(z) does not depend on y). Returns (file name, caption)."""
     n = int(model.config.n_classes or 0)
@@ -181,20 +185,21 @@ def class_samples(model, path: Path, names: Sequence[str] | None = None, seed: i
         torch.cat(images).float().cpu(),
         path,
         nrow=8,
-        row_labels=[_row_name(c, names) for c in range(n)],
+        row_labels=[row_name(c, names) for c in range(n)],
         col_labels=[f"z{i + 1}" for i in range(8)],
         col_title="the same 8 draws of z in every row",
         title="Samples by class: E[x | z, y], one row per label y",
     )
-    return path.name, (
+    return Figure(
+        path.name,
         f"Samples of the conditional VAE: each row decodes the same 8 draws {prior_phrase(model)} with "
         "the row's label y, so a row shows one class and a column one z (what the label does not "
-        "say: style, slant, thickness); decoder means E[x | z, y]."
+        "say: style, slant, thickness); decoder means E[x | z, y].",
     )
 
 
 @torch.no_grad()
-def pseudo_inputs(model, path: Path, n: int = 32) -> tuple[str, str]:
+def pseudo_inputs(model, path: Path, n: int = 32) -> Figure:
     """The VampPrior's first `n` pseudo-inputs u_k, each above the decoder mean at z = μ(u_k)."""
     u = model.prior.pseudo_inputs()[:n]  # (n, C, H, W)
     decoded = model.mean(model.encode(u)[0])  # (n, C, H, W); of two layers, z₁ = μ₁(u_k)
@@ -217,16 +222,17 @@ def pseudo_inputs(model, path: Path, n: int = 32) -> tuple[str, str]:
     )
     top = "z₂ | z₁ = μ₁(u_k)" if model.config.stochastic_layers == 2 else "z | u_k"
     z = "z₁ = μ₁(u_k)" if model.config.stochastic_layers == 2 else "z = μ(u_k)"
-    return path.name, (
+    return Figure(
+        path.name,
         f"The VampPrior's learned pseudo-inputs u_k ({shown}; rows “u…”) and under each the decoder mean "
         f"at {z} (rows “decoded”). The prior is the mixture p = (1/K) Σ_k q({top}) of the encoder's "
         f"posteriors at these K = {k} inputs (Tomczak & Welling 2018): a draw from it picks one k at random, "
-        "then draws from that component."
+        "then draws from that component.",
     )
 
 
 @torch.no_grad()
-def prior_samples(model, run_dir: Path) -> tuple[str, str]:
+def prior_samples(model, run_dir: Path) -> Figure:
     """RUN/samples.png: 64 decoded draws of the prior (16 of means, draws and σ with a learned σ); (name, caption)."""
     cfg = model.config
     z = model.sample_latent(64, torch.Generator().manual_seed(0))  # (64, latent): what the decoder reads
@@ -235,7 +241,7 @@ def prior_samples(model, run_dir: Path) -> tuple[str, str]:
         short = " (means σ(logits))" if cfg.likelihood == "bernoulli" else " (means)"
         note = " (Bernoulli means σ(logits))" if cfg.likelihood == "bernoulli" else " (means of p(x|z))"
         save_image_grid(model.mean(z).cpu(), run_dir / "samples.png", nrow=8, title="Samples from the prior" + short)
-        return "samples.png", f"{len(z)} samples from the prior, {prior}, decoded{note}."
+        return Figure("samples.png", f"{len(z)} samples from the prior, {prior}, decoded{note}.")
     z = z[:16]
     mean, log_sigma = model.decode(z)  # (16, C, H, W) each
     sigma = log_sigma.exp()
@@ -246,43 +252,102 @@ def prior_samples(model, run_dir: Path) -> tuple[str, str]:
     save_image_grid(
         grid, run_dir / "samples.png", nrow=8, row_labels=labels, title="Samples from the prior: means, draws, σ"
     )
-    return "samples.png", (
+    return Figure(
+        "samples.png",
         f"16 samples from the prior, {prior}, in two groups of three rows: the decoder "
         "mean E[x|z], one draw x ~ N(mean, σ²) (clipped to [0, 1]) and the learned σ per "
         "pixel (white = the largest). The means are the pictures to look at; the draws "
-        "show the pixel noise the model believes in."
+        "show the pixel noise the model believes in.",
     )
 
 
-@torch.no_grad()
-def traversal(model, kl_per_dim: list[float], run_dir: Path, y=None, names=None) -> tuple[str, str]:
-    """RUN/traversal.png: the 8 dimensions of largest KL moved from −3 to 3, the others at 0 (an N(0, I)
-    prior on the decoded latent); a conditional model decodes with the label y[0]. (name, caption)."""
-    cfg = model.config
-    kl = torch.tensor(kl_per_dim)
-    dims = kl.argsort(descending=True)[: min(8, cfg.latent_dim)]
-    values = torch.linspace(-3, 3, 9)
-    z = torch.zeros(len(dims), len(values), cfg.latent_dim)
-    for r, d in enumerate(dims.tolist()):
-        z[r, :, d] = values
-    label = None if y is None else y[:1].expand(z.numel() // cfg.latent_dim)  # one class for the whole figure
-    of = "" if y is None else f", class {names[int(y[0])] if names else int(y[0])}"
-    save_image_grid(
-        model.mean(z.reshape(-1, cfg.latent_dim).to(model.device), label).cpu(),
-        run_dir / "traversal.png",
-        nrow=len(values),
-        title=f"Traversal of the {len(dims)} dimensions with the largest KL{of}",
-        row_labels=[f"d = {int(d)} (KL {float(kl[d]):.2f} nats)" for d in dims],
-        col_labels=[f"{v:g}" for v in values.tolist()],
-        col_title="value of the dimension z_d",
-    )
-    return "traversal.png", (
-        "Latent traversal: each row moves one latent dimension (ordered by "
-        "KL, largest first; the row label names it, counted from 0 as in the bar charts, with "
-        "its KL) from −3 to 3 with the others at 0"
-        + ("" if y is None else f" and the label held at y = {int(y[0])}")
-        + (" (Bernoulli means σ(logits))." if cfg.likelihood == "bernoulli" else " (means of p(x|z)).")
-    )
+@dataclass(frozen=True)
+class Family:
+    """One VAE of the family as its report sees it, read once from the model's config: the phrases
+    its captions and notes use and the figures only it has. The report's figures ask it; none of
+    them reads the model's flags."""
+
+    conditional: bool = False
+    two_layers: bool = False
+    vamp: bool = False
+    likelihood: str = "bernoulli"
+
+    @classmethod
+    def of(cls, model) -> Family:
+        cfg = model.config
+        return cls(bool(cfg.conditional), cfg.stochastic_layers == 2, cfg.prior == "vamp", cfg.likelihood)
+
+    @property
+    def z(self) -> str:
+        """The latent its figures show: z, or z₁ of two layers."""
+        return "z₁" if self.two_layers else "z"
+
+    @property
+    def code(self) -> str:
+        """The latent a reconstruction decodes."""
+        return "z₁ = μ₁(x), the first layer's posterior mean" if self.two_layers else "z = μ(x)"
+
+    @property
+    def means(self) -> str:
+        """What a decoded image shows."""
+        return " (Bernoulli means σ(logits))" if self.likelihood == "bernoulli" else " (means of p(x|z))"
+
+    def phrase(self, which: str) -> str:
+        """A caption's words that only some models need ("" for the others), by `which`:
+        "label" (a reconstruction decodes with it), "pairs" (interpolations stay in a class),
+        "pairs layer", "samples label", "map" (what colours the latent map mean), "units"."""
+        own = {
+            "label": (self.conditional, ", with the image's label"),
+            "pairs": (self.conditional, " of the same class, decoded with that label"),
+            "pairs layer": (self.two_layers, " (of the first layer, z₁)"),
+            "samples label": (self.conditional, " with the labels 0, 1, 2, … in turn"),
+            "map": (
+                self.conditional,
+                " The conditional VAE is given the label, so its z need not separate the classes.",
+            ),
+            "units": (self.two_layers, " of the first layer z₁"),
+        }
+        on, text = own[which]
+        return text if on else ""
+
+    @property
+    def no_closed_form(self) -> str:
+        """Why its KL has no closed form (asked only of a model without one)."""
+        return "two stochastic layers" if self.two_layers else "the VampPrior"
+
+    @property
+    def prior_on_code(self) -> str:
+        """Why the decoded latent has no N(0, I) prior (asked only of a model without one)."""
+        if self.two_layers:
+            return "with two stochastic layers z₁'s prior is p(z₁ | z₂), not N(0, I)."
+        return "the VampPrior is a mixture of the encoder's posteriors, not N(0, I)."
+
+    def samples(self, model, run_dir: Path, names: Sequence[str] | None) -> Figure:
+        """RUN/samples.png: by class for a conditional model, else draws of the prior."""
+        if self.conditional:
+            return class_samples(model, run_dir / "samples.png", names)
+        return prior_samples(model, run_dir)
+
+    def own_figures(self, model, run_dir: Path) -> list[Figure]:
+        """The figures only this model has, after its samples: the VampPrior's pseudo-inputs."""
+        return [pseudo_inputs(model, run_dir / "pseudo_inputs.png")] if self.vamp else []
+
+    @property
+    def no_pairs(self) -> Figure | None:
+        """What the report says when `pairs` finds none: only a conditional model, which needs two of a class."""
+        if not self.conditional:
+            return None
+        return Figure.note("No interpolations: no class has two test images to interpolate between with its label.")
+
+    def pairs(
+        self, x: torch.Tensor, y: torch.Tensor | None, names: Sequence[str] | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, list[str] | None] | None:
+        """The test images to interpolate between, in pairs, with the labels the model reads and the
+        pairs' names: two of a class for a conditional model; None when there are too few."""
+        if not self.conditional or y is None:
+            return (x[:8], None, None) if len(x[:8]) >= 4 else None
+        found = same_class_pairs(x, y, 4, names)
+        return found if found is not None and len(found[0]) >= 2 else None
 
 
 def same_class_pairs(
@@ -300,71 +365,4 @@ def same_class_pairs(
     if not picks:
         return None
     idx = torch.cat(picks)
-    return x[idx], y[idx], [_row_name(int(c), names) for c in y[idx[0::2]].tolist()]
-
-
-def loss_curves(records: list[dict], path: Path, config: Mapping, likelihood: str) -> str:
-    """The training curves (ELBO or the trained bound, reconstruction, KL, and the total correlation of a
-    β-TC run) and their caption."""
-    objective, vae = config.get("objective") or {}, config.get("vae") or {}
-    per = "nats per example" + (" (densities)" if likelihood != "bernoulli" else "")
-    train, test = {"ls": "-"}, {"ls": "--"}
-    tc_run = any(isinstance(r.get("train_tc"), (int, float)) for r in records)
-    first = "train ELBO_β"
-    if objective.get("objective") == "iwae":
-        first = f"train IWAE bound, k = {objective.get('k_train')}"
-    elif tc_run:  # −loss carries (tc_beta − 1)·TC: draw the ELBO itself, −(recon + KL)
-        first = "train ELBO, β = 1"
-    z = "z₁, z₂" if vae.get("stochastic_layers", 1) == 2 else "z"
-
-    def panel(key: str, title: str, color: str, ylabel: str = per, first="train", second="validation"):
-        return Panel(
-            [
-                (f"train_{key}", f"{first} (epoch mean)", {**train, "color": color}),
-                (f"val_{key}", f"{second} (end of epoch)", {**test, "color": color}),
-            ],
-            ylabel=ylabel,
-            title=title,
-        )
-
-    panels = [
-        panel("elbo", "ELBO", "tab:purple", first=first, second="validation ELBO, β = 1"),
-        panel("recon", "reconstruction −E_q log p(x|z)", "tab:blue"),
-        panel("kl", f"KL(q({z}|x) ‖ p({z}))", "tab:orange", "nats per example"),
-    ]
-    note = ""
-    if tc_run:
-        panels.append(
-            Panel(
-                [("train_tc", "train (epoch mean)", {**train, "color": "tab:green"})],
-                ylabel="nats per example",
-                title="total correlation KL(q(z) ‖ Π_j q(z_j))",
-            )
-        )
-        note = (
-            " The total correlation panel is the β-TC objective's minibatch-stratified estimate (Chen et al. "
-            "2018, appendix C.2), from the batch's own examples; the table's value uses the whole test set."
-        )
-    never = (
-        "no finished epoch: the run stopped (time budget) before the end of its first epoch, "
-        "so there is no per-epoch value to draw"
-    )
-    drawn = []
-    for r in records:
-        if tc_run and all(isinstance(r.get(k), (int, float)) for k in ("train_recon", "train_kl")):
-            r = {**r, "train_elbo": -(r["train_recon"] + r["train_kl"])}
-        elif isinstance(r.get("train_loss"), (int, float)):
-            r = {**r, "train_elbo": -r["train_loss"]}
-        drawn.append(r)
-    plot_panels(drawn, panels, path, title="Training curves", empty_note=never)
-    return (
-        "Per epoch: training values (solid, means over the epoch's steps"
-        + (", the ELBO's at β = 1" if tc_run else ", with the training β")
-        + ("; the ELBO panel's solid line is the bound trained on" if first.startswith("train IWAE") else "")
-        + ") and validation values (dashed, held-out training images at the end of the epoch, β = 1; "
-        "the test set is read once, at the end), "
-        + per
-        + "."
-        + note
-        + ("" if records else " " + never[0].upper() + never[1:] + ".")
-    )
+    return x[idx], y[idx], [row_name(int(c), names) for c in y[idx[0::2]].tolist()]

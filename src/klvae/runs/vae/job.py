@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -112,6 +112,22 @@ def read_run_config(run_dir: str | Path, given: TrainConfig | None = None) -> tu
     return vae, objective, loop_config(path, cfg["train"], given)
 
 
+@dataclass
+class _Run:
+    """A VAE run between its phases: the data, the resolved configs, and the split of the training images."""
+
+    dataset: Dataset
+    vae: VAEConfig
+    objective: ELBOConfig
+    train: TrainConfig
+    x_train: torch.Tensor
+    x_val: torch.Tensor
+    y_train: torch.Tensor | None
+    y_val: torch.Tensor | None
+    x_test: torch.Tensor | None = None  # set with the others on the device by `_on_device`
+    y_test: torch.Tensor | None = None
+
+
 def train_vae(
     vae: VAEConfig,
     objective: ELBOConfig,
@@ -146,119 +162,158 @@ def train_vae(
     with distributed.setup(resolve_device(train.device)) as (ctx, device), claim_run(train) as (run_dir, resume, train):
         if resume:
             vae, objective, train = read_run_config(run_dir, train)
-        dataset = load_dataset(train.data)
-        train = resolve_defaults(train, defaults(dataset.image_shape, len(dataset.x_train)))
-        if train.keep == "best" and not train.val_size:
-            raise ValueError("--keep best needs a validation split to choose by (--val-size above 0)")
-        if vae.conditional and (dataset.y_train is None or dataset.y_test is None):
-            raise ValueError(f"--conditional needs labels; the {dataset.name} data has none")
-        x_train, x_val = validation_split(dataset.x_train, train.val_size or 0.0)
-        y_train, y_val = (None, None)
-        if vae.conditional:
-            assert dataset.y_train is not None  # checked above
-            y_train, y_val = validation_split(dataset.y_train, train.val_size or 0.0)
-            if vae.n_classes is None:
-                vae = replace(vae, n_classes=max(2, dataset.num_classes or 0))
-        vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data; fills hidden, latent_dim
-        torch.manual_seed(train.seed)
-        model = build_model(vae).to(device)
-        if not resume:  # (a resumed run loads its weights)
-            model.init_output_bias(x_train.mean(0))
-            if model.prior is not None:
-                model.prior.init_from(x_train, torch.Generator().manual_seed(train.seed))
-        train = replace(train, amp=resolve_amp(train.amp, device, model), out=str(run_dir))
-        if objective.binarize is None:
-            objective = replace(objective, binarize=vae.likelihood == "bernoulli")
-        check_objective(model, objective)
-        objective = replace(objective, kl=resolve_kl(model, objective.kl))  # config.json says which
-        if (
-            ctx.is_main
-            and vae.likelihood == "bernoulli"
-            and not objective.binarize
-            and not bool(((dataset.x_train == 0) | (dataset.x_train == 1)).all())
-        ):
-            warnings.warn(
-                "the bernoulli likelihood on grey (non-binary) pixels without --binarize is not a "
-                "likelihood of the data: the reported NLL and ELBO are not valid discrete likelihoods",
-                stacklevel=2,
-            )
-        config = {
-            "vae": asdict(vae),
-            "objective": asdict(objective),
-            "train": train_dict(train),
-            "data": {
-                "name": dataset.name,
-                "n_train": int(x_train.shape[0]),
-                "n_val": int(x_val.shape[0]),
-                "n_test": int(dataset.x_test.shape[0]),
-                "image_shape": list(dataset.image_shape),
-            },
-            "processes": ctx.world,
-        }
+        run = _resolve(vae, objective, train)
+        model = _build(run, device, run_dir, resume, warn=ctx.is_main)
+        config = _config(run, ctx.world)
         write_config(run_dir, config)
-
-        with torch_threads((train.threads or default_threads(model)) if device.type == "cpu" else None):
-            x_train = x_train.to(device)
-            x_val = binarized(x_val, objective, VAL_SEED).to(device)
-            x_test = test_set(dataset, objective).to(device)
-            y_test = test_labels(dataset, vae, device)
-            y_val = None if y_val is None else y_val.to(device)
-            task = VAETask(model, objective, train, x_val, y_val, n_data=len(x_train))
-            if not len(x_val):
-                task.x_show = binarized(x_train[:8], objective, VAL_SEED)
-                task.y_show = None if y_train is None else y_train[:8].to(device)
-            keep = KeepBest(model, run_dir, write=ctx.is_main)
-            if train.keep == "best":
-                task.epoch_hooks.append(keep)
+        with torch_threads((run.train.threads or default_threads(model)) if device.type == "cpu" else None):
+            _on_device(run, device)
+            task, keep = _task(run, model, run_dir, write=ctx.is_main)
             task.epoch_hooks.extend(epoch_hooks)
             if tensorboard and ctx.is_main:
                 tb = TensorBoardLogger(run_dir / "tensorboard")
                 hooks = (*hooks, tb)
                 task.epoch_hooks.append(lambda e, _, images: tb.log_images("samples_then_reconstructions", images, e))
             if ctx.is_main and log:
-                sizes = {"train": len(x_train), "validation": len(x_val), "test": len(x_test)}
-                print(
-                    startup_line(
-                        device, torch.get_num_threads(), train.amp, sum(p.numel() for p in model.parameters()), sizes
-                    ),
-                    flush=True,
-                )
-            result = fit(task, x_train, y_train, train, run_dir, config=config, resume=resume, hooks=hooks)
+                print(_startup(run, model, device), flush=True)
+            result = fit(task, run.x_train, run.y_train, run.train, run_dir, config=config, resume=resume, hooks=hooks)
             if not ctx.is_main:
                 return run_dir, {}
-            evaluated = keep.restore() if train.keep == "best" else {"checkpoint": "last"}
-            save_model(model, run_dir / MODEL)
+            made = {"command": command or command_line(), "started": started, "device": str(device)}
             try:
-                metrics, per_image = _final_metrics(model, x_test, y_test, objective.iw_k, result, log)
-                write_per_image(run_dir, per_image, objective.iw_k)
-                metrics["processes"] = ctx.world
-                metrics["evaluated"] = evaluated
-                write_metrics(run_dir, metrics)
+                metrics = _evaluate_and_write(run, model, keep, result, run_dir, log=log, processes=ctx.world)
                 if figures:
-                    st, spe = result.state, steps_per_epoch(config)
-                    end = st.epoch if not st.batch else float(f"{st.step / max(spe, 1):.3g}")  # a partial epoch
-                    if end not in task.snapshots and st.step:
-                        task.snapshots[end] = task.snapshot()
-                    made = {
-                        "command": command or command_line(),
-                        "started": started,
-                        "device": str(device),
-                        "wall_seconds": time.time() - started,
-                    }
-                    write_figures_and_report(
-                        run_dir,
-                        model,
-                        dataset,
-                        x_test,
-                        result.records,
-                        metrics,
-                        config,
-                        made=made,
-                        snapshots=task.snapshots,
-                    )
+                    _write_report(run, model, task, result, metrics, config, run_dir, made)
             except KeyboardInterrupt:
                 raise EvaluationInterrupted(run_dir) from None
     return run_dir, metrics
+
+
+def _resolve(vae: VAEConfig, objective: ELBOConfig, train: TrainConfig) -> _Run:
+    """The data, the loop's defaults for it, the checks the configs need it for, and the validation split."""
+    dataset = load_dataset(train.data)
+    train = resolve_defaults(train, defaults(dataset.image_shape, len(dataset.x_train)))
+    if train.keep == "best" and not train.val_size:
+        raise ValueError("--keep best needs a validation split to choose by (--val-size above 0)")
+    if vae.conditional and (dataset.y_train is None or dataset.y_test is None):
+        raise ValueError(f"--conditional needs labels; the {dataset.name} data has none")
+    x_train, x_val = validation_split(dataset.x_train, train.val_size or 0.0)
+    y_train, y_val = (None, None)
+    if vae.conditional:
+        assert dataset.y_train is not None  # checked above
+        y_train, y_val = validation_split(dataset.y_train, train.val_size or 0.0)
+        if vae.n_classes is None:
+            vae = replace(vae, n_classes=max(2, dataset.num_classes or 0))
+    vae = replace(vae, image_shape=dataset.image_shape)  # validated against the data; fills hidden, latent_dim
+    return _Run(dataset, vae, objective, train, x_train, x_val, y_train, y_val)
+
+
+def _build(run: _Run, device: torch.device, run_dir: Path, resume: bool, *, warn: bool) -> VAE:
+    """The model, seeded, its output bias and prior started from the training images (unless resumed);
+    the objective and the loop settings that depend on it resolved into `run`."""
+    vae, objective, train = run.vae, run.objective, run.train
+    torch.manual_seed(train.seed)
+    model = build_model(vae).to(device)
+    if not resume:  # (a resumed run loads its weights)
+        model.init_output_bias(run.x_train.mean(0))
+        if model.prior is not None:
+            model.prior.init_from(run.x_train, torch.Generator().manual_seed(train.seed))
+    run.train = replace(train, amp=resolve_amp(train.amp, device, model), out=str(run_dir))
+    if objective.binarize is None:
+        objective = replace(objective, binarize=vae.likelihood == "bernoulli")
+    check_objective(model, objective)
+    run.objective = replace(objective, kl=resolve_kl(model, objective.kl))  # config.json says which
+    x = run.dataset.x_train
+    if warn and vae.likelihood == "bernoulli" and not run.objective.binarize and not bool(((x == 0) | (x == 1)).all()):
+        warnings.warn(
+            "the bernoulli likelihood on grey (non-binary) pixels without --binarize is not a "
+            "likelihood of the data: the reported NLL and ELBO are not valid discrete likelihoods",
+            stacklevel=3,
+        )
+    return model
+
+
+def _config(run: _Run, processes: int) -> dict:
+    """config.json: the three configs, the data's sizes and the number of processes."""
+    return {
+        "vae": asdict(run.vae),
+        "objective": asdict(run.objective),
+        "train": train_dict(run.train),
+        "data": {
+            "name": run.dataset.name,
+            "n_train": int(run.x_train.shape[0]),
+            "n_val": int(run.x_val.shape[0]),
+            "n_test": int(run.dataset.x_test.shape[0]),
+            "image_shape": list(run.dataset.image_shape),
+        },
+        "processes": processes,
+    }
+
+
+def _on_device(run: _Run, device: torch.device) -> None:
+    """The images on `device`: training as they are, validation and test binarized once when training binarizes."""
+    run.x_train = run.x_train.to(device)
+    run.x_val = binarized(run.x_val, run.objective, VAL_SEED).to(device)
+    run.x_test = test_set(run.dataset, run.objective).to(device)
+    run.y_test = test_labels(run.dataset, run.vae, device)
+    run.y_val = None if run.y_val is None else run.y_val.to(device)
+
+
+def _task(run: _Run, model: VAE, run_dir: Path, *, write: bool) -> tuple[VAETask, KeepBest]:
+    """The VAE as the loop's task, and the `--keep best` hook (among its epoch hooks when asked for)."""
+    task = VAETask(model, run.objective, run.train, run.x_val, run.y_val, n_data=len(run.x_train))
+    if not len(run.x_val):
+        task.x_show = binarized(run.x_train[:8], run.objective, VAL_SEED)
+        task.y_show = None if run.y_train is None else run.y_train[:8].to(run.x_train.device)
+    keep = KeepBest(model, run_dir, write=write)
+    if run.train.keep == "best":
+        task.epoch_hooks.append(keep)
+    return task, keep
+
+
+def _startup(run: _Run, model: VAE, device: torch.device) -> str:
+    """The start-up line: where, how fast, how big."""
+    sizes = {"train": len(run.x_train), "validation": len(run.x_val), "test": len(run.dataset.x_test)}
+    parameters = sum(p.numel() for p in model.parameters())
+    return startup_line(device, torch.get_num_threads(), run.train.amp, parameters, sizes)
+
+
+def _evaluate_and_write(
+    run: _Run, model: VAE, keep: KeepBest, result: FitResult, run_dir: Path, *, log: bool, processes: int
+) -> dict:
+    """The weights kept, saved; the test set evaluated once; metrics.json and the per-image values written."""
+    evaluated = keep.restore() if run.train.keep == "best" else {"checkpoint": "last"}
+    save_model(model, run_dir / MODEL)
+    assert run.x_test is not None  # on the device since `_on_device`
+    metrics, per_image = _final_metrics(model, run.x_test, run.y_test, run.objective.iw_k, result, log)
+    write_per_image(run_dir, per_image, run.objective.iw_k)
+    metrics["processes"] = processes
+    metrics["evaluated"] = evaluated
+    write_metrics(run_dir, metrics)
+    return metrics
+
+
+def _write_report(
+    run: _Run, model: VAE, task: VAETask, result: FitResult, metrics: dict, config: dict, run_dir: Path, made: dict
+) -> None:
+    """The figures and report.html, with a last snapshot of a run stopped within an epoch."""
+    st, spe = result.state, steps_per_epoch(config)
+    end = st.epoch if not st.batch else float(f"{st.step / max(spe, 1):.3g}")  # a partial epoch
+    if end not in task.snapshots and st.step:
+        task.snapshots[end] = task.snapshot()
+    made = {**made, "wall_seconds": time.time() - made["started"]}
+    assert run.x_test is not None  # on the device since `_on_device`
+    write_figures_and_report(
+        run_dir,
+        model,
+        run.dataset,
+        run.x_test,
+        result.records,
+        metrics,
+        config,
+        made=made,
+        snapshots=task.snapshots,
+    )
 
 
 def evaluation_bar(n: int, k: int, log: bool = True):

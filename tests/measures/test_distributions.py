@@ -231,11 +231,31 @@ def test_fallbacks_and_exact():
 
 def test_binomial_counts_and_independent_ranks_decide_the_method():
     assert kl_method(Binomial(5, torch.tensor(0.3)), Binomial(5, torch.tensor(0.4))) == "closed form"
-    assert kl_method(Binomial(5, torch.tensor(0.3)), Binomial(6, torch.tensor(0.4))) == "torch"
+    # torch registers the pair but its function refuses unequal counts: the method is the one used
+    unequal = Binomial(5, torch.tensor(0.3)), Binomial(6, torch.tensor(0.4))
+    assert kl_method(*unequal) == "monte carlo"
+    assert isinstance(kl_distributions(*unequal), MCEstimate)
     i1 = Independent(Normal(torch.zeros(2, 3), 1.0), 1)
     i2 = Independent(Normal(torch.zeros(2, 3), 1.0), 2)
     assert kl_method(i1, i1) == "closed form"
-    assert kl_method(i1, i2) in ("torch", "monte carlo")
+    with pytest.raises(ValueError, match=r"different event shapes: \(3,\) and \(2, 3\)"):
+        kl_method(i1, i2)
+
+
+def test_mismatched_event_shapes_are_refused_before_any_sampling():
+    p, q = Normal(torch.zeros(2), 1.0), MultivariateNormal(torch.zeros(2), torch.eye(2))
+    with pytest.raises(ValueError, match=r"different event shapes: \(\) and \(2,\)"):
+        klvae.kl_divergence(p, q)
+    with pytest.raises(ValueError, match="batch shapes do not broadcast"):
+        klvae.kl_divergence(Normal(torch.zeros(2), 1.0), Normal(torch.zeros(3), 1.0))
+
+
+def test_kl_method_is_the_method_used_when_torch_registers_a_pair_it_refuses():
+    p = Independent(Normal(torch.zeros(3), torch.ones(3)), 1)
+    q = Independent(MultivariateNormal(torch.zeros(3), torch.eye(3)), 0)
+    assert kl_method(p, q) == "monte carlo"
+    est = kl_distributions(p, q, n=20_000)
+    assert isinstance(est, MCEstimate) and abs(float(est.value)) < 5 * float(est.stderr) + 1e-3
 
 
 def test_every_registered_pair_is_tested():

@@ -101,6 +101,35 @@ def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------ the KL term
 
 
+class _Partials(torch.autograd.Function):
+    """value, with backward grad·gᵢ for each xᵢ (gᵢ given, saturated to the dtype's finite range)."""
+
+    @staticmethod
+    def forward(ctx, value, *flat):
+        gs, xs = flat[0::2], flat[1::2]
+        ctx.shapes = [x.shape for x in xs]
+        ctx.save_for_backward(*gs)
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = [None]
+        for g, shape in zip(ctx.saved_tensors, ctx.shapes):
+            big = torch.finfo(g.dtype).max
+            out += [None, (grad * torch.nan_to_num(g, posinf=big, neginf=-big)).sum_to_size(shape)]
+        return tuple(out)
+
+
+def with_partials(value, *pairs):
+    """`value` with the gradient Σ gᵢ·dxᵢ of the pairs (gᵢ, xᵢ): the exact partials of a term
+    written out, so that backward never divides by the square of a subnormal; a partial past the
+    dtype's range saturates at its largest finite value."""
+    live = [(g.detach(), x) for g, x in pairs if x.requires_grad]
+    if not live or not torch.is_grad_enabled():
+        return value.detach()
+    return _Partials.apply(value.detach(), *[t for pair in live for t in pair])
+
+
 def _fix_small(terms, key, fix):
     """Replace terms where |key| < LOG_RATIO_SERIES_AT by fix(index); only those entries are recomputed."""
     idx = (key.detach().abs() < LOG_RATIO_SERIES_AT).nonzero(as_tuple=True)
@@ -116,33 +145,37 @@ def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
     where p/q overflows (subnormal q) take log p − log q; callers ask for it only when a sum came
     out +inf, to spare the extra passes. `diff`: p − q where the caller holds it exactly (the
     1 − p side of a Bernoulli), else p − q is taken here (exact where p ≈ q).
+
+    The gradient is given as the exact partials ∂p = log(p/q), ∂q = 1 − p/q (`with_partials`), so
+    nothing divides by a subnormal q squared; at p = 0 they are those of q − p (−1, 1), at
+    p > 0 = q, 0.
     """
     if p.dim() == 0:
         return kl_terms(p[None], q[None], has_zero, overflow, None if diff is None else diff[None])[0]
-    d = p - q if diff is None else diff
+    pd, qd = p.detach(), q.detach()
+    d = pd - qd if diff is None else diff.detach()
     if has_zero:
-        zero_p, zero_q = p.detach() == 0, q.detach() == 0
+        zero_p, zero_q = pd == 0, qd == 0
         off = zero_p | zero_q
-        p_in, q_in = torch.where(off, 1.0, p), torch.where(off, 1.0, q)
-        d_in = torch.where(off, 0.0, d)
-    else:
-        p_in, q_in, d_in = p, q, d
-    lr = torch.log(p_in / q_in)
+        pd, qd, d = torch.where(off, 1.0, pd), torch.where(off, 1.0, qd), torch.where(off, 0.0, d)
+    lr = torch.log(pd / qd)
     if overflow:
-        over = torch.isinf(lr.detach())
-        safe_p, safe_q = torch.where(over, p_in, 1.0), torch.where(over, q_in, 1.0)
-        lr = torch.where(over, torch.log(safe_p) - torch.log(safe_q), lr)
-    terms = p_in * lr - d_in  # accurate wherever |p/q − 1| is not small
+        over = torch.isinf(lr)
+        lr = torch.where(over, torch.log(torch.where(over, pd, 1.0)) - torch.log(torch.where(over, qd, 1.0)), lr)
+    terms = pd * lr - d  # accurate wherever |p/q − 1| is not small
 
-    def series(idx):
-        qs = q_in[idx]
-        xs = d_in[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
+    def series(idx):  # q·g(x), x = p/q − 1 (exact: p − q is exact when p ≈ q)
+        qs = qd[idx]
+        xs = d[idx] / qs
         return qs * xs * xs * horner(xs, G_COEFFS)
 
     terms = _fix_small(terms, lr, series)
-    if has_zero:  # 0·log(0/q) − 0 + q = q, with the gradient of q − p; p > 0 = q: +inf
-        terms = torch.where(zero_p, q - p, torch.where(zero_q, math.inf, terms))
-    return terms
+    grad_p, grad_q = lr, -d / qd
+    if has_zero:  # 0·log(0/q) − 0 + q = q, with the partials of q − p; p > 0 = q: +inf
+        terms = torch.where(zero_p, q.detach(), torch.where(zero_q, math.inf, terms))
+        grad_p = torch.where(zero_p, -1.0, torch.where(zero_q, 0.0, grad_p))
+        grad_q = torch.where(zero_p, 1.0, torch.where(zero_q, 0.0, grad_q))
+    return with_partials(terms, (grad_p, p), (grad_q, q))
 
 
 def kl_terms_log(lp, lq, has_zero=True):
@@ -185,30 +218,33 @@ def textbook_gradient(kl, p, q, axis):
 
 
 def js_terms(p, q, has_zero=True):
-    """p log(p/m) + q log(q/m) ≥ 0 for each entry, m = (p + q)/2 (twice the JS term)."""
+    """p log(p/m) + q log(q/m) ≥ 0 for each entry, m = (p + q)/2 (twice the JS term).
+
+    Its partials are log(p/m) and log(q/m) exactly (m's own dependence cancels), so the gradient
+    is given as those (`with_partials`): nothing divides by a subnormal m squared. At p = 0 the partial
+    in p (−∞ one-sided) is 0, likewise for q.
+    """
     if p.dim() == 0:
         return js_terms(p[None], q[None], has_zero)[0]
-    m = torch.lerp(p, q, 0.5)
+    pd, qd = p.detach(), q.detach()
+    m = torch.lerp(pd, qd, 0.5)
     if has_zero:
-        zero_p, zero_q = p.detach() == 0, q.detach() == 0
+        zero_p, zero_q = pd == 0, qd == 0
         m_in = torch.where(zero_p & zero_q, 1.0, m)
-        p_in, q_in = torch.where(zero_p, m_in, p), torch.where(zero_q, m_in, q)
+        p_in, q_in = torch.where(zero_p, m_in, pd), torch.where(zero_q, m_in, qd)
     else:
-        m_in, p_in, q_in = m, p, q
-    log_a = torch.log(p_in / m_in)  # log(1 + s), s = (p − q)/(p + q)
-    part_p, part_q = p * log_a, q * torch.log(q_in / m_in)
-    key = log_a
-    if has_zero:
-        part_p, part_q = torch.where(zero_p, 0.0, part_p), torch.where(zero_q, 0.0, part_q)
-        key = torch.where(zero_p | zero_q, math.inf, log_a)  # a stand-in's log is 0: not a near entry
-    terms = part_p + part_q
+        m_in, p_in, q_in = m, pd, qd
+    log_a, log_b = torch.log(p_in / m_in), torch.log(q_in / m_in)  # log(1 ± s), s = (p − q)/(p + q)
+    terms = pd * log_a + qd * log_b  # 0 where p = 0 (log_a = 0 there), likewise q
+    key = torch.where(zero_p | zero_q, math.inf, log_a) if has_zero else log_a  # stand-ins are not near
 
-    def series(idx):
-        ps, qs = p[idx], q[idx]
+    def series(idx):  # m·h(s)
+        ps, qs = pd[idx], qd[idx]
         s = (ps - qs) / (ps + qs)
         return m[idx] * s * s * horner(s * s, H_COEFFS)
 
-    return _fix_small(terms, key, series)
+    terms = _fix_small(terms, key, series)
+    return with_partials(terms, (log_a, p), (log_b, q))
 
 
 def js_terms_log(lp, lq, has_zero=True):

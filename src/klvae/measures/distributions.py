@@ -218,15 +218,43 @@ def _closed(p, q):
     return CLOSED_FORMS.get((type(p), type(q)))
 
 
-def _torch_has(p, q) -> bool:
+def _check_shapes(p, q) -> None:
+    """Event shapes must be equal and batch shapes broadcast: a ValueError before any sampling."""
+    if p.event_shape != q.event_shape:
+        raise ValueError(
+            f"p and q have different event shapes: {tuple(p.event_shape)} and {tuple(q.event_shape)}; "
+            "KL compares distributions over the same space"
+        )
     try:
-        return torch.distributions.kl._dispatch_kl(type(p), type(q)) is not NotImplemented
-    except (AttributeError, TypeError):  # a torch without the registry lookup: try it
-        return True
+        torch.broadcast_shapes(p.batch_shape, q.batch_shape)
+    except RuntimeError:
+        raise ValueError(
+            f"batch shapes do not broadcast: p {tuple(p.batch_shape)} and q {tuple(q.batch_shape)}"
+        ) from None
+
+
+def _exact(p, q):
+    """(method, value) of the first exact way that answers: klvae's closed form, then torch's.
+
+    The one place the method is decided: a closed form that does not cover the pair (unequal
+    Binomial counts, Independent of unequal ranks) returns None, and torch's function is tried
+    for real (its registry may hold a pair its function then refuses). (None, None) when neither.
+    """
+    fn = _closed(p, q)
+    if fn is not None:
+        value = fn(p, q)
+        if value is not None:
+            return "closed form", value
+    try:
+        return "torch", torch.distributions.kl_divergence(p, q)
+    except NotImplementedError:
+        return None, None
 
 
 def kl_method(p, q) -> str:
     """How `kl_distributions` computes KL(p‖q): "closed form", "torch" or "monte carlo".
+
+    Decided as `kl_distributions` decides it (an exact answer is computed to find out).
 
     >>> kl_method(Normal(0.0, 1.0), Normal(1.0, 2.0))
     'closed form'
@@ -235,30 +263,8 @@ def kl_method(p, q) -> str:
     >>> kl_method(mix, Normal(0.0, 1.0))
     'monte carlo'
     """
-    return _plan(p, q)[0]
-
-
-def _plan(p, q):
-    fn = _closed(p, q)
-    if fn is not None:
-        probe = _applies(p, q)
-        if probe:
-            return "closed form", fn
-    if _torch_has(p, q):
-        return "torch", None
-    return "monte carlo", None
-
-
-def _applies(p, q) -> bool:
-    """Whether the registered closed form covers this pair (equal counts, equal event ranks)."""
-    if isinstance(p, Binomial):
-        return bool((p.total_count == q.total_count).all())
-    if isinstance(p, Independent):
-        return (
-            p.reinterpreted_batch_ndims == q.reinterpreted_batch_ndims
-            and _plan(p.base_dist, q.base_dist)[0] == "closed form"
-        )
-    return True
+    _check_shapes(p, q)
+    return _exact(p, q)[0] or "monte carlo"
 
 
 def kl_distributions(p, q, *, exact: bool = False, base=None, n: int = 100_000, seed: int | None = 0):
@@ -292,14 +298,10 @@ def kl_distributions(p, q, *, exact: bool = False, base=None, n: int = 100_000, 
             f"p and q must both be torch.distributions objects, got {type(p).__name__} and {type(q).__name__}"
         )
     scale = log_base(base)
-    method, fn = _plan(p, q)
-    if method == "closed form":
-        return fn(p, q) / scale
-    if method == "torch":
-        try:
-            return torch.distributions.kl_divergence(p, q) / scale
-        except NotImplementedError:
-            pass
+    _check_shapes(p, q)
+    method, value = _exact(p, q)
+    if method is not None:
+        return value / scale
     if exact:
         raise ValueError(
             f"KL({type(p).__name__}‖{type(q).__name__}) has no closed form here or in torch; "

@@ -17,7 +17,7 @@ import math
 import torch
 
 from klvae.measures._checks import broadcast_elementwise
-from klvae.measures._kernels import kl_terms, log_ratio
+from klvae.measures._kernels import kl_terms, log_ratio, with_partials
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 
 __all__ = ["rel_entr", "kl_div", "entr"]
@@ -74,7 +74,9 @@ def rel_entr(p, q):
     """
     (tp, tq), torch_out, dtype = _tensors((p, q), ("p", "q"))
     ps, qs = _positive(tp, tq)
-    out = _domain(tp, tq, ps * log_ratio(ps, qs), 0.0)
+    lr = log_ratio(ps.detach(), qs.detach())
+    inside = with_partials(ps.detach() * lr, (lr + 1, ps), (-ps.detach() / qs.detach(), qs))  # exact partials
+    out = _domain(tp, tq, inside, 0.0)
     return from_tensor(out.to(dtype), torch_out)
 
 

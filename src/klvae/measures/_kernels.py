@@ -170,9 +170,12 @@ def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
         return qs * xs * xs * horner(xs, G_COEFFS)
 
     terms = _fix_small(terms, lr, series)
-    grad_p, grad_q = lr, -d / qd
     if has_zero:  # 0·log(0/q) − 0 + q = q, with the partials of q − p; p > 0 = q: +inf
         terms = torch.where(zero_p, q.detach(), torch.where(zero_q, math.inf, terms))
+    if not (torch.is_grad_enabled() and (p.requires_grad or q.requires_grad)):
+        return terms
+    grad_p, grad_q = lr, -d / qd
+    if has_zero:
         grad_p = torch.where(zero_p, -1.0, torch.where(zero_q, 0.0, grad_p))
         grad_q = torch.where(zero_p, 1.0, torch.where(zero_q, 0.0, grad_q))
     return with_partials(terms, (grad_p, p), (grad_q, q))

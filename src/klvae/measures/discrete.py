@@ -29,7 +29,12 @@ q·g((p − q)/q) with g(x) = (1 + x) log1p(x) − x, switching to its Taylor se
 rounding, the value is the generalized KL Σ[p log(p/q) − p + q] of those floats, which
 differs from Σ p log(p/q) by Σq − Σp (zero for exactly normalized rows, and otherwise
 the part of Σ p log(p/q) that measures a mismatch of total mass, not of shape).
-Gradients are those of Σ p log(p/q).
+Gradients are those of Σ p log(p/q), finite wherever the measure is (float32 and float64): an
+entry with p = 0 carries no mass, and its partial in p, whose one-sided limit is −∞, is 0; every
+other partial is exact, computed from the closed-form derivatives (log(p/q) + 1, −p/q, and for
+Jensen–Shannon ½ log(p/m), ½ log(q/m)) so that subnormal entries do not overflow it. With
+`logits=True` a −inf logit has gradient 0, its limit, and log-ratios past e^x's overflow point
+(709.8 in float64, 88.7 in float32) keep the value and the gradient finite.
 
 Speed: for CPU input that needs no gradient (NumPy arrays, lists, CPU tensors without
 ``requires_grad``), entropy, KL and Jensen–Shannon of probabilities run as NumPy ufuncs on

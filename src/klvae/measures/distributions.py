@@ -301,7 +301,7 @@ def kl_distributions(p, q, *, exact: bool = False, base=None, n: int = 100_000, 
     _check_shapes(p, q)
     method, value = _exact(p, q)
     if method is not None:
-        return value / scale
+        return value if scale == 1.0 else value / scale
     if exact:
         raise ValueError(
             f"KL({type(p).__name__}‖{type(q).__name__}) has no closed form here or in torch; "

@@ -43,7 +43,11 @@ def test_families_are_built_in_float64(text, kind, check):
         ("Normal(0, [i for i in range(3)])", "expected a number"),
         ("lambda: 0", "is not a distribution such as 'Beta\\(2, 3\\)'"),
         ("Beta(2, 3", "cannot read"),
-        ("Beta(-1, 2)", "Beta\\(-1, 2\\): Expected parameter concentration"),
+        ("Beta(-1, 2)", "^Beta\\(-1, 2\\): concentration1 = -1 is not > 0$"),
+        ("Normal([0, 1], [1, -2])", "^Normal\\(\\[0, 1\\], \\[1, -2\\]\\): scale\\[1\\] = -2 is not > 0$"),
+        ("Bernoulli(1.5)", "probs = 1.5 is not in \\[0, 1\\]$"),
+        ("Uniform(2, 1)", "low = 2 is not below high = 1$"),
+        ("Independent(Normal([0, 1], [1, -1]), 1)", "^Normal\\(\\[0, 1\\], \\[1, -1\\]\\): scale\\[1\\] = -1"),
         ("Normal(0, [1] * 3)", "expected a number"),
     ],
 )
@@ -54,3 +58,20 @@ def test_anything_else_is_refused_with_what_was_found(text, match):
 
 def test_only_distribution_families_are_reachable():
     assert all(isinstance(cls, type) and issubclass(cls, D.Distribution) for cls in FAMILIES.values())
+
+
+def test_a_bad_value_names_the_family_the_argument_and_the_value_never_torch_internals():
+    with pytest.raises(ValueError) as err:
+        parse_distribution("Beta(-1, 3)", "P")
+    text = str(err.value)
+    assert text == "P: Beta(-1, 3): concentration1 = -1 is not > 0"
+    assert "Dirichlet" not in text and "Constraint" not in text
+
+
+def test_an_unknown_name_lists_the_families_once_and_suggests_the_closest():
+    with pytest.raises(ValueError) as err:
+        parse_distribution("Nromal(0, 1)")
+    text = str(err.value)
+    assert "did you mean Normal?" in text
+    assert all(text.count(f" {name},") + text.endswith(name) == 1 for name in FAMILIES if name != "Normal")
+    assert text.count("Beta") == 1

@@ -335,3 +335,70 @@ def test_density_kl_says_how_exact_it_is(capsys):
 
 def test_one_of_a_unit_is_singular(capsys):
     assert run(capsys, "entropy", "0.5,0.5", "--base", "2")[1] == "1 bit\n"
+
+
+# ----------------------------------------------------------------- what a new user meets
+
+
+def test_a_plot_name_with_another_suffix_is_refused_not_renamed(capsys, tmp_path):
+    code, out, err = run(capsys, "kl", "0.5,0.5", "0.9,0.1", "--plot", str(tmp_path / "kl.jpg"))
+    assert (
+        code == 2
+        and err.strip()
+        == f"klvae kl: error: --plot {tmp_path / 'kl.jpg'}: the figure is a PNG; give a file name ending in .png"
+    )
+    assert not any(tmp_path.iterdir()) and out == ""
+
+
+def test_density_with_a_plot_keeps_the_error_line(capsys, tmp_path):
+    code, out, _ = run(capsys, "kl", "0.5:-3:1,0.5:3:1", "1:0:2", "--density", "--plot", str(tmp_path / "k.png"))
+    lines = out.splitlines()
+    assert code == 0 and re.fullmatch(r"  \(quadrature; absolute error ≤ \S+ nats\)", lines[1])
+    assert lines[2] == f"wrote {tmp_path / 'k.png'}"
+
+
+@pytest.mark.parametrize("command", ["kl", "divergence"])
+def test_a_distribution_given_without_dist_suggests_it(capsys, command):
+    extra = ["--measure", "tv"] if command == "divergence" else []
+    code, _, err = run(capsys, command, "Normal(0,1)", "Normal(1,1)", *extra)
+    assert code == 2 and err.strip() == (
+        f"klvae {command}: error: P: 'Normal(0,1)' is a distribution, not probabilities: add --dist to read it as one"
+    )
+
+
+def test_a_bad_parameter_names_the_distribution_and_the_value(capsys):
+    code, _, err = run(capsys, "kl", "--dist", "Beta(-1,3)", "Beta(3,2)")
+    assert code == 2 and err.strip() == "klvae kl: error: P: Beta(-1, 3): concentration1 = -1 is not > 0"
+    code, _, err = run(capsys, "kl", "--dist", "Beta(2,3)", "Gama(3,2)")
+    assert (
+        code == 2
+        and err.count("Poisson") == 1
+        and "did you mean Gamma?" in err
+        and err.startswith("klvae kl: error: Q:")
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, unit",
+    [
+        (["--measure", "hellinger"], "(no unit)"),
+        (["--measure", "tv"], "(no unit)"),
+        (["--measure", "chi2"], "(no unit)"),
+        (["--measure", "alpha", "--alpha", "0.5"], "(no unit)"),
+        (["--measure", "renyi", "--alpha", "0.5"], "nats"),
+        (["--measure", "renyi", "--alpha", "0.5", "--base", "2"], "bits"),
+    ],
+)
+def test_every_divergence_says_its_unit_at_one_precision(capsys, argv, unit):
+    code, out, _ = run(capsys, "divergence", "0.5,0.5", "0.25,0.75", *argv)
+    value, printed = out.strip().split(" ", 1)
+    assert code == 0 and printed == unit
+    assert len(value.lstrip("0.").replace(".", "")) <= 15  # the 15 significant digits of every measure
+
+
+def test_a_zero_is_never_negative(capsys):
+    from klvae.cli.common import fixed
+    from klvae.cli.measure_commands import with_unit
+
+    assert with_unit(-0.0, "nats") == "0 nats" and fixed(-1e-9) == "0.000" and fixed(-0.0004) == "0.000"
+    assert fixed(-0.0006) == "-0.001"

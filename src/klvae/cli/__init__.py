@@ -2,36 +2,89 @@
 
 Each module in this package defines `register(subparsers)`, which adds its subcommands and sets
 `func` on them; a `func` returns an exit code. Flags mean the same thing in every command
-(`klvae.cli.common`). Errors a user can fix (bad input, missing or unreadable files, a full
-disk) print one line and exit 2; nothing runs at import time.
+(`klvae.cli.common`). Errors a user can fix (bad input, a misspelled option or command, missing
+or unreadable files, a full disk) print one line and exit 2; nothing runs at import time.
+
+The command line answers at once: building the parser imports neither torch, NumPy, SciPy nor
+Matplotlib, and each command imports the library layers it needs inside its function. This is
+the one exception, in the `cli` layer only, to the rule that klvae imports stand at the top of
+a module (tests/test_architecture.py); the imports still obey the layer rules.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 import signal
 import sys
 import threading
 
 from klvae._version import __version__
-from klvae.cli import experiment_commands, gan_commands, measure_commands, sample_commands, vae_commands
+from klvae.cli import (
+    compare_commands,
+    experiment_commands,
+    gan_commands,
+    measure_commands,
+    sample_commands,
+    vae_commands,
+)
 from klvae.cli.common import UsageError
 
-__all__ = ["main", "build_parser", "UsageError"]
+__all__ = ["main", "build_parser", "UsageError", "OneLineParser"]
 
 # a comma list of numbers that starts with a minus sign ("-0.5,1.5") is a value, not an option
 _NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d.eE+\-,]*$")
+_CHOICE = re.compile(r"argument (\S+): invalid choice: '(.*?)' \(choose from (.*)\)$")
+_NUMBER = re.compile(r"argument (\S+): invalid (int|float) value: '(.*)'$")
+
+
+def _did_you_mean(word: str, candidates) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: what was wrong, and a close spelling if any."""
+
+    def error(self, message: str):
+        if m := _CHOICE.match(message):
+            name, value, choices = m.groups()
+            what = "command" if name in ("COMMAND", "command") else name
+            options = re.findall(r"'([^']*)'", choices)
+            message = f"unknown {what} {value!r}{_did_you_mean(value, options)} (one of {', '.join(options)})"
+        elif m := _NUMBER.match(message):
+            name, kind, value = m.groups()
+            message = f"{name}: expected {'a whole number' if kind == 'int' else 'a number'}, got {value!r}"
+        elif message.startswith("argument "):
+            message = message[len("argument ") :]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def unrecognized(self, extra: list[str]):
+        """One line for arguments the parser did not take: the first one, and its likely spelling."""
+        word = extra[0].strip()
+        if word.startswith("-"):
+            flags = [s for a in self._actions for s in a.option_strings if a.help != argparse.SUPPRESS]
+            guess = _did_you_mean(word.split("=")[0], flags)
+            self.error(f"unrecognized option {word}{guess}")
+        self.error(f"unrecognized argument{'s' if len(extra) > 1 else ''}: {' '.join(a.strip() for a in extra)}")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser and each subcommand's parser by name."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="klvae", allow_abbrev=False, description="Information measures, and the VAE and GAN built on them."
     )
     parser.add_argument("--version", action="version", version=f"klvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (measure_commands, experiment_commands, vae_commands, sample_commands, gan_commands):
+    for module in (
+        measure_commands,
+        experiment_commands,
+        vae_commands,
+        sample_commands,
+        compare_commands,
+        gan_commands,
+    ):
         module.register(sub)
     for command in sub.choices.values():
         command.allow_abbrev = False  # "--epoch" is a misspelling, not --epochs
@@ -50,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
-    if extra:  # the subcommand's usage, not the top level's
-        commands[args.command].error(f"unrecognized arguments: {' '.join(a.strip() for a in extra)}")
+    if extra:  # the subcommand's message, not the top level's
+        commands[args.command].unrecognized(extra)  # type: ignore[attr-defined]
     main_thread = threading.current_thread() is threading.main_thread()
     # SIGTERM outside training acts like Ctrl-C too (inside it, the loop saves a checkpoint first)
     old = signal.signal(signal.SIGTERM, _terminate) if main_thread else None

@@ -4,12 +4,27 @@ resume checks and the training call that turns Ctrl-C and a diverging loss into 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
-from klvae.runs.folder import RESUME_OVERRIDES, EvaluationInterrupted
-from klvae.training.task import NonFiniteLossError, TrainingInterrupted
+__all__ = [
+    "UsageError",
+    "check_resume_flags",
+    "run_training",
+    "add_loop_flags",
+    "Deprecated",
+    "warn",
+    "fixed",
+    "check_resume_target",
+]
 
-__all__ = ["UsageError", "check_resume_flags", "run_training", "add_loop_flags", "Deprecated", "warn"]
+DIGITS = 3  # decimals of a loss or a KL in nats as the commands print it: one precision everywhere
+
+
+def fixed(value: float, digits: int = DIGITS) -> str:
+    """`value` with `digits` decimals, never "-0.000" (a tiny negative rounds to 0)."""
+    return f"{round(float(value), digits) + 0.0:.{digits}f}"
 
 
 class UsageError(Exception):
@@ -36,14 +51,46 @@ class Deprecated(argparse.Action):
         setattr(namespace, self.dest, self.value if self.value is not None else values)
 
 
-def check_resume_flags(given: dict, allowed: tuple[str, ...] = RESUME_OVERRIDES) -> None:
-    """On --resume the run's config.json is used: refuse any flag other than `allowed`."""
+def check_resume_flags(given: dict, allowed: tuple[str, ...] | None = None) -> None:
+    """On --resume the run's config.json is used: refuse any flag other than `allowed`
+    (default: the loop settings a resume may change, `klvae.runs.folder.RESUME_OVERRIDES`)."""
+    from klvae.runs.folder import RESUME_OVERRIDES
+
+    allowed = RESUME_OVERRIDES if allowed is None else allowed
     fixed = sorted(set(given) - set(allowed) - {"resume"})
     if fixed:
         raise ValueError(
             f"--{fixed[0].replace('_', '-')} cannot change when resuming: the run's "
             f"config.json is used (only --{', --'.join(allowed).replace('_', '-')} "
             f"may be given)"
+        )
+
+
+def check_resume_target(command: str, run: str, epochs: int | None) -> None:
+    """Refuse a --resume that cannot train: a run of the other kind (a VAE run given to `klvae gan`,
+    a GAN run to `klvae train`), or a finished run that has already trained `epochs` epochs."""
+    from safetensors import safe_open
+
+    from klvae.runs.folder import CHECKPOINT, METRICS, read_config
+
+    run_dir = Path(run)
+    config = read_config(run_dir)  # one line for a missing folder or config.json
+    is_gan = "gan" in config
+    if is_gan != (command == "gan"):
+        kind, other = ("a GAN", "gan") if is_gan else ("a VAE", "train")
+        raise UsageError(f"{run} is {kind} run: continue it with klvae {other} --resume {run}")
+    if not ((run_dir / METRICS).is_file() and (run_dir / CHECKPOINT).is_file()):
+        return  # stopped before its evaluation: resuming finishes it
+    try:
+        with safe_open(str(run_dir / CHECKPOINT), "pt", device="cpu") as f:
+            done = int(json.loads((f.metadata() or {})["loop"])["epoch"])
+    except Exception:  # a damaged checkpoint: the loop says what is wrong with it
+        return
+    target = epochs if epochs is not None else config["train"].get("epochs")
+    if target is not None and done >= target:
+        raise UsageError(
+            f"nothing to train: {run} has finished {done} epoch{'s' * (done != 1)} "
+            f"(--epochs {target}); give --epochs above {done} to train on, or klvae eval {run} to evaluate it again"
         )
 
 
@@ -75,8 +122,8 @@ def add_loop_flags(
     group.add_argument(
         "--max-seconds",
         type=float,
-        help="training-time budget of the run in seconds (resumes "
-        "included): stop, evaluate and report after it (default none)",
+        help="budget of the training steps in seconds (resumes included); the final evaluation, "
+        "figures and report come after it and are not counted (default none)",
     )
     group.add_argument("--log-every", type=int, help="steps between NaN checks and progress updates (default 50)")
     group.add_argument(
@@ -102,6 +149,9 @@ def run_training(command: str, train_fn, *args):
     message says how to resume), 1 after a NaN or infinite loss (the last good checkpoint is kept),
     else 0.
     """
+    from klvae.runs.folder import EvaluationInterrupted
+    from klvae.training.task import NonFiniteLossError, TrainingInterrupted
+
     try:
         run_dir, metrics = train_fn(*args)
     except TrainingInterrupted as err:

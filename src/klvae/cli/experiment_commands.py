@@ -11,14 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
-from klvae._io import atomic_write_json
-from klvae.experiments.gaussian_fits import fit_forward, fit_reverse, reverse_kl_sweep
-from klvae.experiments.gradient_estimators import sampling_blocks_gradients, variance_table
-from klvae.figures.experiments import plot_estimators, plot_modes_1d, plot_modes_2d, plot_sweep
-from klvae.measures.mixture import gaussian_mixture, parse_mixture
-from klvae.training.hardware import torch_threads
+from klvae.cli.common import fixed
 
 __all__ = ["register", "TARGETS_2D"]
 
@@ -26,10 +19,16 @@ DEFAULT_TARGET = "0.5:-3:1,0.5:3:1"
 
 
 def _two():
+    from klvae.measures.mixture import gaussian_mixture
+
     return gaussian_mixture([0.5, 0.5], [[-2.0, -2.0], [2.0, 2.0]], [1.0, 1.0])
 
 
 def _ring():
+    import numpy as np
+
+    from klvae.measures.mixture import gaussian_mixture
+
     angles = np.arange(8) * 2 * np.pi / 8
     means = 4.0 * np.stack([np.cos(angles), np.sin(angles)], 1)  # (8, 2)
     return gaussian_mixture(np.full(8, 1 / 8), means, np.full(8, 0.5))
@@ -44,6 +43,8 @@ TARGETS_2D = {
 
 def _one_thread():
     """These tensors are small: one thread is faster than contending for cores."""
+    from klvae.training.hardware import torch_threads
+
     return torch_threads(1)
 
 
@@ -52,12 +53,19 @@ def _out(args, name: str) -> Path:
 
 
 def _fmt(v, width=8):
-    if isinstance(v, (list, np.ndarray)):
-        return "(" + ", ".join(f"{x:.3f}" for x in np.ravel(v)) + ")"
-    return f"{v:{width}.3f}"
+    if hasattr(v, "__len__"):
+        return "(" + ", ".join(fixed(x) for x in v) + ")"
+    return f"{fixed(v):>{width}}"
 
 
 def cmd_modes(args) -> int:
+    import numpy as np
+
+    from klvae._io import atomic_write_json
+    from klvae.experiments.gaussian_fits import fit_forward, fit_reverse, reverse_kl_sweep
+    from klvae.figures.experiments import plot_modes_1d, plot_modes_2d, plot_sweep
+    from klvae.measures.mixture import parse_mixture
+
     out = _out(args, "modes")
     if args.restarts < 1:
         raise ValueError(f"--restarts must be at least 1, got {args.restarts}")
@@ -119,6 +127,10 @@ def cmd_modes(args) -> int:
 
 
 def cmd_estimators(args) -> int:
+    from klvae._io import atomic_write_json
+    from klvae.experiments.gradient_estimators import sampling_blocks_gradients, variance_table
+    from klvae.figures.experiments import plot_estimators
+
     if not args.sigma > 0:
         raise ValueError(f"--sigma must be positive, got {args.sigma}")
     if args.repeats < 2:

@@ -12,14 +12,8 @@ import functools
 import sys
 from dataclasses import fields
 
-from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, run_training
+from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, check_resume_target, fixed, run_training
 from klvae.cli.vae_commands import tensorboard_ready
-from klvae.gan.model import GANConfig
-from klvae.runs.experiments import GAN_THEORY_FILES, write_gan_theory
-from klvae.runs.folder import read_config
-from klvae.runs.gan.job import train_gan
-from klvae.runs.summary import command_line, summary_line, undertrained_warning
-from klvae.training.loop import TrainConfig
 
 __all__ = ["register"]
 
@@ -76,7 +70,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=_gan)
 
 
-def _configs(args) -> tuple[GANConfig | None, TrainConfig]:
+def _configs(args):
+    """(GANConfig or None on resume, TrainConfig) from the flags given."""
+    from klvae.gan.model import GANConfig
+    from klvae.training.loop import TrainConfig
+
     given = {
         k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command", "theory", "tensorboard")
     }
@@ -88,16 +86,24 @@ def _configs(args) -> tuple[GANConfig | None, TrainConfig]:
 
 
 def _gan(args) -> int:
+    from klvae.runs.folder import read_config
+    from klvae.runs.gan.job import train_gan
+    from klvae.runs.summary import command_line, summary_line, undertrained_warning
+
     if args.theory:
         extra = sorted(
             k for k, v in vars(args).items() if v is not None and k not in ("func", "command", "theory", "out")
         )
         if extra:
             raise ValueError(f"--theory trains nothing and takes only --out, got --{extra[0].replace('_', '-')}")
+        from klvae.runs.experiments import GAN_THEORY_FILES, write_gan_theory
+
         out = args.out or "runs/gan-theory"
         write_gan_theory(out)
         print(f"wrote {out}/: " + ", ".join(GAN_THEORY_FILES))
         return 0
+    if args.resume is not None:
+        check_resume_target("gan", args.resume, args.epochs)
     if args.tensorboard and not tensorboard_ready("gan"):
         return 2
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "theory")}
@@ -117,10 +123,11 @@ def _gan(args) -> int:
         print(f"  high-quality share  {metrics['high_quality']:.2%}")
         rkl = metrics["reverse_kl"]  # None when no sample is high quality
         print(
-            "  reverse KL          " + (f"{rkl:.4f} nats" if rkl is not None else "undefined (no high-quality sample)")
+            "  reverse KL          "
+            + (f"{fixed(rkl)} nats" if rkl is not None else "undefined (no high-quality sample)")
         )
     if "class_kl" in metrics:
-        print(f"  class KL (gen ‖ data)  {metrics['class_kl']:.4f} nats   (offline classifier, not FID)")
+        print(f"  class KL (gen ‖ data)  {fixed(metrics['class_kl'])} nats   (offline classifier, not FID)")
         print(f"  classifier confidence  {metrics['confidence']:.2%}")
         print(f"  classifier test acc.   {metrics['classifier_test_accuracy']:.2%}")
     if (warning := undertrained_warning(metrics, config)) is not None:

@@ -9,29 +9,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from klvae.cli.common import UsageError
-from klvae.cli.distribution_text import parse_distribution
-from klvae.data.files import DataError, read_npy_header
-from klvae.figures.experiments import plot_kl_integrand
-from klvae.measures import discrete
-from klvae.measures.distributions import kl_distributions, kl_method
-from klvae.measures.divergences import (
-    alpha_divergence,
-    chi2_divergence,
-    hellinger_distance,
-    renyi_divergence,
-    total_variation,
-)
-from klvae.measures.mixture import kl_numerical, parse_mixture
-from klvae.measures.monte_carlo import MCEstimate
-from klvae.training.hardware import torch_threads
+
+_NAMED = re.compile(r"^\s*[A-Za-z_]\w*\s*\(")  # "Normal(0, 1)": a distribution's name and its arguments
 
 # name -> (function name in klvae.measures.discrete, number of distributions, help)
 _COMMANDS = {
@@ -51,8 +36,12 @@ def _base(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number or 'e', got {text!r}") from None
 
 
-def _read_npy(path: Path, source: str) -> np.ndarray:
+def _read_npy(path: Path, source: str):
     """A .npy of real numbers as float64, its header checked against the file's size first."""
+    import numpy as np
+
+    from klvae.data.files import DataError, read_npy_header
+
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
@@ -72,12 +61,16 @@ def _read_npy(path: Path, source: str) -> np.ndarray:
         return np.lib.format.read_array(f, allow_pickle=False).astype(np.float64, copy=False)
 
 
-def load_distribution(text: str, name: str) -> np.ndarray:
+def load_distribution(text: str, name: str, *, dist_flag: bool = False):
     """Read a distribution argument: a `.npy` or `.csv` file, or a comma-separated list.
 
     Files come back as float64 arrays; a file that holds no numbers, or that is not a plain
-    array of real numbers, raises `UsageError` naming the argument and the file.
+    array of real numbers, raises `UsageError` naming the argument and the file. A named
+    distribution such as ``Normal(0, 1)`` is refused with the advice to add ``--dist`` when the
+    command has it (`dist_flag`).
     """
+    import numpy as np
+
     if text.endswith((".npy", ".csv")):
         path = Path(text)
         if not path.is_file():
@@ -97,16 +90,23 @@ def load_distribution(text: str, name: str) -> np.ndarray:
     try:
         return np.array([float(x) for x in text.split(",")], dtype=np.float64)
     except ValueError:
+        if _NAMED.match(text):
+            advice = "add --dist to read it as one" if dist_flag else "only kl and divergence take --dist"
+            raise UsageError(f"{name}: {text!r} is a distribution, not probabilities: {advice}") from None
         raise UsageError(
             f"{name}: expected comma-separated numbers like 0.5,0.25,0.25 or a .npy/.csv file, got {text!r}"
         ) from None
 
 
 def with_unit(value: float, unit: str) -> str:
-    """`value` and its unit, singular for exactly one ("1 bit", "0.5 bits")."""
+    """`value` to 15 significant digits and its unit, singular for exactly one ("1 bit", "0.5 bits")."""
     if unit and value == 1.0 and unit in ("nats", "bits", "dits"):
         unit = unit[:-1]
-    return f"{value:.15g} {unit}".rstrip()
+    return f"{value + 0.0:.15g} {unit}".rstrip()  # + 0.0: never "-0"
+
+
+def _mc_line(value: float, se: float, unit: str, n: int) -> str:
+    return f"{value + 0.0:.6g} ± {se:.2g} {unit} (Monte Carlo, {n} samples: ± one standard error)"
 
 
 def _measure(fn, *args, **kwargs):
@@ -123,9 +123,14 @@ def _run(args: argparse.Namespace) -> int:
         return kl_dist(args)
     if getattr(args, "density", False) or getattr(args, "plot", None):
         return kl_plot(args)
-    dists = [load_distribution(args.P, "P")]
+    has_dist = args.command == "kl"
+    dists = [load_distribution(args.P, "P", dist_flag=has_dist)]
     if n_args == 2:
-        dists.append(load_distribution(args.Q, "Q"))
+        dists.append(load_distribution(args.Q, "Q", dist_flag=has_dist))
+    import numpy as np
+
+    from klvae.measures import discrete
+
     unit = discrete.unit_name(args.base)
     value = _measure(getattr(discrete, func_name), *dists, base=args.base, normalize=args.normalize)
     for v in np.atleast_1d(value).ravel():
@@ -137,31 +142,39 @@ def kl_dist(args: argparse.Namespace) -> int:
     """`klvae kl --dist 'Beta(2, 3)' 'Beta(3, 3)'`: KL between two torch distributions, and how it was got."""
     if args.plot or args.density or args.normalize:
         raise UsageError("--dist takes two distributions and no --plot, --density or --normalize")
-    p, q = parse_distribution(args.P), parse_distribution(args.Q)
+    from klvae.cli.distribution_text import parse_distribution
+    from klvae.measures import discrete
+    from klvae.measures.distributions import kl_distributions, kl_method
+    from klvae.measures.monte_carlo import MCEstimate
+    from klvae.training.hardware import torch_threads
+
+    p, q = parse_distribution(args.P, "P"), parse_distribution(args.Q, "Q")
     unit, method = discrete.unit_name(args.base), kl_method(p, q)
     with torch_threads(1):
         result = kl_distributions(p, q, base=args.base, n=args.samples, seed=0)
     if isinstance(result, MCEstimate):
         for v, se in zip(result.value.reshape(-1).tolist(), result.stderr.reshape(-1).tolist()):
-            print(f"{v:.6g} ± {se:.2g} {unit} (Monte Carlo, {result.n} samples: ± one standard error)")
+            print(_mc_line(v, se, unit, result.n))
         return 0
     for v in result.reshape(-1).tolist():
         print(f"{with_unit(v, unit)} (exact: {method})")
     return 0
 
 
-# --measure -> (function, help, has a unit); Rényi is in the log base, the others are unit-free
+# --measure -> (function in klvae.measures.divergences, help, has a unit); Rényi is in the log
+# base, the others are pure numbers and say so ("(no unit)")
 _DIVERGENCES = {
-    "hellinger": (hellinger_distance, "Hellinger distance H(P, Q) = √(½ Σ (√p − √q)²), in [0, 1]", False),
-    "tv": (total_variation, "total variation ½ Σ |p − q|, in [0, 1]", False),
-    "chi2": (chi2_divergence, "Pearson χ²(P‖Q) = Σ (p − q)²/q", False),
-    "renyi": (renyi_divergence, "Rényi divergence D_α(P‖Q) = log(Σ p^α q^(1−α))/(α − 1)", True),
-    "alpha": (alpha_divergence, "Amari α-divergence (Σ p^α q^(1−α) − 1)/(α(α − 1))", False),
+    "hellinger": ("hellinger_distance", "Hellinger distance H(P, Q) = √(½ Σ (√p − √q)²), in [0, 1]", False),
+    "tv": ("total_variation", "total variation ½ Σ |p − q|, in [0, 1]", False),
+    "chi2": ("chi2_divergence", "Pearson χ²(P‖Q) = Σ (p − q)²/q", False),
+    "renyi": ("renyi_divergence", "Rényi divergence D_α(P‖Q) = log(Σ p^α q^(1−α))/(α − 1)", True),
+    "alpha": ("alpha_divergence", "Amari α-divergence (Σ p^α q^(1−α) − 1)/(α(α − 1))", False),
 }
+NO_UNIT = "(no unit)"
 
 
 def _divergence(args: argparse.Namespace) -> int:
-    fn, _, has_unit = _DIVERGENCES[args.measure]
+    fn_name, _, has_unit = _DIVERGENCES[args.measure]
     if args.measure in ("renyi", "alpha") and args.alpha is None:
         raise UsageError(f"--measure {args.measure} needs --alpha")
     if args.measure not in ("renyi", "alpha") and args.alpha is not None:
@@ -171,25 +184,27 @@ def _divergence(args: argparse.Namespace) -> int:
     extra = {"base": args.base} if has_unit else {}
     alpha = () if args.alpha is None else (args.alpha,)
     if args.dist:
-        p, q = parse_distribution(args.P), parse_distribution(args.Q)
-        value = _measure(fn, p, q, *alpha, **extra)
+        from klvae.cli.distribution_text import parse_distribution
+
+        p, q = parse_distribution(args.P, "P"), parse_distribution(args.Q, "Q")
     else:
-        value = _measure(
-            fn,
-            load_distribution(args.P, "P"),
-            load_distribution(args.Q, "Q"),
-            *alpha,
-            normalize=args.normalize,
-            **extra,
-        )
-    unit = discrete.unit_name(args.base) if has_unit else ""
-    note = ""
+        p, q = load_distribution(args.P, "P", dist_flag=True), load_distribution(args.Q, "Q", dist_flag=True)
+        extra["normalize"] = args.normalize
+    import numpy as np
+
+    from klvae.measures import discrete, divergences
+    from klvae.measures.monte_carlo import MCEstimate
+
+    value = _measure(getattr(divergences, fn_name), p, q, *alpha, **extra)
+    unit = discrete.unit_name(args.base) if has_unit else NO_UNIT
     if isinstance(value, MCEstimate):  # TV between Gaussians without a closed form
         for v, se in zip(value.value.reshape(-1).tolist(), value.stderr.reshape(-1).tolist()):
-            print(f"{v:.6g} ± {se:.2g} (Monte Carlo, {value.n} samples: ± one standard error)")
+            print(_mc_line(v, se, unit, value.n))
         return 0
-    for v in np.atleast_1d(torch.as_tensor(value).detach().cpu().numpy()).ravel():
-        print(with_unit(float(v), unit) + note)
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    for v in np.atleast_1d(value).ravel():
+        print(with_unit(float(v), unit))
     return 0
 
 
@@ -215,7 +230,9 @@ def register(subparsers) -> None:
         )
         if command == "kl":
             cmd.add_argument(
-                "--plot", metavar="PNG", help="also draw p, q and p·log(p/q) to this PNG file (default: no figure)"
+                "--plot",
+                metavar="PNG",
+                help="also draw p, q and p·log(p/q) to this PNG file, a name ending in .png (default: no figure)",
             )
             cmd.add_argument(
                 "--density",
@@ -263,8 +280,23 @@ def register(subparsers) -> None:
     d.set_defaults(func=_divergence)
 
 
+def _png_path(text: str) -> Path:
+    """The --plot file: a PNG, so a name ending in .png; a name without a suffix gets one."""
+    path = Path(text)
+    if path.suffix.lower() == ".png":
+        return path
+    if path.suffix:
+        raise UsageError(f"--plot {text}: the figure is a PNG; give a file name ending in .png")
+    return path.with_name(path.name + ".png")
+
+
 def kl_plot(args: argparse.Namespace) -> int:
     """`klvae kl P Q [--density] [--plot PNG]`: print KL(P‖Q) and draw its integrand."""
+    from klvae.measures import discrete
+    from klvae.measures.mixture import kl_numerical, parse_mixture
+    from klvae.training.hardware import torch_threads
+
+    png = _png_path(args.plot) if args.plot else None  # refused before any work
     unit = discrete.unit_name(args.base)
     log_base = 1.0 if args.base is None else math.log(args.base)
     p: Any
@@ -281,13 +313,15 @@ def kl_plot(args: argparse.Namespace) -> int:
             )
     path, numerical = None, None
     with torch_threads(1):  # small tensors: one thread is faster than contending for cores
-        if args.plot:
-            path, value = plot_kl_integrand(p, q, args.plot, base=args.base, labels=("P", "Q"))
-        elif args.density:
+        if args.density:
             numerical = kl_numerical(p, q)
             value = numerical / log_base
         else:
             value = float(discrete.kl_divergence(p, q, base=args.base))
+        if png is not None:
+            from klvae.figures.experiments import plot_kl_integrand
+
+            path, _ = plot_kl_integrand(p, q, png, base=args.base, labels=("P", "Q"))
     print(with_unit(float(value), unit))
     if numerical is not None:  # say how exact the integral is
         print(

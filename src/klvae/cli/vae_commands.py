@@ -16,15 +16,15 @@ import warnings
 from dataclasses import fields
 from pathlib import Path
 
-from klvae.cli.common import Deprecated, add_loop_flags, check_resume_flags, run_training
-from klvae.runs.folder import EVAL, read_config, write_metrics
-from klvae.runs.gan.finished import evaluate_gan_run, is_gan_run
-from klvae.runs.summary import command_line, summary_line, undertrained_warning
-from klvae.runs.vae.job import evaluate_run, train_vae
-from klvae.training.hardware import resolve_device
-from klvae.training.loop import TrainConfig
-from klvae.training.tensorboard import TensorBoardMissing, require_tensorboard
-from klvae.vae import ELBOConfig, VAEConfig
+from klvae.cli.common import (
+    Deprecated,
+    add_loop_flags,
+    check_resume_flags,
+    check_resume_target,
+    fixed,
+    run_training,
+    warn,
+)
 
 __all__ = ["register", "tensorboard_ready"]
 
@@ -40,6 +40,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def register(subparsers) -> None:
+    """Add `train` and `eval` to the `klvae` command line."""
     t = subparsers.add_parser(
         "train",
         help="train a VAE and write a run folder with its report",
@@ -47,7 +48,14 @@ def register(subparsers) -> None:
         "weighted NLL, active units) and write a run folder with report.html. "
         "All losses are nats per example.",
     )
-    m = t.add_argument_group("model (VAEConfig)")
+    _model_flags(t.add_argument_group("model (VAEConfig)"))
+    _objective_flags(t.add_argument_group("objective (ELBOConfig)"))
+    _training_flags(t.add_argument_group("training (TrainConfig)"))
+    t.set_defaults(func=_train)
+    _register_eval(subparsers)
+
+
+def _model_flags(m) -> None:
     m.add_argument(
         "--arch", choices=["mlp", "conv"], help="encoder/decoder type; conv needs 28×28 images (default mlp)"
     )
@@ -81,7 +89,9 @@ def register(subparsers) -> None:
         help="conditional VAE: the label enters encoder and decoder, q(z|x, y), p(x|z, y); needs labelled data "
         "(default off)",
     )
-    o = t.add_argument_group("objective (ELBOConfig)")
+
+
+def _objective_flags(o) -> None:
     o.add_argument("--samples", type=int, help="Monte Carlo samples of z per example, L (default 1)")
     o.add_argument("--beta", type=float, help="weight of the KL term (default 1.0)")
     o.add_argument("--kl", choices=["analytic", "mc"], help="closed-form or Monte Carlo KL (default analytic)")
@@ -109,7 +119,9 @@ def register(subparsers) -> None:
         type=float,
         help="β-TC-VAE: weight of the total correlation in the KL (Chen et al. 2018; 1 is the ELBO) (default off)",
     )
-    r = t.add_argument_group("training (TrainConfig)")
+
+
+def _training_flags(r) -> None:
     add_loop_flags(
         r,
         data_help="digits (bundled), fashion-mnist, an IDX folder or a .npz file (default digits)",
@@ -141,8 +153,9 @@ def register(subparsers) -> None:
         "epoch metrics and a grid of samples and reconstructions each epoch; needs "
         "pip install 'klvae[tensorboard]' (default off)",
     )
-    t.set_defaults(func=_train)
 
+
+def _register_eval(subparsers) -> None:
     e = subparsers.add_parser(
         "eval",
         help="evaluate a trained VAE run on its test set (or a GAN run)",
@@ -163,6 +176,9 @@ def register(subparsers) -> None:
 
 
 def _configs(args):
+    from klvae.training.loop import TrainConfig
+    from klvae.vae import ELBOConfig, VAEConfig
+
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command", "tensorboard")}
     pick = lambda cls: {f.name: given[f.name] for f in fields(cls) if f.name in given}  # noqa: E731
     if args.resume is not None:
@@ -179,21 +195,21 @@ def _se(metrics: dict, key: str) -> str:
 
 def _print_metrics(metrics: dict) -> None:
     rows = [
-        ("test ELBO (β = 1)", f"{metrics['test_elbo']:.3f}{_se(metrics, 'test_elbo_se')} nats"),
+        ("test ELBO (β = 1)", f"{fixed(metrics['test_elbo'])}{_se(metrics, 'test_elbo_se')} nats"),
         (
             f"test −log p(x), IW k = {metrics['iw_k']}",
-            f"{metrics['test_iw_nll']:.3f}{_se(metrics, 'test_iw_nll_se')} nats",
+            f"{fixed(metrics['test_iw_nll'])}{_se(metrics, 'test_iw_nll_se')} nats",
         ),
-        ("reconstruction −E_q log p(x|z)", f"{metrics['test_recon_nll']:.3f} nats"),
-        (f"KL(q(z|x) ‖ p(z)){_kl_note(metrics)}", f"{metrics['test_kl']:.3f} nats"),
-        ("reconstruction MSE (per pixel)", f"{metrics['test_recon_mse']:.5f}"),
+        ("reconstruction −E_q log p(x|z)", f"{fixed(metrics['test_recon_nll'])} nats"),
+        (f"KL(q(z|x) ‖ p(z)){_kl_note(metrics)}", f"{fixed(metrics['test_kl'])} nats"),
+        ("reconstruction MSE (per pixel)", fixed(metrics["test_recon_mse"], 5)),
         ("active units", _active_units(metrics)),
     ]
     if metrics.get("total_correlation") is not None:
         rows += [
-            ("  index-code MI", f"{metrics['index_code_mi']:.3f} nats"),
-            ("  total correlation", f"{metrics['total_correlation']:.3f} nats"),
-            ("  dimension-wise KL", f"{metrics['dimwise_kl']:.3f} nats"),
+            ("  index-code MI", f"{fixed(metrics['index_code_mi'])} nats"),
+            ("  total correlation", f"{fixed(metrics['total_correlation'])} nats"),
+            ("  dimension-wise KL", f"{fixed(metrics['dimwise_kl'])} nats"),
         ]
     evaluated = metrics.get("evaluated", {})
     if evaluated.get("checkpoint") == "best":
@@ -216,7 +232,13 @@ def _active_units(metrics: dict) -> str:
 
 
 def _train(args) -> int:
+    from klvae.runs.folder import read_config
+    from klvae.runs.summary import command_line, summary_line, undertrained_warning
+    from klvae.runs.vae.job import train_vae
+
     vae, objective, train = _configs(args)
+    if args.resume is not None:
+        check_resume_target("train", args.resume, args.epochs)
     if args.tensorboard and not tensorboard_ready("train"):
         return 2
     with warnings.catch_warnings():
@@ -249,6 +271,8 @@ def _train(args) -> int:
 
 def tensorboard_ready(command: str) -> bool:
     """False, after a one-line message, when the optional TensorBoard package is missing."""
+    from klvae.training.tensorboard import TensorBoardMissing, require_tensorboard
+
     try:
         require_tensorboard()
     except TensorBoardMissing as err:
@@ -258,6 +282,10 @@ def tensorboard_ready(command: str) -> bool:
 
 
 def _eval(args) -> int:
+    from klvae.runs.gan.finished import is_gan_run
+    from klvae.runs.vae.job import evaluate_run
+    from klvae.training.hardware import resolve_device
+
     if args.iw_k is not None and args.iw_k < 1:
         raise ValueError(f"--iw-k must be at least 1, got {args.iw_k}")
     if is_gan_run(args.run):
@@ -266,22 +294,38 @@ def _eval(args) -> int:
         return _eval_gan(args)
     metrics = evaluate_run(args.run, args.iw_k, resolve_device(args.device), save=False)
     _print_metrics(metrics)
-    path = write_metrics(Path(args.run), metrics, EVAL)  # after printing: a read-only run still shows them
-    print(f"wrote {path}")
+    _save_eval(args.run, metrics)  # after printing: a read-only run still shows them
     return 0
 
 
+def _save_eval(run: str, metrics: dict) -> None:
+    """Write RUN/eval.json; a run that cannot be written to (archived, read-only) gets a warning."""
+    from klvae.runs.folder import EVAL, write_metrics
+
+    try:
+        path = write_metrics(Path(run), metrics, EVAL)
+    except OSError as err:
+        where = err.filename or Path(run) / EVAL
+        warn("eval", f"could not save the metrics ({err.strerror or err}: {where}); they are printed above only")
+        return
+    print(f"wrote {path}")
+
+
 def _eval_gan(args) -> int:
+    from klvae.runs.gan.finished import evaluate_gan_run
+    from klvae.training.hardware import resolve_device
+
     metrics = evaluate_gan_run(args.run, resolve_device(args.device))
     if "modes" in metrics:
         rkl = metrics["reverse_kl"]
         print(f"  modes captured      {metrics['modes']} of {metrics['n_modes']}")
         print(f"  high-quality share  {metrics['high_quality']:.2%}")
         print(
-            "  reverse KL          " + (f"{rkl:.4f} nats" if rkl is not None else "undefined (no high-quality sample)")
+            "  reverse KL          "
+            + (f"{fixed(rkl)} nats" if rkl is not None else "undefined (no high-quality sample)")
         )
     elif "class_kl" in metrics:
-        print(f"  class KL (gen ‖ data)  {metrics['class_kl']:.4f} nats   (offline classifier, not FID)")
+        print(f"  class KL (gen ‖ data)  {fixed(metrics['class_kl'])} nats   (offline classifier, not FID)")
         print(f"  classifier confidence  {metrics['confidence']:.2%}")
     else:
         print(
@@ -289,6 +333,5 @@ def _eval_gan(args) -> int:
             f"look at its samples: klvae sample {args.run}"
         )
         return 0
-    path = write_metrics(Path(args.run), metrics, EVAL)
-    print(f"wrote {path}")
+    _save_eval(args.run, metrics)
     return 0

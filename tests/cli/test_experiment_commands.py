@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -111,3 +112,71 @@ def test_usage_errors_exit_2_with_one_line(argv, message, capsys, tmp_path, monk
 
 
 # ----------------------------------------------------------------- klvae kl --plot
+
+
+def _ring_fits():
+    """Eight restarts on the eight modes of the ring (one class of equal KL) and one stuck near the centre."""
+    from klvae.experiments.gaussian_fits import GaussianFit
+
+    angles = np.arange(8) * 2 * np.pi / 8
+    on_modes = [
+        GaussianFit(4 * np.array([np.cos(a), np.sin(a)]), 0.25 * np.eye(2), 60.0, 2.073, init_mean=np.zeros(2))
+        for a in angles
+    ]
+    stuck = GaussianFit(np.array([0.47, 0.02]), 6.25 * np.eye(2), 1.5, 5.944, init_mean=np.zeros(2))
+    forward = GaussianFit(np.zeros(2), 8.25 * np.eye(2), 1.423, 6.381)
+    return forward, [*on_modes, stuck]
+
+
+def test_the_2d_figure_calls_a_worse_restart_stuck_not_an_optimum(tmp_path, monkeypatch):
+    import klvae.figures.experiments as figures
+    from klvae.cli.experiment_commands import TARGETS_2D
+
+    titles = []
+    monkeypatch.setattr(figures, "save_png", lambda fig, path: titles.extend(ax.get_title() for ax in fig.axes))
+    forward, reverse = _ring_fits()
+    figures.plot_modes_2d(TARGETS_2D["ring"][1](), forward, reverse, tmp_path / "m.png")
+    assert titles[1] == "(b) minimize KL(q‖p): 8 of 9 restarts reach\none of 8 equivalent optima, KL(q‖p) = 2.073 nats"
+    assert (
+        titles[2]
+        == "(c) minimize KL(q‖p): 1 of 9 restarts get stuck at\na worse stationary point, KL(q‖p) = 5.944 nats"
+    )
+
+
+def test_modes_turns_integration_warnings_into_one_line_only_when_they_reach_the_printed_digits(
+    tmp_path, capsys, monkeypatch
+):
+    import warnings
+
+    import klvae.experiments.gaussian_fits as fits
+
+    forward, reverse = _ring_fits()
+
+    def warned(error):
+        def fit(p, **kw):
+            warnings.warn(
+                f"kl_numerical: 6.38 nats has an estimated error of {error} (asked: 6e-06); use a finer n_grid",
+                RuntimeWarning,
+            )
+            return reverse if kw else forward
+
+        return fit
+
+    monkeypatch.setattr(fits, "fit_reverse", warned("9.7e-05"))
+    monkeypatch.setattr(fits, "fit_forward", warned("9.4e-06"))
+    assert main(["modes", "--target2d", "ring", "--out", str(tmp_path / "a")]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith("target: eight N(·, 0.5² I) evenly on a circle of radius 4 (KL in nats)\n")
+    monkeypatch.setattr(fits, "fit_reverse", warned("0.002"))
+    assert main(["modes", "--target2d", "ring", "--out", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().err == (
+        "klvae modes: warning: the numerical KL of 2 fits is accurate to ±0.002 nats only: "
+        "their last printed digit may be off\n"
+    )
+
+
+def test_estimators_label_x_squared_as_a_reader_writes_it(tmp_path, capsys):
+    assert main(["estimators", "--repeats", "20", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "\nx²  " in out and "(x-0)" not in out and "(x−0)" not in out and "exp(−10x²)" in out
+    assert re.search(r"rsample +requires_grad=True   dμ=\d+\.\d{4}  dσ=\d+\.\d{4}\n", out)

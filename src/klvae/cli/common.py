@@ -74,7 +74,9 @@ def check_resume_target(command: str, run: str, epochs: int | None) -> None:
     from klvae.runs.folder import CHECKPOINT, METRICS, read_config
 
     run_dir = Path(run)
-    config = read_config(run_dir)  # one line for a missing folder or config.json
+    if not (run_dir / "config.json").is_file():
+        return  # not a run folder: the job says what is missing
+    config = read_config(run_dir)
     is_gan = "gan" in config
     if is_gan != (command == "gan"):
         kind, other = ("a GAN", "gan") if is_gan else ("a VAE", "train")

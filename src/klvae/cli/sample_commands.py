@@ -72,8 +72,9 @@ def register(subparsers) -> None:
     c.set_defaults(func=_encode)
 
 
-def _batches(n: int, size: int = BATCH):
-    """(start, count) of consecutive batches covering range(n)."""
+def _batches(n: int, size: int | None = None):
+    """(start, count) of consecutive batches covering range(n), `BATCH` long unless `size` is given."""
+    size = size or BATCH
     for start in range(0, n, size):
         yield start, min(size, n - start)
 

@@ -58,7 +58,8 @@ class Cost:
 
 def quadratic(k: float = 0.0) -> Cost:
     """f(x) = (x − k)², E[f] = (μ − k)² + σ²."""
-    return Cost(f"(x-{k:g})^2", lambda x: (x - k).square(), lambda mu, sigma: (mu - k).square() + sigma.square())
+    label = "x^2" if k == 0 else f"(x-{k:g})^2"  # x², not (x−0)²
+    return Cost(label, lambda x: (x - k).square(), lambda mu, sigma: (mu - k).square() + sigma.square())
 
 
 def gaussian_bump(a: float = 10.0) -> Cost:

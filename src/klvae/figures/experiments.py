@@ -136,8 +136,10 @@ def plot_modes_2d(p, forward, reverse, path, *, title: str | None = None, max_pa
             fit, count, n_optima = shown[k - 1]
             _ellipse(ax, fit.mean, fit.cov, color="tab:red", lw=2)
             kind = f"one of {n_optima} equivalent optima" if n_optima > 1 else "one optimum"
+            reach = "reach" if k == 1 else "get stuck at"  # a worse class: a stationary point, not an optimum
+            kind = kind if k == 1 else f"a worse stationary point{'s' * (n_optima > 1)}"
             ax.set_title(
-                f"({letters[k]}) minimize KL(q‖p): {count} of {len(reverse)} restarts reach\n{kind}, "
+                f"({letters[k]}) minimize KL(q‖p): {count} of {len(reverse)} restarts {reach}\n{kind}, "
                 f"KL(q‖p) = {fit.kl_reverse:.3f} nats",
                 fontsize=10,
             )

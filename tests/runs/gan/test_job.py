@@ -212,7 +212,7 @@ def test_cli_errors_are_one_line(argv, match, capsys):
 
 def test_cli_reports_an_undefined_reverse_kl(tmp_path, monkeypatch, capsys):
     # with no high-quality sample the mode histogram is empty and reverse_kl is None (JSON null)
-    import klvae.cli.gan_commands as gan_run
+    import klvae.runs.gan.job as gan_run
 
     metrics = {
         "epochs": 1,

@@ -10,7 +10,7 @@ under a temporary name that is renamed onto the target: a reader never sees half
 >>> with NpzWriter(path, {"x": ((5, 2), np.float32)}) as out:
 ...     out.write("x", 0, np.ones((3, 2)))
 ...     out.write("x", 3, np.zeros((2, 2)))
->>> np.load(path)["x"].sum()
+>>> float(np.load(path)["x"].sum())
 6.0
 """
 

@@ -157,6 +157,7 @@ def test_modes_turns_integration_warnings_into_one_line_only_when_they_reach_the
             warnings.warn(
                 f"kl_numerical: 6.38 nats has an estimated error of {error} (asked: 6e-06); use a finer n_grid",
                 RuntimeWarning,
+                stacklevel=1,
             )
             return reverse if kw else forward
 

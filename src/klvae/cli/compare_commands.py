@@ -107,7 +107,7 @@ def paired_rows(runs: list[dict]) -> list[tuple[str, str, str, str]]:
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
+    out: dict = {}
     for k, v in d.items():
         if isinstance(v, dict):
             out |= _flat(v, f"{prefix}{k}.")
@@ -123,17 +123,20 @@ def differing_settings(runs: list[dict]) -> list[tuple[str, list]]:
     return [(k, [f.get(k) for f in flats]) for k in keys if len({json.dumps(f.get(k)) for f in flats}) > 1]
 
 
+def _se(metrics: dict, key: str) -> str:
+    return f" ± {fixed(metrics[key])}" if metrics.get(key) is not None else ""
+
+
 def _metric_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     header = ["run", "test ELBO", "−log p(x)", "IW k", "KL", "active units", "epochs", "train time"]
     rows = []
     for r in runs:
         m = r["metrics"]
-        se = lambda key: f" ± {fixed(m[key])}" if m.get(key) is not None else ""  # noqa: E731
         rows.append(
             [
                 r["label"],
-                f"{fixed(m['test_elbo'])}{se('test_elbo_se')}",
-                f"{fixed(m['test_iw_nll'])}{se('test_iw_nll_se')}",
+                f"{fixed(m['test_elbo'])}{_se(m, 'test_elbo_se')}",
+                f"{fixed(m['test_iw_nll'])}{_se(m, 'test_iw_nll_se')}",
                 str(m.get("iw_k", "—")),
                 fixed(m["test_kl"]),
                 f"{m['active_units']} of {m.get('latent_dim', '?')}",

@@ -192,8 +192,8 @@ def cmd_estimators(args) -> int:
         ms = f"{r['mean']:.4f} ± {r['stderr']:.4f}"
         analytic = round(r["analytic"], 4) + 0.0  # no "-0.0000"
         print(
-            f"{_formula(r['cost']):<13}{symbol.get(r['param'], r['param']):<3}{r['estimator']:<16}{analytic:9.4f}{ms:>20}"
-            + "".join(f"{c:>{width}}" for c in row)
+            f"{_formula(r['cost']):<13}{symbol.get(r['param'], r['param']):<3}{r['estimator']:<16}"
+            f"{analytic:9.4f}{ms:>20}" + "".join(f"{c:>{width}}" for c in row)
         )
     print(f"wrote {out / 'estimators.json'} and {out / 'estimators.png'}")
     return 0

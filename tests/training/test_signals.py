@@ -1,9 +1,11 @@
 """Stop requests (`klvae.training.signals`): Ctrl-C and SIGTERM, however many and wherever they land,
 stop at a step boundary with a whole-step checkpoint that resumes exactly."""
 
+import io
 import json
 import os
 import signal
+import sys
 import threading
 
 import pytest
@@ -77,3 +79,36 @@ def test_the_handlers_are_restored_and_flag_only_on_the_main_thread():
     t.start()
     t.join()
     assert seen == [{}]  # a worker thread cannot install handlers: it leaves them alone
+
+
+class _Stderr(io.RawIOBase):
+    """The bytes of a stand-in stderr; when armed, its next write brings a Ctrl-C, which so lands
+    while the buffered writer above it is held (as when it lands in the progress bar's write)."""
+
+    armed = False
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if _Stderr.armed:
+            _Stderr.armed = False
+            os.kill(os.getpid(), signal.SIGINT)
+        return len(data)
+
+
+def test_a_second_ctrl_c_inside_a_write_to_stderr_right_after_a_step_still_stops_cleanly(
+    reference, tmp_path, monkeypatch
+):
+    def hook(task, state):
+        if state.step == 6:
+            os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl-C: stop at the next boundary
+            _Stderr.armed = True
+            print("progress", file=sys.stderr)  # the second lands inside this write
+
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(io.BufferedWriter(_Stderr()), line_buffering=True))
+    with pytest.raises(TrainingInterrupted, match="step 6"):
+        run(tmp_path, hooks=(hook,))
+    monkeypatch.undo()
+    run_dir, _ = train_vae(VAEConfig(), ELBOConfig(), TrainConfig(resume=str(tmp_path)), figures=False)
+    assert same_weights(reference[0], run_dir)

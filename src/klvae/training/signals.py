@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import os
 import signal
 import sys
 import threading
 from typing import Any
 
 __all__ = ["StopSignals"]
+
+_WAIT = b"klvae: stopping after this step and saving a checkpoint; please wait\n"
 
 
 class StopSignals:
@@ -29,8 +33,12 @@ class StopSignals:
         return self
 
     def _handle(self, signum: int, frame: object) -> None:
-        if self.raised:
-            print("klvae: stopping after this step and saving a checkpoint; please wait", file=sys.stderr, flush=True)
+        if self.raised:  # straight to the file descriptor: the handler may run inside a write to sys.stderr
+            # (the progress bar's, right after a step), where print() would raise "reentrant call"
+            try:
+                os.write(sys.stderr.fileno(), _WAIT)
+            except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+                pass  # no stderr to tell: stopping matters more than saying so
         self.raised = True
 
     def __exit__(self, *exc):

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from klvae.measures._kernels import log_softmax
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 
 # ----------------------------------------------------------------------------- distributions
@@ -114,7 +115,7 @@ def check_logits(t, name, axis):
         raise ValueError(f"{name} logits have +inf entries")
     if bool((row_max == -math.inf).any()):
         raise ValueError(f"{name} logits have a row that is all -inf (no outcome has probability > 0)")
-    logp = torch.log_softmax(t, axis)
+    logp = log_softmax(t, axis)
     return logp, bool(torch.isinf(logp.detach()).any())
 
 

@@ -181,8 +181,41 @@ def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
     return with_partials(terms, (grad_p, p), (grad_q, q))
 
 
-def kl_terms_log(lp, lq, has_zero=True):
-    """p log(p/q) − p + q ≥ 0 for each entry, from log-probabilities lp, lq (−inf: zero mass).
+def log_softmax(a, axis):
+    """log softmax(a) along `axis`, its normaliser's small part kept: a − m − log1p(Σ_{j≠k} e^{a_j − m}),
+    m = a_k the row's largest entry. (``torch.log_softmax`` rounds log(1 + e^{−700}) to 0, which
+    is all of a log-probability near 0 and of the entropy of [−700, 0].)"""
+    k = a.detach().argmax(axis, keepdim=True)
+    m = a.gather(axis, k)
+    rest = torch.exp(a - m).scatter(axis, k, 0.0)
+    return a - m - torch.log1p(rest.sum(axis, keepdim=True))
+
+
+def log_prob_difference(a, b, lp, lq, axis):
+    """log p − log q for p = softmax(a), q = softmax(b) along `axis`, exact where p ≈ q.
+
+    lp − lq of the rounded log_softmax outputs carries an absolute error ε(|log p| + |log q|),
+    which is all of a difference below it. From the logits, c = a − b (exact where a ≈ b) less a
+    row constant c̄, log p − log q = c − c̄ − log1p(Σ q·expm1(c − c̄)): every part is small and
+    exact where the rows agree. Used on rows whose entries are finite with |c − c̄| ≤ 1; other
+    rows (and entries) keep lp − lq.
+    """
+    finite = torch.isfinite(a.detach()) & torch.isfinite(b.detach())
+    absent = (a.detach() == -math.inf) & (b.detach() == -math.inf)  # no mass on either side: no part
+    c = torch.where(finite, a, 0.0) - torch.where(finite, b, 0.0)
+    q = lq.detach().exp()
+    c = c - (q * c.detach()).sum(axis, keepdim=True)  # any row constant cancels; this keeps c small
+    near = ((finite & (c.detach().abs() <= 1)) | absent).all(axis, keepdim=True)
+    if not bool(near.any()):
+        return lp - lq
+    c_in = torch.where(near & finite, c, 0.0)
+    shift = torch.log1p((lq.exp() * torch.expm1(c_in)).sum(axis, keepdim=True))
+    return torch.where(near, c_in - shift, lp - lq)
+
+
+def kl_terms_log(lp, lq, has_zero=True, diff=None):
+    """p log(p/q) − p + q ≥ 0 for each entry, from log-probabilities lp, lq (−inf: zero mass);
+    `diff`: lp − lq where the caller holds it more exactly (`log_prob_difference`).
 
     p·(e^{−D} − 1 + D) with D = lp − lq, by `expm1_minus_x` where D ≥ −1 and as p·D − p + q
     where D < −1 (q > e·p: nothing cancels, and e^{−D} could overflow). Finite wherever the
@@ -195,7 +228,7 @@ def kl_terms_log(lp, lq, has_zero=True):
         lp_in, lq_in = torch.where(off, 0.0, lp), torch.where(off, 0.0, lq)
     else:
         lp_in, lq_in = lp, lq
-    diff = lp_in - lq_in
+    diff = lp_in - lq_in if diff is None else (torch.where(off, 0.0, diff) if has_zero else diff)
     p = lp_in.exp()
     below = diff.detach() < -1
     d_above = torch.where(below, 0.0, diff)
@@ -250,8 +283,9 @@ def js_terms(p, q, has_zero=True):
     return with_partials(terms, (log_a, p), (log_b, q))
 
 
-def js_terms_log(lp, lq, has_zero=True):
-    """As `js_terms`, from log-probabilities: m = exp(logaddexp(lp, lq) − ln 2)."""
+def js_terms_log(lp, lq, has_zero=True, diff=None):
+    """As `js_terms`, from log-probabilities: m = exp(logaddexp(lp, lq) − ln 2); `diff` as in
+    `kl_terms_log` (it keys the series near p = q)."""
     if has_zero:
         zero_p, zero_q = lp.detach() == -math.inf, lq.detach() == -math.inf
         both = zero_p & zero_q
@@ -262,7 +296,8 @@ def js_terms_log(lp, lq, has_zero=True):
     else:
         a, b = lp, lq
     terms = lp.exp() * (a - lm) + lq.exp() * (b - lm)
-    diff = a - b
+    if diff is None or has_zero:
+        diff = a - b if diff is None else torch.where(zero_p | zero_q, a - b, diff)
 
     def series(idx):
         s = torch.tanh(diff[idx] / 2)  # (p − q)/(p + q)

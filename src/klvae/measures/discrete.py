@@ -63,6 +63,7 @@ from klvae.measures._kernels import (
     kl_rows,
     kl_terms,
     kl_terms_log,
+    log_prob_difference,
     rowwise,
     textbook_gradient,
 )
@@ -212,7 +213,8 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, ex
         return finish(kl / log_base(base), inputs)
     (tp, tq), has_zero = validate(tensors, ("p", "q"), axis, normalize, logits, inputs.tols)
     if logits:
-        kl = kl_terms_log(tp, tq, has_zero).sum(axis)
+        diff = log_prob_difference(*tensors, tp, tq, axis)
+        kl = kl_terms_log(tp, tq, has_zero, diff).sum(axis)
     else:
         kl = rowwise(lambda a, b: kl_terms(a, b, has_zero).sum(axis), [tp, tq], axis)
         if bool(torch.isposinf(kl.detach()).any()):  # p > 0 = q, or p/q overflowed: redo in log space
@@ -232,7 +234,7 @@ def _js_sum(p, q, axis, normalize, logits):
         return js, inputs
     (tp, tq), has_zero = validate(tensors, ("p", "q"), axis, normalize, logits, inputs.tols)
     if logits:
-        return js_terms_log(tp, tq, has_zero).sum(axis), inputs
+        return js_terms_log(tp, tq, has_zero, log_prob_difference(*tensors, tp, tq, axis)).sum(axis), inputs
     return rowwise(lambda a, b: js_terms(a, b, has_zero).sum(axis), [tp, tq], axis), inputs
 
 

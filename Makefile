@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test lint install bench clean
+.PHONY: run test lint install bench clean docs
 
 run: $(STAMP)
 	$(BIN)/klvae train
@@ -27,8 +27,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# the documentation site, offline, in docs/_build/html (needs apt's libjs-mathjax; .ci/run installs it):
+# the docs pages' examples run as doctests, then Sphinx runs the gallery and fails on any warning
+DOCS_STAMP := $(VENV)/.installed-docs
+SPHINXOPTS ?= -W --keep-going -q
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m pytest docs --doctest-glob='*.rst' -q -p no:cacheprovider
+	$(BIN)/sphinx-build -b html $(SPHINXOPTS) -j 2 docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,docs]"
+	touch $(DOCS_STAMP)
+
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs docs/_build

@@ -138,6 +138,7 @@ def classifier_scores(
       argmax over the generated images, h_data the class histogram of the data's labels;
       +inf when the generator makes a class the data never has; 0 for matching histograms.
     - ``confidence`` = mean over images of max_c softmax(logits)_c, in [1/C, 1].
+
     images: (n, C, H, W); data_labels: (N,) int; returns {"class_kl", "confidence"} and the
     histograms.
     """

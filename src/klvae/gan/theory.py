@@ -135,6 +135,7 @@ def saturation_gradients(logits) -> dict[str, np.ndarray]:
     - minimax, L = log(1 − σ(ℓ)): dL/dℓ = −σ(ℓ), which vanishes as ℓ → −∞ (D rejects the
       samples confidently, early in training): the gradient saturates;
     - non-saturating, L = −log σ(ℓ): dL/dℓ = −σ(−ℓ) → −1.
+
     Returns {"logit", "minimax", "nonsaturating"} arrays of the logits' shape.
 
     >>> g = saturation_gradients([-10.0])

@@ -58,6 +58,8 @@ _EXPORTS = {
         "knn_kl_divergence",
         "ksg_mutual_information",
         "mmd2",
+        "mmd2_linear",
+        "mmd2_block",
         "MMDResult",
         "energy_distance",
         "sliced_wasserstein",

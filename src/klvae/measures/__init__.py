@@ -16,14 +16,17 @@ module                 what it owns
 `distributions`        KL between ``torch.distributions`` objects: closed form, torch's, MC
 `mixture`              Gaussian mixtures and the numerical KL with its error bound
 `monte_carlo`          Monte Carlo KL with its standard error
-`sample_estimators`    from samples: k-NN entropy and KL, KSG MI, MMD², energy, sliced W
+`knn_estimators`       from samples: k-NN entropy and KL, KSG mutual information
+`mmd`                  from samples: MMD² (U, V, linear-time, B-test) and its two-sample tests
+`sample_distances`     from samples: energy distance, sliced and exact Wasserstein
 `wasserstein`          1-D Wasserstein-1 between histograms and between samples
 `arrays`               any array in, the same kind out
 =====================  ==========================================================================
 
 Private helpers, each named for its idea: `_checks` (argument checks and their messages),
 `_kernels` (the cancellation-free terms, each written once), `_lgamma` (log-gamma differences),
-`_numpy_path` (the NumPy fast path of entropy, KL and JS).
+`_numpy_path` (the NumPy fast path of entropy, KL and JS), `_sample_blocks` (samples in and
+answers out for the estimators; sums over all pairs in blocks of bounded memory).
 """
 
 from klvae.measures.discrete import (
@@ -55,20 +58,13 @@ from klvae.measures.gaussian_divergences import (
     tv_gaussian,
 )
 from klvae.measures.joint import conditional_entropy, joint_entropy, mutual_information
+from klvae.measures.knn_estimators import knn_entropy, knn_kl_divergence, ksg_mutual_information
 from klvae.measures.lowrank import kl_lowrank_mvn
 from klvae.measures.mixture import NumericalKL, gaussian_mixture, kl_numerical, parse_mixture
+from klvae.measures.mmd import MMDResult, mmd2, mmd2_block, mmd2_linear
 from klvae.measures.monte_carlo import MCEstimate, check_closed_form, mc_kl
 from klvae.measures.mvn import entropy_mvn, kl_mvn
-from klvae.measures.sample_estimators import (
-    MMDResult,
-    energy_distance,
-    knn_entropy,
-    knn_kl_divergence,
-    ksg_mutual_information,
-    mmd2,
-    sliced_wasserstein,
-    wasserstein_distance_nd,
-)
+from klvae.measures.sample_distances import energy_distance, sliced_wasserstein, wasserstein_distance_nd
 from klvae.measures.wasserstein import wasserstein_distance, wasserstein_distance_samples
 
 __all__ = [
@@ -116,6 +112,8 @@ __all__ = [
     "knn_kl_divergence",
     "ksg_mutual_information",
     "mmd2",
+    "mmd2_linear",
+    "mmd2_block",
     "MMDResult",
     "energy_distance",
     "sliced_wasserstein",

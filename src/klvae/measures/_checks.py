@@ -247,3 +247,27 @@ def check_finite(name: str, t: torch.Tensor) -> None:
     if bad.any():
         check_no_nan(name, t)
         raise ValueError(f"{name} must be finite, got {t[bad][0].item():g}{at_indices(bad)}")
+
+
+# ----------------------------------------------------------------------------- sample estimators
+# Samples are (n, d) tensors; counts (k, permutations, projections) are positive integers.
+
+
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """`value` as an int ≥ `minimum`, else ValueError naming `name` (booleans refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return int(value)
+
+
+def check_samples(t: torch.Tensor, name: str) -> torch.Tensor:
+    """(n, d) view of finite samples `t` ((n,) means n scalars), else ValueError naming `name`."""
+    if t.dim() == 1:
+        t = t[:, None]
+    if t.dim() != 2:
+        raise ValueError(f"{name} must be (n, d) samples, got shape {tuple(t.shape)}")
+    if t.shape[0] == 0 or t.shape[1] == 0:
+        raise ValueError(f"{name} must hold at least one sample of at least one coordinate, got shape {tuple(t.shape)}")
+    check_finite(name, t)
+    return t

@@ -1,0 +1,191 @@
+"""klvae.measures.mmd: direct double sums, the permutation test recomputed, null levels, gradients.
+
+The memory bound of the blocks is tested with the other pair sums in test_sample_distances.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.spatial
+import scipy.stats
+import torch
+
+from klvae import mmd2, mmd2_block, mmd2_linear
+
+
+def spread(values, want):
+    values = np.asarray(values, dtype=float)
+    return values.mean() - want, values.std(ddof=1)
+
+
+def gram(a, b, sigma):
+    return np.exp(-scipy.spatial.distance.cdist(a, b, "sqeuclidean") / (2 * sigma**2))
+
+
+def direct_mmd2(x, y, sigma, biased=False):
+    m, n = len(x), len(y)
+    kxx, kyy, kxy = gram(x, x, sigma), gram(y, y, sigma), gram(x, y, sigma)
+    if biased:
+        return kxx.mean() + kyy.mean() - 2 * kxy.mean()
+    return (kxx.sum() - m) / (m * (m - 1)) + (kyy.sum() - n) / (n * (n - 1)) - 2 * kxy.mean()
+
+
+def test_mmd_is_unbiased_under_the_null_and_the_test_has_power():
+    null = [
+        mmd2(
+            np.random.default_rng(s).normal(size=(200, 2)),
+            np.random.default_rng(100 + s).normal(size=(200, 2)),
+            bandwidth=1.0,
+        ).mmd2
+        for s in range(20)
+    ]
+    bias, sd = spread(null, 0.0)
+    assert abs(bias) < 3 * sd / math.sqrt(20)  # E MMD²_u = 0 when p = q
+    assert min(null) < 0  # unbiased, so negative at times
+    rng = np.random.default_rng(5)
+    res = mmd2(rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + [0.4, 0.0], permutations=300)
+    assert res.p_value < 0.01 and res.mmd2 > 0
+    res0 = mmd2(rng.normal(size=(200, 2)), rng.normal(size=(150, 2)), permutations=300)
+    assert res0.p_value > 0.01 and 1 / 301 <= res0.p_value <= 1
+
+
+def test_mmd_against_a_direct_double_sum():
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(30, 3)), rng.normal(size=(25, 3)) + 0.2
+    sigma = 0.9
+
+    def k(a, b):
+        return np.exp(-((a[:, None, :] - b[None, :, :]) ** 2).sum(-1) / (2 * sigma**2))
+
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    want = (kxx.sum() - np.trace(kxx)) / (30 * 29) + (kyy.sum() - np.trace(kyy)) / (25 * 24) - 2 * kxy.mean()
+    assert mmd2(x, y, bandwidth=sigma).mmd2 == pytest.approx(want, rel=1e-12)
+    pooled = np.vstack([x, y])
+    med = np.median(scipy.spatial.distance.pdist(pooled))
+    assert mmd2(x, y).bandwidth == pytest.approx(med, rel=1e-12)
+
+
+@pytest.mark.parametrize("max_memory", [200, 5_000, 60_000, None])
+def test_blocked_equals_the_full_matrix_for_any_block_size(max_memory):
+    rng = np.random.default_rng(10)
+    x, y = rng.normal(size=(70, 3)) * [1, 2, 3] + 100, rng.normal(size=(53, 3)) + 100.3
+    for biased in (False, True):
+        got = mmd2(x, y, bandwidth=1.7, biased=biased, max_memory=max_memory).mmd2
+        assert got == pytest.approx(direct_mmd2(x, y, 1.7, biased), rel=1e-12, abs=1e-15)
+
+
+def test_the_permutation_pass_equals_one_statistic_per_permutation():
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(25, 2)), rng.normal(size=(20, 2)) + 0.1
+    res = mmd2(x, y, bandwidth=1.0, permutations=40, seed=5, max_memory=3_000)
+    pooled, gen = np.vstack([x, y]), torch.Generator().manual_seed(5)
+    labels = torch.cat([torch.ones(25), torch.zeros(20)])
+    null = []
+    for _ in range(40):  # the same shuffles, each statistic computed afresh
+        is_x = labels[torch.randperm(45, generator=gen)].numpy() == 1
+        null.append(direct_mmd2(pooled[is_x], pooled[~is_x], 1.0))
+    observed = direct_mmd2(x, y, 1.0)
+    assert res.p_value == (1 + sum(v >= observed - 1e-12 for v in null)) / 41
+    assert 0.1 < res.p_value < 1
+
+
+def test_median_heuristic_on_a_subsample():
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(size=(1500, 2)), rng.normal(size=(1500, 2)) * 2
+    full = np.median(scipy.spatial.distance.pdist(np.vstack([x, y])))
+    sigma = mmd2_linear(x, y).bandwidth  # 2000 of the 3000 points
+    assert sigma != full and sigma == pytest.approx(full, rel=0.03)
+
+
+def _rejections(test, reps, n, alpha=0.05, shift=0.0):
+    hits = 0
+    for s in range(reps):
+        rng = np.random.default_rng(1000 + s)
+        hits += test(rng.normal(size=(n, 2)), rng.normal(size=(n, 2)) + shift, bandwidth=1.0).p_value < alpha
+    return hits
+
+
+@pytest.fixture
+def one_thread():
+    """Small problems many times: one thread avoids waiting on busy cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("test", [mmd2_linear, mmd2_block])
+def test_asymptotic_tests_hold_their_level_and_have_power(test, one_thread):
+    reps, alpha = 400, 0.05
+    lo, hi = scipy.stats.binom.ppf([0.0005, 0.9995], reps, alpha)  # 99.9 % of the null's count
+    assert lo <= _rejections(test, reps, 1000, alpha) <= hi
+    assert _rejections(test, 20, 2000, alpha, shift=0.5) >= 18
+
+
+def test_linear_and_block_against_their_definitions():
+    rng = np.random.default_rng(13)
+    x, y = rng.normal(size=(41, 2)), rng.normal(size=(40, 2)) + 0.2
+    k = lambda a, b: np.exp(-((a - b) ** 2).sum(1) / 2)  # noqa: E731
+    h = k(x[0:40:2], x[1:40:2]) + k(y[0::2], y[1::2]) - k(x[0:40:2], y[1::2]) - k(x[1:40:2], y[0::2])
+    res = mmd2_linear(x, y, bandwidth=1.0)
+    assert res.mmd2 == pytest.approx(h.mean(), rel=1e-12)
+    assert res.p_value == pytest.approx(scipy.stats.norm.sf(h.mean() / (h.std(ddof=1) / math.sqrt(20))), rel=1e-10)
+    blocks = [direct_mmd2(x[i : i + 8], y[i : i + 8], 1.0) for i in range(0, 40, 8)]
+    res = mmd2_block(x, y, block_size=8, bandwidth=1.0)
+    assert res.mmd2 == pytest.approx(np.mean(blocks), rel=1e-12)
+    assert res.p_value == pytest.approx(scipy.stats.norm.sf(np.mean(blocks) / (np.std(blocks, ddof=1) / math.sqrt(5))))
+
+
+def _torch_mmd2(x, y, sigma):
+    def k(a, b):
+        return torch.exp(-torch.cdist(a, b).square() / (2 * sigma**2))
+
+    m, n = len(x), len(y)
+    return (k(x, x).sum() - m) / (m * (m - 1)) + (k(y, y).sum() - n) / (n * (n - 1)) - 2 * k(x, y).mean()
+
+
+def test_gradients_flow_through_the_blocks():
+    rng = np.random.default_rng(14)
+    x = torch.tensor(rng.normal(size=(30, 3)), requires_grad=True)
+    y = torch.tensor(rng.normal(size=(20, 3)) + 0.5, requires_grad=True)
+    got = torch.autograd.grad(mmd2(x, y, bandwidth=1.3, max_memory=2_000).mmd2, (x, y))
+    want = torch.autograd.grad(_torch_mmd2(x, y, 1.3), (x, y))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+    small = (x[:6].detach().clone().requires_grad_(), y[:5].detach().clone().requires_grad_())
+    assert torch.autograd.gradcheck(lambda a, b: mmd2(a, b, bandwidth=1.0, max_memory=500).mmd2, small)
+    assert torch.autograd.gradcheck(lambda a, b: mmd2_linear(a, b, bandwidth=1.0).mmd2, small)
+
+
+def test_dtype_and_device_follow_the_input():
+    rng = np.random.default_rng(15)
+    x, y = rng.normal(size=(200, 4)), rng.normal(size=(150, 4)) + 0.2
+    want = mmd2(x, y, bandwidth=2.0).mmd2
+    assert isinstance(want, np.float64)
+    got = mmd2(x.astype(np.float32), y.astype(np.float32), bandwidth=2.0).mmd2
+    assert isinstance(got, np.float32) and got == pytest.approx(want, rel=1e-4)
+    t = mmd2(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), bandwidth=2.0).mmd2
+    assert t.dtype == torch.float32 and float(t) == pytest.approx(want, rel=1e-4)
+    assert mmd2_block(torch.tensor(x), y).mmd2.dtype == torch.float64
+    if torch.cuda.is_available():
+        tc = mmd2(torch.tensor(x, device="cuda"), torch.tensor(y, device="cuda"), bandwidth=2.0).mmd2
+        assert tc.device.type == "cuda" and float(tc) == pytest.approx(want, rel=1e-10)
+
+
+def test_errors_name_the_argument():
+    x = np.random.default_rng(0).normal(size=(10, 2))
+    with pytest.raises(ValueError, match="bandwidth must be a positive number"):
+        mmd2(x, x, bandwidth=-1)
+    with pytest.raises(ValueError, match="permutations must be an integer ≥ 0, got -1"):
+        mmd2(x, x, permutations=-1)
+    with pytest.raises(ValueError, match="max_memory must be a positive number of bytes, got 0"):
+        mmd2(x, x, max_memory=0)
+    with pytest.raises(ValueError, match="mmd2 needs at least 2 samples on each side, got 1 and 10"):
+        mmd2(x[:1], x)
+    with pytest.raises(ValueError, match="x and y must have the same dimension, got 2 and 3"):
+        mmd2_linear(x, np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="block_size = 6 leaves fewer than 2 blocks of 10 samples"):
+        mmd2_block(x, x, block_size=6)
+    with pytest.raises(ValueError, match="block_size must be an integer ≥ 2, got 1"):
+        mmd2_block(x, x, block_size=1)

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+import scipy.spatial
+import scipy.special
 import scipy.stats
 import torch
 from sklearn.feature_selection import mutual_info_regression
@@ -177,3 +179,17 @@ def test_import_klvae_leaves_scipy_spatial_and_sklearn_unloaded():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_high_dimensions_use_blocks_of_all_pairs_with_the_trees_answer():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(400, 20)), rng.normal(size=(300, 20)) + 0.3
+    tree_x = scipy.spatial.cKDTree(x).query(x, k=4)[0][:, 3]
+    tree_y = scipy.spatial.cKDTree(y).query(x, k=2)[0][:, 1]
+    d, n, m = 20, 400, 300
+    log_ball = 0.5 * d * math.log(math.pi) - scipy.special.gammaln(0.5 * d + 1)
+    want_h = scipy.special.digamma(n) - scipy.special.digamma(3) + log_ball + d * np.mean(np.log(tree_x))
+    assert float(knn_entropy(x)) == pytest.approx(want_h, rel=1e-12)
+    rho = scipy.spatial.cKDTree(x).query(x, k=3)[0][:, 2]
+    want_kl = d * np.mean(np.log(tree_y) - np.log(rho)) + math.log(m / (n - 1))
+    assert float(knn_kl_divergence(x, y, k=2)) == pytest.approx(want_kl, rel=1e-10)

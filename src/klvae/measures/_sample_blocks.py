@@ -56,9 +56,12 @@ def budget(max_memory) -> int:
     return int(max_memory)
 
 
+CACHE_ENTRIES = 2**20  # blocks of about a million entries: each pass over one stays in cache
+
+
 def block_rows(cols: int, bytes_per_entry: int, max_memory: int) -> int:
-    """Rows of a (rows, cols) block whose entries cost `bytes_per_entry` each within budget."""
-    return max(1, max_memory // max(1, cols * bytes_per_entry))
+    """Rows of a (rows, cols) block: within the budget at `bytes_per_entry`, and near cache size."""
+    return max(1, min(max_memory // max(1, cols * bytes_per_entry), CACHE_ENTRIES // max(1, cols)))
 
 
 def grad_wanted(*tensors: torch.Tensor) -> bool:
@@ -105,6 +108,18 @@ def self_pair_sum(a: torch.Tensor, f: PairFn, max_memory: int, per_entry: int = 
 def sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """‖aᵢ − bⱼ‖² by ‖a‖² + ‖b‖² − 2aᵀb (smooth, fast; center the data first for accuracy)."""
     return ((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * (a @ b.T)).clamp_min(0)
+
+
+def gaussian_kernel(gamma: float):
+    """The pair function exp(−γ‖aᵢ − bⱼ‖²): in place (one buffer) when no gradient is wanted."""
+
+    def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if grad_wanted(a, b):
+            return torch.exp(sq_distances(a, b) * -gamma)
+        k = torch.addmm((b * b).sum(1)[None, :], a, b.T, beta=1, alpha=-2)
+        return k.add_((a * a).sum(1)[:, None]).clamp_(min=0).mul_(-gamma).exp_()
+
+    return kernel
 
 
 def distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,9 @@
 
 Samples are (n, d) arrays (NumPy, torch or lists; a 1-d array is n scalar samples) of finite
 values: NaN or ±inf raise ValueError. Neighbour searches go through ``scipy.spatial.cKDTree``,
-O(n log n) for small d, queried on `workers` cores (-1: all), never an n × n distance matrix;
+O(n log n) for small d, queried on `workers` cores (-1: all); from 16 dimensions on, where
+trees degrade to brute force, by blocks of all pairs (matrix products, O(n² d), bounded memory);
+never an n × n distance matrix at once;
 the KSG counts of a 1-D marginal come from one sorted array (binary search). The work is
 done in float64 on the CPU; the answer comes back in the input's floating dtype (float64 for
 lists and integers): a NumPy scalar, or a 0-d tensor on the input's device for tensor input,
@@ -23,7 +25,7 @@ from scipy import special
 from scipy.spatial import cKDTree
 
 from klvae.measures._checks import check_count, log_base
-from klvae.measures._sample_blocks import answer, samples
+from klvae.measures._sample_blocks import MAX_MEMORY, answer, block_rows, samples
 
 __all__ = ["knn_entropy", "knn_kl_divergence", "ksg_mutual_information"]
 
@@ -56,10 +58,37 @@ def _positive(dist: np.ndarray, name: str) -> np.ndarray:
     return dist
 
 
-def _kth(tree: cKDTree, points: np.ndarray, k: int, workers: int, p: float = 2) -> np.ndarray:
-    """Distance from each point to its k-th neighbour in `tree` (k = 1: the nearest)."""
-    dist = tree.query(points, k=[k], p=p, workers=workers)[0]
-    return dist[:, 0]
+BRUTE_FORCE_DIM = 16  # from this dimension on, blocks of all distances beat a k-d tree
+
+
+def _kth_brute(ref: np.ndarray, points: np.ndarray, k: int) -> np.ndarray:
+    """Euclidean distance from each point to its k-th neighbour in `ref`, by blocks of all pairs.
+
+    Candidates come from ‖q‖² + ‖r‖² − 2qᵀr on centered data (a matrix product); the k
+    chosen are then measured from their differences.
+    """
+    mid = ref.mean(0)
+    r, q = torch.from_numpy(ref - mid), torch.from_numpy(points - mid)
+    rn = (r * r).sum(1)[None, :]
+    rows = block_rows(r.shape[0], 16, MAX_MEMORY)
+    out = torch.empty(q.shape[0], dtype=torch.float64)
+    for s in range(0, q.shape[0], rows):
+        qb = q[s : s + rows]
+        d2 = torch.addmm(rn, qb, r.T, beta=1, alpha=-2).add_((qb * qb).sum(1)[:, None])
+        idx = d2.topk(k, dim=1, largest=False).indices  # (rows, k)
+        out[s : s + rows] = (qb[:, None, :] - r[idx]).norm(dim=2).sort(1).values[:, k - 1]
+    return out.numpy()
+
+
+def _kth(ref: np.ndarray, points: np.ndarray, k: int, workers: int, p: float = 2) -> np.ndarray:
+    """Distance from each point to its k-th neighbour in `ref` (k = 1: the nearest).
+
+    A k-d tree (``cKDTree``) queried on `workers` cores below `BRUTE_FORCE_DIM` dimensions
+    (and for the max-norm), blocks of all pairs from there on.
+    """
+    if p == 2 and ref.shape[1] >= BRUTE_FORCE_DIM:
+        return _kth_brute(ref, points, k)
+    return cKDTree(ref).query(points, k=[k], p=p, workers=workers)[0][:, 0]
 
 
 def knn_entropy(x, *, k: int = 3, base=None, workers: int = -1):
@@ -92,7 +121,7 @@ def knn_entropy(x, *, k: int = 3, base=None, workers: int = -1):
     a = _numpy(t)
     n, d = a.shape
     k = _check_k(k, n)
-    eps = _positive(_kth(cKDTree(a), a, k + 1, workers), "x")
+    eps = _positive(_kth(a, a, k + 1, workers), "x")
     h = special.digamma(n) - special.digamma(k) + _log_ball(d) + d * np.mean(np.log(eps))
     return answer(h / scale, t, x)
 
@@ -121,8 +150,8 @@ def knn_kl_divergence(x, y, *, k: int = 1, base=None, workers: int = -1):
     (n, d), m = a.shape, b.shape[0]
     k = _check_k(k, n)
     _check_k(k, m + 1)
-    rho = _positive(_kth(cKDTree(a), a, k + 1, workers), "x")
-    nu = _positive(_kth(cKDTree(b), a, k, workers), "x and y together")
+    rho = _positive(_kth(a, a, k + 1, workers), "x")
+    nu = _positive(_kth(b, a, k, workers), "x and y together")
     kl = d * np.mean(np.log(nu) - np.log(rho)) + math.log(m / (n - 1))
     return answer(kl / scale, tx, x, y)
 
@@ -192,7 +221,7 @@ def ksg_mutual_information(x, y, *, k: int = 3, base=None, workers: int = -1):
         raise ValueError(f"x and y must be paired samples, got {n} and {b.shape[0]}")
     k = _check_k(k, n)
     joint = np.hstack([a, b])
-    eps = _kth(cKDTree(joint), joint, k + 1, workers, p=np.inf)
+    eps = _kth(joint, joint, k + 1, workers, p=np.inf)
     radius = np.nextafter(eps, 0)  # strictly inside εᵢ
     nx, ny = _count(a, radius, workers), _count(b, radius, workers)
     mi = special.digamma(k) + special.digamma(n) - np.mean(special.digamma(nx + 1) + special.digamma(ny + 1))

@@ -27,7 +27,7 @@ import torch
 from scipy import special
 
 from klvae.measures._checks import check_count
-from klvae.measures._sample_blocks import answer, budget, pair_sum, samples, self_pair_sum, sq_distances
+from klvae.measures._sample_blocks import answer, block_rows, budget, gaussian_kernel, pair_sum, samples, self_pair_sum
 
 __all__ = ["MMDResult", "mmd2", "mmd2_linear", "mmd2_block", "MEDIAN_SUBSAMPLE"]
 
@@ -58,10 +58,6 @@ def _bandwidth(a: torch.Tensor, b: torch.Tensor, bandwidth, seed: int) -> float:
     return sigma
 
 
-def _gaussian(gamma: float):
-    return lambda u, v: torch.exp(sq_distances(u, v) * -gamma)
-
-
 def _centered(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Both shifted by their pooled mean (distances unchanged, fewer digits lost in ‖a‖² + ‖b‖² − 2aᵀb)."""
     mid = torch.cat([a.detach(), b.detach()]).mean(0)
@@ -83,8 +79,8 @@ def _null(z: torch.Tensor, m: int, gamma: float, permutations: int, seed: int, m
     quad = torch.zeros(labels.shape[1], dtype=torch.float64, device=z.device)
     r = torch.zeros(N, dtype=torch.float64, device=z.device)
     size = z.element_size()
-    rows = max(1, max_memory // (3 * N * size + 3 * labels.shape[1] * size))  # kernel rows and their products
-    kern = _gaussian(gamma)
+    rows = min(block_rows(N, 3 * size, max_memory), max(1, max_memory // (3 * N * size + 3 * labels.shape[1] * size)))
+    kern = gaussian_kernel(gamma)
     for s in range(0, N, rows):
         e = min(N, s + rows)
         k = kern(z[s:e], z[s:])  # (e − s, N − s)
@@ -150,7 +146,7 @@ def mmd2(
     sigma = _bandwidth(a, b, bandwidth, seed)
     gamma = 1 / (2 * sigma * sigma)
     u, v = _centered(a, b)
-    kern = _gaussian(gamma)
+    kern = gaussian_kernel(gamma)
     sxx, syy, sxy = self_pair_sum(u, kern, mem), self_pair_sum(v, kern, mem), pair_sum(u, v, kern, mem)
     if biased:
         value = (sxx + m) / m**2 + (syy + n) / n**2 - 2 * sxy / (m * n)

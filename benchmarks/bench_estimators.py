@@ -18,6 +18,7 @@ slope of the fit over the points above 50 ms in the legend) in
 benchmarks/estimators_cost.png and the rows in benchmarks/results/estimators.json.
 
 Run: PYTHONPATH=src python benchmarks/bench_estimators.py [--quick] [--threads 2]
+     PYTHONPATH=src python benchmarks/bench_estimators.py --table  (the saved rows as one table)
 """
 
 from __future__ import annotations
@@ -226,7 +227,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the two smallest n only")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--table", action="store_true", help="the saved rows as one table, and the figure")
     args = parser.parse_args()
+    results = HERE / "results" / "estimators.json"
+    if args.table:
+        rows = json.loads(results.read_text())
+        pivot(rows)
+        plot(rows, HERE / "estimators_cost.png")
+        return
     torch.set_num_threads(args.threads)
     before = before_module()
     out = []
@@ -247,10 +255,31 @@ def main() -> None:
                 print(
                     f"| {name} | {d} | {n:,} | {lib} | {seconds:.3g} | {peak / 2**20:.0f} | {value:.6g} |", flush=True
                 )
-    results = HERE / "results" / "estimators.json"
     results.parent.mkdir(exist_ok=True)
     results.write_text(json.dumps(out, indent=1))
     plot(out, HERE / "estimators_cost.png")
+
+
+def pivot(rows) -> None:
+    """One line per (estimator, d, n): klvae, its peer and the code before, side by side."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        groups.setdefault((r["estimator"], r["d"], r["n"]), {})[r["library"]] = r
+    print(
+        "| estimator | d | n | klvae s | klvae MB | peer | peer s | peer MB | before s | before MB "
+        "| klvae value | peer value |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (name, d, n), libs in groups.items():
+        k, b = libs["klvae"], libs.get("before")
+        peer_name = next((lib for lib in libs if lib not in ("klvae", "before")), None)
+        p = libs.get(peer_name) if peer_name else None
+        cell = lambda r, key, f: "—" if r is None else format(r[key] / (2**20 if key == "peak" else 1), f)  # noqa: E731
+        print(
+            f"| {name} | {d} | {n:,} | {k['seconds']:.3g} | {k['peak'] / 2**20:.0f} | {peer_name or '—'} "
+            f"| {cell(p, 'seconds', '.3g')} | {cell(p, 'peak', '.0f')} | {cell(b, 'seconds', '.3g')} "
+            f"| {cell(b, 'peak', '.0f')} | {k['value']:.6g} | {cell(p, 'value', '.6g')} |"
+        )
 
 
 def slope(points) -> float | None:

@@ -36,6 +36,8 @@ def commands(folder: Path) -> list[tuple[str, list[str]]]:
     rows = [
         ("python -c pass", [PYTHON, "-c", "pass"]),
         ('python -c "import numpy"', [PYTHON, "-c", "import numpy"]),
+        ('python -c "import torch"', [PYTHON, "-c", "import torch"]),
+        ('python -c "import klvae.measures"', [PYTHON, "-c", "import klvae.measures"]),
         ("klvae --help", [*klvae, "--help"]),
     ]
     rows += [(f"klvae {name} --help", [*klvae, name, "--help"]) for name in sorted(build_parser()[1])]

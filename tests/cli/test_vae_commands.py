@@ -319,3 +319,16 @@ def test_without_a_validation_set_every_image_trains_and_the_report_still_draws(
     assert (out / "progress.png").is_file() and (out / "loss_curves.png").is_file()
     lines = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [12, 24] and not any("val_elbo" in r for r in lines)
+
+
+@pytest.mark.parametrize("epochs", [["--epochs", "2"], ["--epochs", "1"], []])
+def test_resuming_a_finished_run_says_there_is_nothing_to_train(trained, capsys, epochs):
+    before = (trained / "metrics.json").read_bytes()
+    assert main(["train", "--resume", str(trained), *epochs]) == 2
+    err = capsys.readouterr().err
+    target = epochs[1] if epochs else "2"
+    assert err.strip() == (
+        f"klvae train: error: nothing to train: {trained} has finished 2 epochs (--epochs {target}); "
+        f"give --epochs above 2 to train on, or klvae eval {trained} to evaluate it again"
+    )
+    assert (trained / "metrics.json").read_bytes() == before  # nothing re-evaluated or rewritten

@@ -14,7 +14,6 @@ a module (tests/test_architecture.py); the imports still obey the layer rules.
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 import signal
 import sys
@@ -40,6 +39,8 @@ _NUMBER = re.compile(r"argument (\S+): invalid (int|float) value: '(.*)'$")
 
 
 def _did_you_mean(word: str, candidates) -> str:
+    import difflib
+
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f"; did you mean {close[0]}?" if close else ""
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from klvae.cli.common import UsageError, fixed
@@ -200,6 +198,9 @@ def _curves(runs: list[dict], path: Path) -> Path:
 
 def _report(runs, path: Path, header, rows, paired, settings) -> Path:
     """The comparison as one self-contained HTML file, the figure embedded."""
+    import shutil
+    import tempfile
+
     from klvae.figures.report import write_report
 
     if path.suffix.lower() not in (".html", ".htm"):

@@ -3,23 +3,18 @@
 Every divergence klvae computes is a sum of non-negative terms that the textbook formula evaluates
 as a difference of much larger numbers. The terms here avoid that cancellation, in torch (autograd,
 any device) and, for the CPU fast path of `klvae.measures._numpy_path`, in NumPy:
-
-- log(a/b) to a few ulps (`log_ratio`);
-- p log(p/q) − p + q, the KL term: `kl_terms` from probabilities (x = p/q − 1, g(x) =
-  (1 + x) log1p(x) − x, its series below `LOG_RATIO_SERIES_AT`), `kl_terms_log` from
-  log-probabilities (p·(e^{−D} − 1 + D), D = log p − log q), `kl_rows` in NumPy;
+- log(a/b) to a few ulps (`log_ratio`); log softmax and log p − log q from logits (`log_softmax`,
+  `log_prob_difference`), exact where the rows nearly agree;
+- p log(p/q) − p + q, the KL term: `kl_terms` from probabilities (x = p/q − 1, g(x) = (1 + x) log1p(x)
+  − x, its series below `LOG_RATIO_SERIES_AT`), `kl_terms_log` from log-probabilities, `kl_rows`;
 - p log(p/m) + q log(q/m), m = (p + q)/2, the Jensen–Shannon term: `js_terms`, `js_terms_log`, `js_rows`;
 - e^x − 1 − x (`expm1_minus_x`, `ratio_term`: the variance part of every Gaussian KL), its series
-  below `EXPM1_SERIES_AT`;
+  below `EXPM1_SERIES_AT`. (The log-gamma differences: `klvae.measures._lgamma`.)
 
-and `rowwise` cuts large batches into cache-sized chunks. The log-gamma differences are in
-`klvae.measures._lgamma`.
-
-Gradients. Masked branches use the "double where": an entry a mask sets aside is computed from
-safe stand-in values, so backward never meets inf·0 or NaN. An entry with p = 0 carries no mass:
-its own factor p·log p, whose one-sided derivative is −∞, contributes 0 to the gradient (the
-convention of ``torch.distributions``), and every other part of the gradient is exact. An infinite
-term (p > 0 = q) has gradient 0.
+Gradients: a masked entry is computed from safe stand-in values (the "double where"), and the KL and
+JS terms give their exact partials (`with_partials`), so backward never meets inf·0, NaN or a
+subnormal squared. An entry with p = 0 carries no mass: its partial in p, whose one-sided limit is
+−∞, is 0 in the measures (as in ``torch.distributions``); every other partial is exact.
 """
 
 from __future__ import annotations
@@ -29,8 +24,6 @@ import math
 import numpy as np
 import torch
 
-CHUNK = 1 << 17  # elements per chunk: temporaries stay in cache and are reused by malloc
-
 # Below |log(p/q)| = LOG_RATIO_SERIES_AT the KL and JS terms are summed by their Taylor series in
 # x = p/q − 1 (or s = (p − q)/(p + q)); above it the closed form loses at most a few ulps / |x|.
 LOG_RATIO_SERIES_AT = 0.05
@@ -39,9 +32,8 @@ G_COEFFS = tuple((-1) ** n / ((n + 2) * (n + 1)) for n in range(14))
 # h(s) = (1+s) log1p(s) + (1-s) log1p(-s) = s² Σ_{k≥0} s^{2k} / ((k+1)(2k+1))
 H_COEFFS = tuple(1 / ((k + 1) * (2 * k + 1)) for k in range(8))
 
-# Below |x| = EXPM1_SERIES_AT, e^x − 1 − x is summed as a series (x²/2! + … + x⁷/7!, truncation
-# < 1e-17 relative); above it, expm1(x) − x or q − 1 − log q lose at most a few ulps / |x|,
-# i.e. < 1e-13 relative. A small threshold keeps the series' subset small.
+# Below |x| = EXPM1_SERIES_AT, e^x − 1 − x is summed as a series (x²/2! + … + x⁷/7!, truncation < 1e-17
+# relative); above it, expm1(x) − x or q − 1 − log q lose a few ulps / |x|, i.e. < 1e-13 relative.
 EXPM1_SERIES_AT = 0.01
 EXPM1_COEFFS = tuple(1.0 / math.factorial(k) for k in range(2, 8))
 
@@ -57,24 +49,6 @@ def horner(x, coeffs):
     for c in coeffs[-3::-1]:
         acc = acc * x + c
     return acc
-
-
-def rowwise(fn, tensors, axis):
-    """fn(*chunks) -> values reduced over `axis`, applied to slices of ~CHUNK elements.
-
-    Large batches are cut along the first non-reduced dimension so every temporary stays
-    in cache and the allocator reuses it; one 80 MB temporary costs more in page faults
-    than the arithmetic done on it.
-    """
-    t0 = tensors[0]
-    if t0.dim() < 2 or t0.numel() <= CHUNK:
-        return fn(*tensors)
-    dim = 0 if axis != 0 else 1
-    rows = max(1, CHUNK * t0.shape[dim] // t0.numel())
-    if rows >= t0.shape[dim]:
-        return fn(*tensors)
-    parts = zip(*(t.split(rows, dim) for t in tensors))
-    return torch.cat([fn(*chunk) for chunk in parts], dim if dim < axis else dim - 1)
 
 
 # ------------------------------------------------------------------ log(a/b)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from klvae.measures._checks import check_probs
-from klvae.measures._kernels import CHUNK
+from klvae.measures.arrays import CHUNK
 
 
 def numpy_path_ok(tensors, logits) -> bool:

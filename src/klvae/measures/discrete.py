@@ -64,11 +64,10 @@ from klvae.measures._kernels import (
     kl_terms,
     kl_terms_log,
     log_prob_difference,
-    rowwise,
     textbook_gradient,
 )
 from klvae.measures._numpy_path import numpy_path_ok, numpy_rows
-from klvae.measures.arrays import from_tensor, is_torch, to_tensors
+from klvae.measures.arrays import from_tensor, is_torch, rowwise, to_tensors
 from klvae.measures.distributions import kl_distributions
 
 __all__ = [

@@ -280,3 +280,18 @@ def test_entropy_errors():
         entropy_normal(logvar=[np.nan])
     with pytest.raises(TypeError, match=r"give exactly one of cov, scale_tril, precision, var \(got none\)"):
         entropy_mvn()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: klvae.kl_normal([0.0, 1.0], [1.0, 1.0], 0.0, 1.0, axis=5), r"axis 5 is out of range for 1-d"),
+        (lambda: klvae.kl_std_normal([0.0, 1.0], [0.0, 0.0], axis="a"), r"axis must be an integer, got 'a'"),
+        (lambda: klvae.entropy_normal([1.0, 2.0], axis=(0, 0)), r"names an axis twice"),
+    ],
+)
+def test_gaussian_axes_are_checked_with_the_discrete_measures_words(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+    with pytest.raises(ValueError, match=r"axis 5 is out of range for 1-d"):
+        klvae.entropy([0.5, 0.5], axis=5)  # the same words from a discrete measure

@@ -35,6 +35,25 @@ def log_base(base) -> float:
     return math.log(b)
 
 
+def check_axes(axis, shape):
+    """`axis` (an integer or a tuple of them) made non-negative for inputs of `shape`, or None;
+    ValueError naming what is wrong, in the same words for every measure."""
+    if axis is None:
+        return None
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    ndim = max(len(shape), 1)  # as torch: a 0-d tensor has the axis 0 (or −1)
+    out = []
+    for a in axes:
+        if isinstance(a, bool) or not isinstance(a, int):
+            raise ValueError(f"axis must be an integer, got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for {len(shape)}-d inputs of shape {tuple(shape)}")
+        out.append(a % ndim)
+    if len(set(out)) < len(out):
+        raise ValueError(f"axis {axis!r} names an axis twice")
+    return tuple(out) if isinstance(axis, tuple) else out[0]
+
+
 def broadcast(tensors, names, axis):
     """Expand `tensors` to one shape (views) and return them with `axis` made non-negative."""
     try:
@@ -44,11 +63,9 @@ def broadcast(tensors, names, axis):
         raise ValueError(f"shapes do not broadcast: {shapes}") from None
     if len(shape) == 0:
         raise ValueError(f"{' and '.join(names)} must have at least 1 dimension (the outcomes), got a scalar")
-    if isinstance(axis, bool) or not isinstance(axis, int):
+    if isinstance(axis, tuple):
         raise ValueError(f"axis must be an integer, got {axis!r}")
-    if not -len(shape) <= axis < len(shape):
-        raise ValueError(f"axis {axis} is out of range for {len(shape)}-d inputs of shape {tuple(shape)}")
-    axis %= len(shape)
+    axis = check_axes(axis, shape)
     for t, n in zip(tensors, names):
         own = t.dim() - len(shape) + axis  # the outcome axis in t's own dimensions
         if shape[axis] != 1 and (own < 0 or t.shape[own] != shape[axis]):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from klvae.measures._checks import broadcast_named, check_no_nan, check_positive, check_result
+from klvae.measures._checks import broadcast_named, check_axes, check_no_nan, check_positive, check_result
 from klvae.measures._kernels import LOG_2PI_E, ratio_term
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 
@@ -39,7 +39,7 @@ def _addsquare_fresh(fresh: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 
 def _sum_over(t: torch.Tensor, axis) -> torch.Tensor:
-    return t if axis is None else t.sum(axis)
+    return t if axis is None else t.sum(check_axes(axis, t.shape))
 
 
 # ---------------------------------------------------------------------------------

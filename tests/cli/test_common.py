@@ -94,7 +94,7 @@ def test_a_deprecated_flag_stores_the_new_field_and_warns(capsys):
 
 def test_run_training_turns_interruptions_and_divergence_into_exit_codes(tmp_path, capsys):
     def interrupted():
-        raise TrainingInterrupted(tmp_path / "checkpoint.safetensors", LoopState(epoch=1, step=12))
+        raise TrainingInterrupted(tmp_path / "checkpoint.safetensors", LoopState(epoch=1, batch=3, step=12))
 
     def diverged():
         raise NonFiniteLossError("the loss is nan at step 3")
@@ -103,6 +103,9 @@ def test_run_training_turns_interruptions_and_divergence_into_exit_codes(tmp_pat
     assert f"interrupted at epoch 2, step 12; checkpoint saved. Resume with: klvae train --resume {tmp_path}" in (
         capsys.readouterr().err
     )
+    boundary = TrainingInterrupted(tmp_path / "checkpoint.safetensors", LoopState(epoch=2, batch=0, step=18))
+    assert run_training("train", lambda: (_ for _ in ()).throw(boundary)) == (130, None, None)
+    assert "interrupted after epoch 2, step 18; checkpoint saved." in capsys.readouterr().err
     assert run_training("train", diverged) == (1, None, None)
     assert capsys.readouterr().err.strip() == "klvae train: error: the loss is nan at step 3"
     assert run_training("train", lambda: ("r", {"a": 1})) == (0, "r", {"a": 1})

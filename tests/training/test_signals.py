@@ -112,3 +112,24 @@ def test_a_second_ctrl_c_inside_a_write_to_stderr_right_after_a_step_still_stops
     monkeypatch.undo()
     run_dir, _ = train_vae(VAEConfig(), ELBOConfig(), TrainConfig(resume=str(tmp_path)), figures=False)
     assert same_weights(reference[0], run_dir)
+
+
+def test_a_ctrl_c_in_the_last_step_stops_before_the_evaluation_and_resume_finishes_the_run(
+    reference, tmp_path, monkeypatch
+):
+    step = VAETask.train_step
+
+    def train_step(self, x, y, i, epoch):
+        out = step(self, x, y, i, epoch)
+        if i == 17:  # the last of 2 × 9 steps: twice, right after its update
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(VAETask, "train_step", train_step)
+    with pytest.raises(TrainingInterrupted, match="step 18"):
+        run(tmp_path)
+    monkeypatch.undo()
+    assert not (tmp_path / "metrics.json").exists()  # not evaluated: the Ctrl-C was not swallowed
+    run_dir, metrics = train_vae(VAEConfig(), ELBOConfig(), TrainConfig(resume=str(tmp_path)), figures=False)
+    assert same_weights(reference[0], run_dir) and metrics["test_iw_nll"] == reference[1]["test_iw_nll"]

@@ -144,6 +144,13 @@ def add_loop_flags(
     )
 
 
+def _where(state) -> str:
+    """'at epoch 2, step 12', or 'after epoch 2, step 18' on an epoch's boundary."""
+    if state.batch == 0 and state.epoch > 0:
+        return f"after epoch {state.epoch}, step {state.step}"
+    return f"at epoch {state.epoch + 1}, step {state.step}"
+
+
 def run_training(command: str, train_fn, *args):
     """Call `train_fn(*args)` -> (run_dir, metrics); Ctrl-C and a diverging loss become exit codes.
 
@@ -158,7 +165,7 @@ def run_training(command: str, train_fn, *args):
         run_dir, metrics = train_fn(*args)
     except TrainingInterrupted as err:
         print(
-            f"klvae {command}: interrupted at epoch {err.state.epoch + 1}, step {err.state.step}; "
+            f"klvae {command}: interrupted {_where(err.state)}; "
             f"checkpoint saved. Resume with: klvae {command} --resume {err.checkpoint.parent}",
             file=sys.stderr,
         )

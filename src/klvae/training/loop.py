@@ -378,6 +378,8 @@ def fit(
                     loop.save()
                     break
                 loop.end_epoch(bar)
+            if signals.raised and not loop.ctx.distributed:  # Ctrl-C in the last step: stop before evaluating
+                raise KeyboardInterrupt
         except KeyboardInterrupt:
             raise loop.stop_interrupted() from None
         bar.finish(loop.state.step)

@@ -14,6 +14,12 @@ module                 what it owns
 `gaussian`             KL and entropy of univariate and diagonal normals; the VAE's KL term
 `mvn`, `lowrank`       KL and entropy of full-covariance and low-rank-plus-diagonal normals
 `distributions`        KL between ``torch.distributions`` objects: closed form, torch's, MC
+`distribution_measures` every measure of distribution objects; `measure_method` says how
+`distribution_quadrature` batched Gauss–Kronrod quadrature and discrete summation, with bounds
+`measure_integrands`   each measure as an integral of the densities; its Monte Carlo estimate
+`exponential_family`   Rényi, Hellinger, χ², KL within one exponential family, non-cancelling
+`pairwise_forms`       closed forms of the Rényi family by pair; the Bhattacharyya distance
+`results`              `MeasureResult`: a tensor with its method, error bound or standard error
 `mixture`              Gaussian mixtures and the numerical KL with its error bound
 `monte_carlo`          Monte Carlo KL with its standard error
 `knn_estimators`       from samples: k-NN entropy and KL, KSG mutual information
@@ -39,6 +45,7 @@ from klvae.measures.discrete import (
     kl_divergence,
     unit_name,
 )
+from klvae.measures.distribution_measures import distribution_measure, measure_method
 from klvae.measures.distributions import kl_distributions, kl_method
 from klvae.measures.divergences import (
     alpha_divergence,
@@ -64,6 +71,8 @@ from klvae.measures.mixture import NumericalKL, gaussian_mixture, kl_numerical, 
 from klvae.measures.mmd import MMDResult, mmd2, mmd2_block, mmd2_linear
 from klvae.measures.monte_carlo import MCEstimate, check_closed_form, mc_kl
 from klvae.measures.mvn import entropy_mvn, kl_mvn
+from klvae.measures.pairwise_forms import bhattacharyya_distance
+from klvae.measures.results import MeasureResult
 from klvae.measures.sample_distances import energy_distance, sliced_wasserstein, wasserstein_distance_nd
 from klvae.measures.wasserstein import wasserstein_distance, wasserstein_distance_samples
 
@@ -106,6 +115,10 @@ __all__ = [
     "kl_numerical",
     "NumericalKL",
     "MCEstimate",
+    "MeasureResult",
+    "measure_method",
+    "distribution_measure",
+    "bhattacharyya_distance",
     "mc_kl",
     "check_closed_form",
     "knn_entropy",

@@ -52,7 +52,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.distributions import Distribution
 
 from klvae.measures._checks import broadcast_elementwise, convert, finish, log_base, prepare, validate
 from klvae.measures._kernels import (
@@ -68,7 +67,7 @@ from klvae.measures._kernels import (
 )
 from klvae.measures._numpy_path import numpy_path_ok, numpy_rows
 from klvae.measures.arrays import from_tensor, is_torch, rowwise, to_tensors
-from klvae.measures.distributions import kl_distributions
+from klvae.measures.distribution_measures import distribution_measure, is_distribution
 
 __all__ = [
     "entropy",
@@ -95,7 +94,7 @@ def unit_name(base=None) -> str:
 # ------------------------------------------------------------------ public measures
 
 
-def entropy(p, *, base=None, axis=-1, normalize=False, logits=False):
+def entropy(p, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
     """Shannon entropy H(p) = −Σ_i p_i log p_i along `axis`.
 
     0·log 0 = 0, so 0 ≤ H(p) ≤ log K for K outcomes. Units: nats (`base=None`), bits
@@ -119,6 +118,8 @@ def entropy(p, *, base=None, axis=-1, normalize=False, logits=False):
     >>> float(entropy([0.0, 1.0]))
     0.0
     """
+    if is_distribution(p):  # a distribution object: klvae.measures.distribution_measures
+        return distribution_measure("entropy", p, base=base, exact=exact)
     inputs = convert((p,), ("p",), axis)
     tensors, axis = inputs.tensors, inputs.axis
     h = None
@@ -136,7 +137,7 @@ def entropy(p, *, base=None, axis=-1, normalize=False, logits=False):
     return finish(h / log_base(base) + 0.0, inputs)  # + 0.0 turns -0.0 into 0.0
 
 
-def cross_entropy(p, q, *, base=None, axis=-1, normalize=False, logits=False):
+def cross_entropy(p, q, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
     """Cross-entropy H(p, q) = −Σ_i p_i log q_i = H(p) + KL(p‖q) along `axis`.
 
     ``+inf`` when some p_i > 0 has q_i = 0; terms with p_i = 0 contribute 0.
@@ -157,6 +158,8 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=False, logits=False):
     >>> bool(abs(cross_entropy(p, q) - entropy(p) - kl_divergence(p, q)) < 1e-15)
     True
     """
+    if is_distribution(p) or is_distribution(q):
+        return distribution_measure("cross_entropy", p, q, base=base, exact=exact)
     (tp, tq), has_zero, inputs = prepare((p, q), ("p", "q"), axis, normalize, logits)
     axis = inputs.axis
     zero_p = (tp == -math.inf) if logits else (tp == 0)
@@ -201,8 +204,8 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, ex
     >>> float(kl_divergence([0.5, 0.5], [1.0, 0.0]))
     inf
     """
-    if isinstance(p, Distribution) or isinstance(q, Distribution):
-        return kl_distributions(p, q, exact=exact, base=base)
+    if is_distribution(p) or is_distribution(q):
+        return distribution_measure("kl", p, q, base=base, exact=exact)
     inputs = convert((p, q), ("p", "q"), axis)
     tensors, axis = inputs.tensors, inputs.axis
     kl = None
@@ -237,7 +240,7 @@ def _js_sum(p, q, axis, normalize, logits):
     return rowwise(lambda a, b: js_terms(a, b, has_zero).sum(axis), [tp, tq], axis), inputs
 
 
-def js_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False):
+def js_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
     """Jensen–Shannon divergence JS(p, q) = ½ KL(p‖m) + ½ KL(q‖m), m = (p + q)/2.
 
     Symmetric, finite, 0 ≤ JS ≤ log 2 (1 bit), zero only for p = q. Each entry's
@@ -256,6 +259,8 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False):
     >>> float(js_divergence([1.0, 0.0], [0.0, 1.0], base=2))  # disjoint supports: 1 bit
     1.0
     """
+    if is_distribution(p) or is_distribution(q):
+        return distribution_measure("js", p, q, base=base, exact=exact)
     js, inputs = _js_sum(p, q, axis, normalize, logits)
     return finish(js * (0.5 / log_base(base)), inputs)
 

@@ -30,6 +30,7 @@ import torch
 
 from klvae.measures._checks import convert, finish, log_base, validate
 from klvae.measures.discrete import kl_divergence
+from klvae.measures.distribution_measures import distribution_measure, is_distribution
 from klvae.measures.gaussian_divergences import (
     alpha_gaussian,
     chi2_gaussian,
@@ -73,7 +74,7 @@ def _safe(t, ok):
     return torch.where(ok, t, 1.0)  # keeps the unused branch (and its gradient) finite
 
 
-def hellinger_distance(p, q, *, axis=-1, normalize=False):
+def hellinger_distance(p, q, *, axis=-1, normalize=False, exact=False):
     """Hellinger distance H(p, q) = √(½ Σᵢ (√pᵢ − √qᵢ)²) = √(1 − Σᵢ √(pᵢ qᵢ)).
 
     A metric with values in [0, 1] (1 for disjoint supports), unitless. Summed as the
@@ -96,6 +97,8 @@ def hellinger_distance(p, q, *, axis=-1, normalize=False):
     >>> round(float(hellinger_distance(p, q)) ** 2, 15)
     0.04
     """
+    if is_distribution(p) or is_distribution(q):  # klvae.measures.distribution_measures
+        return distribution_measure("hellinger", p, q, exact=exact)
     if _gaussians(p, q, "hellinger_distance"):
         return hellinger_gaussian(p, q)
     tp, tq, axis, inputs = _rows(p, q, axis, normalize)
@@ -103,7 +106,7 @@ def hellinger_distance(p, q, *, axis=-1, normalize=False):
     return finish(h2.sqrt(), inputs)
 
 
-def total_variation(p, q, *, axis=-1, normalize=False, n: int = 100_000, seed: int | None = 0):
+def total_variation(p, q, *, axis=-1, normalize=False, n: int = 100_000, seed: int | None = 0, exact=False):
     """Total variation distance TV(p, q) = sup_A |p(A) − q(A)| = ½ Σᵢ |pᵢ − qᵢ|.
 
     Unitless, in [0, 1]. Discrete: exact (one subtraction per outcome). Two Gaussians
@@ -117,13 +120,15 @@ def total_variation(p, q, *, axis=-1, normalize=False, n: int = 100_000, seed: i
     >>> float(total_variation([0.5, 0.5, 0.0], [0.0, 0.5, 0.5]))
     0.5
     """
+    if is_distribution(p) or is_distribution(q):
+        return distribution_measure("tv", p, q, exact=exact, n=n, seed=seed)
     if _gaussians(p, q, "total_variation"):
         return tv_gaussian(p, q, n=n, seed=seed)
     tp, tq, axis, inputs = _rows(p, q, axis, normalize)
     return finish(0.5 * (tp - tq).abs().sum(axis), inputs)
 
 
-def chi2_divergence(p, q, *, axis=-1, normalize=False):
+def chi2_divergence(p, q, *, axis=-1, normalize=False, exact=False):
     """Pearson χ²(p‖q) = Σᵢ (pᵢ − qᵢ)²/qᵢ = Σᵢ pᵢ²/qᵢ − 1.
 
     Unitless, ≥ 0; terms with pᵢ = qᵢ = 0 are 0 and pᵢ > 0 = qᵢ gives +inf. Summed as the
@@ -135,6 +140,8 @@ def chi2_divergence(p, q, *, axis=-1, normalize=False):
     >>> float(chi2_divergence([0.5, 0.5], [0.25, 0.75]))  # 0.0625/0.25 + 0.0625/0.75
     0.3333333333333333
     """
+    if is_distribution(p) or is_distribution(q):
+        return distribution_measure("chi2", p, q, exact=exact)
     if _gaussians(p, q, "chi2_divergence"):
         return chi2_gaussian(p, q)
     tp, tq, axis, inputs = _rows(p, q, axis, normalize)
@@ -166,7 +173,7 @@ def _check_alpha(alpha, low):
     return a
 
 
-def renyi_divergence(p, q, alpha, *, base=None, axis=-1, normalize=False):
+def renyi_divergence(p, q, alpha, *, base=None, axis=-1, normalize=False, exact=False):
     """Rényi divergence of order α: D_α(p‖q) = log(Σᵢ pᵢ^α qᵢ^{1−α}) / (α − 1).
 
     α ∈ [0, ∞], non-decreasing in α and continuous through α = 1, where it is KL(p‖q)
@@ -196,6 +203,8 @@ def renyi_divergence(p, q, alpha, *, base=None, axis=-1, normalize=False):
     1.0
     """
     a = _check_alpha(alpha, 0)
+    if is_distribution(p) or is_distribution(q):
+        return distribution_measure("renyi", p, q, alpha=a, base=base, exact=exact)
     if _gaussians(p, q, "renyi_divergence"):
         return renyi_gaussian(p, q, a) / log_base(base)
     if a == 1:
@@ -212,7 +221,7 @@ def renyi_divergence(p, q, alpha, *, base=None, axis=-1, normalize=False):
     return finish(out / log_base(base), inputs)
 
 
-def alpha_divergence(p, q, alpha, *, axis=-1, normalize=False):
+def alpha_divergence(p, q, alpha, *, axis=-1, normalize=False, exact=False):
     """Amari's α-divergence D_α(p‖q) = (1 − Σᵢ pᵢ^α qᵢ^{1−α}) / (α(1 − α)).
 
     Any real α: α → 1 gives KL(p‖q), α → 0 gives KL(q‖p) (both returned exactly at those
@@ -230,6 +239,8 @@ def alpha_divergence(p, q, alpha, *, axis=-1, normalize=False):
     a = float(alpha)
     if math.isnan(a) or math.isinf(a):
         raise ValueError(f"alpha must be a finite number, got {alpha!r}")
+    if is_distribution(p) or is_distribution(q):
+        return distribution_measure("alpha", p, q, alpha=a, exact=exact)
     if _gaussians(p, q, "alpha_divergence"):
         return alpha_gaussian(p, q, a)
     if a == 1:
@@ -243,7 +254,7 @@ def alpha_divergence(p, q, alpha, *, axis=-1, normalize=False):
     return finish(-torch.expm1(log_m) / (a * (1.0 - a)), inputs)
 
 
-def f_divergence(p, q, f, *, axis=-1, normalize=False, f_at_infinity=math.inf):
+def f_divergence(p, q, f, *, axis=-1, normalize=False, f_at_infinity=math.inf, exact=False):
     """The f-divergence D_f(p‖q) = Σᵢ qᵢ f(pᵢ/qᵢ) for a convex f with f(1) = 0.
 
     Conventions (Liese & Vajda 2006): 0·f(0/0) = 0; terms with qᵢ = 0 < pᵢ are
@@ -273,6 +284,8 @@ def f_divergence(p, q, f, *, axis=-1, normalize=False, f_at_infinity=math.inf):
     """
     if not callable(f):
         raise TypeError(f"f must be a function of a tensor, got {type(f).__name__}")
+    if is_distribution(p) or is_distribution(q):
+        return distribution_measure("f", p, q, f=f, f_at_infinity=f_at_infinity, exact=exact)
     tp, tq, axis, inputs = _rows(p, q, axis, normalize)
     one = f(torch.ones((), dtype=tp.dtype, device=tp.device))
     if not torch.is_tensor(one) or one.numel() != 1 or abs(float(one)) > 1e-12:

@@ -49,6 +49,8 @@ _EXPORTS = {
         "kl_method",
         "MCEstimate",
         "MeasureResult",
+        "MixtureKL",
+        "kl_gaussian_mixtures",
         "measure_method",
         "distribution_measure",
         "bhattacharyya_distance",

@@ -316,7 +316,7 @@ def test_divergence_command_against_the_formulas(capsys, argv, want):
         (["0.5,0.5", "1,0", "--measure", "tv", "--alpha", "2"], "--alpha applies to renyi and alpha, not tv"),
         (["0.5,0.5", "1,0", "--measure", "hellinger", "--base", "2"], "--base applies to renyi (a log), not hellinger"),
         (["0.5,0.6", "0.5,0.5", "--measure", "tv"], "p rows must sum to 1 (max deviation 0.1); pass --normalize"),
-        (["--dist", "Beta(2, 3)", "Normal(0, 1)", "--measure", "hellinger"], "hellinger_distance takes probability"),
+        (["--dist", "Poisson(3)", "Normal(0, 1)", "--measure", "hellinger"], "both be discrete or both continuous"),
     ],
 )
 def test_divergence_errors_are_one_line(capsys, argv, message):

@@ -29,7 +29,7 @@ from torch.distributions import (
 
 import klvae
 from klvae.measures.distributions import CLOSED_FORMS, kl_distributions, kl_method
-from klvae.measures.monte_carlo import check_closed_form
+from klvae.measures.monte_carlo import MCEstimate, check_closed_form
 
 mpmath.mp.dps = 50
 D = torch.float64

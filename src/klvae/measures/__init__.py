@@ -19,6 +19,7 @@ module                 what it owns
 `measure_integrands`   each measure as an integral of the densities; its Monte Carlo estimate
 `exponential_family`   Rényi, Hellinger, χ², KL within one exponential family, non-cancelling
 `pairwise_forms`       closed forms of the Rényi family by pair; the Bhattacharyya distance
+`mixture_bounds`       KL between Gaussian mixtures: guaranteed bounds, variational, MC
 `results`              `MeasureResult`: a tensor with its method, error bound or standard error
 `mixture`              Gaussian mixtures and the numerical KL with its error bound
 `monte_carlo`          Monte Carlo KL with its standard error
@@ -68,6 +69,7 @@ from klvae.measures.joint import conditional_entropy, joint_entropy, mutual_info
 from klvae.measures.knn_estimators import knn_entropy, knn_kl_divergence, ksg_mutual_information
 from klvae.measures.lowrank import kl_lowrank_mvn
 from klvae.measures.mixture import NumericalKL, gaussian_mixture, kl_numerical, parse_mixture
+from klvae.measures.mixture_bounds import MixtureKL, kl_gaussian_mixtures
 from klvae.measures.mmd import MMDResult, mmd2, mmd2_block, mmd2_linear
 from klvae.measures.monte_carlo import MCEstimate, check_closed_form, mc_kl
 from klvae.measures.mvn import entropy_mvn, kl_mvn
@@ -116,6 +118,8 @@ __all__ = [
     "NumericalKL",
     "MCEstimate",
     "MeasureResult",
+    "MixtureKL",
+    "kl_gaussian_mixtures",
     "measure_method",
     "distribution_measure",
     "bhattacharyya_distance",

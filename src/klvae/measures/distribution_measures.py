@@ -162,8 +162,6 @@ def _compute(spec, p, q, exact, n, seed) -> _Answer:
         return _Answer(closed, "closed form")
     if _independent_pair(spec, p, q):
         return _independent(spec, p, q, exact, n, seed)
-    if q is not None and p.event_shape != q.event_shape:
-        raise ValueError(f"p and q must have one event shape, got {tuple(p.event_shape)} and {tuple(q.event_shape)}")
     if spec.alpha is not None and math.isinf(spec.alpha):
         raise ValueError("alpha = inf is taken in closed form only (two Gaussians) or for probability arrays")
     kind = _kind(p, q)
@@ -207,6 +205,18 @@ def _check(measure, p, q):
             raise ValueError("entropy takes one distribution, p")
     elif not is_distribution(q):
         raise TypeError(f"q must be a distribution object when p is one, got {type(q).__name__}")
+    elif not (measure in (*_RENYI_FAMILY, "tv") and is_gaussian(p) and is_gaussian(q)):  # else its TypeError
+        if p.event_shape != q.event_shape:
+            raise ValueError(
+                f"p and q have different event shapes: {tuple(p.event_shape)} and {tuple(q.event_shape)}; "
+                "a measure compares distributions over the same space"
+            )
+        try:
+            torch.broadcast_shapes(p.batch_shape, q.batch_shape)
+        except RuntimeError:
+            raise ValueError(
+                f"batch shapes do not broadcast: p {tuple(p.batch_shape)} and q {tuple(q.batch_shape)}"
+            ) from None
 
 
 def measure_method(measure: str, p, q=None, *, alpha=None) -> str:

@@ -137,8 +137,7 @@ def finish_error(spec: MeasureSpec, integral: torch.Tensor, error: torch.Tensor)
 def _parts(d):
     """The distribution and every distribution inside it (base, components, mixture weights)."""
     out = [d]
-    for name in ("base_dist", "component_distribution", "mixture_distribution"):
-        inner = d.__dict__.get(name)
+    for inner in d.__dict__.values():  # base_dist, component_distribution, Beta's _dirichlet, …
         if isinstance(inner, torch.distributions.Distribution):
             out.extend(_parts(inner))
     return out

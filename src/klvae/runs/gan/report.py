@@ -1,9 +1,19 @@
-"""The figures of a GAN run (through `klvae.figures.png`) and its report.html (`klvae.figures.report`)."""
+"""The report of a GAN run: its figures, a list of functions for each kind of data, and its
+report.html (`klvae.figures.report`).
+
+Each figure function reads the run (`GANFigures`) and returns a `klvae.runs.summary.Figure` (or a
+list of them, or None when there is nothing to show): the PNG drawn through `klvae.figures` and
+its caption. Images get `IMAGE_FIGURES`, 2-D mixtures `MIXTURE_FIGURES`; a new figure is one
+function and one entry there.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -11,9 +21,9 @@ from klvae.figures.charts import Panel, plot_curves, plot_panels, plot_points
 from klvae.figures.png import save_image_grid, save_png_row
 from klvae.figures.report import write_report
 from klvae.gan.evaluate import NOT_FID, sample_fixed
-from klvae.runs.summary import count, provenance, training_rows, undertrained_warning
+from klvae.runs.summary import Figure, count, figures_and_notes, provenance, training_rows, undertrained_warning
 
-__all__ = ["write_figures_and_report", "metric_rows"]
+__all__ = ["write_figures_and_report", "metric_rows", "GANFigures", "IMAGE_FIGURES", "MIXTURE_FIGURES"]
 
 LOG2, LOG4 = math.log(2), math.log(4)
 
@@ -57,9 +67,71 @@ def metric_rows(metrics: dict, config: dict, n_modes: int | None = None) -> list
     return rows + training_rows(metrics, config)
 
 
-def _progress(run_dir: Path, name: str) -> tuple[str, str] | None:
-    """The per-epoch samples, first, two between and last, side by side in progress.png."""
-    epochs = sorted((run_dir / "samples").glob("epoch_*.png"))
+@dataclass
+class GANFigures:
+    """What the figures of a GAN run read: `evaluate` is the run's evaluator (its `means` are a
+    mixture's modes)."""
+
+    run_dir: Path
+    generator: Any
+    dataset: Any
+    evaluate: Any
+    records: list[dict]
+    metrics: Mapping
+    config: Mapping
+
+    @property
+    def name(self) -> str:
+        return self.dataset.name
+
+    @property
+    def loss(self) -> str:
+        return self.config["gan"]["loss"]
+
+
+@torch.no_grad()
+def image_samples(r: GANFigures) -> list[Figure]:
+    """RUN/samples.png: 64 samples of the generator; RUN/data.png: 64 test images."""
+    save_image_grid(
+        sample_fixed(r.generator, 64).cpu(),
+        r.run_dir / "samples.png",
+        nrow=8,
+        title=f"{r.name}: 64 samples G(z) after {count(r.metrics['epochs'], 'epoch')}",
+    )
+    save_image_grid(r.dataset.x_test[:64], r.run_dir / "data.png", nrow=8, title=f"{r.name}: 64 test images")
+    return [
+        Figure("samples.png", "Samples of the trained generator."),
+        Figure("data.png", "Real test images, for comparison."),
+    ]
+
+
+@torch.no_grad()
+def mixture_samples(r: GANFigures) -> list[Figure]:
+    """RUN/samples.png: 2500 samples of the generator over the modes; RUN/data.png: the data's."""
+    x, n_modes = sample_fixed(r.generator, 2500).cpu(), len(r.evaluate.means)
+    plot_points(
+        x,
+        r.run_dir / "samples.png",
+        means=r.evaluate.means,
+        label="G(z)",
+        title=f"{r.name}: {r.metrics['modes']} of {n_modes} modes, {r.metrics['high_quality']:.1%} high quality",
+    )
+    plot_points(
+        r.dataset.x_test[:2500],
+        r.run_dir / "data.png",
+        means=r.evaluate.means,
+        label="data",
+        title=f"{r.name}: 2500 samples of the data",
+    )
+    return [
+        Figure("samples.png", "2500 samples of the trained generator (blue) and the mode means (red circles)."),
+        Figure("data.png", "The data, for comparison."),
+    ]
+
+
+def progress(r: GANFigures) -> Figure | None:
+    """The per-epoch samples, first, two between and last, side by side in progress.png (None without them)."""
+    epochs = sorted((r.run_dir / "samples").glob("epoch_*.png"))
     if not epochs:
         return None
     if len(epochs) > 4:
@@ -67,16 +139,129 @@ def _progress(run_dir: Path, name: str) -> tuple[str, str] | None:
     numbers = [int(p.stem.split("_")[1]) for p in epochs]
     save_png_row(
         epochs,
-        run_dir / "progress.png",
+        r.run_dir / "progress.png",
         titles=[f"epoch {n}" for n in numbers],
-        title=f"{name}: samples G(z) by epoch (the same z)",
+        title=f"{r.name}: samples G(z) by epoch (the same z)",
     )
-    return (
+    return Figure(
         "progress.png",
         "Samples of the generator at the same z after epochs "
         + ", ".join(map(str, numbers))
         + " (every epoch's figure is in RUN/samples/).",
     )
+
+
+LOSS_LABELS = {
+    "train_d_loss": "discriminator loss d_loss",
+    "train_g_loss": "generator loss g_loss",
+    "train_w_estimate": "w_estimate = E f(x) − E f(G(z))",
+}
+
+
+def losses(r: GANFigures) -> Figure:
+    """RUN/losses.png: the two losses per epoch, with their values at D = ½ (a WGAN's critic: its estimate)."""
+    loss = r.loss
+    wgan = loss == "wasserstein"
+    at_half = -LOG2 if loss == "minimax" else LOG2
+    hlines = [
+        (LOG4, "log 4: d_loss when D cannot tell (D = ½)"),
+        (at_half, ("−log 2" if loss == "minimax" else "log 2") + ": g_loss at D = ½"),
+    ]
+    plot_curves(
+        r.records,
+        list(LOSS_LABELS) if wgan else list(LOSS_LABELS)[:2],
+        r.run_dir / "losses.png",
+        labels=LOSS_LABELS,
+        title=f"{loss} GAN losses (epoch means)",
+        ylabel="critic units" if wgan else "nats",
+        hlines=[] if wgan else hlines,
+    )
+    if wgan:
+        return Figure("losses.png", "Critic and generator losses per epoch; w_estimate = E f(x) − E f(G(z)).")
+    return Figure(
+        "losses.png",
+        "Discriminator and generator losses per epoch (nats); d_loss = −V(D, G), "
+        "which is log 4 ≈ 1.386 when D cannot tell real from fake (dotted lines: the values at D = ½).",
+    )
+
+
+def scores(r: GANFigures) -> Figure | None:
+    """RUN/scores.png: the offline classifier's class KL and confidence per epoch (None without a classifier)."""
+    if "class_kl" not in r.metrics:
+        return None
+    plot_panels(
+        r.records,
+        [
+            Panel([("class_kl", "class KL", {})], ylabel="nats", title="class KL"),
+            Panel([("confidence", "confidence", {})], ylabel="mean largest probability", title="classifier confidence"),
+        ],
+        r.run_dir / "scores.png",
+        title="Offline image scores per epoch (not FID)",
+    )
+    return Figure("scores.png", "class KL (nats) and classifier confidence per epoch.")
+
+
+def modes(r: GANFigures) -> Figure:
+    """RUN/modes.png: the modes captured per epoch."""
+    n_modes = len(r.evaluate.means)
+    plot_curves(
+        r.records,
+        ["modes"],
+        r.run_dir / "modes.png",
+        title="Modes captured per epoch",
+        ylabel="modes captured",
+        labels={"modes": "modes captured"},
+        integer_y=True,
+        hlines=[(float(n_modes), f"all {n_modes} modes")],
+    )
+    return Figure("modes.png", f"Modes with at least one high-quality sample nearest to them (of {n_modes}).")
+
+
+def quality(r: GANFigures) -> Figure:
+    """RUN/quality.png: the high-quality share (%) and the reverse KL over the modes per epoch."""
+    rows = [
+        {**x, "high_quality_pct": 100 * x["high_quality"]} if isinstance(x.get("high_quality"), float) else x
+        for x in r.records
+    ]
+    plot_panels(
+        rows,
+        [
+            Panel(
+                [("high_quality_pct", "high-quality samples", {})],
+                ylabel="% of samples",
+                title="high-quality samples (within 3σ of a mode)",
+            ),
+            Panel(
+                [("reverse_kl", "reverse KL", {"color": "tab:orange"})],
+                ylabel="nats",
+                title="KL(mode histogram ‖ uniform)",
+                hlines=[(0.0, "0: every mode hit equally")],
+            ),
+        ],
+        r.run_dir / "quality.png",
+        title="Sample quality per epoch",
+    )
+    return Figure("quality.png", "Share of samples within 3σ of a mode (%), and KL(mode histogram ‖ uniform) in nats.")
+
+
+FigureFunction = Callable[[GANFigures], "Figure | list[Figure] | None"]
+IMAGE_FIGURES: tuple[FigureFunction, ...] = (image_samples, progress, losses, scores)
+MIXTURE_FIGURES: tuple[FigureFunction, ...] = (mixture_samples, progress, losses, modes, quality)
+
+
+def notes(gan: Mapping, name: str, is_image: bool) -> list[str]:
+    """The report's notes: the game played and how its samples are scored."""
+    packing = f", PacGAN packing m = {gan['pack']}" if gan["pack"] > 1 else ""
+    how = (
+        NOT_FID
+        if is_image
+        else (
+            "Mode coverage on 2500 samples: a sample is high quality within 3σ of its nearest "
+            "mode; modes = modes nearest to at least one high-quality sample; reverse KL = "
+            "KL(histogram of high-quality samples over modes ‖ uniform), nats (PacGAN, table 1)."
+        )
+    )
+    return [f"GAN with the {gan['loss']} loss{packing} on {name}.", how]
 
 
 @torch.no_grad()
@@ -92,151 +277,21 @@ def write_figures_and_report(
     made: dict | None = None,
 ) -> Path:
     """Final samples, training curves, metric curves and report.html; returns the report's path."""
-    run_dir = Path(run_dir)
-    gan, name = config["gan"], dataset.name
-    figures = []
+    run = GANFigures(Path(run_dir), generator, dataset, evaluate, records, metrics, config)
+    drawn: list[Figure | None] = []
+    for figure in IMAGE_FIGURES if dataset.is_image else MIXTURE_FIGURES:
+        out = figure(run)
+        drawn += out if isinstance(out, list) else [out]
+    figures, _ = figures_and_notes(drawn)
     n_modes = None if dataset.is_image else len(evaluate.means)
-    if dataset.is_image:
-        save_image_grid(
-            sample_fixed(generator, 64).cpu(),
-            run_dir / "samples.png",
-            nrow=8,
-            title=f"{name}: 64 samples G(z) after {count(metrics['epochs'], 'epoch')}",
-        )
-        save_image_grid(dataset.x_test[:64], run_dir / "data.png", nrow=8, title=f"{name}: 64 test images")
-        figures += [
-            ("samples.png", "Samples of the trained generator."),
-            ("data.png", "Real test images, for comparison."),
-        ]
-    else:
-        x = sample_fixed(generator, 2500).cpu()
-        plot_points(
-            x,
-            run_dir / "samples.png",
-            means=evaluate.means,
-            label="G(z)",
-            title=f"{name}: {metrics['modes']} of {n_modes} modes, {metrics['high_quality']:.1%} high quality",
-        )
-        plot_points(
-            dataset.x_test[:2500],
-            run_dir / "data.png",
-            means=evaluate.means,
-            label="data",
-            title=f"{name}: 2500 samples of the data",
-        )
-        figures += [
-            ("samples.png", "2500 samples of the trained generator (blue) and the mode means (red circles)."),
-            ("data.png", "The data, for comparison."),
-        ]
-    if (strip := _progress(run_dir, name)) is not None:
-        figures.append(strip)
-    wgan = gan["loss"] == "wasserstein"
-    labels = {
-        "train_d_loss": "discriminator loss d_loss",
-        "train_g_loss": "generator loss g_loss",
-        "train_w_estimate": "w_estimate = E f(x) − E f(G(z))",
-    }
-    hlines = (
-        []
-        if wgan
-        else [
-            (LOG4, "log 4: d_loss when D cannot tell (D = ½)"),
-            (
-                -LOG2 if gan["loss"] == "minimax" else LOG2,
-                ("−log 2" if gan["loss"] == "minimax" else "log 2") + ": g_loss at D = ½",
-            ),
-        ]
-    )
-    plot_curves(
-        records,
-        list(labels) if wgan else list(labels)[:2],
-        run_dir / "losses.png",
-        labels=labels,
-        title=f"{gan['loss']} GAN losses (epoch means)",
-        ylabel="critic units" if wgan else "nats",
-        hlines=hlines,
-    )
-    figures.append(
-        (
-            "losses.png",
-            "Discriminator and generator losses per epoch (nats); d_loss = −V(D, G), "
-            "which is log 4 ≈ 1.386 when D cannot tell real from fake (dotted lines: the values at D = ½)."
-            if not wgan
-            else "Critic and generator losses per epoch; w_estimate = E f(x) − E f(G(z)).",
-        )
-    )
-    if dataset.is_image:
-        if "class_kl" in metrics:
-            plot_panels(
-                records,
-                [
-                    Panel([("class_kl", "class KL", {})], ylabel="nats", title="class KL"),
-                    Panel(
-                        [("confidence", "confidence", {})],
-                        ylabel="mean largest probability",
-                        title="classifier confidence",
-                    ),
-                ],
-                run_dir / "scores.png",
-                title="Offline image scores per epoch (not FID)",
-            )
-            figures.append(("scores.png", "class KL (nats) and classifier confidence per epoch."))
-    else:
-        plot_curves(
-            records,
-            ["modes"],
-            run_dir / "modes.png",
-            title="Modes captured per epoch",
-            ylabel="modes captured",
-            labels={"modes": "modes captured"},
-            integer_y=True,
-            hlines=[(float(len(evaluate.means)), f"all {n_modes} modes")],
-        )
-        rows = [
-            {**r, "high_quality_pct": 100 * r["high_quality"]} if isinstance(r.get("high_quality"), float) else r
-            for r in records
-        ]
-        plot_panels(
-            rows,
-            [
-                Panel(
-                    [("high_quality_pct", "high-quality samples", {})],
-                    ylabel="% of samples",
-                    title="high-quality samples (within 3σ of a mode)",
-                ),
-                Panel(
-                    [("reverse_kl", "reverse KL", {"color": "tab:orange"})],
-                    ylabel="nats",
-                    title="KL(mode histogram ‖ uniform)",
-                    hlines=[(0.0, "0: every mode hit equally")],
-                ),
-            ],
-            run_dir / "quality.png",
-            title="Sample quality per epoch",
-        )
-        figures += [
-            ("modes.png", f"Modes with at least one high-quality sample nearest to them (of {n_modes})."),
-            ("quality.png", "Share of samples within 3σ of a mode (%), and KL(mode histogram ‖ uniform) in nats."),
-        ]
-    packing = f", PacGAN packing m = {gan['pack']}" if gan["pack"] > 1 else ""
-    notes = [f"GAN with the {gan['loss']} loss{packing} on {name}."]
-    if dataset.is_image:
-        notes.append(NOT_FID)
-    else:
-        notes.append(
-            "Mode coverage on 2500 samples: a sample is high quality within 3σ of its nearest "
-            "mode; modes = modes nearest to at least one high-quality sample; reverse KL = "
-            "KL(histogram of high-quality samples over modes ‖ uniform), nats (PacGAN, table 1)."
-        )
-    warns = [w for w in [undertrained_warning(metrics, config)] if w]
     return write_report(
-        run_dir,
-        title=f"klvae GAN: {gan['loss']} on {name}",
+        run.run_dir,
+        title=f"klvae GAN: {run.loss} on {run.name}",
         metrics=metric_rows(metrics, config, n_modes),
         figures=figures,
         config=config,
-        notes=notes,
-        warnings=warns,
+        notes=notes(config["gan"], run.name, dataset.is_image),
+        warnings=[w for w in [undertrained_warning(metrics, config)] if w],
         provenance=provenance(config, metrics, **(made or {})),
         raw_metrics={k: v for k, v in metrics.items() if k != "processes"},
     )

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, optimize, stats
 
-from klvae.experiments.gaussian_fits import fit_forward, fit_reverse, reverse_kl_sweep
+from klvae.experiments.gaussian_fits import SweepRow, fit_forward, fit_reverse, reverse_kl_sweep
 from klvae.measures.mixture import gaussian_mixture, kl_numerical, parse_mixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -187,6 +187,11 @@ def test_sweep_matches_scipy_at_d2_and_d4_and_finds_the_transition():
         _, _, kl_off = ref_reverse_fit(d, d, 1.05)
         _, kl_sym = ref_symmetric_fit(d)
         assert (kl_off < kl_sym) == (d > sweep["d_cross"])
+    # named results, as scipy's: the keys read as attributes, the rows' fields are the keys
+    assert sweep.d_cross == sweep["d_cross"] and sweep.best_kl is sweep["best_kl"]
+    assert set(sweep) == {*SweepRow._fields, "d_appear", "d_cross"}
+    for best, sym, off in zip(sweep.best_kl, sweep.sym_kl, sweep.off_kl):
+        assert best == (sym if off is None else min(sym, off))  # the global optimum is the lower branch
 
 
 # ----------------------------------------------------------------- numerical KL

@@ -6,7 +6,14 @@ KL(q‖p) from several starts; the sweep of two modes pulled apart (mode coverin
 ∂/∂θ E_{N(μ,σ²)}[f(x)], with their exact variances.
 """
 
-from klvae.experiments.gaussian_fits import GaussianFit, fit_forward, fit_reverse, reverse_kl_sweep
+from klvae.experiments.gaussian_fits import (
+    GaussianFit,
+    SweepResult,
+    SweepRow,
+    fit_forward,
+    fit_reverse,
+    reverse_kl_sweep,
+)
 from klvae.experiments.gradient_estimators import (
     ESTIMATORS,
     Cost,
@@ -27,6 +34,8 @@ __all__ = [
     "fit_forward",
     "fit_reverse",
     "reverse_kl_sweep",
+    "SweepResult",
+    "SweepRow",
     "Cost",
     "quadratic",
     "gaussian_bump",

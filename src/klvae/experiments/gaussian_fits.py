@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ from klvae.measures.mixture import (
     log_prob_points,
 )
 
-__all__ = ["GaussianFit", "fit_forward", "fit_reverse", "reverse_kl_sweep"]
+__all__ = ["GaussianFit", "fit_forward", "fit_reverse", "reverse_kl_sweep", "SweepResult", "SweepRow", "Branch"]
 
 
 @dataclass
@@ -286,11 +287,61 @@ def fit_reverse(
 # --------------------------------------------------------------------------- separation sweep
 
 
-def _branch(d: float, sigma: float, mean0: float, std0: float, n_nodes: int) -> tuple[float, float, float, float]:
-    """L-BFGS on the quadrature objective for ½N(−d, σ²) + ½N(d, σ²) from (mean0, std0).
+class Branch(NamedTuple):
+    """A reverse-KL Gaussian fit to ½N(−d, σ²) + ½N(d, σ²) found by L-BFGS: its mean and standard
+    deviation, KL(q‖p) in nats and the curvature ∂²KL/∂mean² at the optimum."""
 
-    Returns (mean, std, KL(q‖p), ∂²KL/∂mean²) at the optimum found.
-    """
+    mean: float
+    std: float
+    kl: float
+    curvature: float
+
+
+class SweepResult(dict):
+    """The result of `reverse_kl_sweep`: a dict (as written to JSON) whose keys also read as
+    attributes, as scipy's ``OptimizeResult``: ``result.d_cross == result["d_cross"]``."""
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class SweepRow(NamedTuple):
+    """One separation d of the sweep: the global optimum (`best_`), the symmetric branch (`sym_`)
+    and the off-centre branch (`off_`, None where it does not exist)."""
+
+    d: float
+    best_mean: float
+    best_std: float
+    best_kl: float
+    sym_std: float
+    sym_kl: float
+    sym_curvature: float
+    off_mean: float | None
+    off_std: float | None
+    off_kl: float | None
+
+    @classmethod
+    def at(cls, d: float, sym: Branch, off: Branch | None) -> SweepRow:
+        best = off if off is not None and off.kl < sym.kl else sym
+        return cls(
+            float(d),
+            abs(best.mean),
+            best.std,
+            best.kl,
+            sym.std,
+            sym.kl,
+            sym.curvature,
+            None if off is None else abs(off.mean),
+            None if off is None else off.std,
+            None if off is None else off.kl,
+        )
+
+
+def _branch(d: float, sigma: float, mean0: float, std0: float, n_nodes: int) -> Branch:
+    """L-BFGS on the quadrature objective for ½N(−d, σ²) + ½N(d, σ²) from (mean0, std0)."""
     p = gaussian_mixture([0.5, 0.5], [-d, d], [sigma, sigma])
     fn = _reverse_objective(p, 1, "quadrature", n_nodes, 0, 0)
     mean, cov, value, _ = _minimize(
@@ -298,10 +349,10 @@ def _branch(d: float, sigma: float, mean0: float, std0: float, n_nodes: int) -> 
     )
     L = cov.sqrt()
     curvature = torch.autograd.functional.hessian(lambda m: fn(m, L), mean)[0, 0]
-    return float(mean[0]), float(L[0, 0]), max(value, 0.0), float(curvature)  # KL ≥ 0; clip rounding
+    return Branch(float(mean[0]), float(L[0, 0]), max(value, 0.0), float(curvature))  # KL ≥ 0; clip rounding
 
 
-def reverse_kl_sweep(separations, *, sigma: float = 1.0, n_nodes: int = 1024, bisections: int = 12) -> dict:
+def reverse_kl_sweep(separations, *, sigma: float = 1.0, n_nodes: int = 1024, bisections: int = 12) -> SweepResult:
     """Reverse-KL Gaussian fits to p_d = ½N(−d, σ²) + ½N(d, σ²) as the modes move apart.
 
     Two branches are followed by L-BFGS on the Gauss–Hermite objective: the symmetric
@@ -312,34 +363,24 @@ def reverse_kl_sweep(separations, *, sigma: float = 1.0, n_nodes: int = 1024, bi
     where the off-centre optimum first exists) and `d_cross` (where it becomes the global
     one) are refined by `bisections` halvings of the grid step. KLs in nats, by the quadrature objective.
 
-    Returns a dict of lists keyed `d`, `best_mean` (|μ|), `best_std`, `best_kl`,
-    `sym_std`, `sym_kl`, `sym_curvature`, `off_mean`, `off_std`, `off_kl`, plus the floats
-    `d_appear` and `d_cross` (None when not inside the swept range).
+    Returns a `SweepResult`, a dict of lists keyed by the fields of `SweepRow` (`d`, `best_mean`
+    (|μ|), `best_std`, `best_kl`, `sym_std`, `sym_kl`, `sym_curvature`, `off_mean`, `off_std`,
+    `off_kl`), plus the floats `d_appear` and `d_cross` (None when not inside the swept range);
+    its keys also read as attributes.
     """
     ds = np.sort(np.asarray(separations, dtype=float))
     if ds.ndim != 1 or ds.size < 2 or (ds < 0).any():
         raise ValueError("separations must be at least two non-negative numbers")
     tol = 1e-3 * sigma
 
-    def sym_at(d):
+    def sym_at(d: float) -> Branch:
         return _branch(d, sigma, 0.0, math.sqrt(sigma**2 + d**2), n_nodes)
 
-    def off_at(d, warm_d, warm):  # warm start: scale the previous mean with the separation
-        b = _branch(d, sigma, warm[0] * d / warm_d, warm[1], n_nodes)
-        return b if abs(b[0]) >= tol else None
+    def off_at(d: float, warm_d: float, warm: Branch) -> Branch | None:  # warm start: the mean scaled with d
+        b = _branch(d, sigma, warm.mean * d / warm_d, warm.std, n_nodes)
+        return b if abs(b.mean) >= tol else None
 
-    sym = [sym_at(d) for d in ds]
-    off: list = [None] * len(ds)
-    warm_d, warm = ds[-1], (ds[-1], sigma)
-    for i in range(len(ds) - 1, -1, -1):
-        if ds[i] == 0:
-            break
-        off[i] = off_at(ds[i], warm_d, warm)
-        if off[i] is None:
-            break
-        warm_d, warm = ds[i], off[i]
-
-    def bisect(lo, hi, warm, accept):
+    def bisect(lo: float, hi: float, warm: Branch, accept) -> float:
         for _ in range(bisections):
             mid = 0.5 * (lo + hi)
             b = off_at(mid, hi, warm)
@@ -349,43 +390,34 @@ def reverse_kl_sweep(separations, *, sigma: float = 1.0, n_nodes: int = 1024, bi
                 lo = mid
         return 0.5 * (lo + hi)
 
-    present = [i for i, b in enumerate(off) if b is not None]
+    sym = [sym_at(d) for d in ds]
+    off = _follow_off_centre(ds, sigma, off_at)
+    present = [(i, b) for i, b in enumerate(off) if b is not None]
     d_appear = d_cross = None
-    if present and present[0] > 0:
-        i = present[0]
-        d_appear = bisect(ds[i - 1], ds[i], off[i], lambda d, b: True)
-    for i in present:
-        if i > 0 and off[i][2] < sym[i][2] and (off[i - 1] is None or off[i - 1][2] >= sym[i - 1][2]):
-            d_cross = bisect(ds[i - 1], ds[i], off[i], lambda d, b: b[2] < sym_at(d)[2])
+    if present and present[0][0] > 0:
+        i, b = present[0]
+        d_appear = bisect(ds[i - 1], ds[i], b, lambda d, b: True)
+    for i, b in present:
+        before = off[i - 1]
+        if i > 0 and b.kl < sym[i].kl and (before is None or before.kl >= sym[i - 1].kl):
+            d_cross = bisect(ds[i - 1], ds[i], b, lambda d, b: b.kl < sym_at(d).kl)
             break
-    keys = (
-        "d",
-        "best_mean",
-        "best_std",
-        "best_kl",
-        "sym_std",
-        "sym_kl",
-        "sym_curvature",
-        "off_mean",
-        "off_std",
-        "off_kl",
-    )
-    out: dict = {k: [] for k in keys}
-    for d, s, o in zip(ds, sym, off):
-        best = o if o is not None and o[2] < s[2] else s
-        row = (
-            float(d),
-            abs(best[0]),
-            best[1],
-            best[2],
-            s[1],
-            s[2],
-            s[3],
-            None if o is None else abs(o[0]),
-            None if o is None else o[1],
-            None if o is None else o[2],
-        )
-        for k, v in zip(keys, row):
-            out[k].append(v)
+    rows = [SweepRow.at(d, s, o) for d, s, o in zip(ds, sym, off)]
+    out = SweepResult({k: [getattr(r, k) for r in rows] for k in SweepRow._fields})
     out["d_appear"], out["d_cross"] = d_appear, d_cross
     return out
+
+
+def _follow_off_centre(ds: np.ndarray, sigma: float, off_at) -> list[Branch | None]:
+    """The off-centre branch by continuation from the largest separation down, until it slides back to 0."""
+    off: list[Branch | None] = [None] * len(ds)
+    warm_d, warm = ds[-1], Branch(ds[-1], sigma, 0.0, 0.0)
+    for i in range(len(ds) - 1, -1, -1):
+        if ds[i] == 0:
+            break
+        found = off_at(ds[i], warm_d, warm)
+        if found is None:
+            break
+        off[i] = found
+        warm_d, warm = ds[i], found
+    return off

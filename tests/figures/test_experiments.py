@@ -1,16 +1,40 @@
-"""The experiments' figures (`klvae.figures.experiments`): each draws what its title claims, into a PNG, atomically."""
+"""The experiments' figures (`klvae.figures.experiments`): each draws what its title claims, read
+back from the Matplotlib figure it saves (the lines' and bars' data against scipy and the inputs),
+into a PNG, atomically."""
 
 import json
+import math
 
 import numpy as np
 import pytest
+import torch
 from matplotlib.image import imread
+from scipy import integrate, special, stats
 
 from klvae.experiments.gaussian_fits import fit_forward, fit_reverse
 from klvae.experiments.gradient_estimators import variance_table
 from klvae.figures import experiments as plots
 from klvae.gan.theory import disjoint_uniform_theory, gaussian_shift_theory, saturation_gradients
 from klvae.measures.mixture import parse_mixture
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the module saves, in order (each still written to its PNG)."""
+    figures = []
+    save = plots.save_png
+
+    def keep(fig, path):
+        figures.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "save_png", keep)
+    return figures
+
+
+def lines(ax) -> dict:
+    """{label: (x, y)} of an axes' labelled lines."""
+    return {ln.get_label(): (np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float)) for ln in ax.lines}
 
 
 def png(path):
@@ -25,12 +49,24 @@ def mixture_fits():
     return p, fit_forward(p), fit_reverse(p, n_restarts=3)
 
 
-def test_modes_1d_draws_the_target_and_every_distinct_optimum(tmp_path, mixture_fits):
+def test_modes_1d_draws_the_target_and_every_distinct_optimum(tmp_path, mixture_fits, drawn):
     p, forward, reverse = mixture_fits
     means = sorted(round(float(f.mean[0])) for f, _ in plots.distinct_fits(reverse))
     assert -3 in means and 3 in means  # both mode-seeking optima among the distinct fits
     path = plots.plot_modes_1d(p, forward, reverse, tmp_path / "modes.png")
     assert path == tmp_path / "modes.png" and png(path).shape[1] > png(path).shape[0]
+    ax = drawn[0].axes[0]
+    curves = lines(ax)
+    x, target = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()  # the target's outline
+    np.testing.assert_allclose(target, 0.5 * stats.norm.pdf(x, -3, 1) + 0.5 * stats.norm.pdf(x, 3, 1), rtol=1e-9)
+    ((fx, fy),) = [v for k, v in curves.items() if k.startswith("forward KL")]
+    np.testing.assert_allclose(fy, stats.norm.pdf(fx, forward.mean[0], forward.std[0]), rtol=1e-9)
+    reverse_curves = [v for k, v in curves.items() if k.startswith("reverse KL")]
+    assert len(reverse_curves) == len(plots.distinct_fits(reverse))
+    for (rx, ry), (fit, _) in zip(reverse_curves, plots.distinct_fits(reverse)):
+        np.testing.assert_allclose(ry, stats.norm.pdf(rx, fit.mean[0], fit.std[0]), rtol=1e-9)
+    starts = curves["restart initial means"][0]
+    assert sorted(starts) == sorted(f.init_mean[0] for f in reverse)
 
 
 def test_figures_get_their_png_suffix_and_leave_no_temporary(tmp_path, mixture_fits):
@@ -40,20 +76,106 @@ def test_figures_get_their_png_suffix_and_leave_no_temporary(tmp_path, mixture_f
     assert sorted(f.name for f in tmp_path.iterdir()) == ["figure.png"]
 
 
-def test_kl_integrand_returns_the_kl_it_draws(tmp_path):
-    path, kl = plots.plot_kl_integrand([0.5, 0.5], [0.9, 0.1], tmp_path / "kl.png", base=2)
-    assert kl == pytest.approx(0.5 * np.log2(0.5 / 0.9) + 0.5 * np.log2(0.5 / 0.1), rel=1e-12)
-    png(path)
+def test_the_sweep_draws_both_branches_and_the_two_separations(tmp_path, drawn):
+    sweep = {
+        "d": [0.0, 1.0, 2.0, 3.0],
+        "best_mean": [0.0, 0.0, 1.9, 2.3],
+        "sym_kl": [0.0, 0.2, 0.5, 0.9],
+        "off_mean": [None, None, 1.9, 2.3],
+        "off_kl": [None, None, 0.45, 0.7],
+        "d_appear": 1.5,
+        "d_cross": 1.8,
+    }
+    plots.plot_sweep(sweep, tmp_path / "s.png")
+    left, right = drawn[0].axes
+    kl = lines(right)
+    np.testing.assert_array_equal(kl["symmetric fit (μ = 0)"][1], sweep["sym_kl"])
+    np.testing.assert_array_equal(kl["off-centre fit (one mode)"][1], [np.nan, np.nan, 0.45, 0.7])
+    assert kl["log 2"][1][0] == math.log(2)
+    assert (
+        kl["off-centre optimum appears: d = 1.500"][0][0] == 1.5
+        and kl["off-centre becomes global: d = 1.800"][0][0] == 1.8
+    )
+    best = lines(left)["global optimum |μ|"]
+    assert [v for v in best[1] if not np.isnan(v)] == sweep["best_mean"]
+    assert np.isnan(best[1]).sum() == 1  # the jump from the symmetric to the off-centre branch is not joined
+
+
+def _bars(ax):
+    return np.array([r.get_height() for r in ax.patches])
+
+
+def test_the_discrete_kl_integrand_bars_sum_to_the_kl(tmp_path, drawn):
+    p, q = np.array([0.2, 0.5, 0.3]), np.array([0.4, 0.4, 0.2])
+    path, kl = plots.plot_kl_integrand(p, q, tmp_path / "kl.png", base=2)
+    assert kl == pytest.approx(stats.entropy(p, q, base=2), rel=1e-12) and png(path) is not None
+    top, bottom = drawn[0].axes
+    np.testing.assert_allclose(_bars(top), np.concatenate([p, q]))  # p's bars, then q's
+    heights = _bars(bottom)  # the positive terms' bars, then the negative terms'
+    terms = special.rel_entr(p, q) / math.log(2)
+    np.testing.assert_allclose(heights[:3], np.maximum(terms, 0), rtol=1e-12)
+    np.testing.assert_allclose(heights[3:6], np.minimum(terms, 0), rtol=1e-12)
+    assert heights.sum() == pytest.approx(kl, rel=1e-12)
+    assert bottom.get_title().endswith(f"= {kl:.4f} bits") and "bits" in bottom.get_ylabel()
+
+
+def test_an_infinite_term_is_drawn_as_an_arrow(tmp_path, drawn):
     _, inf = plots.plot_kl_integrand([0.5, 0.5], [1.0, 0.0], tmp_path / "inf.png")
-    assert inf == float("inf")
+    assert inf == math.inf and drawn[0].axes[1].get_title().endswith("= +∞")
+    assert [t.get_text() for t in drawn[0].axes[1].texts] == ["+∞ (q = 0)"]
 
 
-def test_estimators_and_gan_theory_figures(tmp_path):
+def test_the_density_kl_integrand_has_the_kl_as_its_area(tmp_path, drawn):
+    p = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0)
+    q = torch.distributions.Normal(torch.tensor(1.0, dtype=torch.float64), 2.0)
+    exact = math.log(2) + (1 + 1) / (2 * 4) - 0.5  # KL(N(0,1) ‖ N(1,4)) in nats
+    _, kl = plots.plot_kl_integrand(p, q, tmp_path / "d.png", base=10)
+    assert kl == pytest.approx(exact / math.log(10), rel=1e-9)
+    top, bottom = drawn[0].axes
+    curves = lines(top)
+    x, py = curves["p"]
+    np.testing.assert_allclose(py, stats.norm.pdf(x, 0, 1), rtol=1e-9)
+    np.testing.assert_allclose(curves["q"][1], stats.norm.pdf(x, 1, 2), rtol=1e-9)
+    xs, integrand = lines(bottom)["p(x)·log(p(x)/q(x))"]
+    assert integrate.trapezoid(integrand, xs) == pytest.approx(kl, rel=1e-3)  # the shown range holds the mass
+    assert "dits" in bottom.get_ylabel()
+
+
+def test_a_bad_integrand_input_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="same length"):
+        plots.plot_kl_integrand([0.5, 0.5], [0.2, 0.3, 0.5], tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="base"):
+        plots.plot_kl_integrand([0.5, 0.5], [0.5, 0.5], tmp_path / "bad.png", base=1)
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_estimators_figure_draws_each_variance_over_n(tmp_path, drawn):
     table = variance_table(repeats=50, ns=(2, 8), seed=0)
     png(plots.plot_estimators(table, tmp_path / "est.png"))
+    axes = drawn[0].axes
+    ns = np.array(table["ns"], float)
+    for row in table["rows"]:
+        ax = axes[("mu", "sigma").index(row["param"]) * len(table["costs"]) + table["costs"].index(row["cost"])]
+        ys = [ln.get_ydata() for ln in ax.lines]
+        assert any(np.allclose(y, np.array(row["measured_var"]) / ns, rtol=1e-12) for y in ys)
+        assert any(np.allclose(y, np.array(row["exact_var"]) / ns, rtol=1e-12) for y in ys)
+
+
+def test_the_gan_theory_figures_draw_their_rows(tmp_path, drawn):
     sweep = [gaussian_shift_theory(mu, points=801) for mu in (0.0, 1.0, 4.0)]
     png(plots.plot_value_vs_jsd(sweep, sweep[1:], tmp_path / "v.png"))
-    png(plots.plot_saturation(saturation_gradients(np.linspace(-12, 12, 49)), tmp_path / "s.png"))
+    value = lines(drawn[0].axes[0])
+    np.testing.assert_array_equal(value["V(D*, G) from D* = p/(p+q)"][1], [r["value"] for r in sweep])
+    x, y = value["2·JSD − log 4"]
+    np.testing.assert_allclose(y, 2 * x - math.log(4), rtol=1e-12)
+    grads = saturation_gradients(np.linspace(-12, 12, 49))
+    png(plots.plot_saturation(grads, tmp_path / "s.png"))
+    linear, log = drawn[1].axes
+    np.testing.assert_array_equal(lines(linear)["minimax: d/dℓ log(1 − σ(ℓ))"][1], grads["minimax"])
+    np.testing.assert_array_equal(lines(log)["non-saturating: d/dℓ −log σ(ℓ)"][1], np.abs(grads["nonsaturating"]))
     rows = disjoint_uniform_theory([0.0, 0.5, 1.0, 2.0])
     png(plots.plot_disjoint_supports(rows, tmp_path / "d.png"))
+    disjoint = lines(drawn[2].axes[0])
+    np.testing.assert_array_equal(disjoint["JSD(p ‖ q) [nats]"][1], [r["jsd"] for r in rows])
+    np.testing.assert_array_equal(disjoint["Wasserstein-1 W(p, q)"][1], [r["wasserstein"] for r in rows])
     json.dumps(rows)  # the numbers the figure shows are plain JSON

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.lines import Line2D
-from scipy.special import rel_entr
 
 from klvae.figures.png import new_figure, save_png
-from klvae.measures.discrete import kl_divergence, unit_name
+from klvae.measures.discrete import entropy, kl_divergence, unit_name
+from klvae.measures.elementwise import rel_entr
 from klvae.measures.mixture import extent, kl_numerical
 
 __all__ = [
@@ -207,73 +207,98 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
 
     `p`, `q`: two discrete distributions (1-D arrays of probabilities, the KL from
     `klvae.measures.discrete.kl_divergence`) or two 1-D densities with `log_prob` (the KL by
-    `klvae.experiments.gaussian_fits.kl_numerical`). `base`: None (nats), 2 (bits), 10 (dits) or any base > 0, ≠ 1.
-    Returns (path, KL in that unit).
+    `klvae.measures.mixture.kl_numerical`). `base`: None (nats), 2 (bits), 10 (dits) or any base > 0, ≠ 1.
+    Returns (path, KL in that unit). The KL is computed once, before anything is drawn: a bad
+    input leaves no open figure.
     """
-    unit = unit_name(base)
-    log_base = 1.0 if base is None else math.log(base)
-    if not hasattr(p, "log_prob"):  # validate before drawing: a bad input leaves no open figure
-        kl_divergence(np.asarray(p, dtype=float), np.asarray(q, dtype=float), base=base)
-    fig = new_figure(8, 6.5, layout="constrained")
-    a1, a2 = fig.subplots(2, 1, sharex=True)
+    unit, per_nat = unit_name(base), _units_per_nat(base)
+    a, b = labels[0], labels[1]
     if hasattr(p, "log_prob"):
-        (lo_p, hi_p), (lo_q, hi_q) = extent(p, 1), extent(q, 1)
-        wide = np.linspace(min(lo_p[0], lo_q[0]), max(hi_p[0], hi_q[0]), 20001)
-        peak = np.maximum(_density(p, wide), _density(q, wide))
-        seen = wide[peak > 1e-4 * peak.max()]  # show where either density is visible
-        x = np.linspace(seen[0], seen[-1], 4001)
-        with torch.no_grad():
-            lp = p.log_prob(torch.as_tensor(x, dtype=_DTYPE)).numpy()
-            lq = q.log_prob(torch.as_tensor(x, dtype=_DTYPE)).numpy()
-        contrib = np.exp(lp) * (lp - lq) / log_base
-        kl = kl_numerical(p, q) / log_base
-        a1.plot(x, np.exp(lp), color="tab:blue", lw=2, label=labels[0])
-        a1.plot(x, np.exp(lq), color="tab:orange", lw=2, label=labels[1])
-        a1.set_ylabel("density")
-        a2.plot(x, contrib, color="k", lw=1.5, label=f"{labels[0]}(x)·log({labels[0]}(x)/{labels[1]}(x))")
-        a2.fill_between(x, contrib, where=contrib >= 0, color="tab:green", alpha=0.4, label="adds to KL")
-        a2.fill_between(x, contrib, where=contrib < 0, color="tab:red", alpha=0.4, label="subtracts from KL")
-        a2.set_xlabel("x")
-        a2.set_ylabel(f"integrand ({unit} per unit x)")
-        statement = f"shaded area (green − red) = KL({labels[0]}‖{labels[1]}) = {kl:.4f} {unit}"
+        data: tuple = _density_grid(p, q)
+        draw: Any = _draw_density_integrand  # (a1, a2, *data, per_nat, unit, names) → the title, less the value
+        kl = float(kl_numerical(p, q)) * per_nat
+        value = f"{kl:.4f} {unit}"
     else:
         pa, qa = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
         if pa.ndim != 1 or pa.shape != qa.shape:
             raise ValueError(f"p and q must be 1-D and of the same length, got shapes {pa.shape} and {qa.shape}")
+        data, draw = (pa, qa), _draw_discrete_integrand
         kl = float(kl_divergence(pa, qa, base=base))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            contrib = rel_entr(pa, qa) / log_base
-        k = np.arange(len(pa))
-        a1.bar(k - 0.2, pa, width=0.4, color="tab:blue", label=labels[0])
-        a1.bar(k + 0.2, qa, width=0.4, color="tab:orange", label=labels[1])
-        a1.set_ylabel("probability")
-        finite = np.where(np.isfinite(contrib), contrib, 0.0)
-        a2.bar(k, np.where(finite >= 0, finite, 0), color="tab:green", alpha=0.7, label="adds to KL")
-        a2.bar(k, np.where(finite < 0, finite, 0), color="tab:red", alpha=0.7, label="subtracts from KL")
-        infinite = np.flatnonzero(~np.isfinite(contrib))
-        if infinite.size:  # q = 0 where p > 0: an unbounded bar, drawn as an arrow to the top
-            top = max(float(finite.max()), 0.6 * float(np.abs(finite).max()), 0.05) * 1.6
-            a2.set_ylim(top=top)
-            a2.bar(infinite, top, color="tab:green", alpha=0.3, hatch="//")
-            for i in infinite:
-                a2.annotate(
-                    f"+∞ ({labels[1]} = 0)",
-                    (i, 0.6 * top),
-                    ha="center",
-                    color="darkgreen",
-                    bbox=dict(facecolor="white", edgecolor="none"),
-                )
-        a2.axhline(0, color="k", lw=0.8)
-        a2.set_xlabel("outcome index")
-        a2.set_ylabel(f"{labels[0]}·log({labels[0]}/{labels[1]}) ({unit})")
-        a2.set_xticks(k)
         value = "+∞" if kl == math.inf else f"{kl:.4f} {unit}"  # +∞ carries no unit
-        statement = f"sum of bars (green − red) = KL({labels[0]}‖{labels[1]}) = {value}"
-    a1.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
-    a1.set_title(f"KL({labels[0]}‖{labels[1]}) is the area under {labels[0]}·log({labels[0]}/{labels[1]})")
-    a2.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside the axes: never over a bar
-    a2.set_title(statement, fontsize=11)
+    fig = new_figure(8, 6.5, layout="constrained")
+    a1, a2 = fig.subplots(2, 1, sharex=True)
+    a1.set_title(f"KL({a}‖{b}) is the area under {a}·log({a}/{b})")
+    a2.set_title(draw(a1, a2, *data, per_nat, unit, (a, b)) + value, fontsize=11)
     return save_png(fig, path), kl
+
+
+def _units_per_nat(base) -> float:
+    """Units of `base` in one nat, by the measures' base handling: a fair coin's entropy in them over in nats."""
+    return float(entropy([0.5, 0.5], base=base)) / float(entropy([0.5, 0.5]))
+
+
+def _density_grid(p, q) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """4001 points over where either density is visible, and log p, log q there."""
+    (lo_p, hi_p), (lo_q, hi_q) = extent(p, 1), extent(q, 1)
+    wide = np.linspace(min(lo_p[0], lo_q[0]), max(hi_p[0], hi_q[0]), 20001)
+    peak = np.maximum(_density(p, wide), _density(q, wide))
+    seen = wide[peak > 1e-4 * peak.max()]  # show where either density is visible
+    x = np.linspace(seen[0], seen[-1], 4001)
+    with torch.no_grad():
+        lp = p.log_prob(torch.as_tensor(x, dtype=_DTYPE)).numpy()
+        lq = q.log_prob(torch.as_tensor(x, dtype=_DTYPE)).numpy()
+    return x, lp, lq
+
+
+def _draw_density_integrand(a1, a2, x, lp, lq, per_nat: float, unit: str, names: tuple[str, str]) -> str:
+    """The two densities, and the integrand p·log(p/q) shaded by sign; the title's statement, less the value."""
+    a, b = names
+    contrib = np.exp(lp) * (lp - lq) * per_nat
+    a1.plot(x, np.exp(lp), color="tab:blue", lw=2, label=a)
+    a1.plot(x, np.exp(lq), color="tab:orange", lw=2, label=b)
+    a1.set_ylabel("density")
+    a1.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
+    a2.plot(x, contrib, color="k", lw=1.5, label=f"{a}(x)·log({a}(x)/{b}(x))")
+    a2.fill_between(x, contrib, where=contrib >= 0, color="tab:green", alpha=0.4, label="adds to KL")
+    a2.fill_between(x, contrib, where=contrib < 0, color="tab:red", alpha=0.4, label="subtracts from KL")
+    a2.set_xlabel("x")
+    a2.set_ylabel(f"integrand ({unit} per unit x)")
+    a2.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    return f"shaded area (green − red) = KL({a}‖{b}) = "
+
+
+def _draw_discrete_integrand(a1, a2, pa, qa, per_nat: float, unit: str, names: tuple[str, str]) -> str:
+    """Bars of p and q, and of each outcome's p·log(p/q) by sign (+∞ where q = 0 < p, as an arrow);
+    the title's statement, less the value."""
+    a, b = names
+    contrib = np.asarray(rel_entr(pa, qa)) * per_nat
+    k = np.arange(len(pa))
+    a1.bar(k - 0.2, pa, width=0.4, color="tab:blue", label=a)
+    a1.bar(k + 0.2, qa, width=0.4, color="tab:orange", label=b)
+    a1.set_ylabel("probability")
+    a1.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
+    finite = np.where(np.isfinite(contrib), contrib, 0.0)
+    a2.bar(k, np.where(finite >= 0, finite, 0), color="tab:green", alpha=0.7, label="adds to KL")
+    a2.bar(k, np.where(finite < 0, finite, 0), color="tab:red", alpha=0.7, label="subtracts from KL")
+    infinite = np.flatnonzero(~np.isfinite(contrib))
+    if infinite.size:  # q = 0 where p > 0: an unbounded bar, drawn as an arrow to the top
+        top = max(float(finite.max()), 0.6 * float(np.abs(finite).max()), 0.05) * 1.6
+        a2.set_ylim(top=top)
+        a2.bar(infinite, top, color="tab:green", alpha=0.3, hatch="//")
+        for i in infinite:
+            a2.annotate(
+                f"+∞ ({b} = 0)",
+                (i, 0.6 * top),
+                ha="center",
+                color="darkgreen",
+                bbox=dict(facecolor="white", edgecolor="none"),
+            )
+    a2.axhline(0, color="k", lw=0.8)
+    a2.set_xlabel("outcome index")
+    a2.set_ylabel(f"{a}·log({a}/{b}) ({unit})")
+    a2.set_xticks(k)
+    a2.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside the axes: never over a bar
+    return f"sum of bars (green − red) = KL({a}‖{b}) = "
 
 
 def plot_estimators(table: dict, path) -> Path:

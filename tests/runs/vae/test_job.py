@@ -2,12 +2,12 @@
 under, the settings it records, the decoder's starting bias, and runs saved by older versions."""
 
 import json
-import time
 
 import pytest
 import torch
 
 from klvae.runs.vae.job import read_run_config, train_vae
+from klvae.training import loop
 from klvae.training.loop import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, size_defaults
 
@@ -47,24 +47,43 @@ def test_constant_schedule_keeps_the_rate(tmp_path):
     assert seen == [1e-3] * 12
 
 
-def test_under_a_time_budget_the_rate_decays_over_the_seconds(tmp_path):
+class FakeClock:
+    """The loop's clock, moved only by the steps: each step takes `per_step` seconds (a power of 2,
+    so the sums are exact), however busy the machine."""
+
+    def __init__(self, per_step: float = 1 / 64):
+        self.now, self.per_step = 1000.0, per_step
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def hook(self, task, state):  # after each step
+        self.now += self.per_step
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(loop, "time", fake)
+    return fake
+
+
+def test_under_a_time_budget_the_rate_decays_over_the_seconds(tmp_path, clock):
     seen, hook = lr_log()
-
-    def slow(task, state):
-        time.sleep(0.01)
-
-    _, metrics = run(tmp_path, hooks=(hook, slow), epochs=10_000, lr=1e-3, max_seconds=0.6)
+    _, metrics = run(tmp_path, hooks=(hook, clock.hook), epochs=10_000, lr=1e-3, max_seconds=0.5)
     assert metrics["stopped"] == "max_seconds"
-    assert all(a >= b for a, b in zip(seen, seen[1:]))  # never rises
-    assert seen[0] > 0.9e-3  # the step share of 10 000 epochs is negligible: the seconds drive it
-    assert seen[-1] < 0.3e-3  # the last step ran near the end of the budget
+    assert metrics["steps"] == 33  # the first step boundary after 0.5 s: 33/64 s
+    assert metrics["train_seconds"] == 33 / 64
+    total = 10_000 * 12  # the step share of 10 000 epochs is negligible: the seconds drive the rate
+    expected = [1e-3 * (1 - max(s / total, s / 64 / 0.5)) for s in range(33)]
+    assert seen == pytest.approx(expected, rel=1e-12)
 
 
-def test_the_budget_counts_the_whole_run_across_resumes(tmp_path):
-    _, first = run(tmp_path, epochs=10_000, max_seconds=0.3)
-    assert first["stopped"] == "max_seconds"
+def test_the_budget_counts_the_whole_run_across_resumes(tmp_path, clock):
+    _, first = run(tmp_path, hooks=(clock.hook,), epochs=10_000, max_seconds=0.25)
+    assert first["stopped"] == "max_seconds" and first["steps"] == 17  # 17/64 s > 0.25 s
     _, again = train_vae(
-        VAEConfig(), ELBOConfig(), TrainConfig(resume=str(tmp_path), epochs=10_000, max_seconds=0.3), figures=False
+        VAEConfig(), ELBOConfig(), TrainConfig(resume=str(tmp_path), epochs=10_000, max_seconds=0.25), figures=False
     )
     assert again["stopped"] == "max_seconds" and again["steps"] == first["steps"]  # budget already spent
 

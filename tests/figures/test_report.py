@@ -125,16 +125,3 @@ def test_rows_warnings_and_provenance(tmp_path):
     assert "How this run was made" in doc and "klvae train --epochs 3" in doc
     assert "<details>" in doc and "active_units" in doc
     assert doc.index("warning") < doc.index("Metrics") < doc.index("How this run was made")
-
-
-def test_counts_and_fractions_of_epochs_are_said_properly():
-    from klvae.runs.summary import count, epochs_phrase, undertrained_warning
-
-    assert [count(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
-    assert count(1, "bit") == "1 bit" and epochs_phrase(6, 12) == "0.5 of an epoch (6 of 12 steps)"
-    assert epochs_phrase(18, 12) == "1.5 epochs" and epochs_phrase(36, 12) == "3 epochs"
-    config = {"data": {"n_train": 1437}, "train": {"batch_size": 128}}
-    warning = undertrained_warning({"stopped": "max_seconds", "epochs": 0, "steps": 6}, config)
-    assert warning is not None and "0.5 of an epoch" in warning
-    assert undertrained_warning({"stopped": "completed", "epochs": 1, "steps": 12}, config) is None
-    assert undertrained_warning({"stopped": "max_seconds", "epochs": 9, "steps": 108}, config) is None

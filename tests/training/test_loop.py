@@ -240,16 +240,6 @@ def test_damaged_checkpoint_is_named(tmp_path):
 # --------------------------------------------------------------------------- progress bar
 
 
-def test_the_bar_total_follows_a_time_budget_that_ends_first():
-    from klvae.training.progress import Progress
-
-    bar = Progress(2400, enabled=False, max_seconds=30)
-    assert bar.total_for(step=100, seconds=10) == 300  # 10 steps/s for 20 more seconds
-    assert bar.total_for(step=2000, seconds=1) == 2400  # the epochs end first
-    assert bar.total_for(step=500, seconds=40) == 500  # past the budget: it ends here
-    assert Progress(2400, enabled=False).total_for(step=100, seconds=10) == 2400  # no budget
-
-
 def test_the_losses_reach_the_listeners_every_sync_and_every_epoch(tmp_path):
     """12 steps an epoch with log_every = 50: the values still come at every epoch's end."""
     seen = {"values": [], "epochs": []}

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import integrate
 
-from klvae.vae import VAE, VAEConfig, evaluate_vae, evaluate_vae_per_image, iw_log_px, log_likelihood
+from klvae.vae import VAE, VAEConfig, evaluate_vae, evaluate_vae_per_image, iw_log_px
 from vae_reference import hand_elbo, hand_log_px_z, tiny_model
 
 X = np.array([1.0, 0.0])
@@ -114,10 +114,6 @@ def test_gaussian_iw_matches_exact_log_density():
 def test_k_must_be_positive():
     with pytest.raises(ValueError, match="k must be at least 1"):
         iw_log_px(tiny_model(), repeated(X, 1), k=0)
-
-
-def test_log_likelihood_reduces_over_pixels_only():
-    assert log_likelihood(torch.zeros(6, 5, 1, 2, 2), torch.zeros(5, 1, 2, 2), "bernoulli").shape == (6, 5)
 
 
 def test_standard_errors_are_those_of_the_per_example_values():

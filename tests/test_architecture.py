@@ -10,7 +10,9 @@ no import cycles; imports of klvae modules at the top of the module (the lazy na
 their functions so that the command line answers at once: those imports obey the other rules);
 no private (underscore) names, and no other layer's private modules, imported; no re-export of
 another module's names except in a package's `__init__.py`; no pyplot, no `matplotlib.use`;
-no module over 400 lines and no function over 80 (its docstring aside).
+no module over 400 lines and no function over 80 (its docstring aside); and every module that
+defines a function or a class has its own test file, at the same place under `tests/`
+(`tests/<folders>/test_<name>.py`, the leading underscore of a private module dropped).
 """
 
 from __future__ import annotations
@@ -21,6 +23,18 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "klvae"
+TESTS = Path(__file__).resolve().parent
+MAX_FUNCTION_LINES = 80
+
+# Not done yet: modules being rewritten elsewhere that still break the two rules below. Each entry
+# comes out when its module is done (the tests fail on an entry that no longer applies).
+LONG_FUNCTIONS_NOT_YET_SPLIT: set[str] = set()  # "module:function" entries, none left today
+MODULES_NOT_YET_TESTED = {
+    "klvae.cli.npz_output",  # the command line's bounded-memory .npz writer, tested today through sample --npz
+    "klvae.measures._checks",  # the measures' argument checks, tested today through each measure
+    "klvae.measures._kernels",  # the cancellation-free terms, tested today through elementwise and discrete
+    "klvae.measures._numpy_path",  # the NumPy fast path, tested today against the torch path in test_discrete
+}
 
 ROOT = {"klvae._io", "klvae._version"}  # the foundation: atomic file writing, the version
 LAYERS = ("measures", "experiments", "data", "training", "figures", "vae", "gan", "runs", "cli")
@@ -233,3 +247,76 @@ def test_the_rules_catch_what_they_should():
         "imports klvae.cli",
         "inside a function",
     ]
+
+
+# --------------------------------------------------------------------------- function length
+
+
+def _function_lengths(tree: ast.Module, prefix: str = ""):
+    """(qualified name, lines) of every function and method, nested ones too, its docstring aside."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            doc = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+            doc = doc and isinstance(body[0].value.value, str)
+            start = body[0].end_lineno + 1 if doc else body[0].lineno
+            yield f"{prefix}{node.name}", max(0, node.end_lineno - start + 1)
+
+
+def _long_functions(tree: ast.Module, module: str) -> dict[str, int]:
+    return {n: k for n, k in _function_lengths(tree, module + ":") if k > MAX_FUNCTION_LINES}
+
+
+def test_no_function_is_longer_than_80_lines():
+    long = {n: k for m, tree in MODULES.items() for n, k in _long_functions(tree, m).items()}
+    waived = {n: k for n, k in long.items() if n in LONG_FUNCTIONS_NOT_YET_SPLIT}
+    assert not long.keys() - waived.keys(), f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+    assert waived.keys() == LONG_FUNCTIONS_NOT_YET_SPLIT, (
+        f"short now, take out of LONG_FUNCTIONS_NOT_YET_SPLIT: {LONG_FUNCTIONS_NOT_YET_SPLIT - waived.keys()}"
+    )
+
+
+def test_the_length_rule_catches_a_long_function_and_not_its_docstring():
+    body = "".join(f"    x{i} = {i}\n" for i in range(81))
+    doc = '    """' + "\n" * 30 + '    """\n'
+    assert _long_functions(ast.parse("def f():\n" + body), "m") == {"m:f": 81}
+    assert _long_functions(ast.parse("def f():\n" + doc + body[: -len("    x80 = 80\n")]), "m") == {}
+    nested = "class A:\n    def g(self):\n" + "".join(f"        y{i} = {i}\n" for i in range(90))
+    assert _long_functions(ast.parse(nested), "m") == {"m:g": 90}
+
+
+# --------------------------------------------------------------------------- tests mirror the tree
+
+
+def _test_file(module: str) -> Path:
+    """Where the tests of `module` live: tests/<its folders>/test_<its name, no leading underscore>.py;
+    a package's `__init__`: tests/<package folders>/test_<package>.py; `klvae` itself: tests/test_klvae.py."""
+    parts = module.split(".")[1:]
+    if not parts:
+        return TESTS / "test_klvae.py"
+    if _is_package(module):
+        return TESTS.joinpath(*parts) / f"test_{parts[-1]}.py"
+    return TESTS.joinpath(*parts[:-1]) / f"test_{parts[-1].lstrip('_')}.py"
+
+
+def _defines_code(tree: ast.Module) -> bool:
+    return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body)
+
+
+def test_every_module_with_code_has_its_own_test_file():
+    untested = {m for m, tree in MODULES.items() if _defines_code(tree) and not _test_file(m).is_file()}
+    missing = {m: str(_test_file(m).relative_to(TESTS.parent)) for m in sorted(untested - MODULES_NOT_YET_TESTED)}
+    assert not missing, f"modules without their test file: {missing}"
+    assert untested >= MODULES_NOT_YET_TESTED, (
+        f"tested now, take them out of MODULES_NOT_YET_TESTED: {MODULES_NOT_YET_TESTED - untested}"
+    )
+
+
+def test_the_test_file_of_a_module_mirrors_its_place():
+    assert _test_file("klvae") == TESTS / "test_klvae.py"
+    assert _test_file("klvae._io") == TESTS / "test_io.py"
+    assert _test_file("klvae.runs.vae.report") == TESTS / "runs" / "vae" / "test_report.py"
+    assert _test_file("klvae.measures._kernels") == TESTS / "measures" / "test_kernels.py"
+    assert _test_file("klvae.cli") == TESTS / "cli" / "test_cli.py"
+    assert _defines_code(ast.parse("X = 1\nfrom a import b\n")) is False
+    assert _defines_code(ast.parse("class A:\n    pass\n")) is True

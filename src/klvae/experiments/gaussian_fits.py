@@ -298,14 +298,12 @@ class Branch(NamedTuple):
 
 
 class SweepResult(dict):
-    """The result of `reverse_kl_sweep`: a dict (as written to JSON) whose keys also read as
-    attributes, as scipy's ``OptimizeResult``: ``result.d_cross == result["d_cross"]``."""
+    """`reverse_kl_sweep`'s result: a dict (its JSON) whose keys read as attributes, as scipy's ``OptimizeResult``."""
 
     def __getattr__(self, name: str):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        if name not in self:
+            raise AttributeError(name)
+        return self[name]
 
 
 class SweepRow(NamedTuple):
@@ -326,18 +324,8 @@ class SweepRow(NamedTuple):
     @classmethod
     def at(cls, d: float, sym: Branch, off: Branch | None) -> SweepRow:
         best = off if off is not None and off.kl < sym.kl else sym
-        return cls(
-            float(d),
-            abs(best.mean),
-            best.std,
-            best.kl,
-            sym.std,
-            sym.kl,
-            sym.curvature,
-            None if off is None else abs(off.mean),
-            None if off is None else off.std,
-            None if off is None else off.kl,
-        )
+        offs = (None, None, None) if off is None else (abs(off.mean), off.std, off.kl)
+        return cls(float(d), abs(best.mean), best.std, best.kl, sym.std, sym.kl, sym.curvature, *offs)
 
 
 def _branch(d: float, sigma: float, mean0: float, std0: float, n_nodes: int) -> Branch:
@@ -363,10 +351,9 @@ def reverse_kl_sweep(separations, *, sigma: float = 1.0, n_nodes: int = 1024, bi
     where the off-centre optimum first exists) and `d_cross` (where it becomes the global
     one) are refined by `bisections` halvings of the grid step. KLs in nats, by the quadrature objective.
 
-    Returns a `SweepResult`, a dict of lists keyed by the fields of `SweepRow` (`d`, `best_mean`
-    (|μ|), `best_std`, `best_kl`, `sym_std`, `sym_kl`, `sym_curvature`, `off_mean`, `off_std`,
-    `off_kl`), plus the floats `d_appear` and `d_cross` (None when not inside the swept range);
-    its keys also read as attributes.
+    Returns a `SweepResult` (keys read as attributes): lists keyed by the fields of `SweepRow` (`d`,
+    `best_mean` (|μ|), `best_std`, `best_kl`, `sym_std`, `sym_kl`, `sym_curvature`, `off_mean`,
+    `off_std`, `off_kl`), and the floats `d_appear`, `d_cross` (None when not inside the swept range).
     """
     ds = np.sort(np.asarray(separations, dtype=float))
     if ds.ndim != 1 or ds.size < 2 or (ds < 0).any():
@@ -391,7 +378,12 @@ def reverse_kl_sweep(separations, *, sigma: float = 1.0, n_nodes: int = 1024, bi
         return 0.5 * (lo + hi)
 
     sym = [sym_at(d) for d in ds]
-    off = _follow_off_centre(ds, sigma, off_at)
+    off: list[Branch | None] = [None] * len(ds)  # by continuation from the largest d down, until it slides to 0
+    warm_d, warm = ds[-1], Branch(ds[-1], sigma, 0.0, 0.0)
+    for i in range(len(ds) - 1, -1, -1):
+        if ds[i] == 0 or (found := off_at(ds[i], warm_d, warm)) is None:
+            break
+        off[i], warm_d, warm = found, ds[i], found
     present = [(i, b) for i, b in enumerate(off) if b is not None]
     d_appear = d_cross = None
     if present and present[0][0] > 0:
@@ -406,18 +398,3 @@ def reverse_kl_sweep(separations, *, sigma: float = 1.0, n_nodes: int = 1024, bi
     out = SweepResult({k: [getattr(r, k) for r in rows] for k in SweepRow._fields})
     out["d_appear"], out["d_cross"] = d_appear, d_cross
     return out
-
-
-def _follow_off_centre(ds: np.ndarray, sigma: float, off_at) -> list[Branch | None]:
-    """The off-centre branch by continuation from the largest separation down, until it slides back to 0."""
-    off: list[Branch | None] = [None] * len(ds)
-    warm_d, warm = ds[-1], Branch(ds[-1], sigma, 0.0, 0.0)
-    for i in range(len(ds) - 1, -1, -1):
-        if ds[i] == 0:
-            break
-        found = off_at(ds[i], warm_d, warm)
-        if found is None:
-            break
-        off[i] = found
-        warm_d, warm = ds[i], found
-    return off

@@ -208,10 +208,10 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
     `p`, `q`: two discrete distributions (1-D arrays of probabilities, the KL from
     `klvae.measures.discrete.kl_divergence`) or two 1-D densities with `log_prob` (the KL by
     `klvae.measures.mixture.kl_numerical`). `base`: None (nats), 2 (bits), 10 (dits) or any base > 0, ≠ 1.
-    Returns (path, KL in that unit). The KL is computed once, before anything is drawn: a bad
-    input leaves no open figure.
+    Returns (path, KL in that unit), the KL computed once, before anything is drawn.
     """
-    unit, per_nat = unit_name(base), _units_per_nat(base)
+    unit = unit_name(base)
+    per_nat = float(entropy([0.5, 0.5], base=base)) / math.log(2)  # units in a nat, by the measures' base handling
     a, b = labels[0], labels[1]
     if hasattr(p, "log_prob"):
         data: tuple = _density_grid(p, q)
@@ -230,11 +230,6 @@ def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q"
     a1.set_title(f"KL({a}‖{b}) is the area under {a}·log({a}/{b})")
     a2.set_title(draw(a1, a2, *data, per_nat, unit, (a, b)) + value, fontsize=11)
     return save_png(fig, path), kl
-
-
-def _units_per_nat(base) -> float:
-    """Units of `base` in one nat, by the measures' base handling: a fair coin's entropy in them over in nats."""
-    return float(entropy([0.5, 0.5], base=base)) / float(entropy([0.5, 0.5]))
 
 
 def _density_grid(p, q) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -2,7 +2,8 @@
 and `evaluate_run` (a finished run evaluated again).
 
 `job` the phases of a run; `task` the VAE as the loop's `Task`; `best` the `--keep best` weights;
-`report` and `family` the run's figures and its report.html, each model's own asked of its family.
+`report` the run's report.html and its list of figures, `figures` the pictures that take more than
+one call of the figure layer, `family` what each model of the family says and draws of its own.
 """
 
 from klvae.runs.vae.job import evaluate_run, read_run_config, train_vae

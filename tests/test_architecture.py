@@ -32,6 +32,11 @@ LONG_FUNCTIONS_NOT_YET_SPLIT: set[str] = set()  # "module:function" entries, non
 MODULES_NOT_YET_TESTED = {
     "klvae.cli.npz_output",  # the command line's bounded-memory .npz writer, tested today through sample --npz
     "klvae.measures._sample_blocks",  # the sample estimators' blocked pair sums, tested today through them
+    # the measures of distribution objects, tested today through tests/measures/test_distribution_measures.py
+    "klvae.measures.distribution_quadrature",
+    "klvae.measures.measure_integrands",
+    "klvae.measures.pairwise_forms",
+    "klvae.measures.results",
 }
 
 ROOT = {"klvae._io", "klvae._version"}  # the foundation: atomic file writing, the version

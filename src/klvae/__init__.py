@@ -49,6 +49,7 @@ _EXPORTS = {
         "kl_method",
         "MCEstimate",
         "MeasureResult",
+        "ScipyDistribution",
         "MixtureKL",
         "kl_gaussian_mixtures",
         "measure_method",

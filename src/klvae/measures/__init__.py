@@ -20,6 +20,7 @@ module                 what it owns
 `exponential_family`   Rényi, Hellinger, χ², KL within one exponential family, non-cancelling
 `pairwise_forms`       closed forms of the Rényi family by pair; the Bhattacharyya distance
 `mixture_bounds`       KL between Gaussian mixtures: guaranteed bounds, variational, MC
+`scipy_adapter`        a frozen 1-D scipy.stats distribution wherever a torch one goes
 `results`              `MeasureResult`: a tensor with its method, error bound or standard error
 `mixture`              Gaussian mixtures and the numerical KL with its error bound
 `monte_carlo`          Monte Carlo KL with its standard error
@@ -76,6 +77,7 @@ from klvae.measures.mvn import entropy_mvn, kl_mvn
 from klvae.measures.pairwise_forms import bhattacharyya_distance
 from klvae.measures.results import MeasureResult
 from klvae.measures.sample_distances import energy_distance, sliced_wasserstein, wasserstein_distance_nd
+from klvae.measures.scipy_adapter import ScipyDistribution
 from klvae.measures.wasserstein import wasserstein_distance, wasserstein_distance_samples
 
 __all__ = [
@@ -118,6 +120,7 @@ __all__ = [
     "NumericalKL",
     "MCEstimate",
     "MeasureResult",
+    "ScipyDistribution",
     "MixtureKL",
     "kl_gaussian_mixtures",
     "measure_method",

@@ -13,9 +13,11 @@
 3. **Monte Carlo** (`klvae.measures.measure_integrands.mc_measure`), a `MeasureResult` carrying
    ``stderr``; ``exact=True`` refuses it with a ValueError.
 
-`Independent` pairs reduce to their components for the measures that add over independent
-coordinates (entropy, cross-entropy, KL, Rényi; Hellinger, χ² and α through Rényi), whatever
-method the components take. `measure_method(measure, p, q)` says which method a pair takes.
+A frozen one-dimensional ``scipy.stats`` distribution is accepted wherever a torch one is
+(`klvae.measures.scipy_adapter`). `Independent` pairs reduce to their components for the
+measures that add over independent coordinates (entropy, cross-entropy, KL, Rényi; Hellinger, χ²
+and α through Rényi), whatever method the components take. `measure_method(measure, p, q)` says
+which method a pair takes.
 Batch shapes broadcast as in torch. Gradients flow through closed forms, quadrature, summation and
 reparameterised Monte Carlo.
 """
@@ -35,6 +37,7 @@ from klvae.measures.gaussian_divergences import eigen_parts, is_gaussian, tv_gau
 from klvae.measures.measure_integrands import MEASURES, finish_error, mc_measure, measure_spec
 from klvae.measures.pairwise_forms import renyi_closed
 from klvae.measures.results import MeasureResult
+from klvae.measures.scipy_adapter import as_distribution, is_scipy_frozen
 
 __all__ = ["distribution_measure", "measure_method", "is_distribution"]
 
@@ -44,8 +47,8 @@ _ADDITIVE = ("entropy", "cross_entropy", "kl", "renyi")
 
 
 def is_distribution(x) -> bool:
-    """True for a ``torch.distributions`` object (and a wrapped ``scipy.stats`` one)."""
-    return isinstance(x, Distribution)
+    """True for a ``torch.distributions`` object or a frozen 1-D ``scipy.stats`` one."""
+    return isinstance(x, Distribution) or is_scipy_frozen(x)
 
 
 class _Answer(NamedTuple):
@@ -228,6 +231,7 @@ def measure_method(measure: str, p, q=None, *, alpha=None) -> str:
     ('closed form', 'quadrature')
     """
     spec = measure_spec(measure, alpha=alpha, f=(lambda t: t) if measure == "f" else None)
+    p, q = as_distribution(p), as_distribution(q)
     _check(measure, p, q)
     if _closed(spec, p, q) is not None:
         return "closed form"
@@ -266,6 +270,7 @@ def distribution_measure(
     (0.06915, 'quadrature', True)
     """
     spec = measure_spec(measure, alpha=alpha, f=f, f_at_infinity=f_at_infinity)
+    p, q = as_distribution(p), as_distribution(q)
     _check(measure, p, q)
     if spec.name in ("renyi", "alpha") and spec.alpha is None:
         raise ValueError(f"{measure} needs its order alpha")

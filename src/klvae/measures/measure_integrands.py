@@ -78,8 +78,11 @@ class MeasureSpec:
             return 0.5 * (torch.exp(0.5 * lp) - torch.exp(0.5 * lq)).square()
         if self.name == "tv":
             return 0.5 * (lp.exp() - lq.exp()).abs()
-        if self.name == "chi2":  # q (p/q − 1)²
-            inside = lqs.exp() * torch.expm1(torch.where(on_q, lps - lqs, 0.0)).square()
+        if self.name == "chi2":  # q (p/q − 1)², in logs where p/q > 1 (q may underflow while p²/q does not)
+            d = torch.where(on_q, lps - lqs, 0.0)
+            dp = torch.where(d > 0, d, 1.0)
+            above = torch.exp(lqs + 2 * (dp + torch.log(-torch.expm1(-dp))))
+            inside = torch.where(d > 0, above, lqs.exp() * torch.expm1(torch.where(d > 0, 0.0, d)).square())
             return torch.where(on_q, torch.where(on_p, inside, lqs.exp()), torch.where(on_p, math.inf, 0.0))
         if self.name in ("renyi", "alpha"):
             return self._power_terms(lps, lqs, on_p, on_q)

@@ -15,8 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import klvae
+from klvae.figures import new_figure
+
 root = Path(tempfile.mkdtemp())
-train = ["-m", "klvae", "train", "--epochs", "2", "--iw-k", "10", "--threads", "1"]
+train = ["-m", "klvae", "train", "--epochs", "3", "--iw-k", "10", "--threads", "1"]
 torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 # both at once: one process, and torchrun's two
 jobs = [
@@ -42,3 +45,22 @@ for key in ("test_elbo", "test_iw_nll", "test_kl"):
     assert abs(a[key] - b[key]) <= 1e-5 * abs(a[key])
 print("processes:", a["processes"], "and", b["processes"])
 assert (a["processes"], b["processes"]) == (1, 2)
+
+# %%
+# The validation ELBO after each epoch, from each run's ``metrics.jsonl``: one curve over
+# the other.
+
+curves = {name: klvae.load_metrics_jsonl(root / name / "metrics.jsonl") for name in ("one", "two")}
+fig = new_figure(5.6, 3.4)
+ax = fig.add_subplot()
+for (name, records), style in zip(curves.items(), ("o-", "x--")):
+    ax.plot(
+        [r["epoch"] for r in records],
+        [r["val_elbo"] for r in records],
+        style,
+        label={"one": "1 process", "two": "2 processes"}[name],
+    )
+ax.set(xlabel="epoch", ylabel="validation ELBO (nats)", title="1 process and 2 (DDP): the same curve")
+ax.legend(fontsize=8)
+for r1, r2 in zip(*curves.values()):
+    assert abs(r1["val_elbo"] - r2["val_elbo"]) <= 1e-5 * abs(r1["val_elbo"])

@@ -117,7 +117,9 @@ def validation_exclusions(modules: list[str]) -> list[str]:
             where = getattr(obj, "__module__", None) or package.__name__  # constants: the package
             if isinstance(obj, type(package)):
                 where = obj.__name__
-            if any(where == m or where.startswith(m + ".") for m in modules):
+            constant = not callable(obj) and not isinstance(obj, type(package))
+            if constant or any(where == m or where.startswith(m + ".") for m in modules):
+                # constants: their "docstring" is a #: comment, not numpydoc's business
                 patterns.append("^" + re.escape(f"klvae.{layer}.{name}") + r"(\.|$)")
         if any(package.__name__ == m or package.__name__.startswith(m + ".") for m in modules):
             patterns.append("^" + re.escape(package.__name__) + "$")

@@ -118,15 +118,34 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
     Layout: magic = two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16,
     0x0C int32, 0x0D float32, 0x0E float64), the number of dimensions d; then d big-endian
     uint32 sizes; then prod(sizes) values, big-endian, row-major. Gzip is detected from the
-    file's first bytes, not its name. `ndim`, if given, is the number of dimensions required.
-    The header is read first; no more than the data it promises plus one byte is ever read
-    (or inflated), so a small file cannot claim, or inflate to, gigabytes.
+    file's first bytes, not its name. The header is read first; no more than the data it
+    promises plus one byte is ever read (or inflated), so a small file cannot claim, or inflate
+    to, gigabytes.
 
-    Returns an array of shape `sizes` in native byte order. Raises `DataError` naming the file
-    for a bad magic number, unknown type code, wrong number of dimensions, truncated or
-    over-long data, or a corrupt gzip stream.
-    Reference: Y. LeCun et al., "The MNIST database", file format section.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The IDX file.
+    ndim : int, optional
+        The number of dimensions required.
 
+    Returns
+    -------
+    numpy.ndarray
+        An array of shape `sizes` in native byte order.
+
+    Raises
+    ------
+    DataError
+        Naming the file, for a bad magic number, unknown type code, wrong number of dimensions,
+        truncated or over-long data, or a corrupt gzip stream.
+
+    References
+    ----------
+    Y. LeCun et al., "The MNIST database", file format section.
+
+    Examples
+    --------
     >>> import tempfile, struct
     >>> p = Path(tempfile.mkdtemp()) / "t-idx1-ubyte"
     >>> _ = p.write_bytes(struct.pack(">HBBI", 0, 0x08, 1, 3) + bytes([7, 8, 9]))
@@ -186,10 +205,30 @@ def read_npy_header(f, available: int, source: str) -> tuple[tuple[int, ...], np
     against the file's size before reading means a 200-byte file cannot make the reader allocate
     the 745 GiB its header claims. Leaves `f` at the first data byte.
 
-    Returns ``(shape, dtype)``. Raises `DataError` starting with `source` for a file that is not
-    ``.npy``, an array of Python objects (stored pickled: never loaded), or a size that differs
-    from the header's.
+    Parameters
+    ----------
+    f : file-like
+        A binary file positioned at the header.
+    available : int
+        Bytes from the header's start to the end of the file.
+    source : str
+        Names the file in error messages.
 
+    Returns
+    -------
+    shape : tuple of int
+        The array's shape.
+    dtype : numpy.dtype
+        Its dtype.
+
+    Raises
+    ------
+    DataError
+        Starting with `source`, for a file that is not ``.npy``, an array of Python objects
+        (stored pickled: never loaded), or a size that differs from the header's.
+
+    Examples
+    --------
     >>> import io
     >>> buf = io.BytesIO()
     >>> np.save(buf, np.zeros((2, 3), np.float32))
@@ -231,7 +270,31 @@ def read_npy_header(f, available: int, source: str) -> tuple[tuple[int, ...], np
 
 
 def read_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int, source: str) -> np.ndarray:
-    """One array of an .npz, its header and sizes checked before any data is read."""
+    """One array of an .npz, its header and sizes checked before any data is read.
+
+    Parameters
+    ----------
+    zf : zipfile.ZipFile
+        The open archive.
+    info : zipfile.ZipInfo
+        The member to read.
+    archive_size : int
+        The archive's size in bytes: a member claiming more compressed bytes, or more inflated
+        bytes than deflate can produce from them, is refused.
+    source : str
+        Names the file and member in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The member's array.
+
+    Raises
+    ------
+    DataError
+        For an unsupported compression method, forged sizes, or a member that is not a valid
+        ``.npy`` or whose size disagrees with its header.
+    """
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise DataError(
             f"{source}: compression method {info.compress_type} is not supported "

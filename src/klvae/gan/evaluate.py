@@ -42,10 +42,12 @@ __all__ = [
     "NOT_FID",
 ]
 
-EVAL_SAMPLES = 2500  # generated samples scored per evaluation, as in VEEGAN / PacGAN
+#: Generated samples scored per evaluation, as in VEEGAN and PacGAN.
+EVAL_SAMPLES = 2500
 IMAGE_EVAL_SAMPLES = 2000  # generated images scored per evaluation by the offline classifier
 HQ_RADIUS = 3.0  # high quality: within 3σ of the nearest mode
 EVAL_SEED = 1234  # evaluation samples use their own seed: epochs compare, training RNG untouched
+#: What the image scores are, and that they are not FID (printed with them).
 NOT_FID = (
     "Image scores come from a classifier that klvae trains on the same data and keeps in the "
     "run (classifier.safetensors): class_kl = KL(generated class histogram ‖ data class "
@@ -56,7 +58,19 @@ NOT_FID = (
 
 @dataclass(frozen=True)
 class ModeCoverage:
-    """The mode-coverage numbers of one set of samples (see the module docstring)."""
+    """The mode-coverage numbers of one set of samples (see the module docstring).
+
+    Parameters
+    ----------
+    modes : int
+        Modes with at least one high-quality sample nearest to them.
+    high_quality : float
+        Fraction of samples within 3σ of their nearest mode, in [0, 1].
+    reverse_kl : float
+        KL(q_modes ‖ uniform) in nats over the high-quality samples; NaN if there are none.
+    counts : tuple of int
+        High-quality samples per mode, (K,).
+    """
 
     modes: int  # modes with at least one high-quality sample nearest to them
     high_quality: float  # fraction of samples within 3σ of their nearest mode, in [0, 1]
@@ -75,11 +89,36 @@ class ModeCoverage:
 def mode_coverage(samples, means, sigma: float, *, radius: float = HQ_RADIUS) -> ModeCoverage:
     """Modes captured, high-quality fraction and reverse KL of `samples` against a mixture.
 
-    samples: (n, D) points; means: (K, D) mode centres; sigma: the modes' common standard
-    deviation; a sample is high quality within `radius`·σ of its nearest mean. Uses
-    `klvae.measures.discrete.kl_divergence` for KL(q ‖ uniform) (nats). References: VEEGAN section 5.1,
-    PacGAN table 1.
+    A sample is high quality within `radius`·σ of its nearest mean; KL(q ‖ uniform) over the
+    modes' shares of the high-quality samples is computed with `klvae.measures.kl_divergence`.
 
+    Parameters
+    ----------
+    samples : array_like or torch.Tensor
+        Points, shape (n, D).
+    means : array_like or torch.Tensor
+        The mixture's mode centres, shape (K, D).
+    sigma : float
+        The modes' common standard deviation.
+    radius : float
+        High quality within ``radius``·σ of the nearest mean (3 in VEEGAN and PacGAN).
+
+    Returns
+    -------
+    ModeCoverage
+        Modes captured, high-quality fraction, reverse KL in nats, counts per mode.
+
+    Raises
+    ------
+    ValueError
+        For shapes other than (n, D) and (K, D), empty input, or a σ that is not positive and finite.
+
+    References
+    ----------
+    Srivastava et al., "VEEGAN" (2017), section 5.1; Lin et al., "PacGAN" (2018), table 1.
+
+    Examples
+    --------
     >>> means = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
     >>> cov = mode_coverage(torch.tensor([[0.0, 0.1], [0.05, 0.0], [5.0, 5.0]]), means, 1.0)
     >>> cov.modes, round(cov.high_quality, 4), round(cov.reverse_kl, 4)  # KL = log 2
@@ -139,8 +178,23 @@ def classifier_scores(
       +inf when the generator makes a class the data never has; 0 for matching histograms.
     - ``confidence`` = mean over images of max_c softmax(logits)_c, in [1/C, 1].
 
-    images: (n, C, H, W); data_labels: (N,) int; returns {"class_kl", "confidence"} and the
-    histograms.
+    Parameters
+    ----------
+    classifier : torch.nn.Module
+        Maps images (B, C, H, W) to logits (B, num_classes), e.g. from `train_classifier`.
+    images : torch.Tensor
+        Generated images, shape (n, C, H, W).
+    data_labels : torch.Tensor
+        The data's integer labels, shape (N,).
+    num_classes : int
+        Number of classes C.
+    batch_size : int
+        Images per forward pass.
+
+    Returns
+    -------
+    dict
+        ``{"class_kl", "confidence", "class_histogram", "data_class_histogram"}``.
     """
     classifier.eval()
     probs = torch.cat([torch.softmax(classifier(b), dim=1) for b in images.split(batch_size)])
@@ -156,7 +210,20 @@ def classifier_scores(
 
 @torch.no_grad()
 def sample_fixed(generator, n: int) -> torch.Tensor:
-    """n samples of G at fixed z (seed `EVAL_SEED`): epochs compare, the training RNG is untouched."""
+    """Samples of G at a fixed z (seed `EVAL_SEED`): epochs compare, the training RNG is untouched.
+
+    Parameters
+    ----------
+    generator : Generator
+        The generator G.
+    n : int
+        Number of samples.
+
+    Returns
+    -------
+    torch.Tensor
+        G(z) for n fixed draws z ~ N(0, I), on G's device.
+    """
     device = next(generator.parameters()).device
     z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(EVAL_SEED))
     return generator(z.to(device))
@@ -172,7 +239,30 @@ def train_classifier(
     lr: float = 1e-3,
     seed: int = 0,
 ) -> Classifier:
-    """Fit the small MLP `Classifier` with Adam on cross-entropy (the offline GAN scorer)."""
+    """Fit the small MLP `Classifier` with Adam on cross-entropy (the offline GAN scorer).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Training images, shape (N, C, H, W).
+    y : torch.Tensor
+        Their integer labels, shape (N,).
+    num_classes : int
+        Number of classes.
+    epochs : int
+        Passes over the data.
+    batch_size : int
+        Images per step.
+    lr : float
+        Adam's learning rate.
+    seed : int
+        Seed of the initialization, shuffling and dropout (torch's global RNG is left as it was).
+
+    Returns
+    -------
+    Classifier
+        The trained classifier, in training mode.
+    """
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

@@ -31,8 +31,34 @@ class GANConfig:
     """Settings of the GAN's networks and game (one field per `klvae gan` flag).
 
     Fields left as None take a default that depends on the loss or the data (see `resolved`).
-    The optimizer settings are the training loop's (`TrainConfig`: lr, Adam's β's, schedule),
-    shared by both players.
+    The optimizer settings are the training loop's (`klvae.training.TrainConfig`: lr, Adam's
+    β's, schedule), shared by both players.
+
+    Parameters
+    ----------
+    loss : str
+        ``"minimax"``, ``"nonsaturating"`` or ``"wasserstein"`` (WGAN-GP).
+    pack : int
+        PacGAN degree m: D judges m samples jointly.
+    latent_dim : int, optional
+        Dimension of z ~ N(0, I) (2-D data: 2; images: 32).
+    g_hidden : int, optional
+        Generator hidden width (2-D: 128; images: 256).
+    g_layers : int
+        Generator hidden layers.
+    d_hidden : int, optional
+        Discriminator hidden width (2-D: 128; images: 256).
+    d_layers : int
+        Discriminator hidden layers.
+    n_critic : int, optional
+        Discriminator steps per generator step (1; wasserstein: 5).
+    gp_weight : float
+        λ of the gradient penalty (wasserstein only).
+
+    Raises
+    ------
+    ValueError
+        For an unknown loss, a size below 1 or a negative penalty weight.
     """
 
     loss: str = "nonsaturating"  # minimax | nonsaturating | wasserstein
@@ -56,7 +82,18 @@ class GANConfig:
             raise ValueError(f"gp_weight must be non-negative, got {self.gp_weight}")
 
     def resolved(self, *, image: bool) -> GANConfig:
-        """A copy with every None field set to its default for this loss and kind of data."""
+        """A copy with every None field set to its default for this loss and kind of data.
+
+        Parameters
+        ----------
+        image : bool
+            Whether the data are images (else 2-D points).
+
+        Returns
+        -------
+        GANConfig
+            The copy, with no field None.
+        """
         wgan = self.loss == "wasserstein"
         pick = lambda v, default: default if v is None else v  # noqa: E731
         return replace(
@@ -74,6 +111,25 @@ class GANConfig:
 def pack(x: torch.Tensor, m: int) -> torch.Tensor:
     """Group a batch into packs of m: (N, *shape) → (N // m, m, *shape), dropping N mod m.
 
+    Parameters
+    ----------
+    x : torch.Tensor
+        A batch, shape (N, ...).
+    m : int
+        Samples per pack.
+
+    Returns
+    -------
+    torch.Tensor
+        The packs, shape (N // m, m, ...).
+
+    Raises
+    ------
+    ValueError
+        If m < 1 or the batch cannot fill one pack.
+
+    Examples
+    --------
     >>> pack(torch.arange(10.0).reshape(5, 2), 2).shape
     torch.Size([2, 2, 2])
     """
@@ -100,7 +156,24 @@ class Generator(nn.Module):
 
     Batch normalization (as in PacGAN's 2-D generator and DCGAN) markedly helps G spread its
     mass over many modes; in eval mode G uses the running statistics.
-    `out_range` = "real" gives a linear output (2-D points); "unit" a sigmoid (images in [0, 1]).
+
+    Parameters
+    ----------
+    latent_dim : int
+        Dimension of z.
+    out_shape : tuple of int
+        One sample's shape.
+    hidden : int
+        Hidden width.
+    layers : int
+        Hidden layers.
+    out_range : str
+        ``"real"``: a linear output (2-D points); ``"unit"``: a sigmoid (images in [0, 1]).
+
+    Raises
+    ------
+    ValueError
+        For another `out_range`.
     """
 
     def __init__(
@@ -120,7 +193,20 @@ class Generator(nn.Module):
         return self.net(z).reshape(len(z), *self.out_shape)  # (B, *out_shape)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n samples G(z), z ~ N(0, I), drawn on the module's device."""
+        """Samples G(z), z ~ N(0, I), drawn on the module's device.
+
+        Parameters
+        ----------
+        n : int
+            Number of samples.
+        generator : torch.Generator, optional
+            Source of z.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (n, *out_shape).
+        """
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)  # (n, latent)
         return self(z)
@@ -130,12 +216,28 @@ class Discriminator(nn.Module):
     """D: a pack (B, m, *in_shape) → one logit (or critic score) per pack, (B,).
 
     An MLP with LeakyReLU(0.2) and no normalization (safe for the gradient penalty). Its first
-    `layers − 1` hidden layers embed each of the m samples separately (shared weights); the
+    ``layers − 1`` hidden layers embed each of the m samples separately (shared weights); the
     m embeddings are concatenated (PacGAN) and the last hidden layer and the output judge
     the pack jointly. With m = 1 this is the plain MLP. Concatenating the raw samples instead
     makes every first-layer unit see a projection mixing the m samples, in which fine
     per-sample structure (grid25's σ = 0.05 modes) is blurred by the other samples'
     coordinates; such a discriminator stayed at chance on grid25.
+
+    Parameters
+    ----------
+    in_shape : tuple of int
+        One sample's shape.
+    hidden : int
+        Hidden width.
+    layers : int
+        Hidden layers.
+    pack : int
+        Samples per pack, m.
+
+    Raises
+    ------
+    ValueError
+        If `pack` < 1.
     """
 
     def __init__(self, in_shape: tuple[int, ...], hidden: int = 128, layers: int = 3, pack: int = 1):
@@ -156,7 +258,17 @@ class Discriminator(nn.Module):
 
 
 class Classifier(nn.Module):
-    """A small MLP image classifier (B, C, H, W) → logits (B, classes), for offline GAN scores."""
+    """A small MLP image classifier (B, C, H, W) → logits (B, classes), for offline GAN scores.
+
+    Parameters
+    ----------
+    in_shape : tuple of int
+        One image's shape (C, H, W).
+    num_classes : int
+        Number of classes.
+    hidden : int
+        Hidden width.
+    """
 
     def __init__(self, in_shape: tuple[int, ...], num_classes: int, hidden: int = 256):
         super().__init__()
@@ -178,6 +290,22 @@ class Classifier(nn.Module):
 def build_gan(config: GANConfig, data_shape: tuple[int, ...], *, image: bool) -> tuple[Generator, Discriminator]:
     """The generator and discriminator for data of `data_shape` (one sample's shape).
 
+    Parameters
+    ----------
+    config : GANConfig
+        The networks' settings (None fields resolved for the data).
+    data_shape : tuple of int
+        One sample's shape.
+    image : bool
+        Whether the data are images (a sigmoid output, wider defaults).
+
+    Returns
+    -------
+    tuple of (Generator, Discriminator)
+        The two networks.
+
+    Examples
+    --------
     >>> g, d = build_gan(GANConfig(pack=2), (2,), image=False)
     >>> d(pack(g.sample(8), 2)).shape
     torch.Size([4])
@@ -193,7 +321,24 @@ def build_gan(config: GANConfig, data_shape: tuple[int, ...], *, image: bool) ->
 
 
 def save_gan(generator: Generator, discriminator: Discriminator, config: GANConfig, path: str | os.PathLike) -> Path:
-    """G and D weights (`generator.*`, `discriminator.*`) with the GANConfig as JSON metadata."""
+    """Save G and D weights (`generator.*`, `discriminator.*`) with the GANConfig as JSON metadata.
+
+    Parameters
+    ----------
+    generator : Generator
+        G.
+    discriminator : Discriminator
+        D.
+    config : GANConfig
+        Stored as metadata, so the file says how to rebuild the networks.
+    path : str or os.PathLike
+        The safetensors file, written atomically.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
     tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
     tensors.update({f"discriminator.{k}": v for k, v in discriminator.state_dict().items()})
     meta = {

@@ -56,10 +56,26 @@ def _check_distribution(t: torch.Tensor, name: str, axis: int) -> None:
 def optimal_discriminator(p, q):
     """D*(x) = p(x) / (p(x) + q(x)): the discriminator that maximizes V(D, G) for fixed G.
 
-    p, q: probabilities or densities (any broadcastable shapes, NumPy/torch/lists); the result
-    has their broadcast shape, in [0, 1]. Where p = q = 0 every D is optimal; 1/2 is returned.
-    Reference: Goodfellow et al. (2014), proposition 1.
+    Where p = q = 0 every D is optimal; 1/2 is returned.
 
+    Parameters
+    ----------
+    p : array_like or torch.Tensor
+        Probabilities or densities of the data (lists, NumPy or torch).
+    q : array_like or torch.Tensor
+        Probabilities or densities of the generator, broadcastable against `p`.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        D* in [0, 1], of the broadcast shape; a tensor if either input is one.
+
+    References
+    ----------
+    Goodfellow et al., "Generative Adversarial Nets" (2014), proposition 1.
+
+    Examples
+    --------
     >>> optimal_discriminator([0.5, 0.25, 0.0], [0.5, 0.75, 0.0]).tolist()
     [0.5, 0.25, 0.5]
     """
@@ -74,10 +90,33 @@ def optimal_value(p, q, *, axis: int = -1):
 
     Computed directly from D* = p/(p+q) with 0·log 0 = 0 (torch.xlogy); it equals
     2·JSD(p ‖ q) − log 4, so lies in [−log 4, 0]: −log 4 iff p = q, 0 iff the supports are
-    disjoint. p, q: probability vectors along `axis` (broadcast elsewhere); returns the batch
-    shape. Raises ValueError for NaN, negative or non-normalized input.
-    Reference: Goodfellow et al. (2014), theorem 1.
+    disjoint.
 
+    Parameters
+    ----------
+    p : array_like or torch.Tensor
+        Probability vectors along `axis` (broadcast elsewhere).
+    q : array_like or torch.Tensor
+        Probability vectors along `axis`.
+    axis : int
+        The axis of the outcomes.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        V(D*, G) in nats, of the batch shape.
+
+    Raises
+    ------
+    ValueError
+        For NaN, negative or non-normalized input.
+
+    References
+    ----------
+    Goodfellow et al. (2014), theorem 1.
+
+    Examples
+    --------
     >>> float(optimal_value([1.0, 0.0], [0.0, 1.0]))  # disjoint: 2·log 2 − log 4
     0.0
     >>> round(float(optimal_value([0.5, 0.5], [0.5, 0.5])), 6)
@@ -98,9 +137,22 @@ def density_theory(log_p: np.ndarray, log_q: np.ndarray, dx: float) -> dict[str,
 
     The integrals ∫ f(x) dx are Riemann sums Σ f(x_i)·dx on the grid (for smooth densities
     that vanish at the grid's ends this is the trapezoid rule, accurate far beyond 1e-9).
-    JSD comes from `klvae.measures.discrete.js_divergence` on the cell masses p(x_i)·dx; V(D*, G) from
-    log D* = log p − logaddexp(log p, log q) directly, so `value == 2·jsd − log 4` is a check.
-    Returns {"jsd", "value", "identity_gap"} with identity_gap = value − (2·jsd − log 4).
+    JSD comes from `klvae.measures.js_divergence` on the cell masses p(x_i)·dx; V(D*, G) from
+    log D* = log p − logaddexp(log p, log q) directly, so ``value == 2·jsd − log 4`` is a check.
+
+    Parameters
+    ----------
+    log_p : numpy.ndarray
+        log p at the grid points.
+    log_q : numpy.ndarray
+        log q at the same points.
+    dx : float
+        The grid's spacing.
+
+    Returns
+    -------
+    dict
+        ``{"jsd", "value", "identity_gap"}`` with identity_gap = value − (2·jsd − log 4).
     """
     log_p = np.asarray(log_p, dtype=np.float64)
     log_q = np.asarray(log_q, dtype=np.float64)
@@ -115,8 +167,29 @@ def density_theory(log_p: np.ndarray, log_q: np.ndarray, dx: float) -> dict[str,
 def gaussian_shift_theory(mu: float, sigma: float = 1.0, *, points: int = 40_001) -> dict[str, float]:
     """JSD and V(D*, G) for p = N(0, σ²), q = N(μ, σ²), by `density_theory` on a fine grid.
 
-    The grid spans [min(0, μ) − 14σ, max(0, μ) + 14σ] (tails below e^{-98}). Nats.
+    The grid spans [min(0, μ) − 14σ, max(0, μ) + 14σ] (tails below e^−98). Nats.
 
+    Parameters
+    ----------
+    mu : float
+        The shift μ of q.
+    sigma : float
+        The common standard deviation σ.
+    points : int
+        Grid points.
+
+    Returns
+    -------
+    dict
+        ``{"mu", "sigma", "jsd", "value", "identity_gap"}``.
+
+    Raises
+    ------
+    ValueError
+        If `sigma` is not positive.
+
+    Examples
+    --------
     >>> round(gaussian_shift_theory(1.0)["jsd"], 6)
     0.111421
     """
@@ -136,8 +209,18 @@ def saturation_gradients(logits) -> dict[str, np.ndarray]:
       samples confidently, early in training): the gradient saturates;
     - non-saturating, L = −log σ(ℓ): dL/dℓ = −σ(−ℓ) → −1.
 
-    Returns {"logit", "minimax", "nonsaturating"} arrays of the logits' shape.
+    Parameters
+    ----------
+    logits : array_like
+        Logits ℓ of D on generated samples.
 
+    Returns
+    -------
+    dict
+        ``{"logit", "minimax", "nonsaturating"}``: NumPy arrays of the logits' shape.
+
+    Examples
+    --------
     >>> g = saturation_gradients([-10.0])
     >>> f"{g['minimax'][0]:.2e}", round(float(g['nonsaturating'][0]), 4)
     ('-4.54e-05', -1.0)
@@ -155,10 +238,32 @@ def disjoint_uniform_theory(shifts, *, bins_per_unit: int = 200, span: float | N
     """JSD and W1 between p = U[0, 1] and q = U[θ, θ + 1] for each shift θ, on a histogram.
 
     Closed forms: JSD = min(θ, 1)·log 2 (nats), flat at log 2 once the supports are
-    disjoint (θ ≥ 1), while W1 = θ keeps growing. Computed with `klvae.measures.discrete` on histograms
+    disjoint (θ ≥ 1), while W1 = θ keeps growing. Computed with `klvae.measures` on histograms
     of `bins_per_unit` bins per unit length over a shared support [0, span]; θ must be a
-    multiple of 1/bins_per_unit to be exact. Returns a list of {"shift", "jsd", "wasserstein"}.
-    Reference: Arjovsky et al., "Wasserstein GAN" (2017), example 1.
+    multiple of 1/bins_per_unit to be exact.
+
+    Parameters
+    ----------
+    shifts : iterable of float
+        The shifts θ ≥ 0.
+    bins_per_unit : int
+        Histogram bins per unit length.
+    span : float, optional
+        The support's length; default max(shifts) + 1.
+
+    Returns
+    -------
+    list of dict
+        One ``{"shift", "jsd", "wasserstein"}`` per shift.
+
+    Raises
+    ------
+    ValueError
+        If a shift is negative.
+
+    References
+    ----------
+    Arjovsky et al., "Wasserstein GAN" (2017), example 1.
     """
     shifts = [float(s) for s in shifts]
     if any(s < 0 for s in shifts):

@@ -71,19 +71,6 @@ class Dataset:
 
     Images are float32 in [0, 1] with shape (N, C, H, W); 2-D synthetic data is (N, 2)
     float32 (not confined to [0, 1]). Labels are int64 (N,) or None.
-
-    Parameters
-    ----------
-    name : str
-        The data set's name.
-    x_train : torch.Tensor
-        Training samples, (N, C, H, W) in [0, 1] or (N, 2).
-    y_train : torch.Tensor or None
-        Training labels, int64 (N,).
-    x_test : torch.Tensor
-        Test samples, (M, C, H, W) or (M, 2).
-    y_test : torch.Tensor or None
-        Test labels, int64 (M,).
     """
 
     name: str
@@ -296,29 +283,9 @@ def mode_mixture(name: str) -> tuple[torch.Tensor, float]:
     - ``ring8``: 8 means on the unit circle at angles 2πi/8, i = 0..7; σ = 0.01.
     - ``grid25``: 25 means on the grid {−4, −2, 0, 2, 4}²; σ = 0.05.
 
-    Parameters
-    ----------
-    name : str
-        ``"ring8"`` or ``"grid25"``.
+    Returns ``(means, sigma)`` with means of shape (K, 2). Reference: Lin et al., "PacGAN"
+    (2018), and Srivastava et al., "VEEGAN" (2017), section 5.1.
 
-    Returns
-    -------
-    means : torch.Tensor
-        The mode centres, shape (K, 2).
-    sigma : float
-        The modes' common standard deviation.
-
-    Raises
-    ------
-    ValueError
-        For another name.
-
-    References
-    ----------
-    Lin et al., "PacGAN" (2018), and Srivastava et al., "VEEGAN" (2017), section 5.1.
-
-    Examples
-    --------
     >>> means, sigma = mode_mixture("ring8")
     >>> tuple(means.shape), sigma
     ((8, 2), 0.01)
@@ -338,31 +305,9 @@ def sample_mixture(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw n points from the equal-weight mixture (1/K) Σ_k N(means[k], σ² I).
 
-    Parameters
-    ----------
-    means : torch.Tensor
-        The mode centres, shape (K, D).
-    sigma : float
-        The modes' common standard deviation.
-    n : int
-        Number of points.
-    generator : torch.Generator, optional
-        Source of the draws.
+    Returns ``(x, labels)``: x of shape (n, D) in the dtype of `means`, labels int64 (n,)
+    the mode each point came from.
 
-    Returns
-    -------
-    x : torch.Tensor
-        The points, shape (n, D), in the dtype of `means`.
-    labels : torch.Tensor
-        The mode each point came from, int64 (n,).
-
-    Raises
-    ------
-    ValueError
-        For n < 0, means not (K, D), or σ ≤ 0.
-
-    Examples
-    --------
     >>> means, sigma = mode_mixture("grid25")
     >>> x, k = sample_mixture(means, sigma, 4, torch.Generator().manual_seed(0))
     >>> bool(((x - means[k]).abs() < 1).all())
@@ -400,26 +345,8 @@ def load_dataset(spec: str = "digits", *, seed: int = 0) -> Dataset:
     - a folder of MNIST-style IDX files, or an ``.npz`` with ``x_train``, ``x_test`` and
       optionally ``y_train``, ``y_test`` (uint8 scaled by 1/255, float must lie in [0, 1]).
 
-    Parameters
-    ----------
-    spec : str
-        A name above, a folder or an ``.npz`` file.
-    seed : int
-        Seed of the 2-D mixtures' draws (the image sets' splits are fixed).
+    Raises `DataError` (a ValueError) naming the file and the fault.
 
-    Returns
-    -------
-    Dataset
-        The train and test tensors.
-
-    Raises
-    ------
-    DataError
-        A ValueError naming the file and the fault, for an unknown name or a missing, corrupt or
-        malformed file.
-
-    Examples
-    --------
     >>> ds = load_dataset("digits")
     >>> ds.image_shape, len(ds.x_train), len(ds.x_test), ds.num_classes
     ((1, 8, 8), 1437, 360, 10)

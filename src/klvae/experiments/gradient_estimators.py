@@ -50,17 +50,7 @@ ESTIMATORS = ("pathwise", "score", "score_baseline")
 
 @dataclass(frozen=True)
 class Cost:
-    """A test function f with its Gaussian expectation E_{N(μ,σ²)}[f] in closed form.
-
-    Parameters
-    ----------
-    name : str
-        The function's name in tables.
-    f : callable
-        f(x), elementwise on a tensor.
-    expectation : callable
-        (μ, σ) ↦ E_{N(μ,σ²)}[f], differentiable in both.
-    """
+    """A test function f with its Gaussian expectation E_{N(μ,σ²)}[f] in closed form."""
 
     name: str
     f: Callable[[torch.Tensor], torch.Tensor]
@@ -68,35 +58,13 @@ class Cost:
 
 
 def quadratic(k: float = 0.0) -> Cost:
-    """f(x) = (x − k)², E[f] = (μ − k)² + σ².
-
-    Parameters
-    ----------
-    k : float
-        The minimum's location.
-
-    Returns
-    -------
-    Cost
-        f with its expectation.
-    """
+    """f(x) = (x − k)², E[f] = (μ − k)² + σ²."""
     label = "x^2" if k == 0 else f"(x-{k:g})^2"  # x², not (x−0)²
     return Cost(label, lambda x: (x - k).square(), lambda mu, sigma: (mu - k).square() + sigma.square())
 
 
 def gaussian_bump(a: float = 10.0) -> Cost:
-    """f(x) = exp(−a x²), E[f] = exp(−a μ² / (1 + 2aσ²)) / √(1 + 2aσ²).
-
-    Parameters
-    ----------
-    a : float
-        The bump's sharpness.
-
-    Returns
-    -------
-    Cost
-        f with its expectation.
-    """
+    """f(x) = exp(−a x²), E[f] = exp(−a μ² / (1 + 2aσ²)) / √(1 + 2aσ²)."""
 
     def expectation(mu, sigma):
         s = 1 + 2 * a * sigma.square()
@@ -106,18 +74,7 @@ def gaussian_bump(a: float = 10.0) -> Cost:
 
 
 def cosine(omega: float = 5.0) -> Cost:
-    """f(x) = cos(ωx), E[f] = cos(ωμ)·exp(−ω²σ²/2).
-
-    Parameters
-    ----------
-    omega : float
-        The angular frequency ω.
-
-    Returns
-    -------
-    Cost
-        f with its expectation.
-    """
+    """f(x) = cos(ωx), E[f] = cos(ωμ)·exp(−ω²σ²/2)."""
     return Cost(
         f"cos({omega:g}x)",
         lambda x: torch.cos(omega * x),
@@ -144,35 +101,9 @@ def _shape(n: int, repeats: int) -> tuple[int, int]:
 def pathwise_gradients(f, mu: float, sigma: float, n: int, *, repeats: int = 1, seed: int = 0) -> torch.Tensor:
     """Per-sample pathwise gradients of f(μ + σε), ε ~ N(0, 1): (f'(x), f'(x)·ε).
 
-    Differentiated by autograd through the reparameterized sample ``Normal(μ, σ).rsample()``.
+    Shape out: (repeats, n, 2), last axis (∂/∂μ, ∂/∂σ); differentiated by autograd through
+    the reparameterized sample `Normal(μ, σ).rsample()`.
 
-    Parameters
-    ----------
-    f : callable
-        The function, elementwise on a float64 tensor.
-    mu : float
-        The mean μ.
-    sigma : float
-        The standard deviation σ > 0.
-    n : int
-        Samples per estimate.
-    repeats : int
-        Independent sets of n samples.
-    seed : int
-        Seed of ε.
-
-    Returns
-    -------
-    torch.Tensor
-        Shape (repeats, n, 2), last axis (∂/∂μ, ∂/∂σ).
-
-    Raises
-    ------
-    ValueError
-        For σ ≤ 0 or n, repeats < 1.
-
-    Examples
-    --------
     >>> g = pathwise_gradients(quadratic().f, 1.0, 1.0, 100_000)
     >>> abs(float(g[0, :, 0].mean()) - 2.0) < 0.05   # ∂/∂μ (μ² + σ²) = 2μ
     True
@@ -191,38 +122,10 @@ def score_function_gradients(
 ) -> torch.Tensor:
     """Per-sample score-function gradients (f(x) − b)·∇_{μ,σ} log N(x; μ, σ²).
 
-    x comes from ``.sample()`` (no gradient path); only log N is differentiated.
+    x comes from `.sample()` (no gradient path); only log N is differentiated.
+    `baseline`: None (b = 0), a number (a constant b), or "loo" (b_i = mean of f over the
+    other samples of the same repeat; needs n ≥ 2). Shape out: (repeats, n, 2).
 
-    Parameters
-    ----------
-    f : callable
-        The function, elementwise on a float64 tensor.
-    mu : float
-        The mean μ.
-    sigma : float
-        The standard deviation σ > 0.
-    n : int
-        Samples per estimate.
-    repeats : int
-        Independent sets of n samples.
-    seed : int
-        Seed of x.
-    baseline : None, float or str
-        None (b = 0), a number (a constant b), or ``"loo"`` (b_i = mean of f over the other
-        samples of the same repeat; needs n ≥ 2).
-
-    Returns
-    -------
-    torch.Tensor
-        Shape (repeats, n, 2), last axis (∂/∂μ, ∂/∂σ).
-
-    Raises
-    ------
-    ValueError
-        For a bad σ, n or repeats, an unknown baseline, or ``"loo"`` with n < 2.
-
-    Examples
-    --------
     >>> g = score_function_gradients(quadratic().f, 1.0, 1.0, 200_000, baseline="loo")
     >>> abs(float(g[0, :, 0].mean()) - 2.0) < 0.05
     True
@@ -251,34 +154,9 @@ def score_function_gradients(
 def estimate_gradient(
     estimator: str, f, mu: float, sigma: float, n: int, *, repeats: int = 1, seed: int = 0
 ) -> torch.Tensor:
-    """Independent n-sample estimates of ∇_{μ,σ} E[f] by one of the estimators.
+    """`repeats` independent n-sample estimates of ∇_{μ,σ} E[f]: shape (repeats, 2).
 
-    Parameters
-    ----------
-    estimator : str
-        One of `ESTIMATORS`: ``"pathwise"``, ``"score"``, ``"score_baseline"`` (leave-one-out).
-    f : callable
-        The function, elementwise on a float64 tensor.
-    mu : float
-        The mean μ.
-    sigma : float
-        The standard deviation σ.
-    n : int
-        Samples per estimate.
-    repeats : int
-        Number of estimates.
-    seed : int
-        Seed of the samples.
-
-    Returns
-    -------
-    torch.Tensor
-        Shape (repeats, 2): each estimate of (∂/∂μ, ∂/∂σ).
-
-    Raises
-    ------
-    ValueError
-        For an unknown estimator.
+    `estimator` is one of ESTIMATORS: "pathwise", "score", "score_baseline" (leave-one-out).
     """
     if estimator == "pathwise":
         g = pathwise_gradients(f, mu, sigma, n, repeats=repeats, seed=seed)
@@ -292,24 +170,8 @@ def estimate_gradient(
 
 
 def analytic_gradient(cost: Cost, mu: float, sigma: float) -> np.ndarray:
-    """(∂/∂μ, ∂/∂σ) of the closed-form E[f], by autograd.
+    """(∂/∂μ, ∂/∂σ) of the closed-form E[f], by autograd: shape (2,).
 
-    Parameters
-    ----------
-    cost : Cost
-        f with its expectation.
-    mu : float
-        The mean μ.
-    sigma : float
-        The standard deviation σ.
-
-    Returns
-    -------
-    torch.Tensor
-        Shape (2,).
-
-    Examples
-    --------
     >>> analytic_gradient(quadratic(), 1.0, 1.0).tolist()   # (2μ, 2σ)
     [2.0, 2.0]
     """
@@ -341,37 +203,14 @@ def _score_weight(cost, mu, sigma, eps, centre=0.0):
 
 
 def exact_variance(estimator: str, cost: Cost, mu: float, sigma: float, n: int | None = None) -> np.ndarray:
-    """n·Var of the n-sample estimate of (∂/∂μ, ∂/∂σ), by numerical integration over ε.
+    """n·Var of the n-sample estimate of (∂/∂μ, ∂/∂σ), by numerical integration over ε: (2,).
 
-    For ``"pathwise"`` and ``"score"`` this is the per-sample variance Var[g(ε)], the same for
-    every n. For ``"score_baseline"`` the n-sample estimate is the unbiased sample covariance
+    For "pathwise" and "score" this is the per-sample variance Var[g(ε)], the same for
+    every n. For "score_baseline" the n-sample estimate is the unbiased sample covariance
     of f and the score s, whose variance gives
     n·Var = μ22 − μ11²·(n − 2)/(n − 1) + Var f·Var s/(n − 1),
-    with μ22 = E[(f − E f)² s²] and μ11 = Cov(f, s).
-
-    Parameters
-    ----------
-    estimator : str
-        One of `ESTIMATORS`.
-    cost : Cost
-        f with its expectation.
-    mu : float
-        The mean μ.
-    sigma : float
-        The standard deviation σ.
-    n : int, optional
-        Samples per estimate (``"score_baseline"`` only); None gives the n → ∞ limit
-        Var[(f − E f)·s], the variance with the ideal constant baseline b = E f.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape (2,): for (∂/∂μ, ∂/∂σ).
-
-    Raises
-    ------
-    ValueError
-        For an unknown estimator, or ``"score_baseline"`` with n < 2.
+    with μ22 = E[(f − E f)² s²] and μ11 = Cov(f, s); n=None gives the n → ∞ limit
+    Var[(f − E f)·s], the variance with the ideal constant baseline b = E f.
     """
     if estimator == "pathwise":
         m1, m2 = _moments(cost, mu, sigma, _pathwise_weight)
@@ -396,23 +235,9 @@ def exact_variance(estimator: str, cost: Cost, mu: float, sigma: float, n: int |
 def sampling_blocks_gradients(mu: float = 1.0, sigma: float = 1.0, seed: int = 0) -> dict:
     """Show that z = Normal(μ, σ).sample() carries no gradient and rsample() / μ + σ·ε does.
 
-    Parameters
-    ----------
-    mu : float
-        The mean μ.
-    sigma : float
-        The standard deviation σ.
-    seed : int
-        Seed of the one draw (the same z for all three ways).
+    Returns, for "sample", "rsample" and "mu_plus_sigma_eps": whether z requires grad and
+    the gradients d z²/dμ, d z²/dσ (None when no gradient reaches μ, σ).
 
-    Returns
-    -------
-    dict
-        For ``"sample"``, ``"rsample"`` and ``"mu_plus_sigma_eps"``: z, whether it requires
-        grad, and the gradients dz²/dμ, dz²/dσ (None when no gradient reaches μ, σ).
-
-    Examples
-    --------
     >>> demo = sampling_blocks_gradients()
     >>> demo["sample"]["requires_grad"], demo["sample"]["grad_mu"]
     (False, None)
@@ -447,36 +272,14 @@ def variance_table(
 ) -> dict:
     """Each estimator's mean and variance beside the analytic gradient and exact variance.
 
-    For every cost, parameter (μ, σ), estimator and sample count n, `repeats` independent
-    n-sample estimates are drawn; ``measured_var[k]`` is n·(their variance) — the per-sample
-    variance for the plain estimators — and ``exact_var[k]`` the same by numerical integration
-    (`exact_variance`). ``mean`` ± ``stderr`` is the average of the estimates at the largest n.
+    For every cost (default: (x − 0)², exp(−10x²), cos(5x)), parameter (μ, σ), estimator
+    and sample count n: `repeats` independent n-sample estimates are drawn;
+    `measured_var[k]` is n·(their variance) — the per-sample variance for the plain
+    estimators — and `exact_var[k]` the same by numerical integration (`exact_variance`).
+    `mean` ± `stderr` is the average of the estimates at the largest n.
 
-    Parameters
-    ----------
-    costs : sequence of Cost, optional
-        Default: (x − 0)², exp(−10x²), cos(5x).
-    mu : float
-        The mean μ.
-    sigma : float
-        The standard deviation σ.
-    ns : sequence of int
-        Sample counts n.
-    repeats : int
-        Estimates per n.
-    seed : int
-        Seed of the samples.
-
-    Returns
-    -------
-    dict
-        JSON-ready: ``mu``, ``sigma``, ``ns``, ``repeats``, ``costs`` (names), ``estimators``
-        and ``rows`` (one dict per cost × parameter × estimator).
-
-    Raises
-    ------
-    ValueError
-        For an empty `ns`.
+    Returns a JSON-ready dict: `mu`, `sigma`, `ns`, `repeats`, `costs` (names),
+    `estimators` and `rows` (one dict per cost × parameter × estimator).
     """
     costs = costs or [quadratic(0.0), gaussian_bump(10.0), cosine(5.0)]
     ns = [int(n) for n in ns]

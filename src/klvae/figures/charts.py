@@ -46,7 +46,23 @@ def _series(records: Sequence[Mapping], key: str, x_key: str, log_y: bool) -> tu
 
 @dataclass
 class Panel:
-    """One axes of `plot_panels`: its lines, reference lines and y axis."""
+    """One axes of `plot_panels`: its lines, reference lines and y axis.
+
+    Parameters
+    ----------
+    lines : sequence of tuple
+        (metrics key, legend label, Line2D keywords such as ``{"ls": "--"}``) per line.
+    ylabel : str
+        The y axis label.
+    title : str, optional
+        The panel's title.
+    hlines : sequence of tuple
+        (y, label): dotted reference lines.
+    log_y : bool
+        A log axis; falls back to linear when a value is ≤ 0 (a density's −log).
+    integer_y : bool
+        A count: whole-number ticks only.
+    """
 
     lines: Sequence[tuple[str, str, Mapping]]  # (metrics key, legend label, Line2D keywords, e.g. ls="--")
     ylabel: str = "value"
@@ -104,8 +120,29 @@ def plot_panels(
 
     Rows missing a key, or holding None/NaN/inf there, are skipped for that key only; the x
     value is ``row[x_key]`` (whole numbers get whole-number ticks), else the row's position.
-    Legends sit under their panel. When nothing at all is drawn, `empty_note` (or "no values
-    yet") is written across the figure. Returns the path written.
+    Legends sit under their panel.
+
+    Parameters
+    ----------
+    records : sequence of mapping
+        The metrics log's rows.
+    panels : sequence of Panel
+        One per axes, left to right.
+    path : str or os.PathLike
+        The PNG to write, atomically.
+    title : str
+        The figure's heading.
+    xlabel : str
+        The x axis label.
+    x_key : str
+        The key of each row's x value.
+    empty_note : str, optional
+        Written across the figure when nothing at all is drawn (default "no values yet").
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
     """
     if not any(_series(records, key, x_key, False)[0] for panel in panels for key, _, _ in panel.lines):
         fig = new_figure(6.4, 1.6)  # no axes to mislead: only the reason
@@ -146,12 +183,41 @@ def plot_curves(
     """One line per key over the rows of a metrics log (e.g. ``metrics.jsonl``): one `Panel`.
 
     Each row contributes a point to each key it holds as a finite number; rows missing a
-    key, or holding None/NaN/inf there, are skipped for that key only. The x value is
-    ``row[x_key]``, or the row's position when the row has no such key. `log_y` uses a
-    log scale (linear when a value is ≤ 0). `labels` maps keys to legend labels; `hlines`
-    adds dotted reference lines (y, label). Keys with no values at all are named in the
-    legend as having no values. Returns the path written.
+    key, or holding None/NaN/inf there, are skipped for that key only. Keys with no values at
+    all are named in the legend as having no values.
 
+    Parameters
+    ----------
+    records : sequence of mapping
+        The metrics log's rows.
+    keys : sequence of str
+        The metrics to draw.
+    path : str or os.PathLike
+        The PNG to write, atomically.
+    title : str
+        The figure's heading.
+    xlabel : str
+        The x axis label.
+    ylabel : str, optional
+        The y axis label.
+    x_key : str
+        The key of each row's x value; a row without it is placed at its position.
+    log_y : bool
+        A log scale (linear when a value is ≤ 0).
+    labels : mapping, optional
+        Legend labels by key.
+    hlines : sequence of tuple
+        (y, label): dotted reference lines.
+    integer_y : bool
+        Whole-number y ticks only.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
     >>> import tempfile
     >>> rows = [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.5, "kl": 0.3}]
     >>> plot_curves(rows, ["loss", "kl"], Path(tempfile.mkdtemp()) / "c.png", title="t").suffix
@@ -180,11 +246,33 @@ def plot_bars(
 ) -> Path:
     """A bar per entry of a 1-D `values` (e.g. KL per latent dimension, in nats).
 
-    With `threshold`, a dashed horizontal line marks it and bars at or above it are drawn
-    in a second colour (for KL per dimension: the active units). `log_y`: a log axis (so a
-    small threshold stays visible; zeros are drawn at the axis floor). The legend sits under
-    the axes. Returns the path written.
+    The legend sits under the axes.
 
+    Parameters
+    ----------
+    values : array_like
+        The bars' heights, 1-D.
+    path : str or os.PathLike
+        The PNG to write, atomically.
+    title : str
+        The figure's heading.
+    xlabel : str
+        The x axis label.
+    ylabel : str
+        The y axis label.
+    threshold : float, optional
+        Marked by a dashed line; bars at or above it are drawn in a second colour (for KL per
+        dimension: the active units).
+    log_y : bool
+        A log axis (so a small threshold stays visible; zeros are drawn at the axis floor).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
     >>> import tempfile
     >>> plot_bars([0.01, 1.2, 0.5], Path(tempfile.mkdtemp()) / "b.png", title="KL",
     ...           xlabel="latent dimension", ylabel="KL (nats)", threshold=0.1).name
@@ -232,12 +320,35 @@ def plot_points(
     xlabel: str = "x₁",
     ylabel: str = "x₂",
 ) -> Path:
-    """A scatter of 2-D points (N, 2), with optional mixture `means` (K, 2) as open red circles
-    drawn under the points (so they never hide them).
+    """A scatter of 2-D points, with optional mixture means drawn under them.
 
-    Equal axis scales on a square frame fitted to the means and the central 99% of the
-    points, so a ring looks round and a grid of modes fills the frame. Returns the path written.
+    Equal axis scales on a square frame fitted to the means and the central 99 % of the
+    points, so a ring looks round and a grid of modes fills the frame.
 
+    Parameters
+    ----------
+    points : array_like or torch.Tensor
+        Shape (N, 2).
+    path : str or os.PathLike
+        The PNG to write, atomically.
+    title : str
+        The figure's heading.
+    means : array_like or torch.Tensor, optional
+        Mixture means (K, 2), drawn as open red circles under the points (never hiding them).
+    label : str
+        The points' legend label.
+    xlabel : str
+        The x axis label.
+    ylabel : str
+        The y axis label.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
     >>> import tempfile, torch
     >>> plot_points(torch.randn(100, 2), Path(tempfile.mkdtemp()) / "p.png", title="x").name
     'p.png'

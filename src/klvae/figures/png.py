@@ -24,6 +24,7 @@ from klvae._io import atomic_write_bytes
 
 __all__ = ["new_figure", "save_png", "DPI", "as_numpy", "save_image_grid", "save_png_row"]
 
+#: Dots per inch of every figure klvae draws.
 DPI = 100
 _MIN_CELL_PX = 48  # each image at least this many pixels wide, so 8×8 digits read at a glance
 _GAP_PX = 2  # the thin grey line between images
@@ -31,13 +32,43 @@ _GAP_GREY = 0.55
 
 
 def new_figure(width_in: float = 6.4, height_in: float = 4.0, **kw) -> Figure:
-    """A Figure in klvae's one style: matplotlib's default fonts and colours (never changed
-    globally), `DPI` dots per inch. Figure + savefig renders with Agg; pyplot is never involved."""
+    """A Figure in klvae's one style, drawn with the object-oriented API.
+
+    Matplotlib's default fonts and colours (never changed globally), `DPI` dots per inch.
+    Figure + savefig renders with Agg; pyplot is never involved.
+
+    Parameters
+    ----------
+    width_in : float
+        Width in inches.
+    height_in : float
+        Height in inches.
+    **kw
+        Passed to `matplotlib.figure.Figure`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new, empty figure.
+    """
     return Figure(figsize=(width_in, height_in), dpi=DPI, **kw)
 
 
 def save_png(fig: Figure, path: str | os.PathLike) -> Path:
-    """Render `fig` to PNG in memory and write it atomically; returns the path (with .png)."""
+    """Render `fig` to PNG in memory and write it atomically.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or os.PathLike
+        Where to write; ``.png`` is appended when missing.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
     path = Path(path)
     if path.suffix.lower() != ".png":
         path = path.with_name(path.name + ".png")
@@ -83,14 +114,35 @@ def save_image_grid(
 ) -> Path:
     """Tile images into one PNG grid, left to right then top to bottom, row-major.
 
-    `images`: (N, C, H, W) with C = 1 (grey) or 3 (RGB), or (N, H, W); tensor or array with
-    values in [0, 1] (0 = black). `nrow` images per row (default ⌈√N⌉). Each image is
-    enlarged by an integer factor with nearest-neighbour pixels so it is at least 48 px
-    wide, and images are separated by a thin grey line. `labels`, if given, are N short
-    texts drawn in each image's corner; `row_labels` (one per row) are written left of the
-    rows and `col_labels` (one per column, under the heading `col_title`) above the columns.
-    Returns the path written (atomically).
+    Each image is enlarged by an integer factor with nearest-neighbour pixels so it is at least
+    48 px wide, and images are separated by a thin grey line.
 
+    Parameters
+    ----------
+    images : torch.Tensor or numpy.ndarray
+        (N, C, H, W) with C = 1 (grey) or 3 (RGB), or (N, H, W); values in [0, 1] (0 = black).
+    path : str or os.PathLike
+        The PNG, written atomically.
+    nrow : int, optional
+        Images per row (default ⌈√N⌉).
+    title : str, optional
+        A heading above the grid.
+    labels : sequence, optional
+        N short texts drawn in each image's corner.
+    row_labels : sequence of str, optional
+        One per row, written left of the rows.
+    col_labels : sequence of str, optional
+        One per column, written above the columns.
+    col_title : str, optional
+        A heading over the column labels.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
     >>> import tempfile, torch
     >>> p = save_image_grid(torch.rand(6, 1, 8, 8), Path(tempfile.mkdtemp()) / "g.png", nrow=3)
     >>> p.name
@@ -171,8 +223,28 @@ def save_png_row(
     title: str,
     width_px: int = 300,
 ) -> Path:
-    """Earlier PNGs (e.g. one per epoch) side by side in one PNG, each `width_px` wide under its title.
+    """Earlier PNGs (e.g. one per epoch) side by side in one PNG, each under its title.
 
+    Parameters
+    ----------
+    sources : sequence of str or os.PathLike
+        The PNG files.
+    path : str or os.PathLike
+        The PNG to write, atomically.
+    titles : sequence of str
+        One title per source.
+    title : str
+        The figure's heading.
+    width_px : int
+        Width of each picture in pixels.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
     >>> import tempfile, torch
     >>> d = Path(tempfile.mkdtemp())
     >>> a = save_image_grid(torch.rand(4, 1, 8, 8), d / "a.png")

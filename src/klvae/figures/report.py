@@ -131,19 +131,41 @@ def write_report(
 ) -> Path:
     """Write ``run_dir/report.html``: title, warnings, notes, metrics, figures, how it was made, config.
 
-    `metrics` is a mapping (shown as a key/value table) or a sequence of (label, value with its
-    unit, one-line explanation) rows; `raw_metrics`, if given, is added as a folded key/value
-    table. `warnings` are shown highlighted at the top; `provenance` (label, text) rows say
-    when, how and with what the run was made.
+    Each image is embedded as base64, so the one file holds everything. Nested dicts and
+    dataclasses of `config` become dotted keys; floats show 5 significant digits; lists longer
+    than 8 are shortened. All text is HTML-escaped. A missing figure is reported in place
+    rather than failing the report.
 
-    `figures` are (path, caption) pairs; a relative path is taken inside `run_dir`. Each
-    image is embedded as base64, so the one file holds everything. `config` is a dict or a
-    dataclass instance; nested dicts and dataclasses become dotted keys; floats show 5
-    significant digits; lists longer than 8 are shortened. All text is HTML-escaped. A
-    missing figure is reported in place rather than failing the report. (The order
-    (caption, path) is accepted too when only the second names an image file.) Returns the
-    path written (atomically).
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        The run folder.
+    title : str
+        The report's title.
+    metrics : mapping or sequence of tuple
+        A mapping (shown as a key/value table) or (label, value with its unit, one-line
+        explanation) rows.
+    figures : sequence of tuple
+        (path, caption) pairs; a relative path is taken inside `run_dir`. (The order
+        (caption, path) is accepted too when only the second names an image file.)
+    config : mapping or dataclass, optional
+        The run's settings.
+    notes : sequence of str, optional
+        Paragraphs under the title.
+    warnings : sequence of str
+        Shown highlighted at the top.
+    provenance : sequence of tuple
+        (label, text) rows saying when, how and with what the run was made.
+    raw_metrics : mapping, optional
+        Added as a folded key/value table.
 
+    Returns
+    -------
+    pathlib.Path
+        The path written (atomically).
+
+    Examples
+    --------
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())
     >>> write_report(d, title="run <1>", metrics={"elbo": -92.123456}, figures=[]).name

@@ -17,16 +17,54 @@ __all__ = ["Task", "LoopState", "FitResult", "NonFiniteLossError", "TrainingInte
 
 
 class Task(Protocol):
-    """What the loop trains. A GAN is a Task with two modules and two optimizers."""
+    """What the loop trains. A GAN is a Task with two modules and two optimizers.
+
+    A protocol: any object with these attributes and methods can be given to `fit`.
+
+    Attributes
+    ----------
+    modules : dict of str to torch.nn.Module
+        The networks, by name (saved in the checkpoint under these names).
+    optimizers : dict of str to torch.optim.Optimizer
+        Their optimizers, by name.
+    """
 
     modules: dict[str, torch.nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, step: int, epoch: float) -> dict[str, torch.Tensor]:
-        """One optimisation step on a batch; returns detached scalar tensors (first key: the loss)."""
+        """One optimisation step on a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The batch (this process's shard under torchrun).
+        y : torch.Tensor or None
+            Its labels.
+        step : int
+            Steps done before this one.
+        epoch : float
+            The epoch's progress, fractional.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Detached scalar tensors; the first key is the loss.
+        """
 
     def end_epoch(self, epoch: int) -> dict[str, float]:
-        """Called after each epoch (1-based count of finished epochs); returns metrics to log."""
+        """Called after each epoch; returns metrics to log.
+
+        Parameters
+        ----------
+        epoch : int
+            The 1-based count of finished epochs.
+
+        Returns
+        -------
+        dict of str to float
+            Metrics for that epoch's ``metrics.jsonl`` line.
+        """
 
 
 @dataclass

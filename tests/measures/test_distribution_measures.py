@@ -120,7 +120,8 @@ class _Mix:
         return sum(w * d.pdf(x) for w, d in self.parts)
 
     def logpdf(self, x):
-        return np.log(self.pdf(x))
+        with np.errstate(divide="ignore"):  # −inf far in the tails, as scipy's own logpdf gives
+            return np.log(self.pdf(x))
 
     def support(self):
         return -np.inf, np.inf

@@ -218,7 +218,7 @@ def _closed(p, q):
     return CLOSED_FORMS.get((type(p), type(q)))
 
 
-def _check_shapes(p, q) -> None:
+def check_shapes(p, q) -> None:
     """Event shapes must be equal and batch shapes broadcast: a ValueError before any sampling."""
     if p.event_shape != q.event_shape:
         raise ValueError(
@@ -233,7 +233,7 @@ def _check_shapes(p, q) -> None:
         ) from None
 
 
-def _exact(p, q):
+def exact_kl(p, q):
     """(method, value) of the first exact way that answers: klvae's closed form, then torch's.
 
     The one place the method is decided: a closed form that does not cover the pair (unequal
@@ -263,8 +263,8 @@ def kl_method(p, q) -> str:
     >>> kl_method(mix, Normal(0.0, 1.0))
     'monte carlo'
     """
-    _check_shapes(p, q)
-    return _exact(p, q)[0] or "monte carlo"
+    check_shapes(p, q)
+    return exact_kl(p, q)[0] or "monte carlo"
 
 
 def kl_distributions(p, q, *, exact: bool = False, base=None, n: int = 100_000, seed: int | None = 0):
@@ -298,8 +298,8 @@ def kl_distributions(p, q, *, exact: bool = False, base=None, n: int = 100_000, 
             f"p and q must both be torch.distributions objects, got {type(p).__name__} and {type(q).__name__}"
         )
     scale = log_base(base)
-    _check_shapes(p, q)
-    method, value = _exact(p, q)
+    check_shapes(p, q)
+    method, value = exact_kl(p, q)
     if method is not None:
         return value if scale == 1.0 else value / scale
     if exact:

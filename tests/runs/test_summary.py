@@ -1,6 +1,11 @@
 """What every run says about itself (`klvae.runs.summary`): counts and epochs said properly, the
 undertrained warning, the command line, the report's list of figures."""
 
+import subprocess
+from pathlib import Path
+
+import pytest
+
 
 def test_counts_and_fractions_of_epochs_are_said_properly():
     from klvae.runs.summary import count, epochs_phrase, undertrained_warning
@@ -52,3 +57,22 @@ def test_the_figures_drawn_and_the_notes_of_those_not_are_told_apart():
 
     drawn = [Figure("a.png", "A."), Figure.note("No b: why."), None, Figure("c.png", "C.")]
     assert figures_and_notes(iter(drawn)) == ([("a.png", "A."), ("c.png", "C.")], ["No b: why."])
+
+
+def test_the_code_commit_is_the_checkouts_or_none_outside_one(tmp_path):
+    import klvae.runs.summary as summary
+
+    src = Path(summary.__file__).parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
+        )
+    except OSError:
+        pytest.skip("no git")
+    got = summary.code_commit()
+    if head.returncode:  # an installed copy: nothing to say
+        assert got is None
+    else:
+        assert got is not None and got.startswith(head.stdout.strip())
+        assert ("code", f"git commit {got}") in summary.provenance({}, {})
+    assert summary.code_commit(tmp_path) is None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -109,6 +111,20 @@ def startup_line(device: torch.device, threads: int, amp: str, parameters: int, 
     )
 
 
+def code_commit(where: Path = Path(__file__).parent) -> str | None:
+    """The git commit of the code that ran ("…+" when its files differ from it), or None outside a
+    git checkout (an installed package) or without git."""
+    try:
+        run = lambda *args: subprocess.run(  # noqa: E731
+            ["git", "-C", str(where), *args], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        commit = run("rev-parse", "--short=12", "HEAD")
+        changed = run("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+ (uncommitted changes)" if changed else "") if commit else None
+
+
 def provenance(
     config: dict,
     metrics: dict,
@@ -124,6 +140,7 @@ def provenance(
         ("date", time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started or time.time()))),
         ("command", command or command_line()),
         ("versions", f"klvae {__version__}, torch {torch.__version__}, Python {platform.python_version()}"),
+        *[("code", f"git commit {commit}") for commit in [code_commit()] if commit],
         ("device", device or str(train.get("device", "?"))),
         ("threads", str(metrics.get("threads", "?"))),
         ("processes", str(config.get("processes", metrics.get("processes", 1)))),

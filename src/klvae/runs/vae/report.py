@@ -264,6 +264,7 @@ def density_note(r: RunFigures) -> Figure | None:
 
 
 FIGURES: tuple[Callable[[RunFigures], Figure | None | list[Figure]], ...] = (
+    loss_curves,  # first: whether the run trained well is what a reader asks first
     reconstructions,
     samples,
     own_figures,
@@ -271,7 +272,6 @@ FIGURES: tuple[Callable[[RunFigures], Figure | None | list[Figure]], ...] = (
     traversal,
     latent_map_figure,
     progress,
-    loss_curves,
     kl_per_dim,
     active_units,
     density_note,

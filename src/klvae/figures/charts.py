@@ -106,6 +106,9 @@ def _draw_panel(ax, records: Sequence[Mapping], panel: Panel, x_key: str) -> boo
     return drawn
 
 
+PANELS_PER_ROW = 2
+
+
 def plot_panels(
     records: Sequence[Mapping],
     panels: Sequence[Panel],
@@ -116,7 +119,7 @@ def plot_panels(
     x_key: str = "epoch",
     empty_note: str | None = None,
 ) -> Path:
-    """Side-by-side panels of curves over the rows of a metrics log (one `Panel` each).
+    """Panels of curves over the rows of a metrics log (one `Panel` each), two a row.
 
     Rows missing a key, or holding None/NaN/inf there, are skipped for that key only; the x
     value is ``row[x_key]`` (whole numbers get whole-number ticks), else the row's position.
@@ -127,7 +130,7 @@ def plot_panels(
     records : sequence of mapping
         The metrics log's rows.
     panels : sequence of Panel
-        One per axes, left to right.
+        One per axes, left to right and then down.
     path : str or os.PathLike
         The PNG to write, atomically.
     title : str
@@ -157,11 +160,16 @@ def plot_panels(
         )
         fig.suptitle(title)
         return save_png(fig, path)
-    fig = new_figure(max(6.4, 4.6 * len(panels)), 4.4, layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    # two panels a row, 9.6 in wide: drawn at the 960 px a report shows it, so labels keep their size
+    cols = min(PANELS_PER_ROW, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = new_figure(max(6.4, 4.8 * cols), 0.6 + 3.8 * rows, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, panel in zip(axes, panels):
         _draw_panel(ax, records, panel, x_key)
         ax.set_xlabel(xlabel)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
     fig.suptitle(title)
     return save_png(fig, path)
 

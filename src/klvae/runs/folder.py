@@ -105,7 +105,8 @@ def open_run(train: TrainConfig, prefix: str = "") -> tuple[Path, bool, TrainCon
             raise FileNotFoundError(f"{run_dir / CHECKPOINT} is missing: nothing to resume")
         return run_dir, True, train
     run_dir = Path(train.out or distributed.broadcast(time.strftime(f"runs/{prefix}%Y%m%d-%H%M%S")))
-    check_new_run_dir(run_dir)
+    if distributed.context().is_main:  # the other ranks would race rank 0's first write (config.json)
+        check_new_run_dir(run_dir)
     return run_dir, False, train
 
 

@@ -73,9 +73,30 @@ def test_the_loss_curves_have_a_tc_panel_only_for_a_tc_run(tmp_path):
     records = [{"epoch": 1, "train_loss": 30.0, "train_recon": 28.0, "train_kl": 2.0, "val_elbo": -31.0}]
     assert not figures.is_tc_run(records)
     figures.draw_loss_curves(records, tmp_path / "l.png", {}, "bernoulli")
-    assert imread(tmp_path / "l.png").shape[1] == 1380  # three panels of 4.6 in at 100 dpi
+    three = imread(tmp_path / "l.png")
+    assert three.shape[1] == 960  # two panels a row of 4.8 in at 100 dpi: the width a report shows
+    assert _blank(_fourth(three))  # three panels: the fourth place is empty
     with_tc = [{**records[0], "train_tc": 21.0}]
     assert figures.is_tc_run(with_tc)
     config = {"vae": {"latent_dim": 4}, "data": {"n_train": 1150}, "objective": {"tc_beta": 6.0}}
     figures.draw_loss_curves(with_tc, tmp_path / "t.png", config, "bernoulli")
-    assert imread(tmp_path / "t.png").shape[1] == 1840
+    four = imread(tmp_path / "t.png")
+    assert four.shape[1] == 960 and not _blank(_fourth(four))  # TC is the fourth
+
+
+def _blank(region) -> bool:
+    return bool((region[..., :3] > 0.99).all())
+
+
+def _fourth(image):
+    """The place of a 2 × 2 grid's fourth panel, below the first row's legends."""
+    h, w = image.shape[:2]
+    return image[int(0.62 * h) :, int(0.55 * w) :]
+
+
+def test_the_loss_curves_draw_the_learning_rate_the_schedule_gave(tmp_path):
+    records = [{"epoch": e, "lr_factor": 1 - e / 3, "train_loss": 30.0 - e, "val_elbo": -31.0 + e} for e in (1, 2, 3)]
+    figures.draw_loss_curves(records, tmp_path / "n.png", {}, "bernoulli")  # no rate known: three panels
+    assert _blank(_fourth(imread(tmp_path / "n.png")))
+    figures.draw_loss_curves(records, tmp_path / "r.png", {"train": {"lr": 2e-3}}, "bernoulli")
+    assert not _blank(_fourth(imread(tmp_path / "r.png")))

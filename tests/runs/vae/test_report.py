@@ -117,7 +117,8 @@ def test_a_beta_tc_run_has_the_kl_split_and_a_tc_panel(tmp_path):
     ):
         assert r[label][0] == f"{metrics[key]:.3f} nats".replace("-", "−")
     assert f"at most log N = {math.log(metrics['n_test']):.2f} nats" in r["index-code MI"][1]
-    assert imread(d / "loss_curves.png").shape[1] == 1840  # four panels of 4.6 in at 100 dpi: TC is the fourth
+    curves = imread(d / "loss_curves.png")  # two panels a row at 960 px: ELBO, recon, KL, TC, learning rate
+    assert curves.shape[1] == 960 and curves.shape[0] == round(100 * (0.6 + 3.8 * 3))
     assert "minibatch-stratified estimate" in doc
 
 

@@ -130,8 +130,8 @@ def is_tc_run(records: list[dict]) -> bool:
 
 
 def draw_loss_curves(records: list[dict], path: Path, config: Mapping, likelihood: str) -> Path:
-    """The training curves: ELBO or the trained bound, reconstruction, KL, and the total correlation
-    of a β-TC run (`is_tc_run`)."""
+    """The training curves: ELBO or the trained bound, reconstruction, KL, the total correlation of a
+    β-TC run (`is_tc_run`), and the learning rate the schedule gave."""
     objective, vae = config.get("objective") or {}, config.get("vae") or {}
     per = "nats per example" + (" (densities)" if likelihood != "bernoulli" else "")
     train, test = {"ls": "-"}, {"ls": "--"}
@@ -166,8 +166,15 @@ def draw_loss_curves(records: list[dict], path: Path, config: Mapping, likelihoo
                 title="total correlation KL(q(z) ‖ Π_j q(z_j))",
             )
         )
+    lr = (config.get("train") or {}).get("lr")
+    if isinstance(lr, (int, float)) and any(isinstance(r.get("lr_factor"), (int, float)) for r in records):
+        schedule = (config.get("train") or {}).get("lr_schedule", "linear")
+        panels.append(Panel([("lr", "Adam's rate after the epoch", {"color": "tab:gray"})], ylabel="learning rate",
+                            title=f"learning rate ({schedule} schedule)"))  # fmt: skip
     drawn = []
     for r in records:
+        if isinstance(lr, (int, float)) and isinstance(r.get("lr_factor"), (int, float)):
+            r = {**r, "lr": lr * r["lr_factor"]}
         if tc_run and all(isinstance(r.get(k), (int, float)) for k in ("train_recon", "train_kl")):
             r = {**r, "train_elbo": -(r["train_recon"] + r["train_kl"])}
         elif isinstance(r.get("train_loss"), (int, float)):

@@ -212,3 +212,16 @@ def test_a_failed_start_removes_the_folder_it_made(tmp_path):
     with pytest.raises(Exception, match="no-such"):
         train_vae(VAEConfig(), ELBOConfig(), TrainConfig(out=str(out), data="no-such.npz"), figures=False)
     assert not out.exists()
+
+
+def test_only_rank_0_refuses_a_used_folder_so_other_ranks_do_not_race_its_first_write(tmp_path, monkeypatch):
+    """Rank 0 writes config.json as soon as it has checked; rank 1, checking after it, must not fail."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert folder.open_run(TrainConfig(out=str(run)))[:2] == (run, False)
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ValueError, match="already holds a run"):
+        folder.open_run(TrainConfig(out=str(run)))

@@ -209,17 +209,7 @@ def _check(measure, p, q):
     elif not is_distribution(q):
         raise TypeError(f"q must be a distribution object when p is one, got {type(q).__name__}")
     elif not (measure in (*_RENYI_FAMILY, "tv") and is_gaussian(p) and is_gaussian(q)):  # else its TypeError
-        if p.event_shape != q.event_shape:
-            raise ValueError(
-                f"p and q have different event shapes: {tuple(p.event_shape)} and {tuple(q.event_shape)}; "
-                "a measure compares distributions over the same space"
-            )
-        try:
-            torch.broadcast_shapes(p.batch_shape, q.batch_shape)
-        except RuntimeError:
-            raise ValueError(
-                f"batch shapes do not broadcast: p {tuple(p.batch_shape)} and q {tuple(q.batch_shape)}"
-            ) from None
+        check_shapes(p, q)
 
 
 def measure_method(measure: str, p, q=None, *, alpha=None) -> str:

@@ -223,7 +223,7 @@ def check_shapes(p, q) -> None:
     if p.event_shape != q.event_shape:
         raise ValueError(
             f"p and q have different event shapes: {tuple(p.event_shape)} and {tuple(q.event_shape)}; "
-            "KL compares distributions over the same space"
+            "a measure compares distributions over the same space"
         )
     try:
         torch.broadcast_shapes(p.batch_shape, q.batch_shape)

@@ -75,8 +75,12 @@ def main() -> None:
     out, *pairs = sys.argv[1:]
     fields = {k: int(v) if v.isdigit() else v for k, v in (p.split("=", 1) for p in pairs)}
     rank, attempt = int(os.environ["RANK"]), int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
-    if os.environ.get("KLVAE_TEST_MARKS"):
-        Path(os.environ["KLVAE_TEST_MARKS"], f"attempt{attempt}-rank{rank}").touch()
+
+    def note(mark):
+        if os.environ.get("KLVAE_TEST_MARKS"):
+            Path(os.environ["KLVAE_TEST_MARKS"], mark).touch()
+
+    note(f"attempt{attempt}-rank{rank}")
     kill_step = int(os.environ.get("KLVAE_TEST_KILL_STEP", 0))
     check_unsynced = os.environ.get("KLVAE_TEST_UNSYNCED")
     if check_unsynced:  # one process group for both runs (train_vae uses it and leaves it open)
@@ -84,6 +88,7 @@ def main() -> None:
 
     def crash(task, state):
         if rank == 1 and attempt == 0 and state.step == kill_step:
+            note(f"killed-attempt0-rank1-step{kill_step}")
             os.kill(os.getpid(), signal.SIGKILL)
 
     kill_save = int(os.environ.get("KLVAE_TEST_KILL_IN_SAVE", 0))
@@ -96,6 +101,7 @@ def main() -> None:
             if str(dst).endswith("checkpoint.safetensors"):
                 saves.append(dst)
                 if len(saves) == kill_save:
+                    note(f"killed-attempt0-rank0-save{kill_save}")
                     os.kill(os.getpid(), signal.SIGKILL)
             return replace(src, dst)
 

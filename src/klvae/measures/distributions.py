@@ -54,7 +54,7 @@ from torch.distributions import (
 
 from klvae.measures._checks import log_base
 from klvae.measures._kernels import expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
-from klvae.measures._lgamma import bregman_lgamma
+from klvae.measures._lgamma import bregman_lgamma, bregman_sum
 from klvae.measures.gaussian import kl_normal
 from klvae.measures.lowrank import kl_lowrank_mvn
 from klvae.measures.monte_carlo import mc_kl
@@ -185,10 +185,7 @@ def _kl_gamma_gamma(p, q):  # shape α, rate β; r = β_q/β_p
 def _kl_beta_beta(p, q):  # B(a) + B(b) − B(a + b), the three in one call
     a1, b1, a2, b2 = torch.broadcast_tensors(p.concentration1, p.concentration0, q.concentration1, q.concentration0)
     da, db = a2 - a1, b2 - b1
-    parts = bregman_lgamma(
-        torch.stack([a1, b1, a1 + b1]), torch.stack([da, db, da + db]), torch.stack([a2, b2, a2 + b2]), summed=0
-    )
-    return parts[0] + parts[1] - parts[2]
+    return bregman_sum([(a1, da, a2), (b1, db, b2), (a1 + b1, da + db, a2 + b2)], [1, 1, -1])
 
 
 @_pair(Dirichlet, Dirichlet)

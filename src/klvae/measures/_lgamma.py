@@ -262,8 +262,8 @@ def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], si
         return sum((s * b for s, b in zip(signs[1:], stacked[1:])), signs[0] * stacked[0])
     flat = [(y.numpy().reshape(-1), d.numpy().reshape(-1)) for y, d, _ in parts]
     idx = np.arange(flat[0][0].size)
-    for y, d in flat:
-        idx = idx[np.abs(d[idx]) < _NEAR * y[idx]]
+    for yn, dn in flat:
+        idx = idx[np.abs(dn[idx]) < _NEAR * yn[idx]]
     if len(idx) == flat[0][0].size:
         out = torch.empty_like(tensors[0])
     else:
@@ -272,7 +272,7 @@ def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], si
             term = torch.lgamma(x).sub_(torch.lgamma(y)).sub_(_digamma(y).mul_(d))
             out = out.add_(term) if s > 0 else out.sub_(term)
     if len(idx):
-        out.numpy().reshape(-1)[idx] = _near_sum([(y[idx], d[idx]) for y, d in flat], signs)
+        out.numpy().reshape(-1)[idx] = _near_sum([(yn[idx], dn[idx]) for yn, dn in flat], signs)
     return out
 
 

@@ -76,3 +76,26 @@ def test_the_code_commit_is_the_checkouts_or_none_outside_one(tmp_path):
         assert got is not None and got.startswith(head.stdout.strip())
         assert ("code", f"git commit {got}") in summary.provenance({}, {})
     assert summary.code_commit(tmp_path) is None
+
+
+def test_the_configuration_table_keeps_only_the_settings_the_model_reads():
+    from klvae.runs.summary import used_settings
+
+    vae = {"likelihood": "bernoulli", "sigma": 0.1, "prior": "normal", "pseudo_inputs": 500, "stochastic_layers": 1}
+    vae |= {"latent_dim2": None, "hidden2": None, "conditional": False, "n_classes": None, "latent_dim": 8}
+    objective = {"objective": "elbo", "samples": 1, "k_train": None, "dreg": False, "tc_beta": None, "beta": 1.0}
+    config = {"vae": vae, "objective": objective, "train": {"val_size": 0.2, "keep": "last"}, "processes": 1}
+    used = used_settings(config)
+    assert set(used["vae"]) == {"likelihood", "prior", "stochastic_layers", "conditional", "latent_dim"}
+    assert set(used["objective"]) == {"objective", "samples", "beta"} and used["train"] == config["train"]
+    assert used["processes"] == 1 and config["vae"]["sigma"] == 0.1  # the run's own config is left as it was
+    # each setting comes back with the model that reads it
+    vae |= {"likelihood": "gaussian", "prior": "vamp", "stochastic_layers": 2, "conditional": True}
+    objective |= {"objective": "iwae", "k_train": 5, "dreg": True}
+    used = used_settings({"vae": vae, "objective": objective})
+    assert {"sigma", "pseudo_inputs", "latent_dim2", "hidden2", "n_classes"} <= set(used["vae"])
+    assert {"k_train", "dreg"} <= set(used["objective"]) and "samples" not in used["objective"]
+    gan = {"loss": "nonsaturating", "gp_weight": 10.0, "n_critic": 1}
+    used = used_settings({"gan": gan, "train": {"val_size": None, "keep": "last", "lr": 1e-3}})
+    assert used == {"gan": {"loss": "nonsaturating", "n_critic": 1}, "train": {"lr": 1e-3}}
+    assert "gp_weight" in used_settings({"gan": {**gan, "loss": "wasserstein"}})["gan"]

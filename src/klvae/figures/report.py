@@ -89,7 +89,7 @@ text-align: left; vertical-align: top; } td { font-family: ui-monospace, monospa
 figure { margin: 1.5rem 0; } img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: .95rem; } .missing { color: #a00; }
 .warning { background: #fff4e5; border-left: 4px solid #e67e00; padding: .5rem .8rem; }
-td.num { text-align: right; white-space: nowrap; } td.why { font-family: inherit; color: #555; }
+td.num { text-align: right; white-space: nowrap; } td.why, p.why { font-family: inherit; color: #555; }
 details { margin-top: 1rem; } summary { cursor: pointer; color: #555; }
 """
 
@@ -128,6 +128,7 @@ def write_report(
     warnings: Sequence[str] = (),
     provenance: Sequence[tuple[str, str]] = (),
     raw_metrics: Mapping | None = None,
+    config_note: str | None = None,
 ) -> Path:
     """Write ``run_dir/report.html``: title, warnings, notes, metrics, figures, how it was made, config.
 
@@ -158,6 +159,8 @@ def write_report(
         (label, text) rows saying when, how and with what the run was made.
     raw_metrics : mapping, optional
         Added as a folded key/value table.
+    config_note : str, optional
+        A line under the configuration's heading (e.g. what it leaves out).
 
     Returns
     -------
@@ -193,7 +196,8 @@ def write_report(
             + "</table>"
         )
     if config:
-        parts.append("<h2>Configuration</h2>" + _table(config))
+        note = f'<p class="why">{html.escape(config_note)}</p>' if config_note else ""
+        parts.append("<h2>Configuration</h2>" + note + _table(config))
     parts.append(f'<p style="color:#888;font-size:.85rem">klvae {html.escape(__version__)}</p>')
     doc = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

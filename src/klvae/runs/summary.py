@@ -29,6 +29,8 @@ __all__ = [
     "training_rows",
     "Figure",
     "figures_and_notes",
+    "used_settings",
+    "USED_SETTINGS_NOTE",
 ]
 
 UNDERTRAINED_EPOCHS = 5  # a run stopped by its time budget before this many epochs is flagged
@@ -202,3 +204,48 @@ def figures_and_notes(figures: Iterable[Figure | None]) -> tuple[list[tuple[str,
     drawn = [(f.file, f.text) for f in figures if f is not None and f.file is not None]
     notes = [f.text for f in figures if f is not None and f.file is None]
     return drawn, notes
+
+
+def _unused(section: str, key: str, settings: dict, model: dict, gan: bool) -> bool:
+    """Whether `section.key` is a setting this run's model or objective does not read."""
+    if section == "vae":
+        return (
+            (key == "sigma" and model.get("likelihood") != "gaussian")
+            or (key == "pseudo_inputs" and model.get("prior") != "vamp")
+            or (key in ("latent_dim2", "hidden2") and model.get("stochastic_layers", 1) != 2)
+            or (key == "n_classes" and not model.get("conditional"))
+        )
+    if section == "objective":
+        iwae = settings.get("objective") == "iwae"
+        return (
+            (key in ("k_train", "dreg") and not iwae)
+            or (key == "samples" and iwae)
+            or (key == "tc_beta" and settings.get("tc_beta") is None)
+        )
+    if section == "gan":
+        return key == "gp_weight" and settings.get("loss") != "wasserstein"
+    if section == "train" and gan:
+        return key in ("val_size", "keep")  # a GAN has no validation set and keeps its last weights
+    return False
+
+
+USED_SETTINGS_NOTE = "The settings this model reads; config.json in the run folder holds every setting."
+
+
+def used_settings(config: dict) -> dict:
+    """`config` without the settings its model does not read (the report's configuration table):
+    no σ of a fixed-σ Gaussian beside another likelihood, no VampPrior K with the N(0, I) prior, no
+    second-layer sizes with one layer, no IWAE settings under the ELBO, no gradient penalty outside
+    the WGAN-GP; config.json keeps them all.
+
+    >>> used_settings({"vae": {"likelihood": "bernoulli", "sigma": 0.1, "prior": "normal", "pseudo_inputs": 500}})
+    {'vae': {'likelihood': 'bernoulli', 'prior': 'normal'}}
+    """
+    model, gan = config.get("vae") or {}, "gan" in config
+    out: dict = {}
+    for section, settings in config.items():
+        if isinstance(settings, dict):
+            out[section] = {k: v for k, v in settings.items() if not _unused(section, k, settings, model, gan)}
+        else:
+            out[section] = settings
+    return out

@@ -74,3 +74,5 @@ def test_a_mixture_run_reports_the_figures_of_its_list_in_order(tmp_path):
     at = [doc.index(c) for c in captions]
     assert at == sorted(at)
     assert re.search(r"<h1>klvae GAN: nonsaturating on ring8</h1>", doc)
+    table = doc.split("<h2>Configuration</h2>")[1]  # no gradient penalty outside the WGAN-GP, no validation set
+    assert "<th>gan.loss</th>" in table and "<th>gan.gp_weight</th>" not in table and "train.val_size" not in table

@@ -45,6 +45,11 @@ def rows(doc: str) -> dict[str, tuple[str, str]]:
     return {label: (value, why) for label, value, why in found}
 
 
+def settings(doc: str) -> set[str]:
+    """The keys of the report's configuration table."""
+    return set(re.findall(r"<tr><th>((?:vae|objective|train|gan|data)\.[\w.]+)</th>", doc.split("<h2>Configuration</h2>")[1]))
+
+
 def check_pngs(d, names, doc):
     """Each figure exists, is a PNG that decodes to a plausible size, and is embedded in the report."""
     for name in names:
@@ -66,10 +71,15 @@ def test_a_conditional_run_reports_samples_by_class(tmp_path):
     h, w = imread(d / "samples.png").shape[:2]
     assert h > w  # ten rows of eight: one per digit class
     assert rows(doc)["objective"][0] == "ELBO" and rows(doc)["evaluated weights"][0] == "last epoch"
+    # a Bernoulli likelihood has no σ, the N(0, I) prior no pseudo-inputs, the ELBO no IWAE settings
+    used = settings(doc)
+    assert {"vae.conditional", "vae.n_classes", "vae.likelihood", "vae.prior", "objective.samples"} <= used
+    assert not {"vae.sigma", "vae.pseudo_inputs", "vae.latent_dim2", "objective.k_train", "objective.dreg"} & used
 
 
 def test_a_vamp_prior_run_shows_its_pseudo_inputs(tmp_path):
-    d, metrics, doc = run(tmp_path, prior="vamp", pseudo_inputs=10)
+    d, metrics, doc = run(tmp_path, prior="vamp", pseudo_inputs=10, likelihood="gaussian")
+    assert {"vae.pseudo_inputs", "vae.sigma"} <= settings(doc) and "vae.n_classes" not in settings(doc)
     check_pngs(d, [*COMMON, "pseudo_inputs.png", "progress.png", "active_units.png"], doc)
     assert not (d / "traversal.png").exists() and not (d / "kl_per_dim.png").exists()
     assert "<h1>VAE with VampPrior (K = 10) on digits</h1>" in doc

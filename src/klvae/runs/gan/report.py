@@ -21,7 +21,16 @@ from klvae.figures.charts import Panel, plot_curves, plot_panels, plot_points
 from klvae.figures.png import save_image_grid, save_png_row
 from klvae.figures.report import write_report
 from klvae.gan.evaluate import NOT_FID, sample_fixed
-from klvae.runs.summary import Figure, count, figures_and_notes, provenance, training_rows, undertrained_warning
+from klvae.runs.summary import (
+    USED_SETTINGS_NOTE,
+    Figure,
+    count,
+    figures_and_notes,
+    provenance,
+    training_rows,
+    undertrained_warning,
+    used_settings,
+)
 
 __all__ = ["write_figures_and_report", "metric_rows", "GANFigures", "IMAGE_FIGURES", "MIXTURE_FIGURES"]
 
@@ -289,7 +298,8 @@ def write_figures_and_report(
         title=f"klvae GAN: {run.loss} on {run.name}",
         metrics=metric_rows(metrics, config, n_modes),
         figures=figures,
-        config=config,
+        config=used_settings(config),
+        config_note=USED_SETTINGS_NOTE,
         notes=notes(config["gan"], run.name, dataset.is_image),
         warnings=[w for w in [undertrained_warning(metrics, config)] if w],
         provenance=provenance(config, metrics, **(made or {})),

@@ -22,7 +22,15 @@ from klvae.data.datasets import CLASS_NAMES
 from klvae.figures.charts import plot_bars
 from klvae.figures.png import save_image_grid
 from klvae.figures.report import write_report
-from klvae.runs.summary import Figure, figures_and_notes, provenance, training_rows, undertrained_warning
+from klvae.runs.summary import (
+    USED_SETTINGS_NOTE,
+    Figure,
+    figures_and_notes,
+    provenance,
+    training_rows,
+    undertrained_warning,
+    used_settings,
+)
 from klvae.runs.vae.family import (
     Family,
     active_units_row,
@@ -374,7 +382,8 @@ def write_figures_and_report(
         title=f"{model_name(config.get('vae') or {})} on {config['data']['name']}",
         metrics=metric_rows(metrics, family.likelihood, model.config.latent_dim, config),
         figures=figures,
-        config=config,
+        config=used_settings(config),
+        config_note=USED_SETTINGS_NOTE,
         notes=["Quantities in nats are per example, summed over pixels and latent dimensions.", *notes],
         warnings=warns,
         provenance=provenance(config, metrics, **(made or {})),

@@ -140,3 +140,36 @@ def test_png_row_puts_earlier_figures_side_by_side(tmp_path):
     assert img.shape[1] == 300
     with pytest.raises(ValueError, match="one title per image"):
         save_png_row([a], tmp_path / "x.png", titles=[], title="t")
+
+
+def drawn_figures(monkeypatch):
+    """The Matplotlib figures `klvae.figures.png` saves, as they are saved (drawn on Agg)."""
+    import klvae.figures.png as png
+
+    figures, save = [], png.save_png
+
+    def keep(fig, path):
+        figures.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(png, "save_png", keep)
+    return figures
+
+
+@pytest.mark.parametrize("n, nrow", [(64, 8), (4, 2), (10, 10)])
+def test_a_long_title_is_wrapped_inside_the_figure(tmp_path, monkeypatch, n, nrow):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figures = drawn_figures(monkeypatch)
+    title = "64 samples from the prior, classes 0 … 9 in turn (means σ(logits)) of a conditional VAE"
+    save_image_grid(torch.rand(n, 1, 8, 8), tmp_path / "g.png", nrow=nrow, title=title, row_labels=None)
+    (fig,) = figures
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    box = fig.bbox
+    (text,) = [t for t in fig.texts if t.get_text()]
+    assert text.get_text().replace("\n", " ") == title  # every word kept
+    extent = text.get_window_extent(renderer)
+    assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 and extent.y1 <= box.y1
+    assert extent.y0 >= fig.axes[0].get_window_extent(renderer).y1  # above the images, not over them
+    short = save_image_grid(torch.rand(n, 1, 8, 8), tmp_path / "s.png", nrow=nrow, title="short")
+    assert "\n" not in figures[1].texts[0].get_text() and imread(short).shape[0] < imread(tmp_path / "g.png").shape[0]

@@ -12,23 +12,41 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from klvae._io import atomic_write_bytes
 
-__all__ = ["new_figure", "save_png", "DPI", "as_numpy", "save_image_grid", "save_png_row"]
+__all__ = [
+    "new_figure",
+    "save_png",
+    "DPI",
+    "FONT_PT",
+    "TITLE_PT",
+    "text_width_px",
+    "fit_lines",
+    "as_numpy",
+    "save_image_grid",
+    "save_png_row",
+]
 
 #: Dots per inch of every figure klvae draws.
 DPI = 100
 _MIN_CELL_PX = 48  # each image at least this many pixels wide, so 8×8 digits read at a glance
 _GAP_PX = 2  # the thin grey line between images
 _GAP_GREY = 0.55
+#: The smallest text of a figure, in points: 9 pt or more as a report shows it (at its natural size).
+FONT_PT = 9
+TITLE_PT = 11  # a figure's heading
+_LINE_SPACING = 1.25
+_LINE_PX = round(_LINE_SPACING * FONT_PT * DPI / 72)  # one line of FONT_PT text
+_MARGIN_PX = 8  # the least room left and right of a title
 
 
 def new_figure(width_in: float = 6.4, height_in: float = 4.0, **kw) -> Figure:
@@ -52,6 +70,25 @@ def new_figure(width_in: float = 6.4, height_in: float = 4.0, **kw) -> Figure:
         A new, empty figure.
     """
     return Figure(figsize=(width_in, height_in), dpi=DPI, **kw)
+
+
+def text_width_px(texts: Iterable[str], fontsize: float) -> float:
+    """The width in pixels of the widest of `texts` (one line each) at `fontsize` points, as drawn."""
+    fig = new_figure()
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    return max((fig.text(0, 0, t, fontsize=fontsize).get_window_extent(renderer).width for t in texts), default=0.0)
+
+
+def fit_lines(text: str, width_px: float, fontsize: float) -> list[str]:
+    """`text` broken at spaces into the fewest lines that are each at most `width_px` wide at
+    `fontsize` points (a single word wider than that stays whole on its line)."""
+    words, lines = text.split(), []
+    for word in words:
+        if lines and text_width_px([lines[-1] + " " + word], fontsize) <= width_px:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 def save_png(fig: Figure, path: str | os.PathLike) -> Path:
@@ -173,11 +210,12 @@ def save_image_grid(
     scale = max(1, math.ceil(_MIN_CELL_PX / max(h, w)))
     mosaic = _tile(x, nrow, scale)
     mh, mw = mosaic.shape[:2]
-    left_px = 8 + 7 * max(len(str(t)) for t in row_labels) if row_labels is not None else 0
-    head_px = (18 if col_labels is not None else 0) + (18 if col_title else 0)
-    title_px = 36 if title else 0
+    left_px = 8 + text_width_px(map(str, row_labels), FONT_PT) if row_labels is not None else 0
+    head_px = (_LINE_PX if col_labels is not None else 0) + (_LINE_PX if col_title else 0)
+    fig_w = max(mw + left_px, 360 if title else 0)  # room for a short title
+    lines = fit_lines(title, fig_w - 2 * _MARGIN_PX, TITLE_PT) if title else []
+    title_px = 12 + round(_LINE_SPACING * TITLE_PT * DPI / 72) * len(lines) if lines else 0
     top_px = title_px + head_px
-    fig_w = max(mw + left_px, 360 if title else 0)  # room for the title text
     fig_h = mh + top_px
     fig = new_figure(fig_w / DPI, fig_h / DPI)
     # An axes of exactly the mosaic's size in pixels: one array pixel is one PNG pixel.
@@ -186,18 +224,20 @@ def save_image_grid(
     ax.imshow(mosaic, interpolation="nearest", aspect="auto")
     ax.set_axis_off()
     cell_w, cell_h = w * scale + _GAP_PX, h * scale + _GAP_PX
-    if title:
-        fig.text(0.5, 1 - title_px / 2 / fig_h, title, ha="center", va="center", fontsize=11)
+    if lines:
+        fig.text(0.5, 1 - title_px / 2 / fig_h, "\n".join(lines), ha="center", va="center", fontsize=TITLE_PT,
+                 linespacing=_LINE_SPACING)  # fmt: skip
     if col_title:
-        fig.text((x0 + mw / 2) / fig_w, 1 - (title_px + 9) / fig_h, col_title, ha="center", va="center", fontsize=8)
+        y = 1 - (title_px + _LINE_PX / 2) / fig_h
+        fig.text((x0 + mw / 2) / fig_w, y, col_title, ha="center", va="center", fontsize=FONT_PT)
     if col_labels is not None:
         for k, text in enumerate(col_labels):
             cx = x0 + _GAP_PX + k * cell_w + w * scale / 2
-            fig.text(cx / fig_w, (mh + 9) / fig_h, str(text), ha="center", va="center", fontsize=7)
+            fig.text(cx / fig_w, (mh + _LINE_PX / 2) / fig_h, str(text), ha="center", va="center", fontsize=FONT_PT)
     if row_labels is not None:
         for r, text in enumerate(row_labels):
             cy = mh - (_GAP_PX + r * cell_h + h * scale / 2)
-            fig.text((x0 - 4) / fig_w, cy / fig_h, str(text), ha="right", va="center", fontsize=7)
+            fig.text((x0 - 4) / fig_w, cy / fig_h, str(text), ha="right", va="center", fontsize=FONT_PT)
     if labels is not None:
         for i, text in enumerate(labels):
             r, k = divmod(i, nrow)
@@ -207,7 +247,7 @@ def save_image_grid(
                 top + 1,
                 str(text),
                 color="white",
-                fontsize=7,
+                fontsize=FONT_PT,
                 ha="left",
                 va="top",
                 bbox=dict(facecolor="black", alpha=0.6, pad=1, linewidth=0),

@@ -11,6 +11,7 @@ import dataclasses
 import html
 import math
 import os
+import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import torch
 from klvae._io import atomic_write_text, read_jsonl
 from klvae._version import __version__
 
-__all__ = ["write_report", "load_metrics_jsonl"]
+__all__ = ["write_report", "load_metrics_jsonl", "PAGE_PX"]
 
 load_metrics_jsonl = read_jsonl  # the metrics log a report reads: `klvae._io.read_jsonl`
 
@@ -80,17 +81,20 @@ def _table(d: Mapping | object) -> str:
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml"}
 
-_CSS = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
-       color: #222; line-height: 1.45; }
-h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; } th, td { padding: .2rem .8rem; border-bottom: 1px solid #eee;
-text-align: left; vertical-align: top; } td { font-family: ui-monospace, monospace; }
-figure { margin: 1.5rem 0; } img { max-width: 100%; height: auto; }
-figcaption { color: #555; font-size: .95rem; } .missing { color: #a00; }
-.warning { background: #fff4e5; border-left: 4px solid #e67e00; padding: .5rem .8rem; }
-td.num { text-align: right; white-space: nowrap; } td.why, p.why { font-family: inherit; color: #555; }
-details { margin-top: 1rem; } summary { cursor: pointer; color: #555; }
+#: The width of the page's column in CSS pixels: a figure up to this wide is shown at its own size.
+PAGE_PX = 960
+
+_CSS = f"""
+body {{ font-family: system-ui, sans-serif; max-width: {PAGE_PX}px; margin: 2rem auto; padding: 0 1rem;
+       color: #222; line-height: 1.45; }}
+h1 {{ font-size: 1.6rem; }} h2 {{ font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }}
+table {{ border-collapse: collapse; }} th, td {{ padding: .2rem .8rem; border-bottom: 1px solid #eee;
+text-align: left; vertical-align: top; }} td {{ font-family: ui-monospace, monospace; }}
+figure {{ margin: 1.5rem 0; }} img {{ max-width: 100%; height: auto; }}
+figcaption {{ color: #555; font-size: .95rem; }} .missing {{ color: #a00; }}
+.warning {{ background: #fff4e5; border-left: 4px solid #e67e00; padding: .5rem .8rem; }}
+td.num {{ text-align: right; white-space: nowrap; }} td.why, p.why {{ font-family: inherit; color: #555; }}
+details {{ margin-top: 1rem; }} summary {{ cursor: pointer; color: #555; }}
 """
 
 
@@ -113,8 +117,12 @@ def _figure_html(run_dir: Path, path: str, caption: str) -> str:
     if mime is None or not p.is_file():
         why = "not an image file" if mime is None else "file not found"
         return f'<figure><p class="missing">{html.escape(str(path))}: {why}</p><figcaption>{cap}</figcaption></figure>'
-    data = base64.b64encode(p.read_bytes()).decode("ascii")
-    return f'<figure><img src="data:{mime};base64,{data}" alt="{cap}"><figcaption>{cap}</figcaption></figure>'
+    raw = p.read_bytes()
+    size = ""
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:  # the header's width and height: shown at its size
+        size = ' width="{}" height="{}"'.format(*struct.unpack(">II", raw[16:24]))
+    data = base64.b64encode(raw).decode("ascii")
+    return f'<figure><img src="data:{mime};base64,{data}"{size} alt="{cap}"><figcaption>{cap}</figcaption></figure>'
 
 
 def write_report(

@@ -12,7 +12,7 @@ import matplotlib
 import torch
 
 from klvae.figures.charts import Panel, plot_panels
-from klvae.figures.png import new_figure, save_image_grid, save_png
+from klvae.figures.png import FONT_PT, new_figure, save_image_grid, save_png
 
 __all__ = ["latent_map", "interpolations", "draw_traversal", "draw_loss_curves", "is_tc_run", "NO_EPOCH"]
 
@@ -55,7 +55,7 @@ def latent_map(
     ax.set_title(f"{title}\n({how})", fontsize=10)
     ax.legend(
         title="class" if labels is not None else None,
-        fontsize=7,
+        fontsize=FONT_PT,
         markerscale=2,
         loc="center left",
         bbox_to_anchor=(1.0, 0.5),

@@ -19,7 +19,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from klvae.figures.png import as_numpy, new_figure, save_png
+from klvae.figures.png import FONT_PT, as_numpy, new_figure, save_png
+from klvae.figures.points import legend_handles, scatter, square_limits
 
 __all__ = ["Panel", "plot_panels", "plot_curves", "plot_bars", "plot_points"]
 
@@ -98,7 +99,7 @@ def _draw_panel(ax, records: Sequence[Mapping], panel: Panel, x_key: str) -> boo
     if empty:  # a text-only legend entry, so the reader knows the key was asked for
         ax.plot([], [], " ", label="no values: " + ", ".join(empty))
     if panel.lines or panel.hlines:  # below the axes: a legend never covers the data
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        ax.legend(fontsize=FONT_PT, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     if panel.title:
         ax.set_title(panel.title, fontsize=10)
     ax.set_ylabel(panel.ylabel)
@@ -287,7 +288,7 @@ def plot_bars(
     'b.png'
     """
     v = as_numpy(values).astype(np.float64).reshape(-1)
-    fig = new_figure(max(6.4, 0.18 * len(v) + 1.5), 4.4, layout="constrained")
+    fig = new_figure(min(9.6, max(6.4, 0.18 * len(v) + 1.5)), 4.4, layout="constrained")  # ≤ a report's 960 px
     ax = fig.add_subplot()
     idx = np.arange(len(v))
     if log_y:
@@ -309,7 +310,9 @@ def plot_bars(
             Patch(color="tab:gray", label=f"< {threshold:g}: {(~above).sum()} of {len(v)}"),
             Line2D([], [], color="tab:red", linestyle="--", label=f"threshold {threshold:g}"),
         ]
-        ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)
+        ax.legend(
+            handles=handles, fontsize=FONT_PT, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False
+        )
     ax.set_xticks(idx[:: math.ceil(len(v) / 20)] if len(v) else idx)  # at most ~20 labels: two-digit ones never touch
     ax.set_title(title)
     ax.set_xlabel(xlabel)
@@ -364,29 +367,14 @@ def plot_points(
     p = as_numpy(points).astype(np.float64)
     if p.ndim != 2 or p.shape[1] != 2:
         raise ValueError(f"points must have shape (N, 2), got {p.shape}")
+    m = None if means is None else as_numpy(means).astype(np.float64)
     fig = new_figure(5.0, 5.4)
     ax = fig.add_subplot()
-    ax.scatter(p[:, 0], p[:, 1], s=2, alpha=0.4, color="tab:blue", linewidths=0, zorder=3)
-    # Legend proxies: the tiny translucent dots of the scatter would be invisible there.
-    handles = [Line2D([], [], marker="o", linestyle="", color="tab:blue", label=label)]
-    finite = p[np.isfinite(p).all(1)]
-    box = [np.percentile(finite, [0.5, 99.5], axis=0)] if len(finite) else []
-    if means is not None:
-        m = as_numpy(means).astype(np.float64)
-        ax.scatter(
-            m[:, 0], m[:, 1], s=60, marker="o", facecolors="none", edgecolors="tab:red", linewidths=1.2, zorder=2
-        )
-        handles.append(
-            Line2D(
-                [], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="tab:red", label="mode means"
-            )
-        )
-        box.append(np.stack([m.min(0), m.max(0)]))
-    if box:
-        lo, hi = np.min([b[0] for b in box], 0), np.max([b[1] for b in box], 0)
-        centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.08
-        ax.set_xlim(centre[0] - half, centre[0] + half)
-        ax.set_ylim(centre[1] - half, centre[1] + half)
+    scatter(ax, p, m)
+    handles = legend_handles(label, m is not None)
+    (x_lo, x_hi), (y_lo, y_hi) = square_limits([p], m)
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
     ax.set_aspect("equal", adjustable="box")
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)

@@ -8,9 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from matplotlib.image import imread
+from safetensors.torch import save_file
 
 import klvae.runs.gan.report as report
-from klvae.figures.png import save_image_grid
+from klvae.data.datasets import mode_mixture
 from klvae.gan.model import GANConfig
 from klvae.runs.gan.job import train_gan
 from klvae.training.loop import TrainConfig
@@ -18,7 +20,8 @@ from klvae.training.loop import TrainConfig
 
 def _run(tmp_path, loss="nonsaturating", records=()):
     config = {"gan": {"loss": loss, "pack": 1}}
-    return report.GANFigures(tmp_path, None, SimpleNamespace(name="ring8"), None, list(records), {}, config)
+    dataset, evaluate = SimpleNamespace(name="ring8", is_image=False), SimpleNamespace(means=mode_mixture("ring8")[0])
+    return report.GANFigures(tmp_path, None, dataset, evaluate, list(records), {}, config)
 
 
 @pytest.mark.parametrize(
@@ -38,14 +41,56 @@ def test_the_losses_are_drawn_with_their_values_at_d_one_half(tmp_path, monkeypa
     assert ("log 4 ≈ 1.386" in figure.text) == (loss != "wasserstein")
 
 
-def test_the_progress_strip_shows_the_first_the_last_and_two_between(tmp_path):
-    assert report.progress(_run(tmp_path)) is None  # no per-epoch samples: nothing to show
+def _saved_epochs(tmp_path, sets):
     (tmp_path / "samples").mkdir()
-    for e in range(1, 8):
-        save_image_grid(torch.full((1, 1, 4, 4), e / 8), tmp_path / "samples" / f"epoch_{e:03d}.png")
-    figure = report.progress(_run(tmp_path))
-    assert figure.file == "progress.png" and "after epochs 1, 3, 5, 7 " in figure.text
-    assert (tmp_path / "progress.png").is_file()
+    for e, x in enumerate(sets, 1):
+        save_file({"x": x}, str(tmp_path / "samples" / f"epoch_{e:03d}.safetensors"))
+
+
+def _figures(monkeypatch, module):
+    """The Matplotlib figures `module` saves, as it saves them."""
+    seen, save = [], module.save_png
+    monkeypatch.setattr(module, "save_png", lambda fig, path: (seen.append(fig), save(fig, path))[1])
+    return seen
+
+
+def test_the_progress_figure_shares_one_frame_and_one_legend(tmp_path, monkeypatch):
+    import klvae.figures.points as points
+
+    assert report.progress(_run(tmp_path)) is None  # no per-epoch samples: nothing to show
+    angles = torch.linspace(0, 2 * math.pi, 400)
+    ring = torch.stack([angles.cos(), angles.sin()], 1)
+    _saved_epochs(tmp_path, [ring * (1.2 if e == 1 else 1.0) for e in range(1, 8)])  # epoch 1 spans ±1.2
+    seen = _figures(monkeypatch, points)
+    records = [{"epoch": e, "modes": e, "high_quality": e / 10} for e in range(1, 8)]
+    figure = report.progress(_run(tmp_path, records=records))
+    assert figure.file == "progress.png" and "after epochs 1, 3, 5, 7, on the same axes" in figure.text
+    (fig,) = seen
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == [f"epoch {e}: {e} modes, {e / 10:.0%} HQ" for e in (1, 3, 5, 7)]
+    limits = {(ax.get_xlim(), ax.get_ylim()) for ax in axes}
+    assert len(limits) == 1  # one frame for every panel
+    ((x_lo, x_hi), (y_lo, y_hi)), *_ = limits
+    assert x_lo < -1.2 and x_hi > 1.2 and y_lo < -1.2 and y_hi > 1.2  # it holds epoch 1's wider ring
+    assert x_hi - x_lo == pytest.approx(y_hi - y_lo)  # square: a ring looks round
+    assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in axes)
+    assert fig.get_suptitle() == "ring8: samples G(z) by epoch (the same z)"
+
+
+def test_the_progress_figure_of_images_is_one_grid_a_row_per_epoch(tmp_path, monkeypatch):
+    import klvae.figures.png as png
+
+    _saved_epochs(tmp_path, [torch.full((64, 1, 8, 8), e / 8) for e in range(1, 6)])
+    seen = _figures(monkeypatch, png)
+    run = _run(tmp_path)
+    run.dataset.is_image = True
+    figure = report.progress(run)
+    assert "after epochs 1, 2, 4, 5 (8 of them a row)" in figure.text
+    (fig,) = seen
+    rows = [t.get_text() for t in fig.texts if t.get_text().startswith("epoch")]
+    assert rows == ["epoch 1", "epoch 2", "epoch 4", "epoch 5"] and len(fig.axes) == 1
+    h, w = imread(tmp_path / "progress.png").shape[:2]
+    assert w < 2 * h  # 8 columns of 4 rows, not four grids side by side
 
 
 def test_the_metric_rows_say_the_mode_coverage():

@@ -1,7 +1,8 @@
 """The GAN job: data + networks + the loop + the report, written into a run folder.
 
 Besides the files of every run (`klvae.runs.folder`), a GAN run holds samples/epoch_NNN.png (a
-scatter over the modes for 2-D data, an image grid otherwise) and, for labelled images,
+scatter over the modes for 2-D data, an image grid otherwise) with the samples drawn in it
+(samples/epoch_NNN.safetensors, key "x", for the report's progress.png) and, for labelled images,
 classifier.safetensors (the offline scorer).
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from klvae._io import atomic_save_safetensors
 from klvae.data.datasets import Dataset, load_dataset, mode_mixture
 from klvae.figures.charts import plot_points
 from klvae.figures.png import save_image_grid
@@ -170,6 +172,7 @@ class Evaluator:
             x = sample_fixed(generator, EVAL_SAMPLES).cpu()  # (2500, 2)
             cov = mode_coverage(x, self.means, self.sigma)
             if figure:
+                atomic_save_safetensors({"x": x.float()}, path.with_suffix(".safetensors"))  # progress.png's
                 plot_points(
                     x,
                     path,
@@ -185,6 +188,7 @@ class Evaluator:
         for hook in self.image_hooks if figure else ():
             hook(epoch, x[:64].cpu())
         if figure:
+            atomic_save_safetensors({"x": x[:64].float()}, path.with_suffix(".safetensors"))  # progress.png's
             save_image_grid(x[:64].cpu(), path, nrow=8, title=f"{self.dataset.name}: G(z), epoch {epoch}")
         out = {}
         if self.classifier is not None:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from klvae.figures.charts import Panel, plot_curves, plot_panels, plot_points
-from klvae.figures.png import save_image_grid, save_png_row
+from klvae.figures.png import save_image_grid
+from klvae.figures.points import plot_point_panels
 from klvae.figures.report import write_report
 from klvae.gan.evaluate import NOT_FID, sample_fixed
 from klvae.runs.summary import (
@@ -139,24 +141,45 @@ def mixture_samples(r: GANFigures) -> list[Figure]:
 
 
 def progress(r: GANFigures) -> Figure | None:
-    """The per-epoch samples, first, two between and last, side by side in progress.png (None without them)."""
-    epochs = sorted((r.run_dir / "samples").glob("epoch_*.png"))
-    if not epochs:
+    """RUN/progress.png: the samples of the first epoch, two between and the last, at the same z, in one
+    figure (2-D: panels on the same axes, one legend; images: a row of 8 per epoch). None without them."""
+    saved = sorted((r.run_dir / "samples").glob("epoch_*.safetensors"))
+    if not saved:
         return None
-    if len(epochs) > 4:
-        epochs = [epochs[round(i * (len(epochs) - 1) / 3)] for i in range(4)]
-    numbers = [int(p.stem.split("_")[1]) for p in epochs]
-    save_png_row(
-        epochs,
-        r.run_dir / "progress.png",
-        titles=[f"epoch {n}" for n in numbers],
-        title=f"{r.name}: samples G(z) by epoch (the same z)",
-    )
+    if len(saved) > 4:
+        saved = [saved[round(i * (len(saved) - 1) / 3)] for i in range(4)]
+    numbers = [int(p.stem.split("_")[1]) for p in saved]
+    samples = [load_file(str(p))["x"] for p in saved]
+    heading = f"{r.name}: samples G(z) by epoch (the same z)"
+    if r.dataset.is_image:
+        save_image_grid(
+            torch.cat([x[:8] for x in samples]).clamp(0, 1),
+            r.run_dir / "progress.png",
+            nrow=8,
+            title=heading,
+            row_labels=[f"epoch {n}" for n in numbers],
+        )
+    else:
+        at = {rec.get("epoch"): rec for rec in r.records}
+        titles = [
+            f"epoch {n}: {at[n]['modes']} modes, {at[n]['high_quality']:.0%} HQ"
+            if isinstance(at.get(n, {}).get("high_quality"), float)
+            else f"epoch {n}"
+            for n in numbers
+        ]
+        plot_point_panels(
+            samples, r.run_dir / "progress.png", titles=titles, title=heading, means=r.evaluate.means, label="G(z)"
+        )
     return Figure(
         "progress.png",
         "Samples of the generator at the same z after epochs "
         + ", ".join(map(str, numbers))
-        + " (every epoch's figure is in RUN/samples/).",
+        + (
+            " (8 of them a row)"
+            if r.dataset.is_image
+            else ", on the same axes (HQ: the share within 3σ of a mode; red circles: the mode means)"
+        )
+        + "; every epoch's figure is in RUN/samples/.",
     )
 
 

@@ -82,7 +82,7 @@ def text_width_px(texts: Iterable[str], fontsize: float) -> float:
 def fit_lines(text: str, width_px: float, fontsize: float) -> list[str]:
     """`text` broken at spaces into the fewest lines that are each at most `width_px` wide at
     `fontsize` points (a single word wider than that stays whole on its line)."""
-    words, lines = text.split(), []
+    words, lines = text.split(), list[str]()
     for word in words:
         if lines and text_width_px([lines[-1] + " " + word], fontsize) <= width_px:
             lines[-1] += " " + word

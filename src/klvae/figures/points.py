@@ -37,7 +37,7 @@ def square_limits(point_sets: Sequence[np.ndarray], means: np.ndarray | None = N
         return (-1.0, 1.0), (-1.0, 1.0)
     lo, hi = np.min([b[0] for b in box], 0), np.max([b[1] for b in box], 0)
     centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.08
-    return tuple((float(c - half), float(c + half)) for c in centre)  # type: ignore[return-value]
+    return tuple((float(c - half), float(c + half)) for c in centre)
 
 
 def legend_handles(label: str, means: bool) -> list[Line2D]:

@@ -47,7 +47,8 @@ def rows(doc: str) -> dict[str, tuple[str, str]]:
 
 def settings(doc: str) -> set[str]:
     """The keys of the report's configuration table."""
-    return set(re.findall(r"<tr><th>((?:vae|objective|train|gan|data)\.[\w.]+)</th>", doc.split("<h2>Configuration</h2>")[1]))
+    table = doc.split("<h2>Configuration</h2>")[1]
+    return set(re.findall(r"<tr><th>((?:vae|objective|train|gan|data)\.[\w.]+)</th>", table))
 
 
 def check_pngs(d, names, doc):

@@ -7,9 +7,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from matplotlib.image import imread
-from scipy import integrate, special, stats
+from scipy import stats
 
 from klvae.experiments.gaussian_fits import fit_forward, fit_reverse
 from klvae.experiments.gradient_estimators import variance_table
@@ -99,54 +98,6 @@ def test_the_sweep_draws_both_branches_and_the_two_separations(tmp_path, drawn):
     best = lines(left)["global optimum |μ|"]
     assert [v for v in best[1] if not np.isnan(v)] == sweep["best_mean"]
     assert np.isnan(best[1]).sum() == 1  # the jump from the symmetric to the off-centre branch is not joined
-
-
-def _bars(ax):
-    return np.array([r.get_height() for r in ax.patches])
-
-
-def test_the_discrete_kl_integrand_bars_sum_to_the_kl(tmp_path, drawn):
-    p, q = np.array([0.2, 0.5, 0.3]), np.array([0.4, 0.4, 0.2])
-    path, kl = plots.plot_kl_integrand(p, q, tmp_path / "kl.png", base=2)
-    assert kl == pytest.approx(stats.entropy(p, q, base=2), rel=1e-12) and png(path) is not None
-    top, bottom = drawn[0].axes
-    np.testing.assert_allclose(_bars(top), np.concatenate([p, q]))  # p's bars, then q's
-    heights = _bars(bottom)  # the positive terms' bars, then the negative terms'
-    terms = special.rel_entr(p, q) / math.log(2)
-    np.testing.assert_allclose(heights[:3], np.maximum(terms, 0), rtol=1e-12)
-    np.testing.assert_allclose(heights[3:6], np.minimum(terms, 0), rtol=1e-12)
-    assert heights.sum() == pytest.approx(kl, rel=1e-12)
-    assert bottom.get_title().endswith(f"= {kl:.4f} bits") and "bits" in bottom.get_ylabel()
-
-
-def test_an_infinite_term_is_drawn_as_an_arrow(tmp_path, drawn):
-    _, inf = plots.plot_kl_integrand([0.5, 0.5], [1.0, 0.0], tmp_path / "inf.png")
-    assert inf == math.inf and drawn[0].axes[1].get_title().endswith("= +∞")
-    assert [t.get_text() for t in drawn[0].axes[1].texts] == ["+∞ (q = 0)"]
-
-
-def test_the_density_kl_integrand_has_the_kl_as_its_area(tmp_path, drawn):
-    p = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0)
-    q = torch.distributions.Normal(torch.tensor(1.0, dtype=torch.float64), 2.0)
-    exact = math.log(2) + (1 + 1) / (2 * 4) - 0.5  # KL(N(0,1) ‖ N(1,4)) in nats
-    _, kl = plots.plot_kl_integrand(p, q, tmp_path / "d.png", base=10)
-    assert kl == pytest.approx(exact / math.log(10), rel=1e-9)
-    top, bottom = drawn[0].axes
-    curves = lines(top)
-    x, py = curves["p"]
-    np.testing.assert_allclose(py, stats.norm.pdf(x, 0, 1), rtol=1e-9)
-    np.testing.assert_allclose(curves["q"][1], stats.norm.pdf(x, 1, 2), rtol=1e-9)
-    xs, integrand = lines(bottom)["p(x)·log(p(x)/q(x))"]
-    assert integrate.trapezoid(integrand, xs) == pytest.approx(kl, rel=1e-3)  # the shown range holds the mass
-    assert "dits" in bottom.get_ylabel()
-
-
-def test_a_bad_integrand_input_is_refused_before_anything_is_written(tmp_path):
-    with pytest.raises(ValueError, match="same length"):
-        plots.plot_kl_integrand([0.5, 0.5], [0.2, 0.3, 0.5], tmp_path / "bad.png")
-    with pytest.raises(ValueError, match="base"):
-        plots.plot_kl_integrand([0.5, 0.5], [0.5, 0.5], tmp_path / "bad.png", base=1)
-    assert not list(tmp_path.iterdir())
 
 
 def test_the_estimators_figure_draws_each_variance_over_n(tmp_path, drawn):

@@ -28,8 +28,9 @@ from torch.distributions import (
 )
 
 import klvae
-from klvae.measures.distributions import CLOSED_FORMS, kl_distributions, kl_method
-from klvae.measures.monte_carlo import MCEstimate, check_closed_form
+from klvae.measures import kl_distributions, kl_method
+from klvae.measures.distributions import CLOSED_FORMS
+from klvae.measures.monte_carlo import check_closed_form
 
 mpmath.mp.dps = 50
 D = torch.float64
@@ -212,7 +213,8 @@ def test_fallbacks_and_exact():
     assert kl_method(n, lap) == "torch"
     torch.testing.assert_close(klvae.kl_divergence(n, lap), torch.distributions.kl_divergence(n, lap))
     mix = MixtureSameFamily(Categorical(torch.ones(2, dtype=D)), Normal(torch.tensor([-1.0, 1.0], dtype=D), 1.0))
-    assert kl_method(mix, n) == "monte carlo"
+    assert kl_method(mix, n) == "quadrature"  # what kl_divergence and kl_distributions take
+    assert kl_distributions(mix, n).method == "quadrature"
     est = klvae.kl_divergence(mix, n)  # 1-D: quadrature, with its error bound
     assert isinstance(est, klvae.MeasureResult) and est.method == "quadrature" and est.error_bound < 1e-9
     # reference: numerical integration
@@ -234,8 +236,12 @@ def test_binomial_counts_and_independent_ranks_decide_the_method():
     assert kl_method(Binomial(5, torch.tensor(0.3)), Binomial(5, torch.tensor(0.4))) == "closed form"
     # torch registers the pair but its function refuses unequal counts: the method is the one used
     unequal = Binomial(5, torch.tensor(0.3)), Binomial(6, torch.tensor(0.4))
-    assert kl_method(*unequal) == "monte carlo"
-    assert isinstance(kl_distributions(*unequal), MCEstimate)
+    assert kl_method(*unequal) == "summation"  # finite supports: the sum is exact
+    got = kl_distributions(*unequal)
+    assert isinstance(got, klvae.MeasureResult) and got.method == "summation"
+    pk = [math.comb(5, k) * 0.3**k * 0.7 ** (5 - k) for k in range(6)]
+    qk = [math.comb(6, k) * 0.4**k * 0.6 ** (6 - k) for k in range(6)]
+    assert float(got) == pytest.approx(sum(a * math.log(a / b) for a, b in zip(pk, qk)), rel=1e-6)
     i1 = Independent(Normal(torch.zeros(2, 3), 1.0), 1)
     i2 = Independent(Normal(torch.zeros(2, 3), 1.0), 2)
     assert kl_method(i1, i1) == "closed form"
@@ -256,7 +262,8 @@ def test_kl_method_is_the_method_used_when_torch_registers_a_pair_it_refuses():
     q = Independent(MultivariateNormal(torch.zeros(3), torch.eye(3)), 0)
     assert kl_method(p, q) == "monte carlo"
     est = kl_distributions(p, q, n=20_000)
-    assert isinstance(est, MCEstimate) and abs(float(est.value)) < 5 * float(est.stderr) + 1e-3
+    assert isinstance(est, klvae.MeasureResult) and est.method == "monte carlo" and est.n == 20_000
+    assert abs(float(est)) < 5 * float(est.stderr) + 1e-3  # the same density: KL = 0
 
 
 def test_every_registered_pair_is_tested():

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from klvae.cli.common import UsageError
+from klvae.cli.measure_output import NO_UNIT, png_path, with_unit
 
 _NAMED = re.compile(r"^\s*[A-Za-z_]\w*\s*\(")  # "Normal(0, 1)": a distribution's name and its arguments
 
@@ -61,13 +62,12 @@ def _read_npy(path: Path, source: str):
         return np.lib.format.read_array(f, allow_pickle=False).astype(np.float64, copy=False)
 
 
-def load_distribution(text: str, name: str, *, dist_flag: bool = False):
+def load_distribution(text: str, name: str):
     """Read a distribution argument: a `.npy` or `.csv` file, or a comma-separated list.
 
     Files come back as float64 arrays; a file that holds no numbers, or that is not a plain
     array of real numbers, raises `UsageError` naming the argument and the file. A named
-    distribution such as ``Normal(0, 1)`` is refused with the advice to add ``--dist`` when the
-    command has it (`dist_flag`).
+    distribution such as ``Normal(0, 1)`` is refused with the advice to add ``--dist``.
     """
     import numpy as np
 
@@ -91,22 +91,11 @@ def load_distribution(text: str, name: str, *, dist_flag: bool = False):
         return np.array([float(x) for x in text.split(",")], dtype=np.float64)
     except ValueError:
         if _NAMED.match(text):
-            advice = "add --dist to read it as one" if dist_flag else "only kl and divergence take --dist"
+            advice = "add --dist to read it as one"
             raise UsageError(f"{name}: {text!r} is a distribution, not probabilities: {advice}") from None
         raise UsageError(
             f"{name}: expected comma-separated numbers like 0.5,0.25,0.25 or a .npy/.csv file, got {text!r}"
         ) from None
-
-
-def with_unit(value: float, unit: str) -> str:
-    """`value` to 15 significant digits and its unit, singular for exactly one ("1 bit", "0.5 bits")."""
-    if unit and value == 1.0 and unit in ("nats", "bits", "dits"):
-        unit = unit[:-1]
-    return f"{value + 0.0:.15g} {unit}".rstrip()  # + 0.0: never "-0"
-
-
-def _mc_line(value: float, se: float, unit: str, n: int) -> str:
-    return f"{value + 0.0:.6g} ± {se:.2g} {unit} (Monte Carlo, {n} samples: ± one standard error)"
 
 
 def _measure(fn, *args, **kwargs):
@@ -119,14 +108,17 @@ def _measure(fn, *args, **kwargs):
 
 def _run(args: argparse.Namespace) -> int:
     func_name, n_args, _ = _COMMANDS[args.command]
-    if getattr(args, "dist", False):
-        return kl_dist(args)
+    if args.dist:
+        if getattr(args, "density", False) or args.normalize:
+            raise UsageError("--dist takes distributions such as 'Beta(2, 3)': no --density or --normalize")
+        from klvae.cli.distribution_commands import run_dist
+
+        return run_dist(args, args.command)
     if getattr(args, "density", False) or getattr(args, "plot", None):
         return kl_plot(args)
-    has_dist = args.command == "kl"
-    dists = [load_distribution(args.P, "P", dist_flag=has_dist)]
+    dists = [load_distribution(args.P, "P")]
     if n_args == 2:
-        dists.append(load_distribution(args.Q, "Q", dist_flag=has_dist))
+        dists.append(load_distribution(args.Q, "Q"))
     import numpy as np
 
     from klvae.measures import discrete
@@ -135,29 +127,6 @@ def _run(args: argparse.Namespace) -> int:
     value = _measure(getattr(discrete, func_name), *dists, base=args.base, normalize=args.normalize)
     for v in np.atleast_1d(value).ravel():
         print(with_unit(float(v), unit))
-    return 0
-
-
-def kl_dist(args: argparse.Namespace) -> int:
-    """`klvae kl --dist 'Beta(2, 3)' 'Beta(3, 3)'`: KL between two torch distributions, and how it was got."""
-    if args.plot or args.density or args.normalize:
-        raise UsageError("--dist takes two distributions and no --plot, --density or --normalize")
-    from klvae.cli.distribution_text import parse_distribution
-    from klvae.measures import discrete
-    from klvae.measures.distributions import kl_distributions, kl_method
-    from klvae.measures.monte_carlo import MCEstimate
-    from klvae.training.hardware import torch_threads
-
-    p, q = parse_distribution(args.P, "P"), parse_distribution(args.Q, "Q")
-    unit, method = discrete.unit_name(args.base), kl_method(p, q)
-    with torch_threads(1):
-        result = kl_distributions(p, q, base=args.base, n=args.samples, seed=0)
-    if isinstance(result, MCEstimate):
-        for v, se in zip(result.value.reshape(-1).tolist(), result.stderr.reshape(-1).tolist()):
-            print(_mc_line(v, se, unit, result.n))
-        return 0
-    for v in result.reshape(-1).tolist():
-        print(f"{with_unit(v, unit)} (exact: {method})")
     return 0
 
 
@@ -170,7 +139,6 @@ _DIVERGENCES = {
     "renyi": ("renyi_divergence", "Rényi divergence D_α(P‖Q) = log(Σ p^α q^(1−α))/(α − 1)", True),
     "alpha": ("alpha_divergence", "Amari α-divergence (Σ p^α q^(1−α) − 1)/(α(α − 1))", False),
 }
-NO_UNIT = "(no unit)"
 
 
 def _divergence(args: argparse.Namespace) -> int:
@@ -181,28 +149,21 @@ def _divergence(args: argparse.Namespace) -> int:
         raise UsageError(f"--alpha applies to renyi and alpha, not {args.measure}")
     if args.base is not None and not has_unit:
         raise UsageError(f"--base applies to renyi (a log), not {args.measure}")
+    if args.dist:
+        if args.normalize:
+            raise UsageError("--dist takes distributions such as 'Beta(2, 3)': no --normalize")
+        from klvae.cli.distribution_commands import run_dist
+
+        return run_dist(args, args.measure, args.alpha)
     extra = {"base": args.base} if has_unit else {}
     alpha = () if args.alpha is None else (args.alpha,)
-    if args.dist:
-        from klvae.cli.distribution_text import parse_distribution
-
-        p, q = parse_distribution(args.P, "P"), parse_distribution(args.Q, "Q")
-    else:
-        p, q = load_distribution(args.P, "P", dist_flag=True), load_distribution(args.Q, "Q", dist_flag=True)
-        extra["normalize"] = args.normalize
+    p, q = load_distribution(args.P, "P"), load_distribution(args.Q, "Q")
     import numpy as np
 
     from klvae.measures import discrete, divergences
-    from klvae.measures.monte_carlo import MCEstimate
 
-    value = _measure(getattr(divergences, fn_name), p, q, *alpha, **extra)
+    value = _measure(getattr(divergences, fn_name), p, q, *alpha, **extra, normalize=args.normalize)
     unit = discrete.unit_name(args.base) if has_unit else NO_UNIT
-    if isinstance(value, MCEstimate):  # TV between Gaussians without a closed form
-        for v, se in zip(value.value.reshape(-1).tolist(), value.stderr.reshape(-1).tolist()):
-            print(_mc_line(v, se, unit, value.n))
-        return 0
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
     for v in np.atleast_1d(value).ravel():
         print(with_unit(float(v), unit))
     return 0
@@ -228,36 +189,26 @@ def register(subparsers) -> None:
             action="store_true",
             help="rescale each row to sum to 1 instead of rejecting it (default off)",
         )
+        _add_dist_flags(cmd, two=n_args == 2)
         if command == "kl":
             cmd.add_argument(
                 "--plot",
                 metavar="PNG",
-                help="also draw p, q and p·log(p/q) to this PNG file, a name ending in .png (default: no figure)",
+                help="also draw p, q and p·log(p/q) to this PNG file, a name ending in .png; with --dist, "
+                "for two distributions of one variable (default: no figure)",
             )
             cmd.add_argument(
                 "--density",
                 action="store_true",
                 help="P and Q are 1-D Gaussian mixtures 'w:mu:sigma,...' (KL by integration; default off)",
             )
-            cmd.add_argument(
-                "--dist",
-                action="store_true",
-                help="P and Q are torch distributions such as 'Beta(2, 3)': a closed form where "
-                "there is one, else Monte Carlo ± its standard error (default off)",
-            )
-            cmd.add_argument(
-                "--samples",
-                type=int,
-                default=100_000,
-                help="Monte Carlo samples when --dist has no closed form (default 100000)",
-            )
         cmd.set_defaults(func=_run)
     d = subparsers.add_parser(
         "divergence",
         help="Hellinger, total variation, χ², Rényi or Amari α divergence of P and Q",
         description="One member of the f-divergence and Rényi families between two distributions: comma "
-        "lists or .npy/.csv files (one value per row), or with --dist two Gaussians such as 'Normal(0, 1)' "
-        "(closed forms). Measures: " + "; ".join(f"{k}: {v[1]}" for k, v in _DIVERGENCES.items()) + ".",
+        "lists or .npy/.csv files (one value per row), or with --dist two distributions such as 'Beta(2, 3)' "
+        "'Gamma(2, 1)'. Measures: " + "; ".join(f"{k}: {v[1]}" for k, v in _DIVERGENCES.items()) + ".",
     )
     d.add_argument("P", help="probabilities (comma list or .npy/.csv file), or a distribution with --dist")
     d.add_argument("Q", help="the same for Q")
@@ -274,20 +225,26 @@ def register(subparsers) -> None:
     d.add_argument(
         "--normalize", action="store_true", help="rescale each row to sum to 1 instead of rejecting it (default off)"
     )
-    d.add_argument(
-        "--dist", action="store_true", help="P and Q are Gaussians given as torch distributions (default off)"
-    )
+    _add_dist_flags(d, two=True)
     d.set_defaults(func=_divergence)
 
 
-def _png_path(text: str) -> Path:
-    """The --plot file: a PNG, so a name ending in .png; a name without a suffix gets one."""
-    path = Path(text)
-    if path.suffix.lower() == ".png":
-        return path
-    if path.suffix:
-        raise UsageError(f"--plot {text}: the figure is a PNG; give a file name ending in .png")
-    return path.with_name(path.name + ".png")
+def _add_dist_flags(cmd, *, two: bool) -> None:
+    """--dist and --samples: the arguments are distributions written as text, such as 'Beta(2, 3)'."""
+    what = "P and Q are distributions" if two else "P is a distribution"
+    cmd.add_argument(
+        "--dist",
+        action="store_true",
+        help=f"{what} such as 'Beta(2, 3)', 'Poisson(3)' or 'Normal(0, [1, 2])': a closed form where there "
+        "is one, else quadrature or summation with its error bound, else Monte Carlo ± its standard error "
+        "(default off)",
+    )
+    cmd.add_argument(
+        "--samples",
+        type=int,
+        default=100_000,
+        help="Monte Carlo samples when --dist has no closed form or quadrature (default 100000)",
+    )
 
 
 def kl_plot(args: argparse.Namespace) -> int:
@@ -296,7 +253,7 @@ def kl_plot(args: argparse.Namespace) -> int:
     from klvae.measures.mixture import kl_numerical, parse_mixture
     from klvae.training.hardware import torch_threads
 
-    png = _png_path(args.plot) if args.plot else None  # refused before any work
+    png = png_path(args.plot) if args.plot else None  # refused before any work
     unit = discrete.unit_name(args.base)
     log_base = 1.0 if args.base is None else math.log(args.base)
     p: Any
@@ -319,7 +276,7 @@ def kl_plot(args: argparse.Namespace) -> int:
         else:
             value = float(discrete.kl_divergence(p, q, base=args.base))
         if png is not None:
-            from klvae.figures.experiments import plot_kl_integrand
+            from klvae.figures.integrands import plot_kl_integrand
 
             path, _ = plot_kl_integrand(p, q, png, base=args.base, labels=("P", "Q"))
     print(with_unit(float(value), unit))

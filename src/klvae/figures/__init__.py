@@ -1,8 +1,9 @@
 """The figures layer: every PNG and the report go through here (object-oriented Matplotlib).
 
 `png`: a new figure, atomic PNG writes, image grids. `charts`: curves, bars and points of a
-run's metrics. `experiments`: the experiments' figures (forward vs reverse KL fits, the KL
-integrand, estimator variances, the GAN theory). `report`: one self-contained ``report.html``.
+run's metrics. `experiments`: the experiments' figures (forward vs reverse KL fits, estimator
+variances, the GAN theory). `integrands`: the KL integrand of two distributions. `report`: one
+self-contained ``report.html``.
 """
 
 from klvae.figures.charts import Panel, plot_bars, plot_curves, plot_panels, plot_points

@@ -1,4 +1,5 @@
-"""Figures of the experiments: forward vs reverse KL fits, the KL integrand, gradient variances.
+"""Figures of the experiments: forward vs reverse KL fits, gradient variances, the GAN theory (the KL
+integrand: `klvae.figures.integrands`).
 
 Every function draws through the figure layer (`klvae.figures.png`: object-oriented Matplotlib,
 atomic PNG writes) into a PNG at `path` and returns the path; none shows a window. Inputs are
@@ -16,15 +17,12 @@ import torch
 from matplotlib.lines import Line2D
 
 from klvae.figures.png import new_figure, save_png
-from klvae.measures.discrete import entropy, kl_divergence, unit_name
-from klvae.measures.elementwise import rel_entr
-from klvae.measures.mixture import extent, kl_numerical
+from klvae.measures.mixture import extent
 
 __all__ = [
     "plot_modes_1d",
     "plot_modes_2d",
     "plot_sweep",
-    "plot_kl_integrand",
     "plot_estimators",
     "distinct_fits",
     "plot_value_vs_jsd",
@@ -200,100 +198,6 @@ def plot_sweep(sweep: dict, path) -> Path:
     a2.set_ylim(0, min(2.0, float(np.nanmax(sweep["sym_kl"])) * 1.05))
     a2.set_title("Reverse KL of the two branches")
     return save_png(fig, path)
-
-
-def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q")) -> tuple[Path, float]:
-    """p, q and the pointwise contribution p·log(p/q), whose sum/area is KL(p‖q).
-
-    `p`, `q`: two discrete distributions (1-D arrays of probabilities, the KL from
-    `klvae.measures.discrete.kl_divergence`) or two 1-D densities with `log_prob` (the KL by
-    `klvae.measures.mixture.kl_numerical`). `base`: None (nats), 2 (bits), 10 (dits) or any base > 0, ≠ 1.
-    Returns (path, KL in that unit), the KL computed once, before anything is drawn.
-    """
-    unit = unit_name(base)
-    per_nat = float(entropy([0.5, 0.5], base=base)) / math.log(2)  # units in a nat, by the measures' base handling
-    a, b = labels[0], labels[1]
-    if hasattr(p, "log_prob"):
-        data: tuple = _density_grid(p, q)
-        draw: Any = _draw_density_integrand  # (a1, a2, *data, per_nat, unit, names) → the title, less the value
-        kl = float(kl_numerical(p, q)) * per_nat
-        value = f"{kl:.4f} {unit}"
-    else:
-        pa, qa = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
-        if pa.ndim != 1 or pa.shape != qa.shape:
-            raise ValueError(f"p and q must be 1-D and of the same length, got shapes {pa.shape} and {qa.shape}")
-        data, draw = (pa, qa), _draw_discrete_integrand
-        kl = float(kl_divergence(pa, qa, base=base))
-        value = "+∞" if kl == math.inf else f"{kl:.4f} {unit}"  # +∞ carries no unit
-    fig = new_figure(8, 6.5, layout="constrained")
-    a1, a2 = fig.subplots(2, 1, sharex=True)
-    a1.set_title(f"KL({a}‖{b}) is the area under {a}·log({a}/{b})")
-    a2.set_title(draw(a1, a2, *data, per_nat, unit, (a, b)) + value, fontsize=11)
-    return save_png(fig, path), kl
-
-
-def _density_grid(p, q) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """4001 points over where either density is visible, and log p, log q there."""
-    (lo_p, hi_p), (lo_q, hi_q) = extent(p, 1), extent(q, 1)
-    wide = np.linspace(min(lo_p[0], lo_q[0]), max(hi_p[0], hi_q[0]), 20001)
-    peak = np.maximum(_density(p, wide), _density(q, wide))
-    seen = wide[peak > 1e-4 * peak.max()]  # show where either density is visible
-    x = np.linspace(seen[0], seen[-1], 4001)
-    with torch.no_grad():
-        lp = p.log_prob(torch.as_tensor(x, dtype=_DTYPE)).numpy()
-        lq = q.log_prob(torch.as_tensor(x, dtype=_DTYPE)).numpy()
-    return x, lp, lq
-
-
-def _draw_density_integrand(a1, a2, x, lp, lq, per_nat: float, unit: str, names: tuple[str, str]) -> str:
-    """The two densities, and the integrand p·log(p/q) shaded by sign; the title's statement, less the value."""
-    a, b = names
-    contrib = np.exp(lp) * (lp - lq) * per_nat
-    a1.plot(x, np.exp(lp), color="tab:blue", lw=2, label=a)
-    a1.plot(x, np.exp(lq), color="tab:orange", lw=2, label=b)
-    a1.set_ylabel("density")
-    a1.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
-    a2.plot(x, contrib, color="k", lw=1.5, label=f"{a}(x)·log({a}(x)/{b}(x))")
-    a2.fill_between(x, contrib, where=contrib >= 0, color="tab:green", alpha=0.4, label="adds to KL")
-    a2.fill_between(x, contrib, where=contrib < 0, color="tab:red", alpha=0.4, label="subtracts from KL")
-    a2.set_xlabel("x")
-    a2.set_ylabel(f"integrand ({unit} per unit x)")
-    a2.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
-    return f"shaded area (green − red) = KL({a}‖{b}) = "
-
-
-def _draw_discrete_integrand(a1, a2, pa, qa, per_nat: float, unit: str, names: tuple[str, str]) -> str:
-    """Bars of p and q, and of each outcome's p·log(p/q) by sign (+∞ where q = 0 < p, as an arrow);
-    the title's statement, less the value."""
-    a, b = names
-    contrib = np.asarray(rel_entr(pa, qa)) * per_nat
-    k = np.arange(len(pa))
-    a1.bar(k - 0.2, pa, width=0.4, color="tab:blue", label=a)
-    a1.bar(k + 0.2, qa, width=0.4, color="tab:orange", label=b)
-    a1.set_ylabel("probability")
-    a1.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
-    finite = np.where(np.isfinite(contrib), contrib, 0.0)
-    a2.bar(k, np.where(finite >= 0, finite, 0), color="tab:green", alpha=0.7, label="adds to KL")
-    a2.bar(k, np.where(finite < 0, finite, 0), color="tab:red", alpha=0.7, label="subtracts from KL")
-    infinite = np.flatnonzero(~np.isfinite(contrib))
-    if infinite.size:  # q = 0 where p > 0: an unbounded bar, drawn as an arrow to the top
-        top = max(float(finite.max()), 0.6 * float(np.abs(finite).max()), 0.05) * 1.6
-        a2.set_ylim(top=top)
-        a2.bar(infinite, top, color="tab:green", alpha=0.3, hatch="//")
-        for i in infinite:
-            a2.annotate(
-                f"+∞ ({b} = 0)",
-                (i, 0.6 * top),
-                ha="center",
-                color="darkgreen",
-                bbox=dict(facecolor="white", edgecolor="none"),
-            )
-    a2.axhline(0, color="k", lw=0.8)
-    a2.set_xlabel("outcome index")
-    a2.set_ylabel(f"{a}·log({a}/{b}) ({unit})")
-    a2.set_xticks(k)
-    a2.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside the axes: never over a bar
-    return f"sum of bars (green − red) = KL({a}‖{b}) = "
 
 
 def plot_estimators(table: dict, path) -> Path:

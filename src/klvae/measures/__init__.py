@@ -47,8 +47,7 @@ from klvae.measures.discrete import (
     kl_divergence,
     unit_name,
 )
-from klvae.measures.distribution_measures import distribution_measure, measure_method
-from klvae.measures.distributions import kl_distributions, kl_method
+from klvae.measures.distribution_measures import distribution_measure, kl_distributions, kl_method, measure_method
 from klvae.measures.divergences import (
     alpha_divergence,
     chi2_divergence,

@@ -17,7 +17,7 @@ A frozen one-dimensional ``scipy.stats`` distribution is accepted wherever a tor
 (`klvae.measures.scipy_adapter`). `Independent` pairs reduce to their components for the
 measures that add over independent coordinates (entropy, cross-entropy, KL, Rényi; Hellinger, χ²
 and α through Rényi), whatever method the components take. `measure_method(measure, p, q)` says
-which method a pair takes.
+which method a pair takes; `kl_distributions` and `kl_method` are the two for KL.
 Batch shapes broadcast as in torch. Gradients flow through closed forms, quadrature, summation and
 reparameterised Monte Carlo.
 """
@@ -32,14 +32,14 @@ from torch.distributions import Distribution, Independent, Normal
 
 from klvae.measures._checks import log_base
 from klvae.measures.distribution_quadrature import integrate_1d, is_discrete, is_scalar_event, sum_discrete
-from klvae.measures.distributions import check_shapes, exact_kl, kl_distributions
+from klvae.measures.distributions import check_shapes, closed_kl, exact_kl
 from klvae.measures.gaussian_divergences import eigen_parts, is_gaussian, tv_gaussian
 from klvae.measures.measure_integrands import MEASURES, finish_error, mc_measure, measure_spec
 from klvae.measures.pairwise_forms import renyi_closed
 from klvae.measures.results import MeasureResult
 from klvae.measures.scipy_adapter import as_distribution, is_scipy_frozen
 
-__all__ = ["distribution_measure", "measure_method", "is_distribution"]
+__all__ = ["distribution_measure", "measure_method", "is_distribution", "kl_distributions", "kl_method"]
 
 _UNITS = ("entropy", "cross_entropy", "kl", "js", "renyi")  # measures in nats, divided by log(base)
 _RENYI_FAMILY = ("renyi", "hellinger", "chi2", "alpha")
@@ -71,7 +71,7 @@ def _entropy_closed(p):
 
 def _kl_closed(p, q):
     try:
-        return kl_distributions(p, q, exact=True)
+        return closed_kl(p, q)
     except (ValueError, NotImplementedError):
         return None
 
@@ -278,6 +278,67 @@ def distribution_measure(
     return MeasureResult.wrap(ans.value, method=ans.method, error_bound=ans.error, stderr=ans.stderr, n=ans.n).scaled(
         scale
     )
+
+
+def kl_distributions(p, q, *, exact: bool = False, base=None, n: int = 100_000, seed: int | None = 0):
+    """KL(p‖q) = E_p[log p(x) − log q(x)] between two distribution objects: `distribution_measure` for "kl".
+
+    A closed form where klvae or torch has one (klvae's first: written not to cancel where
+    p ≈ q, see `klvae.measures.distributions`), else quadrature or summation with its error
+    bound, else Monte Carlo with its standard error; `kl_method(p, q)` tells which.
+
+    Args:
+        p, q: ``torch.distributions`` (or frozen 1-D ``scipy.stats``) objects with broadcastable batch shapes.
+        exact: refuse a Monte Carlo answer (ValueError).
+        base: logarithm base of the result; None for nats.
+        n, seed: samples and seed of the Monte Carlo fallback.
+
+    Returns:
+        A tensor of the broadcast batch shape: plain for a closed form, a `MeasureResult`
+        (``method``, ``error_bound`` or ``stderr`` and ``n``) otherwise.
+
+    Reference: Gil, Alajaji & Linder (2013); Penny (2001), "KL-divergences of Normal,
+    Gamma, Dirichlet and Wishart densities".
+
+    >>> from torch.distributions import Beta, Categorical, Independent, MixtureSameFamily, MultivariateNormal
+    >>> b = lambda a: Beta(torch.tensor(a, dtype=torch.float64), torch.tensor(2.0, dtype=torch.float64))
+    >>> float(kl_distributions(b(3.0), b(3.0)))
+    0.0
+    >>> bool(kl_distributions(b(3.0), b(3.0 * (1 + 1e-8))) > 0)  # torch gives 0 or a negative number here
+    True
+    >>> mix = MixtureSameFamily(Categorical(torch.ones(2)), Normal(torch.tensor([-2.0, 2.0]), torch.ones(2)))
+    >>> r = kl_distributions(mix, Normal(0.0, 1.0))  # one dimension: quadrature
+    >>> r.method, bool(r.error_bound < 1e-9)
+    ('quadrature', True)
+    >>> mix2 = MixtureSameFamily(Categorical(torch.ones(2)), Independent(Normal(torch.zeros(2, 2), 1.0), 1))
+    >>> r = kl_distributions(mix2, MultivariateNormal(torch.zeros(2), torch.eye(2)), n=1000)
+    >>> r.method, r.n, bool(r.stderr >= 0)
+    ('monte carlo', 1000, True)
+    """
+    if not (is_distribution(p) and is_distribution(q)):
+        raise TypeError(
+            f"p and q must both be torch.distributions objects, got {type(p).__name__} and {type(q).__name__}"
+        )
+    return distribution_measure("kl", p, q, base=base, exact=exact, n=n, seed=seed)
+
+
+def kl_method(p, q) -> str:
+    """How `kl_distributions` computes KL(p‖q): 'closed form' (klvae's), 'torch' (torch's registry),
+    'quadrature', 'summation' or 'monte carlo'. An exact answer is computed to find out.
+
+    >>> from torch.distributions import Categorical, Independent, MixtureSameFamily, MultivariateNormal, StudentT
+    >>> kl_method(Normal(0.0, 1.0), Normal(1.0, 2.0)), kl_method(Normal(0.0, 1.0), StudentT(3.0))
+    ('closed form', 'quadrature')
+    >>> mix = MixtureSameFamily(Categorical(torch.ones(2)), Independent(Normal(torch.zeros(2, 2), 1.0), 1))
+    >>> kl_method(mix, MultivariateNormal(torch.zeros(2), torch.eye(2)))
+    'monte carlo'
+    """
+    if isinstance(p, Distribution) and isinstance(q, Distribution):
+        check_shapes(p, q)
+        method, _ = exact_kl(p, q)
+        if method is not None:
+            return method
+    return measure_method("kl", p, q)
 
 
 assert set(MEASURES) >= set(_UNITS)

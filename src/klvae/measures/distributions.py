@@ -1,18 +1,16 @@
-"""KL divergence between ``torch.distributions`` objects: closed form, then torch, then Monte Carlo.
+"""The exact KL divergences between ``torch.distributions`` objects: klvae's closed forms, then torch's.
 
-`kl_distributions(p, q)` (also reached as ``klvae.kl_divergence(p, q)`` with two
-distribution objects) takes the first of
+`exact_kl(p, q)` takes the first of
 
 1. a closed form of klvae's, written so that it does not cancel where p ≈ q (the pairs
    in `CLOSED_FORMS`: Normal, MultivariateNormal, LowRankMultivariateNormal (O(d r²)),
    Independent, Bernoulli, Binomial (equal counts), Geometric, Categorical,
    OneHotCategorical, Poisson, Exponential, Gamma, Beta, Dirichlet, Laplace, Uniform);
 2. ``torch.distributions.kl_divergence``'s registry;
-3. a Monte Carlo estimate with its standard error (`klvae.measures.monte_carlo.mc_kl`), e.g. for
-   mixtures (``MixtureSameFamily``); ``exact=True`` refuses it.
 
-`kl_method(p, q)` says which one a pair takes. Batch shapes broadcast as in torch; the
-result is a tensor of the broadcast batch shape (an `MCEstimate` for Monte Carlo).
+and `closed_kl(p, q)` returns its value or refuses the pair. Batch shapes broadcast as in torch.
+The pairs with neither (mixtures, StudentT, …) take quadrature, summation or Monte Carlo in
+`klvae.measures.distribution_measures`, where `kl_distributions` and `kl_method` live.
 
 The closed forms are the textbook ones (Gil, Alajaji & Linder 2013; Penny 2001 for
 Gamma and Dirichlet) regrouped into non-negative parts: for Gamma, Beta and Dirichlet
@@ -38,7 +36,6 @@ from torch.distributions import (
     Binomial,
     Categorical,
     Dirichlet,
-    Distribution,
     Exponential,
     Gamma,
     Geometric,
@@ -52,15 +49,13 @@ from torch.distributions import (
     Uniform,
 )
 
-from klvae.measures._checks import log_base
 from klvae.measures._kernels import expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
 from klvae.measures._lgamma import bregman_lgamma, bregman_sum
 from klvae.measures.gaussian import kl_normal
 from klvae.measures.lowrank import kl_lowrank_mvn
-from klvae.measures.monte_carlo import mc_kl
 from klvae.measures.mvn import kl_mvn
 
-__all__ = ["kl_distributions", "kl_method", "CLOSED_FORMS"]
+__all__ = ["closed_kl", "exact_kl", "check_shapes", "CLOSED_FORMS"]
 
 CLOSED_FORMS: dict[tuple[type, type], object] = {}  # (type of p, type of q) -> KL function
 
@@ -248,61 +243,13 @@ def exact_kl(p, q):
         return None, None
 
 
-def kl_method(p, q) -> str:
-    """How `kl_distributions` computes KL(p‖q): "closed form", "torch" or "monte carlo".
+def closed_kl(p, q) -> torch.Tensor:
+    """KL(p‖q) by klvae's closed form or torch's (`exact_kl`); ValueError naming the pair when neither has one.
 
-    Decided as `kl_distributions` decides it (an exact answer is computed to find out).
-
-    >>> kl_method(Normal(0.0, 1.0), Normal(1.0, 2.0))
-    'closed form'
-    >>> from torch.distributions import MixtureSameFamily
-    >>> mix = MixtureSameFamily(Categorical(torch.ones(2)), Normal(torch.zeros(2), torch.ones(2)))
-    >>> kl_method(mix, Normal(0.0, 1.0))
-    'monte carlo'
-    """
-    check_shapes(p, q)
-    return exact_kl(p, q)[0] or "monte carlo"
-
-
-def kl_distributions(p, q, *, exact: bool = False, base=None, n: int = 100_000, seed: int | None = 0):
-    """KL(p‖q) = E_p[log p(x) − log q(x)] between two ``torch.distributions`` objects.
-
-    Closed form where klvae has one (see the module and `CLOSED_FORMS`), else
-    ``torch.distributions.kl_divergence``, else the Monte Carlo estimate
-    `klvae.measures.monte_carlo.mc_kl`(p, q, n, seed) returned as an `MCEstimate` (value, stderr, n).
-    `kl_method(p, q)` tells which.
-
-    Args:
-        p, q: distributions with broadcastable batch shapes.
-        exact: refuse a Monte Carlo answer (ValueError) when there is no closed form.
-        base: logarithm base of the result; None for nats.
-        n, seed: samples and seed of the Monte Carlo fallback.
-
-    Returns:
-        A tensor of the broadcast batch shape, or an `MCEstimate`.
-
-    Reference: Gil, Alajaji & Linder (2013); Penny (2001), "KL-divergences of Normal,
-    Gamma, Dirichlet and Wishart densities".
-
-    >>> b = lambda a: Beta(torch.tensor(a, dtype=torch.float64), torch.tensor(2.0, dtype=torch.float64))
-    >>> float(kl_distributions(b(3.0), b(3.0)))
+    >>> float(closed_kl(Exponential(torch.tensor(2.0)), Exponential(torch.tensor(2.0))))
     0.0
-    >>> bool(kl_distributions(b(3.0), b(3.0 * (1 + 1e-8))) > 0)  # torch gives 0 or a negative number here
-    True
     """
-    if not (isinstance(p, Distribution) and isinstance(q, Distribution)):
-        raise TypeError(
-            f"p and q must both be torch.distributions objects, got {type(p).__name__} and {type(q).__name__}"
-        )
-    scale = log_base(base)
-    check_shapes(p, q)
     method, value = exact_kl(p, q)
-    if method is not None:
-        return value if scale == 1.0 else value / scale
-    if exact:
-        raise ValueError(
-            f"KL({type(p).__name__}‖{type(q).__name__}) has no closed form here or in torch; "
-            "exact=True refuses a Monte Carlo estimate"
-        )
-    est = mc_kl(p, q, n, seed=seed)
-    return est._replace(value=est.value / scale, stderr=est.stderr / scale)
+    if method is None:
+        raise ValueError(f"KL({type(p).__name__}‖{type(q).__name__}) has no closed form here or in torch")
+    return value

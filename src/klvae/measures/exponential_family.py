@@ -46,7 +46,7 @@ from torch.distributions import (
     Poisson,
 )
 
-from klvae.measures.distributions import kl_distributions
+from klvae.measures.distributions import closed_kl
 
 __all__ = ["geodesic_member", "renyi_exponential_family", "has_geodesic"]
 
@@ -169,10 +169,10 @@ def renyi_exponential_family(p, q, alpha: float) -> torch.Tensor:
     a = float(alpha)
     p, q = _gamma(p), _gamma(q)
     if a == 1:
-        return kl_distributions(p, q, exact=True)
+        return closed_kl(p, q)
     m, valid = geodesic_member(p, q, a)
     if a >= 0.5:
-        d = kl_distributions(p, q, exact=True) - kl_distributions(p, m, exact=True) / (1.0 - a)
+        d = closed_kl(p, q) - closed_kl(p, m) / (1.0 - a)
     else:
-        d = (a * kl_distributions(q, p, exact=True) - kl_distributions(q, m, exact=True)) / (1.0 - a)
+        d = (a * closed_kl(q, p) - closed_kl(q, m)) / (1.0 - a)
     return torch.where(valid, d.clamp_min(0.0), math.inf)

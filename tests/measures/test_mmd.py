@@ -156,6 +156,16 @@ def test_gradients_flow_through_the_blocks():
     small = (x[:6].detach().clone().requires_grad_(), y[:5].detach().clone().requires_grad_())
     assert torch.autograd.gradcheck(lambda a, b: mmd2(a, b, bandwidth=1.0, max_memory=500).mmd2, small)
     assert torch.autograd.gradcheck(lambda a, b: mmd2_linear(a, b, bandwidth=1.0).mmd2, small)
+    assert torch.autograd.gradcheck(lambda a, b: mmd2_block(a, b, block_size=2, bandwidth=1.0).mmd2, small)
+
+
+def test_the_fast_path_without_autograd_equals_the_differentiable_one():
+    rng = np.random.default_rng(16)
+    x, y = torch.tensor(rng.normal(size=(90, 3)) + 50), torch.tensor(rng.normal(size=(80, 3)) + 50.2)
+    for f, kw in ((mmd2, {"max_memory": 3_000}), (mmd2, {"biased": True}), (mmd2_block, {"block_size": 9})):
+        fast = f(x, y, bandwidth=1.1, **kw).mmd2
+        slow = f(x.clone().requires_grad_(), y, bandwidth=1.1, **kw).mmd2
+        assert float(fast) == pytest.approx(float(slow), rel=1e-11, abs=1e-15)
 
 
 def test_dtype_and_device_follow_the_input():

@@ -122,6 +122,23 @@ def gaussian_kernel(gamma: float):
     return kernel
 
 
+def augmented(a: torch.Tensor, b: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, Bᵀ) whose product is −γ‖aᵢ − bⱼ‖²: A = [a, ‖a‖², 1], B = [2γb, −γ, −γ‖b‖²] (or batches of them).
+
+    One matrix product then gives a whole block of exponents, with no broadcast copies or
+    passes over the block to add the norms and scale (center the data first for accuracy).
+    """
+    A = torch.cat([a, (a * a).sum(-1, keepdim=True), a.new_ones(*a.shape[:-1], 1)], -1)
+    B = torch.cat([b * (2 * gamma), b.new_full((*b.shape[:-1], 1), -gamma), (b * b).sum(-1, keepdim=True) * -gamma], -1)
+    return A, B.transpose(-1, -2).contiguous()
+
+
+def gaussian_block(A: torch.Tensor, BT: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
+    """exp(−γ‖aᵢ − bⱼ‖²) for rows A and columns Bᵀ of `augmented`, written into `buffer` (no autograd)."""
+    out = buffer[: A.shape[0] * BT.shape[1]].view(A.shape[0], BT.shape[1])
+    return torch.mm(A, BT, out=out).clamp_(max=0).exp_()
+
+
 def distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """‖aᵢ − bⱼ‖ from the differences (accurate for near points; gradient 0 at distance 0)."""
     return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")

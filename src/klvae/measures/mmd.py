@@ -28,11 +28,24 @@ from scipy import special
 from scipy.spatial import distance
 
 from klvae.measures._checks import check_count
-from klvae.measures._sample_blocks import answer, block_rows, budget, gaussian_kernel, pair_sum, samples, self_pair_sum
+from klvae.measures._sample_blocks import (
+    answer,
+    augmented,
+    budget,
+    gaussian_block,
+    gaussian_kernel,
+    grad_wanted,
+    pair_sum,
+    samples,
+    self_pair_sum,
+)
 
 __all__ = ["MMDResult", "mmd2", "mmd2_linear", "mmd2_block", "MEDIAN_SUBSAMPLE"]
 
 MEDIAN_SUBSAMPLE = 2000  # pooled points whose pairwise distances give the median heuristic
+KERNEL_ENTRIES = 2**20  # kernel block size (8 MiB in float64): its passes stay in cache
+LABEL_ENTRIES = 2**21  # with permutations: rows enough that the labels are read few times
+F64 = torch.float64
 
 
 class MMDResult(NamedTuple):
@@ -65,36 +78,62 @@ def _centered(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return a - mid, b - mid
 
 
-def _null(z: torch.Tensor, m: int, gamma: float, permutations: int, seed: int, max_memory: int) -> torch.Tensor:
-    """U-statistics for the observed split (column 0) and `permutations` shuffled ones.
-
-    With l the 0/1 labels of x, K the kernel matrix without its diagonal and r = K1:
-    Σ_xx = lᵀKl, Σ_xy = l·r − lᵀKl, Σ_yy = 1ᵀr − 2 l·r + lᵀKl. One pass over the blocks on and
-    above the diagonal of K gives every lᵀKl (a matrix product per block) and r.
-    """
-    N, n = z.shape[0], z.shape[0] - m
+def _labels(N: int, m: int, permutations: int, seed: int, like: torch.Tensor) -> torch.Tensor:
+    """(N, 1 + permutations) 0/1 labels of x: the observed split, then seeded shuffles of it."""
     gen = torch.Generator().manual_seed(seed)
     observed = torch.cat([torch.ones(m), torch.zeros(N - m)])
     cols = [observed] + [observed[torch.randperm(N, generator=gen)] for _ in range(permutations)]
-    labels = torch.stack(cols, 1).to(device=z.device, dtype=z.dtype)  # (N, 1 + permutations)
-    quad = torch.zeros(labels.shape[1], dtype=torch.float64, device=z.device)
-    r = torch.zeros(N, dtype=torch.float64, device=z.device)
-    size = z.element_size()
-    rows = min(block_rows(N, 3 * size, max_memory), max(1, max_memory // (3 * N * size + 3 * labels.shape[1] * size)))
-    kern = gaussian_kernel(gamma)
-    for s in range(0, N, rows):
-        e = min(N, s + rows)
-        k = kern(z[s:e], z[s:])  # (e − s, N − s)
+    return torch.stack(cols, 1).to(device=like.device, dtype=like.dtype)
+
+
+def _spans(m: int, N: int, rows: int):
+    """Row blocks [s, e) of at most `rows` rows, none across the boundary m between x and y."""
+    for lo, hi in ((0, m), (m, N)):
+        for s in range(lo, hi, rows):
+            yield s, min(hi, s + rows)
+
+
+def _pooled_pass(z: torch.Tensor, m: int, gamma: float, labels: torch.Tensor | None, max_memory: int):
+    """Σ_xx, Σ_yy, Σ_xy of the kernel over i ≠ j and, with 0/1 labels l (N, P), every lᵀKl and K1.
+
+    One pass over the blocks on and above the diagonal of the pooled kernel matrix K (its
+    diagonal zeroed), each block one matrix product and one exp (`gaussian_block`). The
+    permuted statistics follow from lᵀKl (a matrix product of the block with the labels) and
+    r = K1: Σ_xx = lᵀKl, Σ_xy = l·r − lᵀKl, Σ_yy = 1ᵀr − 2 l·r + lᵀKl.
+    """
+    N, size = z.shape[0], z.element_size()
+    P = 0 if labels is None else labels.shape[1]
+    per_row = N * size + 2 * P * size  # the block row and its product with the labels
+    rows = max(1, min(max_memory // per_row, (LABEL_ENTRIES if P else KERNEL_ENTRIES) // N))
+    A, BT = augmented(z, z, gamma)
+    buffer = z.new_empty(min(rows, N) * N)
+    xx, yy, xy = [], [], []
+    quad = torch.zeros(P, dtype=F64, device=z.device)
+    r = torch.zeros(N, dtype=F64, device=z.device)
+    for s, e in _spans(m, N, rows):
+        k = gaussian_block(A[s:e], BT[:, s:], buffer)  # (e − s, N − s)
         k[:, : e - s].diagonal().zero_()
-        kl = k @ labels[s:]  # (e − s, B)
-        ks = k[:, : e - s] @ labels[s:e]
-        li = labels[s:e]
-        quad += 2 * (li * kl).sum(0, dtype=torch.float64) - (li * ks).sum(0, dtype=torch.float64)
-        r[s:e] += k.sum(1, dtype=torch.float64)
-        r[e:] += k[:, e - s :].sum(0, dtype=torch.float64)
-    lr = labels.to(torch.float64).T @ r
-    sxx, sxy = quad, lr - quad
-    syy = r.sum() - 2 * lr + quad
+        square = k[:, : e - s].sum(dtype=F64)
+        if e <= m:
+            xx.append(2 * k[:, : m - s].sum(dtype=F64) - square)
+            xy.append(k[:, m - s :].sum(dtype=F64))
+        else:
+            yy.append(2 * k.sum(dtype=F64) - square)
+        if P:
+            li = labels[s:e]
+            kl, ks = k @ labels[s:], k[:, : e - s] @ li
+            quad += 2 * (li * kl).sum(0, dtype=F64) - (li * ks).sum(0, dtype=F64)
+            r[s:e] += k.sum(1, dtype=F64)
+            r[e:] += k[:, e - s :].sum(0, dtype=F64)
+    total = [torch.stack(part).sum() if part else quad.new_zeros(()) for part in (xx, yy, xy)]
+    return total, quad, r
+
+
+def _null(quad: torch.Tensor, r: torch.Tensor, labels: torch.Tensor, m: int) -> torch.Tensor:
+    """MMD²_u for every column of labels, from `_pooled_pass`'s lᵀKl and r = K1."""
+    n = labels.shape[0] - m
+    lr = labels.to(F64).T @ r
+    sxx, sxy, syy = quad, lr - quad, r.sum() - 2 * lr + quad
     return sxx / (m * (m - 1)) + syy / (n * (n - 1)) - 2 * sxy / (m * n)
 
 
@@ -147,16 +186,24 @@ def mmd2(
     sigma = _bandwidth(a, b, bandwidth, seed)
     gamma = 1 / (2 * sigma * sigma)
     u, v = _centered(a, b)
-    kern = gaussian_kernel(gamma)
-    sxx, syy, sxy = self_pair_sum(u, kern, mem), self_pair_sum(v, kern, mem), pair_sum(u, v, kern, mem)
+    labels = None
+    if permutations:
+        labels = _labels(m + n, m, permutations, seed, u)
+    want_grad = grad_wanted(u, v)
+    if labels is not None or not want_grad:  # one pass: the value without autograd, every permutation
+        with torch.no_grad():
+            sums, quad, r = _pooled_pass(torch.cat([u.detach(), v.detach()]), m, gamma, labels, mem)
+    if want_grad:  # the value block by block, each block recomputed in the backward pass
+        kern = gaussian_kernel(gamma)
+        sums = [self_pair_sum(u, kern, mem), self_pair_sum(v, kern, mem), pair_sum(u, v, kern, mem)]
+    sxx, syy, sxy = sums
     if biased:
         value = (sxx + m) / m**2 + (syy + n) / n**2 - 2 * sxy / (m * n)
     else:
         value = sxx / (m * (m - 1)) + syy / (n * (n - 1)) - 2 * sxy / (m * n)
     p_value = None
-    if permutations:
-        with torch.no_grad():
-            stats = _null(torch.cat([u.detach(), v.detach()]), m, gamma, permutations, seed, mem)
+    if labels is not None:
+        stats = _null(quad, r, labels, m)
         p_value = (1 + int((stats[1:] >= stats[0]).sum())) / (1 + permutations)
     return MMDResult(answer(value, a, x, y), p_value, sigma)
 
@@ -230,16 +277,23 @@ def mmd2_block(x, y, *, block_size: int | None = None, bandwidth=None, seed: int
     sigma = _bandwidth(a, b, bandwidth, seed)
     u, v = _centered(a, b)
     u, v = u[: blocks * bs].reshape(blocks, bs, -1), v[: blocks * bs].reshape(blocks, bs, -1)
-    chunk = max(1, mem // (8 * bs * bs * a.element_size()))  # three kernels and their temporaries
-    off = 1 - torch.eye(bs, dtype=a.dtype, device=a.device)
+    chunk = max(1, min(mem // (8 * bs * bs * a.element_size()), KERNEL_ENTRIES // (bs * bs)))
+    fast = not grad_wanted(u, v)
 
-    def k(p, q):
+    def k(p, q, self_pairs=False):  # (chunk, B, B) kernel values, the diagonal dropped for self pairs
+        if fast:
+            A, BT = augmented(p, q, 1 / (2 * sigma * sigma))
+            kern = torch.bmm(A, BT).clamp_(max=0).exp_()
+            if self_pairs:
+                kern.diagonal(dim1=1, dim2=2).zero_()
+            return kern
         sq = ((p * p).sum(2)[:, :, None] + (q * q).sum(2)[:, None, :] - 2 * p @ q.transpose(1, 2)).clamp_min(0)
-        return torch.exp(sq / (-2 * sigma * sigma))
+        kern = torch.exp(sq / (-2 * sigma * sigma))
+        return kern * (1 - torch.eye(bs, dtype=a.dtype, device=a.device)) if self_pairs else kern
 
     h = []
     for s in range(0, blocks, chunk):
         p, q = u[s : s + chunk], v[s : s + chunk]
-        within = ((k(p, p) + k(q, q)) * off).sum((1, 2), dtype=torch.float64) / (bs * (bs - 1))
-        h.append(within - 2 * k(p, q).sum((1, 2), dtype=torch.float64) / (bs * bs))
+        within = (k(p, p, True).sum((1, 2), dtype=F64) + k(q, q, True).sum((1, 2), dtype=F64)) / (bs * (bs - 1))
+        h.append(within - 2 * k(p, q).sum((1, 2), dtype=F64) / (bs * bs))
     return _normal_test(torch.cat(h), sigma, a, x, y)

@@ -12,7 +12,7 @@ from sklearn.feature_selection import mutual_info_regression
 
 import klvae
 from klvae import energy_distance, knn_entropy, knn_kl_divergence, ksg_mutual_information, mmd2
-from klvae.measures.knn_estimators import _count_1d
+from klvae.measures.knn_estimators import _count, _count_1d, _kth
 
 SEEDS = range(8)
 
@@ -163,6 +163,26 @@ def test_sorted_1d_counts_equal_a_tree_query(kind):
         r = np.abs(v[rng.permutation(2000)] - v)
     tree = scipy.spatial.cKDTree(v[:, None]).query_ball_point(v[:, None], r, p=np.inf, return_length=True)
     np.testing.assert_array_equal(_count_1d(v, r), tree)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties"])
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_sorted_1d_neighbours_equal_a_tree_query(kind, k):
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(700, 1)), rng.normal(size=(500, 1)) + 0.3
+    if kind == "ties":
+        x, y = np.round(x * 10), np.round(y * 10)
+    np.testing.assert_array_equal(_kth(x, x, k + 1, 1), scipy.spatial.cKDTree(x).query(x, k=k + 1)[0][:, k])
+    np.testing.assert_array_equal(_kth(y, x, k, 1), scipy.spatial.cKDTree(y).query(x, k=[k])[0][:, 0])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_counts_in_several_dimensions_equal_a_ball_query(workers):
+    rng = np.random.default_rng(6)
+    a = np.round(rng.normal(size=(1500, 3)) * 20)  # ties, and radii on points
+    r = np.abs(a[rng.permutation(1500)] - a).max(1)
+    want = scipy.spatial.cKDTree(a).query_ball_point(a, r, p=np.inf, return_length=True) - 1
+    np.testing.assert_array_equal(_count(a, r, workers), want)
 
 
 def test_lazy_exports():

@@ -5,11 +5,12 @@
 - `ksg_mutual_information`: Kraskov, Stögbauer & Grassberger's (2004) algorithm 1.
 
 Samples are (n, d) arrays (NumPy, torch or lists; a 1-d array is n scalar samples) of finite
-values: NaN or ±inf raise ValueError. Neighbour searches go through ``scipy.spatial.cKDTree``,
+values: NaN or ±inf raise ValueError. Neighbour searches in 1-D use the sorted sample (the k
+values on either side of each point, O(n log n)); in 2 to 15 dimensions ``scipy.spatial.cKDTree``,
 O(n log n) for small d, queried on `workers` cores (-1: all); from 16 dimensions on, where
-trees degrade to brute force, by blocks of all pairs (matrix products, O(n² d), bounded memory);
-never an n × n distance matrix at once;
-the KSG counts of a 1-D marginal come from one sorted array (binary search). The work is
+trees degrade to brute force, blocks of all pairs (matrix products, O(n² d), bounded memory);
+never an n × n distance matrix at once. The KSG counts of a 1-D marginal come from one sorted
+array (binary search), of a larger one from scikit-learn's counting k-d tree query. The work is
 done in float64 on the CPU; the answer comes back in the input's floating dtype (float64 for
 lists and integers): a NumPy scalar, or a 0-d tensor on the input's device for tensor input,
 without autograd (the estimates are not differentiable in the samples).
@@ -18,6 +19,8 @@ without autograd (the estimates are not differentiable in the samples).
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -80,12 +83,44 @@ def _kth_brute(ref: np.ndarray, points: np.ndarray, k: int) -> np.ndarray:
     return out.numpy()
 
 
-def _kth(ref: np.ndarray, points: np.ndarray, k: int, workers: int, p: float = 2) -> np.ndarray:
-    """Distance from each point to its k-th neighbour in `ref` (k = 1: the nearest).
+def _kth_1d(ref: np.ndarray, points: np.ndarray, k: int, self_pairs: bool) -> np.ndarray:
+    """Distance from each 1-D point to its k-th neighbour in `ref` (the point itself not one of
+    them when `self_pairs`, `points` then being `ref`), from the k sorted values on either side.
 
-    A k-d tree (``cKDTree``) queried on `workers` cores below `BRUTE_FORCE_DIM` dimensions
-    (and for the max-norm), blocks of all pairs from there on.
+    The candidates' distances L₁ ≤ … ≤ L_k (below) and R₁ ≤ … ≤ R_k (above) are each sorted,
+    so the k-th smallest of both is min over j of max(L_j, R_{k−j}) (L₀ = R₀ = 0): O(n log n + n k).
     """
+    n = ref.shape[0]
+    if self_pairs:
+        order = np.argsort(ref)
+        s = q = ref[order]
+        below, above = np.arange(n), np.arange(1, n + 1)  # the neighbours at i − t and i + t
+    else:
+        s, q = np.sort(ref), points
+        below = above = np.searchsorted(s, q)  # s[pos − 1] < q ≤ s[pos]
+    t = np.arange(1, k + 1)
+    lo, hi = below[:, None] - t, above[:, None] + t - 1
+    left = np.where(lo >= 0, q[:, None] - s[np.clip(lo, 0, n - 1)], np.inf)
+    right = np.where(hi < n, s[np.clip(hi, 0, n - 1)] - q[:, None], np.inf)
+    zero = np.zeros((q.shape[0], 1))
+    kth = np.maximum(np.hstack([zero, left]), np.hstack([right[:, ::-1], zero])).min(1)
+    if self_pairs:
+        kth[order] = kth.copy()
+    return kth
+
+
+def _kth(ref: np.ndarray, points: np.ndarray, k: int, workers: int, p: float = 2) -> np.ndarray:
+    """Distance from each point to its k-th neighbour in `ref` (k = 1: the nearest; a point of
+    `ref` is its own first neighbour when `points` is `ref`).
+
+    In 1-D by the sorted values (`_kth_1d`); a k-d tree (``cKDTree``) queried on `workers`
+    cores below `BRUTE_FORCE_DIM` dimensions (and for the max-norm); blocks of all pairs from
+    there on.
+    """
+    if ref.shape[1] == 1:
+        if points is ref:
+            return np.zeros(ref.shape[0]) if k == 1 else _kth_1d(ref[:, 0], ref[:, 0], k - 1, True)
+        return _kth_1d(ref[:, 0], points[:, 0], k, False)
     if p == 2 and ref.shape[1] >= BRUTE_FORCE_DIM:
         return _kth_brute(ref, points, k)
     return cKDTree(ref).query(points, k=[k], p=p, workers=workers)[0][:, 0]
@@ -183,10 +218,18 @@ def _count_1d(v: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 
 def _count(a: np.ndarray, r: np.ndarray, workers: int) -> np.ndarray:
-    """#{j ≠ i: ‖aⱼ − aᵢ‖_∞ ≤ rᵢ}: one sorted array in 1-D, one tree query otherwise."""
+    """#{j ≠ i: ‖aⱼ − aᵢ‖_∞ ≤ rᵢ}: one sorted array in 1-D, else one k-d tree counting query
+    (scikit-learn's, which only counts, unlike ``cKDTree.query_ball_point``), rows in threads."""
     if a.shape[1] == 1:
         return _count_1d(a[:, 0], r) - 1
-    return cKDTree(a).query_ball_point(a, r, p=np.inf, return_length=True, workers=workers) - 1
+    from sklearn.neighbors import KDTree
+
+    tree = KDTree(a, metric="chebyshev")
+    threads = (os.cpu_count() or 1) if workers == -1 else workers
+    parts = np.array_split(np.arange(a.shape[0]), min(threads * 4, a.shape[0]))
+    with ThreadPoolExecutor(threads) as pool:
+        counts = pool.map(lambda i: tree.query_radius(a[i], r[i], count_only=True), parts)
+        return np.concatenate(list(counts)) - 1
 
 
 def ksg_mutual_information(x, y, *, k: int = 3, base=None, workers: int = -1):

@@ -100,9 +100,22 @@ def _sorted_rows(t: torch.Tensor) -> torch.Tensor:
     if grad_wanted(t) or t.device.type != "cpu":
         return t.sort(1).values
     rows = t.contiguous().numpy()  # a fresh product: sorted where it lies
-    with ThreadPoolExecutor(min(rows.shape[0], torch.get_num_threads())) as pool:
-        list(pool.map(lambda row: row.sort(), rows))
+    threads = min(rows.shape[0], torch.get_num_threads())
+    if threads == 1:
+        rows.sort(1)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda row: row.sort(), rows))
     return torch.from_numpy(rows)
+
+
+def _power(diff: torch.Tensor, p: float) -> torch.Tensor:
+    """|diff|^p, in place on `diff` when no gradient is wanted (a square for p = 2, no abs)."""
+    if grad_wanted(diff):
+        return diff.abs().pow(p)
+    if p == 2:
+        return diff.square_()
+    return diff.abs_() if p == 1 else diff.abs_().pow_(p)
 
 
 def sliced_wasserstein(x, y, *, p: float = 2, n_projections: int = 200, seed: int = 0, max_memory=None):
@@ -151,13 +164,15 @@ def sliced_wasserstein(x, y, *, p: float = 2, n_projections: int = 200, seed: in
     chunk = max(1, mem // per_projection)
 
     def wpp(a: torch.Tensor, b: torch.Tensor, th: torch.Tensor) -> torch.Tensor:  # W_p^p per projection
-        u, v = _sorted_rows((a @ th).T), _sorted_rows((b @ th).T)  # (chunk, n), (chunk, m)
-        if merged is None:
-            return (u - v).abs().pow(p).sum(1, dtype=F64) / n
-        iu, iv, widths = merged
-        return ((u[:, iu] - v[:, iv]).abs().pow(p).to(F64) * widths).sum(1)
+        u, v = _sorted_rows(th.T @ a), _sorted_rows(th.T @ b)  # (chunk, n), (chunk, m), rows contiguous
+        if merged is not None:
+            iu, iv, widths = merged
+            return (_power(u[:, iu] - v[:, iv], p).to(F64) * widths).sum(1)
+        diff = u - v if grad_wanted(u, v) else u.sub_(v)
+        return _power(diff, p).sum(1, dtype=F64) / n
 
-    w = torch.cat([blockwise(wpp, a, b, theta[:, s : s + chunk]) for s in range(0, theta.shape[1], chunk)])
+    at, bt = a.T.contiguous(), b.T.contiguous()  # (d, n): each projection a matrix product into rows
+    w = torch.cat([blockwise(wpp, at, bt, theta[:, s : s + chunk]) for s in range(0, theta.shape[1], chunk)])
     return answer(w.mean() ** (1 / p), a, x, y)
 
 

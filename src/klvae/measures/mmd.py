@@ -119,7 +119,7 @@ def _pooled_pass(z: torch.Tensor, m: int, gamma: float, labels: torch.Tensor | N
             xy.append(k[:, m - s :].sum(dtype=F64))
         else:
             yy.append(2 * k.sum(dtype=F64) - square)
-        if P:
+        if labels is not None:
             li = labels[s:e]
             kl, ks = k @ labels[s:], k[:, : e - s] @ li
             quad += 2 * (li * kl).sum(0, dtype=F64) - (li * ks).sum(0, dtype=F64)

@@ -2,8 +2,10 @@
 
 For n = 10³ … 10⁶ samples per side (where each fits) in d = 1, 5, 50 (float64 NumPy in, the
 CPU, standard normal samples, the second sample shifted by 0.1 on every coordinate), each
-row times one call of a klvae estimator and of its peer in the same process and gives each
-one's peak memory above what was resident before the call (VmHWM after the peak was reset
+row times one call of a klvae estimator and of its peer in the same process (wall time, and
+the CPU time of all the process's threads, which a loaded machine inflates less; the load
+average is saved with each row) and gives each one's peak memory above what was resident
+before the call (VmHWM after the peak was reset
 through /proc/self/clear_refs; glibc is told to return freed blocks to the system, so
 the figure is what the call itself held). The peers: scikit-learn's
 ``mutual_info_regression`` (KSG), scipy's ``energy_distance``, ``wasserstein_distance``
@@ -17,7 +19,7 @@ Ends with the cost curve (time against n on log–log axes, one line per estimat
 slope of the fit over the points above 50 ms in the legend) in
 benchmarks/estimators_cost.png and the rows in benchmarks/results/estimators.json.
 
-Run: PYTHONPATH=src python benchmarks/bench_estimators.py [--quick] [--threads 2]
+Run: PYTHONPATH=src python benchmarks/bench_estimators.py [--quick] [--threads 2] [--only PREFIXES --append]
      PYTHONPATH=src python benchmarks/bench_estimators.py --table  (the saved rows as one table)
 """
 
@@ -28,6 +30,7 @@ import ctypes
 import gc
 import json
 import math
+import os
 import subprocess
 import time
 import types
@@ -59,17 +62,18 @@ def _status(field: str) -> int:
 
 
 def measure(fn, *args):
-    """(seconds, peak bytes above the resident set before the call, value) of fn(*args)."""
+    """(seconds, CPU seconds of all threads, peak bytes above the resident set before the call,
+    value) of fn(*args)."""
     gc.collect()
     LIBC.malloc_trim(0)
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak resident set (VmHWM)
     base = _status("VmRSS:")
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     value = fn(*args)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - c
     peak = _status("VmHWM:") - base
     value = getattr(value, "mmd2", value)
-    return seconds, max(peak, 0), float(value)
+    return seconds, cpu, max(peak, 0), float(value)
 
 
 def before_module():
@@ -230,7 +234,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--table", action="store_true", help="the saved rows as one table, and the figure")
     parser.add_argument("--only", default="", help="comma-separated estimator-name prefixes to run (default: all)")
-    parser.add_argument("--append", action="store_true", help="add the rows to the saved ones")
+    parser.add_argument(
+        "--append", action="store_true", help="add the rows to the saved ones (replacing rows measured again)"
+    )
     args = parser.parse_args()
     results = HERE / "results" / "estimators.json"
     if args.table:
@@ -241,8 +247,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     before = before_module()
     out = []
-    print("| estimator | d | n | library | time (s) | peak (MB) | value |")
-    print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
+    print("| estimator | d | n | library | time (s) | CPU (s) | peak (MB) | value | load |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     only = [p for p in args.only.split(",") if p]
     for name, d, ns, libs in cases(before, args.quick):
         if only and not any(name.startswith(p) for p in only):
@@ -255,17 +261,28 @@ def main() -> None:
                     fn, limit = fn
                 if n > limit:
                     continue
-                seconds, peak, value = measure(fn, x, y)
-                row = {"estimator": name, "d": d, "n": n, "library": lib, "seconds": seconds, "peak": peak}
-                out.append({**row, "value": value})
+                seconds, cpu, peak, value = measure(fn, x, y)
+                load = os.getloadavg()[0]
+                row = {"estimator": name, "d": d, "n": n, "library": lib, "seconds": seconds, "cpu": cpu}
+                out.append({**row, "peak": peak, "value": value, "load": load})
                 print(
-                    f"| {name} | {d} | {n:,} | {lib} | {seconds:.3g} | {peak / 2**20:.0f} | {value:.6g} |", flush=True
+                    f"| {name} | {d} | {n:,} | {lib} | {seconds:.3g} | {cpu:.3g} | {peak / 2**20:.0f} "
+                    f"| {value:.6g} | {load:.1f} |",
+                    flush=True,
                 )
     results.parent.mkdir(exist_ok=True)
     if args.append and results.exists():
-        out = json.loads(results.read_text()) + out
+        out = merged(json.loads(results.read_text()), out)
     results.write_text(json.dumps(out, indent=1))
     plot(out, HERE / "estimators_cost.png")
+
+
+def merged(saved, new):
+    """The saved rows with those measured again replaced in place, and the new ones added."""
+    key = lambda r: (r["estimator"], r["d"], r["n"], r["library"])  # noqa: E731
+    fresh = {key(r): r for r in new}
+    out = [fresh.pop(key(r), r) for r in saved]
+    return out + [r for r in new if key(r) in fresh]
 
 
 def pivot(rows) -> None:
@@ -274,19 +291,25 @@ def pivot(rows) -> None:
     for r in rows:
         groups.setdefault((r["estimator"], r["d"], r["n"]), {})[r["library"]] = r
     print(
-        "| estimator | d | n | klvae s | klvae MB | peer | peer s | peer MB | before s | before MB "
-        "| klvae value | peer value |"
+        "| estimator | d | n | klvae s | klvae CPU s | klvae MB | peer | peer s | peer MB | before s | before CPU s "
+        "| before MB | klvae value | peer value |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for (name, d, n), libs in groups.items():
         k, b = libs["klvae"], libs.get("before")
         peer_name = next((lib for lib in libs if lib not in ("klvae", "before")), None)
         p = libs.get(peer_name) if peer_name else None
-        cell = lambda r, key, f: "—" if r is None else format(r[key] / (2**20 if key == "peak" else 1), f)  # noqa: E731
+
+        def cell(r, key, f):
+            if r is None or key not in r:
+                return "—"
+            return format(r[key] / (2**20 if key == "peak" else 1), f)
+
         print(
-            f"| {name} | {d} | {n:,} | {k['seconds']:.3g} | {k['peak'] / 2**20:.0f} | {peer_name or '—'} "
-            f"| {cell(p, 'seconds', '.3g')} | {cell(p, 'peak', '.0f')} | {cell(b, 'seconds', '.3g')} "
-            f"| {cell(b, 'peak', '.0f')} | {k['value']:.6g} | {cell(p, 'value', '.6g')} |"
+            f"| {name} | {d} | {n:,} | {k['seconds']:.3g} | {cell(k, 'cpu', '.3g')} | {k['peak'] / 2**20:.0f} "
+            f"| {peer_name or '—'} | {cell(p, 'seconds', '.3g')} | {cell(p, 'peak', '.0f')} "
+            f"| {cell(b, 'seconds', '.3g')} | {cell(b, 'cpu', '.3g')} | {cell(b, 'peak', '.0f')} "
+            f"| {k['value']:.6g} | {cell(p, 'value', '.6g')} |"
         )
 
 

@@ -156,7 +156,9 @@ def _independent_pair(spec, p, q) -> bool:
         return False
     if q is not None and p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
         return False
-    return spec.name in _ADDITIVE or (spec.name in _RENYI_FAMILY and spec.name != "alpha")
+    if spec.name == "alpha":  # through Rényi of the same order, additive over the components (α ∉ {0, 1})
+        return spec.alpha is not None and spec.alpha > 0 and spec.alpha != 1
+    return spec.name in _ADDITIVE or spec.name in _RENYI_FAMILY
 
 
 def _compute(spec, p, q, exact, n, seed) -> _Answer:
@@ -182,7 +184,7 @@ def _compute(spec, p, q, exact, n, seed) -> _Answer:
 
 
 def _independent(spec, p, q, exact, n, seed) -> _Answer:
-    """An Independent pair through its components (Rényi for Hellinger and χ²)."""
+    """An Independent pair through its components (Rényi for Hellinger, χ² and Amari α)."""
     k = p.reinterpreted_batch_ndims
     inner = spec if spec.name in _ADDITIVE else measure_spec("renyi", alpha=_order(spec))
     ans = _compute(inner, p.base_dist, None if q is None else q.base_dist, exact, n, seed)

@@ -173,3 +173,19 @@ def test_a_long_title_is_wrapped_inside_the_figure(tmp_path, monkeypatch, n, nro
     assert extent.y0 >= fig.axes[0].get_window_extent(renderer).y1  # above the images, not over them
     short = save_image_grid(torch.rand(n, 1, 8, 8), tmp_path / "s.png", nrow=nrow, title="short")
     assert "\n" not in figures[1].texts[0].get_text() and imread(short).shape[0] < imread(tmp_path / "g.png").shape[0]
+
+
+def test_blank_cells_are_left_as_the_page(tmp_path):
+    x = torch.zeros(8, 1, 8, 8)  # black images: a blank cell is the only white
+    img = rgb(save_image_grid(x, tmp_path / "b.png", nrow=4, blank=[0, 1]))
+    white = mask_of(img, "white")
+    r0, r1, c0, c1 = bbox(white)
+    h, w = img.shape[:2]
+    assert white[r0:r1, c0:c1].all() and white.sum() == (r1 - r0) * (c1 - c0)  # one rectangle, top left
+    assert (r0, c0) == (0, 0) and 0.45 < (r1 / h) < 0.55 and 0.45 < c1 / w < 0.55  # the two cells of row 1
+    black = mask_of(img, "black")
+    assert black[r1 + 2 :, :].any() and black[:r1, c1 + 2 :].any()  # the other six images are drawn
+    grey = (0.55, 0.55, 0.55)
+    assert mask_of(img, grey)[2 : r1 - 2, c1].all()  # the line left of image 3 is kept
+    with pytest.raises(ValueError, match="blank must hold positions 0 … 7"):
+        save_image_grid(x, tmp_path / "b.png", blank=[8])

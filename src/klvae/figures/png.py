@@ -124,8 +124,10 @@ def as_numpy(x) -> np.ndarray:
 # --------------------------------------------------------------------------- image grid
 
 
-def _tile(images: np.ndarray, nrow: int, scale: int) -> np.ndarray:
-    """(N, C, H, W) in [0, 1] → one (rows·(sH+g)+g, nrow·(sW+g)+g, 3) RGB mosaic."""
+def _tile(images: np.ndarray, nrow: int, scale: int, blank: Sequence[int] = ()) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] → one (rows·(sH+g)+g, nrow·(sW+g)+g, 3) RGB mosaic; the cells at the
+    positions `blank` are left as the page, with no line above or left of them where that line
+    touches only blank cells or the edge."""
     n, c, h, w = images.shape
     rgb = np.repeat(images, 3, axis=1) if c == 1 else images  # (N, 3, H, W)
     big = rgb.repeat(scale, axis=2).repeat(scale, axis=3).transpose(0, 2, 3, 1)  # (N, sH, sW, 3)
@@ -135,7 +137,14 @@ def _tile(images: np.ndarray, nrow: int, scale: int) -> np.ndarray:
     cells[:n, : h * scale, : w * scale] = big
     cells[n:] = 1.0  # the unused end of the last row: blank like the page
     mosaic = cells.reshape(rows, nrow, ch, cw, 3).transpose(0, 2, 1, 3, 4).reshape(rows * ch, nrow * cw, 3)
-    return np.pad(mosaic, ((_GAP_PX, 0), (_GAP_PX, 0), (0, 0)), constant_values=_GAP_GREY)
+    mosaic = np.pad(mosaic, ((_GAP_PX, 0), (_GAP_PX, 0), (0, 0)), constant_values=_GAP_GREY)
+    empty = set(blank)
+    for i in sorted(empty):
+        r, k = divmod(i, nrow)
+        top = r * ch + (0 if r == 0 or i - nrow in empty else _GAP_PX)
+        left = k * cw + (0 if k == 0 or i - 1 in empty else _GAP_PX)
+        mosaic[top : _GAP_PX + r * ch + h * scale, left : _GAP_PX + k * cw + w * scale] = 1.0
+    return mosaic
 
 
 def save_image_grid(
@@ -148,6 +157,7 @@ def save_image_grid(
     row_labels: Sequence[str] | None = None,
     col_labels: Sequence[str] | None = None,
     col_title: str | None = None,
+    blank: Sequence[int] = (),
 ) -> Path:
     """Tile images into one PNG grid, left to right then top to bottom, row-major.
 
@@ -172,6 +182,8 @@ def save_image_grid(
         One per column, written above the columns.
     col_title : str, optional
         A heading over the column labels.
+    blank : sequence of int
+        Positions of cells left empty, as the page (their images are not drawn).
 
     Returns
     -------
@@ -208,7 +220,9 @@ def save_image_grid(
     if col_labels is not None and len(col_labels) != nrow:
         raise ValueError(f"col_labels must have one entry per column: {len(col_labels)} labels, {nrow} columns")
     scale = max(1, math.ceil(_MIN_CELL_PX / max(h, w)))
-    mosaic = _tile(x, nrow, scale)
+    if any(not 0 <= i < n for i in blank):
+        raise ValueError(f"blank must hold positions 0 … {n - 1} of the images, got {list(blank)}")
+    mosaic = _tile(x, nrow, scale, blank)
     mh, mw = mosaic.shape[:2]
     left_px = 8 + text_width_px(map(str, row_labels), FONT_PT) if row_labels is not None else 0
     head_px = (_LINE_PX if col_labels is not None else 0) + (_LINE_PX if col_title else 0)

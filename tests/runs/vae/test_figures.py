@@ -100,3 +100,36 @@ def test_the_loss_curves_draw_the_learning_rate_the_schedule_gave(tmp_path):
     assert _blank(_fourth(imread(tmp_path / "n.png")))
     figures.draw_loss_curves(records, tmp_path / "r.png", {"train": {"lr": 2e-3}}, "bernoulli")
     assert not _blank(_fourth(imread(tmp_path / "r.png")))
+
+
+def evenly_spaced(shown, epochs):
+    """The first and the last of `epochs` and 8 between, their gaps in positions differing by at most one."""
+    at = [list(epochs).index(e) for e in shown]
+    gaps = [b - a for a, b in zip(at, at[1:])]
+    return shown[0] == epochs[0] and shown[-1] == epochs[-1] and len(shown) == min(8, len(epochs)) and (
+        not gaps or max(gaps) - min(gaps) <= 1
+    )
+
+
+@pytest.mark.parametrize("last", [1, 5, 8, 9, 16, 17, 20, 150])
+def test_the_epochs_shown_are_evenly_spaced_with_the_last(last):
+    epochs = list(range(1, last + 1))
+    shown = figures.shown_epochs(epochs)
+    assert evenly_spaced(shown, epochs) and shown == sorted(set(shown))
+
+
+def test_the_progress_strip_puts_the_inputs_above_their_reconstructions(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(figures, "save_image_grid", lambda images, path, **kw: seen.update(images=images, **kw))
+    snapshots = {e: torch.full((16, 1, 4, 4), e / 20) for e in range(1, 21)}
+    inputs = torch.rand(8, 1, 4, 4)
+    shown = figures.draw_progress(snapshots, inputs, tmp_path / "p.png")
+    assert evenly_spaced(shown, list(range(1, 21)))
+    assert seen["row_labels"] == ["input"] + [f"epoch {e}" for e in shown] and seen["nrow"] == 16
+    grid = seen["images"].reshape(1 + len(shown), 16, 1, 4, 4)
+    torch.testing.assert_close(grid[0, 8:], inputs)  # each input above its reconstructions' column
+    assert seen["blank"] == list(range(8))  # nothing above the samples
+    for row, e in enumerate(shown, 1):
+        torch.testing.assert_close(grid[row], snapshots[e])
+    figures.draw_progress(snapshots, None, tmp_path / "p.png")  # without the inputs: the epochs only
+    assert seen["row_labels"][0] == "epoch 1" and seen["blank"] == []

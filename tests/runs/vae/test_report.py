@@ -33,7 +33,7 @@ def run(tmp_path, objective=None, train=None, **vae):
     d, metrics = train_vae(
         VAEConfig(hidden=(32,), latent_dim=4, **vae),
         objective or ELBOConfig(iw_k=5),
-        TrainConfig(epochs=1, batch_size=128, out=str(tmp_path / "r"), **(train or {})),
+        TrainConfig(**{"epochs": 1, "batch_size": 128, "out": str(tmp_path / "r"), **(train or {})}),
         figures=True,
     )
     return d, metrics, html.unescape((d / "report.html").read_text())
@@ -225,3 +225,20 @@ def test_the_report_is_its_list_of_figures(tmp_path, monkeypatch):
     assert doc.count("data:image/png;base64,") == 2
     assert doc.index("64 samples from the prior") < doc.index("An extra figure, drawn last.")
     assert "A note on a figure not drawn." in doc and not (tmp_path / "reconstructions.png").exists()
+
+
+def test_the_progress_strip_shows_the_epochs_the_run_saved(tmp_path, monkeypatch):
+    import klvae.runs.vae.job as job
+
+    saved, write = {}, job.write_figures_and_report
+
+    def keep(*args, snapshots, **kw):
+        saved.update(snapshots)
+        return write(*args, snapshots=snapshots, **kw)
+
+    monkeypatch.setattr(job, "write_figures_and_report", keep)
+    d, metrics, doc = run(tmp_path, train={"epochs": 10, "batch_size": 512})
+    epochs = sorted(saved)  # 8 of the 10, evenly spaced, the last included
+    assert len(epochs) == 8 and epochs[0] == 1 and epochs[-1] == 10
+    assert max(b - a for a, b in zip(epochs, epochs[1:])) - min(b - a for a, b in zip(epochs, epochs[1:])) <= 1
+    assert f"After epochs {', '.join(map(str, epochs))} (rows)" in doc and ", shown in the top row" in doc

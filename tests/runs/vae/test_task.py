@@ -15,11 +15,11 @@ def _one_thread(one_thread):
     """Tiny networks: one torch thread is the fastest."""
 
 
-def task(conditional=False, samples=1):
+def task(conditional=False, samples=1, epochs=1):
     torch.manual_seed(0)
     cfg = VAEConfig(hidden=(16,), latent_dim=3, image_shape=(1, 4, 4), conditional=conditional, n_classes=3)
     model = VAE(cfg)
-    train = TrainConfig(lr=1e-2, adam_beta1=0.9, adam_beta2=0.95, batch_size=16, epochs=1)
+    train = TrainConfig(lr=1e-2, adam_beta1=0.9, adam_beta2=0.95, batch_size=16, epochs=epochs)
     x_val = torch.rand(20, 1, 4, 4).round()
     y_val = torch.arange(20) % 3 if conditional else None
     return VAETask(model, ELBOConfig(binarize=True, samples=samples), train, x_val, y_val, n_data=100)
@@ -49,12 +49,14 @@ def test_the_validation_elbo_is_fixed_for_fixed_weights_and_leaves_the_random_st
     assert first["val_kl"] == pytest.approx(float(kl.mean()), rel=1e-6)
 
 
-def test_the_strip_is_kept_at_powers_of_two_and_decodes_prior_draws_and_reconstructions():
-    t = task(conditional=True)
-    for epoch in range(1, 6):
+def test_the_strip_is_kept_at_eight_epochs_evenly_spaced_and_decodes_prior_draws_and_reconstructions():
+    t = task(conditional=True, epochs=20)
+    for epoch in range(1, 21):
         t.end_epoch(epoch)
-    assert sorted(t.snapshots) == [1, 2, 4]
-    images = t.snapshots[4]
+    kept = sorted(t.snapshots)
+    gaps = [b - a for a, b in zip(kept, kept[1:])]
+    assert len(kept) == 8 and kept[0] == 1 and kept[-1] == 20 and max(gaps) - min(gaps) <= 1
+    images = t.snapshots[kept[3]]
     labels = torch.arange(8) % 3
     with torch.no_grad():
         z = t.model.sample_latent(8, torch.Generator().manual_seed(0), labels)

@@ -14,7 +14,16 @@ import torch
 from klvae.figures.charts import Panel, plot_panels
 from klvae.figures.png import FONT_PT, new_figure, save_image_grid, save_png
 
-__all__ = ["latent_map", "interpolations", "draw_traversal", "draw_loss_curves", "is_tc_run", "NO_EPOCH"]
+__all__ = [
+    "latent_map",
+    "interpolations",
+    "draw_traversal",
+    "draw_loss_curves",
+    "is_tc_run",
+    "NO_EPOCH",
+    "shown_epochs",
+    "draw_progress",
+]
 
 
 @torch.no_grad()
@@ -116,6 +125,41 @@ def draw_traversal(model, kl_per_dim: list[float], run_dir: Path, y=None, names=
         col_labels=[f"{v:g}" for v in values.tolist()],
         col_title="value of the dimension z_d",
     )
+
+
+def shown_epochs(epochs: Sequence[float], n: int = 8) -> list[float]:
+    """At most `n` of the sorted `epochs`, evenly spaced along them, the first and the last included.
+
+    >>> shown_epochs(range(1, 21))
+    [1, 4, 6, 9, 12, 15, 17, 20]
+    """
+    epochs = sorted(epochs)
+    if len(epochs) <= n:
+        return epochs
+    return [epochs[round(i * (len(epochs) - 1) / (n - 1))] for i in range(n)]
+
+
+def draw_progress(snapshots: Mapping[float, torch.Tensor], inputs: torch.Tensor | None, path: Path) -> list[float]:
+    """The per-epoch strip (`shown_epochs` of the snapshots, each 8 samples then the reconstructions),
+    under a row of the reconstructed inputs, each above its reconstructions; returns the epochs shown."""
+    epochs = shown_epochs(list(snapshots))
+    rows = [snapshots[e].float().cpu() for e in epochs]  # (8 + k, C, H, W) each
+    k = len(rows[0]) - 8
+    blank: list[int] = []
+    if inputs is not None and k > 0:  # the first 8 cells, under the samples, left empty
+        rows.insert(0, torch.cat([torch.ones(8, *rows[0].shape[1:]), inputs[:k].float().cpu()]))
+        blank = list(range(8))
+    save_image_grid(
+        torch.cat(rows),
+        path,
+        nrow=8 + k,
+        title="Samples and reconstructions by epoch",
+        row_labels=["input"] * bool(blank) + [f"epoch {e:g}" for e in epochs],
+        col_title=f"8 samples (fixed z) | {k} reconstructions" + (" of the inputs above" if blank else ""),
+        col_labels=[f"z{i + 1}" for i in range(8)] + [f"x{i + 1}" for i in range(k)],
+        blank=blank,
+    )
+    return epochs
 
 
 NO_EPOCH = (

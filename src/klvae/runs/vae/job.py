@@ -313,6 +313,7 @@ def _write_report(
         config,
         made=made,
         snapshots=task.snapshots,
+        inputs_shown=task.x_show,
     )
 
 

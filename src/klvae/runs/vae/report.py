@@ -40,7 +40,15 @@ from klvae.runs.vae.family import (
     model_row,
     prior_phrase,
 )
-from klvae.runs.vae.figures import NO_EPOCH, draw_loss_curves, draw_traversal, interpolations, is_tc_run, latent_map
+from klvae.runs.vae.figures import (
+    NO_EPOCH,
+    draw_loss_curves,
+    draw_progress,
+    draw_traversal,
+    interpolations,
+    is_tc_run,
+    latent_map,
+)
 from klvae.vae.evaluate import ACTIVE_UNIT_THRESHOLD
 
 __all__ = ["write_figures_and_report", "metric_rows", "RunFigures", "FIGURES", "draw_figures"]
@@ -63,6 +71,7 @@ class RunFigures:
     metrics: Mapping
     config: Mapping
     snapshots: Mapping = field(default_factory=dict)
+    inputs_shown: torch.Tensor | None = None  # the images the snapshots reconstruct
 
     @property
     def inputs(self) -> str:
@@ -168,27 +177,17 @@ def latent_map_figure(r: RunFigures) -> Figure:
 
 
 def progress(r: RunFigures) -> Figure | None:
-    """RUN/progress.png: samples and reconstructions by epoch (None without snapshots)."""
+    """RUN/progress.png: samples and reconstructions by epoch, under their inputs (None without snapshots)."""
     if not r.snapshots:
         return None
-    epochs = sorted(r.snapshots)
-    if len(epochs) > 8:  # the first, the last and six between
-        epochs = sorted({epochs[round(i * (len(epochs) - 1) / 7)] for i in range(8)})
-    strip = torch.cat([r.snapshots[e] for e in epochs])  # (epochs·16, C, H, W)
-    save_image_grid(
-        strip,
-        r.run_dir / "progress.png",
-        nrow=16,
-        title="Samples and reconstructions by epoch",
-        row_labels=[f"epoch {e:g}" for e in epochs],
-        col_title="8 samples (fixed z) | 8 reconstructions",
-        col_labels=[f"z{i + 1}" for i in range(8)] + [f"x{i + 1}" for i in range(8)],
-    )
+    epochs = draw_progress(r.snapshots, r.inputs_shown, r.run_dir / "progress.png")
     return Figure(
         "progress.png",
-        f"Per epoch (rows): 8 samples from a fixed set of draws {prior_phrase(r.model)}"
+        f"After epochs {', '.join(f'{e:g}' for e in epochs)} (rows): 8 samples from a fixed set of draws "
+        f"{prior_phrase(r.model)}"
         + r.family.phrase("samples label")
         + ", then the reconstructions of 8 fixed validation (else training) images"
+        + (", shown in the top row" if r.inputs_shown is not None else "")
         + r.family.means
         + ".",
     )
@@ -359,11 +358,13 @@ def write_figures_and_report(
     *,
     made: dict | None = None,
     snapshots: dict | None = None,
+    inputs_shown: torch.Tensor | None = None,
 ) -> Path:
     """Write every figure of a run and report.html; returns the report's path.
 
     `made`: how the run was made (`klvae.runs.summary.provenance`'s arguments); `snapshots`:
-    {epoch: images} of per-epoch samples and reconstructions (`VAETask.snapshots`). A conditional
+    {epoch: images} of per-epoch samples and reconstructions (`VAETask.snapshots`) of the images
+    `inputs_shown` (`VAETask.x_show`). A conditional
     model reads the test labels `dataset.y_test` wherever it encodes or decodes a test image."""
     model.eval()
     family = Family.of(model)
@@ -372,7 +373,7 @@ def write_figures_and_report(
     run = RunFigures(
         Path(run_dir), model, family, x_test, labels, y_test, CLASS_NAMES.get(dataset.name), records, metrics, config
     )
-    run.snapshots = snapshots or {}
+    run.snapshots, run.inputs_shown = snapshots or {}, inputs_shown
     figures, notes = figures_and_notes(draw_figures(run))
     warns = [w for w in [undertrained_warning(metrics, config)] if w]
     if not math.isfinite(float(metrics.get("test_elbo", 0.0))):

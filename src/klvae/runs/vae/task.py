@@ -8,6 +8,7 @@ from typing import cast
 
 import torch
 
+from klvae.runs.vae.figures import shown_epochs
 from klvae.training import distributed
 from klvae.training.loop import TrainConfig, adam
 from klvae.vae.model import VAE
@@ -53,6 +54,8 @@ class VAETask:
         self.optimizers: dict[str, torch.optim.Optimizer] = {"vae": adam(model.parameters(), train, x_val.device)}
         self.loss = distributed.wrap(TrainingLoss(model, objective, n_data), compile=train.compile)  # DDP, torchrun
         self.snapshots: dict[float, torch.Tensor] = {}  # epoch → (16, C, H, W): 8 samples, 8 reconstructions
+        # the epochs of the report's strip: 8 evenly spaced over the run, its last included (all when unknown)
+        self.shown = set(shown_epochs(range(1, train.epochs + 1))) if train.epochs else None
         self.epoch_hooks: list = []  # called as hook(epoch, record, images) after each epoch's evaluation
 
     def train_step(self, x, y, step, epoch):
@@ -86,7 +89,7 @@ class VAETask:
                     r, k = elbo_terms(self.model, xb, y=yb, kl=resolve_kl(self.model, None))
                     recon, kl = recon + r.sum(), kl + k.sum()
             record = {"val_elbo": -float(recon + kl) / n, "val_recon": float(recon) / n, "val_kl": float(kl) / n}
-        if epoch & (epoch - 1) == 0 or self.epoch_hooks:  # powers of two for the report's strip
+        if self.shown is None or epoch in self.shown or self.epoch_hooks:  # the report's strip (every epoch for a hook)
             self.snapshots[epoch] = images = self.snapshot()
             for hook in self.epoch_hooks:
                 hook(epoch, record, images)

@@ -106,8 +106,11 @@ def evenly_spaced(shown, epochs):
     """The first and the last of `epochs` and 8 between, their gaps in positions differing by at most one."""
     at = [list(epochs).index(e) for e in shown]
     gaps = [b - a for a, b in zip(at, at[1:])]
-    return shown[0] == epochs[0] and shown[-1] == epochs[-1] and len(shown) == min(8, len(epochs)) and (
-        not gaps or max(gaps) - min(gaps) <= 1
+    return (
+        shown[0] == epochs[0]
+        and shown[-1] == epochs[-1]
+        and len(shown) == min(8, len(epochs))
+        and (not gaps or max(gaps) - min(gaps) <= 1)
     )
 
 

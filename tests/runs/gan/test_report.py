@@ -119,5 +119,41 @@ def test_a_mixture_run_reports_the_figures_of_its_list_in_order(tmp_path):
     at = [doc.index(c) for c in captions]
     assert at == sorted(at)
     assert re.search(r"<h1>klvae GAN: nonsaturating on ring8</h1>", doc)
+    real = {
+        label: value for label, value in re.findall(r'<tr><th>([^<]*): real data</th><td class="num">([^<]*)<', doc)
+    }
+    assert real["modes captured"] == "8 of 8"  # 2500 test points of the ring find every mode
+    # a 2-D Gaussian lies within 3σ of its mean with probability 1 − exp(−9/2); 2500 draws: se ≈ 0.2 %
+    assert float(real["high-quality samples"].rstrip("%")) / 100 == pytest.approx(1 - math.exp(-4.5), abs=0.01)
+    assert "dotted: the same scores of 2500 real test points" in doc
     table = doc.split("<h2>Configuration</h2>")[1]  # no gradient penalty outside the WGAN-GP, no validation set
     assert "<th>gan.loss</th>" in table and "<th>gan.gp_weight</th>" not in table and "train.val_size" not in table
+
+
+def test_the_real_images_are_scored_by_the_same_classifier():
+    from scipy.stats import entropy
+
+    class Fixed(torch.nn.Module):  # logits read off the image's first pixel: class 0, 1 or 2
+        num_classes = 3
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            k = (x[:, 0, 0, 0] * 3).long().clamp(0, 2)
+            return torch.nn.functional.one_hot(k, 3).double() * 2.0 + self.w
+
+    x_test = torch.tensor([0.1, 0.1, 0.5, 0.9, 0.9, 0.9]).reshape(6, 1, 1, 1).expand(6, 1, 2, 2)
+    dataset = SimpleNamespace(is_image=True, x_test=x_test, y_train=torch.tensor([0, 1, 2, 2]))
+    real = report.real_scores(dataset, SimpleNamespace(classifier=Fixed()))
+    assert real["n"] == 6
+    assert real["class_kl"] == pytest.approx(entropy([2 / 6, 1 / 6, 3 / 6], [1 / 4, 1 / 4, 2 / 4]), rel=1e-12)
+    assert real["confidence"] == pytest.approx(math.exp(2) / (math.exp(2) + 2), rel=1e-12)
+    assert report.real_scores(dataset, SimpleNamespace(classifier=None)) == {}  # no labels, no scorer
+    metrics = {"class_kl": 0.5, "confidence": 0.6, "classifier_test_accuracy": 0.9, "steps": 1, "epochs": 1}
+    metrics |= {"stopped": "completed", "train_seconds": 1.0}
+    rows = [(label, value) for label, value, _ in report.metric_rows(metrics, {}, None, real)]
+    at = [label for label, _ in rows]
+    assert at.index("class KL (generated ‖ data): real data") == at.index("class KL (generated ‖ data)") + 1
+    assert dict(rows)["classifier confidence: real data"] == f"{real['confidence']:.2%}"

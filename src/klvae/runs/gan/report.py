@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,14 @@ from klvae.figures.charts import Panel, plot_curves, plot_panels, plot_points
 from klvae.figures.png import save_image_grid
 from klvae.figures.points import plot_point_panels
 from klvae.figures.report import write_report
-from klvae.gan.evaluate import NOT_FID, sample_fixed
+from klvae.gan.evaluate import (
+    EVAL_SAMPLES,
+    IMAGE_EVAL_SAMPLES,
+    NOT_FID,
+    classifier_scores,
+    mode_coverage,
+    sample_fixed,
+)
 from klvae.runs.summary import (
     USED_SETTINGS_NOTE,
     Figure,
@@ -39,43 +46,75 @@ __all__ = ["write_figures_and_report", "metric_rows", "GANFigures", "IMAGE_FIGUR
 LOG2, LOG4 = math.log(2), math.log(4)
 
 
-def metric_rows(metrics: dict, config: dict, n_modes: int | None = None) -> list[tuple[str, str, str]]:
-    """The report's metrics table: (label, value with its unit, one line of explanation)."""
-    rows = []
-    if "modes" in metrics:
-        rkl = metrics["reverse_kl"]
-        rows += [
-            (
-                "modes captured",
-                f"{metrics['modes']} of {n_modes}" if n_modes else str(metrics["modes"]),
-                "modes nearest to at least one high-quality sample",
-            ),
-            (
-                "high-quality samples",
-                f"{metrics['high_quality']:.2%}",
-                "share of 2500 samples within 3σ of their nearest mode",
-            ),
-            (
-                "reverse KL",
-                f"{rkl:.4f} nats" if rkl is not None else "undefined (no high-quality sample)",
-                "KL(histogram of high-quality samples over the modes ‖ uniform): 0 when every mode is hit equally",
-            ),
-        ]
-    if "class_kl" in metrics:
-        rows += [
-            (
-                "class KL (generated ‖ data)",
-                f"{metrics['class_kl']:.4f} nats",
-                "KL between the classifier's class histogram of samples and the data's label histogram",
-            ),
-            ("classifier confidence", f"{metrics['confidence']:.2%}", "mean largest class probability"),
+SCORES = {  # metrics key: (label, explanation)
+    "modes": ("modes captured", "modes nearest to at least one high-quality sample"),
+    "high_quality": ("high-quality samples", "share of 2500 samples within 3σ of their nearest mode"),
+    "reverse_kl": (
+        "reverse KL",
+        "KL(histogram of high-quality samples over the modes ‖ uniform): 0 when every mode is hit equally",
+    ),
+    "class_kl": (
+        "class KL (generated ‖ data)",
+        "KL between the classifier's class histogram of samples and the data's label histogram",
+    ),
+    "confidence": ("classifier confidence", "mean largest class probability"),
+}
+
+
+def _score(key: str, v, n_modes: int | None) -> str:
+    if key == "modes":
+        return f"{v} of {n_modes}" if n_modes else str(v)
+    if key in ("high_quality", "confidence"):
+        return f"{v:.2%}"
+    return f"{v:.4f} nats" if v is not None else "undefined (no high-quality sample)"
+
+
+def metric_rows(
+    metrics: dict, config: dict, n_modes: int | None = None, real: Mapping | None = None
+) -> list[tuple[str, str, str]]:
+    """The report's metrics table: (label, value with its unit, one line of explanation); `real`: the
+    same scores of the real test data (`real_scores`), each in a row under the generator's."""
+    rows, real = [], real or {}
+    for key, (label, why) in SCORES.items():
+        if key in metrics:
+            rows.append((label, _score(key, metrics[key], n_modes), why))
+            if key in real:
+                what = f"{real['n']} real test {'images' if 'class_kl' in real else 'points'}"
+                rows.append((f"{label}: real data", _score(key, real[key], n_modes), f"the same score of {what}"))
+    if "classifier_test_accuracy" in metrics:
+        rows.append(
             (
                 "classifier test accuracy",
                 f"{metrics['classifier_test_accuracy']:.2%}",
                 "how far the offline scorer can be trusted",
-            ),
-        ]
+            )
+        )
     return rows + training_rows(metrics, config)
+
+
+@torch.no_grad()
+def real_scores(dataset, evaluate) -> dict:
+    """The generator's scores computed on real test data, for comparison ({} for unlabelled images):
+    mode coverage of 2500 test points, or the classifier's class KL and confidence on test images; "n":
+    how many were scored."""
+    if not dataset.is_image:
+        x = dataset.x_test[:EVAL_SAMPLES]
+        cov = mode_coverage(x, evaluate.means, evaluate.sigma)
+        rkl = cov.reverse_kl if math.isfinite(cov.reverse_kl) else None
+        return {"modes": cov.modes, "high_quality": cov.high_quality, "reverse_kl": rkl, "n": len(x)}
+    classifier = getattr(evaluate, "classifier", None)
+    if classifier is None or dataset.y_train is None:
+        return {}
+    device = next(classifier.parameters()).device
+    x = dataset.x_test[:IMAGE_EVAL_SAMPLES].to(device)
+    s = classifier_scores(classifier, x, dataset.y_train.to(device), classifier.num_classes)
+    return {"class_kl": s["class_kl"], "confidence": s["confidence"], "n": len(x)}
+
+
+def _real_line(r: GANFigures, key: str, scale: float = 1.0, unit: str = "") -> list[tuple[float, str]]:
+    """The dotted line of the real data's score `key` in a panel (none when not computed)."""
+    v = r.real.get(key)
+    return [] if v is None else [(scale * v, f"real test data: {scale * v:.3g}{unit}")]
 
 
 @dataclass
@@ -90,6 +129,7 @@ class GANFigures:
     records: list[dict]
     metrics: Mapping
     config: Mapping
+    real: Mapping = field(default_factory=dict)  # the scores of the real test data (`real_scores`)
 
     @property
     def name(self) -> str:
@@ -224,13 +264,22 @@ def scores(r: GANFigures) -> Figure | None:
     plot_panels(
         r.records,
         [
-            Panel([("class_kl", "class KL", {})], ylabel="nats", title="class KL"),
-            Panel([("confidence", "confidence", {})], ylabel="mean largest probability", title="classifier confidence"),
+            Panel([("class_kl", "samples", {})], ylabel="nats", title="class KL", hlines=_real_line(r, "class_kl")),
+            Panel(
+                [("confidence", "samples", {})],
+                ylabel="mean largest probability",
+                title="classifier confidence",
+                hlines=_real_line(r, "confidence"),
+            ),
         ],
         r.run_dir / "scores.png",
         title="Offline image scores per epoch (not FID)",
     )
-    return Figure("scores.png", "class KL (nats) and classifier confidence per epoch.")
+    return Figure(
+        "scores.png",
+        "class KL (nats) and classifier confidence per epoch"
+        + (f"; dotted: the same scores of {r.real['n']} real test images." if r.real else "."),
+    )
 
 
 def modes(r: GANFigures) -> Figure:
@@ -244,9 +293,11 @@ def modes(r: GANFigures) -> Figure:
         ylabel="modes captured",
         labels={"modes": "modes captured"},
         integer_y=True,
-        hlines=[(float(n_modes), f"all {n_modes} modes")],
+        hlines=[(float(n_modes), f"all {n_modes} modes")]
+        + [(float(v), f"real test data: {v}") for v in [r.real.get("modes")] if v is not None and v != n_modes],
     )
-    return Figure("modes.png", f"Modes with at least one high-quality sample nearest to them (of {n_modes}).")
+    real = f"; the real test data's: {r.real['modes']}" if "modes" in r.real else ""
+    return Figure("modes.png", f"Modes with at least one high-quality sample nearest to them (of {n_modes}){real}.")
 
 
 def quality(r: GANFigures) -> Figure:
@@ -262,18 +313,23 @@ def quality(r: GANFigures) -> Figure:
                 [("high_quality_pct", "high-quality samples", {})],
                 ylabel="% of samples",
                 title="high-quality samples (within 3σ of a mode)",
+                hlines=_real_line(r, "high_quality", 100, " %"),
             ),
             Panel(
                 [("reverse_kl", "reverse KL", {"color": "tab:orange"})],
                 ylabel="nats",
                 title="KL(mode histogram ‖ uniform)",
-                hlines=[(0.0, "0: every mode hit equally")],
+                hlines=[(0.0, "0: every mode hit equally"), *_real_line(r, "reverse_kl")],
             ),
         ],
         r.run_dir / "quality.png",
         title="Sample quality per epoch",
     )
-    return Figure("quality.png", "Share of samples within 3σ of a mode (%), and KL(mode histogram ‖ uniform) in nats.")
+    return Figure(
+        "quality.png",
+        "Share of samples within 3σ of a mode (%), and KL(mode histogram ‖ uniform) in nats"
+        + (f"; dotted: the same scores of {r.real['n']} real test points." if r.real else "."),
+    )
 
 
 FigureFunction = Callable[[GANFigures], "Figure | list[Figure] | None"]
@@ -309,7 +365,8 @@ def write_figures_and_report(
     made: dict | None = None,
 ) -> Path:
     """Final samples, training curves, metric curves and report.html; returns the report's path."""
-    run = GANFigures(Path(run_dir), generator, dataset, evaluate, records, metrics, config)
+    real = real_scores(dataset, evaluate)
+    run = GANFigures(Path(run_dir), generator, dataset, evaluate, records, metrics, config, real)
     drawn: list[Figure | None] = []
     for figure in IMAGE_FIGURES if dataset.is_image else MIXTURE_FIGURES:
         out = figure(run)
@@ -319,7 +376,7 @@ def write_figures_and_report(
     return write_report(
         run.run_dir,
         title=f"klvae GAN: {run.loss} on {run.name}",
-        metrics=metric_rows(metrics, config, n_modes),
+        metrics=metric_rows(metrics, config, n_modes, real),
         figures=figures,
         config=used_settings(config),
         config_note=USED_SETTINGS_NOTE,

@@ -14,6 +14,7 @@ from klvae.gan.model import GANConfig
 from klvae.runs.gan.job import train_gan
 from klvae.training.loop import TrainConfig
 from klvae.training.task import TrainingInterrupted
+from report_figures import check_shown_at_size, record_figures
 
 SMALL = [
     "--g-hidden",
@@ -133,7 +134,8 @@ def test_resume_after_interrupt_equals_an_uninterrupted_run(tmp_path, loss):
     assert rows(full_dir) == rows(cut_dir)
 
 
-def test_digits_gan_reports_offline_classifier_scores(tmp_path):
+def test_digits_gan_reports_offline_classifier_scores(tmp_path, monkeypatch):
+    drawn = record_figures(monkeypatch)
     out = tmp_path / "digits"
     assert (
         main(
@@ -163,7 +165,9 @@ def test_digits_gan_reports_offline_classifier_scores(tmp_path):
     assert metrics["class_kl"] >= 0 and 0.1 <= metrics["confidence"] <= 1
     assert metrics["classifier_test_accuracy"] > 0.85  # the scorer itself is good on real digits
     assert (out / "classifier.safetensors").is_file() and (out / "samples" / "epoch_002.png").is_file()
-    assert "not FID" in (out / "report.html").read_text()
+    doc = (out / "report.html").read_text()
+    assert "not FID" in doc and "class KL (generated ‖ data): real data" in doc
+    assert check_shown_at_size(doc, drawn) == ["samples.png", "data.png", "progress.png", "losses.png", "scores.png"]
 
 
 def test_cli_theory_writes_the_numbers(tmp_path, capsys):

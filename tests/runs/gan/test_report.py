@@ -16,6 +16,7 @@ from klvae.data.datasets import mode_mixture
 from klvae.gan.model import GANConfig
 from klvae.runs.gan.job import train_gan
 from klvae.training.loop import TrainConfig
+from report_figures import check_shown_at_size, record_figures
 
 
 def _run(tmp_path, loss="nonsaturating", records=()):
@@ -108,12 +109,14 @@ def test_the_notes_name_the_game_and_the_scores():
     assert "not FID" in report.notes({"loss": "wasserstein", "pack": 1}, "digits", is_image=True)[1]
 
 
-def test_a_mixture_run_reports_the_figures_of_its_list_in_order(tmp_path):
+def test_a_mixture_run_reports_the_figures_of_its_list_in_order(tmp_path, monkeypatch):
+    drawn = record_figures(monkeypatch)
     gan = GANConfig(g_hidden=16, d_hidden=16, g_layers=2, d_layers=2)
     d, _ = train_gan(gan, TrainConfig(data="ring8", epochs=2, batch_size=10_000, out=str(tmp_path / "r")))
     doc = html.unescape((d / "report.html").read_text())
     files = ["samples.png", "data.png", "progress.png", "losses.png", "modes.png", "quality.png"]
     assert all((d / f).is_file() for f in files) and doc.count("data:image/png;base64,") == len(files)
+    assert check_shown_at_size(doc, drawn) == files  # each at its size, no text under 9 pt
     captions = ["2500 samples of the trained generator", "The data, for comparison", "at the same z after epochs"]
     captions += ["Discriminator and generator losses", "Modes with at least one", "Share of samples within 3σ"]
     at = [doc.index(c) for c in captions]

@@ -19,6 +19,7 @@ from klvae.runs.vae.report import RunFigures, metric_rows, write_figures_and_rep
 from klvae.training.loop import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig, build_model
 from klvae.vae.evaluate import evaluate_vae
+from report_figures import check_shown_at_size, record_figures
 
 COMMON = ["reconstructions.png", "samples.png", "interpolations.png", "latent_map.png", "loss_curves.png"]
 
@@ -61,10 +62,12 @@ def check_pngs(d, names, doc):
     assert doc.count("data:image/png;base64,") == len(names)
 
 
-def test_a_conditional_run_reports_samples_by_class(tmp_path):
+def test_a_conditional_run_reports_samples_by_class(tmp_path, monkeypatch):
+    drawn = record_figures(monkeypatch)
     d, metrics, doc = run(tmp_path, conditional=True)
     names = [*COMMON, "traversal.png", "progress.png", "kl_per_dim.png", "active_units.png"]
     check_pngs(d, names, doc)
+    assert sorted(check_shown_at_size(doc, drawn)) == sorted(names)  # at their size, no text under 9 pt
     assert "<h1>conditional VAE on digits</h1>" in doc and rows(doc)["model"][0] == "conditional VAE"
     assert "each row decodes the same 8 draws z ~ N(0, I) with the row's label y" in doc
     assert "pairs of test images of the same class, decoded with that label" in doc
@@ -78,8 +81,10 @@ def test_a_conditional_run_reports_samples_by_class(tmp_path):
     assert not {"vae.sigma", "vae.pseudo_inputs", "vae.latent_dim2", "objective.k_train", "objective.dreg"} & used
 
 
-def test_a_vamp_prior_run_shows_its_pseudo_inputs(tmp_path):
+def test_a_vamp_prior_run_shows_its_pseudo_inputs(tmp_path, monkeypatch):
+    drawn = record_figures(monkeypatch)
     d, metrics, doc = run(tmp_path, prior="vamp", pseudo_inputs=10, likelihood="gaussian")
+    assert "pseudo_inputs.png" in check_shown_at_size(doc, drawn)
     assert {"vae.pseudo_inputs", "vae.sigma"} <= settings(doc) and "vae.n_classes" not in settings(doc)
     check_pngs(d, [*COMMON, "pseudo_inputs.png", "progress.png", "active_units.png"], doc)
     assert not (d / "traversal.png").exists() and not (d / "kl_per_dim.png").exists()
@@ -117,8 +122,10 @@ def test_an_iwae_run_with_dreg_and_keep_best_says_so(tmp_path):
     assert "the ELBO panel's solid line is the bound trained on" in doc
 
 
-def test_a_beta_tc_run_has_the_kl_split_and_a_tc_panel(tmp_path):
+def test_a_beta_tc_run_has_the_kl_split_and_a_tc_panel(tmp_path, monkeypatch):
+    drawn = record_figures(monkeypatch)
     d, metrics, doc = run(tmp_path, ELBOConfig(iw_k=5, tc_beta=6.0))
+    assert "loss_curves.png" in check_shown_at_size(doc, drawn)
     r = rows(doc)
     assert r["objective"][0] == "β-TC-VAE, TC weight 6"
     for label, key in (

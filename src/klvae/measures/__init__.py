@@ -35,108 +35,71 @@ Private helpers, each named for its idea: `_checks` (argument checks and their m
 `_kernels` (the cancellation-free terms, each written once), `_lgamma` (log-gamma differences),
 `_numpy_path` (the NumPy fast path of entropy, KL and JS), `_sample_blocks` (samples in and
 answers out for the estimators; sums over all pairs in blocks of bounded memory).
+
+A name's module is imported on first use of the name (`_EXPORTS`), as in `klvae` itself: importing
+this package imports neither torch nor SciPy.
 """
 
-from klvae.measures.discrete import (
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    entropy,
-    js_distance,
-    js_divergence,
-    kl_divergence,
-    unit_name,
-)
-from klvae.measures.distribution_measures import distribution_measure, kl_distributions, kl_method, measure_method
-from klvae.measures.divergences import (
-    alpha_divergence,
-    chi2_divergence,
-    f_divergence,
-    hellinger_distance,
-    renyi_divergence,
-    total_variation,
-)
-from klvae.measures.elementwise import entr, kl_div, rel_entr
-from klvae.measures.gaussian import entropy_normal, kl_normal, kl_std_normal
-from klvae.measures.gaussian_divergences import (
-    alpha_gaussian,
-    chi2_gaussian,
-    hellinger_gaussian,
-    renyi_gaussian,
-    tv_gaussian,
-)
-from klvae.measures.joint import conditional_entropy, joint_entropy, mutual_information
-from klvae.measures.knn_estimators import knn_entropy, knn_kl_divergence, ksg_mutual_information
-from klvae.measures.lowrank import kl_lowrank_mvn
-from klvae.measures.mixture import NumericalKL, gaussian_mixture, kl_numerical, parse_mixture
-from klvae.measures.mixture_bounds import MixtureKL, kl_gaussian_mixtures
-from klvae.measures.mmd import MMDResult, mmd2, mmd2_block, mmd2_linear
-from klvae.measures.monte_carlo import MCEstimate, check_closed_form, mc_kl
-from klvae.measures.mvn import entropy_mvn, kl_mvn
-from klvae.measures.pairwise_forms import bhattacharyya_distance
-from klvae.measures.results import MeasureResult
-from klvae.measures.sample_distances import energy_distance, sliced_wasserstein, wasserstein_distance_nd
-from klvae.measures.scipy_adapter import ScipyDistribution
-from klvae.measures.wasserstein import wasserstein_distance, wasserstein_distance_samples
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "entropy",
-    "cross_entropy",
-    "kl_divergence",
-    "js_divergence",
-    "js_distance",
-    "binary_cross_entropy",
-    "binary_cross_entropy_with_logits",
-    "unit_name",
-    "joint_entropy",
-    "conditional_entropy",
-    "mutual_information",
-    "rel_entr",
-    "kl_div",
-    "entr",
-    "hellinger_distance",
-    "total_variation",
-    "chi2_divergence",
-    "renyi_divergence",
-    "alpha_divergence",
-    "f_divergence",
-    "renyi_gaussian",
-    "hellinger_gaussian",
-    "chi2_gaussian",
-    "alpha_gaussian",
-    "tv_gaussian",
-    "kl_normal",
-    "kl_std_normal",
-    "entropy_normal",
-    "kl_mvn",
-    "entropy_mvn",
-    "kl_lowrank_mvn",
-    "kl_distributions",
-    "kl_method",
-    "gaussian_mixture",
-    "parse_mixture",
-    "kl_numerical",
-    "NumericalKL",
-    "MCEstimate",
-    "MeasureResult",
-    "ScipyDistribution",
-    "MixtureKL",
-    "kl_gaussian_mixtures",
-    "measure_method",
-    "distribution_measure",
-    "bhattacharyya_distance",
-    "mc_kl",
-    "check_closed_form",
-    "knn_entropy",
-    "knn_kl_divergence",
-    "ksg_mutual_information",
-    "mmd2",
-    "mmd2_linear",
-    "mmd2_block",
-    "MMDResult",
-    "energy_distance",
-    "sliced_wasserstein",
-    "wasserstein_distance_nd",
-    "wasserstein_distance",
-    "wasserstein_distance_samples",
-]
+# module -> the public names it gives this package, imported when one is first asked for, so that
+# `import klvae.measures` costs nothing and a NumPy measure need not start torch
+_EXPORTS = {
+    "klvae.measures.discrete": [
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "cross_entropy",
+        "entropy",
+        "js_distance",
+        "js_divergence",
+        "kl_divergence",
+        "unit_name",
+    ],
+    "klvae.measures.distribution_measures": ["distribution_measure", "kl_distributions", "kl_method", "measure_method"],
+    "klvae.measures.divergences": [
+        "alpha_divergence",
+        "chi2_divergence",
+        "f_divergence",
+        "hellinger_distance",
+        "renyi_divergence",
+        "total_variation",
+    ],
+    "klvae.measures.elementwise": ["entr", "kl_div", "rel_entr"],
+    "klvae.measures.gaussian": ["entropy_normal", "kl_normal", "kl_std_normal"],
+    "klvae.measures.gaussian_divergences": [
+        "alpha_gaussian",
+        "chi2_gaussian",
+        "hellinger_gaussian",
+        "renyi_gaussian",
+        "tv_gaussian",
+    ],
+    "klvae.measures.joint": ["conditional_entropy", "joint_entropy", "mutual_information"],
+    "klvae.measures.knn_estimators": ["knn_entropy", "knn_kl_divergence", "ksg_mutual_information"],
+    "klvae.measures.lowrank": ["kl_lowrank_mvn"],
+    "klvae.measures.mixture": ["NumericalKL", "gaussian_mixture", "kl_numerical", "parse_mixture"],
+    "klvae.measures.mixture_bounds": ["MixtureKL", "kl_gaussian_mixtures"],
+    "klvae.measures.mmd": ["MMDResult", "mmd2", "mmd2_block", "mmd2_linear"],
+    "klvae.measures.monte_carlo": ["MCEstimate", "check_closed_form", "mc_kl"],
+    "klvae.measures.mvn": ["entropy_mvn", "kl_mvn"],
+    "klvae.measures.pairwise_forms": ["bhattacharyya_distance"],
+    "klvae.measures.results": ["MeasureResult"],
+    "klvae.measures.sample_distances": ["energy_distance", "sliced_wasserstein", "wasserstein_distance_nd"],
+    "klvae.measures.scipy_adapter": ["ScipyDistribution"],
+    "klvae.measures.wasserstein": ["wasserstein_distance", "wasserstein_distance_samples"],
+}
+_LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__: list[str] = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'klvae.measures' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

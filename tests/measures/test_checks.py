@@ -9,14 +9,13 @@ import torch
 from klvae.measures._checks import (
     at_indices,
     broadcast,
-    check_axes,
     check_logits,
     check_positive,
     check_probs,
     check_result,
     convert,
-    log_base,
 )
+from klvae.measures._numpy_path import check_axes, log_base
 
 D = torch.float64
 

@@ -2,7 +2,9 @@
 
 Distribution arguments (`klvae.measures.discrete`, `.divergences`, `.joint`, `.wasserstein`) are
 converted, broadcast and validated as probabilities or logits here (`convert`, `validate`,
-`prepare`, `finish`), with the logarithm base (`log_base`); the Gaussian closed forms
+`prepare`, `finish`); the logarithm base (`log_base`), the axis and the shape and probability
+checks whose messages these share stand in `klvae.measures._numpy_path`, which imports no torch,
+so that NumPy input gets the same words without it. The Gaussian closed forms
 (`klvae.measures.gaussian`, `.mvn`, `.lowrank`) check their parameters with `check_positive`,
 `check_no_nan`, `check_result` and `broadcast_named`, whose messages name the argument and the
 batch index at fault.
@@ -17,65 +19,15 @@ import numpy as np
 import torch
 
 from klvae.measures._kernels import log_softmax
+from klvae.measures._numpy_path import array_tolerance, outcome_shape, probs_fault
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 
 # ----------------------------------------------------------------------------- distributions
 
 
-def log_base(base) -> float:
-    """ln(base), or 1 for nats; ValueError for anything but a positive number other than 1."""
-    if base is None:
-        return 1.0
-    try:
-        b = float(base)
-    except (TypeError, ValueError):
-        raise ValueError(f"base must be a positive number other than 1, got {base!r}") from None
-    if not (b > 0 and math.isfinite(b)) or b == 1:
-        raise ValueError(f"base must be a positive number other than 1, got {base!r}")
-    return math.log(b)
-
-
-def check_axes(axis, shape):
-    """`axis` (an integer or a tuple of them) made non-negative for inputs of `shape`, or None;
-    ValueError naming what is wrong, in the same words for every measure."""
-    if axis is None:
-        return None
-    axes = axis if isinstance(axis, tuple) else (axis,)
-    ndim = max(len(shape), 1)  # as torch: a 0-d tensor has the axis 0 (or −1)
-    out = []
-    for a in axes:
-        if isinstance(a, bool) or not isinstance(a, int):
-            raise ValueError(f"axis must be an integer, got {axis!r}")
-        if not -ndim <= a < ndim:
-            raise ValueError(f"axis {a} is out of range for {len(shape)}-d inputs of shape {tuple(shape)}")
-        out.append(a % ndim)
-    if len(set(out)) < len(out):
-        raise ValueError(f"axis {axis!r} names an axis twice")
-    return tuple(out) if isinstance(axis, tuple) else out[0]
-
-
 def broadcast(tensors, names, axis):
     """Expand `tensors` to one shape (views) and return them with `axis` made non-negative."""
-    try:
-        shape = torch.broadcast_shapes(*(t.shape for t in tensors))
-    except RuntimeError:
-        shapes = " and ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, tensors))
-        raise ValueError(f"shapes do not broadcast: {shapes}") from None
-    if len(shape) == 0:
-        raise ValueError(f"{' and '.join(names)} must have at least 1 dimension (the outcomes), got a scalar")
-    if isinstance(axis, tuple):
-        raise ValueError(f"axis must be an integer, got {axis!r}")
-    axis = check_axes(axis, shape)
-    for t, n in zip(tensors, names):
-        own = t.dim() - len(shape) + axis  # the outcome axis in t's own dimensions
-        if shape[axis] != 1 and (own < 0 or t.shape[own] != shape[axis]):
-            k = "no" if own < 0 else t.shape[own]
-            raise ValueError(
-                f"{n} has {k} outcomes along axis {axis - len(shape)} where the others have "
-                f"{shape[axis]}: distributions do not broadcast along the outcome axis"
-            )
-    if shape[axis] == 0:
-        raise ValueError(f"axis {axis} has length 0: a distribution needs at least one outcome")
+    shape, axis = outcome_shape([t.shape for t in tensors], names, axis)
     return [t.expand(shape) for t in tensors], axis
 
 
@@ -95,32 +47,17 @@ def check_probs(t, name, axis, normalize, tol=None):
 
     Rows must sum to 1 within `tol` (default √eps of `t`'s dtype). One global min (NaN propagates
     through it) and the row sums (finite exactly when every entry is, once the min is ≥ 0) replace
-    separate isnan/isinf/negativity passes.
+    separate isnan/isinf/negativity passes; `probs_fault` words what is wrong.
     """
     if t.numel() == 0:  # an empty batch of rows
         return t, False
     low = t.detach().amin()
     sums = t.sum(axis, keepdim=True)
-    sums_d = sums.detach()
-    if not (bool(torch.isfinite(low)) and bool(torch.isfinite(sums_d).all())):
-        td = t.detach()
-        if bool(torch.isnan(td).any()):
-            raise ValueError(f"{name} has NaN entries")
-        if bool((td < 0).any()):
-            raise ValueError(f"{name} has negative entries")
-        if bool(torch.isinf(td).any()):
-            raise ValueError(f"{name} has infinite entries")
-        raise ValueError(f"{name} rows overflow when summed")
-    if low < 0:
-        raise ValueError(f"{name} has negative entries")
-    if normalize:
-        if bool((sums_d == 0).any()):
-            raise ValueError(f"{name} has a row of zeros, which cannot be normalized")
-        return t / sums, bool(low == 0)
-    dev = float((sums_d - 1).abs().max())
-    if dev > (math.sqrt(torch.finfo(t.dtype).eps) if tol is None else tol):
-        raise ValueError(f"{name} rows must sum to 1 (max deviation {dev:.3g}); pass normalize=True to rescale")
-    return t, bool(low == 0)
+    tol = math.sqrt(torch.finfo(t.dtype).eps) if tol is None else tol
+    fault = probs_fault(name, t.detach(), low, sums.detach(), normalize, tol)
+    if fault is not None:
+        raise ValueError(fault)
+    return (t / sums if normalize else t), bool(low == 0)
 
 
 def check_logits(t, name, axis):
@@ -151,10 +88,7 @@ def own_tolerance(value) -> float:
     if isinstance(value, torch.Tensor):
         dtype = value.dtype if value.is_floating_point() else torch.get_default_dtype()
         return math.sqrt(torch.finfo(dtype).eps)
-    np_dtype = getattr(value, "dtype", None)
-    if np_dtype is not None and np.dtype(np_dtype).kind == "f":
-        return math.sqrt(float(np.finfo(np_dtype).eps))
-    return math.sqrt(float(np.finfo(np.float64).eps))
+    return array_tolerance(value)
 
 
 def convert(values, names, axis) -> Inputs:

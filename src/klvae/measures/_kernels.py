@@ -2,12 +2,13 @@
 
 Every divergence klvae computes is a sum of non-negative terms that the textbook formula evaluates
 as a difference of much larger numbers. The terms here avoid that cancellation, in torch (autograd,
-any device) and, for the CPU fast path of `klvae.measures._numpy_path`, in NumPy:
+any device); their NumPy twins, for the CPU fast path of `klvae.measures._numpy_path`, are in
+`klvae.measures._numpy_kernels`, with the series coefficients and thresholds both share:
 - log(a/b) to a few ulps (`log_ratio`); log softmax and log p − log q from logits (`log_softmax`,
   `log_prob_difference`), exact where the rows nearly agree;
 - p log(p/q) − p + q, the KL term: `kl_terms` from probabilities (x = p/q − 1, g(x) = (1 + x) log1p(x)
-  − x, its series below `LOG_RATIO_SERIES_AT`), `kl_terms_log` from log-probabilities, `kl_rows`;
-- p log(p/m) + q log(q/m), m = (p + q)/2, the Jensen–Shannon term: `js_terms`, `js_terms_log`, `js_rows`;
+  − x, its series below `LOG_RATIO_SERIES_AT`), `kl_terms_log` from log-probabilities;
+- p log(p/m) + q log(q/m), m = (p + q)/2, the Jensen–Shannon term: `js_terms`, `js_terms_log`;
 - e^x − 1 − x (`expm1_minus_x`, `ratio_term`: the variance part of every Gaussian KL), its series
   below `EXPM1_SERIES_AT`. (The log-gamma differences: `klvae.measures._lgamma`.)
 
@@ -21,16 +22,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-# Below |log(p/q)| = LOG_RATIO_SERIES_AT the KL and JS terms are summed by their Taylor series in
-# x = p/q − 1 (or s = (p − q)/(p + q)); above it the closed form loses at most a few ulps / |x|.
-LOG_RATIO_SERIES_AT = 0.05
-# g(x) = (1+x) log1p(x) - x = x² Σ_{n≥0} (-x)^n / ((n+2)(n+1))
-G_COEFFS = tuple((-1) ** n / ((n + 2) * (n + 1)) for n in range(14))
-# h(s) = (1+s) log1p(s) + (1-s) log1p(-s) = s² Σ_{k≥0} s^{2k} / ((k+1)(2k+1))
-H_COEFFS = tuple(1 / ((k + 1) * (2 * k + 1)) for k in range(8))
+from klvae.measures._numpy_kernels import G_COEFFS, H_COEFFS, LOG_RATIO_SERIES_AT, horner
 
 # Below |x| = EXPM1_SERIES_AT, e^x − 1 − x is summed as a series (x²/2! + … + x⁷/7!, truncation < 1e-17
 # relative); above it, expm1(x) − x or q − 1 − log q lose a few ulps / |x|, i.e. < 1e-13 relative.
@@ -41,14 +35,6 @@ EXPM1_COEFFS = tuple(1.0 / math.factorial(k) for k in range(2, 8))
 LOG1P_NEAR = 0.5
 
 LOG_2PI_E = 1.0 + math.log(2.0 * math.pi)  # 2 × the entropy of N(0, 1) in nats
-
-
-def horner(x, coeffs):
-    """Σₖ coeffs[k]·xᵏ by Horner's rule, for a torch tensor or a NumPy array."""
-    acc = x * coeffs[-1] + coeffs[-2]
-    for c in coeffs[-3::-1]:
-        acc = acc * x + c
-    return acc
 
 
 # ------------------------------------------------------------------ log(a/b)
@@ -320,81 +306,3 @@ def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
         x = power * torch.log1p((a_near - b_near) / b_near)
         out.index_put_(near, series_expm1_minus_x(x))
     return out
-
-
-# ------------------------------------------------------------------ the NumPy twins (CPU, no gradient)
-
-
-def _where(mask):
-    """np.nonzero of a C-contiguous 2-d mask, ~10× faster than np.nonzero itself in 2-d."""
-    return np.divmod(np.flatnonzero(mask), mask.shape[1])
-
-
-# The NumPy kernels below get (rows, K) chunks and `work`: a bool buffer, then six float
-# buffers, all of the chunk's shape; they use at most the first five entries (the last
-# two hold the rescaled rows when normalize=True).
-
-
-def entropy_rows(p, has_zero, work):
-    """−Σ p log p per row."""
-    mask, terms = work[0], work[1]
-    np.log(p, out=terms)
-    if has_zero:
-        np.copyto(terms, 0.0, where=np.equal(p, 0, out=mask))  # 0 log 0 = 0
-    terms *= p
-    return -terms.sum(-1)
-
-
-def kl_rows(p, q, has_zero, work):
-    """Σ [p log(p/q) − p + q] per row; as `kl_terms`."""
-    mask, log_ratio, d, terms = work[:4]
-    np.log(np.divide(p, q, out=log_ratio), out=log_ratio)
-    np.subtract(p, q, out=d)
-    np.multiply(p, log_ratio, out=terms)
-    terms -= d  # accurate wherever |p/q − 1| is not small
-    if has_zero:
-        np.copyto(terms, q, where=np.equal(p, 0, out=mask))  # 0 log 0/q − 0 + q; q = 0 gives +inf
-    idx = _where(np.less(np.abs(log_ratio, out=log_ratio), LOG_RATIO_SERIES_AT, out=mask))
-    if idx[0].size:
-        qs = q[idx]
-        xs = d[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
-        terms[idx] = qs * xs * xs * horner(xs, G_COEFFS)
-    out = terms.sum(-1)
-    over = np.flatnonzero(np.isposinf(out))  # rows with p > 0 = q, or with p/q overflowing
-    if over.size:
-        out[over] = overflow_safe_rows(p[over], q[over], terms[over])
-    return out
-
-
-def overflow_safe_rows(p, q, terms):
-    """Row sums of `terms` (as `kl_rows`) with p/q = inf for q > 0 redone as log p − log q.
-
-    p/q overflows for subnormal q (1/5.55e-309 > 1.8e308); the logarithms of p and q do not.
-    """
-    fix = np.isposinf(terms) & (q > 0)
-    pf, qf = p[fix], q[fix]
-    terms[fix] = pf * (np.log(pf) - np.log(qf)) - (pf - qf)
-    return terms.sum(-1)
-
-
-def js_rows(p, q, has_zero, work):
-    """Σ [p log(p/m) + q log(q/m)] per row, m = (p + q)/2; as `js_terms`."""
-    mask, total, log_a, log_b, scratch = work[:5]
-    np.add(p, q, out=total)  # 2m, which does not underflow to 0 where p or q is subnormal
-    for x, log_x in ((p, log_a), (q, log_b)):
-        np.divide(x, total, out=log_x)
-        log_x *= 2.0
-        np.log(log_x, out=log_x)  # log_a = log(1 + s), s = (p − q)/(p + q)
-    idx = _where(np.less(np.abs(log_a, out=scratch), LOG_RATIO_SERIES_AT, out=mask))
-    if has_zero:  # 0 log 0 = 0, also where m = 0
-        np.copyto(log_a, 0.0, where=np.equal(p, 0, out=mask))
-        np.copyto(log_b, 0.0, where=np.equal(q, 0, out=mask))
-    log_a *= p
-    log_b *= q
-    terms = np.add(log_a, log_b, out=log_a)
-    if idx[0].size:
-        ps, qs = p[idx], q[idx]
-        s = (ps - qs) / (ps + qs)
-        s2 = s * s
-        terms[idx] = 0.5 * (ps + qs) * s2 * horner(s2, H_COEFFS)
-    return terms.sum(-1)

@@ -7,12 +7,12 @@ kept) and as NumPy otherwise (a 0-d result becomes a NumPy scalar, as in scipy).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-__all__ = ["to_tensors", "from_tensor", "is_torch", "rowwise", "CHUNK"]
+from klvae.measures._numpy_kernels import CHUNK
+from klvae.measures._numpy_path import numeric_array
 
-CHUNK = 1 << 17  # elements per chunk: temporaries stay in cache and are reused by malloc
+__all__ = ["to_tensors", "from_tensor", "is_torch", "rowwise"]
 
 
 def is_torch(*values) -> bool:
@@ -24,9 +24,7 @@ def _one(value, name: str, device) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         t = value
     else:
-        a = np.asarray(value)
-        if a.dtype == object or a.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must be numeric, got an array of dtype {a.dtype}")
+        a = numeric_array(value, name)
         if not a.flags.writeable:  # torch refuses to alias read-only memory
             a = a.copy()
         t = torch.from_numpy(a)  # 0-d too: keeps float64 (torch.tensor(x.item()) gives float32)

@@ -37,37 +37,26 @@ Jensen–Shannon ½ log(p/m), ½ log(q/m)) so that subnormal entries do not over
 (709.8 in float64, 88.7 in float32) keep the value and the gradient finite.
 
 Speed: for CPU input that needs no gradient (NumPy arrays, lists, CPU tensors without
-``requires_grad``), entropy, KL and Jensen–Shannon of probabilities run as NumPy ufuncs on
-the same memory, in row chunks that are validated and measured while in cache, on as
-many threads as ``torch.get_num_threads()``; NumPy's float64 log is about 3× faster than
-torch's on CPU. Tensors that require grad, other devices and ``logits=True`` use torch.
+``requires_grad``), entropy, cross-entropy, KL and Jensen–Shannon of probabilities run as NumPy
+ufuncs on the same memory, in row chunks that are validated and measured while in cache, on as
+many threads as ``torch.get_num_threads()`` (the CPUs the process may use while torch is not
+loaded); NumPy's float64 log is about 3× faster than torch's on CPU. NumPy and list input never
+import torch, so a script or command that measures arrays starts at once. Tensors that require
+grad, other devices, ``logits=True`` and distribution objects use torch.
 
-The NumPy path lives in `klvae.measures._numpy_path`, the argument checks both paths share in
-`klvae.measures._checks`; the two Wasserstein-1 functions are `klvae.measures.wasserstein`'s,
-re-exported here.
+The NumPy path lives in `klvae.measures._numpy_path` and `._numpy_kernels`, the torch path in
+`klvae.measures._discrete_torch`, the argument checks both paths share in `klvae.measures._checks`.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 
-import torch
+import numpy as np
 
-from klvae.measures._checks import broadcast_elementwise, convert, finish, log_base, prepare, validate
-from klvae.measures._kernels import (
-    entropy_rows,
-    js_rows,
-    js_terms,
-    js_terms_log,
-    kl_rows,
-    kl_terms,
-    kl_terms_log,
-    log_prob_difference,
-    textbook_gradient,
-)
-from klvae.measures._numpy_path import numpy_path_ok, numpy_rows
-from klvae.measures.arrays import from_tensor, is_torch, rowwise, to_tensors
-from klvae.measures.distribution_measures import distribution_measure, is_distribution
+from klvae.measures._numpy_kernels import cross_entropy_rows, entropy_rows, js_rows, kl_rows
+from klvae.measures._numpy_path import answer, array_inputs, is_plain, log_base, numpy_rows
 
 __all__ = [
     "entropy",
@@ -80,7 +69,20 @@ __all__ = [
     "unit_name",
 ]
 
-_REDUCTIONS = ("none", "sum", "mean")
+
+def _tensors():
+    """The torch path, `klvae.measures._discrete_torch`, imported on the first input that needs it
+    (a tensor, logits, a distribution object): NumPy and list input never start torch."""
+    return importlib.import_module("klvae.measures._discrete_torch")
+
+
+def _on_arrays(kernel, values, names, axis, normalize, logits):
+    """(row sums of `kernel`, the answer's dtype) for NumPy or list probabilities; None for input
+    the torch path takes."""
+    if logits or not is_plain(*values):
+        return None
+    inputs = array_inputs(values, names, axis)
+    return numpy_rows(kernel, inputs.arrays, names, inputs.axis, normalize, inputs.tols), inputs.out_dtype
 
 
 def unit_name(base=None) -> str:
@@ -118,23 +120,10 @@ def entropy(p, *, base=None, axis=-1, normalize=False, logits=False, exact=False
     >>> float(entropy([0.0, 1.0]))
     0.0
     """
-    if is_distribution(p):  # a distribution object: klvae.measures.distribution_measures
-        return distribution_measure("entropy", p, base=base, exact=exact)
-    inputs = convert((p,), ("p",), axis)
-    tensors, axis = inputs.tensors, inputs.axis
-    h = None
-    if numpy_path_ok(tensors, logits):
-        h = numpy_rows(entropy_rows, tensors, ("p",), axis, normalize, inputs.tols)
-    if h is not None:
-        return finish(h / log_base(base) + 0.0, inputs)
-    (t,), has_zero = validate(tensors, ("p",), axis, normalize, logits, inputs.tols)
-    if logits:  # a −inf log-probability stands in as 0: its p·log p is 0, and so is its gradient
-        h = -(t.exp() * torch.where(t == -math.inf, 0.0, t)).sum(axis) if has_zero else -(t.exp() * t).sum(axis)
-    elif has_zero:  # 0·log 0 = 0 with gradient 0 (no mass), not log 0 + 1 = −inf
-        h = -(t * torch.log(torch.where(t == 0, 1.0, t))).sum(axis)
-    else:
-        h = rowwise(lambda a: -torch.linalg.vecdot(a, torch.log(a), dim=axis), [t], axis)
-    return finish(h / log_base(base) + 0.0, inputs)  # + 0.0 turns -0.0 into 0.0
+    got = _on_arrays(entropy_rows, (p,), ("p",), axis, normalize, logits)
+    if got is None:
+        return _tensors().entropy(p, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact)
+    return answer(got[0] / log_base(base) + 0.0, got[1])  # + 0.0 turns -0.0 into 0.0
 
 
 def cross_entropy(p, q, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
@@ -158,20 +147,10 @@ def cross_entropy(p, q, *, base=None, axis=-1, normalize=False, logits=False, ex
     >>> bool(abs(cross_entropy(p, q) - entropy(p) - kl_divergence(p, q)) < 1e-15)
     True
     """
-    if is_distribution(p) or is_distribution(q):
-        return distribution_measure("cross_entropy", p, q, base=base, exact=exact)
-    (tp, tq), has_zero, inputs = prepare((p, q), ("p", "q"), axis, normalize, logits)
-    axis = inputs.axis
-    zero_p = (tp == -math.inf) if logits else (tp == 0)
-    zero_q = ((tq == -math.inf) if logits else (tq == 0)) & ~zero_p
-    if logits:  # stand-ins keep masked entries finite in value and gradient
-        terms = tp.exp() * torch.where(zero_p | zero_q, 0.0, tq)
-    else:
-        terms = tp * torch.log(torch.where(zero_p | zero_q, 1.0, tq))
-    if has_zero:  # p = 0: no term; p > 0 = q: +inf
-        terms = torch.where(zero_q, -math.inf, torch.where(zero_p, 0.0, terms))
-    ce = -terms.sum(axis)
-    return finish(ce / log_base(base), inputs)
+    got = _on_arrays(cross_entropy_rows, (p, q), ("p", "q"), axis, normalize, logits)
+    if got is None:
+        return _tensors().cross_entropy(p, q, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact)
+    return answer(got[0] / log_base(base), got[1])
 
 
 def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
@@ -204,40 +183,10 @@ def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, ex
     >>> float(kl_divergence([0.5, 0.5], [1.0, 0.0]))
     inf
     """
-    if is_distribution(p) or is_distribution(q):
-        return distribution_measure("kl", p, q, base=base, exact=exact)
-    inputs = convert((p, q), ("p", "q"), axis)
-    tensors, axis = inputs.tensors, inputs.axis
-    kl = None
-    if numpy_path_ok(tensors, logits):
-        kl = numpy_rows(kl_rows, tensors, ("p", "q"), axis, normalize, inputs.tols)
-    if kl is not None:
-        return finish(kl / log_base(base), inputs)
-    (tp, tq), has_zero = validate(tensors, ("p", "q"), axis, normalize, logits, inputs.tols)
-    if logits:
-        diff = log_prob_difference(*tensors, tp, tq, axis)
-        kl = kl_terms_log(tp, tq, has_zero, diff).sum(axis)
-    else:
-        kl = rowwise(lambda a, b: kl_terms(a, b, has_zero).sum(axis), [tp, tq], axis)
-        if bool(torch.isposinf(kl.detach()).any()):  # p > 0 = q, or p/q overflowed: redo in log space
-            kl = rowwise(lambda a, b: kl_terms(a, b, has_zero, overflow=True).sum(axis), [tp, tq], axis)
-        kl = textbook_gradient(kl, tp, tq, axis)
-    return finish(kl / log_base(base), inputs)
-
-
-def _js_sum(p, q, axis, normalize, logits):
-    """Σ [p log(p/m) + q log(q/m)] along `axis` (twice JS in nats) and the `Inputs`."""
-    inputs = convert((p, q), ("p", "q"), axis)
-    tensors, axis = inputs.tensors, inputs.axis
-    js = None
-    if numpy_path_ok(tensors, logits):
-        js = numpy_rows(js_rows, tensors, ("p", "q"), axis, normalize, inputs.tols)
-    if js is not None:
-        return js, inputs
-    (tp, tq), has_zero = validate(tensors, ("p", "q"), axis, normalize, logits, inputs.tols)
-    if logits:
-        return js_terms_log(tp, tq, has_zero, log_prob_difference(*tensors, tp, tq, axis)).sum(axis), inputs
-    return rowwise(lambda a, b: js_terms(a, b, has_zero).sum(axis), [tp, tq], axis), inputs
+    got = _on_arrays(kl_rows, (p, q), ("p", "q"), axis, normalize, logits)
+    if got is None:
+        return _tensors().kl_divergence(p, q, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact)
+    return answer(got[0] / log_base(base), got[1])
 
 
 def js_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
@@ -259,10 +208,10 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, ex
     >>> float(js_divergence([1.0, 0.0], [0.0, 1.0], base=2))  # disjoint supports: 1 bit
     1.0
     """
-    if is_distribution(p) or is_distribution(q):
-        return distribution_measure("js", p, q, base=base, exact=exact)
-    js, inputs = _js_sum(p, q, axis, normalize, logits)
-    return finish(js * (0.5 / log_base(base)), inputs)
+    got = _on_arrays(js_rows, (p, q), ("p", "q"), axis, normalize, logits)
+    if got is None:
+        return _tensors().js_divergence(p, q, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact)
+    return answer(got[0] * (0.5 / log_base(base)), got[1])
 
 
 def js_distance(p, q, *, base=None, axis=-1, normalize=False, logits=False):
@@ -277,32 +226,13 @@ def js_distance(p, q, *, base=None, axis=-1, normalize=False, logits=False):
     >>> float(js_distance([1.0, 0.0], [0.0, 1.0], base=2))
     1.0
     """
-    js, inputs = _js_sum(p, q, axis, normalize, logits)
-    return finish(torch.sqrt(js * (0.5 / log_base(base))), inputs)
+    got = _on_arrays(js_rows, (p, q), ("p", "q"), axis, normalize, logits)
+    if got is None:
+        return _tensors().js_distance(p, q, base=base, axis=axis, normalize=normalize, logits=logits)
+    return answer(np.sqrt(got[0] * (0.5 / log_base(base))), got[1])
 
 
 # ------------------------------------------------------------------ binary cross-entropy
-
-
-def _reduce(loss, reduction):
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    return loss.mean()
-
-
-def _check_reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of 'none', 'sum', 'mean', got {reduction!r}")
-
-
-def _check_unit_interval(t, name):
-    low, high = torch.aminmax(t.detach())
-    if bool(torch.isnan(low)) or bool(torch.isnan(high)):
-        raise ValueError(f"{name} has NaN entries")
-    if low < 0 or high > 1:
-        raise ValueError(f"{name} must lie in [0, 1] (found values in [{float(low):.3g}, {float(high):.3g}])")
 
 
 def binary_cross_entropy(target, prob, *, base=None, reduction="none"):
@@ -324,14 +254,7 @@ def binary_cross_entropy(target, prob, *, base=None, reduction="none"):
     >>> float(binary_cross_entropy(1.0, 0.5, base=2))
     1.0
     """
-    _check_reduction(reduction)
-    torch_out = is_torch(target, prob)
-    y, p = to_tensors(target, prob, names=("target", "prob"))
-    y, p = broadcast_elementwise(y, p, ("target", "prob"))
-    _check_unit_interval(y, "target")
-    _check_unit_interval(p, "prob")
-    loss = -(torch.xlogy(y, p) + torch.special.xlog1py(1 - y, -p))
-    return from_tensor(_reduce(loss, reduction) / log_base(base), torch_out)
+    return _tensors().binary_cross_entropy(target, prob, base=base, reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(target, logits, *, base=None, reduction="none"):
@@ -346,15 +269,4 @@ def binary_cross_entropy_with_logits(target, logits, *, base=None, reduction="no
     >>> float(binary_cross_entropy_with_logits(1.0, 0.0, base=2))  # sigmoid(0) = 1/2
     1.0
     """
-    _check_reduction(reduction)
-    torch_out = is_torch(target, logits)
-    y, z = to_tensors(target, logits, names=("target", "logits"))
-    y, z = broadcast_elementwise(y, z, ("target", "logits"))
-    _check_unit_interval(y, "target")
-    if not bool(torch.isfinite(z.detach()).all()):
-        raise ValueError("logits has NaN or infinite entries")
-    loss = z.clamp_min(0) - y * z + torch.log1p(torch.exp(-z.abs()))
-    return from_tensor(_reduce(loss, reduction) / log_base(base), torch_out)
-
-
-# ------------------------------------------------------------------ joint tables
+    return _tensors().binary_cross_entropy_with_logits(target, logits, base=base, reduction=reduction)

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 from torch.distributions import Distribution, Independent, Normal
 
-from klvae.measures._checks import log_base
+from klvae.measures._numpy_path import log_base
 from klvae.measures.distribution_quadrature import integrate_1d, is_discrete, is_scalar_event, sum_discrete
 from klvae.measures.distributions import check_shapes, closed_kl, exact_kl
 from klvae.measures.gaussian_divergences import eigen_parts, is_gaussian, tv_gaussian

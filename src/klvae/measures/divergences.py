@@ -28,7 +28,8 @@ import math
 
 import torch
 
-from klvae.measures._checks import convert, finish, log_base, validate
+from klvae.measures._checks import convert, finish, validate
+from klvae.measures._numpy_path import log_base
 from klvae.measures.discrete import kl_divergence
 from klvae.measures.distribution_measures import distribution_measure, is_distribution
 from klvae.measures.gaussian_divergences import (

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from klvae.measures._checks import broadcast_named, check_axes, check_no_nan, check_positive, check_result
+from klvae.measures._checks import broadcast_named, check_no_nan, check_positive, check_result
 from klvae.measures._kernels import LOG_2PI_E, ratio_term
+from klvae.measures._numpy_path import check_axes
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 
 __all__ = ["kl_normal", "kl_std_normal", "entropy_normal"]

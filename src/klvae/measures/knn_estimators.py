@@ -27,7 +27,8 @@ import torch
 from scipy import special
 from scipy.spatial import cKDTree
 
-from klvae.measures._checks import check_count, log_base
+from klvae.measures._checks import check_count
+from klvae.measures._numpy_path import log_base
 from klvae.measures._sample_blocks import MAX_MEMORY, answer, block_rows, samples
 
 __all__ = ["knn_entropy", "knn_kl_divergence", "ksg_mutual_information"]

@@ -1,0 +1,119 @@
+"""The NumPy row kernels of entropy, KL, Jensen–Shannon and cross-entropy: NumPy only, no torch.
+
+The CPU path of `klvae.measures.discrete` (`klvae.measures._numpy_path`) runs these on row chunks of
+probabilities; their torch twins in `klvae.measures._kernels` share the series and the constants
+below, so each term is written once:
+- p log(p/q) − p + q, the KL term (`kl_rows`): x = p/q − 1, g(x) = (1 + x) log1p(x) − x, by its
+  Taylor series `G_COEFFS` below |log(p/q)| = `LOG_RATIO_SERIES_AT`;
+- p log(p/m) + q log(q/m), m = (p + q)/2, the Jensen–Shannon term (`js_rows`): m·h(s),
+  s = (p − q)/(p + q), by its series `H_COEFFS` near p = q;
+- −p log p (`entropy_rows`) and −p log q (`cross_entropy_rows`), 0 log 0 = 0.
+Importing this module imports no torch, so a command that measures NumPy arrays starts at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CHUNK = 1 << 17  # elements per chunk: temporaries stay in cache and are reused by malloc
+
+# Below |log(p/q)| = LOG_RATIO_SERIES_AT the KL and JS terms are summed by their Taylor series in
+# x = p/q − 1 (or s = (p − q)/(p + q)); above it the closed form loses at most a few ulps / |x|.
+LOG_RATIO_SERIES_AT = 0.05
+# g(x) = (1+x) log1p(x) - x = x² Σ_{n≥0} (-x)^n / ((n+2)(n+1))
+G_COEFFS = tuple((-1) ** n / ((n + 2) * (n + 1)) for n in range(14))
+# h(s) = (1+s) log1p(s) + (1-s) log1p(-s) = s² Σ_{k≥0} s^{2k} / ((k+1)(2k+1))
+H_COEFFS = tuple(1 / ((k + 1) * (2 * k + 1)) for k in range(8))
+
+
+def horner(x, coeffs):
+    """Σₖ coeffs[k]·xᵏ by Horner's rule, for a torch tensor or a NumPy array."""
+    acc = x * coeffs[-1] + coeffs[-2]
+    for c in coeffs[-3::-1]:
+        acc = acc * x + c
+    return acc
+
+
+def _where(mask):
+    """np.nonzero of a C-contiguous 2-d mask, ~10× faster than np.nonzero itself in 2-d."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
+# The NumPy kernels below get (rows, K) chunks and `work`: a bool buffer, then six float
+# buffers, all of the chunk's shape; they use at most the first five entries (the last
+# two hold the rescaled rows when normalize=True).
+
+
+def entropy_rows(p, has_zero, work):
+    """−Σ p log p per row."""
+    mask, terms = work[0], work[1]
+    np.log(p, out=terms)
+    if has_zero:
+        np.copyto(terms, 0.0, where=np.equal(p, 0, out=mask))  # 0 log 0 = 0
+    terms *= p
+    return -terms.sum(-1)
+
+
+def kl_rows(p, q, has_zero, work):
+    """Σ [p log(p/q) − p + q] per row; as `kl_terms`."""
+    mask, log_ratio, d, terms = work[:4]
+    np.log(np.divide(p, q, out=log_ratio), out=log_ratio)
+    np.subtract(p, q, out=d)
+    np.multiply(p, log_ratio, out=terms)
+    terms -= d  # accurate wherever |p/q − 1| is not small
+    if has_zero:
+        np.copyto(terms, q, where=np.equal(p, 0, out=mask))  # 0 log 0/q − 0 + q; q = 0 gives +inf
+    idx = _where(np.less(np.abs(log_ratio, out=log_ratio), LOG_RATIO_SERIES_AT, out=mask))
+    if idx[0].size:
+        qs = q[idx]
+        xs = d[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
+        terms[idx] = qs * xs * xs * horner(xs, G_COEFFS)
+    out = terms.sum(-1)
+    over = np.flatnonzero(np.isposinf(out))  # rows with p > 0 = q, or with p/q overflowing
+    if over.size:
+        out[over] = overflow_safe_rows(p[over], q[over], terms[over])
+    return out
+
+
+def cross_entropy_rows(p, q, has_zero, work):
+    """−Σ p log q per row: 0 where p = 0, +inf where p > 0 = q."""
+    mask, terms = work[0], work[1]
+    np.log(q, out=terms)
+    terms *= p
+    if has_zero:
+        np.copyto(terms, 0.0, where=np.equal(p, 0, out=mask))  # 0 log q = 0, also for q = 0
+    return -terms.sum(-1)
+
+
+def overflow_safe_rows(p, q, terms):
+    """Row sums of `terms` (as `kl_rows`) with p/q = inf for q > 0 redone as log p − log q.
+
+    p/q overflows for subnormal q (1/5.55e-309 > 1.8e308); the logarithms of p and q do not.
+    """
+    fix = np.isposinf(terms) & (q > 0)
+    pf, qf = p[fix], q[fix]
+    terms[fix] = pf * (np.log(pf) - np.log(qf)) - (pf - qf)
+    return terms.sum(-1)
+
+
+def js_rows(p, q, has_zero, work):
+    """Σ [p log(p/m) + q log(q/m)] per row, m = (p + q)/2; as `js_terms`."""
+    mask, total, log_a, log_b, scratch = work[:5]
+    np.add(p, q, out=total)  # 2m, which does not underflow to 0 where p or q is subnormal
+    for x, log_x in ((p, log_a), (q, log_b)):
+        np.divide(x, total, out=log_x)
+        log_x *= 2.0
+        np.log(log_x, out=log_x)  # log_a = log(1 + s), s = (p − q)/(p + q)
+    idx = _where(np.less(np.abs(log_a, out=scratch), LOG_RATIO_SERIES_AT, out=mask))
+    if has_zero:  # 0 log 0 = 0, also where m = 0
+        np.copyto(log_a, 0.0, where=np.equal(p, 0, out=mask))
+        np.copyto(log_b, 0.0, where=np.equal(q, 0, out=mask))
+    log_a *= p
+    log_b *= q
+    terms = np.add(log_a, log_b, out=log_a)
+    if idx[0].size:
+        ps, qs = p[idx], q[idx]
+        s = (ps - qs) / (ps + qs)
+        s2 = s * s
+        terms[idx] = 0.5 * (ps + qs) * s2 * horner(s2, H_COEFFS)
+    return terms.sum(-1)

@@ -4,31 +4,39 @@
 from Debian's package, a folder of IDX files, an `.npz` file, or a synthetic 2-D mixture.
 `files`: readers of IDX files, `.npy` headers and `.npz` members that check a file's header
 against its size before anything is inflated or allocated (`DataError` names the file and fault).
+
+A name's module is imported on first use of the name, so reading a file with `files` starts no torch.
 """
 
-from klvae.data.datasets import (
-    CLASS_NAMES,
-    DATA_HELP,
-    DATASET_NAMES,
-    FASHION_MNIST_DIR,
-    Dataset,
-    load_dataset,
-    mode_mixture,
-    sample_mixture,
-)
-from klvae.data.files import DataError, read_idx, read_npy_header, read_npz_member
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "Dataset",
-    "load_dataset",
-    "mode_mixture",
-    "sample_mixture",
-    "DATA_HELP",
-    "CLASS_NAMES",
-    "DATASET_NAMES",
-    "FASHION_MNIST_DIR",
-    "DataError",
-    "read_idx",
-    "read_npy_header",
-    "read_npz_member",
-]
+# module -> the public names it gives this package, imported when one is first asked for
+_EXPORTS = {
+    "klvae.data.datasets": [
+        "Dataset",
+        "load_dataset",
+        "mode_mixture",
+        "sample_mixture",
+        "DATA_HELP",
+        "CLASS_NAMES",
+        "DATASET_NAMES",
+        "FASHION_MNIST_DIR",
+    ],
+    "klvae.data.files": ["DataError", "read_idx", "read_npy_header", "read_npz_member"],
+}
+_LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__: list[str] = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'klvae.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

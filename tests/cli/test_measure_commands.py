@@ -96,6 +96,31 @@ def test_bad_base_text_is_an_argparse_error(capsys):
     assert "must be a number or 'e'" in capsys.readouterr().err
 
 
+def test_the_numpy_measures_start_neither_torch_scipy_nor_matplotlib(tmp_path):
+    """Each command on numbers and on .npy/.csv files, in a fresh process: none of the heavy packages."""
+    rng = np.random.default_rng(0)
+    p, q = tmp_path / "p.npy", tmp_path / "q.csv"
+    np.save(p, rng.dirichlet(np.ones(4), size=3))
+    np.savetxt(q, rng.dirichlet(np.ones(4), size=3), delimiter=",")
+    commands = [
+        ["entropy", "0.5,0.25,0.25"],
+        ["kl", "0.5,0.5", "0.25,0.75"],
+        ["js", "0.5,0.5", "0.25,0.75", "--base", "2"],
+        ["ce", "0.5,0.5", "0.25,0.75"],
+        ["kl", str(p), str(q)],
+        ["entropy", str(q), "--normalize"],
+    ] + [["divergence", str(p), str(q), "--measure", m] for m in ("hellinger", "tv", "chi2")]
+    commands += [["divergence", "0.5,0.5", "0.25,0.75", "--measure", m, "--alpha", "0.5"] for m in ("renyi", "alpha")]
+    code = (
+        "import sys; from klvae.cli import main; rc = main(sys.argv[1:]); "
+        "print(rc, sorted(m for m in ('torch', 'scipy', 'matplotlib') if m in sys.modules))"
+    )
+    runs = [subprocess.Popen([sys.executable, "-c", code, *c], stdout=subprocess.PIPE, text=True) for c in commands]
+    for command, run in zip(commands, runs):
+        out, _ = run.communicate(timeout=120)
+        assert out.splitlines()[-1] == "0 []", (command, out)
+
+
 def test_python_dash_m_klvae_subprocess():
     src = Path(__file__).resolve().parents[2] / "src"
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}

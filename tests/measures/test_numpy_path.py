@@ -65,7 +65,12 @@ def test_probs_fault_reads_numpy_and_torch_alike():
 
 def test_inputs_are_read_as_the_torch_path_reads_them():
     f32 = np.array([0.5, 0.5], dtype=np.float32)
-    for values in [([1, 0], f32), (f32, f32), (f32.astype(np.float16), f32), (np.array([1, 0], dtype=np.int8), [0.5, 0.5])]:
+    for values in [
+        ([1, 0], f32),
+        (f32, f32),
+        (f32.astype(np.float16), f32),
+        (np.array([1, 0], dtype=np.int8), [0.5, 0.5]),
+    ]:
         inputs, torch_inputs = array_inputs(values, ("p", "q"), -1), convert(values, ("p", "q"), -1)
         assert str(inputs.out_dtype) == str(torch_inputs.out_dtype).removeprefix("torch.")
         assert inputs.tols == torch_inputs.tols and inputs.axis == torch_inputs.axis

@@ -247,3 +247,20 @@ def numpy_rows(kernel, arrays, names, axis, normalize, tols=None, workers=None):
         if fault is not None:
             raise ValueError(fault)
     return out.reshape(batch)
+
+
+def probability_rows(inputs: ArrayInputs, names, normalize) -> list:
+    """The arrays of `inputs` checked as probability rows along their axis (rescaled to sum to 1
+    when `normalize`); ValueError in the words of the torch check."""
+    out = []
+    for a, name, tol in zip(inputs.arrays, names, inputs.tols):
+        if a.size == 0:
+            out.append(a)
+            continue
+        sums = a.sum(inputs.axis, keepdims=True)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN and overflow: the fault names them
+            fault = probs_fault(name, a, a.min(), sums, normalize, tol)
+        if fault is not None:
+            raise ValueError(fault)
+        out.append(a / sums if normalize else a)
+    return out

@@ -24,22 +24,15 @@ divergence".
 
 from __future__ import annotations
 
+import importlib
 import math
 
-import torch
+import numpy as np
 
-from klvae.measures._checks import convert, finish, validate
-from klvae.measures._numpy_path import log_base
+from klvae.measures._divergence_terms import NUMPY, amari_alpha, chi2, hellinger, renyi
+from klvae.measures._divergence_terms import total_variation as total_variation_terms
+from klvae.measures._numpy_path import answer, array_inputs, is_plain, log_base, probability_rows
 from klvae.measures.discrete import kl_divergence
-from klvae.measures.distribution_measures import distribution_measure, is_distribution
-from klvae.measures.gaussian_divergences import (
-    alpha_gaussian,
-    chi2_gaussian,
-    hellinger_gaussian,
-    is_gaussian,
-    renyi_gaussian,
-    tv_gaussian,
-)
 
 __all__ = [
     "hellinger_distance",
@@ -51,28 +44,21 @@ __all__ = [
 ]
 
 
-def _gaussians(p, q, name) -> bool:
-    """True when p and q are Gaussian distribution objects; TypeError for other objects."""
-    dists = [isinstance(x, torch.distributions.Distribution) for x in (p, q)]
-    if not any(dists):
-        return False
-    if all(dists) and is_gaussian(p) and is_gaussian(q):
-        return True
-    raise TypeError(
-        f"{name} takes probability arrays, or two Gaussians (Normal, Independent(Normal, 1), "
-        f"MultivariateNormal); got {type(p).__name__} and {type(q).__name__}"
-    )
+def _tensors():
+    """The torch path, `klvae.measures._divergences_torch`, imported on the first input that needs it
+    (a tensor or a distribution object): NumPy and list input never start torch."""
+    return importlib.import_module("klvae.measures._divergences_torch")
 
 
-def _rows(p, q, axis, normalize):
-    """Validated probability rows (p, q), the outcome axis, and the `Inputs` to answer with."""
-    inputs = convert((p, q), ("p", "q"), axis)
-    (tp, tq), _ = validate(inputs.tensors, ("p", "q"), inputs.axis, normalize, False, inputs.tols)
-    return tp, tq, inputs.axis, inputs
-
-
-def _safe(t, ok):
-    return torch.where(ok, t, 1.0)  # keeps the unused branch (and its gradient) finite
+def _on_arrays(terms, p, q, axis, normalize, *args):
+    """(terms(NUMPY, p, q, axis, *args), the answer's dtype) for NumPy or list probabilities; None
+    for input the torch path takes."""
+    if not is_plain(p, q):
+        return None
+    inputs = array_inputs((p, q), ("p", "q"), axis)
+    tp, tq = probability_rows(inputs, ("p", "q"), normalize)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # log 0 and p/0 are meant
+        return terms(NUMPY, tp, tq, inputs.axis, *args), inputs.out_dtype
 
 
 def hellinger_distance(p, q, *, axis=-1, normalize=False, exact=False):
@@ -98,13 +84,10 @@ def hellinger_distance(p, q, *, axis=-1, normalize=False, exact=False):
     >>> round(float(hellinger_distance(p, q)) ** 2, 15)
     0.04
     """
-    if is_distribution(p) or is_distribution(q):  # klvae.measures.distribution_measures
-        return distribution_measure("hellinger", p, q, exact=exact)
-    if _gaussians(p, q, "hellinger_distance"):
-        return hellinger_gaussian(p, q)
-    tp, tq, axis, inputs = _rows(p, q, axis, normalize)
-    h2 = 0.5 * (tp.sqrt() - tq.sqrt()).square().sum(axis)
-    return finish(h2.sqrt(), inputs)
+    got = _on_arrays(hellinger, p, q, axis, normalize)
+    if got is None:
+        return _tensors().hellinger_distance(p, q, axis=axis, normalize=normalize, exact=exact)
+    return answer(*got)
 
 
 def total_variation(p, q, *, axis=-1, normalize=False, n: int = 100_000, seed: int | None = 0, exact=False):
@@ -121,12 +104,10 @@ def total_variation(p, q, *, axis=-1, normalize=False, n: int = 100_000, seed: i
     >>> float(total_variation([0.5, 0.5, 0.0], [0.0, 0.5, 0.5]))
     0.5
     """
-    if is_distribution(p) or is_distribution(q):
-        return distribution_measure("tv", p, q, exact=exact, n=n, seed=seed)
-    if _gaussians(p, q, "total_variation"):
-        return tv_gaussian(p, q, n=n, seed=seed)
-    tp, tq, axis, inputs = _rows(p, q, axis, normalize)
-    return finish(0.5 * (tp - tq).abs().sum(axis), inputs)
+    got = _on_arrays(total_variation_terms, p, q, axis, normalize)
+    if got is None:
+        return _tensors().total_variation(p, q, axis=axis, normalize=normalize, n=n, seed=seed, exact=exact)
+    return answer(*got)
 
 
 def chi2_divergence(p, q, *, axis=-1, normalize=False, exact=False):
@@ -141,30 +122,10 @@ def chi2_divergence(p, q, *, axis=-1, normalize=False, exact=False):
     >>> float(chi2_divergence([0.5, 0.5], [0.25, 0.75]))  # 0.0625/0.25 + 0.0625/0.75
     0.3333333333333333
     """
-    if is_distribution(p) or is_distribution(q):
-        return distribution_measure("chi2", p, q, exact=exact)
-    if _gaussians(p, q, "chi2_divergence"):
-        return chi2_gaussian(p, q)
-    tp, tq, axis, inputs = _rows(p, q, axis, normalize)
-    pos = tq > 0
-    terms = torch.where(pos, (tp - tq).square() / _safe(tq, pos), torch.where(tp > 0, math.inf, 0.0))
-    return finish(terms.sum(axis), inputs)
-
-
-def _log_moment(tp, tq, t, axis):
-    """log Σ_{p>0} p·(p/q)^t along `axis` (t = α − 1 ≥ −1), without cancellation near t = 0.
-
-    Rows where every |t log(p/q)| < 1 use log1p(Σ p·expm1(t log(p/q))) (Σ p = 1), which is
-    ≈ t·KL for small t; other rows use logsumexp(log p + t log(p/q)).
-    """
-    pos = tp > 0
-    lp = torch.log(_safe(tp, pos))
-    log_ratio = torch.where(pos, lp - torch.log(tq), 0.0)  # +inf where p > 0 = q
-    expo = t * log_ratio
-    near = (expo.detach().abs() < 1).all(axis)
-    small = torch.log1p((tp * torch.expm1(torch.where(expo.abs() < 1, expo, 0.0))).sum(axis))
-    large = torch.logsumexp(torch.where(pos, lp + expo, -math.inf), axis)
-    return torch.where(near, small, large)
+    got = _on_arrays(chi2, p, q, axis, normalize)
+    if got is None:
+        return _tensors().chi2_divergence(p, q, axis=axis, normalize=normalize, exact=exact)
+    return answer(*got)
 
 
 def _check_alpha(alpha, low):
@@ -204,22 +165,12 @@ def renyi_divergence(p, q, alpha, *, base=None, axis=-1, normalize=False, exact=
     1.0
     """
     a = _check_alpha(alpha, 0)
-    if is_distribution(p) or is_distribution(q):
-        return distribution_measure("renyi", p, q, alpha=a, base=base, exact=exact)
-    if _gaussians(p, q, "renyi_divergence"):
-        return renyi_gaussian(p, q, a) / log_base(base)
+    if not is_plain(p, q):
+        return _tensors().renyi_divergence(p, q, a, base=base, axis=axis, normalize=normalize, exact=exact)
     if a == 1:
         return kl_divergence(p, q, base=base, axis=axis, normalize=normalize)
-    tp, tq, axis, inputs = _rows(p, q, axis, normalize)
-    if 0 < a < 0.5:  # D_α(p‖q) = α/(1 − α) D_{1−α}(q‖p): the near-1 form keeps small α accurate
-        swapped = _log_moment(tq, tp, -a, axis) / -a
-        return finish(swapped * (a / (1.0 - a)) / log_base(base), inputs)
-    if a == math.inf:
-        pos = tp > 0
-        out = torch.where(pos, torch.log(_safe(tp, pos)) - torch.log(tq), -math.inf).amax(axis)
-    else:
-        out = _log_moment(tp, tq, a - 1.0, axis) / (a - 1.0)
-    return finish(out / log_base(base), inputs)
+    value, dtype = _on_arrays(renyi, p, q, axis, normalize, a)
+    return answer(value / log_base(base), dtype)
 
 
 def alpha_divergence(p, q, alpha, *, axis=-1, normalize=False, exact=False):
@@ -240,19 +191,18 @@ def alpha_divergence(p, q, alpha, *, axis=-1, normalize=False, exact=False):
     a = float(alpha)
     if math.isnan(a) or math.isinf(a):
         raise ValueError(f"alpha must be a finite number, got {alpha!r}")
-    if is_distribution(p) or is_distribution(q):
-        return distribution_measure("alpha", p, q, alpha=a, exact=exact)
-    if _gaussians(p, q, "alpha_divergence"):
-        return alpha_gaussian(p, q, a)
+    plain = is_plain(p, q)
+    if not plain and _tensors().objects(p, q, "alpha_divergence"):
+        return _tensors().alpha_divergence(p, q, a, exact=exact)
     if a == 1:
         return kl_divergence(p, q, axis=axis, normalize=normalize)
     if a == 0:
         return kl_divergence(q, p, axis=axis, normalize=normalize)
     if a < 0.5:  # D_α(p‖q) = D_{1−α}(q‖p): small α by the form that is accurate near 1
         return alpha_divergence(q, p, 1.0 - a, axis=axis, normalize=normalize)
-    tp, tq, axis, inputs = _rows(p, q, axis, normalize)
-    log_m = _log_moment(tp, tq, a - 1.0, axis)  # log Σ p^α q^{1−α}
-    return finish(-torch.expm1(log_m) / (a * (1.0 - a)), inputs)
+    if not plain:
+        return _tensors().alpha_divergence(p, q, a, axis=axis, normalize=normalize)
+    return answer(*_on_arrays(amari_alpha, p, q, axis, normalize, a))
 
 
 def f_divergence(p, q, f, *, axis=-1, normalize=False, f_at_infinity=math.inf, exact=False):
@@ -285,13 +235,4 @@ def f_divergence(p, q, f, *, axis=-1, normalize=False, f_at_infinity=math.inf, e
     """
     if not callable(f):
         raise TypeError(f"f must be a function of a tensor, got {type(f).__name__}")
-    if is_distribution(p) or is_distribution(q):
-        return distribution_measure("f", p, q, f=f, f_at_infinity=f_at_infinity, exact=exact)
-    tp, tq, axis, inputs = _rows(p, q, axis, normalize)
-    one = f(torch.ones((), dtype=tp.dtype, device=tp.device))
-    if not torch.is_tensor(one) or one.numel() != 1 or abs(float(one)) > 1e-12:
-        raise ValueError(f"f must be 0 at t = 1 (f(1) = {one!r}): it does not define a divergence")
-    pos = tq > 0
-    inside = tq * f(torch.where(pos, tp, 1.0) / _safe(tq, pos))
-    edge = torch.where(tp > 0, tp * f_at_infinity, 0.0)
-    return finish(torch.where(pos, inside, edge).sum(axis), inputs)
+    return _tensors().f_divergence(p, q, f, axis=axis, normalize=normalize, f_at_infinity=f_at_infinity, exact=exact)

@@ -51,6 +51,10 @@ def commands(folder: Path) -> list[tuple[str, list[str]]]:
             [*klvae, "divergence", "0.5,0.5", "0.25,0.75", "--measure", "hellinger"],
         ),
         ("klvae kl p.npy q.csv (100 rows)", [*klvae, "kl", str(p), str(q)]),
+        (
+            "klvae divergence p.npy q.csv --measure renyi --alpha 2",
+            [*klvae, "divergence", str(p), str(q), "--measure", "renyi", "--alpha", "2"],
+        ),
     ]
     return rows
 

@@ -33,8 +33,12 @@ module                 what it owns
 
 Private helpers, each named for its idea: `_checks` (argument checks and their messages),
 `_kernels` (the cancellation-free terms, each written once), `_lgamma` (log-gamma differences),
-`_numpy_path` (the NumPy fast path of entropy, KL and JS), `_sample_blocks` (samples in and
-answers out for the estimators; sums over all pairs in blocks of bounded memory).
+`_numpy_path` and `_numpy_kernels` (the NumPy path of entropy, cross-entropy, KL and JS, and the
+checks whose words both paths give; they import no torch), `_divergence_terms` (the f-divergence
+and Rényi sums, written once for NumPy and torch), `_discrete_torch` and `_divergences_torch` (the
+torch paths of `discrete` and `divergences`, imported on the first tensor or distribution object),
+`_sample_blocks` (samples in and answers out for the estimators; sums over all pairs in blocks of
+bounded memory).
 
 A name's module is imported on first use of the name (`_EXPORTS`), as in `klvae` itself: importing
 this package imports neither torch nor SciPy.

@@ -51,7 +51,6 @@ from torch.distributions import (
 
 from klvae.measures._kernels import expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
 from klvae.measures._lgamma import bregman_lgamma, bregman_sum
-from klvae.measures._numpy_path import log_base
 from klvae.measures.gaussian import kl_normal
 from klvae.measures.lowrank import kl_lowrank_mvn
 from klvae.measures.mvn import kl_mvn

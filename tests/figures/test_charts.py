@@ -151,3 +151,24 @@ def test_bars_and_points_draw_their_values(tmp_path, drawn):
     plot_points(x, tmp_path / "s.png", title="x")
     offsets = np.asarray(drawn[1].axes[0].collections[0].get_offsets())
     np.testing.assert_allclose(offsets, x.numpy(), rtol=1e-6)
+
+
+def test_a_legend_too_wide_for_two_columns_takes_one_and_stays_inside_the_figure(tmp_path, monkeypatch):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    import klvae.figures.charts as charts
+
+    seen = []
+    monkeypatch.setattr(charts, "save_png", lambda fig, path: seen.append(fig))
+    rows = [{"epoch": e, "a": e, "b": -e} for e in (1, 2, 3)]
+    long = ("train ELBO, β = 1 (epoch mean)", "validation ELBO, β = 1 (end of epoch)")
+    for labels in (long, ("train", "validation")):
+        panel = charts.Panel([("a", labels[0], {}), ("b", labels[1], {"ls": "--"})], title="p")
+        charts.plot_panels(rows, [panel, panel], tmp_path / "c.png", title="t")
+    for fig, one_column in zip(seen, (True, False)):
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        for ax in fig.axes:
+            texts = [t.get_window_extent(renderer) for t in ax.get_legend().get_texts()]
+            assert all(0 <= b.x0 and b.x1 <= fig.bbox.x1 for b in texts)  # nothing cut by the edge
+            assert (texts[0].y0 != texts[1].y0) == one_column  # one column: the second entry below the first

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from klvae.figures.png import FONT_PT, as_numpy, new_figure, save_png
+from klvae.figures.png import DPI, FONT_PT, as_numpy, new_figure, save_png, text_width_px
 from klvae.figures.points import legend_handles, scatter, square_limits
 
 __all__ = ["Panel", "plot_panels", "plot_curves", "plot_bars", "plot_points"]
@@ -73,8 +73,17 @@ class Panel:
     integer_y: bool = False  # a count: whole-number ticks only
 
 
-def _draw_panel(ax, records: Sequence[Mapping], panel: Panel, x_key: str) -> bool:
-    """Draw one panel; True when it drew at least one point."""
+def _legend_columns(labels: Sequence[str], width_px: float) -> int:
+    """2 when the legend's entries fit in two columns within `width_px` (drawn at `FONT_PT`), else 1."""
+    if len(labels) < 2:
+        return 1
+    entry = [text_width_px([t], FONT_PT) + 3.5 * FONT_PT * DPI / 72 for t in labels]  # the text and its handle
+    half = -(-len(entry) // 2)  # Matplotlib fills the first column first
+    return 2 if max(entry[:half]) + max(entry[half:]) + 2 * FONT_PT * DPI / 72 <= width_px else 1
+
+
+def _draw_panel(ax, records: Sequence[Mapping], panel: Panel, x_key: str, width_px: float = 640) -> bool:
+    """Draw one panel, its legend within `width_px`; True when it drew at least one point."""
     series = [(label, style, *_series(records, key, x_key, False)) for key, label, style in panel.lines]
     log_y = panel.log_y and all(y > 0 for *_, ys in series for y in ys)
     empty = [label for label, _, xs, _ in series if not xs]
@@ -99,7 +108,8 @@ def _draw_panel(ax, records: Sequence[Mapping], panel: Panel, x_key: str) -> boo
     if empty:  # a text-only legend entry, so the reader knows the key was asked for
         ax.plot([], [], " ", label="no values: " + ", ".join(empty))
     if panel.lines or panel.hlines:  # below the axes: a legend never covers the data
-        ax.legend(fontsize=FONT_PT, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        ncol = _legend_columns(ax.get_legend_handles_labels()[1], width_px)
+        ax.legend(fontsize=FONT_PT, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False)
     if panel.title:
         ax.set_title(panel.title, fontsize=10)
     ax.set_ylabel(panel.ylabel)
@@ -167,7 +177,7 @@ def plot_panels(
     fig = new_figure(max(6.4, 4.8 * cols), 0.6 + 3.8 * rows, layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, panel in zip(axes, panels):
-        _draw_panel(ax, records, panel, x_key)
+        _draw_panel(ax, records, panel, x_key, fig.get_figwidth() * DPI / cols)
         ax.set_xlabel(xlabel)
     for ax in axes[len(panels) :]:
         ax.set_visible(False)

@@ -128,7 +128,7 @@ def test_a_mixture_run_reports_the_figures_of_its_list_in_order(tmp_path, monkey
     assert real["modes captured"] == "8 of 8"  # 2500 test points of the ring find every mode
     # a 2-D Gaussian lies within 3σ of its mean with probability 1 − exp(−9/2); 2500 draws: se ≈ 0.2 %
     assert float(real["high-quality samples"].rstrip("%")) / 100 == pytest.approx(1 - math.exp(-4.5), abs=0.01)
-    assert "dotted: the same scores of 2500 real test points" in doc
+    assert 'the lines "real test data": the same scores of 2500 real test points' in doc
     table = doc.split("<h2>Configuration</h2>")[1]  # no gradient penalty outside the WGAN-GP, no validation set
     assert "<th>gan.loss</th>" in table and "<th>gan.gp_weight</th>" not in table and "train.val_size" not in table
 

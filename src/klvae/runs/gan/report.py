@@ -278,7 +278,7 @@ def scores(r: GANFigures) -> Figure | None:
     return Figure(
         "scores.png",
         "class KL (nats) and classifier confidence per epoch"
-        + (f"; dotted: the same scores of {r.real['n']} real test images." if r.real else "."),
+        + (f'; the lines "real test data": the same scores of {r.real["n"]} real test images.' if r.real else "."),
     )
 
 
@@ -328,7 +328,7 @@ def quality(r: GANFigures) -> Figure:
     return Figure(
         "quality.png",
         "Share of samples within 3σ of a mode (%), and KL(mode histogram ‖ uniform) in nats"
-        + (f"; dotted: the same scores of {r.real['n']} real test points." if r.real else "."),
+        + (f'; the lines "real test data": the same scores of {r.real["n"]} real test points.' if r.real else "."),
     )
 
 

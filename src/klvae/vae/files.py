@@ -11,7 +11,8 @@ import torch
 from safetensors import safe_open
 
 from klvae._io import atomic_save_safetensors, check_tensors_fit, safetensors_header
-from klvae.vae.model import VAE, VAEConfig
+from klvae.vae.config import VAEConfig
+from klvae.vae.model import VAE
 from klvae.vae.two_layer import TwoLayerVAE
 
 __all__ = ["build_model", "save_model", "load_model", "load_run"]

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import torch
 
+from klvae.vae.config import VAEConfig
 from klvae.vae.densities import log_likelihood, log_normal
-from klvae.vae.model import VAE, Draw, VAEConfig, mlp, one_hot, with_label
+from klvae.vae.model import VAE, Draw, mlp, one_hot, with_label
 
 __all__ = ["TwoLayerVAE"]
 

@@ -42,9 +42,10 @@ from klvae.training.hardware import default_threads, resolve_amp, resolve_device
 from klvae.training.loop import TrainConfig, fit
 from klvae.training.task import FitResult
 from klvae.training.tensorboard import TensorBoardLogger, require_tensorboard
+from klvae.vae.config import VAEConfig, size_defaults
 from klvae.vae.evaluate import evaluate_vae_per_image
 from klvae.vae.files import build_model, load_run, save_model
-from klvae.vae.model import VAE, VAEConfig, size_defaults
+from klvae.vae.model import VAE
 from klvae.vae.objective import ELBOConfig, binarize, check_objective, resolve_kl
 
 __all__ = ["train_vae", "evaluate_run", "read_run_config", "test_set", "test_labels", "validation_split", "defaults"]

@@ -15,11 +15,11 @@ from __future__ import annotations
 import torch  # noqa: F401  (used by the doctest above)
 
 from klvae.vae.config import LIKELIHOODS, VAEConfig, size_defaults
-from klvae.vae.densities import log_likelihood, log_normal
+from klvae.vae.densities import Draw, log_likelihood, log_normal
 from klvae.vae.evaluate import ACTIVE_UNIT_THRESHOLD, evaluate_vae, evaluate_vae_per_image, iw_log_px, paired_difference
 from klvae.vae.files import build_model, load_model, load_run, save_model
 from klvae.vae.iwae import iwae_loss
-from klvae.vae.model import VAE, Draw
+from klvae.vae.model import VAE
 from klvae.vae.objective import OBJECTIVES, ELBOConfig, binarize, elbo_terms, training_loss, vae_loss
 from klvae.vae.priors import VampPrior
 from klvae.vae.tc import kl_split, tc_vae_loss

@@ -21,7 +21,70 @@ ARCHS = ("mlp", "conv")
 
 @dataclass
 class VAEConfig:
-    """Settings of the network and of the likelihood p(x|z)."""
+    r"""Settings of the network and of the likelihood p(x|z) (one field per flag of ``klvae train``'s
+    model group).
+
+    Parameters
+    ----------
+    arch : str, default "mlp"
+        ``"mlp"`` (any image size) or ``"conv"`` (1 or 3 × 28 × 28 images only).
+    hidden : tuple of int, optional
+        Encoder hidden widths, the decoder mirrors them (conv: the fully connected width); None:
+        from the image size (`size_defaults`).
+    latent_dim : int, optional
+        Size of z; None: from the image size.
+    likelihood : str, default "bernoulli"
+        p(x|z): ``"bernoulli"``, ``"gaussian"`` (σ fixed) or ``"gaussian-learned"``.
+    sigma : float, default 0.1
+        σ of the fixed-σ Gaussian likelihood, in pixel units ([0, 1] scale).
+    image_shape : tuple of int, optional
+        (C, H, W) of the data; training sets it from the data.
+    prior : str, default "normal"
+        p(z): ``"normal"`` (N(0, I)) or ``"vamp"`` (the VampPrior).
+    pseudo_inputs : int, default 500
+        K, the VampPrior's learned pseudo-inputs.
+    stochastic_layers : int, default 1
+        1: x → z; 2: x → z1 → z2.
+    latent_dim2 : int, optional
+        Size of z2 with two layers; None: half of `latent_dim` (at least 2).
+    hidden2 : tuple of int, optional
+        Widths of the z1 ↔ z2 networks; None: 4·latent_dim (at least 64).
+    conditional : bool, default False
+        The label enters encoder and decoder: q(z|x, y), p(x|z, y).
+    n_classes : int, optional
+        Labels 0 … n_classes − 1 of a conditional model; training sets it.
+
+    Raises
+    ------
+    ValueError
+        For an unknown arch, likelihood or prior, a size below 1, a non-positive σ, an image shape
+        that is not (C, H, W), ``arch="conv"`` on images other than 28 × 28, or a conditional
+        VampPrior.
+
+    See Also
+    --------
+    build_model : the network a configuration describes.
+
+    Notes
+    -----
+    The model is :math:`p(x, z) = p(x|z)\,p(z)` with the encoder
+    :math:`q(z|x) = \mathcal N(\mu(x), \operatorname{diag}\sigma^2(x))`; with two layers
+    :math:`p(x|z_1)\,p(z_1|z_2)\,p(z_2)`.
+
+    References
+    ----------
+    Kingma & Welling, "Auto-Encoding Variational Bayes" (2014); Tomczak & Welling, "VAE with a
+    VampPrior" (2018); Burda et al., "Importance Weighted Autoencoders" (2016), §5; Sohn et al.,
+    "Learning Structured Output Representation using Deep Conditional Generative Models" (2015).
+
+    Examples
+    --------
+    >>> config = VAEConfig(image_shape=(1, 8, 8))
+    >>> config.hidden, config.latent_dim, config.n_pixels
+    ((400,), 8, 64)
+    >>> VAEConfig.from_json(config.to_json()) == config
+    True
+    """
 
     arch: str = "mlp"  # "mlp" (any image size) or "conv" (1 or 3 × 28 × 28 images only)
     hidden: tuple[int, ...] | None = None  # encoder hidden widths, the decoder mirrors them (conv: the FC
@@ -87,15 +150,54 @@ class VAEConfig:
 
     @property
     def n_pixels(self) -> int:
+        """D = C·H·W, the pixels of one image (raises ValueError while `image_shape` is unset)."""
         if self.image_shape is None:
             raise ValueError("VAEConfig.image_shape is not set: give the (C, H, W) of the data")
         return math.prod(self.image_shape)
 
     def to_json(self) -> str:
+        """The configuration as JSON text, keys sorted (what model files and config.json store).
+
+        Returns
+        -------
+        str
+            JSON of every field.
+
+        See Also
+        --------
+        from_json : the inverse.
+
+        Examples
+        --------
+        >>> VAEConfig(latent_dim=2).to_json()[:30]
+        '{"arch": "mlp", "conditional":'
+        """
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> VAEConfig:
+        """The configuration stored as JSON by `to_json`, checked as a new one.
+
+        Parameters
+        ----------
+        text : str
+            JSON of the fields.
+
+        Returns
+        -------
+        VAEConfig
+            The configuration.
+
+        Raises
+        ------
+        ValueError
+            For values a configuration refuses.
+
+        Examples
+        --------
+        >>> VAEConfig.from_json('{"latent_dim": 3}').latent_dim
+        3
+        """
         return cls(**json.loads(text))
 
     @property
@@ -114,14 +216,34 @@ SMALL_IMAGE = 256  # pixels (C·H·W): the 8×8 digits and smaller
 def size_defaults(image_shape: tuple[int, ...]) -> dict:
     """The settings a VAE uses unless given, chosen by the number of pixels D = C·H·W.
 
+    Parameters
+    ----------
+    image_shape : tuple of int
+        (C, H, W) of the data.
+
+    Returns
+    -------
+    dict
+        ``"hidden"``, ``"latent_dim"``, ``"batch_size"`` and ``"lr"``.
+
+    Notes
+    -----
     - D ≤ 256 (the 8×8 digits): 400 hidden units, 8 latents, batch 128, Adam 2e-3;
     - larger images (28×28 and up): 1024 hidden units, 32 latents, batch 256, Adam 3e-3.
 
     The larger setting reaches a lower test −log p(x) in a fixed training time on Fashion-MNIST
     than the 400/20 network at batch 128 (benchmarks/bench_vae.py, "time to quality").
 
+    References
+    ----------
+    Kingma & Welling, "Auto-Encoding Variational Bayes" (2014), §5 (the 400/20 network).
+
+    Examples
+    --------
     >>> size_defaults((1, 28, 28))["latent_dim"]
     32
+    >>> size_defaults((1, 8, 8))["hidden"]
+    (400,)
     """
     if math.prod(image_shape) <= SMALL_IMAGE:
         return {"hidden": (400,), "latent_dim": 8, "batch_size": 128, "lr": 2e-3}

@@ -21,6 +21,36 @@ __all__ = ["build_model", "save_model", "load_model", "load_run"]
 def build_model(config: VAEConfig) -> VAE:
     """The network of `config`: a `VAE`, or a `TwoLayerVAE` with two stochastic layers.
 
+    Parameters
+    ----------
+    config : VAEConfig
+        The settings; `image_shape` must be set.
+
+    Returns
+    -------
+    VAE
+        A new, untrained network.
+
+    Raises
+    ------
+    ValueError
+        If `config.image_shape` is not set.
+
+    See Also
+    --------
+    load_model : a trained network from a file.
+
+    Notes
+    -----
+    The number of standard-normal draws per latent sample is :math:`d_1` (one layer) or
+    :math:`d_1 + d_2` (two).
+
+    References
+    ----------
+    Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders" (2016), §5 (two layers).
+
+    Examples
+    --------
     >>> build_model(VAEConfig(latent_dim=4, stochastic_layers=2, image_shape=(1, 8, 8))).eps_size
     6
     """
@@ -28,8 +58,43 @@ def build_model(config: VAEConfig) -> VAE:
 
 
 def save_model(model: VAE, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
-    """Write the weights as safetensors with the `VAEConfig` as JSON metadata (atomically);
-    `metadata`: more string entries for the file's header (e.g. the epoch of a kept checkpoint)."""
+    """Write the weights as safetensors with the `VAEConfig` as JSON metadata, atomically.
+
+    Parameters
+    ----------
+    model : VAE
+        The model.
+    path : str or os.PathLike
+        The file to write.
+    metadata : dict of str to str, optional
+        More string entries for the file's header (e.g. the epoch of a kept checkpoint).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    See Also
+    --------
+    load_model : the inverse.
+
+    Notes
+    -----
+    The header holds ``format = "klvae-vae-1"`` and ``vae_config``; the file is written to a
+    temporary name and renamed, so a reader never sees half a file.
+
+    References
+    ----------
+    The safetensors format: https://huggingface.co/docs/safetensors (no pickled code).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> model = build_model(VAEConfig(hidden=(8,), latent_dim=2, image_shape=(1, 4, 4)))
+    >>> path = save_model(model, Path(tempfile.mkdtemp()) / "model.safetensors")
+    >>> load_model(path).config == model.config
+    True
+    """
     meta = {**(metadata or {}), "format": "klvae-vae-1", "vae_config": model.config.to_json()}
     return atomic_save_safetensors(model.state_dict(), path, metadata=meta)
 
@@ -77,8 +142,48 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> V
     """Load a model written by `save_model`, in eval mode; no pickle involved.
 
     The configuration and the tensors' shapes are checked against each other before the network
-    is built, so a small file cannot ask for a huge one; a file that does not fit raises
-    ValueError naming it.
+    is built, so a small file cannot ask for a huge one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+    device : str or torch.device, default "cpu"
+        Where to put the model.
+
+    Returns
+    -------
+    VAE
+        The model, in eval mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        Naming the file, if it is not a klvae model file or its tensors do not fit its configuration.
+
+    See Also
+    --------
+    load_run : the model of a run folder.
+
+    Notes
+    -----
+    Every tensor's name, shape and dtype must equal those of the network the stored
+    configuration describes (laid out on the meta device, which holds no data).
+
+    References
+    ----------
+    The safetensors format: https://huggingface.co/docs/safetensors (no pickled code).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> model = build_model(VAEConfig(hidden=(8,), latent_dim=2, image_shape=(1, 4, 4)))
+    >>> path = save_model(model, Path(tempfile.mkdtemp()) / "model.safetensors")
+    >>> loaded = load_model(path)
+    >>> loaded.training, all(torch.equal(a, b) for a, b in zip(loaded.parameters(), model.parameters()))
+    (False, True)
     """
     path = Path(path)
     if not path.is_file():
@@ -94,12 +199,48 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> V
 
 
 def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
-    """The trained VAE of a run folder (its `model.safetensors`), in eval mode.
+    """The trained VAE of a run folder (its ``model.safetensors``), in eval mode.
 
-    >>> model = load_run("runs/digits")  # doctest: +SKIP
-    >>> mu, logvar = model.encode(x)     # doctest: +SKIP
-    >>> model.config.latent_dim          # doctest: +SKIP
-    8
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The run folder (``klvae train --out``).
+    device : str or torch.device, default "cpu"
+        Where to put the model.
+
+    Returns
+    -------
+    VAE
+        The model, in eval mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder does not exist.
+    ValueError
+        If its model file is not one (see `load_model`).
+
+    See Also
+    --------
+    load_model : the file itself.
+
+    Notes
+    -----
+    The weights are those the run kept (``--keep last`` or ``best``); their configuration is the
+    run's config.json's ``vae``.
+
+    References
+    ----------
+    The safetensors format: https://huggingface.co/docs/safetensors (no pickled code).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> run = Path(tempfile.mkdtemp())
+    >>> model = build_model(VAEConfig(hidden=(8,), latent_dim=2, image_shape=(1, 4, 4)))
+    >>> _ = save_model(model, run / "model.safetensors")
+    >>> load_run(run).config.latent_dim
+    2
     """
     path = Path(path)
     if not path.is_dir():

@@ -12,17 +12,16 @@ Sohn et al. 2015) and the VampPrior (`klvae.vae.priors`); two stochastic layers 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from klvae.vae.config import VAEConfig
-from klvae.vae.densities import log_likelihood, log_normal
-from klvae.vae.priors import VampPrior, standard_normal_log_prob
+from klvae.vae.densities import Draw, log_likelihood, log_normal
+from klvae.vae.layers import mlp, one_hot, with_label
+from klvae.vae.priors import LatentPrior, VampPrior
 
-__all__ = ["VAE", "Draw", "mlp", "one_hot", "with_label"]
+__all__ = ["VAE"]
 
 # Bounds of log σ for the learned-σ Gaussian: σ ∈ (1e-3, 1). A pixel in [0, 1] never needs σ > 1,
 # and σ → 0 would let the density of a constant pixel grow without bound (a degenerate maximum).
@@ -30,61 +29,40 @@ LOG_SIGMA_MIN = math.log(1e-3)
 LOG_SIGMA_MAX = 0.0
 
 
-@dataclass
-class Draw:
-    """k draws of the latents for each of B examples and the terms of their importance weights,
-    log w = log p(x|z) + log p(z) − log q(z|x), each (k, B) in nats; `z` the first layer's draws
-    (k, B, latent_dim) and (mu, logvar) its posterior (B, latent_dim). `dreg_at`: where the
-    doubly-reparameterized gradient scales the gradient of log w (each layer's draws as log w
-    sees them; empty: `z`)."""
+class VAE(LatentPrior, nn.Module):
+    r"""Gaussian encoder q(z|x) = N(μ(x), diag σ²(x)), prior p(z), decoder p(x|z).
 
-    log_px_z: torch.Tensor
-    log_pz: torch.Tensor
-    log_qz: torch.Tensor
-    z: torch.Tensor
-    mu: torch.Tensor
-    logvar: torch.Tensor
-    dreg_at: tuple[torch.Tensor, ...] = ()
+    Parameters
+    ----------
+    config : VAEConfig
+        The settings, with `image_shape` set and one stochastic layer (two: `TwoLayerVAE`).
 
-    def log_w(self, beta: float | torch.Tensor = 1.0) -> torch.Tensor:
-        """log p(x|z) + β (log p(z) − log q(z|x)): the log importance weights at β = 1, (k, B)."""
-        return self.log_px_z + beta * (self.log_pz - self.log_qz)
+    Raises
+    ------
+    ValueError
+        If `config.image_shape` is not set, or it asks for two stochastic layers.
 
+    See Also
+    --------
+    TwoLayerVAE : two stochastic layers.
+    build_model : the right class for a configuration.
 
-def one_hot(y: torch.Tensor | None, width: int, like: torch.Tensor) -> torch.Tensor | None:
-    """The labels y (B,) as one-hot rows (B, width) of `like`'s dtype and device; None without labels."""
-    if width == 0:
-        return None
-    if y is None:
-        raise ValueError("this VAE is conditional: give the labels y of the images")
-    if y.dtype.is_floating_point or (y.numel() and (int(y.min()) < 0 or int(y.max()) >= width)):
-        raise ValueError(f"labels must be integers in 0 … {width - 1}")
-    return F.one_hot(y.long(), width).to(device=like.device, dtype=like.dtype)
+    Notes
+    -----
+    `decode` returns the likelihood's parameters: Bernoulli logits (``bernoulli``), the mean in
+    [0, 1] (``gaussian``, σ fixed by the config), or (mean, log σ) per pixel
+    (``gaussian-learned``, log σ smoothly bounded to (log 1e-3, 0)). The model is trained on
 
+    .. math::
 
-def with_label(h: torch.Tensor, code: torch.Tensor | None) -> torch.Tensor:
-    """h (..., B, F) with the one-hot code (B, n) appended on the last axis (broadcast over `...`)."""
-    if code is None:
-        return h
-    return torch.cat([h, code.expand(*h.shape[:-1], code.shape[-1])], -1)
+        \mathrm{ELBO}(x) = \mathbb E_{q(z|x)}[\log p(x|z)] - \mathrm{KL}(q(z|x) \,\|\, p(z)) \le \log p(x).
 
+    References
+    ----------
+    Kingma & Welling, "Auto-Encoding Variational Bayes" (2014).
 
-def mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
-class VAE(nn.Module):
-    """Gaussian encoder q(z|x) = N(μ(x), diag σ²(x)), prior p(z) = N(0, I), decoder p(x|z).
-
-    `decode(z)` returns the likelihood's parameters: Bernoulli logits (`bernoulli`), the mean
-    in [0, 1] (`gaussian`, σ fixed by the config), or (mean, log σ) per pixel
-    (`gaussian-learned`, log σ smoothly bounded to (log 1e-3, 0)).
-
+    Examples
+    --------
     >>> model = VAE(VAEConfig(hidden=(32,), latent_dim=2, image_shape=(1, 8, 8)))
     >>> mu, logvar = model.encode(torch.rand(5, 1, 8, 8))
     >>> tuple(mu.shape), tuple(model.decode(mu).shape)
@@ -141,11 +119,30 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def init_output_bias(self, pixel_mean: torch.Tensor) -> None:
-        """Start the decoder at the data's mean image: output bias = logit(mean pixel), clamped to
-        [1e-3, 1 − 1e-3] (the usual start for Bernoulli decoders, as in Burda et al. 2016).
+        """Start the decoder at the data's mean image.
 
-        `pixel_mean` (C, H, W): each pixel's mean over the training set. The MLP decoder gets one
-        bias per pixel; the conv decoder, whose last layer has one bias per channel, keeps its own.
+        Parameters
+        ----------
+        pixel_mean : torch.Tensor
+            Each pixel's mean over the training set, (C, H, W).
+
+        Notes
+        -----
+        Output bias = logit(mean pixel), clamped to [1e-3, 1 − 1e-3] (the usual start for Bernoulli
+        decoders). The MLP decoder gets one bias per pixel; the conv decoder, whose last layer has one
+        bias per channel, keeps its own.
+
+        References
+        ----------
+        Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders" (2016), appendix C.
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> model = VAE(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
+        >>> model.init_output_bias(torch.full((1, 4, 4), 0.5))
+        >>> float(model.decoder[-1].bias.abs().max())
+        0.0
         """
         if self.config.arch != "mlp":
             return
@@ -155,7 +152,29 @@ class VAE(nn.Module):
         last.bias[: logit.numel()] = logit  # gaussian-learned: the mean half; the log σ half is left alone
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, C, H, W) (and labels y (B,) when conditional) → (μ, log σ²), each (B, latent_dim)."""
+        """The posterior's parameters (μ, log σ²) of each image.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, (B, C, H, W).
+        y : torch.Tensor, optional
+            Labels (B,) of a conditional model.
+
+        Returns
+        -------
+        mu : torch.Tensor
+            (B, latent_dim), in x's dtype.
+        logvar : torch.Tensor
+            (B, latent_dim), log σ².
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> model = VAE(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
+        >>> [tuple(t.shape) for t in model.encode(torch.rand(3, 1, 4, 4))]
+        [(3, 2), (3, 2)]
+        """
         code = one_hot(y, self.config.label_width, x)  # (B, n_classes) or None
         if self.config.arch == "mlp":
             x = with_label(x.flatten(1), code)  # (B, D [+ n_classes])
@@ -171,10 +190,39 @@ class VAE(nn.Module):
     def reparameterize(
         mu: torch.Tensor, logvar: torch.Tensor, samples: int | None = None, eps: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """z = μ + σ·ε with ε ~ N(0, I) and σ = exp(½ log σ²); gradients flow to μ and log σ².
+        r"""z = μ + σ·ε with ε ~ N(0, I): draws whose gradients flow to μ and log σ².
 
-        `samples=L` draws L z's per input: (B, latent) → (L, B, latent). `eps` gives the draws
-        instead (the result's shape), e.g. rows of a draw made for a whole distributed batch.
+        Parameters
+        ----------
+        mu : torch.Tensor
+            Means, (B, latent).
+        logvar : torch.Tensor
+            log σ², (B, latent).
+        samples : int, optional
+            L draws per input: the result is (L, B, latent); None: one, (B, latent).
+        eps : torch.Tensor, optional
+            The standard-normal draws to use (the result's shape), e.g. rows of a draw made for a whole
+            distributed batch.
+
+        Returns
+        -------
+        torch.Tensor
+            The draws z.
+
+        Notes
+        -----
+        .. math::
+
+            z = \mu + \exp(\tfrac12 \log \sigma^2) \odot \varepsilon,\qquad \varepsilon \sim \mathcal N(0, I).
+
+        References
+        ----------
+        Kingma & Welling, "Auto-Encoding Variational Bayes" (2014), §2.4.
+
+        Examples
+        --------
+        >>> VAE.reparameterize(torch.tensor([1.0]), torch.tensor([0.0]), eps=torch.tensor([2.0])).tolist()
+        [3.0]
         """
         std = torch.exp(0.5 * logvar)
         shape = mu.shape if samples is None else (samples, *mu.shape)
@@ -183,7 +231,27 @@ class VAE(nn.Module):
         return mu + std * eps
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None):
-        """z (..., B, latent) (and labels y (B,) when conditional) → likelihood parameters, each (..., B, C, H, W)."""
+        """The likelihood's parameters for latents z.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Latents, (..., B, latent_dim).
+        y : torch.Tensor, optional
+            Labels (B,) of a conditional model.
+
+        Returns
+        -------
+        torch.Tensor or tuple of torch.Tensor
+            Bernoulli logits, the Gaussian mean in [0, 1], or (mean, log σ), each (..., B, C, H, W).
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> model = VAE(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
+        >>> tuple(model.decode(torch.zeros(7, 3, 2)).shape)
+        (7, 3, 1, 4, 4)
+        """
         lead = z.shape[:-1]
         z = with_label(z, one_hot(y, self.config.label_width, z))  # (..., B, latent [+ n_classes])
         h = self.decoder(z.reshape(-1, z.shape[-1])).to(z.dtype)  # (N, k·D) or (N, k·C, H, W), z's dtype
@@ -200,7 +268,28 @@ class VAE(nn.Module):
         return torch.sigmoid(raw_mean), log_sigma
 
     def mean(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """E[x | z] in [0, 1] (for Bernoulli, the probabilities σ(logits)), shape (..., C, H, W)."""
+        """E[x | z] in [0, 1] (for Bernoulli, the probabilities σ(logits)).
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Latents, (..., latent_dim).
+        y : torch.Tensor, optional
+            Labels (B,) of a conditional model.
+
+        Returns
+        -------
+        torch.Tensor
+            (..., C, H, W).
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> model = VAE(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
+        >>> m = model.mean(torch.zeros(3, 2))
+        >>> tuple(m.shape), bool(((m >= 0) & (m <= 1)).all())
+        ((3, 1, 4, 4), True)
+        """
         params = self.decode(z, y)
         if self.config.likelihood == "bernoulli":
             return torch.sigmoid(params)
@@ -210,50 +299,38 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x, y)
         return self.decode(self.reparameterize(mu, logvar), y), mu, logvar
 
-    def prior_components(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The VampPrior's K components (μ_k, log σ²_k), each (K, latent) — the top layer's posterior
-        at the pseudo-inputs; None for the N(0, I) prior."""
-        if self.prior is None:
-            return None
-        return self.encode(self.prior.pseudo_inputs())
-
-    def log_prior(self, z: torch.Tensor, components=None, dims: bool = False) -> torch.Tensor:
-        """log p(z) of top-layer latents z (..., d) → (...) (per dimension (..., d) with `dims`)."""
-        if self.prior is None:
-            return standard_normal_log_prob(z, dims)
-        components = components if components is not None else self.prior_components()
-        assert components is not None  # the VampPrior has components
-        return self.prior.log_prob(z, components[0], components[1], dims)
-
-    @property
-    def top_size(self) -> int:
-        """Dimensions of the latent the prior p(z) is over (z, or z2 of two layers)."""
-        return int(self.config.latent_dim or 0)
-
-    def sample_top(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n draws of the top latent from the prior: (n, top_size)."""
-        components = self.prior_components()
-        if self.prior is None or components is None:
-            return torch.randn(n, self.top_size, generator=generator, dtype=self.dtype).to(self.device)
-        return self.prior.sample(n, *components, generator=generator)
-
-    def sample_latent(
-        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """n draws of the latent the decoder reads (z, or z1 of two layers) from the prior: (n, latent_dim).
-        (`y`, the labels of a conditional model, matters only where the prior depends on it.)"""
-        return self.sample_top(n, generator)
-
     def layer_means(self, x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """The posterior mean of each stochastic layer, (B, size) each: [E_q z] (two layers: z2's at z1 = μ1)."""
+        """The posterior mean of each stochastic layer.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, (B, C, H, W).
+        y : torch.Tensor, optional
+            Labels (B,) of a conditional model.
+
+        Returns
+        -------
+        list of torch.Tensor
+            [E_q z], (B, latent_dim); two layers: [μ1, μ2 at z1 = μ1].
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> model = VAE(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
+        >>> [tuple(m.shape) for m in model.layer_means(torch.rand(3, 1, 4, 4))]
+        [(3, 2)]
+        """
         return [self.encode(x, y)[0]]
 
     @property
     def device(self) -> torch.device:
+        """The device of the parameters."""
         return next(self.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the parameters."""
         return next(self.parameters()).dtype
 
     def log_weights(
@@ -266,13 +343,46 @@ class VAE(nn.Module):
         stop_q: bool = False,
         components=None,
     ) -> Draw:
-        """k reparameterized draws z ~ q(z|x) per example and the terms of their importance weights.
+        r"""k reparameterized draws z ~ q(z|x) per example and the terms of their importance weights.
 
-        log w = log p(x|z) + log p(z) − log q(z|x) (Burda et al. 2016, eq. 8); x (B, C, H, W) →
-        a `Draw` of (k, B) terms. `eps` (k, B, eps_size): the standard-normal draws to use.
-        `stop_q`: log q(z|x) sees its parameters without gradient (only through z), as the
-        doubly-reparameterized gradient needs (Tucker et al. 2019). `components`: the
-        VampPrior's, when already computed for this batch.
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, (B, C, H, W).
+        y : torch.Tensor, optional
+            Labels (B,) of a conditional model.
+        k : int, default 1
+            Draws per example.
+        eps : torch.Tensor, optional
+            The standard-normal draws, (k, B, eps_size).
+        stop_q : bool, default False
+            log q(z|x) sees its parameters without gradient (only through z), as the
+            doubly-reparameterized gradient needs.
+        components : tuple of torch.Tensor, optional
+            The VampPrior's components, when already computed for this batch.
+
+        Returns
+        -------
+        Draw
+            The (k, B) terms of log w.
+
+        Notes
+        -----
+        .. math::
+
+            \log w = \log p(x|z) + \log p(z) - \log q(z|x),\qquad z \sim q(z|x).
+
+        References
+        ----------
+        Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders" (2016), eq. 8; Tucker et
+        al., "Doubly Reparameterized Gradient Estimators for Monte Carlo Objectives" (2019).
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> model = VAE(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
+        >>> tuple(model.log_weights(torch.rand(3, 1, 4, 4).bernoulli(), k=4).log_px_z.shape)
+        (4, 3)
         """
         mu, logvar = self.encode(x, y)  # (B, latent) each
         z = self.reparameterize(mu, logvar, k, eps)  # (k, B, latent)

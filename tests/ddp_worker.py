@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from klvae.runs.vae.job import train_vae
-from klvae.training.loop import TrainConfig
+from klvae.training.config import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig
 
 

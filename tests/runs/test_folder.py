@@ -15,7 +15,8 @@ from klvae.cli import main
 from klvae.runs import folder
 from klvae.runs.folder import EvaluationInterrupted, check_new_run_dir, loop_config, open_run, read_config, write_config
 from klvae.runs.vae.job import train_vae
-from klvae.training.loop import CHECKPOINT, TrainConfig
+from klvae.training.config import TrainConfig
+from klvae.training.loop import CHECKPOINT
 from klvae.vae import ELBOConfig, VAEConfig
 
 SMALL = ["--hidden", "16", "--latent-dim", "2", "--iw-k", "3", "--log-every", "5"]

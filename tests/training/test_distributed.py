@@ -25,8 +25,9 @@ from ddp_worker import family_run
 from klvae.cli import build_parser
 from klvae.runs.vae.job import train_vae
 from klvae.training import distributed
+from klvae.training.config import TrainConfig
 from klvae.training.hardware import resolve_device
-from klvae.training.loop import TrainConfig, fit
+from klvae.training.loop import fit
 from klvae.vae import VAE, ELBOConfig, VAEConfig, load_run
 
 ROOT = Path(__file__).resolve().parents[2]

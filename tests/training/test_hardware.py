@@ -10,8 +10,8 @@ import torch
 
 from klvae.cli import main
 from klvae.runs.vae.job import train_vae
+from klvae.training.config import TrainConfig
 from klvae.training.hardware import resolve_amp
-from klvae.training.loop import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, load_run, vae_loss
 
 

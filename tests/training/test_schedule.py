@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from klvae.training.loop import TrainConfig
+from klvae.training.config import TrainConfig
 from klvae.training.schedule import lr_factor
 
 

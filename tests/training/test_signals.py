@@ -14,7 +14,7 @@ import torch
 from klvae.runs.vae.job import train_vae
 from klvae.runs.vae.task import VAETask
 from klvae.training.checkpoint import load_checkpoint
-from klvae.training.loop import TrainConfig
+from klvae.training.config import TrainConfig
 from klvae.training.signals import StopSignals
 from klvae.training.task import TrainingInterrupted
 from klvae.vae import ELBOConfig, VAEConfig, load_run

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from klvae.training.loop import TrainConfig, fit
+from klvae.training.config import TrainConfig
+from klvae.training.loop import fit
 from klvae.training.task import FitResult, LoopState, NonFiniteLossError, Task, TrainingInterrupted
 
 

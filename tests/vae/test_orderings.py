@@ -15,7 +15,7 @@ import torch
 
 from klvae.data.datasets import load_dataset
 from klvae.runs.vae import job as vae_runs
-from klvae.training.loop import TrainConfig
+from klvae.training.config import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig, load_run
 from klvae.vae.evaluate import iw_terms
 

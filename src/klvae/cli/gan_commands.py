@@ -73,7 +73,7 @@ def register(subparsers) -> None:
 def _configs(args):
     """(GANConfig or None on resume, TrainConfig) from the flags given."""
     from klvae.gan.model import GANConfig
-    from klvae.training.loop import TrainConfig
+    from klvae.training.config import TrainConfig
 
     given = {
         k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command", "theory", "tensorboard")

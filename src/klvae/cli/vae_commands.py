@@ -176,7 +176,7 @@ def _register_eval(subparsers) -> None:
 
 
 def _configs(args):
-    from klvae.training.loop import TrainConfig
+    from klvae.training.config import TrainConfig
     from klvae.vae import ELBOConfig, VAEConfig
 
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command", "tensorboard")}

@@ -31,7 +31,8 @@ from safetensors.torch import load_file
 
 from klvae._io import atomic_save_safetensors, atomic_write_json, remove_stale_temporaries
 from klvae.training import distributed
-from klvae.training.loop import CHECKPOINT, METRICS_JSONL, TrainConfig
+from klvae.training.config import TrainConfig
+from klvae.training.loop import CHECKPOINT, METRICS_JSONL
 
 __all__ = [
     "CONFIG",

@@ -11,7 +11,7 @@ from klvae.data.datasets import mode_mixture
 from klvae.gan.model import GANConfig
 from klvae.runs.gan.finished import evaluate_gan_run, is_gan_run, load_generator, mode_means
 from klvae.runs.gan.job import train_gan
-from klvae.training.loop import TrainConfig
+from klvae.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")

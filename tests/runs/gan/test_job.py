@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from klvae.cli import main
 from klvae.gan.model import GANConfig
 from klvae.runs.gan.job import train_gan
-from klvae.training.loop import TrainConfig
+from klvae.training.config import TrainConfig
 from klvae.training.task import TrainingInterrupted
 from report_figures import check_shown_at_size, record_figures
 

@@ -15,7 +15,7 @@ import klvae.runs.gan.report as report
 from klvae.data.datasets import mode_mixture
 from klvae.gan.model import GANConfig
 from klvae.runs.gan.job import train_gan
-from klvae.training.loop import TrainConfig
+from klvae.training.config import TrainConfig
 from report_figures import check_shown_at_size, record_figures
 
 

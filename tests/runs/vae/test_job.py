@@ -8,7 +8,7 @@ import torch
 
 from klvae.runs.vae.job import read_run_config, train_vae
 from klvae.training import loop
-from klvae.training.loop import TrainConfig
+from klvae.training.config import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, size_defaults
 
 

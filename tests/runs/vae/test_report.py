@@ -16,7 +16,7 @@ from klvae.runs.summary import Figure
 from klvae.runs.vae.family import Family
 from klvae.runs.vae.job import train_vae
 from klvae.runs.vae.report import RunFigures, metric_rows, write_figures_and_report
-from klvae.training.loop import TrainConfig
+from klvae.training.config import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig, build_model
 from klvae.vae.evaluate import evaluate_vae
 from report_figures import check_shown_at_size, record_figures

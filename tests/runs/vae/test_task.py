@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from klvae.runs.vae.task import VAETask
-from klvae.training.loop import TrainConfig
+from klvae.training.config import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig
 from klvae.vae.objective import elbo_terms
 

@@ -38,8 +38,9 @@ from klvae.runs.vae.best import KeepBest
 from klvae.runs.vae.report import write_figures_and_report
 from klvae.runs.vae.task import VAETask
 from klvae.training import distributed
+from klvae.training.config import TrainConfig
 from klvae.training.hardware import default_threads, resolve_amp, resolve_device, torch_threads
-from klvae.training.loop import TrainConfig, fit
+from klvae.training.loop import fit
 from klvae.training.task import FitResult
 from klvae.training.tensorboard import TensorBoardLogger, require_tensorboard
 from klvae.vae.config import VAEConfig, size_defaults

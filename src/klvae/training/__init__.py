@@ -10,9 +10,9 @@ checkpoint, written atomically. `hardware`: device, threads, bf16. `distributed`
 
 from klvae.training import distributed
 from klvae.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
-from klvae.training.config import TrainConfig
+from klvae.training.config import TrainConfig, adam
 from klvae.training.hardware import resolve_amp, resolve_device
-from klvae.training.loop import adam, fit
+from klvae.training.loop import fit
 from klvae.training.schedule import LR_SCHEDULES, lr_factor
 from klvae.training.task import FitResult, LoopState, NonFiniteLossError, Task, TrainingInterrupted
 

@@ -31,7 +31,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -46,7 +46,7 @@ from klvae.training.schedule import lr_factor
 from klvae.training.signals import StopSignals
 from klvae.training.task import FitResult, LoopState, NonFiniteLossError, Task, TrainingInterrupted
 
-__all__ = ["fit", "adam"]
+__all__ = ["fit"]
 __all__ += ["read_jsonl", "CHECKPOINT", "METRICS_JSONL"]
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -292,13 +292,84 @@ def fit(
     resume: bool = False,
     hooks: tuple[Callable[[Task, LoopState], None], ...] = (),
 ) -> FitResult:
-    """Train `task` on x_train (N, ...) for `cfg.epochs` epochs, writing into `run_dir`.
+    r"""Train `task` on `x_train` for ``cfg.epochs`` epochs, writing into `run_dir`.
 
-    The task's modules and the data must already be on the device. `hooks` run at every step
-    boundary as `hook(task, state)` (raising KeyboardInterrupt acts like Ctrl-C, on every rank under
-    torchrun); one with `log_values`/`log_epoch` also gets the bar's values (`klvae.training.progress`). Raises
-    `NonFiniteLossError` (nothing saved) or `TrainingInterrupted` (after saving a checkpoint). Under
-    torchrun every rank calls `fit` with the full data; `FitResult.records` is filled on rank 0 only.
+    The task's modules and the data must already be on the device. Under torchrun every rank
+    calls `fit` with the full data.
+
+    Parameters
+    ----------
+    task : Task
+        What to train: modules, optimizers, ``train_step`` and ``end_epoch``.
+    x_train : torch.Tensor
+        The training set, (N, ...).
+    y_train : torch.Tensor or None
+        Its labels, (N,), or None.
+    cfg : TrainConfig
+        Epochs, batch size, schedule, budget, checkpoints; ``cfg.epochs`` None trains one epoch.
+    run_dir : str or pathlib.Path
+        The run folder: ``metrics.jsonl`` and ``checkpoint.safetensors`` go there.
+    config : dict, optional
+        The run's configuration, stored in the checkpoint.
+    resume : bool, default False
+        Continue from the checkpoint in `run_dir`.
+    hooks : tuple of callable, default ()
+        Run at every step boundary as ``hook(task, state)`` (raising KeyboardInterrupt acts like
+        Ctrl-C, on every rank under torchrun); one with ``log_values``/``log_epoch`` also gets the
+        progress bar's values (`klvae.training.progress`).
+
+    Returns
+    -------
+    FitResult
+        The final loop state, why it stopped, and the ``metrics.jsonl`` records (rank 0 only).
+
+    Raises
+    ------
+    NonFiniteLossError
+        If a loss became NaN or infinite (nothing saved; the last good checkpoint is kept).
+    TrainingInterrupted
+        On Ctrl-C or SIGTERM, after saving a checkpoint.
+    ValueError
+        If the checkpoint to resume from does not fit the task.
+
+    See Also
+    --------
+    TrainConfig : the settings.
+    Task : what the loop trains.
+
+    Notes
+    -----
+    Epoch e visits the rows in a permutation drawn from a generator seeded by (seed, e)
+    (`klvae.training.distributed.epoch_permutation`); with P processes rank r trains on rows
+    r, r + P, … of each global batch and the gradients are averaged with weights
+    :math:`n_r / B`, so :math:`\sum_r \frac{n_r}{B} g_r` is the gradient of the global batch mean.
+    The learning rate at step t is :math:`\text{lr} \cdot \text{lr\_factor}(t / T)`.
+
+    References
+    ----------
+    Li et al., "PyTorch Distributed: Experiences on Accelerating Data Parallel Training" (2020).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> class Mean:  # fits the mean of the data by gradient descent
+    ...     def __init__(self):
+    ...         self.w = torch.nn.Parameter(torch.zeros(1))
+    ...         self.modules = {"w": torch.nn.ParameterList([self.w])}
+    ...         self.optimizers = {"w": torch.optim.SGD([self.w], lr=0.5)}
+    ...     def train_step(self, x, y, step, epoch):
+    ...         loss = (x - self.w).square().mean()
+    ...         self.optimizers["w"].zero_grad()
+    ...         loss.backward()
+    ...         self.optimizers["w"].step()
+    ...         return {"loss": loss.detach()}
+    ...     def end_epoch(self, epoch):
+    ...         return {}
+    >>> task = Mean()
+    >>> cfg = TrainConfig(epochs=2, batch_size=8, lr_schedule="constant")
+    >>> result = fit(task, torch.full((8, 1), 3.0), None, cfg, tempfile.mkdtemp())
+    >>> result.stopped, result.state.step, round(float(task.w), 4)
+    ('completed', 2, 3.0)
     """
     loop = _Loop(task, x_train, y_train, cfg, Path(run_dir), config, hooks)
     loop.start(resume)
@@ -326,16 +397,3 @@ def fit(
             raise loop.stop_interrupted() from None
         bar.finish(loop.state.step)
     return FitResult(loop.state, stopped, loop.records)
-
-
-def adam(params: Iterable[torch.nn.Parameter], cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
-    """The optimizer of every task: Adam with the config's rate, β's and weight decay (fused on CPU/CUDA)."""
-    if cfg.lr is None or cfg.adam_beta1 is None or cfg.adam_beta2 is None:
-        raise ValueError("lr, adam_beta1 and adam_beta2 must be resolved to the task's defaults first")
-    return torch.optim.Adam(
-        params,
-        lr=cfg.lr,
-        betas=(cfg.adam_beta1, cfg.adam_beta2),
-        weight_decay=cfg.weight_decay,
-        fused=device.type in ("cpu", "cuda"),
-    )

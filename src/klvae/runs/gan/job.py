@@ -45,9 +45,9 @@ from klvae.runs.folder import (
 from klvae.runs.gan.report import write_figures_and_report
 from klvae.runs.summary import command_line, startup_line
 from klvae.training import distributed
-from klvae.training.config import TrainConfig
+from klvae.training.config import TrainConfig, adam
 from klvae.training.hardware import default_threads, resolve_device, torch_threads
-from klvae.training.loop import adam, fit
+from klvae.training.loop import fit
 from klvae.training.tensorboard import TensorBoardLogger, require_tensorboard
 
 __all__ = ["GANTask", "Evaluator", "train_gan", "read_run_config", "load_classifier", "defaults", "MIXTURES"]

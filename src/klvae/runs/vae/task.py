@@ -10,8 +10,7 @@ import torch
 
 from klvae.runs.vae.figures import shown_epochs
 from klvae.training import distributed
-from klvae.training.config import TrainConfig
-from klvae.training.loop import adam
+from klvae.training.config import TrainConfig, adam
 from klvae.vae.model import VAE
 from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, resolve_kl, training_loss
 

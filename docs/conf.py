@@ -71,7 +71,9 @@ NOT_VALIDATED = [
     "klvae.cli",
     "klvae.figures.experiments",
     "klvae._io",  # load_metrics_jsonl, given by klvae.figures
-    "klvae.training",
+    # klvae.training.distributed: 13 public names whose numpydoc docstrings would take the module
+    # past the 400-line limit; it needs a split first
+    "klvae.training.distributed",
     # these modules would pass the 400-line limit of tests/test_architecture.py with their
     # docstrings in numpydoc form: each needs a split first
     "klvae.data.datasets",
@@ -82,6 +84,7 @@ numpydoc_validation_checks = {"GL08", "SS01", "PR01", "PR02", "PR07", "RT02"}
 numpydoc_validation_exclude = set(klvae_docs.validation_exclusions(NOT_VALIDATED)) | {
     r"\.__init__$",
     r"\.forward$",  # nn.Module.forward: documented by its class
+    r"^klvae\.training\.Task$",  # a Protocol: its __init__(*args, **kwargs) is typing's, not one to document
 }
 
 # -- math: Debian's MathJax 2 (libjs-mathjax), copied into the build; no CDN

@@ -26,7 +26,54 @@ __all__ = ["save_checkpoint", "load_checkpoint", "restore_checkpoint"]
 def save_checkpoint(
     path: Path, task: Task, state: LoopState, keys: list[str], acc: torch.Tensor | None, config: dict | None = None
 ) -> Path:
-    """Write model, optimizer, RNG and loop state to ONE safetensors file, atomically (no pickle)."""
+    """Write model, optimizer, RNG and loop state to one safetensors file, atomically (no pickle).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to write.
+    task : Task
+        Its modules' and optimizers' states are saved under their names.
+    state : LoopState
+        Where the loop stands.
+    keys : list of str
+        Names of the partial-epoch sums in `acc`.
+    acc : torch.Tensor or None
+        The partial-epoch sums (K,), or None.
+    config : dict, optional
+        The run's configuration, stored as JSON.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    See Also
+    --------
+    restore_checkpoint : the inverse.
+
+    Notes
+    -----
+    Tensors are named ``module/<name>/<key>``, ``optim/<name>/<param id>/<key>``, ``rng/cpu``,
+    ``rng/cuda/<i>`` and ``loop/sums``; the header holds ``format = "klvae-checkpoint-1"``, the
+    loop state, the configuration and the optimizers' scalars and parameter groups as JSON.
+
+    References
+    ----------
+    The safetensors format: https://huggingface.co/docs/safetensors.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from klvae.training import LoopState
+    >>> class One:
+    ...     modules = {"m": torch.nn.Linear(2, 1)}
+    ...     optimizers = {"m": torch.optim.SGD(modules["m"].parameters(), lr=0.1)}
+    >>> path = save_checkpoint(Path(tempfile.mkdtemp()) / "checkpoint.safetensors", One(), LoopState(step=5), [], None)
+    >>> tensors, meta = load_checkpoint(path)
+    >>> sorted(k for k in tensors if k.startswith("module/")), meta["format"]
+    (['module/m/bias', 'module/m/weight'], 'klvae-checkpoint-1')
+    """
     tensors: dict[str, torch.Tensor] = {}
     meta = {
         "format": "klvae-checkpoint-1",
@@ -57,7 +104,42 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of a checkpoint; a damaged file raises ValueError naming it."""
+    """The tensors and metadata of a checkpoint file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    tensors : dict of str to torch.Tensor
+        Every tensor, on the CPU.
+    metadata : dict of str to str
+        The header's entries.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        Naming the file, if it is not a readable safetensors file.
+
+    See Also
+    --------
+    save_checkpoint, restore_checkpoint
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> bad = Path(tempfile.mkdtemp()) / "checkpoint.safetensors"
+    >>> _ = bad.write_bytes(b"not a checkpoint")
+    >>> try:
+    ...     load_checkpoint(bad)
+    ... except ValueError as err:
+    ...     print(str(err).startswith(f"{bad} is not a readable checkpoint"))
+    True
+    """
     if not Path(path).is_file():
         raise FileNotFoundError(f"no checkpoint {path}")
     try:
@@ -189,12 +271,53 @@ def _check_optimizer(
 def restore_checkpoint(
     path: Path, task: Task, device: torch.device
 ) -> tuple[LoopState, list[str], torch.Tensor | None]:
-    """Load a checkpoint into `task` and torch's RNG; returns the loop state, the names of the
-    partial-epoch sums and those sums (K,) on `device` (None if no step was taken).
+    """Load a checkpoint into `task` and torch's RNG.
 
     Every tensor's name, shape and dtype and every metadata entry is checked against `task` before
-    anything is loaded, so a checkpoint that does not fit raises ValueError naming the file and
-    the first problem, and leaves the task and the RNG as they were.
+    anything is loaded, so a checkpoint that does not fit leaves the task and the RNG as they were.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The checkpoint file.
+    task : Task
+        The task to load into (its modules and optimizers, by name).
+    device : torch.device
+        Where the partial-epoch sums go.
+
+    Returns
+    -------
+    state : LoopState
+        Where the loop stood.
+    keys : list of str
+        The names of the partial-epoch sums.
+    sums : torch.Tensor or None
+        Those sums, (K,), on `device`; None if no step of the epoch was taken.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        Naming the file and the first problem, if it is not a klvae checkpoint or does not fit `task`.
+
+    See Also
+    --------
+    save_checkpoint : the inverse.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from klvae.training import LoopState
+    >>> class One:
+    ...     def __init__(self):
+    ...         self.modules = {"m": torch.nn.Linear(2, 1)}
+    ...         self.optimizers = {"m": torch.optim.SGD(self.modules["m"].parameters(), lr=0.1)}
+    >>> a, b = One(), One()
+    >>> path = save_checkpoint(Path(tempfile.mkdtemp()) / "ckpt.safetensors", a, LoopState(step=5), [], None)
+    >>> state, keys, sums = restore_checkpoint(path, b, torch.device("cpu"))
+    >>> state.step, bool(torch.equal(a.modules["m"].weight, b.modules["m"].weight))
+    (5, True)
     """
     tensors, meta = load_checkpoint(path)
     if meta.get("format") != "klvae-checkpoint-1":

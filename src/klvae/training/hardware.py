@@ -29,7 +29,37 @@ SMALL_MODEL = 200_000
 
 
 def resolve_device(name: str) -> torch.device:
-    """ "auto" → cuda if available, else cpu; under torchrun cuda means GPU `LOCAL_RANK`."""
+    """The device a name stands for: ``"auto"`` is cuda if available, else cpu.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    torch.device
+        The device; under torchrun, cuda means GPU ``LOCAL_RANK``.
+
+    Raises
+    ------
+    ValueError
+        For ``"cuda"`` when no CUDA device is available.
+
+    Notes
+    -----
+    Rank r of a job on one machine with G GPUs uses GPU ``LOCAL_RANK`` = r mod G as torchrun
+    numbers them.
+
+    References
+    ----------
+    PyTorch, "torchrun (Elastic Launch)": the environment variables RANK, WORLD_SIZE, LOCAL_RANK.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
@@ -123,12 +153,39 @@ def cpu_has_bf16() -> bool:
 
 
 def resolve_amp(amp: str, device: torch.device, *modules: torch.nn.Module) -> str:
-    """The precision "auto" stands for: "bf16" where the hardware multiplies bfloat16 natively
-    (a CUDA GPU that supports it, a CPU with AVX512-BF16 or AMX) and the networks are large
-    enough for the matmuls to dominate (≥ 200k parameters); "none" (float32) otherwise.
+    """The precision ``"auto"`` stands for, given the hardware and the networks' size.
 
-    Under bf16 only the matmuls run in bfloat16: the weights, the optimizer, the loss and every
-    evaluation stay float32.
+    Parameters
+    ----------
+    amp : str
+        ``"auto"``, ``"none"`` or ``"bf16"``; the last two are returned as they are.
+    device : torch.device
+        The training device.
+    *modules : torch.nn.Module
+        The networks; their parameters are counted.
+
+    Returns
+    -------
+    str
+        ``"bf16"`` where the hardware multiplies bfloat16 natively (a CUDA GPU that supports it, a
+        CPU with AVX512-BF16 or AMX) and the networks have at least 200k parameters (the matmuls
+        dominate); ``"none"`` (float32) otherwise.
+
+    Notes
+    -----
+    Under bf16 only the matmuls run in bfloat16 (8 bits of mantissa, relative rounding
+    :math:`2^{-8}`): the weights, the optimizer, the loss and every evaluation stay float32.
+
+    References
+    ----------
+    Kalamkar et al., "A Study of BFLOAT16 for Deep Learning Training" (2019).
+
+    Examples
+    --------
+    >>> resolve_amp("auto", torch.device("cpu"), torch.nn.Linear(10, 10))  # 110 parameters: float32
+    'none'
+    >>> resolve_amp("bf16", torch.device("cpu"))
+    'bf16'
     """
     if amp != "auto":
         return amp

@@ -14,13 +14,45 @@ LR_SCHEDULES = ("linear", "cosine", "constant")
 
 
 def lr_factor(schedule: str, step_share: float, time_share: float | None = None) -> float:
-    """The learning rate's multiplier when `step_share` of the steps (and `time_share` of the
-    time budget, if there is one) are spent.
+    r"""The learning rate's multiplier when a share of the run's budget is spent.
 
-    progress = max(step_share, time_share), capped at 1: a decay over whichever budget ends
-    first (budgeted training, Li, Yumer & Ramanan 2020). "linear": 1 − progress; "cosine":
-    ½(1 + cos(π·progress)) (Loshchilov & Hutter 2017, without restarts); "constant": 1.
+    Parameters
+    ----------
+    schedule : str
+        ``"linear"``, ``"cosine"`` or ``"constant"``.
+    step_share : float
+        Share of the steps done.
+    time_share : float, optional
+        Share of the time budget spent, if there is one.
 
+    Returns
+    -------
+    float
+        The factor, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For an unknown `schedule`.
+
+    Notes
+    -----
+    With :math:`p = \min(1, \max(\text{step\_share}, \text{time\_share}))`, a decay over whichever
+    budget ends first:
+
+    .. math::
+
+        f_{\text{linear}} = 1 - p,\qquad f_{\text{cosine}} = \tfrac12 (1 + \cos \pi p),\qquad
+        f_{\text{constant}} = 1.
+
+    References
+    ----------
+    Li, Yumer & Ramanan, "Budgeted Training: Rethinking Deep Neural Network Training Under
+    Resource Constraints" (2020); Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm
+    Restarts" (2017), without restarts.
+
+    Examples
+    --------
     >>> lr_factor("linear", 30 / 40)
     0.25
     >>> lr_factor("linear", 0.1, time_share=0.5)  # the time budget ends first

@@ -69,6 +69,41 @@ class Task(Protocol):
 
 @dataclass
 class LoopState:
+    r"""Where a training run stands; saved in every checkpoint, so a resumed run continues from it.
+
+    Parameters
+    ----------
+    epoch : int, default 0
+        Index of the epoch in progress (= number of finished epochs).
+    batch : int, default 0
+        Next batch within that epoch.
+    step : int, default 0
+        Optimisation steps done.
+    samples : int, default 0
+        Training examples seen.
+    train_seconds : float, default 0.0
+        Time spent in training steps (excludes evaluation and saving).
+
+    See Also
+    --------
+    fit : the loop that advances it.
+
+    Notes
+    -----
+    With N examples and global batch B an epoch has :math:`\lceil N / B \rceil` batches, so
+    :math:`\text{step} = \text{epoch} \cdot \lceil N/B \rceil + \text{batch}` for a run without
+    a change of batch size.
+
+    References
+    ----------
+    The checkpoint format: `klvae.training.checkpoint`.
+
+    Examples
+    --------
+    >>> LoopState(epoch=2, step=20)
+    LoopState(epoch=2, batch=0, step=20, samples=0, train_seconds=0.0)
+    """
+
     epoch: int = 0  # index of the epoch in progress (= number of finished epochs)
     batch: int = 0  # next batch within that epoch
     step: int = 0  # optimisation steps done
@@ -78,17 +113,66 @@ class LoopState:
 
 @dataclass
 class FitResult:
+    """What `fit` returns: the final state, why training stopped, and the metrics of every epoch.
+
+    Parameters
+    ----------
+    state : LoopState
+        The loop's state at the end.
+    stopped : str
+        ``"completed"`` or ``"max_seconds"``.
+    records : list of dict, default []
+        The ``metrics.jsonl`` lines of the whole run (rank 0 only).
+
+    See Also
+    --------
+    fit : the loop.
+
+    Examples
+    --------
+    >>> FitResult(LoopState(epoch=3), "completed").records
+    []
+    """
+
     state: LoopState
     stopped: str  # "completed" or "max_seconds"
     records: list[dict] = field(default_factory=list)  # the metrics.jsonl lines of the whole run
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the message says where and which checkpoint is kept."""
+    """The loss became NaN or infinite; the message says where and which checkpoint is kept.
+
+    See Also
+    --------
+    fit : raises it at the first host sync that sees a non-finite loss.
+
+    Examples
+    --------
+    >>> issubclass(NonFiniteLossError, RuntimeError)
+    True
+    """
 
 
 class TrainingInterrupted(Exception):
-    """Training stopped on Ctrl-C or SIGTERM after saving a checkpoint to `self.checkpoint`."""
+    """Training stopped on Ctrl-C or SIGTERM after saving a checkpoint.
+
+    Parameters
+    ----------
+    checkpoint : pathlib.Path
+        The checkpoint written (``self.checkpoint``).
+    state : LoopState
+        The loop's state at the stop (``self.state``).
+
+    See Also
+    --------
+    fit : raises it; ``TrainConfig(resume=...)`` continues the run.
+
+    Examples
+    --------
+    >>> err = TrainingInterrupted(Path("run/checkpoint.safetensors"), LoopState(epoch=1, step=12))
+    >>> str(err)
+    'interrupted at epoch 2, step 12; checkpoint saved to run/checkpoint.safetensors'
+    """
 
     def __init__(self, checkpoint: Path, state: LoopState):
         super().__init__(f"interrupted at epoch {state.epoch + 1}, step {state.step}; checkpoint saved to {checkpoint}")

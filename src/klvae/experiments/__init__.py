@@ -3,7 +3,8 @@
 `gaussian_fits`: fit a Gaussian q to a target p by forward KL(p‖q) (the moment match) or reverse
 KL(q‖p) from several starts; the sweep of two modes pulled apart (mode covering vs mode seeking).
 `gradient_estimators`: the pathwise (reparameterized), score-function and baseline estimators of
-∂/∂θ E_{N(μ,σ²)}[f(x)], with their exact variances.
+∂/∂θ E_{N(μ,σ²)}[f(x)]; `gradient_theory`: the test costs, their exact gradients and the
+estimators' exact variances.
 """
 
 from klvae.experiments.gaussian_fits import (
@@ -15,18 +16,20 @@ from klvae.experiments.gaussian_fits import (
     reverse_kl_sweep,
 )
 from klvae.experiments.gradient_estimators import (
+    estimate_gradient,
+    pathwise_gradients,
+    sampling_blocks_gradients,
+    score_function_gradients,
+    variance_table,
+)
+from klvae.experiments.gradient_theory import (
     ESTIMATORS,
     Cost,
     analytic_gradient,
     cosine,
-    estimate_gradient,
     exact_variance,
     gaussian_bump,
-    pathwise_gradients,
     quadratic,
-    sampling_blocks_gradients,
-    score_function_gradients,
-    variance_table,
 )
 
 __all__ = [

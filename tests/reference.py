@@ -1,10 +1,23 @@
 """Builders of test data and the textbook formulas that several measure tests compare against."""
 
+import math
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy import integrate, optimize, stats
 
-__all__ = ["prob_rows", "rows", "rel_err", "seeds_kl_gaussian_multivariate"]
+__all__ = [
+    "prob_rows",
+    "rows",
+    "rel_err",
+    "seeds_kl_gaussian_multivariate",
+    "mix_logpdf",
+    "ref_reverse_kl",
+    "ref_forward_kl",
+    "ref_reverse_fit",
+    "ref_symmetric_fit",
+]
 
 
 def prob_rows(k_min=2, k_max=8, zeros=True):
@@ -40,3 +53,47 @@ def seeds_kl_gaussian_multivariate(mu1, cov1, mu2, cov2):
     diff = mu2 - mu1
     term3 = diff.T @ cov2_inv @ diff
     return 0.5 * (term1 - d + term2 + term3)
+
+
+# ----------------------------------------------------------------- Gaussian fits to ½N(−d, 1) + ½N(d, 1), by scipy
+
+
+def mix_logpdf(x, d, s=1.0):
+    return np.logaddexp(np.log(0.5) + stats.norm.logpdf(x, -d, s), np.log(0.5) + stats.norm.logpdf(x, d, s))
+
+
+def ref_reverse_kl(m, sd, d):
+    """KL(N(m, sd²) ‖ ½N(−d,1)+½N(d,1)) by scipy quad."""
+    f = lambda x: stats.norm.pdf(x, m, sd) * (stats.norm.logpdf(x, m, sd) - mix_logpdf(x, d))  # noqa: E731
+    return integrate.quad(f, m - 14 * sd, m + 14 * sd, limit=200, epsabs=1e-13)[0]
+
+
+def ref_forward_kl(m, sd, d):
+    f = lambda x: np.exp(mix_logpdf(x, d)) * (mix_logpdf(x, d) - stats.norm.logpdf(x, m, sd))  # noqa: E731
+    return integrate.quad(f, -d - 14, d + 14, points=sorted({-d, d, m}), limit=400, epsabs=1e-13)[0]
+
+
+_EPS = np.linspace(-12, 12, 4801)  # trapezoid rule in ε: exponentially accurate for these integrands
+_PHI = stats.norm.pdf(_EPS) * (_EPS[1] - _EPS[0])
+
+
+def ref_reverse_kl_fast(m, sd, d):
+    """The same KL as ref_reverse_kl, vectorized: −H(q) − E_q[log p] by the trapezoid rule in ε."""
+    return -0.5 * math.log(2 * math.pi * math.e * sd * sd) - float(_PHI @ mix_logpdf(m + sd * _EPS, d))
+
+
+def ref_reverse_fit(d, mean0, std0):
+    res = optimize.minimize(
+        lambda t: ref_reverse_kl_fast(t[0], math.exp(t[1]), d),
+        [mean0, math.log(std0)],
+        method="Nelder-Mead",
+        options=dict(xatol=1e-8, fatol=1e-13, maxiter=4000),
+    )
+    m, sd = res.x[0], math.exp(res.x[1])
+    return m, sd, ref_reverse_kl(m, sd, d)
+
+
+def ref_symmetric_fit(d):
+    res = optimize.minimize_scalar(lambda ls: ref_reverse_kl_fast(0.0, math.exp(ls), d), bracket=(0.0, 1.0), tol=1e-10)
+    sd = math.exp(res.x)
+    return sd, ref_reverse_kl(0.0, sd, d)

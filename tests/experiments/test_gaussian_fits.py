@@ -7,56 +7,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate, optimize, stats
+from scipy import optimize, stats
 
-from klvae.experiments.gaussian_fits import SweepRow, fit_forward, fit_reverse, reverse_kl_sweep
+from klvae.experiments.gaussian_fits import fit_forward, fit_reverse
 from klvae.measures.mixture import gaussian_mixture, kl_numerical, parse_mixture
+from reference import mix_logpdf, ref_forward_kl, ref_reverse_fit, ref_reverse_kl, ref_symmetric_fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-# ----------------------------------------------------------------- scipy references
-
-
-def mix_logpdf(x, d, s=1.0):
-    return np.logaddexp(np.log(0.5) + stats.norm.logpdf(x, -d, s), np.log(0.5) + stats.norm.logpdf(x, d, s))
-
-
-def ref_reverse_kl(m, sd, d):
-    """KL(N(m, sd²) ‖ ½N(−d,1)+½N(d,1)) by scipy quad."""
-    f = lambda x: stats.norm.pdf(x, m, sd) * (stats.norm.logpdf(x, m, sd) - mix_logpdf(x, d))  # noqa: E731
-    return integrate.quad(f, m - 14 * sd, m + 14 * sd, limit=200, epsabs=1e-13)[0]
-
-
-def ref_forward_kl(m, sd, d):
-    f = lambda x: np.exp(mix_logpdf(x, d)) * (mix_logpdf(x, d) - stats.norm.logpdf(x, m, sd))  # noqa: E731
-    return integrate.quad(f, -d - 14, d + 14, points=sorted({-d, d, m}), limit=400, epsabs=1e-13)[0]
-
-
-_EPS = np.linspace(-12, 12, 4801)  # trapezoid rule in ε: exponentially accurate for these integrands
-_PHI = stats.norm.pdf(_EPS) * (_EPS[1] - _EPS[0])
-
-
-def ref_reverse_kl_fast(m, sd, d):
-    """The same KL as ref_reverse_kl, vectorized: −H(q) − E_q[log p] by the trapezoid rule in ε."""
-    return -0.5 * math.log(2 * math.pi * math.e * sd * sd) - float(_PHI @ mix_logpdf(m + sd * _EPS, d))
-
-
-def ref_reverse_fit(d, mean0, std0):
-    res = optimize.minimize(
-        lambda t: ref_reverse_kl_fast(t[0], math.exp(t[1]), d),
-        [mean0, math.log(std0)],
-        method="Nelder-Mead",
-        options=dict(xatol=1e-8, fatol=1e-13, maxiter=4000),
-    )
-    m, sd = res.x[0], math.exp(res.x[1])
-    return m, sd, ref_reverse_kl(m, sd, d)
-
-
-def ref_symmetric_fit(d):
-    res = optimize.minimize_scalar(lambda ls: ref_reverse_kl_fast(0.0, math.exp(ls), d), bracket=(0.0, 1.0), tol=1e-10)
-    sd = math.exp(res.x)
-    return sd, ref_reverse_kl(0.0, sd, d)
 
 
 @pytest.fixture(scope="module")
@@ -159,41 +116,6 @@ def test_reverse_fit_2d_mc_on_a_product_target_matches_the_1d_optimum():
     assert fit.kl_reverse == pytest.approx(kl_ref, abs=5e-3)  # near-optimal q: KL is flat there
 
 
-# ----------------------------------------------------------------- sweep over separation
-
-
-def test_sweep_matches_scipy_at_d2_and_d4_and_finds_the_transition():
-    sweep = reverse_kl_sweep([2.0, 2.3, 2.6, 2.9, 4.0], bisections=6)
-    d2, d4 = 0, 4
-    s2, kl2 = ref_symmetric_fit(2.0)
-    assert s2 == pytest.approx(2.047, abs=1e-3)
-    assert sweep["best_mean"][d2] == pytest.approx(0.0, abs=1e-6)
-    assert sweep["best_std"][d2] == pytest.approx(s2, abs=1e-4)
-    assert sweep["best_kl"][d2] == pytest.approx(kl2, abs=1e-6)
-    assert sweep["off_mean"][d2] is None  # no off-centre optimum at d = 2
-    m4, s4, kl4 = ref_reverse_fit(4.0, 3.9, 1.0)
-    assert s4 == pytest.approx(1.001, abs=1e-3) and kl4 == pytest.approx(math.log(2), abs=1e-3)
-    assert sweep["best_mean"][d4] == pytest.approx(m4, abs=1e-4)
-    assert sweep["best_std"][d4] == pytest.approx(s4, abs=1e-4)
-    assert sweep["best_kl"][d4] == pytest.approx(kl4, abs=1e-6)
-    assert all(c > 0 for c in sweep["sym_curvature"])  # symmetric fit stays a local minimum
-    # the off-centre optimum exists from d ≈ 2.41 and wins from d ≈ 2.80 (grid step 0.3 / 2⁶)
-    assert 2.3 < sweep["d_appear"] < 2.6 and 2.6 < sweep["d_cross"] < 2.9
-    for d, branch_exists in ((2.38, False), (2.45, True)):
-        m, _, _ = ref_reverse_fit(d, 0.95 * d, 1.15)  # start near where the off-centre fit would be
-        assert (abs(m) > 1e-2) == branch_exists
-        assert (d > sweep["d_appear"]) == branch_exists
-    for d in (2.78, 2.82):
-        _, _, kl_off = ref_reverse_fit(d, d, 1.05)
-        _, kl_sym = ref_symmetric_fit(d)
-        assert (kl_off < kl_sym) == (d > sweep["d_cross"])
-    # named results, as scipy's: the keys read as attributes, the rows' fields are the keys
-    assert sweep.d_cross == sweep["d_cross"] and sweep.best_kl is sweep["best_kl"]
-    assert set(sweep) == {*SweepRow._fields, "d_appear", "d_cross"}
-    for best, sym, off in zip(sweep.best_kl, sweep.sym_kl, sweep.off_kl):
-        assert best == (sym if off is None else min(sym, off))  # the global optimum is the lower branch
-
-
 # ----------------------------------------------------------------- numerical KL
 
 
@@ -266,7 +188,5 @@ def test_errors_name_the_problem():
             torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64)
         )
         kl_numerical(mvn, mvn)
-    with pytest.raises(ValueError, match="separations must be at least two non-negative numbers"):
-        reverse_kl_sweep([1.0])
     with pytest.raises(ValueError, match="same number of components"):
         gaussian_mixture([0.5, 0.5], [0.0], [1.0, 1.0])

@@ -10,7 +10,6 @@ from scipy import integrate, stats
 from klvae.experiments.gradient_estimators import (
     estimate_gradient,
     pathwise_gradients,
-    sampling_blocks_gradients,
     score_function_gradients,
     variance_table,
 )
@@ -93,21 +92,6 @@ def test_a_baseline_lowers_the_score_function_variance_for_the_quadratic():
 
 
 # ----------------------------------------------------------------- .sample() blocks gradients
-
-
-def test_sample_blocks_gradients_and_rsample_lets_them_through():
-    demo = sampling_blocks_gradients(MU, SIGMA, seed=7)
-    assert demo["sample"]["requires_grad"] is False
-    assert demo["sample"]["grad_mu"] is None and demo["sample"]["grad_sigma"] is None
-    for how in ("rsample", "mu_plus_sigma_eps"):
-        z = demo[how]["z"]
-        eps = (z - MU) / SIGMA
-        assert demo[how]["requires_grad"] is True
-        assert demo[how]["grad_mu"] == pytest.approx(2 * z)  # d z²/dμ = 2z
-        assert demo[how]["grad_sigma"] == pytest.approx(2 * z * eps)  # d z²/dσ = 2z·ε
-    assert demo["sample"]["z"] == demo["rsample"]["z"]  # same seed, same draw
-    x = torch.distributions.Normal(torch.tensor(0.0, requires_grad=True), 1.0).sample()
-    assert x.grad_fn is None
 
 
 def test_variance_table_rows_and_values():

@@ -4,11 +4,19 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from klvae.experiments.gradient_theory import analytic_gradient, cosine, exact_variance, gaussian_bump, quadratic
+from klvae.experiments.gradient_theory import (
+    analytic_gradient,
+    cosine,
+    exact_variance,
+    gaussian_bump,
+    quadratic,
+    sampling_blocks_gradients,
+)
 
 MU, SIGMA = 1.0, 1.0
 
@@ -96,3 +104,18 @@ def test_pathwise_wins_for_the_quadratic_and_loses_for_bump_and_cosine():
     for cost, pathwise_wins in zip(COSTS, (True, False, False)):
         path, score = exact_variance("pathwise", cost, MU, SIGMA), exact_variance("score", cost, MU, SIGMA)
         assert bool((path < score).all()) == pathwise_wins, cost.name
+
+
+def test_sample_blocks_gradients_and_rsample_lets_them_through():
+    demo = sampling_blocks_gradients(MU, SIGMA, seed=7)
+    assert demo["sample"]["requires_grad"] is False
+    assert demo["sample"]["grad_mu"] is None and demo["sample"]["grad_sigma"] is None
+    for how in ("rsample", "mu_plus_sigma_eps"):
+        z = demo[how]["z"]
+        eps = (z - MU) / SIGMA
+        assert demo[how]["requires_grad"] is True
+        assert demo[how]["grad_mu"] == pytest.approx(2 * z)  # d z²/dμ = 2z
+        assert demo[how]["grad_sigma"] == pytest.approx(2 * z * eps)  # d z²/dσ = 2z·ε
+    assert demo["sample"]["z"] == demo["rsample"]["z"]  # same seed, same draw
+    x = torch.distributions.Normal(torch.tensor(0.0, requires_grad=True), 1.0).sample()
+    assert x.grad_fn is None

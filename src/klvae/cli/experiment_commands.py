@@ -66,7 +66,7 @@ def cmd_modes(args) -> int:
     import numpy as np
 
     from klvae._io import atomic_write_json
-    from klvae.experiments.gaussian_fits import reverse_kl_sweep
+    from klvae.experiments.mode_sweep import reverse_kl_sweep
     from klvae.figures.experiments import plot_modes_1d, plot_modes_2d, plot_sweep
     from klvae.measures.mixture import parse_mixture
 
@@ -156,7 +156,8 @@ def _fits(p, args):
 
 def cmd_estimators(args) -> int:
     from klvae._io import atomic_write_json
-    from klvae.experiments.gradient_estimators import sampling_blocks_gradients, variance_table
+    from klvae.experiments.gradient_estimators import variance_table
+    from klvae.experiments.gradient_theory import sampling_blocks_gradients
     from klvae.figures.experiments import plot_estimators
 
     if not args.sigma > 0:

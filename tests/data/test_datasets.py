@@ -1,5 +1,4 @@
 import gzip
-import math
 import struct
 from pathlib import Path
 
@@ -7,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from klvae.data.datasets import DATA_HELP, FASHION_MNIST_DIR, Dataset, load_dataset, mode_mixture, sample_mixture
+from klvae.data.datasets import DATA_HELP, FASHION_MNIST_DIR, Dataset, load_dataset
 from klvae.data.files import DataError
+from klvae.data.mixtures import mode_mixture
 
 # --------------------------------------------------------------------------- file builders
 
@@ -439,59 +439,6 @@ def test_data_help_names_every_spec_and_works_in_argparse():
     parser = argparse.ArgumentParser(prog="klvae")
     parser.add_argument("--data", default="digits", help=DATA_HELP)
     assert "fashion-mnist" in parser.format_help()  # no stray % in the help text
-
-
-# --------------------------------------------------------------------------- 2-D mixtures
-
-
-def test_ring8_means_are_eight_distinct_angles_on_the_unit_circle():
-    means, sigma = mode_mixture("ring8")
-    assert means.shape == (8, 2) and sigma == 0.01
-    np.testing.assert_allclose(torch.linalg.norm(means, dim=1).numpy(), 1.0, atol=1e-6)
-    angles = np.mod(np.arctan2(means[:, 1].numpy(), means[:, 0].numpy()), 2 * np.pi)
-    np.testing.assert_allclose(angles, 2 * np.pi * np.arange(8) / 8, atol=1e-6)
-    assert torch.pdist(means.double()).min() > 0.7  # 2 sin(π/8) ≈ 0.765: no repeated mode
-
-
-def test_grid25_means_are_the_grid():
-    means, sigma = mode_mixture("grid25")
-    assert means.shape == (25, 2) and sigma == 0.05
-    expected = {(float(a), float(b)) for a in (-4, -2, 0, 2, 4) for b in (-4, -2, 0, 2, 4)}
-    assert {tuple(m) for m in means.tolist()} == expected
-
-
-def test_mode_mixture_unknown_name():
-    with pytest.raises(ValueError, match=r"unknown mixture 'ring7'; expected 'ring8' or 'grid25'"):
-        mode_mixture("ring7")
-
-
-@pytest.mark.parametrize("name", ["ring8", "grid25"])
-def test_sample_mixture_std_labels_and_weights(name):
-    means, sigma = mode_mixture(name)
-    g = torch.Generator().manual_seed(3)
-    n = 40_000
-    x, labels = sample_mixture(means.double(), sigma, n, generator=g)
-    assert x.shape == (n, 2) and x.dtype == torch.float64 and labels.dtype == torch.int64
-    resid = x - means.double()[labels]
-    # The standard error of a sample std is σ/√(2n); allow 5 of them.
-    np.testing.assert_allclose(resid.std(dim=0).numpy(), sigma, rtol=5 / math.sqrt(2 * n))
-    assert abs(float(resid.mean())) < 5 * sigma / math.sqrt(2 * n)
-    nearest = torch.cdist(x, means.double()).argmin(dim=1)
-    assert torch.equal(nearest, labels)
-    counts = torch.bincount(labels, minlength=len(means)).double()
-    k = len(means)  # multinomial counts: sd √(n p (1−p)) with p = 1/k
-    assert (counts - n / k).abs().max() < 5 * math.sqrt(n / k * (1 - 1 / k))
-
-
-def test_sample_mixture_is_reproducible_with_a_generator():
-    means, sigma = mode_mixture("ring8")
-    a = sample_mixture(means, sigma, 10, torch.Generator().manual_seed(1))
-    b = sample_mixture(means, sigma, 10, torch.Generator().manual_seed(1))
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    with pytest.raises(ValueError, match=r"n must be non-negative, got -1"):
-        sample_mixture(means, sigma, -1)
-    with pytest.raises(ValueError, match=r"sigma > 0"):
-        sample_mixture(means, 0.0, 3)
 
 
 @pytest.mark.parametrize("name,k", [("ring8", 8), ("grid25", 25)])

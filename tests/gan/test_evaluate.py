@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from klvae.data.datasets import mode_mixture, sample_mixture
+from klvae.data.mixtures import mode_mixture, sample_mixture
 from klvae.gan.evaluate import classifier_scores, mode_coverage
 
 HQ_GAUSSIAN_2D = 1 - math.exp(-4.5)  # P(‖x − μ‖ ≤ 3σ) for a 2-D isotropic Gaussian: χ²₂ tail

@@ -1,7 +1,7 @@
 """The data layer: data sets by name or path, and readers that distrust files.
 
 `datasets`: `load_dataset(spec)` gives a `Dataset` of tensors: the bundled 8×8 digits, Fashion-MNIST
-from Debian's package, a folder of IDX files, an `.npz` file, or a synthetic 2-D mixture.
+from Debian's package, a folder of IDX files, an `.npz` file, or a synthetic 2-D mixture (`mixtures`).
 `files`: readers of IDX files, `.npy` headers and `.npz` members that check a file's header
 against its size before anything is inflated or allocated (`DataError` names the file and fault).
 
@@ -16,14 +16,13 @@ _EXPORTS = {
     "klvae.data.datasets": [
         "Dataset",
         "load_dataset",
-        "mode_mixture",
-        "sample_mixture",
         "DATA_HELP",
         "CLASS_NAMES",
         "DATASET_NAMES",
         "FASHION_MNIST_DIR",
     ],
     "klvae.data.files": ["DataError", "read_idx", "read_npy_header", "read_npz_member"],
+    "klvae.data.mixtures": ["mode_mixture", "sample_mixture"],
 }
 _LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -20,12 +20,11 @@ import numpy as np
 import torch
 
 from klvae.data.files import DataError, read_idx, read_npz_member
+from klvae.data.mixtures import mode_mixture, sample_mixture
 
 __all__ = [
     "Dataset",
     "load_dataset",
-    "mode_mixture",
-    "sample_mixture",
     "DATA_HELP",
     "CLASS_NAMES",
     "DATASET_NAMES",
@@ -67,10 +66,38 @@ DATA_HELP = (
 
 @dataclass(frozen=True)
 class Dataset:
-    """A train/test split held in memory as tensors.
+    r"""A train/test split held in memory as tensors.
 
-    Images are float32 in [0, 1] with shape (N, C, H, W); 2-D synthetic data is (N, 2)
-    float32 (not confined to [0, 1]). Labels are int64 (N,) or None.
+    Parameters
+    ----------
+    name : str
+        The data set's name.
+    x_train : torch.Tensor
+        Images (N, C, H, W), float32 in [0, 1], or 2-D points (N, 2) float32 (not confined to [0, 1]).
+    y_train : torch.Tensor or None
+        Labels (N,) int64, or None.
+    x_test : torch.Tensor
+        (M, C, H, W) or (M, 2).
+    y_test : torch.Tensor or None
+        (M,) int64, or None.
+
+    See Also
+    --------
+    load_dataset : the data sets by name or path.
+
+    Notes
+    -----
+    ``num_classes`` is :math:`1 + \max_i y_i` over both splits.
+
+    References
+    ----------
+    LeCun et al., "Gradient-Based Learning Applied to Document Recognition" (1998), the IDX format.
+
+    Examples
+    --------
+    >>> ds = Dataset("two", torch.zeros(3, 1, 2, 2), torch.tensor([0, 1, 1]), torch.zeros(1, 1, 2, 2), None)
+    >>> ds.image_shape, ds.is_image, ds.num_classes
+    ((1, 2, 2), True, 2)
     """
 
     name: str
@@ -277,51 +304,6 @@ def _load_npz(path: Path) -> Dataset:
 # --------------------------------------------------------------------------- 2-D mixtures
 
 
-def mode_mixture(name: str) -> tuple[torch.Tensor, float]:
-    """The means and common σ of a standard 2-D mode-coverage mixture (float32 means).
-
-    - ``ring8``: 8 means on the unit circle at angles 2πi/8, i = 0..7; σ = 0.01.
-    - ``grid25``: 25 means on the grid {−4, −2, 0, 2, 4}²; σ = 0.05.
-
-    Returns ``(means, sigma)`` with means of shape (K, 2). Reference: Lin et al., "PacGAN"
-    (2018), and Srivastava et al., "VEEGAN" (2017), section 5.1.
-
-    >>> means, sigma = mode_mixture("ring8")
-    >>> tuple(means.shape), sigma
-    ((8, 2), 0.01)
-    """
-    if name == "ring8":
-        angles = 2 * math.pi * torch.arange(8, dtype=torch.float64) / 8  # not linspace: no repeat
-        means = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)  # (8, 2)
-        return means.float(), 0.01
-    if name == "grid25":
-        ticks = torch.arange(-4.0, 5.0, 2.0)  # -4, -2, 0, 2, 4
-        return torch.cartesian_prod(ticks, ticks), 0.05  # (25, 2)
-    raise ValueError(f"unknown mixture {name!r}; expected 'ring8' or 'grid25'")
-
-
-def sample_mixture(
-    means: torch.Tensor, sigma: float, n: int, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw n points from the equal-weight mixture (1/K) Σ_k N(means[k], σ² I).
-
-    Returns ``(x, labels)``: x of shape (n, D) in the dtype of `means`, labels int64 (n,)
-    the mode each point came from.
-
-    >>> means, sigma = mode_mixture("grid25")
-    >>> x, k = sample_mixture(means, sigma, 4, torch.Generator().manual_seed(0))
-    >>> bool(((x - means[k]).abs() < 1).all())
-    True
-    """
-    if n < 0:
-        raise ValueError(f"n must be non-negative, got {n}")
-    if means.dim() != 2 or not sigma > 0:
-        raise ValueError(f"means must be (K, D) and sigma > 0, got {tuple(means.shape)} and {sigma}")
-    labels = torch.randint(len(means), (n,), generator=generator)  # (n,)
-    noise = torch.randn(n, means.shape[1], generator=generator, dtype=means.dtype)  # (n, D)
-    return means[labels] + sigma * noise, labels
-
-
 def _mixture(name: str, seed: int) -> Dataset:
     means, sigma = mode_mixture(name)
     g = torch.Generator().manual_seed(seed)
@@ -336,17 +318,46 @@ def _mixture(name: str, seed: int) -> Dataset:
 def load_dataset(spec: str = "digits", *, seed: int = 0) -> Dataset:
     """Load a data set by name or path (see `DATA_HELP`).
 
-    - ``digits``: scikit-learn's bundled 8×8 digits, pixels 0..16 scaled to [0, 1];
-      1437 train / 360 test images, the same split for every seed.
-    - ``fashion-mnist``: the IDX files of Debian's ``dataset-fashion-mnist`` package in
-      `FASHION_MNIST_DIR` (or ``$KLVAE_FASHION_MNIST_DIR``); 60000 / 10000 28×28 images.
-    - ``ring8``, ``grid25``: 100000 / 2500 points of the 2-D mixture, labels = mode index,
-      drawn with `seed`.
-    - a folder of MNIST-style IDX files, or an ``.npz`` with ``x_train``, ``x_test`` and
-      optionally ``y_train``, ``y_test`` (uint8 scaled by 1/255, float must lie in [0, 1]).
+    Parameters
+    ----------
+    spec : str, default "digits"
+        ``"digits"``: scikit-learn's bundled 8×8 digits, pixels 0..16 scaled to [0, 1], 1437 train
+        / 360 test images, the same split for every seed. ``"fashion-mnist"``: the IDX files of
+        Debian's ``dataset-fashion-mnist`` package in `FASHION_MNIST_DIR` (or
+        ``$KLVAE_FASHION_MNIST_DIR``), 60000 / 10000 28×28 images. ``"ring8"``, ``"grid25"``:
+        100000 / 2500 points of the 2-D mixture, labels = mode index. Or a folder of MNIST-style
+        IDX files, or an ``.npz`` with ``x_train``, ``x_test`` and optionally ``y_train``,
+        ``y_test`` (uint8 scaled by 1/255, float must lie in [0, 1]).
+    seed : int, default 0
+        Seeds the draws of the 2-D mixtures.
 
-    Raises `DataError` (a ValueError) naming the file and the fault.
+    Returns
+    -------
+    Dataset
+        The split, in memory.
 
+    Raises
+    ------
+    DataError
+        A ValueError naming the file and the fault: an unknown name, a missing or damaged file,
+        shapes or label counts that do not match, values outside [0, 1].
+
+    See Also
+    --------
+    klvae.data.read_idx : the IDX reader.
+    mode_mixture : the 2-D mixtures.
+
+    Notes
+    -----
+    uint8 pixels become :math:`x / 255` (the digits' 0..16 become :math:`x / 16`).
+
+    References
+    ----------
+    LeCun et al. (1998), the MNIST IDX format; Xiao, Rasul & Vollgraf, "Fashion-MNIST" (2017);
+    Alpaydin & Kaynak, the UCI optical digits (1998).
+
+    Examples
+    --------
     >>> ds = load_dataset("digits")
     >>> ds.image_shape, len(ds.x_train), len(ds.x_test), ds.num_classes
     ((1, 8, 8), 1437, 360, 10)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from klvae.data.datasets import mode_mixture
+from klvae.data.mixtures import mode_mixture
 from klvae.gan.model import GANConfig
 from klvae.runs.gan.finished import evaluate_gan_run, is_gan_run, load_generator, mode_means
 from klvae.runs.gan.job import train_gan

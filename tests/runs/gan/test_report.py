@@ -12,7 +12,7 @@ from matplotlib.image import imread
 from safetensors.torch import save_file
 
 import klvae.runs.gan.report as report
-from klvae.data.datasets import mode_mixture
+from klvae.data.mixtures import mode_mixture
 from klvae.gan.model import GANConfig
 from klvae.runs.gan.job import train_gan
 from klvae.training.config import TrainConfig

@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from klvae._io import check_tensors_fit, safetensors_header
-from klvae.data.datasets import load_dataset, mode_mixture
+from klvae.data.datasets import load_dataset
+from klvae.data.mixtures import mode_mixture
 from klvae.gan.evaluate import EVAL_SAMPLES, IMAGE_EVAL_SAMPLES
 from klvae.gan.model import GANConfig, Generator, build_gan
 from klvae.runs.folder import MODEL, read_config

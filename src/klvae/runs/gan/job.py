@@ -17,7 +17,8 @@ import torch
 from safetensors.torch import load_file
 
 from klvae._io import atomic_save_safetensors
-from klvae.data.datasets import Dataset, load_dataset, mode_mixture
+from klvae.data.datasets import Dataset, load_dataset
+from klvae.data.mixtures import mode_mixture
 from klvae.figures.charts import plot_points
 from klvae.figures.png import save_image_grid
 from klvae.gan.evaluate import (

@@ -66,7 +66,14 @@ numpydoc_attributes_as_param_list = False
 # form: a name without a summary, or whose Parameters section does not match its signature, fails
 # the build. The modules below are not yet in that form: napoleon renders them, unvalidated.
 NOT_VALIDATED = [
-    "klvae.measures",
+    # measures: these modules' docstrings are still in the Google form
+    "klvae.measures.discrete",
+    "klvae.measures.distribution_measures",
+    "klvae.measures.divergences",
+    "klvae.measures.mixture",
+    "klvae.measures.mmd",
+    "klvae.measures.sample_distances",
+    "klvae.measures.knn_estimators",
     "klvae.runs",
     "klvae.cli",
     "klvae.figures.experiments",

@@ -49,22 +49,45 @@ def _positive(p, q):
 
 
 def rel_entr(p, q):
-    """Relative entropy term p·log(p/q), elementwise (nats).
+    r"""Relative entropy term p·log(p/q), elementwise, in nats.
 
-        rel_entr(p, q) = p log(p/q) for p, q > 0;  0 for p = 0 ≤ q;  +inf otherwise
+    Same as ``scipy.special.rel_entr``, also where p/q overflows (1/5e-309 gives 709.9, not inf).
 
-    Σᵢ rel_entr(pᵢ, qᵢ) = KL(p‖q) for distributions p and q. Same as
-    ``scipy.special.rel_entr``, also where p/q overflows (1/5e-309 gives 709.9, not inf).
+    Parameters
+    ----------
+    p, q : array_like or torch.Tensor
+        Any shapes that broadcast; lists, NumPy or torch (any device, autograd kept).
 
-    Args:
-        p, q: any shapes that broadcast.
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        The broadcast shape, the inputs' kind; the gradient is (log(p/q) + 1, −p/q) inside the
+        domain and 0 at p = 0 (an entry without mass) or outside it.
 
-    Returns:
-        The broadcast shape; the gradient is (log(p/q) + 1, −p/q) inside the domain and 0 at
-        p = 0 (an entry without mass; the one-sided derivative in p is −∞) or outside it.
+    Raises
+    ------
+    ValueError
+        If the arguments do not broadcast or are not numbers.
 
-    Reference: Cover & Thomas (2006), eq. 2.26.
+    See Also
+    --------
+    kl_div : the non-negative term.
+    kl_divergence : the sum over an axis.
 
+    Notes
+    -----
+    .. math::
+
+        \operatorname{rel\_entr}(p, q) =
+        \begin{cases} p \log(p/q) & p, q > 0 \\ 0 & p = 0 \le q \\ +\infty & \text{otherwise,} \end{cases}
+        \qquad \sum_i \operatorname{rel\_entr}(p_i, q_i) = \mathrm{KL}(p \,\|\, q).
+
+    References
+    ----------
+    Cover & Thomas, *Elements of Information Theory* (2006), eq. 2.26.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> p, q = np.array([0.5, 0.5, 0.0]), np.array([0.25, 0.25, 0.5])
     >>> bool(rel_entr(p, q).sum() == np.log(2))  # KL(p‖q)
@@ -81,24 +104,48 @@ def rel_entr(p, q):
 
 
 def kl_div(p, q):
-    """Generalized KL term p·log(p/q) − p + q ≥ 0, elementwise (nats).
+    r"""Generalized KL term p·log(p/q) − p + q ≥ 0, elementwise, in nats.
 
-        kl_div(p, q) = p log(p/q) − p + q for p, q > 0;  q for p = 0 ≤ q;  +inf otherwise
+    Non-negative everywhere (zero only at p = q), so sums of it do not cancel; it is the term
+    `kl_divergence` sums.
 
-    Non-negative everywhere (zero only at p = q), so sums of it do not cancel; it is the
-    term `klvae.kl_divergence` sums. Evaluated as q·g(x), x = (p − q)/q,
-    g(x) = (1 + x) log1p(x) − x, with g's series where |x| is small: the value keeps its
-    relative accuracy as p → q, where scipy's ``kl_div`` returns rounding noise.
+    Parameters
+    ----------
+    p, q : array_like or torch.Tensor
+        Any shapes that broadcast; lists, NumPy or torch (any device, autograd kept).
 
-    Args:
-        p, q: any shapes that broadcast.
-
-    Returns:
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
         The broadcast shape; the gradient is (log(p/q), 1 − p/q) inside the domain, (0, 1) at
         p = 0 (an entry without mass) and 0 outside it.
 
-    Reference: Boyd & Vandenberghe (2004), *Convex Optimization*, example 3.19.
+    Raises
+    ------
+    ValueError
+        If the arguments do not broadcast or are not numbers.
 
+    See Also
+    --------
+    rel_entr : the plain term.
+
+    Notes
+    -----
+    .. math::
+
+        \operatorname{kl\_div}(p, q) =
+        \begin{cases} p \log(p/q) - p + q & p, q > 0 \\ q & p = 0 \le q \\ +\infty & \text{otherwise.} \end{cases}
+
+    Evaluated as :math:`q\, g(x)`, :math:`x = (p - q)/q`, :math:`g(x) = (1 + x)\log(1 + x) - x`,
+    with g's series where |x| is small: the value keeps its relative accuracy as p → q, where
+    scipy's ``kl_div`` returns rounding noise.
+
+    References
+    ----------
+    Boyd & Vandenberghe, *Convex Optimization* (2004), example 3.19.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> p, q = np.array([0.5, 0.2]), np.array([0.25, 0.4])
     >>> bool(np.allclose(kl_div(p, q) - rel_entr(p, q), q - p))
@@ -114,21 +161,43 @@ def kl_div(p, q):
 
 
 def entr(p):
-    """Entropy term −p·log p, elementwise (nats).
+    r"""Entropy term −p·log p, elementwise, in nats.
 
-        entr(p) = −p log p for p > 0;  0 for p = 0;  −inf for p < 0
+    Same as ``scipy.special.entr`` (and ``torch.special.entr``).
 
-    Σᵢ entr(pᵢ) = H(p). Same as ``scipy.special.entr`` (and ``torch.special.entr``).
+    Parameters
+    ----------
+    p : array_like or torch.Tensor
+        Any shape; lists, NumPy or torch.
 
-    Args:
-        p: any shape.
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        p's shape; the gradient is −(log p + 1) for p > 0 and 0 at p = 0 (an entry without mass
+        contributes none).
 
-    Returns:
-        p's shape; the gradient is −(log p + 1) for p > 0 and 0 at p = 0 (where the one-sided
-        derivative is +∞; an entry without mass contributes none).
+    Raises
+    ------
+    ValueError
+        If `p` is not numbers.
 
-    Reference: Cover & Thomas (2006), eq. 2.1.
+    See Also
+    --------
+    entropy : the sum over an axis.
 
+    Notes
+    -----
+    .. math::
+
+        \operatorname{entr}(p) = \begin{cases} -p \log p & p > 0 \\ 0 & p = 0 \\ -\infty & p < 0, \end{cases}
+        \qquad \sum_i \operatorname{entr}(p_i) = H(p).
+
+    References
+    ----------
+    Cover & Thomas, *Elements of Information Theory* (2006), eq. 2.1.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> bool(entr([0.5, 0.25, 0.25]).sum() == 1.5 * np.log(2))  # H = 1.5 bits
     True

@@ -49,31 +49,58 @@ def _sum_over(t: torch.Tensor, axis) -> torch.Tensor:
 
 
 def kl_normal(mu1, sigma1, mu2, sigma2, *, axis=None, validate: bool = True):
-    """KL(N(μ₁, σ₁²) ‖ N(μ₂, σ₂²)) in nats, elementwise, or summed over `axis`.
+    r"""KL(N(μ₁, σ₁²) ‖ N(μ₂, σ₂²)) in nats, elementwise, or summed over `axis`.
 
-    With r = σ₁/σ₂:
+    A product of independent normals (a diagonal Gaussian) is a sum of such terms: pass
+    ``axis=-1`` (or a tuple of axes) to sum over the event dimension.
 
-        KL = ½ (r² − 1 − 2 log r) + ½ ((μ₁ − μ₂)/σ₂)²
+    Parameters
+    ----------
+    mu1, sigma1 : array_like or torch.Tensor
+        Mean and standard deviation (σ > 0) of the first distribution.
+    mu2, sigma2 : array_like or torch.Tensor
+        Those of the second; all four broadcast against each other.
+    axis : int or tuple of int, optional
+        None (elementwise, the default) or the axis/axes to sum over.
+    validate : bool, default True
+        Check that σ is positive and finite and that nothing is NaN.
 
-    The first term is ½(e^x − 1 − x) ≥ 0 with x = 2 log r, evaluated without cancellation
-    (a series where |x| < 0.01), so the relative error stays below 1e-13 even when
-    σ₁ ≈ σ₂, where the textbook form ``log(σ₂/σ₁) + (σ₁² + Δμ²)/(2σ₂²) − ½`` loses every
-    digit. KL(p, p) is exactly 0. A product of independent normals (a diagonal Gaussian) is a sum of such
-    terms: pass ``axis=-1`` (or a tuple of axes) to sum over the event dimension.
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        The broadcast shape of the inputs, less `axis`; a tensor for tensor input.
 
-    Args:
-        mu1, sigma1, mu2, sigma2: means and standard deviations (σ > 0), broadcasting.
-        axis: None (elementwise, the default) or the axis/axes to sum over.
-        validate: check that σ is positive and finite and that nothing is NaN.
+    Raises
+    ------
+    ValueError
+        For σ ≤ 0 or infinite, NaN input, or shapes that do not broadcast.
 
-    Returns:
-        The broadcast shape of the inputs, less `axis`.
+    See Also
+    --------
+    kl_std_normal : the VAE's KL to N(0, I).
+    kl_mvn : full covariances.
 
-    Raises:
-        ValueError: σ ≤ 0 or infinite, NaN input, or shapes that do not broadcast.
+    Notes
+    -----
+    With :math:`r = \sigma_1/\sigma_2`,
 
-    Reference: Murphy (2012), §2.8.2; Kingma & Welling (2014), appendix B.
+    .. math::
 
+        \mathrm{KL} = \tfrac12 (r^2 - 1 - 2\log r) + \tfrac12 \Big(\frac{\mu_1 - \mu_2}{\sigma_2}\Big)^2 .
+
+    The first term is :math:`\tfrac12(e^x - 1 - x) \ge 0` with :math:`x = 2\log r`, evaluated
+    without cancellation (a series where |x| < 0.01), so the relative error stays below 1e-13
+    even when σ₁ ≈ σ₂, where the textbook form
+    :math:`\log(\sigma_2/\sigma_1) + (\sigma_1^2 + \Delta\mu^2)/(2\sigma_2^2) - \tfrac12` loses
+    every digit. KL(p, p) is exactly 0.
+
+    References
+    ----------
+    Murphy, *Machine Learning: A Probabilistic Perspective* (2012), §2.8.2; Kingma & Welling,
+    "Auto-Encoding Variational Bayes" (2014), appendix B.
+
+    Examples
+    --------
     >>> float(kl_normal(0.0, 1.0, 1.0, 2.0))  # log 2 + (1 + 1)/8 - 1/2
     0.4431471805599453
     >>> float(kl_normal([0.0, 1.0], [1.0, 1.0], 0.0, 1.0, axis=-1))  # a diagonal Gaussian
@@ -94,21 +121,49 @@ def kl_normal(mu1, sigma1, mu2, sigma2, *, axis=None, validate: bool = True):
 
 
 def kl_std_normal(mu, logvar, axis: int | tuple[int, ...] | None = -1, *, validate: bool = False):
-    """KL(N(μ, exp(logvar)) ‖ N(0, I)) in nats, summed over `axis`: the VAE's KL term.
+    r"""KL(N(μ, exp(logvar)) ‖ N(0, I)) in nats, summed over `axis`: the VAE's KL term.
 
-        KL = ½ Σ (μ² + σ² − log σ² − 1) = ½ Σ (μ² + expm1(log σ²) − log σ²)
+    One cheap expression, called every training step; ``expm1`` keeps the σ² − 1 part exact near
+    σ² = 1.
 
-    (Kingma & Welling 2014, appendix B.) One cheap expression, called every training
-    step; ``expm1`` keeps the σ² − 1 part exact near σ² = 1. With ``validate=True`` a NaN
-    result raises ValueError naming the input at fault (off by default for speed).
+    Parameters
+    ----------
+    mu : array_like or torch.Tensor
+        Encoder means, e.g. (B, D).
+    logvar : array_like or torch.Tensor
+        Encoder log σ², broadcasting against `mu`.
+    axis : int or tuple of int, optional
+        The event axis (or axes) to sum over, default -1; None keeps every element.
+    validate : bool, default False
+        Raise on a NaN result, naming the input at fault (off by default for speed).
 
-    Args:
-        mu, logvar: encoder outputs, e.g. (B, D), broadcasting.
-        axis: the event axis (or axes) to sum over; None keeps every element.
-
-    Returns:
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
         The broadcast shape less `axis`, e.g. (B,).
 
+    Raises
+    ------
+    ValueError
+        With `validate`, if the result is NaN.
+
+    See Also
+    --------
+    kl_normal : between any two normals.
+
+    Notes
+    -----
+    .. math::
+
+        \mathrm{KL} = \tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1)
+        = \tfrac12 \sum_j \big(\mu_j^2 + \operatorname{expm1}(\log \sigma_j^2) - \log \sigma_j^2\big).
+
+    References
+    ----------
+    Kingma & Welling, "Auto-Encoding Variational Bayes" (2014), appendix B.
+
+    Examples
+    --------
     >>> kl_std_normal([[0.0, 1.0]], [[0.0, 0.0]])  # ½ (0 + 1)
     array([0.5])
     """
@@ -123,17 +178,47 @@ def kl_std_normal(mu, logvar, axis: int | tuple[int, ...] | None = -1, *, valida
 
 
 def entropy_normal(sigma=None, *, logvar=None, axis=None, validate: bool = True):
-    """Differential entropy of N(μ, σ²) in nats, elementwise or summed over `axis`.
+    r"""Differential entropy of N(μ, σ²) in nats, elementwise or summed over `axis`.
 
-        H = ½ log(2πe σ²) = ½ (1 + log 2π) + log σ = ½ (1 + log 2π + logvar)
+    Give either `sigma` or `logvar`. Negative for σ < 1/√(2πe).
 
-    Give either `sigma` (σ > 0) or `logvar` = log σ². Negative for σ < 1/√(2πe).
+    Parameters
+    ----------
+    sigma : array_like or torch.Tensor, optional
+        Standard deviations, σ > 0.
+    logvar : array_like or torch.Tensor, optional
+        log σ², instead of `sigma`.
+    axis : int or tuple of int, optional
+        None (elementwise) or the axis/axes to sum over.
+    validate : bool, default True
+        Check that σ is positive and finite, or that logvar has no NaN.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
         The input's shape less `axis`.
 
-    Reference: Cover & Thomas, *Elements of Information Theory* (2006), example 8.1.2.
+    Raises
+    ------
+    TypeError
+        Unless exactly one of `sigma` and `logvar` is given.
+    ValueError
+        With `validate`, for σ ≤ 0 or infinite, or NaN.
 
+    See Also
+    --------
+    entropy_mvn : full covariances.
+
+    Notes
+    -----
+    .. math:: H = \tfrac12 \log(2\pi e \sigma^2) = \tfrac12 (1 + \log 2\pi) + \log \sigma.
+
+    References
+    ----------
+    Cover & Thomas, *Elements of Information Theory* (2006), example 8.1.2.
+
+    Examples
+    --------
     >>> round(float(entropy_normal(1.0)), 12)  # ½ log(2πe)
     1.418938533205
     >>> bool(entropy_normal(logvar=[0.0, 0.0], axis=-1) == 2 * entropy_normal(1.0))

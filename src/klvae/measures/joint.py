@@ -31,17 +31,43 @@ def _prepare_joint(pxy, normalize):
 
 
 def joint_entropy(pxy, *, base=None, normalize=False):
-    """Joint entropy H(X, Y) = −Σ_{x,y} p(x, y) log p(x, y) of a table over the last two axes.
+    r"""Joint entropy H(X, Y) of a probability table over its last two axes.
 
-    Args:
-        pxy: joint probabilities, shape (..., |X|, |Y|), summing to 1 over the last two axes.
-        base, normalize: as in :func:`entropy`.
+    Parameters
+    ----------
+    pxy : array_like or torch.Tensor
+        Joint probabilities, shape (..., |X|, |Y|) (X along axis -2, Y along axis -1), summing to 1
+        over the last two axes; lists, NumPy or torch.
+    base : float, optional
+        Logarithm base; None for nats (2: bits, 10: dits).
+    normalize : bool, default False
+        Rescale each table to sum to 1 instead of raising.
 
-    Returns:
-        The batch shape (...).
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        The batch shape (...); a tensor for tensor input.
 
-    Reference: Cover & Thomas (2006), eq. 2.8.
+    Raises
+    ------
+    ValueError
+        If `pxy` has fewer than two axes or an empty one, or is not a probability table (negative
+        entries, NaN, sums other than 1 without `normalize`).
 
+    See Also
+    --------
+    conditional_entropy, mutual_information
+
+    Notes
+    -----
+    .. math:: H(X, Y) = -\sum_{x, y} p(x, y) \log p(x, y).
+
+    References
+    ----------
+    Cover & Thomas, *Elements of Information Theory* (2006), eq. 2.8.
+
+    Examples
+    --------
     >>> float(joint_entropy([[0.25, 0.25], [0.25, 0.25]], base=2))
     2.0
     """
@@ -51,24 +77,53 @@ def joint_entropy(pxy, *, base=None, normalize=False):
 
 
 def conditional_entropy(pxy, *, given=-2, base=None, normalize=False):
-    """Conditional entropy H(Y | X) = −Σ_{x,y} p(x, y) log(p(x, y) / p(x)).
+    r"""Conditional entropy H(Y | X) (or H(X | Y)) of a probability table over its last two axes.
 
-    The table's axis -2 is X and axis -1 is Y. By default (``given=-2``) the result is
-    H(Y | X), conditioning on the row variable X; ``given=-1`` gives H(X | Y). Every term
-    is ≥ 0 (p(x, y) ≤ p(x)), so the result is never computed as H(X, Y) − H(X).
+    By default (``given=-2``) the result is H(Y | X), conditioning on the row variable X;
+    ``given=-1`` gives H(X | Y). Every term is ≥ 0 (p(x, y) ≤ p(x)), so the result is never
+    computed as H(X, Y) − H(X).
 
-    Args:
-        pxy: joint probabilities, shape (..., |X|, |Y|).
-        given: -2 (condition on X, the rows) or -1 (condition on Y, the columns).
-        base, normalize: as in :func:`entropy`.
+    Parameters
+    ----------
+    pxy : array_like or torch.Tensor
+        Joint probabilities, shape (..., |X|, |Y|) (X along axis -2, Y along axis -1), summing to 1
+        over the last two axes; lists, NumPy or torch.
+    given : int, default -2
+        -2 (condition on X, the rows) or -1 (condition on Y, the columns).
+    base : float, optional
+        Logarithm base; None for nats (2: bits, 10: dits).
+    normalize : bool, default False
+        Rescale each table to sum to 1 instead of raising.
 
-    Returns:
-        The batch shape (...).
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        The batch shape (...); a tensor for tensor input.
 
-    Reference: Cover & Thomas (2006), eq. 2.10.
+    Raises
+    ------
+    ValueError
+        If `given` is not -2 or -1, or `pxy` has fewer than two axes or an empty one, or is not a
+        probability table (negative entries, NaN, sums other than 1 without `normalize`).
 
+    See Also
+    --------
+    joint_entropy, mutual_information
+
+    Notes
+    -----
+    .. math:: H(Y \mid X) = -\sum_{x, y} p(x, y) \log \frac{p(x, y)}{p(x)} = H(X, Y) - H(X).
+
+    References
+    ----------
+    Cover & Thomas, *Elements of Information Theory* (2006), eq. 2.10.
+
+    Examples
+    --------
     >>> float(conditional_entropy([[0.5, 0.0], [0.25, 0.25]], base=2))  # H(Y|X) = ½·0 + ½·1
     0.5
+    >>> round(float(conditional_entropy([[0.5, 0.0], [0.25, 0.25]], given=-1, base=2)), 12)  # H(X|Y)
+    0.688721875541
     """
     if given not in (-2, -1):
         raise ValueError(f"given must be -2 (condition on X, the rows) or -1 (on Y, the columns), got {given!r}")
@@ -80,23 +135,51 @@ def conditional_entropy(pxy, *, given=-2, base=None, normalize=False):
 
 
 def mutual_information(pxy, *, base=None, normalize=False):
-    """Mutual information I(X; Y) = KL(p(x, y) ‖ p(x) p(y)) of a table over the last two axes.
+    r"""Mutual information I(X; Y) = KL(p(x, y) ‖ p(x) p(y)) of a table over its last two axes.
 
-    I(X; Y) = Σ_{x,y} p(x, y) log(p(x, y) / (p(x) p(y))) ≥ 0, zero exactly when X and Y
-    are independent (the table is an outer product). Computed with the same
-    non-negative-term KL as :func:`kl_divergence`, so near-independence keeps accuracy.
+    I(X; Y) ≥ 0, zero exactly when X and Y are independent (the table is an outer product).
+    Computed with the same non-negative-term KL as `kl_divergence`, so near-independence keeps
+    accuracy.
 
-    Args:
-        pxy: joint probabilities, shape (..., |X|, |Y|).
-        base, normalize: as in :func:`entropy`.
+    Parameters
+    ----------
+    pxy : array_like or torch.Tensor
+        Joint probabilities, shape (..., |X|, |Y|) (X along axis -2, Y along axis -1), summing to 1
+        over the last two axes; lists, NumPy or torch.
+    base : float, optional
+        Logarithm base; None for nats (2: bits, 10: dits).
+    normalize : bool, default False
+        Rescale each table to sum to 1 instead of raising.
 
-    Returns:
-        The batch shape (...).
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        The batch shape (...); a tensor for tensor input.
 
-    Reference: Cover & Thomas (2006), eq. 2.28.
+    Raises
+    ------
+    ValueError
+        If `pxy` has fewer than two axes or an empty one, or is not a probability table (negative
+        entries, NaN, sums other than 1 without `normalize`).
 
+    See Also
+    --------
+    kl_divergence, conditional_entropy
+
+    Notes
+    -----
+    .. math:: I(X; Y) = \sum_{x, y} p(x, y) \log \frac{p(x, y)}{p(x)\, p(y)} = H(Y) - H(Y \mid X).
+
+    References
+    ----------
+    Cover & Thomas, *Elements of Information Theory* (2006), eq. 2.28.
+
+    Examples
+    --------
     >>> round(float(mutual_information([[0.5, 0.0], [0.0, 0.5]], base=2)), 12)  # Y = X: one bit
     1.0
+    >>> float(mutual_information([[0.25, 0.25], [0.25, 0.25]]))  # independent
+    0.0
     """
     t, has_zero, torch_out = _prepare_joint(pxy, normalize)
     product = t.sum(-1, keepdim=True) * t.sum(-2, keepdim=True)  # p(x) p(y), (..., X, Y)

@@ -39,33 +39,62 @@ def _sq(x: torch.Tensor) -> torch.Tensor:
 def kl_lowrank_mvn(
     mu1, cov_factor1, cov_diag1, mu2, cov_factor2, cov_diag2, *, validate: bool = True, capacitance_trils=None
 ):
-    """KL(N(μ₁, W₁W₁ᵀ + D₁) ‖ N(μ₂, W₂W₂ᵀ + D₂)) in nats, in O(d r²).
+    r"""KL(N(μ₁, W₁W₁ᵀ + D₁) ‖ N(μ₂, W₂W₂ᵀ + D₂)) in nats, in O(d r²).
 
-    With ρ = D₁/D₂, A = D₂^{-½}W₂, C₂ = I + AᵀA = L₂L₂ᵀ, B = D₂^{-½}W₁, z = D₂^{-½}(μ₂ − μ₁)
-    and C₁ = L₁L₁ᵀ likewise for p:
+    Parameters
+    ----------
+    mu1 : array_like or torch.Tensor
+        Mean of the first distribution, (…, d).
+    cov_factor1 : array_like or torch.Tensor
+        Its W₁, (…, d, r₁).
+    cov_diag1 : array_like or torch.Tensor
+        Its D₁'s diagonal, (…, d), positive.
+    mu2, cov_factor2, cov_diag2 : array_like or torch.Tensor
+        The second's μ₂ (…, d), W₂ (…, d, r₂) and D₂ (…, d); the ranks may differ.
+    validate : bool, default True
+        Check for NaN and positive diagonals.
+    capacitance_trils : tuple of torch.Tensor, optional
+        (L₁, L₂), the Cholesky factors of C₁ and C₂ when the caller holds them already (torch's
+        ``LowRankMultivariateNormal`` computes them on construction); None to factor here.
 
-        2 KL = Σᵢ (ρᵢ − 1 − log ρᵢ) + ‖B‖² − ‖L₂⁻¹Aᵀ diag(√ρ)‖² − ‖L₂⁻¹AᵀB‖²
-               + ‖z‖² − ‖L₂⁻¹Aᵀz‖² + 2 Σ log diag L₂ − 2 Σ log diag L₁
-
-    (tr(Σ₂⁻¹Σ₁), the Mahalanobis term and the log-determinants by Woodbury and the matrix
-    determinant lemma). The diagonal part is summed without cancellation as in `kl_normal`;
-    the low-rank corrections are differences of O(r) terms, accurate to ~r·eps absolutely.
-    Exactly 0 where the two sides have equal parameters.
-
-    Args:
-        mu1, mu2: means (…, d).
-        cov_factor1, cov_factor2: W (…, d, r₁) and (…, d, r₂); the ranks may differ.
-        cov_diag1, cov_diag2: D's diagonal (…, d), positive.
-        validate: check for NaN and positive diagonals.
-        capacitance_trils: (L₁, L₂), the Cholesky factors of C₁ and C₂ when the caller holds
-            them already (torch's ``LowRankMultivariateNormal`` computes them on construction);
-            None to factor here.
-
-    Returns:
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
         The broadcast batch shape (…).
 
-    Reference: Petersen & Pedersen (2012), eqs. 24 and 156.
+    Raises
+    ------
+    ValueError
+        For a factor with fewer than two axes, shapes that do not fit, a non-positive diagonal
+        or NaN.
 
+    See Also
+    --------
+    kl_mvn : dense covariances.
+
+    Notes
+    -----
+    With ρ = D₁/D₂, A = D₂^{-½}W₂, C₂ = I + AᵀA = L₂L₂ᵀ, B = D₂^{-½}W₁, z = D₂^{-½}(μ₂ − μ₁) and
+    C₁ = L₁L₁ᵀ likewise for p:
+
+    .. math::
+
+        2\,\mathrm{KL} = \sum_i (\rho_i - 1 - \log \rho_i) + \lVert B\rVert^2
+        - \lVert L_2^{-1} A^\top \operatorname{diag}(\sqrt\rho)\rVert^2 - \lVert L_2^{-1} A^\top B\rVert^2
+        + \lVert z\rVert^2 - \lVert L_2^{-1} A^\top z\rVert^2 + 2\sum \log \operatorname{diag} L_2
+        - 2 \sum \log \operatorname{diag} L_1
+
+    (tr(Σ₂⁻¹Σ₁), the Mahalanobis term and the log-determinants by Woodbury and the matrix
+    determinant lemma). The diagonal part is summed without cancellation as in `kl_normal`; the
+    low-rank corrections are differences of O(r) terms, accurate to ~r·eps absolutely. Exactly 0
+    where the two sides have equal parameters.
+
+    References
+    ----------
+    Petersen & Pedersen, *The Matrix Cookbook* (2012), eqs. 24 and 156.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> w = np.array([[1.0], [2.0]]); d = np.array([0.5, 0.5])
     >>> got = kl_lowrank_mvn(np.zeros(2), w, d, np.ones(2), 2 * w, 2 * d)

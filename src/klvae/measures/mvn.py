@@ -172,43 +172,81 @@ def kl_mvn(
     cov_diag2=None,
     validate: bool = True,
 ):
-    """KL(N(μ₁, Σ₁) ‖ N(μ₂, Σ₂)) in nats for d-dimensional normals, batched.
+    r"""KL(N(μ₁, Σ₁) ‖ N(μ₂, Σ₂)) in nats for d-dimensional normals, batched.
 
-        KL = ½ [tr(Σ₂⁻¹Σ₁) + (μ₂ − μ₁)ᵀ Σ₂⁻¹ (μ₂ − μ₁) − d + log det Σ₂ − log det Σ₁]
+    Each Σ is given in exactly one form per side. Two low-rank sides cost O(d r²)
+    (`kl_lowrank_mvn`), one low-rank side is formed as a matrix; both ``var``: O(d); otherwise
+    O(d³) per batch element.
 
-    Each Σ is given in exactly one form per side: ``cov`` (Σ, (…, d, d)), ``scale_tril``
-    (its lower Cholesky factor L, Σ = L Lᵀ), ``precision`` (Σ⁻¹) or ``var`` (the diagonal
-    of a diagonal Σ, (…, d)), or ``cov_factor`` W (…, d, r) with ``cov_diag`` D (…, d) for
-    Σ = W Wᵀ + diag(D): two low-rank sides cost O(d r²) (`klvae.measures.lowrank.kl_lowrank_mvn`),
-    one low-rank side is formed as a matrix. With L₁, L₂ the Cholesky factors, M = L₂⁻¹L₁ is lower
-    triangular (a triangular solve), tr(Σ₂⁻¹Σ₁) = ‖M‖²_F and log det Σ₂ − log det Σ₁ =
-    −2 Σᵢ log Mᵢᵢ, so the KL is the sum of non-negative terms
+    Parameters
+    ----------
+    mu1 : array_like or torch.Tensor
+        Mean of the first distribution, (…, d).
+    cov1 : array_like or torch.Tensor, optional
+        Its covariance Σ₁, (…, d, d).
+    mu2 : array_like or torch.Tensor
+        Mean of the second, (…, d); required.
+    cov2 : array_like or torch.Tensor, optional
+        Its covariance Σ₂.
+    scale_tril1, scale_tril2 : array_like or torch.Tensor, optional
+        Lower Cholesky factors L (Σ = L Lᵀ), instead of the covariance.
+    precision1, precision2 : array_like or torch.Tensor, optional
+        Σ⁻¹, instead of the covariance.
+    var1, var2 : array_like or torch.Tensor, optional
+        The diagonal (…, d) of a diagonal Σ.
+    cov_factor1, cov_factor2 : array_like or torch.Tensor, optional
+        W (…, d, r) of Σ = W Wᵀ + diag(D), with `cov_diag1` / `cov_diag2`.
+    cov_diag1, cov_diag2 : array_like or torch.Tensor, optional
+        D (…, d), positive, with the factor.
+    validate : bool, default True
+        Check for NaN, symmetry (``cov``, ``precision``; tolerance √eps of the largest diagonal
+        entry), lower-triangular with positive diagonal (``scale_tril``), positive variances.
+        Positive definiteness is always checked.
 
-        KL = ½ Σᵢ (Mᵢᵢ² − 1 − 2 log Mᵢᵢ) + ½ Σ_{i>j} Mᵢⱼ² + ½ ‖L₂⁻¹(μ₂ − μ₁)‖²
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        The broadcast batch shape (…); batch dimensions broadcast across all arguments.
 
-    with the first evaluated as e^x − 1 − x, x = 2 log Mᵢᵢ, without cancellation. No
-    inverse and no determinant is formed, so d = 1000 is as accurate as d = 2. KL(p, p)
-    is exactly 0 when both sides are given in the same form with equal values (then
-    M = I is used as such); an infinite mean difference gives +inf, as in `kl_normal`. When both
-    sides are ``var`` the cost is O(d); otherwise O(d³) per batch element.
+    Raises
+    ------
+    ValueError
+        Naming the argument (and the batch index for matrices that are not symmetric or not
+        positive definite), or on shapes that do not match.
+    TypeError
+        Without `mu2`, or not exactly one covariance form per side.
 
-    Args:
-        mu1, mu2: means (…, d). cov/scale_tril/precision (…, d, d) or var (…, d) per
-            side. Batch dimensions (…) broadcast across all four arguments.
-        validate: check for NaN, symmetry (``cov``, ``precision``; tolerance √eps of the
-            largest diagonal entry), lower-triangular with positive diagonal
-            (``scale_tril``), positive variances. Positive definiteness is always checked.
+    See Also
+    --------
+    kl_normal : univariate and diagonal.
+    entropy_mvn : the entropy.
 
-    Returns:
-        The broadcast batch shape (…).
+    Notes
+    -----
+    .. math::
 
-    Raises:
-        ValueError naming the argument, and the batch index for matrices that are not
-        symmetric or not positive definite; on shapes that do not match.
-        TypeError: not exactly one covariance form per side.
+        \mathrm{KL} = \tfrac12 \big[\operatorname{tr}(\Sigma_2^{-1}\Sigma_1)
+        + (\mu_2 - \mu_1)^\top \Sigma_2^{-1} (\mu_2 - \mu_1) - d + \log\det\Sigma_2 - \log\det\Sigma_1\big].
 
-    Reference: Murphy (2012), §2.8.2; torch.distributions.kl for the Cholesky form.
+    With L₁, L₂ the Cholesky factors and M = L₂⁻¹L₁ (a triangular solve) it is the sum of
+    non-negative terms
 
+    .. math::
+
+        \mathrm{KL} = \tfrac12 \sum_i (M_{ii}^2 - 1 - 2\log M_{ii}) + \tfrac12 \sum_{i>j} M_{ij}^2
+        + \tfrac12 \lVert L_2^{-1}(\mu_2 - \mu_1)\rVert^2,
+
+    the first evaluated as :math:`e^x - 1 - x`, x = 2 log Mᵢᵢ, without cancellation: no inverse
+    and no determinant is formed, so d = 1000 is as accurate as d = 2. KL(p, p) is exactly 0 when
+    both sides are given in the same form with equal values.
+
+    References
+    ----------
+    Murphy, *Machine Learning: A Probabilistic Perspective* (2012), §2.8.2; torch.distributions.kl
+    for the Cholesky form.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> mu, cov = np.zeros(2), np.eye(2)
     >>> round(float(kl_mvn(mu, cov, mu + 1, 2 * cov)), 12)  # ½ [2/2 + 2/2 − 2 + 2 log 2]
@@ -294,18 +332,53 @@ def event_and_batch(names, ts, side1, side2) -> torch.Size:
 
 
 def entropy_mvn(cov=None, *, scale_tril=None, precision=None, var=None, validate: bool = True):
-    """Differential entropy of N(μ, Σ) in nats, batched over leading dimensions.
+    r"""Differential entropy of N(μ, Σ) in nats, batched over leading dimensions.
 
-        H = ½ d (1 + log 2π) + ½ log det Σ = ½ d (1 + log 2π) + Σᵢ log Lᵢᵢ
+    Give exactly one of `cov`, `scale_tril`, `precision` or `var`, as in `kl_mvn`.
 
-    with L the Cholesky factor of Σ (no determinant is formed). Give exactly one of
-    `cov`, `scale_tril`, `precision` (…, d, d) or `var` (…, d), as in :func:`kl_mvn`.
+    Parameters
+    ----------
+    cov : array_like or torch.Tensor, optional
+        Σ, (…, d, d).
+    scale_tril : array_like or torch.Tensor, optional
+        Its lower Cholesky factor L.
+    precision : array_like or torch.Tensor, optional
+        Σ⁻¹.
+    var : array_like or torch.Tensor, optional
+        The diagonal of a diagonal Σ, (…, d).
+    validate : bool, default True
+        The checks of `kl_mvn`.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
         The batch shape (…).
 
-    Reference: Cover & Thomas, *Elements of Information Theory* (2006), theorem 8.4.1.
+    Raises
+    ------
+    TypeError
+        Unless exactly one form is given.
+    ValueError
+        As `kl_mvn`, naming the argument.
 
+    See Also
+    --------
+    entropy_normal : univariate.
+
+    Notes
+    -----
+    With L the Cholesky factor of Σ (no determinant is formed):
+
+    .. math::
+
+        H = \tfrac12 d (1 + \log 2\pi) + \tfrac12 \log\det\Sigma = \tfrac12 d (1 + \log 2\pi) + \sum_i \log L_{ii}.
+
+    References
+    ----------
+    Cover & Thomas, *Elements of Information Theory* (2006), theorem 8.4.1.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> bool(np.isclose(entropy_mvn(np.eye(3) * 4.0), 1.5 * np.log(2 * np.pi * np.e * 4.0)))
     True

@@ -99,13 +99,44 @@ def renyi_closed(p, q, alpha: float):
 
 
 def bhattacharyya_distance(p, q) -> torch.Tensor:
-    """Bhattacharyya distance D_B(p, q) = −log ∫ √(p q) = ½ D_½(p‖q), nats, in closed form.
+    r"""Bhattacharyya distance D_B(p, q) = −log ∫ √(p q) = ½ D_½(p‖q), in nats, in closed form.
 
-    For the pairs of `renyi_closed` (Gaussians of any covariance, one exponential family,
-    Normal–Laplace, Uniforms, Independent of these); TypeError for another pair.
+    Parameters
+    ----------
+    p, q : torch.distributions.Distribution
+        A pair with a closed-form Rényi divergence: Gaussians of any covariance, one exponential
+        family, Normal–Laplace, Uniforms, or Independent of these.
 
-    Reference: Bhattacharyya (1943); Kailath (1967), "The divergence and Bhattacharyya distance measures".
+    Returns
+    -------
+    torch.Tensor
+        The broadcast batch shape.
 
+    Raises
+    ------
+    TypeError
+        For another pair.
+
+    See Also
+    --------
+    renyi_divergence : D_α for any α.
+    hellinger_distance : :math:`\sqrt{1 - e^{-D_B}}`.
+
+    Notes
+    -----
+    .. math::
+
+        D_B(p, q) = -\log \int \sqrt{p(x)\, q(x)}\, dx = \tfrac12 D_{1/2}(p \,\|\, q);
+
+    for unit-variance normals :math:`D_B = (\mu_1 - \mu_2)^2 / 8`.
+
+    References
+    ----------
+    Bhattacharyya (1943); Kailath, "The divergence and Bhattacharyya distance measures in signal
+    selection" (1967).
+
+    Examples
+    --------
     >>> n = lambda m: Normal(torch.tensor(m, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
     >>> float(bhattacharyya_distance(n(0.0), n(2.0)))  # (μ₁ − μ₂)²/8 for unit variances
     0.5

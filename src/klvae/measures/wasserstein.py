@@ -21,30 +21,53 @@ def _cdf_gap_integral(cdf_u, cdf_v, widths):
 
 
 def wasserstein_distance(u, v, support=None, *, axis=-1, normalize=False):
-    """1-D Wasserstein-1 distance between two histograms on a shared sorted support.
+    r"""1-D Wasserstein-1 distance between two histograms on a shared sorted support.
 
-    W1(u, v) = Σ_{i<K} |U_i − V_i| (x_{i+1} − x_i), with U, V the cumulative sums of the
-    weights u, v over the support points x_1 < … < x_K (the area between the two CDFs).
+    Unlike ``scipy.stats.wasserstein_distance(u_values, v_values, ...)``, which takes *sample
+    values* (with optional weights), this takes *histograms*: `u` and `v` are probability weights
+    over `support`. Passing histograms to scipy as values is a common mistake (scipy issue 9152);
+    ``scipy.stats.wasserstein_distance(x, x, u, v)`` is the scipy equivalent of
+    ``wasserstein_distance(u, v, x)``. For samples use `wasserstein_distance_samples`.
 
-    Unlike ``scipy.stats.wasserstein_distance(u_values, v_values, ...)``, which takes
-    *sample values* (with optional weights), this takes *histograms*: `u` and `v` are
-    probability weights over `support`. Passing histograms to scipy as values is a
-    common mistake (scipy issue 9152); ``scipy.stats.wasserstein_distance(x, x, u, v)``
-    is the scipy equivalent of ``wasserstein_distance(u, v, x)``. For samples use
-    :func:`wasserstein_distance_samples`.
+    Parameters
+    ----------
+    u, v : array_like or torch.Tensor
+        Weights, shape (..., K, ...) along `axis`; they broadcast.
+    support : array_like or torch.Tensor, optional
+        Increasing points x, shape (K,) or broadcastable to the weights; None means 0, 1, …, K − 1
+        (bin indices).
+    axis : int, default -1
+        The support axis.
+    normalize : bool, default False
+        Rescale the weights to sum to 1 instead of raising.
 
-    Args:
-        u, v: weights, shape (..., K, ...) along `axis`; they broadcast.
-        support: increasing points x, shape (K,) or broadcastable to the weights; None
-            means 0, 1, …, K − 1 (bin indices).
-        axis: the support axis.
-        normalize: rescale the weights to sum to 1 instead of raising.
-
-    Returns:
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
         The broadcast batch shape, in the units of `support`.
 
-    Reference: Villani (2009), *Optimal Transport*, remark 2.19 (1-D W1 as a CDF integral).
+    Raises
+    ------
+    ValueError
+        If the weights are not probabilities, or the support is not finite and strictly increasing.
 
+    See Also
+    --------
+    wasserstein_distance_samples : from samples.
+
+    Notes
+    -----
+    With U, V the cumulative sums of u, v over :math:`x_1 < \dots < x_K` (the area between the two
+    CDFs):
+
+    .. math:: W_1(u, v) = \sum_{i<K} |U_i - V_i|\, (x_{i+1} - x_i).
+
+    References
+    ----------
+    Villani, *Optimal Transport* (2009), remark 2.19.
+
+    Examples
+    --------
     >>> float(wasserstein_distance([1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 3.0]))
     3.0
     """
@@ -83,26 +106,51 @@ def _broadcast_support(tu, tv, tx, axis):
 
 
 def wasserstein_distance_samples(u_values, v_values, u_weights=None, v_weights=None, *, axis=-1):
-    """1-D Wasserstein-1 distance between two empirical distributions, optionally weighted.
+    r"""1-D Wasserstein-1 distance between two empirical distributions, optionally weighted.
 
-    W1 = ∫ |F_u(t) − F_v(t)| dt, evaluated exactly on the merged sorted samples, where F_u
-    puts mass u_weights[i] / Σ u_weights at u_values[i] (1/n each by default); the same
-    quantity as ``scipy.stats.wasserstein_distance(u_values, v_values, u_weights,
-    v_weights)``, batched over the other axes (which broadcast; the sample counts may
-    differ).
+    The same quantity as ``scipy.stats.wasserstein_distance(u_values, v_values, u_weights,
+    v_weights)``, batched over the other axes (which broadcast; the sample counts may differ).
 
-    Args:
-        u_values: samples, shape (..., n) along `axis`.
-        v_values: samples, shape (..., m) along `axis`.
-        u_weights, v_weights: non-negative finite weights of the samples, broadcastable to
-            `u_values` / `v_values`, with a positive sum; None for equal weights.
-        axis: the sample axis.
+    Parameters
+    ----------
+    u_values : array_like or torch.Tensor
+        Samples, shape (..., n) along `axis`.
+    v_values : array_like or torch.Tensor
+        Samples, shape (..., m) along `axis`.
+    u_weights, v_weights : array_like or torch.Tensor, optional
+        Non-negative finite weights of the samples, broadcastable to `u_values` / `v_values`, with
+        a positive sum; None for equal weights.
+    axis : int, default -1
+        The sample axis.
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
         The broadcast batch shape, in the units of the samples.
 
-    Reference: Ramdas, García Trillos & Cuturi (2017), "On Wasserstein two-sample testing", §2.
+    Raises
+    ------
+    ValueError
+        For scalars, an axis out of range, no samples, NaN or infinite values, or bad weights.
 
+    See Also
+    --------
+    wasserstein_distance : between histograms.
+
+    Notes
+    -----
+    .. math:: W_1 = \int |F_u(t) - F_v(t)|\, dt,
+
+    evaluated exactly on the merged sorted samples, F_u putting mass
+    u_weights[i] / Σ u_weights at u_values[i] (1/n each by default).
+
+    References
+    ----------
+    Ramdas, García Trillos & Cuturi, "On Wasserstein two-sample testing and related families of
+    nonparametric tests" (2017), §2.
+
+    Examples
+    --------
     >>> float(wasserstein_distance_samples([0.0, 1.0], [2.0, 3.0]))
     2.0
     >>> float(wasserstein_distance_samples([0.0, 1.0], [0.0], [1.0, 3.0]))  # ¾ of the mass moves by 1

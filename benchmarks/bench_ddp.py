@@ -51,7 +51,7 @@ def worker(out: str, data: str, hidden: str, epochs: int, threads: int) -> None:
 
     from klvae.runs.vae.job import train_vae
     from klvae.training import distributed
-    from klvae.training.loop import TrainConfig
+    from klvae.training.config import TrainConfig
     from klvae.vae import ELBOConfig, VAEConfig
 
     latent = 16 if hidden == "1024,512" else 8
@@ -147,8 +147,8 @@ def compile_cost(steps: int = 300) -> None:
 
     from klvae.data.datasets import load_dataset
     from klvae.runs.vae.task import VAETask
+    from klvae.training.config import TrainConfig
     from klvae.training.distributed import Shard, using_shard
-    from klvae.training.loop import TrainConfig
     from klvae.vae import VAE, ELBOConfig, VAEConfig
 
     torch.set_num_threads(1)

@@ -46,7 +46,7 @@ def _one(job: dict) -> dict:
     from klvae.gan.model import GANConfig
     from klvae.runs.gan.job import defaults as train_defaults
     from klvae.runs.gan.job import train_gan
-    from klvae.training.loop import TrainConfig
+    from klvae.training.config import TrainConfig
 
     torch.set_num_threads(1)
     settings = {"data": job["data"], **train_defaults(job["data"], job["loss"])}

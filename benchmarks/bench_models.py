@@ -41,8 +41,8 @@ from klvae.data.datasets import load_dataset
 from klvae.measures.elementwise import entr
 from klvae.runs.folder import EVAL, EVAL_PER_IMAGE, METRICS, PER_IMAGE, read_per_image
 from klvae.runs.vae.job import evaluate_run, train_vae
+from klvae.training.config import TrainConfig
 from klvae.training.hardware import cpu_has_bf16
-from klvae.training.loop import TrainConfig
 from klvae.vae import ELBOConfig, VAEConfig, paired_difference
 
 ROWS = {

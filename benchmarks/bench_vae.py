@@ -47,8 +47,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from klvae.cli import main as klvae_main
 from klvae.data.datasets import load_dataset
 from klvae.runs.vae.job import test_set, train_vae
+from klvae.training.config import TrainConfig
 from klvae.training.hardware import cpu_has_bf16, keep_freed_memory
-from klvae.training.loop import TrainConfig
 from klvae.vae import VAE, ELBOConfig, VAEConfig, evaluate_vae
 
 LAYERS = [(784, 400), (400, 20), (400, 20), (20, 400), (400, 784)]  # fc1, fc21, fc22, fc3, fc4 (in, out)

@@ -1,7 +1,7 @@
 """The learning-rate schedule of every task: one formula over the run's budget.
 
 The loop (`klvae.training.loop`) multiplies each optimizer group's initial rate by `lr_factor` before
-every step; the optimizer itself is built by `klvae.training.loop.adam` from `TrainConfig`.
+every step; the optimizer itself is built by `klvae.training.config.adam` from `TrainConfig`.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ log q(z|x) − log p(z) at the sampled z.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -216,6 +217,18 @@ class LatentPrior:
     ``encode``, ``config``, ``dtype`` and ``device``; `klvae.vae.TwoLayerVAE` overrides the
     methods for its top layer z2.
     """
+
+    if TYPE_CHECKING:  # what the model class gives
+        prior: VampPrior | None
+        config: Any
+
+        @property
+        def dtype(self) -> torch.dtype: ...
+
+        @property
+        def device(self) -> torch.device: ...
+
+        def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def prior_components(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The VampPrior's K components (μ_k, log σ²_k), the top layer's posterior at the pseudo-inputs.

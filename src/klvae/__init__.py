@@ -11,8 +11,9 @@ OpenMP waits before torch starts (`klvae.cli`). This lazy loading (here, in the 
 input never needs) is the one place where klvae imports inside a function.
 """
 
-from importlib import import_module
+from typing import Any
 
+from klvae._lazy import LazyExports
 from klvae._version import __version__
 
 # layer package -> the public names it gives this package, imported when one is first asked for
@@ -112,18 +113,14 @@ _EXPORTS = {
     ],
     "klvae.runs": ["train_vae", "evaluate_run", "train_gan"],
 }
-_LAZY = {name: package for package, names in _EXPORTS.items() for name in names}
+_LAZY = LazyExports(__name__, _EXPORTS, globals())
 
-__all__: list[str] = ["__version__", *_LAZY]
+__all__: list[str] = ["__version__", *_LAZY.names]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'klvae' has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    return _LAZY.load(name)
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return _LAZY.dir()

@@ -8,8 +8,9 @@ against its size before anything is inflated or allocated (`DataError` names the
 A name's module is imported on first use of the name, so reading a file with `files` starts no torch.
 """
 
-from importlib import import_module
 from typing import Any
+
+from klvae._lazy import LazyExports
 
 # module -> the public names it gives this package, imported when one is first asked for
 _EXPORTS = {
@@ -24,18 +25,14 @@ _EXPORTS = {
     "klvae.data.files": ["DataError", "read_idx", "read_npy_header", "read_npz_member"],
     "klvae.data.mixtures": ["mode_mixture", "sample_mixture"],
 }
-_LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
+_LAZY = LazyExports(__name__, _EXPORTS, globals())
 
-__all__: list[str] = list(_LAZY)
+__all__: list[str] = [*_LAZY.names]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'klvae.data' has no attribute {name!r}")
+    return _LAZY.load(name)
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return _LAZY.dir()

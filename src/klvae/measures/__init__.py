@@ -44,8 +44,9 @@ A name's module is imported on first use of the name (`_EXPORTS`), as in `klvae`
 this package imports neither torch nor SciPy.
 """
 
-from importlib import import_module
 from typing import Any
+
+from klvae._lazy import LazyExports
 
 # module -> the public names it gives this package, imported when one is first asked for, so that
 # `import klvae.measures` costs nothing and a NumPy measure need not start torch
@@ -92,18 +93,14 @@ _EXPORTS = {
     "klvae.measures.scipy_adapter": ["ScipyDistribution"],
     "klvae.measures.wasserstein": ["wasserstein_distance", "wasserstein_distance_samples"],
 }
-_LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
+_LAZY = LazyExports(__name__, _EXPORTS, globals())
 
-__all__: list[str] = list(_LAZY)
+__all__: list[str] = [*_LAZY.names]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'klvae.measures' has no attribute {name!r}")
+    return _LAZY.load(name)
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return _LAZY.dir()

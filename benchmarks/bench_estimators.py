@@ -152,6 +152,12 @@ def cases(before, quick: bool):
         ),
         ("energy_distance", 50, [1_000, 5_000, 10_000], {"klvae": lambda x, y: klvae.energy_distance(x, y)}),
         (
+            "energy_distance, 10⁶ random pairs",
+            5,
+            big,
+            {"klvae": lambda x, y: klvae.energy_distance(x, y, pairs=1_000_000)},
+        ),
+        (
             "sliced_wasserstein, p = 1",
             1,
             big,

@@ -127,6 +127,25 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
     assert grew_mb < 40, grew_mb
 
 
+def test_energy_from_random_pairs_converges_to_the_u_statistic():
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(200, 3)), rng.normal(size=(150, 3)) + 0.4
+    cdist = scipy.spatial.distance.cdist
+    u = 2 * cdist(x, y).mean() - cdist(x, x).sum() / (200 * 199) - cdist(y, y).sum() / (150 * 149)
+    err = [
+        np.mean([abs(float(energy_distance(x, y, pairs=b, seed=s, max_memory=20_000)) ** 2 - u) for s in range(8)])
+        for b in (1_000, 100_000)
+    ]
+    assert err[1] < err[0] / 4 and err[1] < 0.01, (err, u)  # Monte Carlo error ~ 1/√B
+    xt = torch.tensor(x, requires_grad=True)
+    energy_distance(xt, y, pairs=500).backward()
+    assert xt.grad is not None and torch.isfinite(xt.grad).all() and xt.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="pairs must be a positive integer, got 0"):
+        energy_distance(x, y, pairs=0)
+    with pytest.raises(ValueError, match="with pairs needs at least 2 samples on each side, got 1 and 150"):
+        energy_distance(x[:1], y, pairs=10)
+
+
 def test_errors_name_the_argument():
     with pytest.raises(ValueError, match=r"x and y must have the same shape \(equal sizes\)"):
         wasserstein_distance_nd(np.zeros((3, 2)), np.zeros((4, 2)))

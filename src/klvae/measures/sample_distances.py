@@ -1,7 +1,8 @@
 """Distances between two samples: energy distance, sliced and exact Wasserstein.
 
 - `energy_distance`: Székely's energy distance; O(N log N) in 1-D (sorted cumulative counts,
-  as scipy), O(N² d) in blocks of bounded memory in d > 1 (N = m + n);
+  as scipy), O(N² d) in blocks of bounded memory in d > 1 (N = m + n), or an incomplete
+  U-statistic from B random pairs in O(B d) for very large samples;
 - `sliced_wasserstein`: W_p averaged over seeded random 1-D projections, taken in chunks of
   projections so memory is O(N · chunk);
 - `wasserstein_distance_nd`: the exact W_p between two equal-size samples by an optimal
@@ -47,7 +48,28 @@ def _energy_1d(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 2 * (gap * (from_x.cumsum(0)[:-1] / m - (1 - from_x).cumsum(0)[:-1] / n) ** 2).sum()
 
 
-def energy_distance(x, y, *, max_memory=None):
+def _energy_pairs(a: torch.Tensor, b: torch.Tensor, pairs: int, seed: int, mem: int) -> torch.Tensor:
+    """The incomplete U-statistic of E²: each expectation a mean over `pairs` random pairs
+    (i, j) drawn with replacement, i ≠ j within a sample, in chunks of bounded memory."""
+    gen = torch.Generator().manual_seed(seed)
+    chunk = max(1, mem // (4 * a.shape[1] * a.element_size() + 16))
+
+    def mean_dist(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # p is q: pairs i ≠ j
+        total = p.new_zeros((), dtype=F64)
+        for s in range(0, pairs, chunk):
+            k = min(chunk, pairs - s)
+            i = torch.randint(p.shape[0], (k,), generator=gen)
+            if p is q:
+                j = (i + torch.randint(1, p.shape[0], (k,), generator=gen)) % p.shape[0]
+            else:
+                j = torch.randint(q.shape[0], (k,), generator=gen)
+            total = total + torch.linalg.vector_norm(p[i.to(p.device)] - q[j.to(p.device)], dim=1).sum(dtype=F64)
+        return total / pairs
+
+    return 2 * mean_dist(a, b) - mean_dist(a, a) - mean_dist(b, b)
+
+
+def energy_distance(x, y, *, max_memory=None, pairs: int | None = None, seed: int = 0):
     """Energy distance √(2 E‖X − Y‖ − E‖X − X′‖ − E‖Y − Y′‖) between two samples.
 
     Expectations are sample means over all pairs (V-statistics, i = j included), so in 1-D
@@ -56,9 +78,18 @@ def energy_distance(x, y, *, max_memory=None):
     pooled sample, O(N log N); in d > 1 from all pairwise distances in blocks of at most
     `max_memory` bytes (256 MiB by default), O(N² d) time and O(N d) memory.
 
+    For very large samples in d > 1, `pairs` = B gives an incomplete U-statistic instead: each
+    of the three expectations is a mean over B random pairs (drawn with a generator seeded
+    with `seed`; i ≠ j within a sample), O(B d) time. Its expectation over the draws is the
+    complete U-statistic (i = j left out, which differs from the V-statistic above by O(1/N)),
+    its Monte Carlo error of order 1/√B (Blom 1976; Janson 1984).
+
     Args:
-        x, y: samples (m, d) and (n, d), or (m,) and (n,); finite (else ValueError).
+        x, y: samples (m, d) and (n, d), or (m,) and (n,); finite (else ValueError); with
+            `pairs`, at least 2 each.
         max_memory: bytes of distance blocks held at once (d > 1).
+        pairs: B random pairs per expectation, or None (all pairs).
+        seed: seeds the pairs.
 
     Returns:
         A NumPy scalar in the input's floating dtype, or a 0-d tensor (autograd kept, on the
@@ -75,7 +106,12 @@ def energy_distance(x, y, *, max_memory=None):
     a, b = samples(x, y, names=("x", "y"))
     mem = budget(max_memory)
     m, n = a.shape[0], b.shape[0]
-    if a.shape[1] == 1:
+    if pairs is not None:
+        pairs = check_count(pairs, "pairs")
+        if m < 2 or n < 2:
+            raise ValueError(f"energy_distance with pairs needs at least 2 samples on each side, got {m} and {n}")
+        e2 = _energy_pairs(a, b, pairs, seed, mem)
+    elif a.shape[1] == 1:
         e2 = _energy_1d(a, b)
     else:
         ab = pair_sum(a, b, distances, mem, per_entry=3 * a.element_size())

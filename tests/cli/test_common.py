@@ -109,3 +109,12 @@ def test_run_training_turns_interruptions_and_divergence_into_exit_codes(tmp_pat
     assert run_training("train", diverged) == (1, None, None)
     assert capsys.readouterr().err.strip() == "klvae train: error: the loss is nan at step 3"
     assert run_training("train", lambda: ("r", {"a": 1})) == (0, "r", {"a": 1})
+
+
+def test_a_flag_file_gets_its_suffix_or_refuses_another():
+    from klvae.cli.common import UsageError, suffixed_path
+
+    assert str(suffixed_path("out/kl", ".png", "--plot", "the figure is a PNG")) == "out/kl.png"
+    assert str(suffixed_path("out/KL.PNG", ".png", "--plot", "the figure is a PNG")) == "out/KL.PNG"
+    with pytest.raises(UsageError, match=r"^--npz a\.csv: an archive; give a file name ending in \.npz$"):
+        suffixed_path("a.csv", ".npz", "--npz", "an archive")

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from klvae.cli.common import UsageError
 from klvae.cli.npz_output import NpzWriter, npz_path
 
 
@@ -36,5 +37,7 @@ def test_npz_path(text, want):
 
 
 def test_npz_path_refuses_another_suffix():
-    with pytest.raises(ValueError, match=r"--npz a\.png: the file is a NumPy \.npz archive"):
+    with pytest.raises(
+        UsageError, match=r"--npz a\.png: the file is a NumPy \.npz archive; give a file name ending in \.npz"
+    ):
         npz_path("a.png")

@@ -80,7 +80,7 @@ def test_the_grid_shows_the_first_samples_of_the_npz(run, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--npz", "s.csv"], "--npz s.csv: the file is a NumPy .npz archive; give a name ending in .npz"),
+        (["--npz", "s.csv"], "--npz s.csv: the file is a NumPy .npz archive; give a file name ending in .npz"),
         (["--png", "s.jpg"], "--png s.jpg: the grid is a PNG; give a file name ending in .png"),
         (["-n", "0"], "-n must be at least 1, got 0"),
     ],

@@ -17,6 +17,7 @@ __all__ = [
     "warn",
     "fixed",
     "check_resume_target",
+    "suffixed_path",
 ]
 
 DIGITS = 3  # decimals of a loss or a KL in nats as the commands print it: one precision everywhere
@@ -177,3 +178,14 @@ def run_training(command: str, train_fn, *args):
         print(f"klvae {command}: error: {err}", file=sys.stderr)
         return 1, None, None
     return 0, run_dir, metrics
+
+
+def suffixed_path(text: str, suffix: str, flag: str, what: str) -> Path:
+    """The file a flag names: a name ending in `suffix` (any case), or without a suffix (`suffix` is
+    added); another suffix is a UsageError saying what the file is (`what`)."""
+    path = Path(text)
+    if path.suffix.lower() == suffix:
+        return path
+    if path.suffix:
+        raise UsageError(f"{flag} {text}: {what}; give a file name ending in {suffix}")
+    return path.with_name(path.name + suffix)

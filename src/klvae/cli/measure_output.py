@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from klvae.cli.common import UsageError
+from klvae.cli.common import suffixed_path
 
 __all__ = ["with_unit", "mc_line", "result_lines", "png_path", "NO_UNIT"]
 
@@ -55,9 +55,4 @@ def result_lines(result, unit: str, closed: str = "closed form") -> list[str]:
 
 def png_path(text: str) -> Path:
     """The --plot file: a PNG, so a name ending in .png; a name without a suffix gets one."""
-    path = Path(text)
-    if path.suffix.lower() == ".png":
-        return path
-    if path.suffix:
-        raise UsageError(f"--plot {text}: the figure is a PNG; give a file name ending in .png")
-    return path.with_name(path.name + ".png")
+    return suffixed_path(text, ".png", "--plot", "the figure is a PNG")

@@ -26,17 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from klvae.cli.common import suffixed_path
+
 __all__ = ["NpzWriter", "npz_path"]
 
 
 def npz_path(text: str, flag: str = "--npz") -> Path:
     """The file a `--npz FILE` flag names: a name ending in .npz, or without a suffix (.npz is added)."""
-    path = Path(text)
-    if path.suffix.lower() == ".npz":
-        return path
-    if path.suffix:
-        raise ValueError(f"{flag} {text}: the file is a NumPy .npz archive; give a name ending in .npz")
-    return path.with_name(path.name + ".npz")
+    return suffixed_path(text, ".npz", flag, "the file is a NumPy .npz archive")
 
 
 class NpzWriter:

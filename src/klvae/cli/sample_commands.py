@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from klvae.cli.common import Deprecated, UsageError
+from klvae.cli.common import Deprecated, suffixed_path
 
 __all__ = ["register", "BATCH", "GRID_MAX", "POINTS_MAX"]
 
@@ -100,10 +100,7 @@ def _npz(text: str | None) -> Path | None:
 def _png(args, default: Path) -> Path | None:
     """The PNG to write: --png, else the default unless only --npz was asked for."""
     if args.png:
-        path = Path(args.png)
-        if path.suffix and path.suffix.lower() != ".png":
-            raise UsageError(f"--png {args.png}: the grid is a PNG; give a file name ending in .png")
-        return path
+        return suffixed_path(args.png, ".png", "--png", "the grid is a PNG")
     return None if args.npz else default
 
 

@@ -75,10 +75,11 @@ NOT_VALIDATED = [
     "klvae.measures.mmd",
     "klvae.measures.sample_distances",
     "klvae.measures.knn_estimators",
-    "klvae.runs",
-    "klvae.cli",
+    # runs: train_vae, evaluate_run and train_gan need their modules split before their numpydoc
+    # docstrings fit in 400 lines
+    "klvae.runs.vae.job",
+    "klvae.runs.gan.job",
     "klvae.figures.experiments",
-    "klvae._io",  # load_metrics_jsonl, given by klvae.figures
     # klvae.training.distributed: 13 public names whose numpydoc docstrings would take the module
     # past the 400-line limit; it needs a split first
     "klvae.training.distributed",

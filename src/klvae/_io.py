@@ -119,11 +119,31 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSON-lines log (metrics.jsonl): one JSON object per line, blank lines ignored.
+    """Read a JSON-lines log (``metrics.jsonl``): one JSON object per line, blank lines ignored.
 
     A last line that does not parse (a writer killed mid-line: a resume does not cover it) is
-    skipped; an unreadable line elsewhere raises ValueError naming the file and line number.
+    skipped.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The log to read.
+
+    Returns
+    -------
+    list of dict
+        One dict per line, in the file's order.
+
+    Raises
+    ------
+    ValueError
+        When a line other than the last is not valid JSON, or a line is not a JSON object; the
+        message names the file and the line number.
+    FileNotFoundError
+        When `path` does not exist.
+
+    Examples
+    --------
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "m.jsonl"
     >>> _ = p.write_text('{"epoch": 1}\\n{"epoch": 2}\\n{"epo')

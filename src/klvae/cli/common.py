@@ -29,7 +29,14 @@ def fixed(value: float, digits: int = DIGITS) -> str:
 
 
 class UsageError(Exception):
-    """An error caused by the user's input: printed without a traceback, exit code 2."""
+    """An error caused by the user's input: `klvae.cli.main` prints it in one line, without a
+    traceback, and returns exit code 2.
+
+    Examples
+    --------
+    >>> str(UsageError("--k must be at least 1"))
+    '--k must be at least 1'
+    """
 
 
 def warn(command: str, message: str) -> None:

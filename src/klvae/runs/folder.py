@@ -223,7 +223,21 @@ def train_dict(train: TrainConfig) -> dict:
 
 
 class EvaluationInterrupted(Exception):
-    """Ctrl-C after training, while the run was evaluated: the model is saved, the metrics are not."""
+    """Ctrl-C after training, while the run was evaluated: the model is saved, the metrics are not.
+
+    Parameters
+    ----------
+    run_dir : str or pathlib.Path
+        The run folder; the message says how to evaluate it (``klvae eval RUN``).
+
+    Examples
+    --------
+    >>> err = EvaluationInterrupted("runs/a")
+    >>> err.run_dir
+    PosixPath('runs/a')
+    >>> str(err).endswith("klvae eval runs/a")
+    True
+    """
 
     def __init__(self, run_dir: Path):
         super().__init__(

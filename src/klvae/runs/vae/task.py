@@ -33,7 +33,54 @@ class VAETask:
     """The VAE as a `klvae.training.loop.Task`: one module, one Adam, one ELBO step per batch.
 
     The binarization and ε draws come from `klvae.training.distributed.current_shard()`: the same
-    numbers for each example whatever the number of processes.
+    numbers for each example whatever the number of processes. After each epoch, `end_epoch`
+    returns the validation ELBO and its two terms (nothing without a validation set) and keeps a
+    picture of 8 samples and 8 reconstructions for the report.
+
+    Parameters
+    ----------
+    model : klvae.vae.VAE
+        The model trained.
+    objective : klvae.vae.ELBOConfig
+        The objective: ELBO, β-VAE, IWAE, free bits, binarization of the data.
+    train : klvae.training.TrainConfig
+        The optimizer's settings (Adam: `lr`, `adam_beta1` and `adam_beta2` set) and the number
+        of epochs (the report's strip: 8 epochs evenly spaced over the run).
+    x_val : torch.Tensor
+        The validation images, (N, C, H, W); N = 0 for none (the caller then sets `x_show`,
+        the 8 images the strip reconstructs, to training images).
+    y_val : torch.Tensor, optional
+        Their labels, for a conditional model.
+    n_data : int
+        The number of training examples (the objectives that scale a term by the data size).
+
+    See Also
+    --------
+    klvae.training.fit : the loop that calls `train_step` and `end_epoch`.
+
+    Notes
+    -----
+    Each step minimizes the objective's loss of a batch, for the ELBO
+
+    .. math:: -\\mathbb E_{q(z|x)}[\\log p(x|z)] + \\beta\\,\\mathrm{KL}(q(z|x) \\,\\|\\, p(z)),
+
+    averaged over the batch, with ε drawn per example for the reparameterized z = μ + σ ε.
+
+    Examples
+    --------
+    >>> from klvae.training import TrainConfig
+    >>> from klvae.vae import ELBOConfig, VAEConfig, build_model
+    >>> _ = torch.manual_seed(0)
+    >>> model = build_model(VAEConfig(hidden=(16,), latent_dim=2, image_shape=(1, 4, 4)))
+    >>> x = torch.rand(10, 1, 4, 4)
+    >>> train = TrainConfig(epochs=1, lr=1e-3, adam_beta1=0.9, adam_beta2=0.999)
+    >>> task = VAETask(model, ELBOConfig(), train, x_val=x)
+    >>> sorted(task.train_step(x, None, step=0, epoch=1))
+    ['kl', 'loss', 'recon']
+    >>> sorted(task.end_epoch(1))
+    ['val_elbo', 'val_kl', 'val_recon']
+    >>> tuple(task.snapshots[1].shape)  # 8 samples, 8 reconstructions
+    (16, 1, 4, 4)
     """
 
     def __init__(

@@ -367,8 +367,8 @@ def resolve_short_names(app, env, node, contnode):
         return None
     parts = target.split(".")
     candidates = []
-    if len(parts) == 2 and parts[1] in klvae._LAZY:
-        candidates.append(f"{klvae._LAZY[parts[1]]}.{parts[1]}")
+    if len(parts) == 2 and parts[1] in klvae._LAZY.where:
+        candidates.append(f"{klvae._LAZY.where[parts[1]]}.{parts[1]}")
     if len(parts) >= 4:  # klvae.<layer>.<module>.<Name>[.<member>]
         candidates += [".".join(parts[:2] + parts[k:]) for k in range(3, len(parts))]
     domain = env.get_domain("py")

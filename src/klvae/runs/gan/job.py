@@ -29,8 +29,7 @@ from klvae.gan.evaluate import (
     sample_fixed,
     train_classifier,
 )
-from klvae.gan.model import Classifier, GANConfig, build_gan, pack, save_classifier, save_gan
-from klvae.gan.objective import critic_loss, discriminator_loss, generator_loss, gradient_penalty
+from klvae.gan.model import Classifier, GANConfig, build_gan, save_classifier, save_gan
 from klvae.runs.folder import (
     CONFIG,
     MODEL,
@@ -44,14 +43,15 @@ from klvae.runs.folder import (
     write_metrics,
 )
 from klvae.runs.gan.report import write_figures_and_report
+from klvae.runs.gan.task import GANTask
 from klvae.runs.summary import command_line, startup_line
 from klvae.training import distributed
-from klvae.training.config import TrainConfig, adam
+from klvae.training.config import TrainConfig
 from klvae.training.hardware import default_threads, resolve_device, torch_threads
 from klvae.training.loop import fit
 from klvae.training.tensorboard import TensorBoardLogger, require_tensorboard
 
-__all__ = ["GANTask", "Evaluator", "train_gan", "read_run_config", "load_classifier", "defaults", "MIXTURES"]
+__all__ = ["Evaluator", "train_gan", "read_run_config", "load_classifier", "defaults", "MIXTURES"]
 
 MIXTURES = ("ring8", "grid25")
 
@@ -70,92 +70,6 @@ def defaults(data: str, loss: str = "nonsaturating") -> dict:
     if key == "digits":
         return {"epochs": 60, "batch_size": 32, "lr": 2e-4, **betas}
     return {"epochs": 10, "batch_size": 64, "lr": 2e-4, **betas}
-
-
-class GANTask:
-    """The GAN as a `klvae.training.loop.Task`: G and D, one Adam each.
-
-    Each loop step is one discriminator (critic) update on a real batch; every `n_critic`-th
-    step also updates the generator. Both optimizers follow the loop's learning-rate schedule.
-    Returns d_loss (= −V(D, G) on the batch, except for wasserstein), g_loss (the generator's
-    loss on the step's fake batch) and, for wasserstein, `w_estimate` = E f(x) − E f(G(z)).
-    """
-
-    def __init__(self, generator, discriminator, config: GANConfig, train: TrainConfig, evaluate):
-        self.generator, self.discriminator, self.config = generator, discriminator, config
-        # each update as ONE module call, so DDP (under torchrun) synchronises what it trains
-        self.d_step = distributed.wrap(_DiscriminatorLoss(discriminator, config), compile=train.compile)
-        self.g_step = distributed.wrap(_GeneratorLoss(generator, discriminator, config), compile=train.compile)
-        self.evaluate = evaluate
-        device = next(generator.parameters()).device
-        self.modules: dict[str, torch.nn.Module] = {"generator": generator, "discriminator": discriminator}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {
-            "generator": adam(generator.parameters(), train, device),
-            "discriminator": adam(discriminator.parameters(), train, device),
-        }
-
-    def train_step(self, x, y, step, epoch):
-        cfg, G = self.config, self.generator
-        m, wgan = cfg.pack, cfg.loss == "wasserstein"
-        need = max(m, 2)  # one pack, and two samples for G's batch normalization
-        if len(x) < need:  # an epoch's last batch can be smaller: reuse its samples
-            x = x[torch.arange(need, device=x.device) % len(x)]
-        real = pack(x, m)  # (B/m, m, *shape)
-        n = real.shape[0] * m
-        with torch.no_grad():
-            fake = pack(G.sample(n), m)  # (B/m, m, *shape)
-        d_loss, l_real, l_fake = self.d_step(real, fake)  # l_real, l_fake: (B/m,) each
-        opt_d = self.optimizers["discriminator"]
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        out = {"d_loss": d_loss.detach()}
-        if (step + 1) % cfg.n_critic == 0:
-            g_loss = self.g_step(n)
-            opt_g = self.optimizers["generator"]
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            out["g_loss"] = g_loss.detach()
-        else:
-            out["g_loss"] = generator_loss(l_fake.detach(), cfg.loss)
-        if wgan:  # (for the other losses d_loss = −V(D, G) already)
-            out["w_estimate"] = -critic_loss(l_real, l_fake).detach()
-        return out
-
-    @torch.no_grad()
-    def end_epoch(self, epoch: int) -> dict[str, float]:
-        return self.evaluate(self.generator, epoch)
-
-
-class _DiscriminatorLoss(torch.nn.Module):
-    """D's loss on a real and a fake batch (with the gradient penalty for wasserstein)."""
-
-    def __init__(self, discriminator, config: GANConfig):
-        super().__init__()
-        self.discriminator, self.config = discriminator, config
-
-    def forward(self, real: torch.Tensor, fake: torch.Tensor):
-        D, cfg = self.discriminator, self.config
-        l_real, l_fake = D(real), D(fake)  # (B/m,) each
-        if cfg.loss == "wasserstein":
-            loss = critic_loss(l_real, l_fake) + gradient_penalty(D, real, fake, weight=cfg.gp_weight)
-        else:
-            loss = discriminator_loss(l_real, l_fake)
-        return loss, l_real, l_fake
-
-
-class _GeneratorLoss(torch.nn.Module):
-    """G's loss on n fresh samples; D is held outside the module's parameters (DDP syncs G's only)."""
-
-    def __init__(self, generator, discriminator, config: GANConfig):
-        super().__init__()
-        self.generator, self.config = generator, config
-        self._discriminator = (discriminator,)  # a tuple: not registered as a submodule
-
-    def forward(self, n: int) -> torch.Tensor:
-        fake = pack(self.generator.sample(n), self.config.pack)
-        return generator_loss(self._discriminator[0](fake), self.config.loss)
 
 
 class Evaluator:

@@ -146,22 +146,66 @@ def train_gan(
     tensorboard: bool = False,
     command: str | None = None,
 ) -> tuple[Path, dict]:
-    """Train a GAN on `train.data`, evaluate it and write the run folder; returns (folder, metrics).
+    """Train a GAN on `train.data`, evaluate it and write the run folder.
 
     2-D mixtures (ring8, grid25, drawn with `train.seed`) get mode coverage (modes,
     high_quality, reverse_kl) on 2500 samples; labelled images get class_kl and confidence from
-    a classifier trained here (not FID). With `train.resume` set, continues that run from its
-    checkpoint: the run's config.json is used, except for the fields in RESUME_OVERRIDES
-    (epochs, max_seconds, device, log_every, threads, ckpt_steps, compile), which come from
-    `train`; `gan` is then ignored. A resume with more epochs stretches the learning-rate decay
-    to the new end. The caller's configs are not modified.
+    a classifier trained here (not FID). Under torchrun every process calls this (DDP on D's and
+    G's updates; see `klvae.training.distributed`); rank 0 evaluates and writes the folder. After
+    a torchrun restart a run whose folder holds a checkpoint resumes from it. The GAN matches one
+    process in distribution, not exactly: z is drawn per rank and G's batch normalization uses
+    each rank's shard. The caller's configs are not modified.
 
-    Under torchrun every process calls this (DDP on D's and G's updates; see
-    `klvae.training.distributed`); rank 0 evaluates and writes the folder, the other ranks return {} as
-    metrics. After a torchrun restart a run whose folder holds a checkpoint resumes from it.
-    The GAN matches one process in distribution, not exactly: z is drawn per rank and G's
-    batch normalization uses each rank's shard. `log` prints a start-up line; `tensorboard` writes
-    TensorBoard logs into RUN/tensorboard; `command` is the command line the report shows.
+    Parameters
+    ----------
+    gan : klvae.gan.GANConfig or None
+        The networks and the loss; ignored (None allowed) when resuming.
+    train : klvae.training.TrainConfig
+        The data, the loop's settings and the folder (`out`). With `resume` set, continues that
+        run from its checkpoint with its config.json, except for the fields in
+        `RESUME_OVERRIDES` (epochs, max_seconds, device, log_every, threads, ckpt_steps,
+        compile), which come from `train`; more epochs stretch the learning-rate decay to the new
+        end.
+    hooks : sequence of callable
+        ``hook(task, state)`` after each step (`klvae.training.fit`).
+    figures : bool
+        Draw the figures and report.html.
+    log : bool
+        Print a start-up line.
+    tensorboard : bool
+        Write TensorBoard logs into RUN/tensorboard.
+    command : str, optional
+        The command line the report shows; None: this process's.
+
+    Returns
+    -------
+    folder : pathlib.Path
+        The run folder.
+    metrics : dict
+        What metrics.json holds; {} on the ranks other than 0.
+
+    Raises
+    ------
+    ValueError
+        For unknown data, 2-D data other than ring8 and grid25, a batch smaller than a pack, a
+        folder that holds another run or is in use, or a damaged run config.
+    FileNotFoundError
+        When resuming a folder that does not exist or holds no checkpoint.
+    klvae.training.TrainingInterrupted
+        On Ctrl-C or SIGTERM during training, after the checkpoint is saved.
+    klvae.runs.EvaluationInterrupted
+        On Ctrl-C during the final evaluation (the model is saved).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from klvae.gan import GANConfig
+    >>> from klvae.training import TrainConfig
+    >>> train = TrainConfig(data="ring8", epochs=1, batch_size=10000, out=tempfile.mkdtemp(), threads=1)
+    >>> small = GANConfig(g_hidden=16, d_hidden=16, g_layers=2, d_layers=2)
+    >>> folder, metrics = train_gan(small, train, figures=False)
+    >>> (folder / "model.safetensors").exists(), metrics["epochs"]
+    (True, 1)
     """
     if tensorboard:
         require_tensorboard()  # before any work: a missing extra is a one-line error

@@ -40,7 +40,8 @@ import torch
 from klvae.data.datasets import load_dataset
 from klvae.measures.elementwise import entr
 from klvae.runs.folder import EVAL, EVAL_PER_IMAGE, METRICS, PER_IMAGE, read_per_image
-from klvae.runs.vae.job import evaluate_run, train_vae
+from klvae.runs.vae.finished import evaluate_run
+from klvae.runs.vae.job import train_vae
 from klvae.training.config import TrainConfig
 from klvae.training.hardware import cpu_has_bf16
 from klvae.vae import ELBOConfig, VAEConfig, paired_difference

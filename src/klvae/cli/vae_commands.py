@@ -283,7 +283,7 @@ def tensorboard_ready(command: str) -> bool:
 
 def _eval(args) -> int:
     from klvae.runs.gan.finished import is_gan_run
-    from klvae.runs.vae.job import evaluate_run
+    from klvae.runs.vae.finished import evaluate_run
     from klvae.training.hardware import resolve_device
 
     if args.iw_k is not None and args.iw_k < 1:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from tqdm.auto import tqdm
 
 from klvae._version import __version__
 
@@ -31,6 +32,7 @@ __all__ = [
     "figures_and_notes",
     "used_settings",
     "USED_SETTINGS_NOTE",
+    "evaluation_bar",
 ]
 
 UNDERTRAINED_EPOCHS = 5  # a run stopped by its time budget before this many epochs is flagged
@@ -249,3 +251,15 @@ def used_settings(config: dict) -> dict:
         else:
             out[section] = settings
     return out
+
+
+def evaluation_bar(n: int, k: int, log: bool = True):
+    """A progress bar over the test images of an evaluation (only when stderr is a terminal)."""
+    return tqdm(
+        total=n,
+        desc=f"evaluating (IW k = {k})",
+        unit="image",
+        leave=False,
+        dynamic_ncols=True,
+        disable=not (log and sys.stderr.isatty()),
+    )

@@ -174,20 +174,3 @@ def test_the_validation_split_is_fixed_disjoint_and_the_test_set_is_read_once(tm
     assert (data["n_train"], data["n_val"], data["n_test"]) == (1150, 287, 360)
     with pytest.raises(ValueError, match=r"val_size must lie in \[0, 1\)"):
         TrainConfig(val_size=1.0)
-
-
-def test_a_run_keeps_each_test_images_values_and_eval_its_own(tmp_path):
-    from klvae.runs.folder import EVAL_PER_IMAGE, read_per_image
-    from klvae.runs.vae.job import evaluate_run
-
-    d, metrics = run(tmp_path, epochs=1)
-    kept = read_per_image(d)
-    assert kept["log_px"].shape == kept["elbo"].shape == (metrics["n_test"],)
-    assert -float(kept["log_px"].mean()) == pytest.approx(metrics["test_iw_nll"], rel=1e-12)
-    assert float(kept["elbo"].mean()) == pytest.approx(metrics["test_elbo"], rel=1e-12)
-    assert float(kept["log_px"].mean()) > float(kept["elbo"].mean())  # the IW bound is the tighter
-    again = evaluate_run(d, k=3)
-    redone = read_per_image(d, EVAL_PER_IMAGE)
-    assert -float(redone["log_px"].mean()) == pytest.approx(again["test_iw_nll"], rel=1e-12)
-    with pytest.raises(FileNotFoundError, match="per-example"):
-        read_per_image(tmp_path / "elsewhere")

@@ -3,25 +3,21 @@
 `train_vae` loads the data, builds the `VAE`, trains it with `klvae.training.loop.fit` as a `VAETask`,
 evaluates it on the test set (ELBO, importance-weighted −log p(x), active units) and writes the
 run folder (`klvae.runs.folder`) with its figures and report (`klvae.runs.vae.report`).
-`evaluate_run` re-evaluates a finished run.
+`klvae.runs.vae.finished.evaluate_run` re-evaluates a finished run.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from klvae.data.datasets import Dataset, load_dataset
 from klvae.runs.folder import (
     CONFIG,
-    EVAL,
-    EVAL_PER_IMAGE,
     MODEL,
     EvaluationInterrupted,
     claim_run,
@@ -33,7 +29,7 @@ from klvae.runs.folder import (
     write_metrics,
     write_per_image,
 )
-from klvae.runs.summary import command_line, startup_line, steps_per_epoch
+from klvae.runs.summary import command_line, evaluation_bar, startup_line, steps_per_epoch
 from klvae.runs.vae.best import KeepBest
 from klvae.runs.vae.report import write_figures_and_report
 from klvae.runs.vae.task import VAETask
@@ -45,11 +41,11 @@ from klvae.training.task import FitResult
 from klvae.training.tensorboard import TensorBoardLogger, require_tensorboard
 from klvae.vae.config import VAEConfig, size_defaults
 from klvae.vae.evaluate import evaluate_vae_per_image
-from klvae.vae.files import build_model, load_run, save_model
+from klvae.vae.files import build_model, save_model
 from klvae.vae.model import VAE
 from klvae.vae.objective import ELBOConfig, binarize, check_objective, resolve_kl
 
-__all__ = ["train_vae", "evaluate_run", "read_run_config", "test_set", "test_labels", "validation_split", "defaults"]
+__all__ = ["train_vae", "read_run_config", "test_set", "test_labels", "validation_split", "defaults"]
 
 EPOCHS = 200
 # Adam's β2: 0.95 rather than torch's 0.999 (benchmarks/README.md, "Why these defaults").
@@ -319,18 +315,6 @@ def _write_report(
     )
 
 
-def evaluation_bar(n: int, k: int, log: bool = True):
-    """A progress bar over the test images of an evaluation (only when stderr is a terminal)."""
-    return tqdm(
-        total=n,
-        desc=f"evaluating (IW k = {k})",
-        unit="image",
-        leave=False,
-        dynamic_ncols=True,
-        disable=not (log and sys.stderr.isatty()),
-    )
-
-
 def _final_metrics(
     model: VAE,
     x_test: torch.Tensor,
@@ -355,22 +339,3 @@ def _final_metrics(
         }
     )
     return metrics, per_image
-
-
-def evaluate_run(
-    run_dir: str | Path, k: int | None = None, device: str | torch.device = "cpu", *, save: bool = True
-) -> dict:
-    """Re-evaluate a finished run on its test set; returns the metrics and, with `save`, writes
-    them to RUN/eval.json (and each test example's values to RUN/eval_per_image.safetensors)."""
-    vae, objective, train = read_run_config(run_dir)
-    model = load_run(run_dir, device)
-    dataset = load_dataset(train.data)
-    x_test, y_test = test_set(dataset, objective).to(device), test_labels(dataset, vae, device)
-    k = k or objective.iw_k
-    with evaluation_bar(len(x_test), k) as bar:
-        metrics, per_image = evaluate_vae_per_image(model, x_test, y=y_test, k=k, progress=bar.update)
-    metrics["units"] = "nats per example"
-    if save:
-        write_per_image(Path(run_dir), per_image, k, EVAL_PER_IMAGE)
-        write_metrics(Path(run_dir), metrics, EVAL)
-    return metrics

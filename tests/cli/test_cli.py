@@ -180,7 +180,7 @@ def test_sigterm_outside_training_is_one_line_and_the_handler_comes_back(tmp_pat
     import signal
 
     import klvae.runs.gan.finished as finished
-    import klvae.runs.vae.job as job
+    import klvae.runs.vae.finished as vae_finished
 
     def terminated(*a, **k):
         os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler sends, here during evaluation
@@ -188,7 +188,7 @@ def test_sigterm_outside_training_is_one_line_and_the_handler_comes_back(tmp_pat
 
     before = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(finished, "is_gan_run", lambda run: False)
-    monkeypatch.setattr(job, "evaluate_run", terminated)
+    monkeypatch.setattr(vae_finished, "evaluate_run", terminated)
     assert main(["eval", str(tmp_path)]) == 130
     assert capsys.readouterr().err.strip() == "klvae eval: interrupted"
     assert signal.getsignal(signal.SIGTERM) is before

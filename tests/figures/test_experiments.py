@@ -2,7 +2,6 @@
 back from the Matplotlib figure it saves (the lines' and bars' data against scipy and the inputs),
 into a PNG, atomically."""
 
-import json
 import math
 
 import numpy as np
@@ -13,7 +12,6 @@ from scipy import stats
 from klvae.experiments.gaussian_fits import fit_forward, fit_reverse
 from klvae.experiments.gradient_estimators import variance_table
 from klvae.figures import experiments as plots
-from klvae.gan.theory import disjoint_uniform_theory, gaussian_shift_theory, saturation_gradients
 from klvae.measures.mixture import parse_mixture
 
 
@@ -110,23 +108,3 @@ def test_the_estimators_figure_draws_each_variance_over_n(tmp_path, drawn):
         ys = [ln.get_ydata() for ln in ax.lines]
         assert any(np.allclose(y, np.array(row["measured_var"]) / ns, rtol=1e-12) for y in ys)
         assert any(np.allclose(y, np.array(row["exact_var"]) / ns, rtol=1e-12) for y in ys)
-
-
-def test_the_gan_theory_figures_draw_their_rows(tmp_path, drawn):
-    sweep = [gaussian_shift_theory(mu, points=801) for mu in (0.0, 1.0, 4.0)]
-    png(plots.plot_value_vs_jsd(sweep, sweep[1:], tmp_path / "v.png"))
-    value = lines(drawn[0].axes[0])
-    np.testing.assert_array_equal(value["V(D*, G) from D* = p/(p+q)"][1], [r["value"] for r in sweep])
-    x, y = value["2·JSD − log 4"]
-    np.testing.assert_allclose(y, 2 * x - math.log(4), rtol=1e-12)
-    grads = saturation_gradients(np.linspace(-12, 12, 49))
-    png(plots.plot_saturation(grads, tmp_path / "s.png"))
-    linear, log = drawn[1].axes
-    np.testing.assert_array_equal(lines(linear)["minimax: d/dℓ log(1 − σ(ℓ))"][1], grads["minimax"])
-    np.testing.assert_array_equal(lines(log)["non-saturating: d/dℓ −log σ(ℓ)"][1], np.abs(grads["nonsaturating"]))
-    rows = disjoint_uniform_theory([0.0, 0.5, 1.0, 2.0])
-    png(plots.plot_disjoint_supports(rows, tmp_path / "d.png"))
-    disjoint = lines(drawn[2].axes[0])
-    np.testing.assert_array_equal(disjoint["JSD(p ‖ q) [nats]"][1], [r["jsd"] for r in rows])
-    np.testing.assert_array_equal(disjoint["Wasserstein-1 W(p, q)"][1], [r["wasserstein"] for r in rows])
-    json.dumps(rows)  # the numbers the figure shows are plain JSON

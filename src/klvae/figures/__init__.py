@@ -2,7 +2,7 @@
 
 `png`: a new figure, atomic PNG writes, image grids. `charts`: curves, bars and points of a
 run's metrics. `experiments`: the experiments' figures (forward vs reverse KL fits, estimator
-variances, the GAN theory). `integrands`: the KL integrand of two distributions. `report`: one
+variances); `gan_theory` those of the GAN theory. `integrands`: the KL integrand of two distributions. `report`: one
 self-contained ``report.html``.
 """
 

@@ -1,9 +1,9 @@
-"""Figures of the experiments: forward vs reverse KL fits, gradient variances, the GAN theory (the KL
-integrand: `klvae.figures.integrands`).
+"""Figures of the experiments: forward vs reverse KL fits and gradient variances (the GAN theory:
+`klvae.figures.gan_theory`; the KL integrand: `klvae.figures.integrands`).
 
 Every function draws through the figure layer (`klvae.figures.png`: object-oriented Matplotlib,
 atomic PNG writes) into a PNG at `path` and returns the path; none shows a window. Inputs are
-results of `klvae.experiments.gaussian_fits`, `klvae.experiments.gradient_estimators` and `klvae.gan.theory`.
+results of `klvae.experiments.gaussian_fits` and `klvae.experiments.gradient_estimators`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ __all__ = [
     "plot_sweep",
     "plot_estimators",
     "distinct_fits",
-    "plot_value_vs_jsd",
-    "plot_saturation",
-    "plot_disjoint_supports",
 ]
 
 _DTYPE = torch.float64
@@ -244,58 +241,3 @@ def plot_estimators(table: dict, path) -> Path:
 def _unicode_formula(text: str) -> str:
     """'exp(-10x^2)' → 'exp(−10x²)': the formulas as a reader writes them."""
     return text.replace("^2", "²").replace("-", "−").replace("*", "·")
-
-
-def plot_value_vs_jsd(sweep: list[dict], marked: list[dict], path) -> Path:
-    """V(D*, G) against JSD(p ‖ q) along a sweep of p = N(0,1), q = N(μ,1), with 2·JSD − log 4."""
-    fig = new_figure(5.5, 4, layout="constrained")
-    ax = fig.subplots()
-    js = np.array([r["jsd"] for r in sweep])
-    ax.plot(js, [r["value"] for r in sweep], "o", ms=4, label="V(D*, G) from D* = p/(p+q)")
-    line = np.linspace(0, math.log(2), 50)
-    ax.plot(line, 2 * line - math.log(4), "-", lw=1, label="2·JSD − log 4")
-    for row in marked:
-        ax.annotate(
-            f"μ={row['mu']:g}", (row["jsd"], row["value"]), textcoords="offset points", xytext=(6, -10), fontsize=8
-        )
-    ax.set(xlabel="JSD(p ‖ q) [nats]", ylabel="V(D*, G) [nats]", title="Optimal discriminator: p = N(0,1), q = N(μ,1)")
-    ax.legend()
-    return save_png(fig, path)
-
-
-def plot_saturation(grads: dict, path) -> Path:
-    """Generator-loss gradients against D's logit ℓ, linear and log scale (`saturation_gradients`)."""
-    fig = new_figure(10, 5, layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, log in zip(axes, (False, True)):
-        for kind, label in (
-            ("minimax", "minimax: d/dℓ log(1 − σ(ℓ))"),
-            ("nonsaturating", "non-saturating: d/dℓ −log σ(ℓ)"),
-        ):
-            y = np.abs(grads[kind]) if log else grads[kind]
-            ax.plot(grads["logit"], y, label=label)
-        ax.axvline(-10, color="grey", ls=":", lw=1, label="ℓ = −10: D sure the sample is fake")
-        ax.set(xlabel="discriminator logit ℓ on generated samples", ylabel="|dL/dℓ| (log scale)" if log else "dL/dℓ")
-        if log:
-            ax.set_yscale("log")
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
-    fig.suptitle("Generator-loss gradients: the minimax loss saturates when D rejects G(z)")
-    return save_png(fig, path)
-
-
-def plot_disjoint_supports(rows: list[dict], path) -> Path:
-    """JSD and W1 between U[0,1] and U[θ, θ+1] against θ (`disjoint_uniform_theory`)."""
-    fig = new_figure(5.5, 4, layout="constrained")
-    ax = fig.subplots()
-    shifts = [r["shift"] for r in rows]
-    ax.plot(shifts, [r["jsd"] for r in rows], "o-", label="JSD(p ‖ q) [nats]")
-    ax.plot(shifts, [r["wasserstein"] for r in rows], "s-", label="Wasserstein-1 W(p, q)")
-    ax.axhline(math.log(2), color="grey", ls=":", lw=1, label="log 2")
-    ax.axvline(1.0, color="grey", ls="--", lw=0.8)
-    ax.set(
-        xlabel="shift θ: p = U[0,1], q = U[θ, θ+1]",
-        ylabel="divergence / distance",
-        title="Disjoint supports (θ ≥ 1): JSD is flat, W1 grows",
-    )
-    ax.legend()
-    return save_png(fig, path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from klvae._io import atomic_write_json
-from klvae.figures.experiments import plot_disjoint_supports, plot_saturation, plot_value_vs_jsd
+from klvae.figures.gan_theory import plot_disjoint_supports, plot_saturation, plot_value_vs_jsd
 from klvae.gan.theory import LOG4, gaussian_shift_theory, saturation_gradients, theory_numbers
 
 __all__ = ["write_gan_theory", "GAN_THEORY_FILES"]

@@ -31,7 +31,27 @@ _DTYPE = torch.float64
 
 
 def distinct_fits(fits, tol: float = 1e-3) -> list[tuple[Any, int]]:
-    """Group fits whose means and covariances agree within `tol`: [(fit, count)], order kept."""
+    """Group fits whose means and covariances agree within `tol`.
+
+    Parameters
+    ----------
+    fits : iterable of klvae.experiments.GaussianFit
+        Fits, e.g. one per restart of `klvae.experiments.fit_reverse`.
+    tol : float
+        The largest difference, entry by entry, of the mean and of the covariance within a group.
+
+    Returns
+    -------
+    list of tuple
+        (the group's first fit, how many fits it holds), in the order first seen.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as Fit
+    >>> fits = [Fit(mean=np.array([m]), cov=np.eye(1)) for m in (3.0, -3.0, 3.0002)]
+    >>> [(float(fit.mean[0]), count) for fit, count in distinct_fits(fits)]
+    [(3.0, 2), (-3.0, 1)]
+    """
     groups: list[list] = []
     for fit in fits:
         for g in groups:
@@ -49,7 +69,46 @@ def _density(dist, x: np.ndarray) -> np.ndarray:
 
 
 def plot_modes_1d(p, forward, reverse, path, *, title: str | None = None) -> Path:
-    """Target density p, the forward-KL fit and every distinct reverse-KL optimum."""
+    r"""Target density p, the forward-KL fit and every distinct reverse-KL optimum (1-D).
+
+    Parameters
+    ----------
+    p : torch.distributions.Distribution
+        The target, one-dimensional (e.g. `klvae.measures.parse_mixture`).
+    forward : klvae.experiments.GaussianFit
+        The fit minimizing KL(p‖q) (`klvae.experiments.fit_forward`).
+    reverse : list of klvae.experiments.GaussianFit
+        The fits minimizing KL(q‖p), one per restart (`klvae.experiments.fit_reverse`).
+    path : str or os.PathLike
+        The PNG to write, atomically.
+    title : str, optional
+        The heading; None: "Forward KL covers the modes; reverse KL seeks one".
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Notes
+    -----
+    Forward KL :math:`\mathrm{KL}(p\,\|\,q) = \mathbb E_p[\log p - \log q]` is minimized by
+    matching moments (q covers every mode); reverse KL :math:`\mathbb E_q[\log q - \log p]`
+    penalizes q where p is small (q seeks one mode).
+
+    References
+    ----------
+    Bishop, "Pattern Recognition and Machine Learning" (2006), §10.1.2.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from klvae.experiments import fit_forward, fit_reverse
+    >>> from klvae.measures import parse_mixture
+    >>> p = parse_mixture("0.5:-3:1,0.5:3:1")
+    >>> path = Path(tempfile.mkdtemp()) / "modes.png"
+    >>> plot_modes_1d(p, fit_forward(p), fit_reverse(p, n_restarts=3), path) == path
+    True
+    """
     lo, hi = extent(p, 1)
     centre, half = 0.5 * (lo[0] + hi[0]), 0.5 * (hi[0] - lo[0]) * 9 / 12  # ±9σ of the components
     x = np.linspace(centre - half, centre + half, 2001)
@@ -94,10 +153,45 @@ def _ellipse(ax, mean, cov, **kw):
 
 
 def plot_modes_2d(p, forward, reverse, path, *, title: str | None = None, max_panels: int = 4) -> Path:
-    """Bishop's Fig. 10.3: target contours with the forward fit and reverse-KL optima.
+    r"""Bishop's Fig. 10.3: target contours with the forward fit and reverse-KL optima (2-D).
 
     Panel (a) shows the forward fit KL(p‖q); each further panel one distinct reverse-KL
-    optimum (best first). Ellipses are drawn at two standard deviations.
+    optimum (best first; optima of equal KL(q‖p) share a panel). Ellipses are drawn at two
+    standard deviations.
+
+    Parameters
+    ----------
+    p : torch.distributions.Distribution
+        The target, two-dimensional.
+    forward : klvae.experiments.GaussianFit
+        The fit minimizing KL(p‖q).
+    reverse : list of klvae.experiments.GaussianFit
+        The fits minimizing KL(q‖p), one per restart.
+    path : str or os.PathLike
+        The PNG to write, atomically.
+    title : str, optional
+        The heading; None: the figure's reference to Bishop.
+    max_panels : int
+        The most panels drawn, the forward fit's included.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    References
+    ----------
+    Bishop, "Pattern Recognition and Machine Learning" (2006), Fig. 10.3.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from klvae.experiments import fit_forward, fit_reverse
+    >>> from klvae.measures import gaussian_mixture
+    >>> p = gaussian_mixture([0.5, 0.5], [[-2.0, 0.0], [2.0, 0.0]], [1.0, 1.0])
+    >>> path = Path(tempfile.mkdtemp()) / "modes2d.png"
+    >>> plot_modes_2d(p, fit_forward(p), fit_reverse(p, n_restarts=2), path) == path
+    True
     """
     distinct: list[tuple[Any, int]] = distinct_fits(reverse, tol=2e-2)
     # Optima of (nearly) equal KL(q‖p) are equivalent (e.g. one per mode of a symmetric target):
@@ -158,7 +252,37 @@ def plot_modes_2d(p, forward, reverse, path, *, title: str | None = None, max_pa
 
 
 def plot_sweep(sweep: dict, path) -> Path:
-    """Global reverse-KL optimum's |mean| and the two branches' KL(q‖p) against separation d."""
+    r"""Global reverse-KL optimum's |mean| and the two branches' KL(q‖p) against separation d.
+
+    Parameters
+    ----------
+    sweep : dict
+        Lists over the half-separations ``"d"`` of p = ½N(−d, 1) + ½N(d, 1): ``"best_mean"``
+        (the global optimum's |μ|), ``"sym_kl"`` (KL(q‖p) of the symmetric fit), ``"off_mean"``
+        and ``"off_kl"`` (the off-centre optimum, None where there is none); optional
+        ``"d_appear"`` and ``"d_cross"`` (where it appears, where it becomes global).
+    path : str or os.PathLike
+        The PNG to write, atomically.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Notes
+    -----
+    The symmetric fit stays the global optimum of :math:`\mathrm{KL}(q\,\|\,p)` until the modes
+    are far enough apart; beyond, the fit on one mode wins and its KL tends to log 2.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> sweep = {"d": [0.0, 1.0, 2.0, 3.0], "best_mean": [0.0, 0.0, 1.9, 2.3],
+    ...          "sym_kl": [0.0, 0.2, 0.5, 0.9], "off_mean": [None, None, 1.9, 2.3],
+    ...          "off_kl": [None, None, 0.45, 0.7], "d_appear": 1.5, "d_cross": 1.8}
+    >>> plot_sweep(sweep, Path(tempfile.mkdtemp()) / "sweep.png").name
+    'sweep.png'
+    """
     d = np.array(sweep["d"])
     off_mean = np.array([np.nan if v is None else v for v in sweep["off_mean"]])
     off_kl = np.array([np.nan if v is None else v for v in sweep["off_kl"]])
@@ -198,9 +322,38 @@ def plot_sweep(sweep: dict, path) -> Path:
 
 
 def plot_estimators(table: dict, path) -> Path:
-    """Variance of each n-sample gradient estimate against n: measured (markers) and exact (lines).
+    r"""Variance of each n-sample gradient estimate against n: measured (markers) and exact (lines).
 
-    `table` is the result of `klvae.experiments.gradient_estimators.variance_table`.
+    Parameters
+    ----------
+    table : dict
+        The result of `klvae.experiments.variance_table`.
+    path : str or os.PathLike
+        The PNG to write, atomically.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Notes
+    -----
+    For :math:`\nabla_\theta \mathbb E_{x \sim \mathcal N(\mu, \sigma^2)}[f(x)]` the pathwise
+    estimate is :math:`f'(\mu + \sigma\epsilon)\,\partial x/\partial\theta` and the score function
+    estimate :math:`f(x)\,\nabla_\theta \log q(x)`; an n-sample mean has variance
+    :math:`\mathrm{Var}/n`.
+
+    References
+    ----------
+    Mohamed et al., "Monte Carlo Gradient Estimation in Machine Learning" (2020).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from klvae.experiments import variance_table
+    >>> table = variance_table(repeats=50, ns=(2, 8), seed=0)
+    >>> plot_estimators(table, Path(tempfile.mkdtemp()) / "est.png").name
+    'est.png'
     """
     costs, ns = table["costs"], np.array(table["ns"])
     fig = new_figure(4.3 * len(costs), 8.0, layout="constrained")

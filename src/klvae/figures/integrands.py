@@ -28,16 +28,51 @@ _VISIBLE = 1e-4  # the x range drawn: where either density or probability exceed
 
 
 def plot_kl_integrand(p, q, path, *, base: float | None = None, labels=("p", "q")) -> tuple[Path, float]:
-    """p, q and the pointwise contribution p·log(p/q), whose sum/area is KL(p‖q).
+    r"""p, q and the pointwise contribution p·log(p/q), whose sum/area is KL(p‖q).
 
-    `p`, `q`: two discrete distributions (1-D arrays of probabilities, the KL from
-    `klvae.measures.discrete.kl_divergence`), two 1-D Gaussian mixtures (the KL by
-    `klvae.measures.mixture.kl_numerical`), or two ``torch.distributions`` objects with one
-    scalar value each (the KL by `klvae.measures.kl_distributions`: a closed form, quadrature or
-    summation, else Monte Carlo, marked ≈). `base`: None (nats), 2 (bits), 10 (dits) or any
-    base > 0, ≠ 1. `labels`: the names of p and q in the titles; a label with a parenthesis,
-    such as ``"P = Beta(2, 3)"``, is shown whole in the legend and by its first word in formulas.
-    Returns (path, KL in that unit), the KL computed once, before anything is drawn.
+    The KL is computed once, before anything is drawn.
+
+    Parameters
+    ----------
+    p, q : array_like or torch.distributions.Distribution
+        Two discrete distributions (1-D arrays of probabilities, the KL from
+        `klvae.measures.kl_divergence`), two 1-D Gaussian mixtures (the KL by
+        `klvae.measures.kl_numerical`), or two ``torch.distributions`` objects with one scalar
+        value each (the KL by `klvae.measures.kl_distributions`: a closed form, quadrature or
+        summation, else Monte Carlo, marked ≈).
+    path : str or os.PathLike
+        The PNG to write, atomically.
+    base : float, optional
+        The logarithm's base: None (nats), 2 (bits), 10 (dits) or any base > 0, ≠ 1.
+    labels : tuple of str
+        The names of p and q in the titles; a label with a parenthesis, such as
+        ``"P = Beta(2, 3)"``, is shown whole in the legend and by its first word in formulas.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The path written.
+    kl : float
+        KL(p‖q) in the unit of `base`.
+
+    Raises
+    ------
+    ValueError
+        For arrays that are not 1-D of one length, one distribution and one array, or
+        distributions that are not of one scalar value; and as the measures raise (an invalid
+        `base`, probabilities that are not a distribution).
+
+    Notes
+    -----
+    .. math:: \mathrm{KL}(p\,\|\,q) = \sum_x p(x) \log\frac{p(x)}{q(x)}
+              \quad\text{or}\quad \int p(x) \log\frac{p(x)}{q(x)}\,dx .
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path, kl = plot_kl_integrand([0.5, 0.5], [0.25, 0.75], Path(tempfile.mkdtemp()) / "kl.png", base=2)
+    >>> path.name, round(kl, 6)
+    ('kl.png', 0.207519)
     """
     unit = unit_name(base)
     per_nat = float(entropy([0.5, 0.5], base=base)) / math.log(2)  # units in a nat, by the measures' base handling

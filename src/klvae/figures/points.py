@@ -19,9 +19,23 @@ __all__ = ["square_limits", "plot_point_panels"]
 
 
 def square_limits(point_sets: Sequence[np.ndarray], means: np.ndarray | None = None) -> tuple[tuple[float, float], ...]:
-    """((x_lo, x_hi), (y_lo, y_hi)): one square frame around the means and the central 99 % of
-    every set's finite points, with a margin of 8 %; ((-1, 1), (-1, 1)) when there is nothing.
+    """One square frame around the means and the central 99 % of every set's finite points.
 
+    Parameters
+    ----------
+    point_sets : sequence of numpy.ndarray
+        Sets of 2-D points, each (N, 2); rows with a NaN or an infinity are left out.
+    means : numpy.ndarray, optional
+        Points (K, 2) the frame must hold too.
+
+    Returns
+    -------
+    tuple of tuple of float
+        ((x_lo, x_hi), (y_lo, y_hi)), of equal widths, with a margin of 8 %; ((-1, 1), (-1, 1))
+        when there is nothing.
+
+    Examples
+    --------
     >>> (x_lo, x_hi), (y_lo, y_hi) = square_limits([], means=np.array([[0.0, 0.0], [2.0, 1.0]]))
     >>> print(f"{x_lo:.2f} {x_hi:.2f} {y_lo:.2f} {y_hi:.2f}")
     -0.08 2.08 -0.58 1.58
@@ -95,6 +109,11 @@ def plot_point_panels(
     -------
     pathlib.Path
         The path written.
+
+    Raises
+    ------
+    ValueError
+        When there is no set, the titles are not one per set, or a set is not of shape (N, 2).
 
     Examples
     --------

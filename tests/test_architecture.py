@@ -143,10 +143,15 @@ def test_klvae_imports_are_at_the_top_and_public(module):
 
 
 def _all_names(tree: ast.Module) -> list[str]:
+    """The names a module's `__all__` lists, over every `__all__ = [...]` and `__all__ += [...]`."""
+    names = []
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
-            return [e.value for e in node.value.elts]
-    return []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign) else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and isinstance(node.value, ast.List):
+            names += [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
+    return names
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if not _is_package(m)))

@@ -47,7 +47,7 @@ from klvae.training.signals import StopSignals
 from klvae.training.task import FitResult, LoopState, NonFiniteLossError, Task, TrainingInterrupted
 
 __all__ = ["fit"]
-__all__ += ["read_jsonl", "CHECKPOINT", "METRICS_JSONL"]
+__all__ += ["CHECKPOINT", "METRICS_JSONL"]
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS_JSONL = "metrics.jsonl"

@@ -17,37 +17,12 @@ from klvae.experiments.gradient_theory import (
     quadratic,
     sampling_blocks_gradients,
 )
-
-MU, SIGMA = 1.0, 1.0
-
+from reference import MU, NUMPY_COSTS, SIGMA, quad_var, ref_variances
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-# f, f' written out in NumPy, independent of the library's torch versions
-NUMPY_COSTS = {
-    "x^2": (lambda x: x**2, lambda x: 2 * x),
-    "exp(-10x^2)": (lambda x: np.exp(-10 * x**2), lambda x: -20 * x * np.exp(-10 * x**2)),
-    "cos(5x)": (lambda x: np.cos(5 * x), lambda x: -5 * np.sin(5 * x)),
-}
 COSTS = [quadratic(0.0), gaussian_bump(10.0), cosine(5.0)]
-
-
-def quad_var(g, mu=MU, sigma=SIGMA):
-    """Var over ε ~ N(0,1) of g(ε) by scipy quad."""
-    m1 = integrate.quad(lambda e: g(e) * stats.norm.pdf(e), -14, 14, limit=400)[0]
-    m2 = integrate.quad(lambda e: g(e) ** 2 * stats.norm.pdf(e), -14, 14, limit=400)[0]
-    return m2 - m1**2
-
-
-def ref_variances(name, mu=MU, sigma=SIGMA):
-    """Per-sample variances {estimator: (∂μ, ∂σ)} of the pathwise and score estimators."""
-    f, df = NUMPY_COSTS[name]
-    x = lambda e: mu + sigma * e  # noqa: E731
-    return {
-        "pathwise": (quad_var(lambda e: df(x(e))), quad_var(lambda e: df(x(e)) * e)),
-        "score": (quad_var(lambda e: f(x(e)) * e / sigma), quad_var(lambda e: f(x(e)) * (e * e - 1) / sigma)),
-    }
 
 
 # ----------------------------------------------------------------- the costs' numbers

@@ -137,8 +137,7 @@ def _family_data(p, q) -> tuple[tuple, Any]:
         k = _outcomes(p, q)
         pa, qa = (_probabilities(d, k) for d in (p, q))
         return (pa, qa, k, "outcome"), _draw_discrete_integrand
-    x = _support_grid(p, q)
-    return (x, _log_density(p, x), _log_density(q, x)), _draw_density_integrand
+    return _density_grid(p, q), _draw_density_integrand
 
 
 def _outcomes(p, q) -> np.ndarray:
@@ -206,12 +205,8 @@ def _bounds(support) -> tuple[float, float]:
 
 
 def _density_grid(p, q) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """4001 points over where either Gaussian (mixture) density is visible, and log p, log q there."""
-    (lo_p, hi_p), (lo_q, hi_q) = extent(p, 1), extent(q, 1)
-    wide = np.linspace(min(lo_p[0], lo_q[0]), max(hi_p[0], hi_q[0]), 20001)
-    peak = np.maximum(*(np.exp(_log_density(d, wide)) for d in (p, q)))
-    seen = wide[peak > _VISIBLE * peak.max()]  # show where either density is visible
-    x = np.linspace(seen[0], seen[-1], 4001)
+    """The grid of `_support_grid`, and log p, log q there."""
+    x = _support_grid(p, q)
     return x, _log_density(p, x), _log_density(q, x)
 
 

@@ -57,3 +57,12 @@ def test_logsumexp_is_scipys_with_infinite_rows():
 def test_the_module_imports_no_torch():
     code = "import sys, klvae.measures._divergence_terms; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_numpy_terms_take_arrays_and_leave_tensors_to_torch():
+    value, dtype = terms.numpy_terms(terms.total_variation, [[0.5, 0.5]], np.array([[1.0, 0.0]], np.float32), -1, False)
+    assert value.tolist() == [0.5] and dtype == np.float64  # answered in the wider dtype
+    assert terms.numpy_terms(terms.chi2, torch.ones(2) / 2, [0.5, 0.5], -1, False) is None
+    with pytest.raises(ValueError, match="q rows must sum to 1"):
+        terms.numpy_terms(terms.chi2, [0.5, 0.5], [0.5, 0.6], -1, False)
+    assert terms.torch_path().__name__ == "klvae.measures._divergences_torch"

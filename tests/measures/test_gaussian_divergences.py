@@ -1,4 +1,4 @@
-"""klvae.measures.gaussian_divergences (through klvae.measures.divergences): against mpmath, Monte Carlo and torch."""
+"""klvae.measures.gaussian_divergences (through .divergences and .renyi): against mpmath, Monte Carlo and torch."""
 
 import math
 
@@ -12,13 +12,8 @@ from hypothesis import strategies as st
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 import klvae
-from klvae.measures.divergences import (
-    alpha_divergence,
-    chi2_divergence,
-    hellinger_distance,
-    renyi_divergence,
-    total_variation,
-)
+from klvae.measures.divergences import chi2_divergence, hellinger_distance, total_variation
+from klvae.measures.renyi import alpha_divergence, renyi_divergence
 from klvae.measures.results import MeasureResult
 
 mpmath.mp.dps = 40

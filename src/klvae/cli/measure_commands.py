@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-# --measure -> (function in klvae.measures.divergences, help, has a unit); Rényi is in the log
+# --measure -> (function in klvae.measures, help, has a unit); Rényi is in the log
 # base, the others are pure numbers and say so ("(no unit)")
 _DIVERGENCES = {
     "hellinger": ("hellinger_distance", "Hellinger distance H(P, Q) = √(½ Σ (√p − √q)²), in [0, 1]", False),
@@ -160,9 +160,10 @@ def _divergence(args: argparse.Namespace) -> int:
     p, q = load_distribution(args.P, "P"), load_distribution(args.Q, "Q")
     import numpy as np
 
-    from klvae.measures import discrete, divergences
+    from klvae import measures
+    from klvae.measures import discrete
 
-    value = _measure(getattr(divergences, fn_name), p, q, *alpha, **extra, normalize=args.normalize)
+    value = _measure(getattr(measures, fn_name), p, q, *alpha, **extra, normalize=args.normalize)
     unit = discrete.unit_name(args.base) if has_unit else NO_UNIT
     for v in np.atleast_1d(value).ravel():
         print(with_unit(float(v), unit))

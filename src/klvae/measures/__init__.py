@@ -9,7 +9,8 @@ module                 what it owns
 `discrete`             entropy, cross-entropy, KL, Jensen–Shannon, binary cross-entropy, units
 `joint`                joint and conditional entropy, mutual information of a joint table
 `elementwise`          `rel_entr`, `kl_div`, `entr` as in ``scipy.special``, exact at the edges
-`divergences`          Hellinger, total variation, χ², Rényi, Amari α, any f-divergence
+`divergences`          Hellinger, total variation, χ², any f-divergence
+`renyi`                the Rényi divergence of order α and Amari's α-divergence
 `gaussian_divergences` their closed forms between Gaussians
 `gaussian`             KL and entropy of univariate and diagonal normals; the VAE's KL term
 `mvn`, `lowrank`       KL and entropy of full-covariance and low-rank-plus-diagonal normals
@@ -35,8 +36,9 @@ Private helpers, each named for its idea: `_checks` (argument checks and their m
 `_kernels` (the cancellation-free terms, each written once), `_lgamma` (log-gamma differences),
 `_numpy_path` and `_numpy_kernels` (the NumPy path of entropy, cross-entropy, KL and JS, and the
 checks whose words both paths give; they import no torch), `_divergence_terms` (the f-divergence
-and Rényi sums, written once for NumPy and torch), `_discrete_torch` and `_divergences_torch` (the
-torch paths of `discrete` and `divergences`, imported on the first tensor or distribution object),
+and Rényi sums, written once for NumPy and torch, and the NumPy path of `divergences` and `renyi`),
+`_discrete_torch` and `_divergences_torch` (the torch paths of `discrete` and of `divergences` and
+`renyi`, imported on the first tensor or distribution object),
 `_sample_blocks` (samples in and answers out for the estimators; sums over all pairs in blocks of
 bounded memory).
 
@@ -62,14 +64,7 @@ _EXPORTS = {
         "unit_name",
     ],
     "klvae.measures.distribution_measures": ["distribution_measure", "kl_distributions", "kl_method", "measure_method"],
-    "klvae.measures.divergences": [
-        "alpha_divergence",
-        "chi2_divergence",
-        "f_divergence",
-        "hellinger_distance",
-        "renyi_divergence",
-        "total_variation",
-    ],
+    "klvae.measures.divergences": ["chi2_divergence", "f_divergence", "hellinger_distance", "total_variation"],
     "klvae.measures.elementwise": ["entr", "kl_div", "rel_entr"],
     "klvae.measures.gaussian": ["entropy_normal", "kl_normal", "kl_std_normal"],
     "klvae.measures.gaussian_divergences": [
@@ -88,6 +83,7 @@ _EXPORTS = {
     "klvae.measures.monte_carlo": ["MCEstimate", "check_closed_form", "mc_kl"],
     "klvae.measures.mvn": ["entropy_mvn", "kl_mvn"],
     "klvae.measures.pairwise_forms": ["bhattacharyya_distance"],
+    "klvae.measures.renyi": ["alpha_divergence", "renyi_divergence"],
     "klvae.measures.results": ["MeasureResult"],
     "klvae.measures.sample_distances": ["energy_distance", "sliced_wasserstein", "wasserstein_distance_nd"],
     "klvae.measures.scipy_adapter": ["ScipyDistribution"],

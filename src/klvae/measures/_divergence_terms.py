@@ -2,17 +2,20 @@
 
 Each function takes `xp`, the namespace whose functions it calls: ``torch`` for tensors (autograd
 kept) or `NUMPY` for arrays, and validated probability rows `p`, `q` along `axis`. NumPy and list
-input to `klvae.measures.divergences` is measured here without torch, which this module does not
-import; tensors and distribution objects take `klvae.measures._divergences_torch`, which calls the
-same functions with ``torch``.
+input to `klvae.measures.divergences` and `klvae.measures.renyi` is measured here without torch
+(`numpy_terms`), which this module does not import; tensors and distribution objects take
+`klvae.measures._divergences_torch` (`torch_path`), which calls the same functions with ``torch``.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from types import SimpleNamespace
 
 import numpy as np
+
+from klvae.measures._numpy_path import array_inputs, is_plain, probability_rows
 
 
 def _logsumexp(x, axis):
@@ -80,3 +83,20 @@ def renyi(xp, p, q, axis, a):
 def amari_alpha(xp, p, q, axis, a):
     """(1 − Σ p^α q^{1−α})/(α(1 − α)) for α ≥ ½, α ≠ 1, as −expm1 of the log moment."""
     return -xp.expm1(log_moment(xp, p, q, a - 1.0, axis)) / (a * (1.0 - a))
+
+
+def torch_path():
+    """The torch path, `klvae.measures._divergences_torch`, imported on the first input that needs it
+    (a tensor or a distribution object): NumPy and list input never start torch."""
+    return importlib.import_module("klvae.measures._divergences_torch")
+
+
+def numpy_terms(terms, p, q, axis, normalize, *args):
+    """(terms(NUMPY, p, q, axis, *args), the answer's dtype) for NumPy or list probabilities; None
+    for input the torch path takes."""
+    if not is_plain(p, q):
+        return None
+    inputs = array_inputs((p, q), ("p", "q"), axis)
+    tp, tq = probability_rows(inputs, ("p", "q"), normalize)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # log 0 and p/0 are meant
+        return terms(NUMPY, tp, tq, inputs.axis, *args), inputs.out_dtype

@@ -1,7 +1,7 @@
-"""The torch path of `klvae.measures.divergences`: tensors (any device, autograd kept), Gaussian
-distribution objects (closed forms) and other distribution objects (`distribution_measure`).
-`klvae.measures.divergences` imports it on the first input that needs it, so NumPy and list input
-never start torch; the sums themselves are `klvae.measures._divergence_terms`', called with ``torch``.
+"""The torch path of `klvae.measures.divergences` and `klvae.measures.renyi`: tensors (any device,
+autograd kept), Gaussian distribution objects (closed forms) and other distribution objects
+(`distribution_measure`). Those modules import it on the first input that needs it, so NumPy and
+list input never start torch; the sums themselves are `klvae.measures._divergence_terms`', called with ``torch``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def chi2_divergence(p, q, *, axis=-1, normalize=False, exact=False):
 
 
 def renyi_divergence(p, q, a: float, *, base=None, axis=-1, normalize=False, exact=False):
-    """`klvae.measures.divergences.renyi_divergence` on tensors and distribution objects (α checked)."""
+    """`klvae.measures.renyi.renyi_divergence` on tensors and distribution objects (α checked)."""
     if is_distribution(p) or is_distribution(q):
         return distribution_measure("renyi", p, q, alpha=a, base=base, exact=exact)
     if _gaussians(p, q, "renyi_divergence"):
@@ -95,7 +95,7 @@ def renyi_divergence(p, q, a: float, *, base=None, axis=-1, normalize=False, exa
 
 
 def alpha_divergence(p, q, a: float, *, axis=-1, normalize=False, exact=False):
-    """`klvae.measures.divergences.alpha_divergence` on distribution objects, and on tensors for
+    """`klvae.measures.renyi.alpha_divergence` on distribution objects, and on tensors for
     α ≥ ½, α ≠ 1 (the caller turns the other orders around)."""
     if is_distribution(p) or is_distribution(q):
         return distribution_measure("alpha", p, q, alpha=a, exact=exact)

@@ -13,10 +13,14 @@ whose terms shrink by |δ|/y each (N terms, N from the largest |δ|/y of the bat
 2 for |δ|/y ~ 1e-8, 8 near 1/100). The ζ(n, y) come from the recurrence
 ζ(n, y) = Σ_{j<J} (y + j)⁻ⁿ + ζ(n, X) up to X = y + J ≥ 10 and, at X, the Euler–Maclaurin
 series ζ(n, X) = X^{1−n}/(n − 1) + X⁻ⁿ/2 + Σₖ B₂ₖ (n)₂ₖ₋₁/(2k)! X^{1−n−2k}; in terms of
-u = δ/(y + j) and v = δ/X every part is small, so nothing overflows. Elsewhere the direct
-difference already carries at least 11 digits. A batch whose every entry is near takes the
-series alone (no log Γ or ψ at all); a mixed batch takes the direct form and the series on
-its near entries.
+u = δ/(y + j) and v = δ/X every part is small, so nothing overflows.
+
+Elsewhere (|δ| ≥ y/100), on the CPU without a gradient, B is a sum of non-negative parts: the
+same recurrence up to X and the asymptotic series of log Γ and ψ at X (`_bregman_shifted`),
+13 or more digits (the direct difference: 11), in NumPy's vector log1p.
+With a gradient or off the CPU it is the direct difference of log Γ's and ψ (11 or more digits).
+A batch whose every entry is near takes the series alone; a mixed batch the far form and the
+series on its near entries.
 
 Reference: Abramowitz & Stegun (1964), 6.1.33 (Taylor series of log Γ) and 23.2.3
 (Euler–Maclaurin); DLMF 25.11.43 (asymptotic series of the Hurwitz zeta function).
@@ -28,8 +32,9 @@ import functools
 import math
 
 import numpy as np
-import scipy.special
 import torch
+
+from klvae.measures._numpy_kernels import horner
 
 __all__ = ["bregman_lgamma", "bregman_sum"]
 
@@ -38,7 +43,7 @@ _SHIFT_TO = 10  # the asymptotic series from X ≥ 10: B₂ … B₁₈ reach 1e
 _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798)  # B₂ … B₁₈
 _SLICE = 1 << 14  # entries per slice of the series: its (J, s) temporaries stay ~1 MB
 _NUMPY_SLICE = 8192  # entries per slice of the NumPy series (CPU, no gradient): (N, J, s) stays ≤ 5 MB
-_TORCH_GRAIN = 32768  # elements from which torch splits an elementwise kernel over its threads
+_SHIFTED_SLICE = 7680  # entries per slice of the shifted form: its (2, s) buffers stay under 128 KB, off mmap
 
 
 # ------------------------------------------------------------------ shared pieces
@@ -174,17 +179,75 @@ def _cpu_without_grad(*tensors: torch.Tensor) -> bool:
     )
 
 
-def _one_thread(t: torch.Tensor) -> bool:
-    """Whether torch would run an elementwise kernel over t on one thread."""
-    return t.numel() < _TORCH_GRAIN or torch.get_num_threads() == 1
+# ------------------------------------------------------------------ the shifted asymptotic form (CPU, no gradient)
+
+_SHIFTED_TO = 8  # the shifted form's X ≥ 8, where c₁ … c₁₀ leave a tail below 1e-16 of the sum
+_C = tuple(  # c_k = B₂ₖ/(2k(2k − 1)), k = 1 … 10: log Γ's asymptotic series (B₂₀, B₂₂ beyond `_BERNOULLI`)
+    b / (2 * k * (2 * k - 1)) for k, b in enumerate((*_BERNOULLI, -174611 / 330, 854513 / 138), 1)
+)
+_C_PSI = tuple((2 * k - 1) * c for k, c in enumerate(_C, 1))  # B₂ₖ/(2k): ψ's series
 
 
-def _digamma(y: torch.Tensor) -> torch.Tensor:
-    """ψ(y): SciPy's on the CPU when no gradient is asked and torch would run it on one thread
-    (faster than torch's kernel, as exact), torch's otherwise."""
-    if _one_thread(y) and _cpu_without_grad(y):
-        return torch.from_numpy(scipy.special.psi(y.detach().numpy()))
-    return torch.digamma(y)
+def _bregman_shifted(y: np.ndarray, delta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """B(y, δ) for any δ (float64 1-d arrays, x = y + δ > 0) as a sum of non-negative parts.
+
+    With J steps to X = y + J ≥ 8 and X + δ ≥ 8, u_j = δ/(y + j), w = δ/X:
+
+        B(y, δ) = Σ_{j<J} [u_j − log(1 + u_j)] + X[(1 + w) log(1 + w) − w] + ½[w − log(1 + w)]
+                  + Σₖ c_k [(X + δ)^{1−2k} − X^{1−2k} + (2k − 1) δ X^{−2k}],
+
+    the recurrences of log Γ and ψ followed by their asymptotic series at X. Each bracket is
+    ≥ 0 (the last is c₁ w²/X + …), so the sum keeps its digits wherever the direct difference
+    of log Γ's does not: 13 or more against 11 (|δ| ≥ y/100; nearer, the series).
+    log(1 + u₀) is taken as log x − log y where x < y/2 (δ = x − y has then lost x's digits).
+    """
+    low = min(float(y.min()), float(x.min())) if y.size else _SHIFTED_TO
+    shift = int(min(max(math.ceil(_SHIFTED_TO - low), 0), _SHIFTED_TO)) if low == low else 0
+    big = y + shift  # X
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        w = delta / big
+        log1pw = np.log1p(w)
+        big_x = big + delta  # X + δ
+        out = big_x * log1pw
+        out -= delta
+        w -= log1pw
+        w *= 0.5
+        out += w
+        inv = np.reciprocal(np.stack([big_x, big]))  # 1/(X + δ), 1/X
+        z = inv * inv
+        tails = horner(z, _C)
+        tails *= inv
+        out += tails[0]
+        out -= tails[1]
+        psi_tail = horner(z[1], _C_PSI)
+        psi_tail *= z[1]
+        psi_tail *= delta
+        out += psi_tail
+        if shift:
+            u, logs = np.empty_like(y), np.empty_like(y)
+            far = delta < -0.5 * y  # x < y/2: log(1 + u₀) = log x − log y, as δ has lost x's digits
+            for j in range(shift):  # row by row: (s,) buffers reused, no (J, s) temporaries
+                np.add(y, j, out=u)
+                np.divide(delta, u, out=u)
+                np.log1p(u, out=logs)
+                if j == 0 and far.any():
+                    logs[far] = np.log(x[far]) - np.log(y[far])
+                u -= logs
+                out += u
+    if np.isnan(out).any():  # δ/y past the float range: B overflows
+        out[np.isnan(out) & ~np.isnan(y + delta)] = np.inf
+    return out
+
+
+def _bregman_shifted_sliced(y: np.ndarray, delta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`_bregman_shifted` in float64, slice by slice of `_SHIFTED_SLICE` entries."""
+    y, delta, x = (a.astype(np.float64, copy=False) for a in (y, delta, x))
+    step = _SHIFTED_SLICE
+    if len(y) <= step:
+        return _bregman_shifted(y, delta, x)
+    return np.concatenate(
+        [_bregman_shifted(y[i : i + step], delta[i : i + step], x[i : i + step]) for i in range(0, len(y), step)]
+    )
 
 
 def bregman_lgamma(
@@ -222,7 +285,7 @@ def bregman_lgamma(
     if bool(near.all()):
         return _series(y, delta).reshape(shape)
     x = y + delta if x is None else x
-    out = torch.lgamma(x) - torch.lgamma(y) - _digamma(y) * delta
+    out = torch.lgamma(x) - torch.lgamma(y) - torch.digamma(y) * delta
     idx = near.nonzero().squeeze(-1)
     if idx.numel():
         out = out.index_put((idx,), _series(y[idx], delta[idx]))
@@ -231,20 +294,13 @@ def bregman_lgamma(
 
 def _bregman_cpu(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None, yn, dn, near) -> torch.Tensor:
     """`bregman_lgamma` of 1-d CPU tensors without gradient (yn, dn: their NumPy views; near: the
-    entries to sum by the series): the series summed in NumPy (in slices of `_NUMPY_SLICE`;
-    NumPy's smaller temporaries make the same arithmetic faster than torch's), written in place
-    into the direct form's output. log Γ is torch's (SciPy's is faster on one thread but the
-    less exact: it doubles the error of a Dirichlet KL), ψ as `_digamma`; the direct form is
-    built in place."""
-    if near.all():
-        return torch.from_numpy(_series_numpy_sliced(yn, dn)).to(y.dtype)
-    out = torch.lgamma(y + delta if x is None else x)
-    out -= torch.lgamma(y)
-    out -= _digamma(y).mul_(delta)
+    entries to sum by the series), all in NumPy: the shifted form where far, the series where near."""
+    xn = yn + dn if x is None else x.detach().numpy()
     idx = np.flatnonzero(near)
+    out = np.empty(yn.shape) if len(idx) == len(yn) else _bregman_shifted_sliced(yn, dn, xn)
     if len(idx):
-        out.numpy()[idx] = _series_numpy_sliced(yn[idx], dn[idx])
-    return out
+        out[idx] = _series_numpy_sliced(yn[idx], dn[idx])
+    return torch.from_numpy(out).to(y.dtype)
 
 
 def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], signs: list[int]) -> torch.Tensor:
@@ -253,27 +309,25 @@ def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], si
 
     On the CPU without gradient nothing is stacked: the near entries are found part by part
     among the previous part's (of a random batch about one in a thousand is near in every
-    part), the direct form is built in place (skipped when every entry is near), and the series
-    is summed for the near entries only, leaving out the parts with δ = 0 (B = 0 exactly).
+    part), the shifted form is taken of all parts in one call (skipped when every entry is near),
+    and the series for the near entries only, leaving out the parts with δ = 0 (B = 0 exactly).
     """
     tensors = [t for part in parts for t in part]
     if not _cpu_without_grad(*tensors) or tensors[0].dim() == 0:
         stacked = bregman_lgamma(*(torch.stack(ts) for ts in zip(*parts)), summed=0)
         return sum((s * b for s, b in zip(signs[1:], stacked[1:])), signs[0] * stacked[0])
-    flat = [(y.numpy().reshape(-1), d.numpy().reshape(-1)) for y, d, _ in parts]
+    flat = [tuple(t.numpy().reshape(-1) for t in part) for part in parts]
     idx = np.arange(flat[0][0].size)
-    for yn, dn in flat:
+    for yn, dn, _ in flat:
         idx = idx[np.abs(dn[idx]) < _NEAR * yn[idx]]
     if len(idx) == flat[0][0].size:
-        out = torch.empty_like(tensors[0])
-    else:
-        out = torch.zeros_like(tensors[0])
-        for (y, d, x), s in zip(parts, signs):
-            term = torch.lgamma(x).sub_(torch.lgamma(y)).sub_(_digamma(y).mul_(d))
-            out = out.add_(term) if s > 0 else out.sub_(term)
+        out = np.empty(idx.shape)
+    else:  # every part in one call of the shifted form: (parts, n) @ signs
+        y, d, x = (np.concatenate(arrays) for arrays in zip(*flat))
+        out = np.array(signs, dtype=np.float64) @ _bregman_shifted_sliced(y, d, x).reshape(len(parts), -1)
     if len(idx):
-        out.numpy().reshape(-1)[idx] = _near_sum([(yn[idx], dn[idx]) for yn, dn in flat], signs)
-    return out
+        out[idx] = _near_sum([(yn[idx], dn[idx]) for yn, dn, _ in flat], signs)
+    return torch.from_numpy(out.reshape(tensors[0].shape)).to(tensors[0].dtype)
 
 
 def _near_sum(parts: list[tuple[np.ndarray, np.ndarray]], signs: list[int]) -> np.ndarray:

@@ -310,7 +310,7 @@ def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], si
     On the CPU without gradient nothing is stacked: the near entries are found part by part
     among the previous part's (of a random batch about one in a thousand is near in every
     part), the shifted form is taken of all parts in one call (skipped when every entry is near),
-    and the series for the near entries only, leaving out the parts with δ = 0 (B = 0 exactly).
+    and the series for the near entries only.
     """
     tensors = [t for part in parts for t in part]
     if not _cpu_without_grad(*tensors) or tensors[0].dim() == 0:
@@ -331,10 +331,6 @@ def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], si
 
 
 def _near_sum(parts: list[tuple[np.ndarray, np.ndarray]], signs: list[int]) -> np.ndarray:
-    """Σᵢ sᵢ B(yᵢ, δᵢ) by the series for near parts of one length, in one series call."""
+    """Σᵢ sᵢ B(yᵢ, δᵢ) by the series for near parts of one length, in one series call (δ = 0 gives 0)."""
     ys, ds = np.concatenate([y for y, _ in parts]), np.concatenate([d for _, d in parts])
-    weights = np.repeat(np.array(signs, dtype=np.float64), len(parts[0][0]))
-    entry = np.tile(np.arange(len(parts[0][0])), len(parts))
-    kept = np.flatnonzero(ds)  # B(y, 0) = 0
-    series = _series_numpy_sliced(ys[kept], ds[kept])
-    return np.bincount(entry[kept], weights=weights[kept] * series, minlength=len(parts[0][0]))
+    return np.array(signs, dtype=np.float64) @ _series_numpy_sliced(ys, ds).reshape(len(parts), -1)

@@ -71,7 +71,6 @@ NOT_VALIDATED = [
     "klvae.measures.discrete",
     "klvae.measures.distribution_measures",
     "klvae.measures.mixture",
-    "klvae.measures.mmd",
     "klvae.measures.sample_distances",
     "klvae.measures.knn_estimators",
     # klvae.training.distributed: 13 public names whose numpydoc docstrings would take the module

@@ -5,7 +5,7 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from scipy import integrate, optimize, stats
+from scipy import integrate, optimize, spatial, stats
 
 __all__ = [
     "prob_rows",
@@ -17,6 +17,7 @@ __all__ = [
     "ref_forward_kl",
     "ref_reverse_fit",
     "ref_symmetric_fit",
+    "direct_mmd2",
 ]
 
 
@@ -126,3 +127,16 @@ def ref_variances(name, mu=MU, sigma=SIGMA):
         "pathwise": (quad_var(lambda e: df(x(e))), quad_var(lambda e: df(x(e)) * e)),
         "score": (quad_var(lambda e: f(x(e)) * e / sigma), quad_var(lambda e: f(x(e)) * (e * e - 1) / sigma)),
     }
+
+
+def direct_mmd2(x, y, sigma, biased=False):
+    """MMD² with the Gaussian kernel from the full Gram matrices (scipy distances): U- or V-statistic."""
+
+    def gram(a, b):
+        return np.exp(-spatial.distance.cdist(a, b, "sqeuclidean") / (2 * sigma**2))
+
+    m, n = len(x), len(y)
+    kxx, kyy, kxy = gram(x, x), gram(y, y), gram(x, y)
+    if biased:
+        return kxx.mean() + kyy.mean() - 2 * kxy.mean()
+    return (kxx.sum() - m) / (m * (m - 1)) + (kyy.sum() - n) / (n * (n - 1)) - 2 * kxy.mean()

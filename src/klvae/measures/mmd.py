@@ -1,22 +1,16 @@
-"""The squared maximum mean discrepancy (Gaussian kernel) and its two-sample tests, at any size.
+"""The squared maximum mean discrepancy (Gaussian kernel) over all pairs, and its permutation test.
 
-- `mmd2`: the exact U- (unbiased) or V- (biased) statistic over all pairs, O((m + n)² d) time
-  in blocks of bounded memory, with a permutation p-value from one pass of blocked kernel sums;
-  or, with `features`, its random Fourier features approximation in O((m + n) D d);
-- `mmd2_linear`: Gretton et al.'s linear-time statistic, O(n d) time and memory, with its
-  asymptotic normal null, for n in the millions;
-- `mmd2_block`: the B-test (mean of U-statistics over blocks of B pairs), O(n B d), normal null.
+`mmd2` is the exact U- (unbiased) or V- (biased) statistic over all pairs, O((m + n)² d) time
+in blocks of bounded memory, with a permutation p-value from one pass of blocked kernel sums;
+or, with `features`, its random Fourier features approximation in O((m + n) D d). The tests
+with a normal null for larger samples (linear time, B-test) are in `mmd_linear`; both share
+`MMDResult`, the median heuristic and the centering here.
 
 All take NumPy arrays, lists or torch tensors (n, d); tensors keep autograd (an MMD loss for
 training) and their device, and the answer follows the input's dtype, with every sum
 accumulated in float64. The bandwidth σ of k(a, b) = exp(−‖a − b‖²/(2σ²)) is the median
 pairwise distance of at most `MEDIAN_SUBSAMPLE` pooled points (all of them when there are no
 more; a seeded random subset otherwise) unless given.
-
-Reference: Gretton, Borgwardt, Rasch, Schölkopf & Smola (2012), "A kernel two-sample test",
-JMLR 13 (lemma 6, §6 linear time, §8 median heuristic); Zaremba, Gretton & Blaschko (2013),
-"B-tests: low variance kernel two-sample tests", NeurIPS; Rahimi & Recht (2007), "Random
-features for large-scale kernel machines", NeurIPS.
 """
 
 from __future__ import annotations
@@ -26,7 +20,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from scipy import special
 from scipy.spatial import distance
 
 from klvae.measures._checks import check_count
@@ -42,7 +35,7 @@ from klvae.measures._sample_blocks import (
     self_pair_sum,
 )
 
-__all__ = ["MMDResult", "mmd2", "mmd2_linear", "mmd2_block", "MEDIAN_SUBSAMPLE"]
+__all__ = ["MMDResult", "mmd2", "MEDIAN_SUBSAMPLE"]
 
 MEDIAN_SUBSAMPLE = 2000  # pooled points whose pairwise distances give the median heuristic
 KERNEL_ENTRIES = 2**20  # kernel block size (8 MiB in float64): its passes stay in cache
@@ -51,14 +44,35 @@ F64 = torch.float64
 
 
 class MMDResult(NamedTuple):
-    """The MMD² estimate, its p-value for p = q (None without a test), and the bandwidth σ."""
+    """An MMD² two-sample statistic: the estimate, its p-value for p = q, and the bandwidth used.
+
+    Parameters
+    ----------
+    mmd2 : numpy.floating or torch.Tensor
+        The MMD² estimate: a NumPy scalar, or a 0-d tensor for tensor input (autograd kept).
+    p_value : float or None
+        The p-value of the null p = q; None when no test was asked for.
+    bandwidth : float
+        The kernel's σ, given or from the median heuristic.
+
+    See Also
+    --------
+    mmd2, mmd2_linear, mmd2_block : what return one.
+
+    Examples
+    --------
+    >>> res = mmd2([[0.0], [1.0], [2.0]], [[0.5], [1.5], [2.5]], bandwidth=1.0)
+    >>> res.p_value is None, res.bandwidth
+    (True, 1.0)
+    """
 
     mmd2: float
     p_value: float | None
     bandwidth: float
 
 
-def _bandwidth(a: torch.Tensor, b: torch.Tensor, bandwidth, seed: int) -> float:
+def median_bandwidth(a: torch.Tensor, b: torch.Tensor, bandwidth, seed: int) -> float:
+    """σ: `bandwidth` checked, or the median pairwise distance of ≤ `MEDIAN_SUBSAMPLE` pooled points."""
     if bandwidth is not None:
         sigma = float(bandwidth)
         if not (sigma > 0 and math.isfinite(sigma)):
@@ -74,7 +88,7 @@ def _bandwidth(a: torch.Tensor, b: torch.Tensor, bandwidth, seed: int) -> float:
     return sigma
 
 
-def _centered(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def centered(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Both shifted by their pooled mean (distances unchanged, fewer digits lost in ‖a‖² + ‖b‖² − 2aᵀb)."""
     mid = torch.cat([a.detach(), b.detach()]).mean(0)
     return a - mid, b - mid
@@ -205,43 +219,76 @@ def mmd2(
     max_memory=None,
     features: int | None = None,
 ) -> MMDResult:
-    """Squared maximum mean discrepancy with the Gaussian kernel, and its permutation p-value.
+    r"""Squared maximum mean discrepancy with the Gaussian kernel, and its permutation p-value.
 
-        MMD²_u = 1/(m(m−1)) Σ_{i≠j} k(xᵢ, xⱼ) + 1/(n(n−1)) Σ_{i≠j} k(yᵢ, yⱼ) − 2/(mn) Σ k(xᵢ, yⱼ)
+    Exact over all pairs, in blocks of bounded memory (never the (m + n)² kernel matrix), or
+    approximated by random Fourier features; unbiased unless `biased`.
 
-    with k(a, b) = exp(−‖a − b‖²/(2σ²)). Unbiased (E MMD²_u = MMD², which is 0 iff p = q for
-    this kernel), hence negative at times; `biased=True` gives the V-statistic instead (the
-    i = j terms kept, 1/m² and 1/n²), which is ≥ 0. σ is the median heuristic (see the
-    module) unless given. With `permutations` > 0, the p-value of p = q is
-    (1 + #{permuted MMD²_u ≥ observed}) / (1 + permutations), the pooled labels shuffled by a
-    generator seeded with `seed`; all permutations share one pass over the kernel blocks.
+    Parameters
+    ----------
+    x, y : array_like or torch.Tensor
+        Samples (m, d) and (n, d), or (m,) and (n,) for scalars; finite, at least 2 each. Torch
+        tensors keep autograd (the p-value and σ are not differentiated) and their device.
+    bandwidth : float, optional
+        σ > 0; None for the median heuristic (the median pairwise distance of at most
+        `MEDIAN_SUBSAMPLE` pooled points, a random subset drawn with `seed` when there are more).
+    permutations : int, default 0
+        Shuffles of the pooled sample for the p-value; 0: no test (``p_value`` None).
+    biased : bool, default False
+        The V-statistic (the i = j terms kept, 1/m² and 1/n²), which is ≥ 0, instead of the
+        U-statistic.
+    seed : int, default 0
+        Seeds the permutations, the bandwidth subsample and the Fourier features.
+    max_memory : int, optional
+        Bytes of kernel blocks (or feature blocks) held at once; None: 256 MiB.
+    features : int, optional
+        D random Fourier features instead of the exact kernel; None: exact.
 
-    Cost O((m + n)² (d + permutations)) time; memory O((m + n)(d + permutations)) plus blocks
-    of at most `max_memory` bytes (256 MiB by default) — never the (m + n)² matrix.
+    Returns
+    -------
+    MMDResult
+        ``(mmd2, p_value, bandwidth)``; mmd2 a NumPy scalar in the input's floating dtype
+        (float64 for lists and integers), or a 0-d tensor for tensor input.
 
-    With `features` = D, k is replaced by its random Fourier features approximation
-    φ(a)·φ(b), φ(a) = √(2/D) cos(Wᵀa + c), W ~ N(0, σ⁻² I), c ~ U[0, 2π) (drawn with `seed`):
-    O((m + n) D (d + permutations)) time, linear in the sample size, the error in MMD² of
-    order 1/√D (Rahimi & Recht 2007; Zhao & Meng 2015, "FastMMD").
+    Raises
+    ------
+    ValueError
+        If the samples are not finite (NaN or ±inf), differ in dimension or number fewer than 2
+        on a side, `bandwidth`, `permutations`, `max_memory` or `features` is not valid, or the
+        median heuristic finds a median distance of 0 (most points repeat).
 
-    Args:
-        x, y: samples (m, d) and (n, d), or (m,) and (n,) for scalars; at least 2 each. Torch
-            tensors keep autograd (the p-value and σ are not differentiated) and their device.
-        bandwidth: σ > 0, or None for the median heuristic.
-        permutations: shuffles for the p-value (0: no test, p_value None).
-        biased: the V-statistic instead of the U-statistic.
-        seed: seeds the permutations, the bandwidth subsample and the Fourier features.
-        max_memory: bytes of kernel blocks (or feature blocks) held at once.
-        features: D random Fourier features instead of the exact kernel, or None (exact).
+    See Also
+    --------
+    mmd2_linear : linear time and a normal null, for millions of samples.
+    mmd2_block : the B-test, between the two in power and cost.
 
-    Returns:
-        `MMDResult(mmd2, p_value, bandwidth)`: mmd2 a NumPy scalar in the input's floating
-        dtype (float64 for lists and integers), or a 0-d tensor for tensor input.
+    Notes
+    -----
+    .. math::
 
-    Raises:
-        ValueError: samples that are not finite (NaN or ±inf), of different dimension or
-            fewer than 2; a bad `bandwidth`, `permutations`, `max_memory` or `features`.
+        \mathrm{MMD}^2_u = \frac{1}{m(m-1)} \sum_{i \ne j} k(x_i, x_j)
+            + \frac{1}{n(n-1)} \sum_{i \ne j} k(y_i, y_j) - \frac{2}{mn} \sum_{i, j} k(x_i, y_j),
+        \qquad k(a, b) = e^{-\|a - b\|^2 / (2\sigma^2)}.
 
+    E MMD²_u = MMD², which is 0 iff p = q for this kernel, so the estimate is negative at times.
+    With `permutations` = P the p-value of p = q is (1 + #{permuted MMD²_u ≥ observed MMD²_u}) /
+    (1 + P), the pooled labels shuffled by a generator seeded with `seed`; all permutations share
+    one pass over the kernel blocks. Cost O((m + n)² (d + P)) time, O((m + n)(d + P)) memory plus
+    the blocks.
+
+    With `features` = D, k(a, b) is replaced by φ(a)·φ(b), φ(a) = √(2/D) cos(Wᵀa + c),
+    W ~ N(0, σ⁻² I), c ~ U[0, 2π): O((m + n) D (d + P)) time, linear in the sample size, with an
+    error in MMD² of order 1/√D.
+
+    References
+    ----------
+    Gretton, Borgwardt, Rasch, Schölkopf & Smola, "A kernel two-sample test", JMLR 13 (2012),
+    lemma 6 and §8 (median heuristic). Rahimi & Recht, "Random features for large-scale kernel
+    machines", NeurIPS (2007); Zhao & Meng, "FastMMD" (2015).
+
+    Examples
+    --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(3)
     >>> same = mmd2(rng.normal(size=(300, 2)), rng.normal(size=(300, 2)), permutations=200)
     >>> shifted = mmd2(rng.normal(size=(300, 2)), rng.normal(size=(300, 2)) + 0.5, permutations=200)
@@ -254,9 +301,9 @@ def mmd2(
         raise ValueError(f"mmd2 needs at least 2 samples on each side, got {m} and {n}")
     permutations = check_count(permutations, "permutations", minimum=0)
     mem = budget(max_memory)
-    sigma = _bandwidth(a, b, bandwidth, seed)
+    sigma = median_bandwidth(a, b, bandwidth, seed)
     gamma = 1 / (2 * sigma * sigma)
-    u, v = _centered(a, b)
+    u, v = centered(a, b)
     labels = _labels(m + n, m, permutations, seed, u.device) if permutations else None
     if features is None:
         value, stats = _exact(u, v, gamma, labels, biased, mem)
@@ -266,94 +313,3 @@ def mmd2(
     if stats is not None:
         p_value = (1 + int((stats[1:] >= stats[0]).sum())) / (1 + permutations)
     return MMDResult(answer(value, a, x, y), p_value, sigma)
-
-
-def _normal_test(h: torch.Tensor, sigma: float, like, x, y) -> MMDResult:
-    """Mean of the i.i.d. terms h and its one-sided p-value under N(0, var(h)/len(h))."""
-    h64 = h.to(torch.float64)
-    mean = h64.mean()
-    se = float(h64.detach().std()) / math.sqrt(h.shape[0])
-    p = float(special.ndtr(-float(mean.detach()) / se)) if se > 0 else (0.0 if float(mean) > 0 else 1.0)
-    return MMDResult(answer(mean, like, x, y), p, sigma)
-
-
-def mmd2_linear(x, y, *, bandwidth=None, seed: int = 0) -> MMDResult:
-    """Gretton et al.'s linear-time unbiased MMD² and its asymptotic p-value, O(n d).
-
-        MMD²_l = (1/n₂) Σᵢ h(i),  h(i) = k(x₂ᵢ, x₂ᵢ₊₁) + k(y₂ᵢ, y₂ᵢ₊₁) − k(x₂ᵢ, y₂ᵢ₊₁) − k(x₂ᵢ₊₁, y₂ᵢ)
-
-    over the n₂ = ⌊min(m, n)/2⌋ disjoint pairs of the first 2n₂ samples of each (shuffle
-    ordered data first). The h(i) are i.i.d., so under p = q, √n₂ MMD²_l / sd(h) → N(0, 1):
-    the p-value is its upper tail. Far less powerful than `mmd2` for the same n, but for n in
-    the millions it is the test that fits. Arguments, the kernel and the answer's type as in
-    `mmd2` (`bandwidth` None: median heuristic on a subsample, seeded by `seed`); samples must
-    be finite (NaN or ±inf raise ValueError).
-
-    Reference: Gretton et al. (2012), JMLR 13, lemma 14 and corollary 16.
-
-    >>> rng = np.random.default_rng(0)
-    >>> res = mmd2_linear(rng.normal(size=(20_000, 2)), rng.normal(size=(20_000, 2)) + 0.3)
-    >>> bool(res.p_value < 0.01)
-    True
-    """
-    a, b = samples(x, y, names=("x", "y"))
-    n2 = min(a.shape[0], b.shape[0]) // 2
-    if n2 < 2:
-        raise ValueError(f"mmd2_linear needs at least 4 samples on each side, got {a.shape[0]} and {b.shape[0]}")
-    sigma = _bandwidth(a, b, bandwidth, seed)
-    u, v = _centered(a, b)
-    x0, x1, y0, y1 = u[0 : 2 * n2 : 2], u[1 : 2 * n2 : 2], v[0 : 2 * n2 : 2], v[1 : 2 * n2 : 2]
-
-    def k(p, q):
-        return torch.exp(((p - q) ** 2).sum(1) / (-2 * sigma * sigma))
-
-    return _normal_test(k(x0, x1) + k(y0, y1) - k(x0, y1) - k(x1, y0), sigma, a, x, y)
-
-
-def mmd2_block(x, y, *, block_size: int | None = None, bandwidth=None, seed: int = 0, max_memory=None) -> MMDResult:
-    """The B-test: the mean of unbiased MMD²_u over disjoint blocks of B pairs, O(n B d).
-
-    The first ⌊min(m, n)/B⌋·B samples of each are cut into blocks of B (`block_size`, default
-    ⌊√min(m, n)⌋, at least 2) and MMD²_u is computed within each block (as `mmd2`, m = n = B);
-    the block values are i.i.d., so their mean over the blocks is asymptotically normal
-    and the p-value is its upper tail with the variance estimated from the blocks (at least 2).
-    Between `mmd2_linear` (B = 2) and `mmd2` (one block) in power and cost. Arguments, the
-    kernel and the answer's type as in `mmd2`; samples must be finite.
-
-    Reference: Zaremba, Gretton & Blaschko (2013), "B-tests", NeurIPS, §3.
-
-    >>> rng = np.random.default_rng(0)
-    >>> res = mmd2_block(rng.normal(size=(4000, 2)), rng.normal(size=(4000, 2)) + 0.3)
-    >>> bool(res.p_value < 0.01)
-    True
-    """
-    a, b = samples(x, y, names=("x", "y"))
-    size = min(a.shape[0], b.shape[0])
-    bs = max(2, math.isqrt(size)) if block_size is None else check_count(block_size, "block_size", minimum=2)
-    blocks = size // bs
-    if blocks < 2:
-        raise ValueError(f"block_size = {bs} leaves fewer than 2 blocks of {size} samples: lower it")
-    mem = budget(max_memory)
-    sigma = _bandwidth(a, b, bandwidth, seed)
-    u, v = _centered(a, b)
-    u, v = u[: blocks * bs].reshape(blocks, bs, -1), v[: blocks * bs].reshape(blocks, bs, -1)
-    chunk = max(1, min(mem // (8 * bs * bs * a.element_size()), KERNEL_ENTRIES // (bs * bs)))
-    fast = not grad_wanted(u, v)
-
-    def k(p, q, self_pairs=False):  # (chunk, B, B) kernel values, the diagonal dropped for self pairs
-        if fast:
-            A, BT = augmented(p, q, 1 / (2 * sigma * sigma))
-            kern = torch.bmm(A, BT).clamp_(max=0).exp_()
-            if self_pairs:
-                kern.diagonal(dim1=1, dim2=2).zero_()
-            return kern
-        sq = ((p * p).sum(2)[:, :, None] + (q * q).sum(2)[:, None, :] - 2 * p @ q.transpose(1, 2)).clamp_min(0)
-        kern = torch.exp(sq / (-2 * sigma * sigma))
-        return kern * (1 - torch.eye(bs, dtype=a.dtype, device=a.device)) if self_pairs else kern
-
-    h = []
-    for s in range(0, blocks, chunk):
-        p, q = u[s : s + chunk], v[s : s + chunk]
-        within = (k(p, p, True).sum((1, 2), dtype=F64) + k(q, q, True).sum((1, 2), dtype=F64)) / (bs * (bs - 1))
-        h.append(within - 2 * k(p, q).sum((1, 2), dtype=F64) / (bs * bs))
-    return _normal_test(torch.cat(h), sigma, a, x, y)

@@ -70,34 +70,61 @@ def _energy_pairs(a: torch.Tensor, b: torch.Tensor, pairs: int, seed: int, mem: 
 
 
 def energy_distance(x, y, *, max_memory=None, pairs: int | None = None, seed: int = 0):
-    """Energy distance √(2 E‖X − Y‖ − E‖X − X′‖ − E‖Y − Y′‖) between two samples.
+    r"""Energy distance √(2 E‖X − Y‖ − E‖X − X′‖ − E‖Y − Y′‖) between two samples.
 
-    Expectations are sample means over all pairs (V-statistics, i = j included), so in 1-D
-    this is ``scipy.stats.energy_distance(x, y)``; 0 iff the two empirical distributions
-    agree. In the units of the samples. In 1-D it is computed as 2∫(F − G)² over the sorted
-    pooled sample, O(N log N); in d > 1 from all pairwise distances in blocks of at most
-    `max_memory` bytes (256 MiB by default), O(N² d) time and O(N d) memory.
+    In the units of the samples; 0 iff the two empirical distributions agree. In 1-D it is
+    ``scipy.stats.energy_distance(x, y)``.
 
-    For very large samples in d > 1, `pairs` = B gives an incomplete U-statistic instead: each
-    of the three expectations is a mean over B random pairs (drawn with a generator seeded
-    with `seed`; i ≠ j within a sample), O(B d) time. Its expectation over the draws is the
-    complete U-statistic (i = j left out, which differs from the V-statistic above by O(1/N)),
-    its Monte Carlo error of order 1/√B (Blom 1976; Janson 1984).
+    Parameters
+    ----------
+    x, y : array_like or torch.Tensor
+        Samples (m, d) and (n, d), or (m,) and (n,); finite. With `pairs`, at least 2 each.
+    max_memory : int, optional
+        Bytes of distance blocks held at once (d > 1); None: 256 MiB.
+    pairs : int, optional
+        B random pairs per expectation (an incomplete U-statistic), or None: all pairs.
+    seed : int, default 0
+        Seeds the pairs.
 
-    Args:
-        x, y: samples (m, d) and (n, d), or (m,) and (n,); finite (else ValueError); with
-            `pairs`, at least 2 each.
-        max_memory: bytes of distance blocks held at once (d > 1).
-        pairs: B random pairs per expectation, or None (all pairs).
-        seed: seeds the pairs.
+    Returns
+    -------
+    numpy.floating or torch.Tensor
+        A NumPy scalar in the input's floating dtype (float64 for lists and integers), or a 0-d
+        tensor (autograd kept, on the input's device) for tensor input.
 
-    Returns:
-        A NumPy scalar in the input's floating dtype, or a 0-d tensor (autograd kept, on the
-        input's device) for tensor input.
+    Raises
+    ------
+    ValueError
+        If the samples are not finite or differ in dimension, `max_memory` is not a positive
+        number or `pairs` a positive integer, or a side has fewer than 2 samples with `pairs`.
 
-    Reference: Székely & Rizzo (2013), "Energy statistics: a class of statistics based on
-    distances", J. Stat. Plan. Inference 143, eq. 4.
+    See Also
+    --------
+    sliced_wasserstein : another distance between samples, in any dimension.
 
+    Notes
+    -----
+    .. math::
+
+        E^2 = \frac{2}{mn} \sum_{i,j} \|x_i - y_j\| - \frac{1}{m^2} \sum_{i,j} \|x_i - x_j\|
+            - \frac{1}{n^2} \sum_{i,j} \|y_i - y_j\|,
+
+    the expectations' V-statistics (i = j included). In 1-D it is computed as 2∫(F − G)² between
+    the empirical CDFs over the sorted pooled sample, O(N log N) (N = m + n); in d > 1 from all
+    pairwise distances in blocks of at most `max_memory` bytes, O(N² d) time and O(N d) memory.
+
+    With `pairs` = B each of the three expectations is instead a mean over B random pairs (i ≠ j
+    within a sample), O(B d) time: its expectation over the draws is the complete U-statistic
+    (i = j left out, which differs from the V-statistic by O(1/N)), its Monte Carlo error of
+    order 1/√B. The estimate of E² is clamped at 0 before the square root.
+
+    References
+    ----------
+    Székely & Rizzo, "Energy statistics: a class of statistics based on distances", J. Stat.
+    Plan. Inference 143 (2013), eq. 4. Blom (1976) and Janson (1984) on incomplete U-statistics.
+
+    Examples
+    --------
     >>> float(energy_distance([0.0, 1.0], [0.0, 1.0]))
     0.0
     >>> round(float(energy_distance([0.0], [1.0])) ** 2, 12)  # 2·1 − 0 − 0
@@ -155,29 +182,61 @@ def _power(diff: torch.Tensor, p: float) -> torch.Tensor:
 
 
 def sliced_wasserstein(x, y, *, p: float = 2, n_projections: int = 200, seed: int = 0, max_memory=None):
-    """Sliced Wasserstein distance SW_p = (E_θ W_p^p(θᵀX, θᵀY))^{1/p}, θ uniform on the sphere.
+    r"""Sliced Wasserstein distance SW_p = (E_θ W_p^p(θᵀX, θᵀY))^{1/p}, θ uniform on the sphere.
 
-    The expectation is a mean over `n_projections` directions drawn (in float64, on the CPU)
-    by a generator seeded with `seed`: the same directions for the same seed and d on any
-    device. Each 1-D W_p is exact (quantile functions on the merged levels i/m ∪ j/n), so
-    sample sizes may differ. In 1-D with p = 1 it is ``scipy.stats.wasserstein_distance``. In
-    the units of the samples. For N(μ₁, σ²I) and N(μ₂, σ²I): SW₂² = ‖μ₁ − μ₂‖²/d.
+    In the units of the samples; sample sizes may differ. In 1-D with p = 1 it is
+    ``scipy.stats.wasserstein_distance``.
 
-    Projections are sorted a chunk at a time, the chunk as large as `max_memory` bytes
-    (256 MiB by default) allow: O(L N log N) time, O(N (d + chunk)) memory, for L
-    projections of N = m + n points.
+    Parameters
+    ----------
+    x, y : array_like or torch.Tensor
+        Samples (m, d) and (n, d), or (m,) and (n,); finite.
+    p : float, default 2
+        The order, a finite number ≥ 1.
+    n_projections : int, default 200
+        L, the directions θ averaged over (in 1-D the one direction, exact).
+    seed : int, default 0
+        Seeds the directions.
+    max_memory : int, optional
+        Bytes of projected chunks held at once; None: 256 MiB.
 
-    Args:
-        x, y: samples (m, d) and (n, d), or (m,) and (n,); finite (else ValueError).
-        p: the order, ≥ 1. n_projections: L. seed: seeds the directions.
-        max_memory: bytes of projected chunks held at once.
+    Returns
+    -------
+    numpy.floating or torch.Tensor
+        As `energy_distance`: the input's floating dtype, a 0-d tensor with autograd for tensor
+        input.
 
-    Returns:
-        As `energy_distance`: the input's dtype, a tensor with autograd for tensor input.
+    Raises
+    ------
+    ValueError
+        If the samples are not finite or differ in dimension, `p` is not a finite number ≥ 1, or
+        `n_projections` or `max_memory` is not positive.
 
-    Reference: Bonneel, Rabin, Peyré & Pfister (2015), "Sliced and Radon Wasserstein
-    barycenters of measures", J. Math. Imaging Vis. 51, eq. 7.
+    See Also
+    --------
+    wasserstein_distance_nd : the exact W_p, for equal sizes up to a few thousand.
+    energy_distance : another distance between samples.
 
+    Notes
+    -----
+    .. math::
+
+        \mathrm{SW}_p(X, Y) \approx \Big(\frac1L \sum_{l=1}^{L} W_p^p(\theta_l^\top X, \theta_l^\top Y)\Big)^{1/p},
+
+    the θₗ drawn (in float64, on the CPU) by a generator seeded with `seed`: the same directions
+    for the same seed and d on any device. Each 1-D W_p is exact (quantile functions on the
+    merged levels i/m ∪ j/n). For N(μ₁, σ²I) and N(μ₂, σ²I): SW₂² = ‖μ₁ − μ₂‖²/d.
+
+    Projections are sorted a chunk at a time, the chunk as large as `max_memory` allows:
+    O(L N log N) time, O(N (d + chunk)) memory, for N = m + n points.
+
+    References
+    ----------
+    Bonneel, Rabin, Peyré & Pfister, "Sliced and Radon Wasserstein barycenters of measures",
+    J. Math. Imaging Vis. 51 (2015), eq. 7.
+
+    Examples
+    --------
     >>> float(sliced_wasserstein([[0.0], [1.0]], [[2.0], [3.0]], p=1))
     2.0
     """
@@ -213,18 +272,51 @@ def sliced_wasserstein(x, y, *, p: float = 2, n_projections: int = 200, seed: in
 
 
 def wasserstein_distance_nd(x, y, *, p: float = 1):
-    """Exact W_p = (min_π (1/n) Σᵢ ‖xᵢ − y_π(i)‖^p)^{1/p} between two samples of equal size n.
+    r"""Exact W_p = (min_π (1/n) Σᵢ ‖xᵢ − y_π(i)‖^p)^{1/p} between two samples of equal size n.
 
-    For equal-weight empirical distributions of the same size an optimal plan is a
-    permutation (Birkhoff–von Neumann), found by ``scipy.optimize.linear_sum_assignment``
-    on the n × n cost matrix: O(n³) time and O(n²) memory, so for n up to a few thousand
-    (`sliced_wasserstein` scales). Euclidean ground distance; p = 1 agrees with
-    ``scipy.stats.wasserstein_distance_nd``. In the units of the samples. Samples must be
-    finite (else ValueError). The answer follows the input's dtype; for tensor input it is a
-    tensor whose gradient is that of the cost at the optimal assignment.
+    Euclidean ground distance, in the units of the samples; p = 1 agrees with
+    ``scipy.stats.wasserstein_distance_nd``. O(n³) time and O(n²) memory: for n up to a few
+    thousand (`sliced_wasserstein` scales).
 
-    Reference: Peyré & Cuturi (2019), *Computational Optimal Transport*, prop. 2.1.
+    Parameters
+    ----------
+    x, y : array_like or torch.Tensor
+        Samples of the same shape, (n, d) or (n,); finite.
+    p : float, default 1
+        The order, a finite number ≥ 1.
 
+    Returns
+    -------
+    numpy.floating or torch.Tensor
+        The input's floating dtype; for tensor input a 0-d tensor whose gradient is that of the
+        cost at the optimal assignment.
+
+    Raises
+    ------
+    ValueError
+        If the samples are not finite or differ in shape, or `p` is not a finite number ≥ 1.
+
+    See Also
+    --------
+    sliced_wasserstein : projections, for large samples.
+    wasserstein_distance_samples : W₁ between 1-D samples of any sizes.
+
+    Notes
+    -----
+    .. math::
+
+        W_p = \Big(\min_{\pi \in S_n} \frac1n \sum_{i=1}^n \|x_i - y_{\pi(i)}\|^p\Big)^{1/p}.
+
+    For equal-weight empirical distributions of the same size an optimal plan is a permutation
+    (Birkhoff–von Neumann), found by ``scipy.optimize.linear_sum_assignment`` on the n × n cost
+    matrix.
+
+    References
+    ----------
+    Peyré & Cuturi, *Computational Optimal Transport* (2019), prop. 2.1.
+
+    Examples
+    --------
     >>> float(wasserstein_distance_nd([[0.0, 0.0], [1.0, 0.0]], [[1.0, 1.0], [0.0, 1.0]]))
     1.0
     """

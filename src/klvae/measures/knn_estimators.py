@@ -133,25 +133,54 @@ def _kth(ref: np.ndarray, points: np.ndarray, k: int, workers: int, p: float = 2
 
 
 def knn_entropy(x, *, k: int = 3, base=None, workers: int = -1):
-    """Kozachenko–Leonenko estimate of the differential entropy H(X) = −E log p(X).
+    r"""Kozachenko–Leonenko estimate of the differential entropy H(X) = −E log p(X).
 
-        Ĥ = ψ(n) − ψ(k) + log V_d + (d/n) Σᵢ log εᵢ
+    Asymptotically unbiased; the bias of finite n grows with d.
 
-    with εᵢ the Euclidean distance from xᵢ to its k-th nearest neighbour among the other
-    samples and V_d the volume of the unit d-ball. Asymptotically unbiased; the bias of
-    finite n grows with d. Units: nats (`base=None`), bits (`base=2`).
+    Parameters
+    ----------
+    x : array_like or torch.Tensor
+        Samples (n, d), or (n,) for scalars; finite, no point repeated (a distance of 0).
+    k : int, default 3
+        The neighbour used, below n (3 is the usual trade of bias for variance).
+    base : float, optional
+        The logarithm's base: None for nats, 2 for bits; a positive number other than 1.
+    workers : int, default -1
+        Cores for the k-d tree queries (-1: all).
 
-    Args:
-        x: samples (n, d), or (n,) for scalars; finite. Repeated points raise (distance 0).
-        k: the neighbour used (3 is the usual trade of bias for variance), below n.
-        base: the logarithm base of the units; a positive number other than 1.
-        workers: cores for the tree queries (-1: all).
+    Returns
+    -------
+    numpy.floating or torch.Tensor
+        A NumPy scalar in x's floating dtype (float64 for lists and integers), or a 0-d tensor on
+        x's device, without autograd.
 
-    Returns:
-        A NumPy scalar in x's floating dtype, or a 0-d tensor on x's device (no autograd).
+    Raises
+    ------
+    ValueError
+        If x is not finite or has repeated points, `k` is not a positive integer below n, or
+        `base` or `workers` is not valid.
 
-    Reference: Kozachenko & Leonenko (1987); Kraskov, Stögbauer & Grassberger (2004), eq. 20.
+    See Also
+    --------
+    knn_kl_divergence, ksg_mutual_information : the same neighbour distances, other measures.
 
+    Notes
+    -----
+    .. math::
+
+        \hat H = \psi(n) - \psi(k) + \log V_d + \frac{d}{n} \sum_{i=1}^n \log \varepsilon_i,
+
+    εᵢ the Euclidean distance from xᵢ to its k-th nearest neighbour among the other samples, V_d
+    the volume of the unit d-ball and ψ the digamma function.
+
+    References
+    ----------
+    Kozachenko & Leonenko, "Sample estimate of the entropy of a random vector", Probl. Inf.
+    Transm. 23 (1987); Kraskov, Stögbauer & Grassberger (2004), eq. 20.
+
+    Examples
+    --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> h = knn_entropy(rng.normal(size=(20_000, 1)))
     >>> bool(abs(h - 0.5 * np.log(2 * np.pi * np.e)) < 0.03)  # N(0, 1)
@@ -168,18 +197,55 @@ def knn_entropy(x, *, k: int = 3, base=None, workers: int = -1):
 
 
 def knn_kl_divergence(x, y, *, k: int = 1, base=None, workers: int = -1):
-    """Wang–Kulkarni–Verdú k-NN estimate of KL(p‖q) from x ~ p (n, d) and y ~ q (m, d).
+    r"""Wang–Kulkarni–Verdú k-NN estimate of KL(p‖q) from x ~ p (n, d) and y ~ q (m, d).
 
-        D̂ = (d/n) Σᵢ log(νₖ(i)/ρₖ(i)) + log(m/(n − 1))
+    Consistent as n, m → ∞ for fixed k; can be negative for small samples.
 
-    ρₖ(i): distance from xᵢ to its k-th nearest neighbour among the other x; νₖ(i): to its
-    k-th nearest neighbour in y. Consistent as n, m → ∞ for fixed k; can be negative for
-    small samples. Units as `base`; `workers` and the answer's type as `knn_entropy`. Samples
-    must be finite (NaN or ±inf raise ValueError).
+    Parameters
+    ----------
+    x, y : array_like or torch.Tensor
+        Samples (n, d) of p and (m, d) of q, or (n,) and (m,); finite, no point repeated within
+        x or shared by x and y.
+    k : int, default 1
+        The neighbour used: below n and at most m.
+    base : float, optional
+        The logarithm's base: None for nats, 2 for bits.
+    workers : int, default -1
+        Cores for the k-d tree queries (-1: all).
 
-    Reference: Wang, Kulkarni & Verdú (2009), "Divergence estimation for multidimensional
-    densities via k-nearest-neighbor distances", IEEE Trans. Inf. Theory 55(5), eq. 5.
+    Returns
+    -------
+    numpy.floating or torch.Tensor
+        As `knn_entropy`, in x's dtype.
 
+    Raises
+    ------
+    ValueError
+        If the samples are not finite, differ in dimension or repeat a point, `k` is out of
+        range, or `base` or `workers` is not valid.
+
+    See Also
+    --------
+    knn_entropy : the entropy from the same distances.
+    kl_divergence : KL between discrete distributions.
+
+    Notes
+    -----
+    .. math::
+
+        \hat D = \frac{d}{n} \sum_{i=1}^n \log \frac{\nu_k(i)}{\rho_k(i)} + \log \frac{m}{n - 1},
+
+    ρₖ(i) the distance from xᵢ to its k-th nearest neighbour among the other x, νₖ(i) to its
+    k-th nearest neighbour in y.
+
+    References
+    ----------
+    Wang, Kulkarni & Verdú, "Divergence estimation for multidimensional densities via
+    k-nearest-neighbor distances", IEEE Trans. Inf. Theory 55(5) (2009), eq. 5.
+
+    Examples
+    --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(1)
     >>> x, y = rng.normal(size=(5000, 2)), rng.normal(size=(5000, 2)) + [1.0, 0.0]
     >>> bool(abs(knn_kl_divergence(x, y) - 0.5) < 0.1)  # ½‖μ₁ − μ₂‖²
@@ -242,24 +308,57 @@ def _count(a: np.ndarray, r: np.ndarray, workers: int) -> np.ndarray:
 
 
 def ksg_mutual_information(x, y, *, k: int = 3, base=None, workers: int = -1):
-    """Kraskov–Stögbauer–Grassberger estimate of I(X; Y) (their algorithm 1).
+    r"""Kraskov–Stögbauer–Grassberger estimate of the mutual information I(X; Y) (their algorithm 1).
 
-        Î = ψ(k) + ψ(n) − ⟨ψ(n_x + 1) + ψ(n_y + 1)⟩
-
-    εᵢ is the max-norm distance from (xᵢ, yᵢ) to its k-th neighbour in the joint space;
-    n_x(i), n_y(i) count the other points strictly within εᵢ of xᵢ in X and of yᵢ in Y.
     Not scale-invariant across X and Y (the max-norm mixes them): scikit-learn's
-    ``mutual_info_regression`` divides each variable by its standard deviation first.
-    Can be slightly negative for independent variables (unlike scikit-learn, not clipped).
+    ``mutual_info_regression`` divides each variable by its standard deviation first. Can be
+    slightly negative for independent variables (unlike scikit-learn's, not clipped at 0).
 
-    Args:
-        x: samples of X, (n, d_x) or (n,). y: samples of Y, (n, d_y) or (n,). Both finite.
-        k: the neighbour used in the joint space, below n.
-        base, workers: as `knn_entropy`; the answer's type too.
+    Parameters
+    ----------
+    x : array_like or torch.Tensor
+        Samples of X, (n, d_x) or (n,); finite.
+    y : array_like or torch.Tensor
+        The paired samples of Y, (n, d_y) or (n,); finite.
+    k : int, default 3
+        The neighbour used in the joint space, below n.
+    base : float, optional
+        The logarithm's base: None for nats, 2 for bits.
+    workers : int, default -1
+        Cores for the tree queries and the counts (-1: all).
 
-    Reference: Kraskov, Stögbauer & Grassberger (2004), "Estimating mutual information",
-    Phys. Rev. E 69, eq. 8.
+    Returns
+    -------
+    numpy.floating or torch.Tensor
+        As `knn_entropy`, in the promoted dtype of x and y.
 
+    Raises
+    ------
+    ValueError
+        If the samples are not finite or not paired (different n), `k` is not a positive integer
+        below n, or `base` or `workers` is not valid.
+
+    See Also
+    --------
+    mutual_information : I(X; Y) of a discrete joint table.
+
+    Notes
+    -----
+    .. math::
+
+        \hat I = \psi(k) + \psi(n) - \frac1n \sum_{i=1}^n \big[\psi(n_x(i) + 1) + \psi(n_y(i) + 1)\big],
+
+    εᵢ the max-norm distance from (xᵢ, yᵢ) to its k-th neighbour in the joint space; n_x(i),
+    n_y(i) count the other points strictly within εᵢ of xᵢ in X and of yᵢ in Y.
+
+    References
+    ----------
+    Kraskov, Stögbauer & Grassberger, "Estimating mutual information", Phys. Rev. E 69 (2004),
+    eq. 8.
+
+    Examples
+    --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(2)
     >>> z = rng.multivariate_normal([0, 0], [[1, 0.9], [0.9, 1]], size=4000)
     >>> bool(abs(ksg_mutual_information(z[:, 0], z[:, 1]) + 0.5 * np.log(1 - 0.81)) < 0.05)

@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from ddp_worker import family_run
 from klvae.cli import build_parser
@@ -163,7 +161,7 @@ def test_a_task_that_does_not_synchronise_gradients_is_stopped(runs):
     root, _ = runs
     assert (root / "unsynced.txt").read_text() == (
         "the weights of m differ between processes after the first step: its task does not synchronise "
-        "gradients (call the module through klvae.training.distributed.wrap)"
+        "gradients (call the module through klvae.training.data_parallel.wrap)"
     )
 
 
@@ -264,53 +262,6 @@ def test_the_global_batch_must_split_evenly(tmp_path, monkeypatch):
         ValueError, match="batch_size 127 is not divisible by the 2 processes: --batch-size is the global batch"
     ):
         fit(Recorder(), torch.rand(10, 3), None, TrainConfig(batch_size=127), tmp_path)
-
-
-@settings(max_examples=40, deadline=None)
-@given(size=st.integers(1, 40), world=st.integers(1, 5), seed=st.integers(0, 2**31), step=st.integers(0, 10**6))
-def test_shards_partition_the_global_batch_and_its_noise(size, world, seed, step):
-    batch = torch.randperm(size)
-    shards = [distributed.Shard(r, world, size, seed, step) for r in range(world)]
-    assert sorted(torch.cat([batch[r::world] for r in range(world)]).tolist()) == sorted(batch.tolist())
-    assert [s.rows for s in shards] == [len(batch[r::world]) for r in range(world)]
-    assert sum(s.weight for s in shards) == pytest.approx(1.0)
-    one = distributed.Shard(0, 1, size, seed, step)  # one process
-    full_u, full_e = one.rand(size, 3), one.randn(2, size, 4, batch_dim=1)  # (B, 3), (L, B, latent)
-    for r, s in enumerate(shards):  # same stream order (rand, then randn) on every rank
-        assert torch.equal(s.rand(s.rows, 3), full_u[r::world])
-        assert torch.equal(s.randn(2, s.rows, 4, batch_dim=1), full_e[:, r::world])
-
-
-@settings(max_examples=30, deadline=None)
-@given(size=st.integers(1, 30), world=st.integers(1, 4), seed=st.integers(0, 1000))
-def test_weighted_shard_gradients_sum_to_the_global_mean_gradient(size, world, seed):
-    """Σ_r (n_r / B)·∇ mean_r = ∇ (1/B) Σ_i ℓ_i, the sum the DDP hook forms (float64 autograd as reference)."""
-    g = torch.Generator().manual_seed(seed)
-    x, w = torch.randn(size, 3, generator=g, dtype=torch.float64), torch.randn(3, dtype=torch.float64)
-
-    def grad(rows):
-        p = w.clone().requires_grad_()
-        torch.log1p(torch.exp(rows @ p)).mean().backward()  # a mean over the rows, like the ELBO loss
-        return p.grad if len(rows) else torch.zeros(3, dtype=torch.float64)  # empty shard: no gradient
-
-    total = sum(distributed.Shard(r, world, size).weight * grad(x[r::world]) for r in range(world))
-    torch.testing.assert_close(total, grad(x))
-
-
-def test_each_rank_draws_its_own_numbers_from_the_global_generator():
-    def draw(rank, world=2, step=3):
-        with distributed.rank_rng(distributed.Shard(rank, world, 8, seed=0, step=step)):
-            return torch.rand(4)
-
-    before = torch.get_rng_state()
-    a, b = draw(0), draw(1)
-    assert not torch.equal(a, b)  # ranks seeded alike would otherwise draw duplicates
-    assert torch.equal(a, draw(0)) and not torch.equal(a, draw(0, step=4))  # reproducible, per step
-    assert torch.equal(torch.get_rng_state(), before)  # the outer stream is untouched
-    torch.manual_seed(5)
-    expected = torch.rand(4)
-    torch.manual_seed(5)
-    assert torch.equal(draw(0, world=1), expected)  # one process: the global stream as usual
 
 
 def test_an_empty_shard_gives_a_zero_finite_gradient():

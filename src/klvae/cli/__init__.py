@@ -83,6 +83,14 @@ class OneLineParser(argparse.ArgumentParser):
     """
 
     def error(self, message: str):
+        """Exit with status 2 and one line on stderr: argparse's message, reworded.
+
+        Parameters
+        ----------
+        message : str
+            argparse's message; an unknown choice gets its likely spelling, a bad number says
+            what was expected.
+        """
         if m := _CHOICE.match(message):
             name, value, choices = m.groups()
             what = "command" if name in ("COMMAND", "command") else name
@@ -96,7 +104,13 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
     def unrecognized(self, extra: list[str]):
-        """One line for arguments the parser did not take: the first one, and its likely spelling."""
+        """Exit with one line for the arguments the parser did not take: the first one, and its likely spelling.
+
+        Parameters
+        ----------
+        extra : list of str
+            The arguments left over.
+        """
         word = extra[0].strip()
         if word.startswith("-"):
             flags = [s for a in self._actions for s in a.option_strings if a.help != argparse.SUPPRESS]

@@ -3,12 +3,13 @@
 `loop`: `fit(task, TrainConfig)` — batches, per-epoch metrics, host syncs, checkpoints, resume,
 the NaN guard; `adam`. `task`: what the loop trains (`Task`) and how it ends. `schedule`: the
 learning-rate schedule. `signals`: Ctrl-C and SIGTERM as a flag. `checkpoint`: one safetensors
-checkpoint, written atomically. `hardware`: device, threads, bf16. `distributed`:
-``torch.distributed`` set-up and DDP (started by ``torchrun``). `progress`: the progress bar.
+checkpoint, written atomically. `hardware`: device, threads, bf16. `distributed`: the
+``torch.distributed`` process group (started by ``torchrun``) and its collectives. `data_parallel`:
+each rank's shard of the global batch, its noise and its DDP gradient. `progress`: the progress bar.
 `tensorboard`: optional TensorBoard logging.
 """
 
-from klvae.training import distributed
+from klvae.training import data_parallel, distributed
 from klvae.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from klvae.training.config import TrainConfig, adam
 from klvae.training.hardware import resolve_amp, resolve_device
@@ -33,4 +34,5 @@ __all__ = [
     "resolve_device",
     "resolve_amp",
     "distributed",
+    "data_parallel",
 ]

@@ -19,8 +19,8 @@ tensors (no host sync). The loop owns everything else:
 - `max_seconds` stops at the first step boundary after the budget.
 
 Checkpoints: `klvae.training.checkpoint`. A GAN is a Task with two modules and two optimizers. Under
-`torchrun` (`klvae.training.distributed`) `batch_size` is the global batch, rank r trains on rows r::P of
-it, modules are called through `distributed.wrap` (DDP), the host sync is one all-reduce that also
+`torchrun` (`klvae.training.data_parallel`) `batch_size` is the global batch, rank r trains on rows r::P of
+it, modules are called through `data_parallel.wrap` (DDP), the host sync is one all-reduce that also
 carries the stop requests (every rank stops at the same step), and only rank 0 evaluates and
 writes. `amp` autocasts each step to bf16; `ckpt_steps` adds mid-epoch checkpoints.
 """
@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from klvae._io import atomic_write_text, read_jsonl
-from klvae.training import distributed
+from klvae.training import data_parallel, distributed
 from klvae.training.checkpoint import restore_checkpoint, save_checkpoint
 from klvae.training.config import TrainConfig
 from klvae.training.hardware import keep_freed_memory, resolve_amp
@@ -144,15 +144,15 @@ class _Loop:
         idx = batch[ctx.rank :: ctx.world]  # (B/P,) this rank's rows
         # index_select, not x[idx]: the advanced-indexing kernel is ~10× slower on CPU
         y = None if self.y is None else self.y.index_select(0, idx)
-        shard = distributed.Shard(ctx.rank, ctx.world, len(batch), cfg.seed, st.step)
+        shard = data_parallel.Shard(ctx.rank, ctx.world, len(batch), cfg.seed, st.step)
         if cfg.lr_schedule != "constant":
             factor = self.lr_factor(st.step, self.seconds if ctx.distributed else self.elapsed())
             for opt in self.task.optimizers.values():
                 for group in opt.param_groups:
                     group["lr"] = group["initial_lr"] * factor
         with (
-            distributed.using_shard(shard),
-            distributed.rank_rng(shard),
+            data_parallel.using_shard(shard),
+            data_parallel.rank_rng(shard),
             torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp == "bf16"),
         ):
             out = self.task.train_step(self.x.index_select(0, idx), y, st.step, st.epoch + st.batch / self.n_batches)
@@ -213,7 +213,7 @@ class _Loop:
     def train_epoch(self, signals: StopSignals, bar: Progress) -> bool:
         """The epoch's remaining steps; False when the time budget ended it early."""
         cfg, st, ctx = self.cfg, self.state, self.ctx
-        perm = distributed.epoch_permutation(cfg.seed, st.epoch, self.n).to(self.device)
+        perm = data_parallel.epoch_permutation(cfg.seed, st.epoch, self.n).to(self.device)
         bar.start_epoch(st.epoch + 1, cfg.epochs)
         self.t0 = time.perf_counter()
         completed = True
@@ -340,7 +340,7 @@ def fit(
     Notes
     -----
     Epoch e visits the rows in a permutation drawn from a generator seeded by (seed, e)
-    (`klvae.training.distributed.epoch_permutation`); with P processes rank r trains on rows
+    (`klvae.training.data_parallel.epoch_permutation`); with P processes rank r trains on rows
     r, r + P, … of each global batch and the gradients are averaged with weights
     :math:`n_r / B`, so :math:`\sum_r \frac{n_r}{B} g_r` is the gradient of the global batch mean.
     The learning rate at step t is :math:`\text{lr} \cdot \text{lr\_factor}(t / T)`.

@@ -151,7 +151,7 @@ def train_gan(
     2-D mixtures (ring8, grid25, drawn with `train.seed`) get mode coverage (modes,
     high_quality, reverse_kl) on 2500 samples; labelled images get class_kl and confidence from
     a classifier trained here (not FID). Under torchrun every process calls this (DDP on D's and
-    G's updates; see `klvae.training.distributed`); rank 0 evaluates and writes the folder. After
+    G's updates; see `klvae.training.data_parallel`); rank 0 evaluates and writes the folder. After
     a torchrun restart a run whose folder holds a checkpoint resumes from it. The GAN matches one
     process in distribution, not exactly: z is drawn per rank and G's batch normalization uses
     each rank's shard. The caller's configs are not modified.

@@ -7,7 +7,7 @@ import torch
 
 from klvae.gan.model import GANConfig, pack
 from klvae.gan.objective import critic_loss, discriminator_loss, generator_loss, gradient_penalty
-from klvae.training import distributed
+from klvae.training import data_parallel
 from klvae.training.config import TrainConfig, adam
 
 __all__ = ["GANTask"]
@@ -65,8 +65,8 @@ class GANTask:
     def __init__(self, generator, discriminator, config: GANConfig, train: TrainConfig, evaluate):
         self.generator, self.discriminator, self.config = generator, discriminator, config
         # each update as ONE module call, so DDP (under torchrun) synchronises what it trains
-        self.d_step = distributed.wrap(_DiscriminatorLoss(discriminator, config), compile=train.compile)
-        self.g_step = distributed.wrap(_GeneratorLoss(generator, discriminator, config), compile=train.compile)
+        self.d_step = data_parallel.wrap(_DiscriminatorLoss(discriminator, config), compile=train.compile)
+        self.g_step = data_parallel.wrap(_GeneratorLoss(generator, discriminator, config), compile=train.compile)
         self.evaluate = evaluate
         device = next(generator.parameters()).device
         self.modules: dict[str, torch.nn.Module] = {"generator": generator, "discriminator": discriminator}

@@ -9,7 +9,7 @@ from typing import cast
 import torch
 
 from klvae.runs.vae.figures import shown_epochs
-from klvae.training import distributed
+from klvae.training import data_parallel
 from klvae.training.config import TrainConfig, adam
 from klvae.vae.model import VAE
 from klvae.vae.objective import ELBOConfig, binarize, elbo_terms, resolve_kl, training_loss
@@ -32,7 +32,7 @@ class TrainingLoss(torch.nn.Module):
 class VAETask:
     """The VAE as a `klvae.training.loop.Task`: one module, one Adam, one ELBO step per batch.
 
-    The binarization and ε draws come from `klvae.training.distributed.current_shard()`: the same
+    The binarization and ε draws come from `klvae.training.data_parallel.current_shard()`: the same
     numbers for each example whatever the number of processes. After each epoch, `end_epoch`
     returns the validation ELBO and its two terms (nothing without a validation set) and keeps a
     picture of 8 samples and 8 reconstructions for the report.
@@ -99,14 +99,14 @@ class VAETask:
         self.samples = objective.k_train if objective.objective == "iwae" else objective.samples
         self.modules: dict[str, torch.nn.Module] = {"vae": model}
         self.optimizers: dict[str, torch.optim.Optimizer] = {"vae": adam(model.parameters(), train, x_val.device)}
-        self.loss = distributed.wrap(TrainingLoss(model, objective, n_data), compile=train.compile)  # DDP, torchrun
+        self.loss = data_parallel.wrap(TrainingLoss(model, objective, n_data), compile=train.compile)  # DDP, torchrun
         self.snapshots: dict[float, torch.Tensor] = {}  # epoch → (16, C, H, W): 8 samples, 8 reconstructions
         # the epochs of the report's strip: 8 evenly spaced over the run, its last included (all when unknown)
         self.shown = set(shown_epochs(range(1, train.epochs + 1))) if train.epochs else None
         self.epoch_hooks: list = []  # called as hook(epoch, record, images) after each epoch's evaluation
 
     def train_step(self, x, y, step, epoch):
-        shard, o = distributed.current_shard(), self.objective
+        shard, o = data_parallel.current_shard(), self.objective
         if self.binarize:  # a fresh draw every time the batch is seen
             x = binarize(x, u=shard.rand(*x.shape, dtype=x.dtype, device=x.device))
         eps = shard.randn(
@@ -122,8 +122,21 @@ class VAETask:
 
     @torch.no_grad()
     def end_epoch(self, epoch: int) -> dict[str, float]:
-        """Validation ELBO (β = 1, one z per example, a fixed seed so epochs compare), nats per example;
-        nothing without a validation set. The test set is not read here: only once, at the end."""
+        """Validation ELBO (β = 1, one z per example, a fixed seed so epochs compare), nats per example.
+
+        The test set is not read here: only once, at the end. The epoch's `snapshot` is kept for
+        the report when the epoch is one it shows, and given to the epoch hooks.
+
+        Parameters
+        ----------
+        epoch : int
+            The 1-based count of finished epochs.
+
+        Returns
+        -------
+        dict of str to float
+            ``val_elbo``, ``val_recon`` and ``val_kl``; empty without a validation set.
+        """
         record: dict[str, float] = {}
         n = self.x_val.shape[0]
         if n:
@@ -144,8 +157,14 @@ class VAETask:
 
     @torch.no_grad()
     def snapshot(self) -> torch.Tensor:
-        """8 decoded samples from fixed draws of the prior (of a conditional model: labels 0, 1, …) and the
-        reconstructions of 8 held-out images: (16, C, H, W)."""
+        """8 decoded samples from fixed draws of the prior and the reconstructions of 8 held-out images.
+
+        Returns
+        -------
+        torch.Tensor
+            (16, C, H, W) on the CPU: the samples (of a conditional model: labels 0, 1, …), then the
+            reconstructions.
+        """
         m, x, y = self.model, self.x_show, self.y_show
         labels = torch.arange(8, device=x.device) % (m.config.n_classes or 1) if m.config.conditional else None
         z = m.sample_latent(8, torch.Generator().manual_seed(0), labels)

@@ -148,7 +148,7 @@ def compile_cost(steps: int = 300) -> None:
     from klvae.data.datasets import load_dataset
     from klvae.runs.vae.task import VAETask
     from klvae.training.config import TrainConfig
-    from klvae.training.distributed import Shard, using_shard
+    from klvae.training.data_parallel import Shard, using_shard
     from klvae.vae import VAE, ELBOConfig, VAEConfig
 
     torch.set_num_threads(1)

@@ -35,7 +35,7 @@ def family_run(out: str, fields: dict) -> tuple:
 
 
 class Unsynced:
-    """A task whose module is NOT called through klvae.training.distributed.wrap: each rank drifts apart."""
+    """A task whose module is NOT called through klvae.training.data_parallel.wrap: each rank drifts apart."""
 
     def __init__(self):
         self.w = torch.nn.Parameter(torch.zeros(3))

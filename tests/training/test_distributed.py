@@ -22,7 +22,7 @@ import torch
 from ddp_worker import family_run
 from klvae.cli import build_parser
 from klvae.runs.vae.job import train_vae
-from klvae.training import distributed
+from klvae.training import data_parallel, distributed
 from klvae.training.config import TrainConfig
 from klvae.training.hardware import resolve_device
 from klvae.training.loop import fit
@@ -222,7 +222,7 @@ class Recorder:
         self.seen = []
 
     def train_step(self, x, y, step, epoch):
-        s = distributed.current_shard()
+        s = data_parallel.current_shard()
         self.seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"), s.size, s.step))
         return {"loss": (x.sum() * 0 + self.w.sum()).detach()}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import time
 
 import numpy as np
@@ -136,13 +137,16 @@ def reference(twins, measure):
     return finish(total)
 
 
-def _timed(fn, reps=3):
-    best = math.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def _timed_pair(ref, ours, repeats):
+    """Median CPU time of this thread per call, torch's and klvae's calls alternating (load-robust)."""
+    times: tuple[list[float], list[float]] = ([], [])
+    ref(), ours()
+    for _ in range(repeats):
+        for fn, out in zip((ref, ours), times):
+            t0 = time.thread_time()
+            fn()
+            out.append(time.thread_time() - t0)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 SHORT = {"closed form": "closed", "quadrature": "quad", "summation": "sum", "monte carlo": "MC"}
@@ -164,7 +168,7 @@ def matrix(pairs):
     return rows
 
 
-def speed(batch):
+def speed(batch, repeats):
     fams = families(batch, seed=1)
     rows = []
     for name, (p, q, _) in fams.items():
@@ -175,7 +179,7 @@ def speed(batch):
             except NotImplementedError:
                 continue
             ours = (lambda p=p, q=q: klvae.kl_divergence(p, q)) if measure == "kl" else (lambda p=p: klvae.entropy(p))
-            t_torch, t_ours = _timed(ref), _timed(ours)
+            t_torch, t_ours = _timed_pair(ref, ours, repeats)
             rows.append(
                 (name, measure, klvae.measure_method(measure, p, None if measure == "entropy" else q), t_torch, t_ours)
             )  # noqa: E501
@@ -186,17 +190,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--pairs", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=41, help="timed calls per side (median)")
+    ap.add_argument("--speed-only", action="store_true", help="skip the matrix of methods and errors")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    heads = list(MEASURES)
-    print("| family | " + " | ".join(heads) + " |")
-    print("|---" * (len(heads) + 1) + "|")
-    for name, cells in matrix(args.pairs):
-        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
-    print()
+    if not args.speed_only:
+        heads = list(MEASURES)
+        print("| family | " + " | ".join(heads) + " |")
+        print("|---" * (len(heads) + 1) + "|")
+        for name, cells in matrix(args.pairs):
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+        print()
     print(f"| family | measure | klvae's method | torch (ms / {args.batch}) | klvae (ms) | torch / klvae |")
     print("|---|---|---|---|---|---|")
-    for name, measure, method, tt, to in speed(args.batch):
+    for name, measure, method, tt, to in speed(args.batch, args.repeats):
         print(f"| {name} | {measure} | {method} | {tt * 1e3:.2f} | {to * 1e3:.2f} | {tt / to:.2f}× |", flush=True)
 
 

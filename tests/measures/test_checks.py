@@ -5,10 +5,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from klvae.measures._checks import (
     at_indices,
     broadcast,
+    broadcast_shapes,
     check_logits,
     check_positive,
     check_probs,
@@ -86,3 +89,16 @@ def test_parameter_checks_name_the_batch_index():
     assert at_indices(torch.tensor([[False, True]])) == " at index (0, 1)"
     with pytest.raises(ValueError, match="infinite values among mu, sigma cancel"):
         check_result(torch.tensor([math.nan]), {"mu": torch.tensor([math.inf]), "sigma": torch.tensor([1.0])})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([0, 1, 2, 3]), max_size=4), min_size=1, max_size=4))
+def test_broadcast_shapes_agrees_with_torch_and_raises_where_it_does(shapes):
+    try:
+        want = torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="do not broadcast"):
+            broadcast_shapes(*shapes)
+    else:
+        assert broadcast_shapes(*shapes) == want
+        assert isinstance(broadcast_shapes(*shapes), torch.Size)

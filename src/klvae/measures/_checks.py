@@ -25,6 +25,20 @@ from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 # ----------------------------------------------------------------------------- distributions
 
 
+def broadcast_shapes(*shapes) -> torch.Size:
+    """`torch.broadcast_shapes` without its symbolic-shape machinery, which costs more than a
+    4096-element closed form; a RuntimeError, as torch's, where the shapes do not broadcast."""
+    ndim = max(map(len, shapes), default=0)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, size in enumerate(shape, ndim - len(shape)):
+            if size != 1 and out[i] != size:
+                if out[i] != 1:
+                    raise RuntimeError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
+                out[i] = size
+    return torch.Size(out)
+
+
 def broadcast(tensors, names, axis):
     """Expand `tensors` to one shape (views) and return them with `axis` made non-negative."""
     shape, axis = outcome_shape([t.shape for t in tensors], names, axis)
@@ -34,7 +48,7 @@ def broadcast(tensors, names, axis):
 def broadcast_elementwise(a, b, names):
     """Expand `a` and `b` to their common shape (views); `names` name them in the error."""
     try:
-        shape = torch.broadcast_shapes(a.shape, b.shape)
+        shape = broadcast_shapes(a.shape, b.shape)
     except RuntimeError:
         raise ValueError(
             f"shapes do not broadcast: {names[0]} {tuple(a.shape)} and {names[1]} {tuple(b.shape)}"
@@ -185,7 +199,7 @@ def check_result(result: torch.Tensor, inputs: dict[str, torch.Tensor]) -> None:
 
 def broadcast_named(shapes: dict[str, tuple[int, ...]], what: str = "shapes") -> torch.Size:
     try:
-        return torch.broadcast_shapes(*shapes.values())
+        return broadcast_shapes(*shapes.values())
     except RuntimeError:
         listed = ", ".join(f"{n} {tuple(s)}" for n, s in shapes.items())
         raise ValueError(f"{what} do not broadcast: {listed}") from None

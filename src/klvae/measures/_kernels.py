@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from klvae.measures._numpy_kernels import G_COEFFS, H_COEFFS, LOG_RATIO_SERIES_AT, horner
@@ -270,7 +271,7 @@ def js_terms_log(lp, lq, has_zero=True, diff=None):
 # ------------------------------------------------------------------ e^x − 1 − x
 
 
-def series_expm1_minus_x(x: torch.Tensor) -> torch.Tensor:
+def series_expm1_minus_x(x):
     """e^x − 1 − x = x² Σₖ xᵏ/(k+2)!, for |x| ≤ EXPM1_SERIES_AT (Horner)."""
     return x * x * horner(x, EXPM1_COEFFS)
 
@@ -283,26 +284,44 @@ def expm1_minus_x(x: torch.Tensor) -> torch.Tensor:
     return torch.where(small, series_expm1_minus_x(x_small), torch.expm1(x_large) - x_large)
 
 
+def cpu_without_grad(*tensors: torch.Tensor) -> bool:
+    """Whether the tensors sit on the CPU in float32/float64 with no gradient asked: the kernels
+    then run in NumPy, whose per-call cost on a few thousand elements is a fraction of torch's."""
+    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors) and not (
+        torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    )
+
+
 def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
     """q − 1 − log q with q = (a/b)**power, i.e. e^x − 1 − x with x = power·log(a/b).
 
     One logarithm per element (the cost that dominates large diagonal batches). Its
     relative error is a few ulps divided by |x|, so the elements with |x| ≲ EXPM1_SERIES_AT are
-    recomputed from log1p((a − b)/b), where a − b is exact, and the series.
+    recomputed from log1p((a − b)/b), where a − b is exact, and the series. In NumPy on the
+    CPU without a gradient (`cpu_without_grad`), in torch otherwise; the same arithmetic.
     """
     if a.dim() == 0 and b.dim() == 0:
         return ratio_term(a[None], b[None], power)[0]
+    if cpu_without_grad(a, b):
+        dtype = torch.promote_types(a.dtype, b.dtype)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # inf and NaN as torch's
+            return torch.from_numpy(_ratio_term(a.numpy(), b.numpy(), power, np)).to(dtype)
+    return _ratio_term(a, b, power, torch)
+
+
+def _ratio_term(a, b, power: int, xp):
+    """`ratio_term` for NumPy arrays (xp = np) or torch tensors (xp = torch)."""
     r = a / b
-    log_r = torch.log(r)  # not log q: (a/b)² underflows to 0 for a/b < 1e-154
-    # q − 1 to a few ulps of itself: u = r − 1 is exact near r = 1 (r·r − 1 would not be),
-    # r² − 1 = u (u + 2). In-place steps on fresh tensors save allocations; autograd
-    # handles them.
+    log_r = xp.log(r)  # not log q: (a/b)² underflows to 0 for a/b < 1e-154
+    # q − 1 to a few ulps of itself: u = r − 1 is exact near r = 1 (r·r − 1 would not be), r² − 1 = u (u + 2)
     u = r - 1.0
-    q_minus_1 = torch.add(u, 2.0).mul_(u) if power == 2 else u
-    out = q_minus_1.sub_(log_r, alpha=power)
-    near = (out.detach() < EXPM1_SERIES_AT**2 / 2).nonzero(as_tuple=True)  # |x| ≲ EXPM1_SERIES_AT
-    if near[0].numel():
-        a_near, b_near = a.expand_as(r)[near], b.expand_as(r)[near]
-        x = power * torch.log1p((a_near - b_near) / b_near)
-        out.index_put_(near, series_expm1_minus_x(x))
+    out = ((u + 2.0) * u if power == 2 else u) - power * log_r
+    near = xp.nonzero(out < EXPM1_SERIES_AT**2 / 2, **({} if xp is np else {"as_tuple": True}))  # |x| ≲ EXPM1_SERIES_AT
+    if len(near[0]):
+        if xp is np:
+            a_near, b_near = np.broadcast_to(a, r.shape)[near], np.broadcast_to(b, r.shape)[near]
+        else:
+            a_near, b_near = a.expand_as(r)[near], b.expand_as(r)[near]
+        x = power * xp.log1p((a_near - b_near) / b_near)
+        out[near] = series_expm1_minus_x(x)
     return out

@@ -34,6 +34,7 @@ import math
 import numpy as np
 import torch
 
+from klvae.measures._kernels import cpu_without_grad
 from klvae.measures._numpy_kernels import horner
 
 __all__ = ["bregman_lgamma", "bregman_sum"]
@@ -173,12 +174,6 @@ def _series_numpy_sliced(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
     return np.concatenate([_series_numpy(y[i : i + step], delta[i : i + step]) for i in range(0, len(y), step)])
 
 
-def _cpu_without_grad(*tensors: torch.Tensor) -> bool:
-    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors) and not (
-        torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    )
-
-
 # ------------------------------------------------------------------ the shifted asymptotic form (CPU, no gradient)
 
 _SHIFTED_TO = 8  # the shifted form's X ≥ 8, where c₁ … c₁₀ leave a tail below 1e-16 of the sum
@@ -271,7 +266,7 @@ def bregman_lgamma(
     if y.numel() == 0:
         return y + delta
     x = None if x is None else x.expand(shape).reshape(-1)
-    if _cpu_without_grad(y, delta, *([] if x is None else [x])):
+    if cpu_without_grad(y, delta, *([] if x is None else [x])):
         yn, dn = y.detach().numpy(), delta.detach().numpy()
         near_n = np.abs(dn) < _NEAR * yn
         if summed is not None:
@@ -313,7 +308,7 @@ def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], si
     and the series for the near entries only.
     """
     tensors = [t for part in parts for t in part]
-    if not _cpu_without_grad(*tensors) or tensors[0].dim() == 0:
+    if not cpu_without_grad(*tensors) or tensors[0].dim() == 0:
         stacked = bregman_lgamma(*(torch.stack(ts) for ts in zip(*parts)), summed=0)
         return sum((s * b for s, b in zip(signs[1:], stacked[1:])), signs[0] * stacked[0])
     flat = [tuple(t.numpy().reshape(-1) for t in part) for part in parts]

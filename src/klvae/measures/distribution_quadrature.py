@@ -31,6 +31,7 @@ import math
 import torch
 from torch.distributions import constraints
 
+from klvae.measures._checks import broadcast_shapes
 from klvae.measures.measure_integrands import MeasureSpec, log_density
 
 __all__ = ["integrate_1d", "sum_discrete", "is_discrete", "is_scalar_event", "batch_shape_of"]
@@ -55,7 +56,7 @@ def _rule(dtype, device):
 
 
 def batch_shape_of(p, q=None) -> torch.Size:
-    return torch.broadcast_shapes(p.batch_shape, q.batch_shape) if q is not None else p.batch_shape
+    return broadcast_shapes(p.batch_shape, q.batch_shape) if q is not None else p.batch_shape
 
 
 def is_discrete(d) -> bool:

@@ -49,6 +49,7 @@ from torch.distributions import (
     Uniform,
 )
 
+from klvae.measures._checks import broadcast_shapes
 from klvae.measures._kernels import expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
 from klvae.measures._lgamma import bregman_lgamma, bregman_sum
 from klvae.measures.gaussian import kl_normal
@@ -218,7 +219,7 @@ def check_shapes(p, q) -> None:
             "a measure compares distributions over the same space"
         )
     try:
-        torch.broadcast_shapes(p.batch_shape, q.batch_shape)
+        broadcast_shapes(p.batch_shape, q.batch_shape)
     except RuntimeError:
         raise ValueError(
             f"batch shapes do not broadcast: p {tuple(p.batch_shape)} and q {tuple(q.batch_shape)}"

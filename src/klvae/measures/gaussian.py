@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from klvae.measures._checks import broadcast_named, check_no_nan, check_positive, check_result
+from klvae.measures._checks import broadcast_named, broadcast_shapes, check_no_nan, check_positive, check_result
 from klvae.measures._kernels import LOG_2PI_E, ratio_term
 from klvae.measures._numpy_path import check_axes
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
@@ -27,14 +27,14 @@ __all__ = ["kl_normal", "kl_std_normal", "entropy_normal"]
 
 def _div_fresh(fresh: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """fresh / other, in place when `fresh` (a temporary) already has the result's shape."""
-    if fresh.shape == torch.broadcast_shapes(fresh.shape, other.shape):
+    if fresh.shape == broadcast_shapes(fresh.shape, other.shape):
         return fresh.div_(other)
     return fresh / other
 
 
 def _addsquare_fresh(fresh: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """fresh + z², in place when `fresh` (a temporary) already has the result's shape."""
-    if fresh.shape == torch.broadcast_shapes(fresh.shape, z.shape):
+    if fresh.shape == broadcast_shapes(fresh.shape, z.shape):
         return fresh.addcmul_(z, z)
     return torch.addcmul(fresh, z, z)
 

@@ -23,6 +23,7 @@ import math
 import torch
 from torch.distributions import Independent, Laplace, LowRankMultivariateNormal, MultivariateNormal, Normal, Uniform
 
+from klvae.measures._checks import broadcast_shapes
 from klvae.measures.distributions import closed_kl
 from klvae.measures.exponential_family import has_geodesic, renyi_exponential_family
 from klvae.measures.gaussian_divergences import is_gaussian, renyi_gaussian
@@ -57,7 +58,7 @@ def _renyi_normal_laplace(p, q, alpha):
     w_n = alpha if isinstance(p, Normal) else 1.0 - alpha  # power of the Normal density
     var, b = normal.scale.square(), laplace.scale
     if w_n <= 0:
-        return torch.full(torch.broadcast_shapes(var.shape, b.shape), math.inf, dtype=var.dtype)
+        return torch.full(broadcast_shapes(var.shape, b.shape), math.inf, dtype=var.dtype)
     log_c = -0.5 * w_n * (_LOG_2PI + torch.log(var)) - (1.0 - w_n) * torch.log(2 * b)
     log_i = log_c + _log_gauss_abs(w_n / (2 * var), normal.loc, (1.0 - w_n) / b, laplace.loc)
     return log_i / (alpha - 1.0)

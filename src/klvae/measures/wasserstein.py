@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from klvae.measures._checks import broadcast, broadcast_elementwise, check_probs
+from klvae.measures._checks import broadcast, broadcast_elementwise, broadcast_shapes, check_probs
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 
 __all__ = ["wasserstein_distance", "wasserstein_distance_samples"]
@@ -177,7 +177,7 @@ def wasserstein_distance_samples(u_values, v_values, u_weights=None, v_weights=N
     ]
     tu, tv = tu.movedim(axis, -1), tv.movedim(axis, -1)
     try:
-        batch = torch.broadcast_shapes(tu.shape[:-1], tv.shape[:-1])
+        batch = broadcast_shapes(tu.shape[:-1], tv.shape[:-1])
     except RuntimeError:
         raise ValueError(
             f"shapes do not broadcast: u_values {tuple(tu.shape)} and v_values {tuple(tv.shape)} "

@@ -25,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from klvae.measures._numpy_kernels import G_COEFFS, H_COEFFS, LOG_RATIO_SERIES_AT, horner
+from klvae.measures._numpy_kernels import G_COEFFS, H_COEFFS, LOG_RATIO_SERIES_AT, horner, kl_entries
 
 # Below |x| = EXPM1_SERIES_AT, e^x − 1 − x is summed as a series (x²/2! + … + x⁷/7!, truncation < 1e-17
 # relative); above it, expm1(x) − x or q − 1 − log q lose a few ulps / |x|, i.e. < 1e-13 relative.
@@ -113,6 +113,8 @@ def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
     """
     if p.dim() == 0:
         return kl_terms(p[None], q[None], has_zero, overflow, None if diff is None else diff[None])[0]
+    if cpu_without_grad(p, q) and p.shape == q.shape and p.dtype == q.dtype:
+        return _kl_terms_numpy(p, q, has_zero, diff)
     pd, qd = p.detach(), q.detach()
     d = pd - qd if diff is None else diff.detach()
     if has_zero:
@@ -140,6 +142,20 @@ def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
         grad_p = torch.where(zero_p, -1.0, torch.where(zero_q, 0.0, grad_p))
         grad_q = torch.where(zero_p, 1.0, torch.where(zero_q, 0.0, grad_q))
     return with_partials(terms, (grad_p, p), (grad_q, q))
+
+
+def _kl_terms_numpy(p: torch.Tensor, q: torch.Tensor, has_zero: bool, diff: torch.Tensor | None) -> torch.Tensor:
+    """`kl_terms` of same-shape CPU tensors without gradient, by the NumPy kernel `kl_entries`
+    (zeros and overflow handled there and below)."""
+    pn, qn = p.numpy(), q.numpy()
+    work = [np.empty(pn.shape, dtype=bool), *(np.empty_like(pn) for _ in range(3))]
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        terms = kl_entries(pn, qn, has_zero, work, None if diff is None else diff.numpy())
+        over = np.isinf(terms) & (qn > 0) & (pn > 0)  # p/q over- or underflowed: log p − log q
+        if over.any():
+            pf, qf = pn[over], qn[over]
+            terms[over] = pf * (np.log(pf) - np.log(qf)) - (pf - qf)
+    return torch.from_numpy(terms)
 
 
 def log_softmax(a, axis):

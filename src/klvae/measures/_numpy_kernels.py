@@ -54,20 +54,32 @@ def entropy_rows(p, has_zero, work):
     return -terms.sum(-1)
 
 
-def kl_rows(p, q, has_zero, work):
-    """Σ [p log(p/q) − p + q] per row; as `kl_terms`."""
+def kl_entries(p, q, has_zero, work, diff=None):
+    """p log(p/q) − p + q for each entry, in `work[3]`; as `kl_terms`. `diff`: p − q where the
+    caller holds it exactly (the 1 − p side of a Bernoulli), else taken here (exact where p ≈ q).
+    Entries with p > 0 = q, or whose p/q overflows, are +inf (see `overflow_safe_rows`)."""
     mask, log_ratio, d, terms = work[:4]
     np.log(np.divide(p, q, out=log_ratio), out=log_ratio)
-    np.subtract(p, q, out=d)
+    if diff is None:
+        np.subtract(p, q, out=d)
+    else:
+        d[...] = diff
     np.multiply(p, log_ratio, out=terms)
     terms -= d  # accurate wherever |p/q − 1| is not small
     if has_zero:
         np.copyto(terms, q, where=np.equal(p, 0, out=mask))  # 0 log 0/q − 0 + q; q = 0 gives +inf
-    idx = _where(np.less(np.abs(log_ratio, out=log_ratio), LOG_RATIO_SERIES_AT, out=mask))
+    small = np.less(np.abs(log_ratio, out=log_ratio), LOG_RATIO_SERIES_AT, out=mask)
+    idx = _where(small) if small.ndim == 2 else np.nonzero(small)
     if idx[0].size:
         qs = q[idx]
         xs = d[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
         terms[idx] = qs * xs * xs * horner(xs, G_COEFFS)
+    return terms
+
+
+def kl_rows(p, q, has_zero, work):
+    """Σ [p log(p/q) − p + q] per row; as `kl_terms`."""
+    terms = kl_entries(p, q, has_zero, work)
     out = terms.sum(-1)
     over = np.flatnonzero(np.isposinf(out))  # rows with p > 0 = q, or with p/q overflowing
     if over.size:

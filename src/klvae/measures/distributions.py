@@ -154,7 +154,8 @@ def _kl_geometric_geometric(p, q):  # E_p[k] = (1 − p)/p trials before the suc
 @_pair(Categorical, Categorical)
 @_pair(OneHotCategorical, OneHotCategorical)
 def _kl_categorical_categorical(p, q):
-    if "probs" not in p.__dict__ and "probs" not in q.__dict__:  # both given by logits: stay in log space
+    given = [getattr(d, "_categorical", d).__dict__ for d in (p, q)]  # a OneHotCategorical holds a Categorical
+    if "probs" not in given[0] and "probs" not in given[1]:  # both given by logits: stay in log space
         lp, lq = torch.broadcast_tensors(p.logits, q.logits)
         return kl_terms_log(lp, lq).sum(-1)
     pp, qq = torch.broadcast_tensors(p.probs, q.probs)

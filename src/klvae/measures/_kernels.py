@@ -334,10 +334,9 @@ def _ratio_term(a, b, power: int, xp):
     out = ((u + 2.0) * u if power == 2 else u) - power * log_r
     near = xp.nonzero(out < EXPM1_SERIES_AT**2 / 2, **({} if xp is np else {"as_tuple": True}))  # |x| ≲ EXPM1_SERIES_AT
     if len(near[0]):
-        if xp is np:
-            a_near, b_near = np.broadcast_to(a, r.shape)[near], np.broadcast_to(b, r.shape)[near]
-        else:
-            a_near, b_near = a.expand_as(r)[near], b.expand_as(r)[near]
+        if a.shape != r.shape or b.shape != r.shape:
+            a, b = (np.broadcast_to(t, r.shape) for t in (a, b)) if xp is np else (a.expand_as(r), b.expand_as(r))
+        a_near, b_near = a[near], b[near]
         x = power * xp.log1p((a_near - b_near) / b_near)
         out[near] = series_expm1_minus_x(x)
     return out

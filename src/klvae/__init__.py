@@ -7,7 +7,7 @@ distributions and samples), `experiments`, `data`, `training`, `figures`, the mo
 those below it. A name's layer package is imported on first use of the name: `import klvae`
 itself imports neither torch nor NumPy, so it is instant, and the command line can choose how
 OpenMP waits before torch starts (`klvae.cli`). This lazy loading (here, in the `measures` and
-`data` packages, and the torch paths of `measures.discrete` and `measures.divergences`, which NumPy
+`data` packages, and the torch paths of the discrete measures and the divergences, which NumPy
 input never needs) is the one place where klvae imports inside a function.
 """
 

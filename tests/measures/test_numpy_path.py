@@ -14,9 +14,11 @@ from klvae.measures._numpy_path import (
     array_inputs,
     check_axes,
     default_workers,
+    discrete_torch,
     is_plain,
     log_base,
     numpy_rows,
+    on_arrays,
     outcome_shape,
     probs_fault,
 )
@@ -95,3 +97,11 @@ def test_the_module_and_numpy_measures_import_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_on_arrays_measures_plain_input_and_leaves_the_rest_to_torch():
+    value, dtype = on_arrays(kl_rows, ([0.5, 0.5], np.array([0.25, 0.75], np.float32)), ("p", "q"), -1, False, False)
+    assert value == pytest.approx(0.5 * np.log(2.0) + 0.5 * np.log(0.5 / 0.75), rel=1e-6) and dtype == np.float64
+    assert on_arrays(entropy_rows, ([0.5, 0.5],), ("p",), -1, False, True) is None  # logits: torch's
+    assert on_arrays(entropy_rows, (torch.ones(2) / 2,), ("p",), -1, False, False) is None
+    assert discrete_torch().__name__ == "klvae.measures._discrete_torch"

@@ -19,7 +19,7 @@ from klvae.cli.measure_output import NO_UNIT, png_path, with_unit
 
 _NAMED = re.compile(r"^\s*[A-Za-z_]\w*\s*\(")  # "Normal(0, 1)": a distribution's name and its arguments
 
-# name -> (function name in klvae.measures.discrete, number of distributions, help)
+# name -> (function name in klvae.measures, number of distributions, help)
 _COMMANDS = {
     "entropy": ("entropy", 1, "Shannon entropy H(P)"),
     "kl": ("kl_divergence", 2, "KL divergence KL(P‖Q)"),
@@ -121,10 +121,10 @@ def _run(args: argparse.Namespace) -> int:
         dists.append(load_distribution(args.Q, "Q"))
     import numpy as np
 
-    from klvae.measures import discrete
+    from klvae import measures
 
-    unit = discrete.unit_name(args.base)
-    value = _measure(getattr(discrete, func_name), *dists, base=args.base, normalize=args.normalize)
+    unit = measures.unit_name(args.base)
+    value = _measure(getattr(measures, func_name), *dists, base=args.base, normalize=args.normalize)
     for v in np.atleast_1d(value).ravel():
         print(with_unit(float(v), unit))
     return 0
@@ -161,10 +161,9 @@ def _divergence(args: argparse.Namespace) -> int:
     import numpy as np
 
     from klvae import measures
-    from klvae.measures import discrete
 
     value = _measure(getattr(measures, fn_name), p, q, *alpha, **extra, normalize=args.normalize)
-    unit = discrete.unit_name(args.base) if has_unit else NO_UNIT
+    unit = measures.unit_name(args.base) if has_unit else NO_UNIT
     for v in np.atleast_1d(value).ravel():
         print(with_unit(float(v), unit))
     return 0

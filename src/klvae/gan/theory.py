@@ -21,7 +21,7 @@ import torch
 
 from klvae.gan.objective import generator_loss
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
-from klvae.measures.discrete import js_divergence
+from klvae.measures.jensen_shannon import js_divergence
 from klvae.measures.wasserstein import wasserstein_distance
 
 __all__ = [

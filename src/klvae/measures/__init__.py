@@ -6,7 +6,9 @@ the answer back in the same kind; `base=None` means nats, `base=2` bits, `base=1
 =====================  ==========================================================================
 module                 what it owns
 =====================  ==========================================================================
-`discrete`             entropy, cross-entropy, KL, Jensen–Shannon, binary cross-entropy, units
+`discrete`             entropy, cross-entropy, KL, units; the conventions of every discrete measure
+`jensen_shannon`       the Jensen–Shannon divergence and distance
+`binary`               binary cross-entropy, from probabilities and from logits
 `joint`                joint and conditional entropy, mutual information of a joint table
 `elementwise`          `rel_entr`, `kl_div`, `entr` as in ``scipy.special``, exact at the edges
 `divergences`          Hellinger, total variation, χ², any f-divergence
@@ -38,8 +40,8 @@ Private helpers, each named for its idea: `_checks` (argument checks and their m
 `_numpy_path` and `_numpy_kernels` (the NumPy path of entropy, cross-entropy, KL and JS, and the
 checks whose words both paths give; they import no torch), `_divergence_terms` (the f-divergence
 and Rényi sums, written once for NumPy and torch, and the NumPy path of `divergences` and `renyi`),
-`_discrete_torch` and `_divergences_torch` (the torch paths of `discrete` and of `divergences` and
-`renyi`, imported on the first tensor or distribution object),
+`_discrete_torch` and `_divergences_torch` (the torch paths of `discrete`, `jensen_shannon` and
+`binary`, and of `divergences` and `renyi`, imported on the first tensor or distribution object),
 `_sample_blocks` (samples in and answers out for the estimators; sums over all pairs in blocks of
 bounded memory).
 
@@ -54,16 +56,8 @@ from klvae._lazy import LazyExports
 # module -> the public names it gives this package, imported when one is first asked for, so that
 # `import klvae.measures` costs nothing and a NumPy measure need not start torch
 _EXPORTS = {
-    "klvae.measures.discrete": [
-        "binary_cross_entropy",
-        "binary_cross_entropy_with_logits",
-        "cross_entropy",
-        "entropy",
-        "js_distance",
-        "js_divergence",
-        "kl_divergence",
-        "unit_name",
-    ],
+    "klvae.measures.binary": ["binary_cross_entropy", "binary_cross_entropy_with_logits"],
+    "klvae.measures.discrete": ["cross_entropy", "entropy", "kl_divergence", "unit_name"],
     "klvae.measures.distribution_measures": ["distribution_measure", "kl_distributions", "kl_method", "measure_method"],
     "klvae.measures.divergences": ["chi2_divergence", "f_divergence", "hellinger_distance", "total_variation"],
     "klvae.measures.elementwise": ["entr", "kl_div", "rel_entr"],
@@ -75,6 +69,7 @@ _EXPORTS = {
         "renyi_gaussian",
         "tv_gaussian",
     ],
+    "klvae.measures.jensen_shannon": ["js_distance", "js_divergence"],
     "klvae.measures.joint": ["conditional_entropy", "joint_entropy", "mutual_information"],
     "klvae.measures.knn_estimators": ["knn_entropy", "knn_kl_divergence", "ksg_mutual_information"],
     "klvae.measures.lowrank": ["kl_lowrank_mvn"],

@@ -1,5 +1,5 @@
-"""The torch path of `klvae.measures.discrete`: tensors (any device, autograd kept), logits and
-distribution objects. `klvae.measures.discrete` imports it on the first input that needs it, so
+"""The torch path of `klvae.measures.discrete`, `.jensen_shannon` and `.binary`: tensors (any device,
+autograd kept), logits and distribution objects. Those modules import it on the first input that needs it, so
 NumPy and list input never start torch; CPU tensors without gradient still take the NumPy row
 kernels (`cpu_rows`), on as many threads as ``torch.get_num_threads()``.
 """
@@ -110,7 +110,7 @@ def _js_sum(p, q, axis, normalize, logits):
 
 
 def js_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
-    """`klvae.measures.discrete.js_divergence` on tensors and distribution objects."""
+    """`klvae.measures.jensen_shannon.js_divergence` on tensors and distribution objects."""
     if is_distribution(p) or is_distribution(q):
         return distribution_measure("js", p, q, base=base, exact=exact)
     js, inputs = _js_sum(p, q, axis, normalize, logits)
@@ -118,7 +118,7 @@ def js_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, ex
 
 
 def js_distance(p, q, *, base=None, axis=-1, normalize=False, logits=False):
-    """`klvae.measures.discrete.js_distance` on tensors and distribution objects."""
+    """`klvae.measures.jensen_shannon.js_distance` on tensors."""
     js, inputs = _js_sum(p, q, axis, normalize, logits)
     return finish(torch.sqrt(js * (0.5 / log_base(base))), inputs)
 
@@ -145,7 +145,7 @@ def _check_unit_interval(t, name):
 
 
 def binary_cross_entropy(target, prob, *, base=None, reduction="none"):
-    """`klvae.measures.discrete.binary_cross_entropy` on tensors and distribution objects."""
+    """`klvae.measures.binary.binary_cross_entropy`, for every input."""
     _check_reduction(reduction)
     torch_out = is_torch(target, prob)
     y, p = to_tensors(target, prob, names=("target", "prob"))
@@ -157,7 +157,7 @@ def binary_cross_entropy(target, prob, *, base=None, reduction="none"):
 
 
 def binary_cross_entropy_with_logits(target, logits, *, base=None, reduction="none"):
-    """`klvae.measures.discrete.binary_cross_entropy_with_logits` on tensors and distribution objects."""
+    """`klvae.measures.binary.binary_cross_entropy_with_logits`, for every input."""
     _check_reduction(reduction)
     torch_out = is_torch(target, logits)
     y, z = to_tensors(target, logits, names=("target", "logits"))

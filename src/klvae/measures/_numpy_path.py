@@ -1,4 +1,5 @@
-"""The NumPy path of `klvae.measures.discrete`: entropy, cross-entropy, KL and Jensen–Shannon on CPU.
+"""The NumPy path of `klvae.measures.discrete` and `.jensen_shannon`: entropy, cross-entropy, KL and
+Jensen–Shannon on CPU.
 
 For CPU input that needs no gradient (NumPy arrays, lists, CPU tensors without
 ``requires_grad``), these measures run as NumPy ufuncs on the same memory: NumPy's SIMD
@@ -8,15 +9,16 @@ once: the validation reductions (min, row sums) and the measure are computed whi
 in cache, so checking the input costs no extra pass over memory.
 
 This module imports NumPy only, so NumPy and list input never start torch: it reads such input
-(`array_inputs`) and holds the checks whose messages both paths give, word for word (`log_base`,
-`check_axes`, `outcome_shape`, `probs_fault`, `numeric_array`); `klvae.measures._checks` builds
-the torch checks on them. The row kernels are `klvae.measures._numpy_kernels`'. Torch keeps
-autograd, other devices and logits.
+(`array_inputs`, `on_arrays`; `discrete_torch` imports the torch path for the rest) and holds the
+checks whose messages both paths give, word for word (`log_base`, `check_axes`, `outcome_shape`,
+`probs_fault`, `numeric_array`); `klvae.measures._checks` builds the torch checks on them. The row
+kernels are `klvae.measures._numpy_kernels`'. Torch keeps autograd, other devices and logits.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 import os
 import queue
@@ -264,3 +266,18 @@ def probability_rows(inputs: ArrayInputs, names, normalize) -> list:
             raise ValueError(fault)
         out.append(a / sums if normalize else a)
     return out
+
+
+def discrete_torch():
+    """The torch path, `klvae.measures._discrete_torch`, imported on the first input that needs it
+    (a tensor, logits, a distribution object): NumPy and list input never start torch."""
+    return importlib.import_module("klvae.measures._discrete_torch")
+
+
+def on_arrays(kernel, values, names, axis, normalize, logits):
+    """(row sums of `kernel`, the answer's dtype) for NumPy or list probabilities; None for input
+    the torch path takes."""
+    if logits or not is_plain(*values):
+        return None
+    inputs = array_inputs(values, names, axis)
+    return numpy_rows(kernel, inputs.arrays, names, inputs.axis, normalize, inputs.tols), inputs.out_dtype

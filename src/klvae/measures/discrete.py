@@ -1,8 +1,9 @@
-"""Discrete information measures on arrays: entropy, cross-entropy, KL, Jensen–Shannon, MI, W1.
+"""Entropy, cross-entropy and KL of discrete distributions on arrays, and the conventions they share.
 
 Every function takes probability vectors along `axis` (default -1), broadcasts the other
 axes, and returns the batch shape. Inputs are lists, NumPy arrays or torch tensors (any
 device, autograd kept); the result comes back in the same kind (`klvae.measures.arrays`).
+Jensen–Shannon (`klvae.measures.jensen_shannon`) reads its arguments the same way.
 
 Units: ``base=None`` gives nats, ``base=2`` bits, ``base=10`` dits; any other positive
 base except 1 gives "base-b units" (the value in nats divided by ln b).
@@ -50,223 +51,227 @@ The NumPy path lives in `klvae.measures._numpy_path` and `._numpy_kernels`, the 
 
 from __future__ import annotations
 
-import importlib
 import math
 
-import numpy as np
+from klvae.measures._numpy_kernels import cross_entropy_rows, entropy_rows, kl_rows
+from klvae.measures._numpy_path import answer, discrete_torch, log_base, on_arrays
 
-from klvae.measures._numpy_kernels import cross_entropy_rows, entropy_rows, js_rows, kl_rows
-from klvae.measures._numpy_path import answer, array_inputs, is_plain, log_base, numpy_rows
-
-__all__ = [
-    "entropy",
-    "cross_entropy",
-    "kl_divergence",
-    "js_divergence",
-    "js_distance",
-    "binary_cross_entropy",
-    "binary_cross_entropy_with_logits",
-    "unit_name",
-]
-
-
-def _tensors():
-    """The torch path, `klvae.measures._discrete_torch`, imported on the first input that needs it
-    (a tensor, logits, a distribution object): NumPy and list input never start torch."""
-    return importlib.import_module("klvae.measures._discrete_torch")
-
-
-def _on_arrays(kernel, values, names, axis, normalize, logits):
-    """(row sums of `kernel`, the answer's dtype) for NumPy or list probabilities; None for input
-    the torch path takes."""
-    if logits or not is_plain(*values):
-        return None
-    inputs = array_inputs(values, names, axis)
-    return numpy_rows(kernel, inputs.arrays, names, inputs.axis, normalize, inputs.tols), inputs.out_dtype
+__all__ = ["entropy", "cross_entropy", "kl_divergence", "unit_name"]
 
 
 def unit_name(base=None) -> str:
-    """The unit of a result computed with `base`: 'nats', 'bits', 'dits' or 'base-b units'."""
+    """The unit of a result computed with `base`.
+
+    Parameters
+    ----------
+    base : float, optional
+        A logarithm base, as the measures take it: None (or e) for nats.
+
+    Returns
+    -------
+    str
+        ``"nats"``, ``"bits"`` (base 2), ``"dits"`` (base 10) or ``"base-b units"``.
+
+    Raises
+    ------
+    ValueError
+        If `base` is not a positive number other than 1.
+
+    Examples
+    --------
+    >>> unit_name(), unit_name(2), unit_name(3)
+    ('nats', 'bits', 'base-3 units')
+    """
     log_base(base)
     if base is None or float(base) == math.e:
         return "nats"
     return {2.0: "bits", 10.0: "dits"}.get(float(base), f"base-{float(base):g} units")
 
 
-# ------------------------------------------------------------------ public measures
-
-
 def entropy(p, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
-    """Shannon entropy H(p) = −Σ_i p_i log p_i along `axis`.
+    r"""Shannon entropy H(p) along `axis`, in nats (or `base` units).
 
-    0·log 0 = 0, so 0 ≤ H(p) ≤ log K for K outcomes. Units: nats (`base=None`), bits
-    (`base=2`), dits (`base=10`).
+    Parameters
+    ----------
+    p : array_like, torch.Tensor or torch.distributions.Distribution
+        Probabilities, shape (..., K, ...) with the K outcomes along `axis`; with `logits`,
+        unnormalised log-probabilities. Or a distribution object.
+    base : float, optional
+        Logarithm base; None for nats, 2 for bits, 10 for dits.
+    axis : int, default -1
+        The outcome axis; all other axes are batch axes.
+    normalize : bool, default False
+        Rescale rows to sum to 1 instead of raising.
+    logits : bool, default False
+        Read `p` as logits (``log_softmax`` is applied).
+    exact : bool, default False
+        For a distribution object, raise instead of estimating by Monte Carlo.
 
-    Args:
-        p: probabilities, shape (..., K, ...) with the K outcomes along `axis`; with
-            `logits=True`, unnormalised log-probabilities (log_softmax is applied).
-        base: logarithm base; None for nats.
-        axis: the outcome axis; all other axes are batch axes.
-        normalize: rescale rows to sum to 1 instead of raising.
-        logits: read `p` as logits.
+    Returns
+    -------
+    numpy.ndarray, torch.Tensor or MeasureResult
+        The batch shape (`p`'s shape without `axis`), in `p`'s kind; a NumPy scalar for 1-d NumPy
+        or list input. For a distribution object, `distribution_measure`'s answer.
 
-    Returns:
-        The batch shape (`p.shape` without `axis`); a NumPy scalar for 1-d NumPy input.
+    Raises
+    ------
+    ValueError
+        If `p` is not probabilities (negative, NaN or infinite entries, rows not summing to 1),
+        or `axis` or `base` is invalid.
 
-    Reference: Cover & Thomas (2006), eq. 2.1.
+    See Also
+    --------
+    entr : the elementwise term.
+    joint_entropy, conditional_entropy : of a joint table.
 
+    Notes
+    -----
+    .. math::
+
+        H(p) = -\sum_i p_i \log p_i, \qquad 0 \le H(p) \le \log K,
+
+    with 0·log 0 = 0.
+
+    References
+    ----------
+    Cover & Thomas, *Elements of Information Theory* (2006), eq. 2.1.
+
+    Examples
+    --------
     >>> float(entropy([0.5, 0.25, 0.25], base=2))
     1.5
     >>> float(entropy([0.0, 1.0]))
     0.0
     """
-    got = _on_arrays(entropy_rows, (p,), ("p",), axis, normalize, logits)
+    got = on_arrays(entropy_rows, (p,), ("p",), axis, normalize, logits)
     if got is None:
-        return _tensors().entropy(p, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact)
+        return discrete_torch().entropy(p, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact)
     return answer(got[0] / log_base(base) + 0.0, got[1])  # + 0.0 turns -0.0 into 0.0
 
 
 def cross_entropy(p, q, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
-    """Cross-entropy H(p, q) = −Σ_i p_i log q_i = H(p) + KL(p‖q) along `axis`.
+    r"""Cross-entropy H(p, q) along `axis`, in nats (or `base` units).
 
-    ``+inf`` when some p_i > 0 has q_i = 0; terms with p_i = 0 contribute 0.
+    Parameters
+    ----------
+    p : array_like, torch.Tensor or torch.distributions.Distribution
+        The true distribution, shape (..., K, ...) along `axis`; or a distribution object.
+    q : array_like, torch.Tensor or torch.distributions.Distribution
+        The model distribution; broadcasts against `p`.
+    base : float, optional
+        Logarithm base; None for nats.
+    axis : int, default -1
+        The outcome axis.
+    normalize : bool, default False
+        Rescale rows to sum to 1 instead of raising.
+    logits : bool, default False
+        Read both `p` and `q` as logits.
+    exact : bool, default False
+        For distribution objects, raise instead of estimating by Monte Carlo.
 
-    Args:
-        p: the true distribution, shape (..., K, ...) along `axis`.
-        q: the model distribution; broadcasts against `p`.
-        base, axis, normalize, logits: as in :func:`entropy` (`logits` applies to both).
+    Returns
+    -------
+    numpy.ndarray, torch.Tensor or MeasureResult
+        The broadcast batch shape; +inf where some pᵢ > 0 has qᵢ = 0 (terms with pᵢ = 0 are 0).
 
-    Returns:
-        The broadcast batch shape.
+    Raises
+    ------
+    ValueError
+        If `p` or `q` is not probabilities, they do not broadcast, or `axis` or `base` is invalid.
 
-    Reference: Cover & Thomas (2006), §2.3 and problem 2.10 (H(p, q) = H(p) + D(p‖q)).
+    Notes
+    -----
+    .. math::
 
+        H(p, q) = -\sum_i p_i \log q_i = H(p) + \mathrm{KL}(p \,\|\, q).
+
+    References
+    ----------
+    Cover & Thomas, *Elements of Information Theory* (2006), §2.3 and problem 2.10.
+
+    Examples
+    --------
     >>> p, q = [0.5, 0.25, 0.25], [0.25, 0.25, 0.5]
     >>> float(cross_entropy(p, q, base=2))
     1.75
     >>> bool(abs(cross_entropy(p, q) - entropy(p) - kl_divergence(p, q)) < 1e-15)
     True
     """
-    got = _on_arrays(cross_entropy_rows, (p, q), ("p", "q"), axis, normalize, logits)
+    got = on_arrays(cross_entropy_rows, (p, q), ("p", "q"), axis, normalize, logits)
     if got is None:
-        return _tensors().cross_entropy(p, q, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact)
+        return discrete_torch().cross_entropy(
+            p, q, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact
+        )
     return answer(got[0] / log_base(base), got[1])
 
 
 def kl_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
-    """Kullback–Leibler divergence KL(p‖q) = Σ_i p_i log(p_i / q_i) along `axis`.
+    r"""Kullback–Leibler divergence KL(p‖q) along `axis`, in nats (or `base` units).
 
-    Two ``torch.distributions`` objects are also accepted: then KL(p‖q) = E_p[log p − log q]
-    comes from `klvae.measures.distributions.kl_distributions` (a closed form, torch's registry, or
-    a Monte Carlo `MCEstimate` with its standard error, which `exact=True` refuses;
-    `klvae.kl_method(p, q)` says which).
+    Always KL(p‖q), p first (unlike ``torch.nn.functional.kl_div(log q, p)``).
 
-    Always KL(p‖q), p first (unlike ``torch.nn.functional.kl_div(log q, p)``). It is ≥ 0,
-    0 only for p = q, and ``+inf`` when some p_i > 0 has q_i = 0. Computed as
-    Σ_i [p_i log(p_i/q_i) − p_i + q_i], a sum of non-negative terms, each evaluated
-    without cancellation (series near p_i = q_i), so nearly equal inputs keep relative
-    accuracy; with `logits=True` the same from log_softmax outputs.
+    Parameters
+    ----------
+    p, q : array_like, torch.Tensor or torch.distributions.Distribution
+        Distributions along `axis`; they broadcast against each other. Or two distribution objects
+        (``torch.distributions`` or frozen 1-D ``scipy.stats``).
+    base : float, optional
+        Logarithm base; None for nats.
+    axis : int, default -1
+        The outcome axis.
+    normalize : bool, default False
+        Rescale rows to sum to 1 instead of raising.
+    logits : bool, default False
+        Read both `p` and `q` as logits.
+    exact : bool, default False
+        For distribution objects, raise instead of estimating by Monte Carlo.
 
-    Args:
-        p, q: distributions along `axis`; they broadcast against each other. Or two
-            ``torch.distributions`` objects.
-        base, axis, normalize, logits: as in :func:`entropy` (`logits` applies to both).
-        exact: for distribution objects, raise instead of estimating by Monte Carlo.
+    Returns
+    -------
+    numpy.ndarray, torch.Tensor or MeasureResult
+        The broadcast batch shape; ≥ 0, 0 only for p = q, +inf where some pᵢ > 0 has qᵢ = 0.
+        For distribution objects, `kl_distributions`' answer: a tensor for a closed form, else a
+        `MeasureResult` with its error bound (quadrature, summation) or standard error (Monte
+        Carlo); `kl_method` says which.
 
-    Returns:
-        The broadcast batch shape.
+    Raises
+    ------
+    ValueError
+        If `p` or `q` is not probabilities, they do not broadcast, or `axis` or `base` is invalid;
+        with `exact`, where only Monte Carlo applies.
+    TypeError
+        If one argument is a distribution object and the other is not.
 
-    Reference: Kullback & Leibler (1951); Cover & Thomas (2006), eq. 2.26.
+    See Also
+    --------
+    rel_entr, kl_div : the elementwise terms.
 
+    Notes
+    -----
+    .. math::
+
+        \mathrm{KL}(p \,\|\, q) = \sum_i p_i \log\frac{p_i}{q_i}
+        = \sum_i \Big[p_i \log\frac{p_i}{q_i} - p_i + q_i\Big],
+
+    the second sum of non-negative terms, each evaluated without cancellation (a series near
+    pᵢ = qᵢ), so nearly equal inputs keep their relative accuracy; with `logits` the same from
+    ``log_softmax`` outputs.
+
+    References
+    ----------
+    Kullback & Leibler, "On information and sufficiency" (1951); Cover & Thomas, *Elements of
+    Information Theory* (2006), eq. 2.26.
+
+    Examples
+    --------
     >>> round(float(kl_divergence([0.5, 0.5], [0.25, 0.75], base=2)), 12)  # ½log₂2 + ½log₂(2/3)
     0.207518749639
     >>> float(kl_divergence([0.5, 0.5], [1.0, 0.0]))
     inf
     """
-    got = _on_arrays(kl_rows, (p, q), ("p", "q"), axis, normalize, logits)
+    got = on_arrays(kl_rows, (p, q), ("p", "q"), axis, normalize, logits)
     if got is None:
-        return _tensors().kl_divergence(p, q, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact)
+        return discrete_torch().kl_divergence(
+            p, q, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact
+        )
     return answer(got[0] / log_base(base), got[1])
-
-
-def js_divergence(p, q, *, base=None, axis=-1, normalize=False, logits=False, exact=False):
-    """Jensen–Shannon divergence JS(p, q) = ½ KL(p‖m) + ½ KL(q‖m), m = (p + q)/2.
-
-    Symmetric, finite, 0 ≤ JS ≤ log 2 (1 bit), zero only for p = q. Each entry's
-    contribution ½[p log(p/m) + q log(q/m)] is ≥ 0 and is evaluated by a series where
-    p ≈ q, so nearly equal inputs keep relative accuracy.
-
-    Args:
-        p, q: distributions along `axis`; they broadcast against each other.
-        base, axis, normalize, logits: as in :func:`entropy` (`logits` applies to both).
-
-    Returns:
-        The broadcast batch shape.
-
-    Reference: Lin (1991), "Divergence measures based on the Shannon entropy".
-
-    >>> float(js_divergence([1.0, 0.0], [0.0, 1.0], base=2))  # disjoint supports: 1 bit
-    1.0
-    """
-    got = _on_arrays(js_rows, (p, q), ("p", "q"), axis, normalize, logits)
-    if got is None:
-        return _tensors().js_divergence(p, q, base=base, axis=axis, normalize=normalize, logits=logits, exact=exact)
-    return answer(got[0] * (0.5 / log_base(base)), got[1])
-
-
-def js_distance(p, q, *, base=None, axis=-1, normalize=False, logits=False):
-    """Jensen–Shannon distance √JS(p, q), a metric on distributions.
-
-    Same as ``scipy.spatial.distance.jensenshannon`` except that scipy silently
-    normalizes its inputs (here that needs `normalize=True`). The gradient is infinite
-    at p = q. Arguments as in :func:`js_divergence`.
-
-    Reference: Endres & Schindelin (2003), "A new metric for probability distributions".
-
-    >>> float(js_distance([1.0, 0.0], [0.0, 1.0], base=2))
-    1.0
-    """
-    got = _on_arrays(js_rows, (p, q), ("p", "q"), axis, normalize, logits)
-    if got is None:
-        return _tensors().js_distance(p, q, base=base, axis=axis, normalize=normalize, logits=logits)
-    return answer(np.sqrt(got[0] * (0.5 / log_base(base))), got[1])
-
-
-# ------------------------------------------------------------------ binary cross-entropy
-
-
-def binary_cross_entropy(target, prob, *, base=None, reduction="none"):
-    """Binary cross-entropy −[y log p + (1 − y) log(1 − p)], elementwise.
-
-    The cross-entropy between Bernoulli(y) and Bernoulli(p); log(1 − p) is computed as
-    log1p(−p). 0·log 0 = 0; ``+inf`` where p = 0 with y > 0 or p = 1 with y < 1.
-
-    Args:
-        target: y in [0, 1], any shape.
-        prob: p in [0, 1]; broadcasts against `target`.
-        base: logarithm base; None for nats.
-        reduction: ``"none"`` (default) returns the broadcast elementwise losses;
-            ``"sum"`` their sum; ``"mean"`` their mean over all elements (what
-            ``torch.nn.functional.binary_cross_entropy`` returns by default).
-
-    Reference: Goodfellow, Bengio & Courville (2016), *Deep Learning*, §6.2.2.2.
-
-    >>> float(binary_cross_entropy(1.0, 0.5, base=2))
-    1.0
-    """
-    return _tensors().binary_cross_entropy(target, prob, base=base, reduction=reduction)
-
-
-def binary_cross_entropy_with_logits(target, logits, *, base=None, reduction="none"):
-    """Binary cross-entropy from a logit z (p = sigmoid(z)), elementwise.
-
-    −[y log σ(z) + (1 − y) log(1 − σ(z))] = softplus(z) − y·z, computed as
-    max(z, 0) − y·z + log1p(exp(−|z|)) so it never overflows. Arguments and `reduction`
-    as in :func:`binary_cross_entropy`; `logits` may be any finite real.
-
-    Reference: the stable form used by ``torch.nn.BCEWithLogitsLoss``.
-
-    >>> float(binary_cross_entropy_with_logits(1.0, 0.0, base=2))  # sigmoid(0) = 1/2
-    1.0
-    """
-    return _tensors().binary_cross_entropy_with_logits(target, logits, base=base, reduction=reduction)

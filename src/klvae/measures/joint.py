@@ -2,7 +2,7 @@
 
 The table's last two axes are X (axis -2) and Y (axis -1); other axes are batch axes.
 Inputs are lists, NumPy arrays or torch tensors, checked as probabilities as in
-`klvae.measures.discrete` (which re-exports these functions); units follow `base` as there.
+`klvae.measures.discrete`; units follow `base` as there.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 W1 is the area between the two cumulative distribution functions. Inputs are lists, NumPy
 arrays or torch tensors (any device, autograd kept) and the result comes back in the same
 kind (`klvae.measures.arrays`), in the units of the support or of the samples. Histogram weights
-are checked as probabilities exactly as in `klvae.measures.discrete` (which re-exports both functions).
+are checked as probabilities exactly as in `klvae.measures.discrete`.
 """
 
 from __future__ import annotations

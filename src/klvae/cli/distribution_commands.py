@@ -33,7 +33,8 @@ def run_dist(args: argparse.Namespace, measure: str, alpha: float | None = None)
     """`klvae COMMAND --dist P [Q]`: print `measure` of the distributions P (and Q), one line per value."""
     from klvae.cli.distribution_text import parse_distribution
     from klvae.measures import discrete
-    from klvae.measures.distribution_measures import distribution_measure, kl_method
+    from klvae.measures.distribution_kl import kl_method
+    from klvae.measures.distribution_measures import distribution_measure
     from klvae.training.hardware import torch_threads
 
     png = png_path(args.plot) if getattr(args, "plot", None) else None  # refused before any work

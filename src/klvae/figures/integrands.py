@@ -17,7 +17,7 @@ from torch.distributions import Categorical, Distribution, MixtureSameFamily, No
 
 from klvae.figures.png import new_figure, save_png
 from klvae.measures.discrete import entropy, kl_divergence, unit_name
-from klvae.measures.distribution_measures import kl_distributions
+from klvae.measures.distribution_kl import kl_distributions
 from klvae.measures.elementwise import rel_entr
 from klvae.measures.mixture import extent, kl_numerical
 

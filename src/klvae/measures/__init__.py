@@ -18,6 +18,7 @@ module                 what it owns
 `mvn`, `lowrank`       KL and entropy of full-covariance and low-rank-plus-diagonal normals
 `distributions`        KL between ``torch.distributions`` objects: closed form, torch's, MC
 `distribution_measures` every measure of distribution objects; `measure_method` says how
+`distribution_kl`      KL between distribution objects; `kl_method` says how
 `distribution_quadrature` batched Gauss–Kronrod quadrature and discrete summation, with bounds
 `measure_integrands`   each measure as an integral of the densities; its Monte Carlo estimate
 `exponential_family`   Rényi, Hellinger, χ², KL within one exponential family, non-cancelling
@@ -58,7 +59,8 @@ from klvae._lazy import LazyExports
 _EXPORTS = {
     "klvae.measures.binary": ["binary_cross_entropy", "binary_cross_entropy_with_logits"],
     "klvae.measures.discrete": ["cross_entropy", "entropy", "kl_divergence", "unit_name"],
-    "klvae.measures.distribution_measures": ["distribution_measure", "kl_distributions", "kl_method", "measure_method"],
+    "klvae.measures.distribution_kl": ["kl_distributions", "kl_method"],
+    "klvae.measures.distribution_measures": ["distribution_measure", "measure_method"],
     "klvae.measures.divergences": ["chi2_divergence", "f_divergence", "hellinger_distance", "total_variation"],
     "klvae.measures.elementwise": ["entr", "kl_div", "rel_entr"],
     "klvae.measures.gaussian": ["entropy_normal", "kl_normal", "kl_std_normal"],

@@ -17,7 +17,7 @@ A frozen one-dimensional ``scipy.stats`` distribution is accepted wherever a tor
 (`klvae.measures.scipy_adapter`). `Independent` pairs reduce to their components for the
 measures that add over independent coordinates (entropy, cross-entropy, KL, Rényi; Hellinger, χ²
 and α through Rényi), whatever method the components take. `measure_method(measure, p, q)` says
-which method a pair takes; `kl_distributions` and `kl_method` are the two for KL.
+which method a pair takes; `klvae.measures.distribution_kl` holds the two for KL.
 Batch shapes broadcast as in torch. Gradients flow through closed forms, quadrature, summation and
 reparameterised Monte Carlo.
 """
@@ -39,7 +39,7 @@ from klvae.measures.pairwise_forms import renyi_closed
 from klvae.measures.results import MeasureResult
 from klvae.measures.scipy_adapter import as_distribution, is_scipy_frozen
 
-__all__ = ["distribution_measure", "measure_method", "is_distribution", "kl_distributions", "kl_method"]
+__all__ = ["distribution_measure", "measure_method", "is_distribution"]
 
 _UNITS = ("entropy", "cross_entropy", "kl", "js", "renyi")  # measures in nats, divided by log(base)
 _RENYI_FAMILY = ("renyi", "hellinger", "chi2", "alpha")
@@ -47,7 +47,23 @@ _ADDITIVE = ("entropy", "cross_entropy", "kl", "renyi")
 
 
 def is_distribution(x) -> bool:
-    """True for a ``torch.distributions`` object or a frozen 1-D ``scipy.stats`` one."""
+    """Whether `x` is a distribution object the measures take.
+
+    Parameters
+    ----------
+    x : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        True for a ``torch.distributions`` object or a frozen 1-D ``scipy.stats`` one.
+
+    Examples
+    --------
+    >>> is_distribution(Normal(0.0, 1.0)), is_distribution([0.5, 0.5])
+    (True, False)
+    """
     return isinstance(x, Distribution) or is_scipy_frozen(x)
 
 
@@ -215,9 +231,38 @@ def _check(measure, p, q):
 
 
 def measure_method(measure: str, p, q=None, *, alpha=None) -> str:
-    """How `distribution_measure` computes `measure` of (p, q): 'closed form', 'quadrature',
-    'summation' or 'monte carlo'.
+    """How `distribution_measure` computes `measure` of (p, q), without computing it.
 
+    Parameters
+    ----------
+    measure : str
+        One of entropy, cross_entropy, kl, js, hellinger, tv, chi2, renyi, alpha, f.
+    p : torch.distributions.Distribution or scipy.stats frozen distribution
+        The first distribution.
+    q : torch.distributions.Distribution or scipy.stats frozen distribution, optional
+        The second (None for entropy).
+    alpha : float, optional
+        The order of renyi and alpha.
+
+    Returns
+    -------
+    str
+        ``"closed form"``, ``"quadrature"``, ``"summation"`` or ``"monte carlo"``.
+
+    Raises
+    ------
+    TypeError
+        If `p` (or `q`, where the measure takes two) is not a distribution object.
+    ValueError
+        For an unknown measure, a `q` given to entropy, shapes that do not match, or one discrete
+        and one continuous distribution.
+
+    See Also
+    --------
+    kl_method : the same for KL, telling klvae's closed forms from torch's.
+
+    Examples
+    --------
     >>> from torch.distributions import StudentT
     >>> measure_method("kl", Normal(0.0, 1.0), Normal(1.0, 2.0)), measure_method("kl", Normal(0.0, 1.0), StudentT(3.0))
     ('closed form', 'quadrature')
@@ -242,20 +287,69 @@ def distribution_measure(
     measure: str, p, q=None, *, alpha=None, f=None, f_at_infinity=math.inf, base=None, exact=False,
     n: int = 100_000, seed: int | None = 0,
 ):  # fmt: skip
-    """`measure` (one of entropy, cross_entropy, kl, js, hellinger, tv, chi2, renyi, alpha, f) of
-    distribution objects p (and q), by the first method that applies (see the module).
+    r"""A measure of distribution objects, by the first method that applies.
 
-    Args:
-        measure: the measure's name; `alpha` is the order of renyi and alpha; `f` and
-            `f_at_infinity` define the f-divergence as in `klvae.f_divergence`.
-        p, q: distribution objects with broadcastable batch shapes (q absent for entropy).
-        base: logarithm base of measures in nats (entropy, cross-entropy, KL, JS, Rényi).
-        exact: raise ValueError rather than estimate by Monte Carlo.
-        n, seed: samples and seed of the Monte Carlo fallback.
+    A closed form (klvae's, then torch's), then quadrature (1-D continuous pairs) or summation
+    (discrete pairs, exact on a finite support, with a tail bound on a counting one), then Monte
+    Carlo. `klvae.entropy`, `klvae.kl_divergence`, `klvae.hellinger_distance` … come here whenever
+    an argument is a distribution object; `Independent` pairs reduce to their components.
 
-    Returns:
-        A tensor of the broadcast batch shape for a closed form; a `MeasureResult` otherwise.
+    Parameters
+    ----------
+    measure : str
+        One of entropy, cross_entropy, kl, js, hellinger, tv, chi2, renyi, alpha, f.
+    p : torch.distributions.Distribution or scipy.stats frozen distribution
+        The first distribution.
+    q : torch.distributions.Distribution or scipy.stats frozen distribution, optional
+        The second, its batch shape broadcasting with `p`'s (None for entropy).
+    alpha : float, optional
+        The order of renyi and alpha (required for them).
+    f : callable, optional
+        For ``"f"``: a convex function of a tensor with f(1) = 0, as in `klvae.f_divergence`.
+    f_at_infinity : float, default inf
+        For ``"f"``: f′(∞), as in `klvae.f_divergence`.
+    base : float, optional
+        Logarithm base of the measures in nats (entropy, cross-entropy, KL, JS, Rényi).
+    exact : bool, default False
+        Raise rather than estimate by Monte Carlo.
+    n : int, default 100_000
+        Samples of the Monte Carlo fallback.
+    seed : int or None, default 0
+        Its seed.
 
+    Returns
+    -------
+    torch.Tensor or MeasureResult
+        The broadcast batch shape: a plain tensor for a closed form, else a `MeasureResult` with
+        ``method`` and ``error_bound`` (quadrature, summation) or ``stderr`` (Monte Carlo) and ``n``.
+
+    Raises
+    ------
+    TypeError
+        If `p` or `q` is not a distribution object, or `f` is not callable.
+    ValueError
+        For an unknown measure, a missing `alpha`, shapes that do not match, one discrete and one
+        continuous distribution; with `exact`, where only Monte Carlo applies.
+
+    Notes
+    -----
+    Each measure is an expectation under p (or an integral of both densities), e.g.
+
+    .. math::
+
+        \mathrm{KL}(p \,\|\, q) = \mathbb{E}_{x \sim p}[\log p(x) - \log q(x)],
+        \qquad H(p) = -\mathbb{E}_{x \sim p}[\log p(x)];
+
+    quadrature and summation bound the error of that integral, Monte Carlo gives its standard
+    error. Gradients flow through every method except non-reparameterised sampling.
+
+    References
+    ----------
+    Gil, Alajaji & Linder, "Rényi divergence measures for commonly used univariate continuous
+    distributions" (2013); Piessens et al., *QUADPACK* (1983).
+
+    Examples
+    --------
     >>> from torch.distributions import StudentT
     >>> r = distribution_measure("kl", Normal(0.0, 1.0), StudentT(3.0))
     >>> round(float(r), 5), r.method, bool(r.error_bound < 1e-9)
@@ -280,67 +374,6 @@ def distribution_measure(
     return MeasureResult.wrap(ans.value, method=ans.method, error_bound=ans.error, stderr=ans.stderr, n=ans.n).scaled(
         scale
     )
-
-
-def kl_distributions(p, q, *, exact: bool = False, base=None, n: int = 100_000, seed: int | None = 0):
-    """KL(p‖q) = E_p[log p(x) − log q(x)] between two distribution objects: `distribution_measure` for "kl".
-
-    A closed form where klvae or torch has one (klvae's first: written not to cancel where
-    p ≈ q, see `klvae.measures.distributions`), else quadrature or summation with its error
-    bound, else Monte Carlo with its standard error; `kl_method(p, q)` tells which.
-
-    Args:
-        p, q: ``torch.distributions`` (or frozen 1-D ``scipy.stats``) objects with broadcastable batch shapes.
-        exact: refuse a Monte Carlo answer (ValueError).
-        base: logarithm base of the result; None for nats.
-        n, seed: samples and seed of the Monte Carlo fallback.
-
-    Returns:
-        A tensor of the broadcast batch shape: plain for a closed form, a `MeasureResult`
-        (``method``, ``error_bound`` or ``stderr`` and ``n``) otherwise.
-
-    Reference: Gil, Alajaji & Linder (2013); Penny (2001), "KL-divergences of Normal,
-    Gamma, Dirichlet and Wishart densities".
-
-    >>> from torch.distributions import Beta, Categorical, Independent, MixtureSameFamily, MultivariateNormal
-    >>> b = lambda a: Beta(torch.tensor(a, dtype=torch.float64), torch.tensor(2.0, dtype=torch.float64))
-    >>> float(kl_distributions(b(3.0), b(3.0)))
-    0.0
-    >>> bool(kl_distributions(b(3.0), b(3.0 * (1 + 1e-8))) > 0)  # torch gives 0 or a negative number here
-    True
-    >>> mix = MixtureSameFamily(Categorical(torch.ones(2)), Normal(torch.tensor([-2.0, 2.0]), torch.ones(2)))
-    >>> r = kl_distributions(mix, Normal(0.0, 1.0))  # one dimension: quadrature
-    >>> r.method, bool(r.error_bound < 1e-9)
-    ('quadrature', True)
-    >>> mix2 = MixtureSameFamily(Categorical(torch.ones(2)), Independent(Normal(torch.zeros(2, 2), 1.0), 1))
-    >>> r = kl_distributions(mix2, MultivariateNormal(torch.zeros(2), torch.eye(2)), n=1000)
-    >>> r.method, r.n, bool(r.stderr >= 0)
-    ('monte carlo', 1000, True)
-    """
-    if not (is_distribution(p) and is_distribution(q)):
-        raise TypeError(
-            f"p and q must both be torch.distributions objects, got {type(p).__name__} and {type(q).__name__}"
-        )
-    return distribution_measure("kl", p, q, base=base, exact=exact, n=n, seed=seed)
-
-
-def kl_method(p, q) -> str:
-    """How `kl_distributions` computes KL(p‖q): 'closed form' (klvae's), 'torch' (torch's registry),
-    'quadrature', 'summation' or 'monte carlo'. An exact answer is computed to find out.
-
-    >>> from torch.distributions import Categorical, Independent, MixtureSameFamily, MultivariateNormal, StudentT
-    >>> kl_method(Normal(0.0, 1.0), Normal(1.0, 2.0)), kl_method(Normal(0.0, 1.0), StudentT(3.0))
-    ('closed form', 'quadrature')
-    >>> mix = MixtureSameFamily(Categorical(torch.ones(2)), Independent(Normal(torch.zeros(2, 2), 1.0), 1))
-    >>> kl_method(mix, MultivariateNormal(torch.zeros(2), torch.eye(2)))
-    'monte carlo'
-    """
-    if isinstance(p, Distribution) and isinstance(q, Distribution):
-        check_shapes(p, q)
-        method, _ = exact_kl(p, q)
-        if method is not None:
-            return method
-    return measure_method("kl", p, q)
 
 
 assert set(MEASURES) >= set(_UNITS)

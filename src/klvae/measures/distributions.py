@@ -10,7 +10,7 @@
 
 and `closed_kl(p, q)` returns its value or refuses the pair. Batch shapes broadcast as in torch.
 The pairs with neither (mixtures, StudentT, …) take quadrature, summation or Monte Carlo in
-`klvae.measures.distribution_measures`, where `kl_distributions` and `kl_method` live.
+`klvae.measures.distribution_kl`, where `kl_distributions` and `kl_method` live.
 
 The closed forms are the textbook ones (Gil, Alajaji & Linder 2013; Penny 2001 for
 Gamma and Dirichlet) regrouped into non-negative parts: for Gamma, Beta and Dirichlet

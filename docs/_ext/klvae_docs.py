@@ -250,7 +250,7 @@ def _escape_text(segment: str) -> str:
 def _escape_line(line: str) -> str:
     parts = _LITERAL.split(line)
     for i in range(1, len(parts), 2):  # markup glued to a word or an opening bracket: an escaped space
-        if parts[i + 1][:1].isalnum() or parts[i + 1][:1] in "([{":
+        if parts[i + 1][:1].isalnum() or parts[i + 1][:1] in ("(", "[", "{"):  # a tuple: "", the line's end, is in every string
             parts[i] += "\\ "
         if parts[i - 1][-1:].isalnum():
             parts[i] = "\\ " + parts[i]

@@ -250,7 +250,8 @@ def _add_dist_flags(cmd, *, two: bool) -> None:
 def kl_plot(args: argparse.Namespace) -> int:
     """`klvae kl P Q [--density] [--plot PNG]`: print KL(P‖Q) and draw its integrand."""
     from klvae.measures import discrete
-    from klvae.measures.mixture import kl_numerical, parse_mixture
+    from klvae.measures.mixture import parse_mixture
+    from klvae.measures.numerical_kl import kl_numerical
     from klvae.training.hardware import torch_threads
 
     png = png_path(args.plot) if args.plot else None  # refused before any work

@@ -12,7 +12,7 @@ E_q[log q − log p] = −H(q) − E_q[log p] is evaluated by Gauss–Hermite qu
 E_q[log p] on reparameterized nodes x_i = μ + σ·z_i (deterministic, so the optimum is found
 to many digits); in more dimensions by Monte Carlo with fixed common random numbers
 x_i = μ + L·ε_i. The KLs reported for each fit are computed by numerical integration
-(`klvae.measures.mixture.kl_numerical`), independently of the objective that was minimized.
+(`klvae.measures.numerical_kl.kl_numerical`), independently of the objective that was minimized.
 
 Targets are any object with `log_prob` and `sample` (torch.distributions); Gaussian
 mixtures are built with `klvae.measures.mixture.gaussian_mixture` or parsed from "w:mu:sigma,..."
@@ -29,13 +29,8 @@ import torch
 from torch.distributions import MultivariateNormal, Normal
 
 from klvae.experiments.reverse_objective import minimize_kl, reverse_objective
-from klvae.measures.mixture import (
-    DTYPE,
-    event_dim,
-    extent,
-    gaussian_moments,
-    kl_numerical,
-)
+from klvae.measures.mixture import DTYPE, event_dim, extent, gaussian_moments
+from klvae.measures.numerical_kl import kl_numerical
 
 __all__ = ["GaussianFit", "fit_forward", "fit_reverse"]
 

@@ -19,7 +19,8 @@ from klvae.figures.png import new_figure, save_png
 from klvae.measures.discrete import entropy, kl_divergence, unit_name
 from klvae.measures.distribution_kl import kl_distributions
 from klvae.measures.elementwise import rel_entr
-from klvae.measures.mixture import extent, kl_numerical
+from klvae.measures.mixture import extent
+from klvae.measures.numerical_kl import kl_numerical
 
 __all__ = ["plot_kl_integrand"]
 

@@ -34,6 +34,19 @@ LAYERS = [
 ]
 
 
+# a layer page in more than one table: (heading, the modules whose names it lists), after the
+# table of the layer's other names
+SECTIONS = {
+    "figures": [
+        (
+            "Experiment figures",
+            "The figures of the experiments and of the theory, as ``klvae`` commands draw them.",
+            ("klvae.figures.experiments", "klvae.figures.gan_theory", "klvae.figures.integrands"),
+        )
+    ],
+}
+
+
 def _write(path: Path, text: str) -> None:
     """Write only when the text changed, so Sphinx's incremental build stays incremental."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,16 +83,29 @@ def api_pages() -> None:
     _write(out / "index.rst", index)
     for layer, title, blurb in LAYERS:
         module = import_module(f"klvae.{layer}")
-        names = "\n".join(f"   {name}" for name in module.__all__)
+        sections = SECTIONS.get(layer, [])
+        owned = [[n for n in module.__all__ if _defined_in(module, n) in where] for _, _, where in sections]
+        rest = [n for n in module.__all__ if not any(n in names for names in owned)]
+        tables = [("Public names", "", rest)] + [(h, text, names) for (h, text, _), names in zip(sections, owned)]
         page = (
             _title(f"{title}: ``klvae.{layer}``")
             + f"\n{blurb}\n\n"
             + f".. automodule:: klvae.{layer}\n   :no-members:\n\n"
             + f".. currentmodule:: klvae.{layer}\n\n"
-            + _title("Public names", "-")
-            + f"\n.. autosummary::\n   :toctree: generated/\n   :nosignatures:\n\n{names}\n"
         )
-        _write(out / f"{layer}.rst", page)
+        for heading, text, names in tables:
+            listed = "\n".join(f"   {name}" for name in names)
+            page += (
+                _title(heading, "-")
+                + (f"\n{text}\n" if text else "")
+                + f"\n.. autosummary::\n   :toctree: generated/\n   :nosignatures:\n\n{listed}\n\n"
+            )
+        _write(out / f"{layer}.rst", page.rstrip("\n") + "\n")
+
+
+def _defined_in(package, name: str) -> str:
+    """The module that defines a package's public name (the package itself for constants)."""
+    return getattr(getattr(package, name), "__module__", None) or package.__name__
 
 
 def cli_page() -> None:

@@ -257,7 +257,8 @@ def plot_sweep(sweep: dict, path) -> Path:
     Parameters
     ----------
     sweep : dict
-        Lists over the half-separations ``"d"`` of p = ½N(−d, 1) + ½N(d, 1): ``"best_mean"``
+        The result of `klvae.experiments.reverse_kl_sweep`, or any dict of lists over the
+        half-separations ``"d"`` of p = ½N(−d, 1) + ½N(d, 1): ``"best_mean"``
         (the global optimum's |μ|), ``"sym_kl"`` (KL(q‖p) of the symmetric fit), ``"off_mean"``
         and ``"off_kl"`` (the off-centre optimum, None where there is none); optional
         ``"d_appear"`` and ``"d_cross"`` (where it appears, where it becomes global).

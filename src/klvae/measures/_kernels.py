@@ -45,8 +45,12 @@ def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """log(a/b) for a, b > 0 to a few ulps of itself.
 
     log1p((a − b)/b) where the two are within a factor 3/2 (a − b is exact there), log a − log b
-    where a/b overflows or underflows (subnormal arguments), log(a/b) elsewhere.
+    where a/b overflows or underflows (subnormal arguments), log(a/b) elsewhere. On the CPU
+    without a gradient in NumPy, each branch only on its own entries (`_log_ratio_numpy`).
     """
+    if cpu_without_grad(a, b) and a.shape == b.shape and a.dtype == b.dtype and a.dim():
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+            return torch.from_numpy(_log_ratio_numpy(a.numpy(), b.numpy()))
     ratio = a / b
     d = (a - b) / b
     near = d.detach().abs() < LOG1P_NEAR
@@ -56,6 +60,18 @@ def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if bool(outside.any()):
         safe_a, safe_b = torch.where(outside, a, 1.0), torch.where(outside, b, 1.0)
         out = torch.where(outside, torch.log(safe_a) - torch.log(safe_b), out)
+    return out
+
+
+def _log_ratio_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`log_ratio` of same-shape arrays: log(a/b) everywhere, then the near and outside entries."""
+    ratio = a / b
+    out = np.log(ratio)
+    near = np.nonzero(np.abs(ratio - 1) < LOG1P_NEAR)
+    out[near] = np.log1p((a[near] - b[near]) / b[near])
+    outside = np.nonzero(~np.isfinite(ratio) | (ratio < np.finfo(ratio.dtype).tiny))
+    if len(outside[0]):
+        out[outside] = np.log(a[outside]) - np.log(b[outside])
     return out
 
 
@@ -293,7 +309,15 @@ def series_expm1_minus_x(x):
 
 
 def expm1_minus_x(x: torch.Tensor) -> torch.Tensor:
-    """e^x − 1 − x ≥ 0 to a few ulps for every x (small tensors: evaluates both branches)."""
+    """e^x − 1 − x ≥ 0 to a few ulps for every x (in torch both branches are evaluated; on the CPU
+    without a gradient, in NumPy, the series only where |x| < EXPM1_SERIES_AT)."""
+    if cpu_without_grad(x) and x.dim():
+        xn = x.numpy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.expm1(xn) - xn
+        tiny = np.nonzero(np.abs(xn) < EXPM1_SERIES_AT)
+        out[tiny] = series_expm1_minus_x(xn[tiny])
+        return torch.from_numpy(out)
     small = x.detach().abs() < EXPM1_SERIES_AT
     x_small = torch.where(small, x, 0.0)  # keeps the unused branch finite
     x_large = torch.where(small, 1.0, x)

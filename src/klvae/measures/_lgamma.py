@@ -18,7 +18,9 @@ u = δ/(y + j) and v = δ/X every part is small, so nothing overflows.
 Elsewhere (|δ| ≥ y/100), on the CPU without a gradient, B is a sum of non-negative parts: the
 same recurrence up to X and the asymptotic series of log Γ and ψ at X (`_bregman_shifted`),
 13 or more digits (the direct difference: 11), in NumPy's vector log1p.
-With a gradient or off the CPU it is the direct difference of log Γ's and ψ (11 or more digits).
+With a gradient or off the CPU, and for a sum along an axis (`summed`) where some entry is far
+(its rounding then sets the sum's error), it is the direct difference of log Γ's and ψ (11 or
+more digits).
 A batch whose every entry is near takes the series alone; a mixed batch the far form and the
 series on its near entries.
 
@@ -32,6 +34,7 @@ import functools
 import math
 
 import numpy as np
+import scipy.special
 import torch
 
 from klvae.measures._kernels import cpu_without_grad
@@ -44,6 +47,7 @@ _SHIFT_TO = 10  # the asymptotic series from X ≥ 10: B₂ … B₁₈ reach 1e
 _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798)  # B₂ … B₁₈
 _SLICE = 1 << 14  # entries per slice of the series: its (J, s) temporaries stay ~1 MB
 _NUMPY_SLICE = 8192  # entries per slice of the NumPy series (CPU, no gradient): (N, J, s) stays ≤ 5 MB
+_TORCH_GRAIN = 32768  # elements from which torch splits an elementwise kernel over its threads
 _SHIFTED_SLICE = 7680  # entries per slice of the shifted form: its (2, s) buffers stay under 128 KB, off mmap
 
 
@@ -272,7 +276,7 @@ def bregman_lgamma(
         if summed is not None:
             near_n = np.broadcast_to(near_n.all(summed, keepdims=True), shape)
         flat = (yn.reshape(-1), dn.reshape(-1), near_n.reshape(-1))
-        return _bregman_cpu(y.reshape(-1), delta.reshape(-1), x, *flat).reshape(shape)
+        return _bregman_cpu(y.reshape(-1), delta.reshape(-1), x, *flat, direct=summed is not None).reshape(shape)
     near = delta.detach().abs() < _NEAR * y.detach()
     if summed is not None:
         near = near.all(summed, keepdim=True).expand(shape)
@@ -287,12 +291,23 @@ def bregman_lgamma(
     return out.reshape(shape)
 
 
-def _bregman_cpu(y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None, yn, dn, near) -> torch.Tensor:
+def _bregman_cpu(
+    y: torch.Tensor, delta: torch.Tensor, x: torch.Tensor | None, yn, dn, near, *, direct: bool
+) -> torch.Tensor:
     """`bregman_lgamma` of 1-d CPU tensors without gradient (yn, dn: their NumPy views; near: the
-    entries to sum by the series), all in NumPy: the shifted form where far, the series where near."""
-    xn = yn + dn if x is None else x.detach().numpy()
+    entries to sum by the series): the series where near; elsewhere the shifted form, or with
+    `direct` (a sum along an axis with a far entry, whose rounding then sets the sum's error) the
+    direct difference in place, ψ by SciPy where torch would run on one thread (faster, as exact)."""
+    if near.all():
+        return torch.from_numpy(_series_numpy_sliced(yn, dn)).to(y.dtype)
+    x = y + delta if x is None else x
+    if direct:
+        one_thread = yn.size < _TORCH_GRAIN or torch.get_num_threads() == 1
+        psi = torch.from_numpy(scipy.special.psi(yn)) if one_thread else torch.digamma(y)
+        out = torch.lgamma(x).sub_(torch.lgamma(y)).sub_(psi.mul_(delta)).numpy()
+    else:
+        out = _bregman_shifted_sliced(yn, dn, x.detach().numpy())
     idx = np.flatnonzero(near)
-    out = np.empty(yn.shape) if len(idx) == len(yn) else _bregman_shifted_sliced(yn, dn, xn)
     if len(idx):
         out[idx] = _series_numpy_sliced(yn[idx], dn[idx])
     return torch.from_numpy(out).to(y.dtype)
@@ -305,7 +320,7 @@ def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], si
     On the CPU without gradient nothing is stacked: the near entries are found part by part
     among the previous part's (of a random batch about one in a thousand is near in every
     part), the shifted form is taken of all parts in one call (skipped when every entry is near),
-    and the series for the near entries only.
+    and the series for the near entries only, leaving out a part whose δ is 0 throughout.
     """
     tensors = [t for part in parts for t in part]
     if not cpu_without_grad(*tensors) or tensors[0].dim() == 0:
@@ -326,6 +341,10 @@ def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], si
 
 
 def _near_sum(parts: list[tuple[np.ndarray, np.ndarray]], signs: list[int]) -> np.ndarray:
-    """Σᵢ sᵢ B(yᵢ, δᵢ) by the series for near parts of one length, in one series call (δ = 0 gives 0)."""
-    ys, ds = np.concatenate([y for y, _ in parts]), np.concatenate([d for _, d in parts])
-    return np.array(signs, dtype=np.float64) @ _series_numpy_sliced(ys, ds).reshape(len(parts), -1)
+    """Σᵢ sᵢ B(yᵢ, δᵢ) by the series for near parts of one length, in one series call; the parts
+    with δ = 0 throughout (a parameter the two share) are left out: their B is 0."""
+    kept = [(part, s) for part, s in zip(parts, signs) if part[1].any()]
+    if not kept:
+        return np.zeros(len(parts[0][0]))
+    ys, ds = np.concatenate([y for (y, _), _ in kept]), np.concatenate([d for (_, d), _ in kept])
+    return np.array([s for _, s in kept], dtype=np.float64) @ _series_numpy_sliced(ys, ds).reshape(len(kept), -1)

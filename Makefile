@@ -33,7 +33,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 SPHINXOPTS ?= -W --keep-going -q
 
 docs: $(DOCS_STAMP)
-	$(BIN)/python -m pytest docs --doctest-glob='*.rst' -q -p no:cacheprovider
+	$(BIN)/python -m pytest docs --doctest-glob='*.rst' --ignore=docs/auto_examples --ignore=docs/_build -q -p no:cacheprovider
 	$(BIN)/sphinx-build -b html $(SPHINXOPTS) -j 2 docs docs/_build/html
 	@echo "docs: docs/_build/html/index.html"
 

@@ -22,8 +22,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
-    # napoleon first: it reads the docstrings not yet in numpydoc form (see NOT_VALIDATED below)
-    "sphinx.ext.napoleon",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "klvae_docs",
@@ -54,9 +52,7 @@ autodoc_typehints = "none"  # the signature line shows the names; the Parameters
 autodoc_member_order = "bysource"
 add_module_names = False
 
-# -- docstrings: numpydoc for the layers converted to it, napoleon's Google reading for the rest
-napoleon_google_docstring = True
-napoleon_numpy_docstring = False
+# -- docstrings: numpydoc
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
@@ -65,7 +61,7 @@ numpydoc_attributes_as_param_list = False
 # numpydoc's validation runs on every public name of the layers whose docstrings are in numpydoc
 # form: a name without a summary, a Parameters section that does not match its signature, or a
 # function without a described Returns section fails the build. A module not yet in that form would
-# be listed here: napoleon renders it, unvalidated. None is left.
+# be listed here, unvalidated. None is left.
 NOT_VALIDATED: list[str] = []
 numpydoc_validation_checks = {"GL08", "SS01", "PR01", "PR02", "PR07", "RT01", "RT02", "RT03"}
 numpydoc_validation_exclude = set(klvae_docs.validation_exclusions(NOT_VALIDATED)) | {

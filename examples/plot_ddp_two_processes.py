@@ -60,7 +60,7 @@ assert (a["processes"], b["processes"]) == (1, 2)
 # the other.
 
 curves = {name: klvae.load_metrics_jsonl(root / name / "metrics.jsonl") for name in ("one", "two")}
-fig = new_figure(5.6, 3.4)
+fig = new_figure(5.6, 3.4, layout="constrained")
 ax = fig.add_subplot()
 for (name, records), style in zip(curves.items(), ("o-", "x--")):
     ax.plot(
@@ -70,6 +70,7 @@ for (name, records), style in zip(curves.items(), ("o-", "x--")):
         label={"one": "1 process", "two": "2 processes"}[name],
     )
 ax.set(xlabel="epoch", ylabel="validation ELBO (nats)", title="1 process and 2 (DDP): the same curve")
+ax.set_xticks([r["epoch"] for r in curves["one"]])
 ax.legend(fontsize=8)
 for r1, r2 in zip(*curves.values()):
     assert abs(r1["val_elbo"] - r2["val_elbo"]) <= 1e-5 * abs(r1["val_elbo"])

@@ -261,7 +261,7 @@ def benchmarks_page() -> None:
 
 # klvae's docstrings write maths as plain text: |x − y| is an absolute value, not an rst
 # substitution, and a lone * (``*shape``, a·b*) is not emphasis. Outside literals, interpreted
-# text and doctests, such characters are escaped before napoleon and numpydoc read the docstring.
+# text and doctests, such characters are escaped before numpydoc reads the docstring.
 _LITERAL = re.compile(r"(``.+?``|:[\w:]+:`[^`]+`|`[^`]+`_{0,2})")
 _STAR_PAIR = re.compile(r"(\*\*[^*\s](?:[^*]*?[^*\s])?\*\*|\*[^*\s](?:[^*]*?[^*\s])?\*)")
 _BORDER = re.compile(r"^(\s*)(=+)((?: +=+)+)\s*$")
@@ -415,7 +415,7 @@ def generate(app, config=None) -> None:
 
 def setup(app):
     app.add_config_value("MATHJAX_SOURCE", "/usr/share/javascript/mathjax", "env")
-    app.connect("autodoc-process-docstring", plain_text_docstring, priority=100)  # before napoleon, numpydoc
+    app.connect("autodoc-process-docstring", plain_text_docstring, priority=100)  # before numpydoc
     app.connect("config-inited", generate)
     app.connect("missing-reference", resolve_short_names)  # before the sources are found
     app.connect("build-finished", copy_mathjax)

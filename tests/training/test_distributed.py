@@ -283,16 +283,21 @@ def test_cuda_means_the_gpu_of_local_rank_and_nccl(monkeypatch):
     monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", d)))
     monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend: calls.append(("init", backend)))
     monkeypatch.setattr(torch.distributed, "destroy_process_group", lambda: calls.append(("destroy",)))
+    monkeypatch.setattr(torch.distributed, "barrier", lambda: calls.append(("barrier",)))
     for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
         monkeypatch.setenv(k, v)
     assert resolve_device("cuda") == torch.device("cuda", 1)
     with distributed.setup(torch.device("cuda")) as (ctx, device):
         assert device == torch.device("cuda", 1) and ctx.rank == 1 and not ctx.is_main
-    assert calls == [("set_device", torch.device("cuda", 1)), ("init", "nccl"), ("destroy",)]
+    assert calls == [("set_device", torch.device("cuda", 1)), ("init", "nccl"), ("barrier",), ("destroy",)]
     calls.clear()
     with distributed.setup(torch.device("cpu")) as (ctx, device):
         assert device == torch.device("cpu")
-    assert calls == [("init", "gloo"), ("destroy",)]
+    assert calls == [("init", "gloo"), ("barrier",), ("destroy",)]  # all ranks at the end before any closes
+    calls.clear()
+    with pytest.raises(RuntimeError, match="mid-run"), distributed.setup(torch.device("cpu")):
+        raise RuntimeError("mid-run")
+    assert calls == [("init", "gloo"), ("destroy",)]  # no barrier a failed peer would never reach
 
 
 def test_compile_amp_and_ckpt_steps_flags_reach_the_configs(monkeypatch):

@@ -132,9 +132,13 @@ def setup(device: torch.device):
         ctx = context()
     try:
         yield ctx, device
-    finally:
+    except BaseException:
         if made:
             dist.destroy_process_group()
+        raise
+    if made:  # every rank at the end before any closes its connections: gloo aborts a peer still using one
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:

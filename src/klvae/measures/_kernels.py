@@ -25,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from klvae.measures._numpy_kernels import G_COEFFS, H_COEFFS, LOG_RATIO_SERIES_AT, horner, kl_entries
+from klvae.measures._numpy_kernels import G_COEFFS, H_COEFFS, LOG_RATIO_SERIES_AT, horner, kl_entries, overflow_safe
 
 # Below |x| = EXPM1_SERIES_AT, e^x − 1 − x is summed as a series (x²/2! + … + x⁷/7!, truncation < 1e-17
 # relative); above it, expm1(x) − x or q − 1 − log q lose a few ulps / |x|, i.e. < 1e-13 relative.
@@ -166,11 +166,7 @@ def _kl_terms_numpy(p: torch.Tensor, q: torch.Tensor, has_zero: bool, diff: torc
     pn, qn = p.numpy(), q.numpy()
     work = [np.empty(pn.shape, dtype=bool), *(np.empty_like(pn) for _ in range(3))]
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        terms = kl_entries(pn, qn, has_zero, work, None if diff is None else diff.numpy())
-        over = np.isinf(terms) & (qn > 0) & (pn > 0)  # p/q over- or underflowed: log p − log q
-        if over.any():
-            pf, qf = pn[over], qn[over]
-            terms[over] = pf * (np.log(pf) - np.log(qf)) - (pf - qf)
+        terms = overflow_safe(pn, qn, kl_entries(pn, qn, has_zero, work, None if diff is None else diff.numpy()))
     return torch.from_numpy(terms)
 
 

@@ -54,11 +54,19 @@ _SHIFTED_SLICE = 7680  # entries per slice of the shifted form: its (2, s) buffe
 # ------------------------------------------------------------------ shared pieces
 
 
-def _shift(y: torch.Tensor | np.ndarray) -> int:
-    """J, the number of unit steps that take the smallest y of the batch to X = y + J ≥ 10."""
+def _shift(y: torch.Tensor | np.ndarray, to: int = _SHIFT_TO) -> int:
+    """J, the number of unit steps that take the smallest y of the batch to X = y + J ≥ `to`."""
     size = y.numel() if isinstance(y, torch.Tensor) else y.size  # a tensor's .size is a method
-    low = float(y.min()) if size else _SHIFT_TO
-    return int(min(max(math.ceil(_SHIFT_TO - low), 0), _SHIFT_TO)) if low == low else 0
+    low = float(y.min()) if size else to
+    return int(min(max(math.ceil(to - low), 0), to)) if low == low else 0
+
+
+def _in_slices(fn, step: int, *arrays: np.ndarray) -> np.ndarray:
+    """fn of float64 1-d arrays, `step` entries at a time (each slice its own shift and terms)."""
+    arrays = tuple(a.astype(np.float64, copy=False) for a in arrays)
+    if len(arrays[0]) <= step:
+        return fn(*arrays)
+    return np.concatenate([fn(*(a[i : i + step] for a in arrays)) for i in range(0, len(arrays[0]), step)])
 
 
 # ------------------------------------------------------------------ the series
@@ -169,15 +177,6 @@ def _series_numpy(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
     return out
 
 
-def _series_numpy_sliced(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """`_series_numpy` in float64, slice by slice (each its own number of terms and shift)."""
-    y, delta = y.astype(np.float64, copy=False), delta.astype(np.float64, copy=False)
-    if len(y) <= _NUMPY_SLICE:
-        return _series_numpy(y, delta)
-    step = _NUMPY_SLICE
-    return np.concatenate([_series_numpy(y[i : i + step], delta[i : i + step]) for i in range(0, len(y), step)])
-
-
 # ------------------------------------------------------------------ the shifted asymptotic form (CPU, no gradient)
 
 _SHIFTED_TO = 8  # the shifted form's X ≥ 8, where c₁ … c₁₀ leave a tail below 1e-16 of the sum
@@ -200,8 +199,7 @@ def _bregman_shifted(y: np.ndarray, delta: np.ndarray, x: np.ndarray) -> np.ndar
     of log Γ's does not: 13 or more against 11 (|δ| ≥ y/100; nearer, the series).
     log(1 + u₀) is taken as log x − log y where x < y/2 (δ = x − y has then lost x's digits).
     """
-    low = min(float(y.min()), float(x.min())) if y.size else _SHIFTED_TO
-    shift = int(min(max(math.ceil(_SHIFTED_TO - low), 0), _SHIFTED_TO)) if low == low else 0
+    shift = _shift(np.minimum(y, x), _SHIFTED_TO)
     big = y + shift  # X
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         w = delta / big
@@ -236,17 +234,6 @@ def _bregman_shifted(y: np.ndarray, delta: np.ndarray, x: np.ndarray) -> np.ndar
     if np.isnan(out).any():  # δ/y past the float range: B overflows
         out[np.isnan(out) & ~np.isnan(y + delta)] = np.inf
     return out
-
-
-def _bregman_shifted_sliced(y: np.ndarray, delta: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """`_bregman_shifted` in float64, slice by slice of `_SHIFTED_SLICE` entries."""
-    y, delta, x = (a.astype(np.float64, copy=False) for a in (y, delta, x))
-    step = _SHIFTED_SLICE
-    if len(y) <= step:
-        return _bregman_shifted(y, delta, x)
-    return np.concatenate(
-        [_bregman_shifted(y[i : i + step], delta[i : i + step], x[i : i + step]) for i in range(0, len(y), step)]
-    )
 
 
 def bregman_lgamma(
@@ -299,17 +286,17 @@ def _bregman_cpu(
     `direct` (a sum along an axis with a far entry, whose rounding then sets the sum's error) the
     direct difference in place, ψ by SciPy where torch would run on one thread (faster, as exact)."""
     if near.all():
-        return torch.from_numpy(_series_numpy_sliced(yn, dn)).to(y.dtype)
+        return torch.from_numpy(_in_slices(_series_numpy, _NUMPY_SLICE, yn, dn)).to(y.dtype)
     x = y + delta if x is None else x
     if direct:
         one_thread = yn.size < _TORCH_GRAIN or torch.get_num_threads() == 1
         psi = torch.from_numpy(scipy.special.psi(yn)) if one_thread else torch.digamma(y)
         out = torch.lgamma(x).sub_(torch.lgamma(y)).sub_(psi.mul_(delta)).numpy()
     else:
-        out = _bregman_shifted_sliced(yn, dn, x.detach().numpy())
+        out = _in_slices(_bregman_shifted, _SHIFTED_SLICE, yn, dn, x.detach().numpy())
     idx = np.flatnonzero(near)
     if len(idx):
-        out[idx] = _series_numpy_sliced(yn[idx], dn[idx])
+        out[idx] = _in_slices(_series_numpy, _NUMPY_SLICE, yn[idx], dn[idx])
     return torch.from_numpy(out).to(y.dtype)
 
 
@@ -334,7 +321,9 @@ def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], si
         out = np.empty(idx.shape)
     else:  # every part in one call of the shifted form: (parts, n) @ signs
         y, d, x = (np.concatenate(arrays) for arrays in zip(*flat))
-        out = np.array(signs, dtype=np.float64) @ _bregman_shifted_sliced(y, d, x).reshape(len(parts), -1)
+        out = np.array(signs, dtype=np.float64) @ _in_slices(_bregman_shifted, _SHIFTED_SLICE, y, d, x).reshape(
+            len(parts), -1
+        )
     if len(idx):
         out[idx] = _near_sum([(yn[idx], dn[idx]) for yn, dn, _ in flat], signs)
     return torch.from_numpy(out.reshape(tensors[0].shape)).to(tensors[0].dtype)
@@ -347,4 +336,6 @@ def _near_sum(parts: list[tuple[np.ndarray, np.ndarray]], signs: list[int]) -> n
     if not kept:
         return np.zeros(len(parts[0][0]))
     ys, ds = np.concatenate([y for (y, _), _ in kept]), np.concatenate([d for (_, d), _ in kept])
-    return np.array([s for _, s in kept], dtype=np.float64) @ _series_numpy_sliced(ys, ds).reshape(len(kept), -1)
+    return np.array([s for _, s in kept], dtype=np.float64) @ _in_slices(_series_numpy, _NUMPY_SLICE, ys, ds).reshape(
+        len(kept), -1
+    )

@@ -57,7 +57,7 @@ def entropy_rows(p, has_zero, work):
 def kl_entries(p, q, has_zero, work, diff=None):
     """p log(p/q) − p + q for each entry, in `work[3]`; as `kl_terms`. `diff`: p − q where the
     caller holds it exactly (the 1 − p side of a Bernoulli), else taken here (exact where p ≈ q).
-    Entries with p > 0 = q, or whose p/q overflows, are +inf (see `overflow_safe_rows`)."""
+    Entries with p > 0 = q, or whose p/q over- or underflows, are infinite (see `overflow_safe`)."""
     mask, log_ratio, d, terms = work[:4]
     np.log(np.divide(p, q, out=log_ratio), out=log_ratio)
     if diff is None:
@@ -83,7 +83,7 @@ def kl_rows(p, q, has_zero, work):
     out = terms.sum(-1)
     over = np.flatnonzero(np.isposinf(out))  # rows with p > 0 = q, or with p/q overflowing
     if over.size:
-        out[over] = overflow_safe_rows(p[over], q[over], terms[over])
+        out[over] = overflow_safe(p[over], q[over], terms[over]).sum(-1)
     return out
 
 
@@ -97,15 +97,17 @@ def cross_entropy_rows(p, q, has_zero, work):
     return -terms.sum(-1)
 
 
-def overflow_safe_rows(p, q, terms):
-    """Row sums of `terms` (as `kl_rows`) with p/q = inf for q > 0 redone as log p − log q.
+def overflow_safe(p, q, terms):
+    """`terms` (as `kl_entries`), in place, with the infinite ones of p, q > 0 redone from
+    log p − log q.
 
-    p/q overflows for subnormal q (1/5.55e-309 > 1.8e308); the logarithms of p and q do not.
+    p/q overflows for subnormal q (1/5.55e-309 > 1.8e308), or underflows for a subnormal p over
+    q > 1; the logarithms of p and q do not.
     """
-    fix = np.isposinf(terms) & (q > 0)
+    fix = np.isinf(terms) & (q > 0) & (p > 0)
     pf, qf = p[fix], q[fix]
     terms[fix] = pf * (np.log(pf) - np.log(qf)) - (pf - qf)
-    return terms.sum(-1)
+    return terms
 
 
 def js_rows(p, q, has_zero, work):

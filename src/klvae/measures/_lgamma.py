@@ -37,18 +37,19 @@ import numpy as np
 import scipy.special
 import torch
 
+from klvae.measures._asymptotic import bernoulli_even, lgamma_tail, psi_tail
 from klvae.measures._kernels import cpu_without_grad
 from klvae.measures._numpy_kernels import horner
 
-__all__ = ["bregman_lgamma", "bregman_sum"]
+__all__ = ["SERIES_NEAR", "bregman_lgamma", "bregman_rows", "bregman_sum"]
 
-_NEAR = 0.01  # |δ| < y/100: the series; beyond it the direct form keeps ≥ 11 digits
+SERIES_NEAR = 0.01  # |δ| < y/100: the series; beyond it the direct form keeps ≥ 11 digits
 _SHIFT_TO = 10  # the asymptotic series from X ≥ 10: B₂ … B₁₈ reach 1e-17 relative
-_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798)  # B₂ … B₁₈
+_BERNOULLI = tuple(float(b) for b in bernoulli_even(9))  # B₂ … B₁₈
 _SLICE = 1 << 14  # entries per slice of the series: its (J, s) temporaries stay ~1 MB
 _NUMPY_SLICE = 8192  # entries per slice of the NumPy series (CPU, no gradient): (N, J, s) stays ≤ 5 MB
 _TORCH_GRAIN = 32768  # elements from which torch splits an elementwise kernel over its threads
-_SHIFTED_SLICE = 7680  # entries per slice of the shifted form: its (2, s) buffers stay under 128 KB, off mmap
+_SHIFTED_SLICE = 16384  # entries per slice of the shifted form: its (2, s) buffers stay under 128 KB, off mmap
 
 
 # ------------------------------------------------------------------ shared pieces
@@ -95,6 +96,13 @@ def _zeta_coefficients(terms: int) -> tuple[np.ndarray, np.ndarray]:
         for k, b in enumerate(_BERNOULLI, 1)
     ]
     return lead, np.array(table)
+
+
+@functools.cache
+def _signs(terms: int) -> np.ndarray:
+    """(N, 1): (−1)ⁿ/n, n = 2 … N + 1."""
+    n = np.arange(2, terms + 2)
+    return ((-1.0) ** n / n)[:, None]
 
 
 def _alternating(t, columns):
@@ -164,8 +172,7 @@ def _series_numpy(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
         return y + delta
     terms, shift = _terms(float(np.max(np.abs(delta / y)))), _shift(y)
     lead, table = _zeta_coefficients(terms)
-    n = np.arange(2, terms + 2)
-    signs = ((-1.0) ** n / n)[:, None]  # (N, 1): (−1)ⁿ/n
+    signs = _signs(terms)
     x = y + shift
     inv = 1 / x
     inv2 = inv * inv
@@ -179,59 +186,63 @@ def _series_numpy(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ the shifted asymptotic form (CPU, no gradient)
 
-_SHIFTED_TO = 8  # the shifted form's X ≥ 8, where c₁ … c₁₀ leave a tail below 1e-16 of the sum
-_C = tuple(  # c_k = B₂ₖ/(2k(2k − 1)), k = 1 … 10: log Γ's asymptotic series (B₂₀, B₂₂ beyond `_BERNOULLI`)
-    b / (2 * k * (2 * k - 1)) for k, b in enumerate((*_BERNOULLI, -174611 / 330, 854513 / 138), 1)
-)
-_C_PSI = tuple((2 * k - 1) * c for k, c in enumerate(_C, 1))  # B₂ₖ/(2k): ψ's series
+_SHIFTED_TO = 7  # the shifted form's X ≥ 7
+
+
+# log Γ's and ψ's remainders after Stirling's leading terms at X ≥ 7, in z = 1/X²: the Stirling
+# series economised to 7 and 8 coefficients (within 4e-16 of each remainder; `_asymptotic`)
+_C = lgamma_tail(_SHIFTED_TO, 6)
+_C_PSI = psi_tail(_SHIFTED_TO, 7)
 
 
 def _bregman_shifted(y: np.ndarray, delta: np.ndarray, x: np.ndarray) -> np.ndarray:
     """B(y, δ) for any δ (float64 1-d arrays, x = y + δ > 0) as a sum of non-negative parts.
 
-    With J steps to X = y + J ≥ 8 and X + δ ≥ 8, u_j = δ/(y + j), w = δ/X:
+    With J steps to X = y + J ≥ 7 and X + δ ≥ 7, u_j = δ/(y + j), w = δ/X:
 
         B(y, δ) = Σ_{j<J} [u_j − log(1 + u_j)] + X[(1 + w) log(1 + w) − w] + ½[w − log(1 + w)]
-                  + Σₖ c_k [(X + δ)^{1−2k} − X^{1−2k} + (2k − 1) δ X^{−2k}],
+                  + T(X + δ) − T(X) − T′(X) δ,
 
-    the recurrences of log Γ and ψ followed by their asymptotic series at X. Each bracket is
-    ≥ 0 (the last is c₁ w²/X + …), so the sum keeps its digits wherever the direct difference
-    of log Γ's does not: 13 or more against 11 (|δ| ≥ y/100; nearer, the series).
+    the recurrences of log Γ and ψ followed by Stirling's series at X, whose remainders T and
+    −T′ are the economised polynomials `_C` and `_C_PSI` in 1/X². Each part is ≥ 0 (T is
+    convex), so the sum keeps its digits wherever the direct difference of log Γ's does not:
+    13 or more against 11 (|δ| ≥ y/100; nearer, the series).
     log(1 + u₀) is taken as log x − log y where x < y/2 (δ = x − y has then lost x's digits).
     """
-    shift = _shift(np.minimum(y, x), _SHIFTED_TO)
-    big = y + shift  # X
+    shift = _shift(y if x.min() >= y.min() else x, _SHIFTED_TO)
+    pair, z = np.empty((2, len(y))), np.empty((2, len(y)))  # rows X + δ and X; every step below in place
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        big = np.add(y, shift, out=pair[1])  # X
         w = delta / big
         log1pw = np.log1p(w)
-        big_x = big + delta  # X + δ
+        big_x = np.add(big, delta, out=pair[0])  # X + δ
         out = big_x * log1pw
         out -= delta
         w -= log1pw
         w *= 0.5
         out += w
-        inv = np.reciprocal(np.stack([big_x, big]))  # 1/(X + δ), 1/X
-        z = inv * inv
-        tails = horner(z, _C)
+        inv = np.reciprocal(pair, out=pair)  # 1/(X + δ), 1/X
+        np.multiply(inv, inv, out=z)
+        tails = horner(z, _C, out=np.empty_like(z))
         tails *= inv
         out += tails[0]
         out -= tails[1]
-        psi_tail = horner(z[1], _C_PSI)
-        psi_tail *= z[1]
-        psi_tail *= delta
-        out += psi_tail
+        psi_part = horner(z[1], _C_PSI, out=log1pw)
+        psi_part *= z[1]
+        psi_part *= delta
+        out += psi_part
         if shift:
-            u, logs = np.empty_like(y), np.empty_like(y)
-            far = delta < -0.5 * y  # x < y/2: log(1 + u₀) = log x − log y, as δ has lost x's digits
-            for j in range(shift):  # row by row: (s,) buffers reused, no (J, s) temporaries
+            u, logs = w, log1pw  # reused (s,) buffers: no (J, s) temporaries
+            for j in range(shift):
                 np.add(y, j, out=u)
                 np.divide(delta, u, out=u)
                 np.log1p(u, out=logs)
-                if j == 0 and far.any():
+                if j == 0 and u.min() < -0.5:  # x < y/2: log(1 + u₀) = log x − log y (δ has lost x's digits)
+                    far = u < -0.5
                     logs[far] = np.log(x[far]) - np.log(y[far])
                 u -= logs
                 out += u
-    if np.isnan(out).any():  # δ/y past the float range: B overflows
+    if np.isnan(out.sum()):  # δ/y past the float range: B overflows (out ≥ 0: a NaN sum means a NaN entry)
         out[np.isnan(out) & ~np.isnan(y + delta)] = np.inf
     return out
 
@@ -259,12 +270,12 @@ def bregman_lgamma(
     x = None if x is None else x.expand(shape).reshape(-1)
     if cpu_without_grad(y, delta, *([] if x is None else [x])):
         yn, dn = y.detach().numpy(), delta.detach().numpy()
-        near_n = np.abs(dn) < _NEAR * yn
+        near_n = np.abs(dn) < SERIES_NEAR * yn
         if summed is not None:
             near_n = np.broadcast_to(near_n.all(summed, keepdims=True), shape)
         flat = (yn.reshape(-1), dn.reshape(-1), near_n.reshape(-1))
         return _bregman_cpu(y.reshape(-1), delta.reshape(-1), x, *flat, direct=summed is not None).reshape(shape)
-    near = delta.detach().abs() < _NEAR * y.detach()
+    near = delta.detach().abs() < SERIES_NEAR * y.detach()
     if summed is not None:
         near = near.all(summed, keepdim=True).expand(shape)
     y, delta, near = y.reshape(-1), delta.reshape(-1), near.reshape(-1)
@@ -302,31 +313,36 @@ def _bregman_cpu(
 
 def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], signs: list[int]) -> torch.Tensor:
     """Σᵢ sᵢ B(yᵢ, δᵢ) for parts (yᵢ, δᵢ, xᵢ = yᵢ + δᵢ) of one shape and signs sᵢ = ±1, the series
-    summed where every part of an entry is near: `bregman_lgamma(..., summed=0)` of the stacked parts.
-
-    On the CPU without gradient nothing is stacked: the near entries are found part by part
-    among the previous part's (of a random batch about one in a thousand is near in every
-    part), the shifted form is taken of all parts in one call (skipped when every entry is near),
-    and the series for the near entries only, leaving out a part whose δ is 0 throughout.
+    summed where every part of an entry is near: `bregman_lgamma(..., summed=0)` of the stacked parts
+    (with a gradient or off the CPU), else `bregman_rows` of them in NumPy.
     """
     tensors = [t for part in parts for t in part]
     if not cpu_without_grad(*tensors) or tensors[0].dim() == 0:
         stacked = bregman_lgamma(*(torch.stack(ts) for ts in zip(*parts)), summed=0)
         return sum((s * b for s, b in zip(signs[1:], stacked[1:])), signs[0] * stacked[0])
-    flat = [tuple(t.numpy().reshape(-1) for t in part) for part in parts]
-    idx = np.arange(flat[0][0].size)
-    for yn, dn, _ in flat:
-        idx = idx[np.abs(dn[idx]) < _NEAR * yn[idx]]
-    if len(idx) == flat[0][0].size:
-        out = np.empty(idx.shape)
-    else:  # every part in one call of the shifted form: (parts, n) @ signs
-        y, d, x = (np.concatenate(arrays) for arrays in zip(*flat))
-        out = np.array(signs, dtype=np.float64) @ _in_slices(_bregman_shifted, _SHIFTED_SLICE, y, d, x).reshape(
-            len(parts), -1
-        )
+    y, d, x = (np.stack([t.numpy().reshape(-1) for t in ts]).astype(np.float64, copy=False) for ts in zip(*parts))
+    return torch.from_numpy(bregman_rows(y, d, x, signs).reshape(tensors[0].shape)).to(tensors[0].dtype)
+
+
+def bregman_rows(y: np.ndarray, delta: np.ndarray, x: np.ndarray, signs: list[int], near=None) -> np.ndarray:
+    """Σᵢ sᵢ B(yᵢ, δᵢ) over the rows i of (P, n) float64 arrays (x = y + δ as the caller holds it):
+    the shifted form of every entry in one call (skipped when every column is near), then the
+    series for the columns whose every row is near (of a random batch about one in a thousand),
+    leaving out a row whose δ is 0 there. `near`: those columns as a bool (n,) mask, when the
+    caller knows them (for a Beta KL the third row is near wherever the first two are).
+    """
+    if near is None:
+        near = (np.abs(delta) < SERIES_NEAR * y).all(0)
+    idx = np.flatnonzero(near)
+    if len(idx) == y.shape[1]:
+        out = np.empty(len(idx))
+    else:
+        out = np.array(signs, dtype=np.float64) @ _in_slices(
+            _bregman_shifted, _SHIFTED_SLICE, y.reshape(-1), delta.reshape(-1), x.reshape(-1)
+        ).reshape(y.shape)
     if len(idx):
-        out[idx] = _near_sum([(yn[idx], dn[idx]) for yn, dn, _ in flat], signs)
-    return torch.from_numpy(out.reshape(tensors[0].shape)).to(tensors[0].dtype)
+        out[idx] = _near_sum([(yi[idx], di[idx]) for yi, di in zip(y, delta)], signs)
+    return out
 
 
 def _near_sum(parts: list[tuple[np.ndarray, np.ndarray]], signs: list[int]) -> np.ndarray:

@@ -26,12 +26,20 @@ G_COEFFS = tuple((-1) ** n / ((n + 2) * (n + 1)) for n in range(14))
 H_COEFFS = tuple(1 / ((k + 1) * (2 * k + 1)) for k in range(8))
 
 
-def horner(x, coeffs):
-    """Σₖ coeffs[k]·xᵏ by Horner's rule, for a torch tensor or a NumPy array."""
-    acc = x * coeffs[-1] + coeffs[-2]
+def horner(x, coeffs, out=None):
+    """Σₖ coeffs[k]·xᵏ by Horner's rule, for a torch tensor or a NumPy array; with `out` (NumPy,
+    x's shape), in place in it, without temporaries."""
+    if out is None:
+        acc = x * coeffs[-1] + coeffs[-2]
+        for c in coeffs[-3::-1]:
+            acc = acc * x + c
+        return acc
+    np.multiply(x, coeffs[-1], out=out)
+    out += coeffs[-2]
     for c in coeffs[-3::-1]:
-        acc = acc * x + c
-    return acc
+        out *= x
+        out += c
+    return out
 
 
 def _where(mask):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch.distributions import (
     Bernoulli,
@@ -50,8 +51,8 @@ from torch.distributions import (
 )
 
 from klvae.measures._checks import broadcast_shapes
-from klvae.measures._kernels import expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
-from klvae.measures._lgamma import bregman_lgamma, bregman_sum
+from klvae.measures._kernels import cpu_without_grad, expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
+from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum
 from klvae.measures.gaussian import kl_normal
 from klvae.measures.lowrank import kl_lowrank_mvn
 from klvae.measures.mvn import kl_mvn
@@ -181,8 +182,24 @@ def _kl_gamma_gamma(p, q):  # shape α, rate β; r = β_q/β_p
 @_pair(Beta, Beta)
 def _kl_beta_beta(p, q):  # B(a) + B(b) − B(a + b), the three in one call
     a1, b1, a2, b2 = torch.broadcast_tensors(p.concentration1, p.concentration0, q.concentration1, q.concentration0)
+    if a1.dim() and cpu_without_grad(a1, b1, a2, b2):
+        return torch.from_numpy(_beta_rows(*(t.numpy() for t in (a1, b1, a2, b2)))).to(a1.dtype)
     da, db = a2 - a1, b2 - b1
     return bregman_sum([(a1, da, a2), (b1, db, b2), (a1 + b1, da + db, a2 + b2)], [1, 1, -1])
+
+
+def _beta_rows(a1, b1, a2, b2):
+    """The Beta KL's three parts as (3, n) NumPy rows (y, δ, x), summed by `bregman_rows`; the
+    third part is near wherever the first two are (|δa + δb| < (a + b)/100)."""
+    shape, n = a1.shape, a1.size
+    y, d, x = np.empty((3, 3, n))
+    for rows, (u, v) in ((y, (a1, b1)), (x, (a2, b2))):
+        rows[0], rows[1] = u.reshape(-1), v.reshape(-1)
+        np.add(rows[0], rows[1], out=rows[2])
+    np.subtract(x[:2], y[:2], out=d[:2])
+    np.add(d[0], d[1], out=d[2])
+    near = (np.abs(d[:2]) < SERIES_NEAR * y[:2]).all(0)
+    return bregman_rows(y, d, x, [1, 1, -1], near=near).reshape(shape)
 
 
 @_pair(Dirichlet, Dirichlet)

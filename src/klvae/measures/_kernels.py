@@ -320,12 +320,17 @@ def expm1_minus_x(x: torch.Tensor) -> torch.Tensor:
     return torch.where(small, series_expm1_minus_x(x_small), torch.expm1(x_large) - x_large)
 
 
+_NUMPY_FLOATS = (torch.float32, torch.float64)
+
+
 def cpu_without_grad(*tensors: torch.Tensor) -> bool:
     """Whether the tensors sit on the CPU in float32/float64 with no gradient asked: the kernels
     then run in NumPy, whose per-call cost on a few thousand elements is a fraction of torch's."""
-    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors) and not (
-        torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    )
+    grad = torch.is_grad_enabled()
+    for t in tensors:  # a loop, not all(...): this check runs on every call of a measure
+        if not t.is_cpu or t.dtype not in _NUMPY_FLOATS or (grad and t.requires_grad):
+            return False
+    return True
 
 
 def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:

@@ -271,7 +271,8 @@ def probability_rows(inputs: ArrayInputs, names, normalize) -> list:
 def discrete_torch():
     """The torch path, `klvae.measures._discrete_torch`, imported on the first input that needs it
     (a tensor, logits, a distribution object): NumPy and list input never start torch."""
-    return importlib.import_module("klvae.measures._discrete_torch")
+    module = sys.modules.get("klvae.measures._discrete_torch")  # after the first call: no import machinery
+    return module if module is not None else importlib.import_module("klvae.measures._discrete_torch")
 
 
 def on_arrays(kernel, values, names, axis, normalize, logits):

@@ -53,6 +53,7 @@ from torch.distributions import (
 from klvae.measures._checks import broadcast_shapes
 from klvae.measures._kernels import cpu_without_grad, expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
 from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum
+from klvae.measures.entropies import given_by_logits
 from klvae.measures.gaussian import kl_normal
 from klvae.measures.lowrank import kl_lowrank_mvn
 from klvae.measures.mvn import kl_mvn
@@ -77,7 +78,7 @@ def _two_point(p, q) -> torch.Tensor:
     """KL of Bernoulli(p) to Bernoulli(q), with 1 − p from the logits when p was given by them."""
 
     def parts(d):
-        if "probs" in d.__dict__:
+        if not given_by_logits(d):
             return d.probs, 1 - d.probs
         return torch.sigmoid(d.logits), torch.sigmoid(-d.logits)
 
@@ -155,8 +156,7 @@ def _kl_geometric_geometric(p, q):  # E_p[k] = (1 − p)/p trials before the suc
 @_pair(Categorical, Categorical)
 @_pair(OneHotCategorical, OneHotCategorical)
 def _kl_categorical_categorical(p, q):
-    given = [getattr(d, "_categorical", d).__dict__ for d in (p, q)]  # a OneHotCategorical holds a Categorical
-    if "probs" not in given[0] and "probs" not in given[1]:  # both given by logits: stay in log space
+    if given_by_logits(p) and given_by_logits(q):  # both given by logits: stay in log space
         lp, lq = torch.broadcast_tensors(p.logits, q.logits)
         return kl_terms_log(lp, lq).sum(-1)
     pp, qq = torch.broadcast_tensors(p.probs, q.probs)

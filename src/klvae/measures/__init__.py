@@ -18,6 +18,7 @@ module                 what it owns
 `mvn`, `lowrank`       KL and entropy of full-covariance and low-rank-plus-diagonal normals
 `distributions`        KL between ``torch.distributions`` objects: closed form, torch's, MC
 `distribution_measures` every measure of distribution objects; `measure_method` says how
+`entropies`            the closed-form entropies of distribution objects in NumPy (CPU, no gradient)
 `distribution_kl`      KL between distribution objects; `kl_method` says how
 `distribution_quadrature` batched Gauss–Kronrod quadrature and discrete summation, with bounds
 `measure_integrands`   each measure as an integral of the densities; its Monte Carlo estimate
@@ -39,6 +40,7 @@ module                 what it owns
 
 Private helpers, each named for its idea: `_checks` (argument checks and their messages),
 `_kernels` (the cancellation-free terms, each written once), `_lgamma` (log-gamma differences),
+`_asymptotic` (Bernoulli numbers and the economised Stirling series, in exact arithmetic),
 `_numpy_path` and `_numpy_kernels` (the NumPy path of entropy, cross-entropy, KL and JS, and the
 checks whose words both paths give; they import no torch), `_divergence_terms` (the f-divergence
 and Rényi sums, written once for NumPy and torch, and the NumPy path of `divergences` and `renyi`),

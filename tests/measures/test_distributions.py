@@ -12,12 +12,15 @@ from torch.distributions import (
     Beta,
     Binomial,
     Categorical,
+    Cauchy,
+    Chi2,
     Dirichlet,
     Exponential,
     Gamma,
     Geometric,
     Independent,
     Laplace,
+    LogNormal,
     LowRankMultivariateNormal,
     MultivariateNormal,
     Normal,
@@ -71,6 +74,9 @@ PAIRS = {
     "beta": lambda s: Beta(pos(*s), pos(*s)),
     "dirichlet": lambda s: Dirichlet(pos(*s, 5)),
     "laplace": lambda s: Laplace(randn(*s), pos(*s)),
+    "lognormal": lambda s: LogNormal(randn(*s), pos(*s)),
+    "cauchy": lambda s: Cauchy(randn(*s), pos(*s)),
+    "chi2": lambda s: Chi2(pos(*s, high=9.0)),
 }
 
 
@@ -196,6 +202,19 @@ def test_rate_families_near_equal_against_mpmath():
         assert ours <= 1e-9 and ours <= theirs, type(p_).__name__
 
 
+@pytest.mark.parametrize("rel", [1e-9, 1e-4, 0.5])
+def test_cauchy_near_equal_against_mpmath(rel):
+    # log1p(((γ₁ − γ₂)² + Δ²)/(4γ₁γ₂)): every digit where torch's difference of logarithms has none
+    m1, g1, m2, g2 = 0.3, 1.7, 0.3 + rel, 1.7 * (1 + rel)
+    with mpmath.workdps(50):
+        a, b, c, d = (mpmath.mpf(x) for x in (m1, g1, m2, g2))
+        want = float(mpmath.log(((b + d) ** 2 + (a - c) ** 2) / (4 * b * d)))
+    ours, theirs = errors(
+        *(Cauchy(torch.tensor(m, dtype=D), torch.tensor(g, dtype=D)) for m, g in ((m1, g1), (m2, g2))), want
+    )
+    assert ours <= 1e-14 and ours <= theirs
+
+
 def test_bernoulli_from_logits_keeps_one_minus_p():
     lp, lq = torch.tensor(40.0, dtype=D), torch.tensor(41.0, dtype=D)  # p = 1 − 4e-18: 1 − p is not 0
     p, q = 1 / (1 + mpmath.exp(-40)), 1 / (1 + mpmath.exp(-41))
@@ -219,6 +238,9 @@ def test_every_registered_pair_is_tested():
     names = {t.__name__ for pair in CLOSED_FORMS for t in pair}
     assert names == {
         "Normal",
+        "LogNormal",
+        "Cauchy",
+        "Chi2",
         "MultivariateNormal",
         "LowRankMultivariateNormal",
         "Independent",

@@ -48,6 +48,9 @@ def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     where a/b overflows or underflows (subnormal arguments), log(a/b) elsewhere. On the CPU
     without a gradient in NumPy, each branch only on its own entries (`_log_ratio_numpy`).
     """
+    if isinstance(a, np.ndarray):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+            return _log_ratio_numpy(*np.broadcast_arrays(a, b))
     if cpu_without_grad(a, b) and a.shape == b.shape and a.dtype == b.dtype and a.dim():
         with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
             return torch.from_numpy(_log_ratio_numpy(a.numpy(), b.numpy()))
@@ -127,10 +130,12 @@ def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
     nothing divides by a subnormal q squared; at p = 0 they are those of q − p (−1, 1), at
     p > 0 = q, 0.
     """
+    if isinstance(p, np.ndarray):
+        return _kl_terms_numpy(*((p, q) if p.shape == q.shape else np.broadcast_arrays(p, q)), has_zero, diff)
     if p.dim() == 0:
         return kl_terms(p[None], q[None], has_zero, overflow, None if diff is None else diff[None])[0]
     if cpu_without_grad(p, q) and p.shape == q.shape and p.dtype == q.dtype:
-        return _kl_terms_numpy(p, q, has_zero, diff)
+        return torch.from_numpy(_kl_terms_numpy(p.numpy(), q.numpy(), has_zero, None if diff is None else diff.numpy()))
     pd, qd = p.detach(), q.detach()
     d = pd - qd if diff is None else diff.detach()
     if has_zero:
@@ -160,14 +165,13 @@ def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
     return with_partials(terms, (grad_p, p), (grad_q, q))
 
 
-def _kl_terms_numpy(p: torch.Tensor, q: torch.Tensor, has_zero: bool, diff: torch.Tensor | None) -> torch.Tensor:
-    """`kl_terms` of same-shape CPU tensors without gradient, by the NumPy kernel `kl_entries`
-    (zeros and overflow handled there and below)."""
-    pn, qn = p.numpy(), q.numpy()
-    work = [np.empty(pn.shape, dtype=bool), *(np.empty_like(pn) for _ in range(3))]
+def _kl_terms_numpy(p: np.ndarray, q: np.ndarray, has_zero: bool, diff: np.ndarray | None) -> np.ndarray:
+    """`kl_terms` of same-shape arrays, by the NumPy kernel `kl_entries` (zeros and overflow
+    handled there and below)."""
+    work = [np.empty(p.shape, dtype=bool), *(np.empty(p.shape, np.result_type(p, q)) for _ in range(3))]
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        terms = overflow_safe(pn, qn, kl_entries(pn, qn, has_zero, work, None if diff is None else diff.numpy()))
-    return torch.from_numpy(terms)
+        terms = kl_entries(p, q, has_zero, work, diff)
+        return terms if np.isfinite(terms.sum()) else overflow_safe(p, q, terms)  # terms ≥ 0: a finite sum, none inf
 
 
 def log_softmax(a, axis):
@@ -307,13 +311,10 @@ def series_expm1_minus_x(x):
 def expm1_minus_x(x: torch.Tensor) -> torch.Tensor:
     """e^x − 1 − x ≥ 0 to a few ulps for every x (in torch both branches are evaluated; on the CPU
     without a gradient, in NumPy, the series only where |x| < EXPM1_SERIES_AT)."""
+    if isinstance(x, np.ndarray):
+        return _expm1_minus_x_numpy(x)
     if cpu_without_grad(x) and x.dim():
-        xn = x.numpy()
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = np.expm1(xn) - xn
-        tiny = np.nonzero(np.abs(xn) < EXPM1_SERIES_AT)
-        out[tiny] = series_expm1_minus_x(xn[tiny])
-        return torch.from_numpy(out)
+        return torch.from_numpy(_expm1_minus_x_numpy(x.numpy()))
     small = x.detach().abs() < EXPM1_SERIES_AT
     x_small = torch.where(small, x, 0.0)  # keeps the unused branch finite
     x_large = torch.where(small, 1.0, x)
@@ -321,6 +322,14 @@ def expm1_minus_x(x: torch.Tensor) -> torch.Tensor:
 
 
 _NUMPY_FLOATS = (torch.float32, torch.float64)
+
+
+def _expm1_minus_x_numpy(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.expm1(x) - x
+    tiny = np.nonzero(np.abs(x) < EXPM1_SERIES_AT)
+    out[tiny] = series_expm1_minus_x(x[tiny])
+    return out
 
 
 def cpu_without_grad(*tensors: torch.Tensor) -> bool:
@@ -341,6 +350,9 @@ def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
     recomputed from log1p((a − b)/b), where a − b is exact, and the series. In NumPy on the
     CPU without a gradient (`cpu_without_grad`), in torch otherwise; the same arithmetic.
     """
+    if isinstance(a, np.ndarray):
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # inf and NaN as torch's
+            return _ratio_term(a, b, power, np)
     if a.dim() == 0 and b.dim() == 0:
         return ratio_term(a[None], b[None], power)[0]
     if cpu_without_grad(a, b):

@@ -263,6 +263,11 @@ def bregman_lgamma(
     >>> round(float(bregman_lgamma(y, d)) / (0.5 * (math.pi**2 / 6 - 1.25) * 1e-12), 5)  # ≈ ψ′(3) δ²/2
     1.0
     """
+    if isinstance(y, np.ndarray):  # NumPy arrays (`summed` is for tensors): the shifted form and the series
+        y, delta = np.broadcast_arrays(y, delta)
+        x = y + delta if x is None else np.broadcast_to(x, y.shape)
+        rows = (np.reshape(a, (1, -1)).astype(np.float64, copy=False) for a in (y, delta, x))
+        return bregman_rows(*rows, [1]).reshape(y.shape).astype(y.dtype, copy=False)
     y, delta = torch.broadcast_tensors(y, delta)
     shape = y.shape
     if y.numel() == 0:

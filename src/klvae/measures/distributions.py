@@ -36,12 +36,15 @@ from torch.distributions import (
     Beta,
     Binomial,
     Categorical,
+    Cauchy,
+    Chi2,
     Dirichlet,
     Exponential,
     Gamma,
     Geometric,
     Independent,
     Laplace,
+    LogNormal,
     LowRankMultivariateNormal,
     MultivariateNormal,
     Normal,
@@ -53,8 +56,8 @@ from torch.distributions import (
 from klvae.measures._checks import broadcast_shapes
 from klvae.measures._kernels import cpu_without_grad, expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
 from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum
-from klvae.measures.entropies import given_by_logits
-from klvae.measures.gaussian import kl_normal
+from klvae.measures.entropies import given_by_logits, two_sides
+from klvae.measures.gaussian import normal_kl_terms
 from klvae.measures.lowrank import kl_lowrank_mvn
 from klvae.measures.mvn import kl_mvn
 
@@ -71,28 +74,57 @@ def _pair(tp, tq):
     return register
 
 
-# ------------------------------------------------------------------ non-cancelling parts
+# ------------------------------------------------------------------ arrays in, one tensor out
 
 
-def _two_point(p, q) -> torch.Tensor:
-    """KL of Bernoulli(p) to Bernoulli(q), with 1 − p from the logits when p was given by them."""
+def _on_arrays(fn, *params):
+    """fn of the parameters: of their NumPy arrays, converted once, for a batch on the CPU without
+    gradient (NumPy's per-call cost on a few thousand pairs is a fraction of torch's); else of the
+    tensors. Each closed form below is written once, over arrays or tensors alike."""
+    if cpu_without_grad(*params):
+        arrays = [t.numpy() for t in params]
+        if any(a.shape != arrays[0].shape for a in arrays):
+            arrays = np.broadcast_arrays(*arrays)
+        if arrays[0].ndim:
+            return torch.from_numpy(np.asarray(fn(*arrays)))
+    return fn(*params)
 
-    def parts(d):
-        if not given_by_logits(d):
-            return d.probs, 1 - d.probs
-        return torch.sigmoid(d.logits), torch.sigmoid(-d.logits)
 
-    (pp, pm), (qp, qm) = parts(p), parts(q)
-    diff = pp - qp  # exact where pp ≈ qp; the other side's difference is its negative, exactly
-    return kl_terms(pp, qp, diff=diff) + kl_terms(pm, qm, diff=-diff)
+def _two_point(p, q):
+    """(p's and q's parameter tensors, the KL of Bernoulli(p) to Bernoulli(q) as a function of
+    them): each side p and 1 − p from the logits where they were given."""
+    (tp, sides_p), (tq, sides_q) = two_sides(p), two_sides(q)
+
+    def kl(a, b):
+        (pp, pm), (qp, qm) = sides_p(a), sides_q(b)
+        diff = pp - qp  # exact where pp ≈ qp; the other side's difference is its negative, exactly
+        stack = np.stack if isinstance(diff, np.ndarray) else torch.stack  # both sides in one call
+        both = kl_terms(stack([pp, pm]), stack([qp, qm]), diff=stack([diff, -diff]))
+        return both[0] + both[1]
+
+    return tp, tq, kl, sides_p
+
+
+def _where(inside, value, other):
+    return (np if isinstance(value, np.ndarray) else torch).where(inside, value, other)
 
 
 # ------------------------------------------------------------------ closed forms
 
 
 @_pair(Normal, Normal)
+@_pair(LogNormal, LogNormal)  # KL is invariant under x ↦ eˣ
 def _kl_normal_normal(p, q):
-    return kl_normal(p.loc, p.scale, q.loc, q.scale, validate=False)
+    return _on_arrays(normal_kl_terms, p.loc, p.scale, q.loc, q.scale)
+
+
+@_pair(Cauchy, Cauchy)
+def _kl_cauchy_cauchy(p, q):  # log[((γ₁ + γ₂)² + Δ²)/(4γ₁γ₂)] = log1p(((γ₁ − γ₂)² + Δ²)/(4γ₁γ₂))
+    def kl(m1, g1, m2, g2):
+        dg, dm = g1 - g2, m1 - m2
+        return (np if isinstance(dg, np.ndarray) else torch).log1p((dg * dg + dm * dm) / (4 * g1 * g2))
+
+    return _on_arrays(kl, p.loc, p.scale, q.loc, q.scale)
 
 
 @_pair(MultivariateNormal, MultivariateNormal)
@@ -138,19 +170,22 @@ def _kl_independent_independent(p, q):
 
 @_pair(Bernoulli, Bernoulli)
 def _kl_bernoulli_bernoulli(p, q):
-    return _two_point(p, q)
+    tp, tq, kl, _ = _two_point(p, q)
+    return _on_arrays(kl, tp, tq)
 
 
 @_pair(Binomial, Binomial)
 def _kl_binomial_binomial(p, q):
     if not bool((p.total_count == q.total_count).all()):
         return None
-    return p.total_count * _two_point(p, q)
+    tp, tq, kl, _ = _two_point(p, q)
+    return _on_arrays(lambda n, a, b: n * kl(a, b), p.total_count, tp, tq)
 
 
 @_pair(Geometric, Geometric)
 def _kl_geometric_geometric(p, q):  # E_p[k] = (1 − p)/p trials before the success
-    return _two_point(p, q) / p.probs
+    tp, tq, kl, sides_p = _two_point(p, q)
+    return _on_arrays(lambda a, b: kl(a, b) / sides_p(a)[0], tp, tq)
 
 
 @_pair(Categorical, Categorical)
@@ -159,24 +194,26 @@ def _kl_categorical_categorical(p, q):
     if given_by_logits(p) and given_by_logits(q):  # both given by logits: stay in log space
         lp, lq = torch.broadcast_tensors(p.logits, q.logits)
         return kl_terms_log(lp, lq).sum(-1)
-    pp, qq = torch.broadcast_tensors(p.probs, q.probs)
-    return kl_terms(pp, qq, overflow=True).sum(-1)
+    return _on_arrays(lambda a, b: kl_terms(a, b, overflow=True).sum(-1), p.probs, q.probs)
 
 
 @_pair(Poisson, Poisson)
 def _kl_poisson_poisson(p, q):
-    return kl_terms(*torch.broadcast_tensors(p.rate, q.rate))
+    return _on_arrays(kl_terms, p.rate, q.rate)
 
 
 @_pair(Exponential, Exponential)
 def _kl_exponential_exponential(p, q):  # r − 1 − log r, r = λ_q/λ_p
-    return ratio_term(q.rate, p.rate, 1)
+    return _on_arrays(lambda a, b: ratio_term(b, a, 1), p.rate, q.rate)
 
 
 @_pair(Gamma, Gamma)
+@_pair(Chi2, Chi2)
 def _kl_gamma_gamma(p, q):  # shape α, rate β; r = β_q/β_p
-    a1, a2 = p.concentration, q.concentration
-    return bregman_lgamma(a1, a2 - a1, a2) + a1 * ratio_term(q.rate, p.rate, 1) + (a1 - a2) * log_ratio(q.rate, p.rate)
+    def kl(a1, b1, a2, b2):
+        return bregman_lgamma(a1, a2 - a1, a2) + a1 * ratio_term(b2, b1, 1) + (a1 - a2) * log_ratio(b2, b1)
+
+    return _on_arrays(kl, p.concentration, p.rate, q.concentration, q.rate)
 
 
 @_pair(Beta, Beta)
@@ -211,15 +248,18 @@ def _kl_dirichlet_dirichlet(p, q):  # Σᵢ B(αᵢ) − B(α₀)
 
 @_pair(Laplace, Laplace)
 def _kl_laplace_laplace(p, q):  # r − 1 − log r + r φ(|Δ|/b₁), r = b₁/b₂, φ(z) = e^{−z} − 1 + z
-    r = p.scale / q.scale
-    return ratio_term(p.scale, q.scale, 1) + r * expm1_minus_x(-(p.loc - q.loc).abs() / p.scale)
+    def kl(m1, b1, m2, b2):
+        return ratio_term(b1, b2, 1) + b1 / b2 * expm1_minus_x(-abs(m1 - m2) / b1)
+
+    return _on_arrays(kl, p.loc, p.scale, q.loc, q.scale)
 
 
 @_pair(Uniform, Uniform)
 def _kl_uniform_uniform(p, q):
-    inside = (q.low <= p.low) & (p.high <= q.high)
-    kl = log_ratio(q.high - q.low, p.high - p.low)
-    return torch.where(inside, kl, math.inf)
+    def kl(lo1, hi1, lo2, hi2):
+        return _where((lo2 <= lo1) & (hi1 <= hi2), log_ratio(hi2 - lo2, hi1 - lo1), math.inf)
+
+    return _on_arrays(kl, p.low, p.high, q.low, q.high)
 
 
 # ------------------------------------------------------------------ dispatch

@@ -34,7 +34,7 @@ from torch import distributions as td
 
 from klvae.measures._kernels import LOG_2PI_E, cpu_without_grad
 
-__all__ = ["entropy_numpy", "given_by_logits"]
+__all__ = ["entropy_numpy", "given_by_logits", "two_sides"]
 
 _HALF_LOG_2PI_E = 0.5 * LOG_2PI_E
 
@@ -49,15 +49,18 @@ def given_by_logits(d) -> bool:
     return False
 
 
-def _sides(d):
-    """(the parameter, p and 1 − p of its array) for a Bernoulli or Geometric: from the logits
-    where they were given, each side its own sigmoid (1 − p would lose a small 1 − p)."""
+def two_sides(d):
+    """(the parameter tensor, a function of its array or tensor giving p and 1 − p) for a
+    Bernoulli, Geometric or Binomial: from the logits where they were given, each side its own
+    sigmoid (1 − p would lose a small 1 − p)."""
     if not given_by_logits(d):
         return d.probs, lambda p: (p, 1 - p)
     return d.logits, _sigmoids
 
 
 def _sigmoids(logits):
+    if isinstance(logits, torch.Tensor):
+        return torch.sigmoid(logits), torch.sigmoid(-logits)
     with np.errstate(over="ignore"):  # e^{±l} = inf: that side is 0
         return 1 / (1 + np.exp(-logits)), 1 / (1 + np.exp(logits))
 
@@ -73,7 +76,7 @@ def _categorical(p):
 
 
 def _bernoulli(d, per_success=False):
-    param, sides = _sides(d)
+    param, sides = two_sides(d)
 
     def formula(t):
         p, q = sides(t)
@@ -162,9 +165,9 @@ def _numpy_value(d) -> np.ndarray | None:
         return None if inner is None else inner.sum(tuple(range(-n, 0))) if n else inner
     if isinstance(d, td.Binomial):
         counts = d.total_count
-        if not counts.is_cpu or not cpu_without_grad(_sides(d)[0]) or counts.min() != counts.max():
+        if not counts.is_cpu or not cpu_without_grad(two_sides(d)[0]) or counts.min() != counts.max():
             return None
-        param, sides = _sides(d)
+        param, sides = two_sides(d)
         return _binomial(int(counts.max()), *sides(param.numpy()))
     formula = _formula(d)
     if formula is None:
@@ -195,7 +198,7 @@ def entropy_numpy(d) -> torch.Tensor | None:
     >>> h = entropy_numpy(Normal(torch.zeros(2), torch.ones(2)))
     >>> [round(v, 6) for v in h.tolist()]
     [1.418939, 1.418939]
-    >>> entropy_numpy(Normal(torch.zeros(2, requires_grad=True), torch.ones(2))) is None
+    >>> entropy_numpy(Normal(torch.zeros(2), torch.ones(2, requires_grad=True))) is None  # torch's, with its gradient
     True
     """
     if not d.batch_shape:

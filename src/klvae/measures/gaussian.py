@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from klvae.measures._checks import broadcast_named, broadcast_shapes, check_no_nan, check_positive, check_result
+from klvae.measures._checks import broadcast_named, check_no_nan, check_positive, check_result
 from klvae.measures._kernels import LOG_2PI_E, ratio_term
 from klvae.measures._numpy_path import check_axes
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
@@ -25,18 +25,14 @@ from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 __all__ = ["kl_normal", "kl_std_normal", "entropy_normal"]
 
 
-def _div_fresh(fresh: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-    """fresh / other, in place when `fresh` (a temporary) already has the result's shape."""
-    if fresh.shape == broadcast_shapes(fresh.shape, other.shape):
-        return fresh.div_(other)
-    return fresh / other
-
-
-def _addsquare_fresh(fresh: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """fresh + z², in place when `fresh` (a temporary) already has the result's shape."""
-    if fresh.shape == broadcast_shapes(fresh.shape, z.shape):
-        return fresh.addcmul_(z, z)
-    return torch.addcmul(fresh, z, z)
+def normal_kl_terms(mu1, sigma1, mu2, sigma2):
+    """½(r² − 1 − 2 log r) + ½((μ₁ − μ₂)/σ₂)², r = σ₁/σ₂, per element: the KL of two normals
+    for NumPy arrays or tensors alike (`kl_normal` with its checks; the Normal pairs of
+    `klvae.measures.distributions`). The first part is `ratio_term`, exact near r = 1."""
+    z = (mu1 - mu2) / sigma2
+    terms = ratio_term(sigma1, sigma2, 2)
+    terms = terms + z * z
+    return 0.5 * terms
 
 
 def _sum_over(t: torch.Tensor, axis) -> torch.Tensor:
@@ -113,8 +109,7 @@ def kl_normal(mu1, sigma1, mu2, sigma2, *, axis=None, validate: bool = True):
         broadcast_named({n: t.shape for n, t in zip(names, ts)})
         check_positive("sigma1", sigma1)
         check_positive("sigma2", sigma2)
-    z = _div_fresh(mu1 - mu2, sigma2)  # (μ₁ − μ₂)/σ₂
-    out = 0.5 * _sum_over(_addsquare_fresh(ratio_term(sigma1, sigma2, 2), z), axis)
+    out = _sum_over(normal_kl_terms(mu1, sigma1, mu2, sigma2), axis)
     if validate:
         check_result(out, dict(zip(names, ts)))
     return from_tensor(out, torch_out)

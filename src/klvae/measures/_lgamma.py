@@ -339,8 +339,8 @@ def bregman_rows(y: np.ndarray, delta: np.ndarray, x: np.ndarray, signs: list[in
     if near is None:
         near = (np.abs(delta) < SERIES_NEAR * y).all(0)
     idx = np.flatnonzero(near)
-    if len(idx) == y.shape[1]:
-        out = np.empty(len(idx))
+    if len(idx) == y.shape[1]:  # every column near: the series of the rows as they are
+        return _near_sum(list(zip(y, delta)), signs)
     else:
         out = np.array(signs, dtype=np.float64) @ _in_slices(
             _bregman_shifted, _SHIFTED_SLICE, y.reshape(-1), delta.reshape(-1), x.reshape(-1)

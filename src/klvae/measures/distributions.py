@@ -218,32 +218,35 @@ def _kl_gamma_gamma(p, q):  # shape α, rate β; r = β_q/β_p
 
 @_pair(Beta, Beta)
 def _kl_beta_beta(p, q):  # B(a) + B(b) − B(a + b), the three in one call
+    if cpu_without_grad(p._dirichlet.concentration, q._dirichlet.concentration):
+        return _on_arrays(_dirichlet_rows, p._dirichlet.concentration, q._dirichlet.concentration)
     a1, b1, a2, b2 = torch.broadcast_tensors(p.concentration1, p.concentration0, q.concentration1, q.concentration0)
-    if a1.dim() and cpu_without_grad(a1, b1, a2, b2):
-        return torch.from_numpy(_beta_rows(*(t.numpy() for t in (a1, b1, a2, b2)))).to(a1.dtype)
     da, db = a2 - a1, b2 - b1
     return bregman_sum([(a1, da, a2), (b1, db, b2), (a1 + b1, da + db, a2 + b2)], [1, 1, -1])
 
 
-def _beta_rows(a1, b1, a2, b2):
-    """The Beta KL's three parts as (3, n) NumPy rows (y, δ, x), summed by `bregman_rows`; the
-    third part is near wherever the first two are (|δa + δb| < (a + b)/100)."""
-    shape, n = a1.shape, a1.size
-    y, d, x = np.empty((3, 3, n))
-    for rows, (u, v) in ((y, (a1, b1)), (x, (a2, b2))):
-        rows[0], rows[1] = u.reshape(-1), v.reshape(-1)
-        np.add(rows[0], rows[1], out=rows[2])
-    np.subtract(x[:2], y[:2], out=d[:2])
-    np.add(d[0], d[1], out=d[2])
-    near = (np.abs(d[:2]) < SERIES_NEAR * y[:2]).all(0)
-    return bregman_rows(y, d, x, [1, 1, -1], near=near).reshape(shape)
-
-
 @_pair(Dirichlet, Dirichlet)
 def _kl_dirichlet_dirichlet(p, q):  # Σᵢ B(αᵢ) − B(α₀)
+    if cpu_without_grad(p.concentration, q.concentration):
+        return _on_arrays(_dirichlet_rows, p.concentration, q.concentration)
     a, b = torch.broadcast_tensors(p.concentration, q.concentration)
     d = b - a
     return bregman_lgamma(a, d, b, summed=-1).sum(-1) - bregman_lgamma(a.sum(-1), d.sum(-1), b.sum(-1))
+
+
+def _dirichlet_rows(a1, a2):
+    """KL(Dir(α)‖Dir(β)) = Σᵢ B(αᵢ, βᵢ − αᵢ) − B(α₀, β₀ − α₀) of NumPy (…, K) arrays: the K + 1
+    parts as rows (y, δ, x) of one `bregman_rows` call (Beta: K = 2). The α₀ row is near wherever
+    the others are (|Σ δᵢ| < Σ αᵢ/100)."""
+    shape, k = a1.shape[:-1], a1.shape[-1]
+    y, d, x = np.empty((3, k + 1, a1.size // k))
+    for rows, a in ((y, a1), (x, a2)):
+        rows[:k] = a.reshape(-1, k).T
+        np.sum(rows[:k], axis=0, out=rows[k])
+    np.subtract(x[:k], y[:k], out=d[:k])
+    np.sum(d[:k], axis=0, out=d[k])
+    near = (np.abs(d[:k]) < SERIES_NEAR * y[:k]).all(0)
+    return bregman_rows(y, d, x, [1] * k + [-1], near=near).reshape(shape).astype(a1.dtype, copy=False)
 
 
 @_pair(Laplace, Laplace)
@@ -276,6 +279,8 @@ def check_shapes(p, q) -> None:
             f"p and q have different event shapes: {tuple(p.event_shape)} and {tuple(q.event_shape)}; "
             "a measure compares distributions over the same space"
         )
+    if p.batch_shape == q.batch_shape:
+        return
     try:
         broadcast_shapes(p.batch_shape, q.batch_shape)
     except RuntimeError:

@@ -50,7 +50,7 @@ def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """
     if isinstance(a, np.ndarray):
         with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
-            return _log_ratio_numpy(*np.broadcast_arrays(a, b))
+            return _log_ratio_numpy(*((a, b) if a.shape == b.shape else np.broadcast_arrays(a, b)))
     if cpu_without_grad(a, b) and a.shape == b.shape and a.dtype == b.dtype and a.dim():
         with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
             return torch.from_numpy(_log_ratio_numpy(a.numpy(), b.numpy()))
@@ -66,16 +66,24 @@ def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _log_ratio_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`log_ratio` of same-shape arrays: log(a/b) everywhere, then the near and outside entries."""
-    ratio = a / b
-    out = np.log(ratio)
-    near = np.nonzero(np.abs(ratio - 1) < LOG1P_NEAR)
-    out[near] = np.log1p((a[near] - b[near]) / b[near])
-    outside = np.nonzero(~np.isfinite(ratio) | (ratio < np.finfo(ratio.dtype).tiny))
-    if len(outside[0]):
-        out[outside] = np.log(a[outside]) - np.log(b[outside])
+def _log_ratio_numpy(a: np.ndarray, b: np.ndarray, u: np.ndarray | None = None) -> np.ndarray:
+    """`log_ratio` of same-shape arrays: log1p(u), u = (a − b)/b, everywhere (a − b is exact for
+    b/2 ≤ a ≤ 2b, and beyond it off by an ulp relative to a log of at least log 2), then log(a/b)
+    where a < b/2 (a − b has lost a's digits there) and log a − log b where a/b over- or
+    underflows. `u`: (a − b)/b where the caller holds it."""
+    out = np.log1p((a - b) / b if u is None else u)
+    low = (
+        np.nonzero((a < 0.5 * b) | ~np.isfinite(out)) if not (out.min() >= -_LOG_TWO and np.isfinite(out.sum())) else ()
+    )
+    if len(low) and len(low[0]):
+        al, bl = a[low], b[low]
+        ratio = al / bl
+        inside = np.isfinite(ratio) & (ratio >= np.finfo(ratio.dtype).tiny)
+        out[low] = np.where(inside, np.log(np.where(inside, ratio, 1.0)), np.log(al) - np.log(bl))
     return out
+
+
+_LOG_TWO = math.log(2.0)
 
 
 # ------------------------------------------------------------------ the KL term
@@ -351,15 +359,26 @@ def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
     CPU without a gradient (`cpu_without_grad`), in torch otherwise; the same arithmetic.
     """
     if isinstance(a, np.ndarray):
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # inf and NaN as torch's
-            return _ratio_term(a, b, power, np)
+        return _ratio_term_numpy(*((a, b) if a.shape == b.shape else np.broadcast_arrays(a, b)), power)
     if a.dim() == 0 and b.dim() == 0:
         return ratio_term(a[None], b[None], power)[0]
     if cpu_without_grad(a, b):
         dtype = torch.promote_types(a.dtype, b.dtype)
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # inf and NaN as torch's
-            return torch.from_numpy(_ratio_term(a.numpy(), b.numpy(), power, np)).to(dtype)
+        return torch.from_numpy(_ratio_term_numpy(*np.broadcast_arrays(a.numpy(), b.numpy()), power)).to(dtype)
     return _ratio_term(a, b, power, torch)
+
+
+def _ratio_term_numpy(a: np.ndarray, b: np.ndarray, power: int) -> np.ndarray:
+    """`ratio_term` of same-shape arrays, from u = (a − b)/b (exact to an ulp) and log(a/b) =
+    `_log_ratio_numpy` of it; the near entries take the series of x = power · log(a/b) as held."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # inf and NaN as torch's
+        u = (a - b) / b
+        log_r = _log_ratio_numpy(a, b, u)
+        out = u - log_r if power == 1 else (u + 2.0) * u - power * log_r
+    near = np.nonzero(out < EXPM1_SERIES_AT**2 / 2)  # |x| ≲ EXPM1_SERIES_AT
+    if len(near[0]):
+        out[near] = series_expm1_minus_x(power * log_r[near])
+    return out
 
 
 def _ratio_term(a, b, power: int, xp):

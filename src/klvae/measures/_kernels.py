@@ -359,12 +359,15 @@ def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
     CPU without a gradient (`cpu_without_grad`), in torch otherwise; the same arithmetic.
     """
     if isinstance(a, np.ndarray):
-        return _ratio_term_numpy(*((a, b) if a.shape == b.shape else np.broadcast_arrays(a, b)), power)
+        if a.shape != b.shape:
+            a, b = np.broadcast_arrays(a, b)
+        return _ratio_term_numpy(a, b, power)
     if a.dim() == 0 and b.dim() == 0:
         return ratio_term(a[None], b[None], power)[0]
     if cpu_without_grad(a, b):
         dtype = torch.promote_types(a.dtype, b.dtype)
-        return torch.from_numpy(_ratio_term_numpy(*np.broadcast_arrays(a.numpy(), b.numpy()), power)).to(dtype)
+        an, bn = np.broadcast_arrays(a.numpy(), b.numpy())
+        return torch.from_numpy(_ratio_term_numpy(an, bn, power)).to(dtype)
     return _ratio_term(a, b, power, torch)
 
 

@@ -368,7 +368,7 @@ def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
         dtype = torch.promote_types(a.dtype, b.dtype)
         an, bn = np.broadcast_arrays(a.numpy(), b.numpy())
         return torch.from_numpy(_ratio_term_numpy(an, bn, power)).to(dtype)
-    return _ratio_term(a, b, power, torch)
+    return _ratio_term(a, b, power)
 
 
 def _ratio_term_numpy(a: np.ndarray, b: np.ndarray, power: int) -> np.ndarray:
@@ -384,18 +384,14 @@ def _ratio_term_numpy(a: np.ndarray, b: np.ndarray, power: int) -> np.ndarray:
     return out
 
 
-def _ratio_term(a, b, power: int, xp):
-    """`ratio_term` for NumPy arrays (xp = np) or torch tensors (xp = torch)."""
+def _ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
+    """`ratio_term` in torch (a gradient, or off the CPU)."""
     r = a / b
-    log_r = xp.log(r)  # not log q: (a/b)² underflows to 0 for a/b < 1e-154
-    # q − 1 to a few ulps of itself: u = r − 1 is exact near r = 1 (r·r − 1 would not be), r² − 1 = u (u + 2)
-    u = r - 1.0
+    log_r = torch.log(r)  # not log q: (a/b)² underflows to 0 for a/b < 1e-154
+    u = r - 1.0  # exact near r = 1 (r·r − 1 would not be): r² − 1 = u (u + 2)
     out = ((u + 2.0) * u if power == 2 else u) - power * log_r
-    near = xp.nonzero(out < EXPM1_SERIES_AT**2 / 2, **({} if xp is np else {"as_tuple": True}))  # |x| ≲ EXPM1_SERIES_AT
+    near = torch.nonzero(out < EXPM1_SERIES_AT**2 / 2, as_tuple=True)  # |x| ≲ EXPM1_SERIES_AT
     if len(near[0]):
-        if a.shape != r.shape or b.shape != r.shape:
-            a, b = (np.broadcast_to(t, r.shape) for t in (a, b)) if xp is np else (a.expand_as(r), b.expand_as(r))
-        a_near, b_near = a[near], b[near]
-        x = power * xp.log1p((a_near - b_near) / b_near)
-        out[near] = series_expm1_minus_x(x)
+        a_near, b_near = a.expand_as(r)[near], b.expand_as(r)[near]
+        out[near] = series_expm1_minus_x(power * torch.log1p((a_near - b_near) / b_near))
     return out

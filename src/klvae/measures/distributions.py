@@ -3,9 +3,10 @@
 `exact_kl(p, q)` takes the first of
 
 1. a closed form of klvae's, written so that it does not cancel where p ≈ q (the pairs
-   in `CLOSED_FORMS`: Normal, MultivariateNormal, LowRankMultivariateNormal (O(d r²)),
-   Independent, Bernoulli, Binomial (equal counts), Geometric, Categorical,
-   OneHotCategorical, Poisson, Exponential, Gamma, Beta, Dirichlet, Laplace, Uniform);
+   in `CLOSED_FORMS`: Normal, LogNormal, Cauchy, MultivariateNormal,
+   LowRankMultivariateNormal (O(d r²)), Independent, Bernoulli, Binomial (equal counts),
+   Geometric, Categorical, OneHotCategorical, Poisson, Exponential, Gamma, Chi2, Beta,
+   Dirichlet, Laplace, Uniform);
 2. ``torch.distributions.kl_divergence``'s registry;
 
 and `closed_kl(p, q)` returns its value or refuses the pair. Batch shapes broadcast as in torch.
@@ -22,7 +23,13 @@ summed from small positive parts where |δ| < y/100 (`klvae.measures._lgamma`), 
 against Beta(a(1 + 1e-8), b) keeps its digits where the textbook sum of log Γ and ψ terms
 loses all of them; for the exponential families of rates (Exponential, Poisson, Bernoulli)
 the parts are
-x − 1 − log x and (1 + x) log1p(x) − x, likewise by series near x = 0.
+x − 1 − log x and (1 + x) log1p(x) − x, likewise by series near x = 0; the Cauchy KL
+log[((γ₁ + γ₂)² + Δ²)/(4γ₁γ₂)] is log1p(((γ₁ − γ₂)² + Δ²)/(4γ₁γ₂)).
+
+Each closed form is written once over arrays: on the CPU without gradient its parameters go to
+NumPy once and the answer comes back once (`_on_arrays`), since NumPy's per-call cost on a few
+thousand pairs is a fraction of torch's; with a gradient or on another device the same
+formula runs on the tensors.
 """
 
 from __future__ import annotations

@@ -340,23 +340,24 @@ def bregman_rows(y: np.ndarray, delta: np.ndarray, x: np.ndarray, signs: list[in
         near = (np.abs(delta) < SERIES_NEAR * y).all(0)
     idx = np.flatnonzero(near)
     if len(idx) == y.shape[1]:  # every column near: the series of the rows as they are
-        return _near_sum(list(zip(y, delta)), signs)
+        return _near_sum(y, delta, signs)
     else:
         out = np.array(signs, dtype=np.float64) @ _in_slices(
             _bregman_shifted, _SHIFTED_SLICE, y.reshape(-1), delta.reshape(-1), x.reshape(-1)
         ).reshape(y.shape)
     if len(idx):
-        out[idx] = _near_sum([(yi[idx], di[idx]) for yi, di in zip(y, delta)], signs)
+        out[idx] = _near_sum(y[:, idx], delta[:, idx], signs)
     return out
 
 
-def _near_sum(parts: list[tuple[np.ndarray, np.ndarray]], signs: list[int]) -> np.ndarray:
-    """Σᵢ sᵢ B(yᵢ, δᵢ) by the series for near parts of one length, in one series call; the parts
-    with δ = 0 throughout (a parameter the two share) are left out: their B is 0."""
-    kept = [(part, s) for part, s in zip(parts, signs) if part[1].any()]
-    if not kept:
-        return np.zeros(len(parts[0][0]))
-    ys, ds = np.concatenate([y for (y, _), _ in kept]), np.concatenate([d for (_, d), _ in kept])
-    return np.array([s for _, s in kept], dtype=np.float64) @ _in_slices(_series_numpy, _NUMPY_SLICE, ys, ds).reshape(
-        len(kept), -1
-    )
+def _near_sum(y: np.ndarray, delta: np.ndarray, signs: list[int]) -> np.ndarray:
+    """Σᵢ sᵢ B(yᵢ, δᵢ) by the series over the rows i of (P, n) arrays of near entries, in one series
+    call (each slice of it shifted by its own rows' smallest y); a row with δ = 0 throughout (a
+    parameter the two share) is left out: its B is 0."""
+    kept = delta.any(1)
+    if not kept.any():
+        return np.zeros(y.shape[1])
+    if not kept.all():
+        y, delta = y[kept], delta[kept]
+    series = _in_slices(_series_numpy, _NUMPY_SLICE, y.reshape(-1), delta.reshape(-1)).reshape(y.shape)
+    return np.asarray(signs, dtype=np.float64)[kept] @ series

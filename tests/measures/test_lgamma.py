@@ -3,6 +3,7 @@
 import math
 
 import mpmath
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -199,3 +200,18 @@ def test_bregman_sum_of_a_beta_kl_agrees_with_the_stacked_parts_and_with_mpmath(
     for i in range(0, 64, 3):
         want = sum(s * mp_bregman(float(y[i]), float(d[i])) for (y, d, _), s in zip(parts, [1, 1, -1]))
         assert float(got[i]) == pytest.approx(float(want), rel=1e-13)
+
+
+def test_the_series_stacked_and_step_by_step_agree_with_mpmath():
+    # a batch whose (N, J, s) powers pass 128 KB sums the recurrence a step at a time (no temporary
+    # that malloc would map afresh on every call); a few entries stack them: the same sums
+    from klvae.measures._lgamma import _series_numpy
+
+    g = torch.Generator().manual_seed(11)
+    y = (0.3 + 5 * torch.rand(6000, generator=g, dtype=D)).numpy()
+    delta = y * 1e-3 * (torch.rand(6000, generator=g, dtype=D).numpy() - 0.5)
+    whole = _series_numpy(y, delta)  # step by step: N · J · 6000 · 8 bytes > 128 KB
+    pieces = np.concatenate([_series_numpy(y[i : i + 50], delta[i : i + 50]) for i in range(0, 6000, 50)])
+    np.testing.assert_allclose(whole, pieces, rtol=2e-15, atol=0)
+    for i in range(0, 6000, 997):
+        assert whole[i] == pytest.approx(float(mp_bregman(float(y[i]), float(delta[i]))), rel=2e-15)

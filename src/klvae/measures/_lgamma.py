@@ -47,7 +47,7 @@ SERIES_NEAR = 0.01  # |δ| < y/100: the series; beyond it the direct form keeps 
 _SHIFT_TO = 10  # the asymptotic series from X ≥ 10: B₂ … B₁₈ reach 1e-17 relative
 _BERNOULLI = tuple(float(b) for b in bernoulli_even(9))  # B₂ … B₁₈
 _SLICE = 1 << 14  # entries per slice of the series: its (J, s) temporaries stay ~1 MB
-_NUMPY_SLICE = 8192  # entries per slice of the NumPy series (CPU, no gradient): (N, J, s) stays ≤ 5 MB
+_NUMPY_SLICE = 7680  # entries per slice of the NumPy series (CPU, no gradient): its (2, s) rows stay under 128 KB
 _TORCH_GRAIN = 32768  # elements from which torch splits an elementwise kernel over its threads
 _SHIFTED_SLICE = 16384  # entries per slice of the shifted form: its (2, s) buffers stay under 128 KB, off mmap
 
@@ -165,9 +165,12 @@ def _powers(t: np.ndarray, terms: int) -> np.ndarray:
 
 
 def _series_numpy(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """B(y, δ) for |δ| < y/100 (float64 1-d arrays): the arithmetic of `_series_part` in a dozen
-    whole-array operations, each power of n stacked on a leading axis — on the few entries of a
-    mixed batch NumPy's per-call cost, not the arithmetic, is what takes the time."""
+    """B(y, δ) for |δ| < y/100 (float64 1-d arrays): the arithmetic of `_series_part`, each power
+    of n a row of an (N, s) array. The recurrence's (N, J, s) powers are one array where they
+    stay under 128 KB (the few near entries of a mixed batch: NumPy's per-call cost, not the
+    arithmetic, is what takes the time there), else a loop over the J steps: a temporary above
+    malloc's threshold for mapping fresh pages would be faulted in page by page on every call
+    (~5× the arithmetic's time, in a process that has not raised the threshold)."""
     if not y.size:
         return y + delta
     terms, shift = _terms(float(np.max(np.abs(delta / y)))), _shift(y)
@@ -176,12 +179,33 @@ def _series_numpy(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
     x = y + shift
     inv = 1 / x
     inv2 = inv * inv
-    bracket = table.T @ np.concatenate([inv2[None], _powers(inv2, len(table) - 1)]) + lead[:, None] + 0.5 * inv
+    bracket = np.multiply.outer(table[-1], inv2)  # ζ(n, X) X^{n−1} − 1/(n − 1) − 1/(2X): Horner in X⁻² (N, s)
+    for row in table[-2::-1]:
+        bracket += row[:, None]
+        bracket *= inv2
+    bracket += lead[:, None]
+    bracket += 0.5 * inv
     out = x * (signs * bracket * _powers(delta * inv, terms)).sum(0)  # Σₙ (−δ)ⁿ ζ(n, X)/n
-    if shift:
+    if not shift:
+        return out
+    if terms * shift * y.size * 8 <= 1 << 17:
         ratio = y / (y + np.arange(shift, dtype=np.float64)[:, None])  # (J, s): y/(y + j)
-        out += (signs * _powers(ratio, terms).sum(1) * _powers(delta / y, terms)).sum(0)
+        sums = _powers(ratio, terms).sum(1)
+    else:
+        sums, ratio, power = np.zeros((terms, y.size)), np.empty_like(y), np.empty_like(y)
+        for j in range(shift):  # Σⱼ (y/(y + j))ⁿ, n = 2 … N + 1, a step at a time
+            np.divide(y, y + j, out=ratio)
+            np.multiply(ratio, ratio, out=power)
+            for row in sums:
+                row += power
+                power *= ratio
+    out += (signs * sums * _powers(delta / y, terms)).sum(0)
     return out
+
+
+def _series_in_slices(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """`_series_numpy` of float64 1-d arrays, `_NUMPY_SLICE` entries at a time."""
+    return _in_slices(_series_numpy, _NUMPY_SLICE, y, delta)
 
 
 # ------------------------------------------------------------------ the shifted asymptotic form (CPU, no gradient)
@@ -302,7 +326,7 @@ def _bregman_cpu(
     `direct` (a sum along an axis with a far entry, whose rounding then sets the sum's error) the
     direct difference in place, ψ by SciPy where torch would run on one thread (faster, as exact)."""
     if near.all():
-        return torch.from_numpy(_in_slices(_series_numpy, _NUMPY_SLICE, yn, dn)).to(y.dtype)
+        return torch.from_numpy(_series_in_slices(yn, dn)).to(y.dtype)
     x = y + delta if x is None else x
     if direct:
         one_thread = yn.size < _TORCH_GRAIN or torch.get_num_threads() == 1
@@ -312,7 +336,7 @@ def _bregman_cpu(
         out = _in_slices(_bregman_shifted, _SHIFTED_SLICE, yn, dn, x.detach().numpy())
     idx = np.flatnonzero(near)
     if len(idx):
-        out[idx] = _in_slices(_series_numpy, _NUMPY_SLICE, yn[idx], dn[idx])
+        out[idx] = _series_in_slices(yn[idx], dn[idx])
     return torch.from_numpy(out).to(y.dtype)
 
 
@@ -359,5 +383,5 @@ def _near_sum(y: np.ndarray, delta: np.ndarray, signs: list[int]) -> np.ndarray:
         return np.zeros(y.shape[1])
     if not kept.all():
         y, delta = y[kept], delta[kept]
-    series = _in_slices(_series_numpy, _NUMPY_SLICE, y.reshape(-1), delta.reshape(-1)).reshape(y.shape)
+    series = _series_in_slices(y.reshape(-1), delta.reshape(-1)).reshape(y.shape)
     return np.asarray(signs, dtype=np.float64)[kept] @ series

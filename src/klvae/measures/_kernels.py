@@ -6,8 +6,8 @@ any device); their NumPy twins, for the CPU fast path of `klvae.measures._numpy_
 `klvae.measures._numpy_kernels`, with the series coefficients and thresholds both share:
 - log(a/b) to a few ulps (`log_ratio`); log softmax and log p − log q from logits (`log_softmax`,
   `log_prob_difference`), exact where the rows nearly agree;
-- p log(p/q) − p + q, the KL term: `kl_terms` from probabilities (x = p/q − 1, g(x) = (1 + x) log1p(x)
-  − x, its series below `LOG_RATIO_SERIES_AT`), `kl_terms_log` from log-probabilities;
+- p log(p/q) − p + q, the KL term: `kl_terms` from probabilities (its atanh series `kl_near`
+  below |log(p/q)| = `LOG_RATIO_SERIES_AT`), `kl_terms_log` from log-probabilities;
 - p log(p/m) + q log(q/m), m = (p + q)/2, the Jensen–Shannon term: `js_terms`, `js_terms_log`;
 - e^x − 1 − x (`expm1_minus_x`, `ratio_term`: the variance part of every Gaussian KL), its series
   below `EXPM1_SERIES_AT`. (The log-gamma differences: `klvae.measures._lgamma`.)
@@ -25,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from klvae.measures._numpy_kernels import G_COEFFS, H_COEFFS, LOG_RATIO_SERIES_AT, horner, kl_entries, overflow_safe
+from klvae.measures._numpy_kernels import H_COEFFS, LOG_RATIO_SERIES_AT, horner, kl_entries, kl_near, overflow_safe
 
 # Below |x| = EXPM1_SERIES_AT, e^x − 1 − x is summed as a series (x²/2! + … + x⁷/7!, truncation < 1e-17
 # relative); above it, expm1(x) − x or q − 1 − log q lose a few ulps / |x|, i.e. < 1e-13 relative.
@@ -156,12 +156,7 @@ def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
         lr = torch.where(over, torch.log(torch.where(over, pd, 1.0)) - torch.log(torch.where(over, qd, 1.0)), lr)
     terms = pd * lr - d  # accurate wherever |p/q − 1| is not small
 
-    def series(idx):  # q·g(x), x = p/q − 1 (exact: p − q is exact when p ≈ q)
-        qs = qd[idx]
-        xs = d[idx] / qs
-        return qs * xs * xs * horner(xs, G_COEFFS)
-
-    terms = _fix_small(terms, lr, series)
+    terms = _fix_small(terms, lr, lambda idx: kl_near(pd[idx], qd[idx], d[idx]))  # p − q is exact when p ≈ q
     if has_zero:  # 0·log(0/q) − 0 + q = q, with the partials of q − p; p > 0 = q: +inf
         terms = torch.where(zero_p, q.detach(), torch.where(zero_q, math.inf, terms))
     if not (torch.is_grad_enabled() and (p.requires_grad or q.requires_grad)):

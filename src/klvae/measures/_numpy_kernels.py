@@ -3,8 +3,9 @@
 The CPU path of `klvae.measures.discrete` (`klvae.measures._numpy_path`) runs these on row chunks of
 probabilities; their torch twins in `klvae.measures._kernels` share the series and the constants
 below, so each term is written once:
-- p log(p/q) − p + q, the KL term (`kl_rows`): x = p/q − 1, g(x) = (1 + x) log1p(x) − x, by its
-  Taylor series `G_COEFFS` below |log(p/q)| = `LOG_RATIO_SERIES_AT`;
+- p log(p/q) − p + q, the KL term (`kl_rows`): below |log(p/q)| = `LOG_RATIO_SERIES_AT`, with
+  s = (p − q)/(p + q) and log(p/q) = 2 atanh(s), it is d s + 2p s³ Σₖ s²ᵏ/(2k + 3), d = p − q
+  (`kl_near`, series `KL_COEFFS`);
 - p log(p/m) + q log(q/m), m = (p + q)/2, the Jensen–Shannon term (`js_rows`): m·h(s),
   s = (p − q)/(p + q), by its series `H_COEFFS` near p = q;
 - −p log p (`entropy_rows`) and −p log q (`cross_entropy_rows`), 0 log 0 = 0.
@@ -20,10 +21,21 @@ CHUNK = 1 << 17  # elements per chunk: temporaries stay in cache and are reused 
 # Below |log(p/q)| = LOG_RATIO_SERIES_AT the KL and JS terms are summed by their Taylor series in
 # x = p/q − 1 (or s = (p − q)/(p + q)); above it the closed form loses at most a few ulps / |x|.
 LOG_RATIO_SERIES_AT = 0.05
-# g(x) = (1+x) log1p(x) - x = x² Σ_{n≥0} (-x)^n / ((n+2)(n+1))
-G_COEFFS = tuple((-1) ** n / ((n + 2) * (n + 1)) for n in range(14))
+# p log(p/q) − p + q = d s + p s³ Σₖ 2 s²ᵏ/(2k + 3), s = d/(p + q), d = p − q; |s| < 0.026 below the
+# switch, so five terms leave a tail below 1e-17 of the whole (the s³ part is < 1 % of it)
+KL_COEFFS = tuple(2 / (2 * k + 3) for k in range(5))
 # h(s) = (1+s) log1p(s) + (1-s) log1p(-s) = s² Σ_{k≥0} s^{2k} / ((k+1)(2k+1))
 H_COEFFS = tuple(1 / ((k + 1) * (2 * k + 1)) for k in range(8))
+
+
+def kl_near(p, q, d):
+    """p log(p/q) − p + q for p ≈ q (|log(p/q)| < `LOG_RATIO_SERIES_AT`), NumPy or torch, from
+    d = p − q as held (exact there): d s + p s³ Σₖ 2 s²ᵏ/(2k + 3), s = d/(p + q), since
+    log(p/q) = 2 atanh(s) and 2p s − d = d s. Every part keeps its digits: d s ≥ 0, and the
+    series part, of either sign, is below 1 % of it."""
+    s = d / (p + q)
+    s2 = s * s
+    return d * s + p * s * s2 * horner(s2, KL_COEFFS)
 
 
 def horner(x, coeffs, out=None):
@@ -79,9 +91,7 @@ def kl_entries(p, q, has_zero, work, diff=None):
     small = np.less(np.abs(log_ratio, out=log_ratio), LOG_RATIO_SERIES_AT, out=mask)
     idx = _where(small) if small.ndim == 2 else np.nonzero(small)
     if idx[0].size:
-        qs = q[idx]
-        xs = d[idx] / qs  # p/q − 1 without rounding: p − q is exact when p ≈ q
-        terms[idx] = qs * xs * xs * horner(xs, G_COEFFS)
+        terms[idx] = kl_near(p[idx], q[idx], d[idx])  # p − q is exact when p ≈ q
     return terms
 
 

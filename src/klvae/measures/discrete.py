@@ -23,11 +23,11 @@ Conventions (Cover & Thomas, *Elements of Information Theory*, 2nd ed., ch. 2):
 
 KL is summed as Σ [p log(p/q) − p + q]: every term is ≥ 0 (the added −p + q terms sum to
 zero for normalised rows), so the sum does not cancel, and each term is computed as
-q·g((p − q)/q) with g(x) = (1 + x) log1p(x) − x, switching to its Taylor series where
-|x| is small. Nearly equal distributions therefore keep full relative accuracy: a KL of
-1e-17 between two rows differing by 1e-8 comes out right, where Σ p log p − Σ p log q
-(cross-entropy minus entropy) returns rounding noise. For rows that sum to 1 only up to
-rounding, the value is the generalized KL Σ[p log(p/q) − p + q] of those floats, which
+p log(p/q) − (p − q), switching where p ≈ q to d s + 2p (s³/3 + s⁵/5 + …) with d = p − q and
+s = d/(p + q) (log(p/q) = 2 atanh s), whose parts do not cancel. Nearly equal distributions
+therefore keep full relative accuracy: a KL of 1e-17 between two rows differing by 1e-8 comes
+out right, where Σ p log p − Σ p log q (cross-entropy minus entropy) returns rounding noise.
+For rows that sum to 1 only up to rounding, the value is the generalized KL Σ[p log(p/q) − p + q] of those floats, which
 differs from Σ p log(p/q) by Σq − Σp (zero for exactly normalized rows, and otherwise
 the part of Σ p log(p/q) that measures a mismatch of total mass, not of shape).
 Gradients are those of Σ p log(p/q), finite wherever the measure is (float32 and float64): an

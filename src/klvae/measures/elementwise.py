@@ -136,9 +136,10 @@ def kl_div(p, q):
         \operatorname{kl\_div}(p, q) =
         \begin{cases} p \log(p/q) - p + q & p, q > 0 \\ q & p = 0 \le q \\ +\infty & \text{otherwise.} \end{cases}
 
-    Evaluated as :math:`q\, g(x)`, :math:`x = (p - q)/q`, :math:`g(x) = (1 + x)\log(1 + x) - x`,
-    with g's series where |x| is small: the value keeps its relative accuracy as p → q, where
-    scipy's ``kl_div`` returns rounding noise.
+    Evaluated as :math:`p \log(p/q) - (p - q)` and, where p ≈ q, as
+    :math:`d s + 2p (s^3/3 + s^5/5 + \dots)` with :math:`d = p - q`, :math:`s = d/(p + q)`
+    (:math:`\log(p/q) = 2 \operatorname{atanh} s`): the value keeps its relative accuracy as
+    p → q, where scipy's ``kl_div`` returns rounding noise.
 
     References
     ----------

@@ -105,9 +105,14 @@ def _two_point(p, q):
     def kl(a, b):
         (pp, pm), (qp, qm) = sides_p(a), sides_q(b)
         diff = pp - qp  # exact where pp ≈ qp; the other side's difference is its negative, exactly
-        stack = np.stack if isinstance(diff, np.ndarray) else torch.stack  # both sides in one call
-        both = kl_terms(stack([pp, pm]), stack([qp, qm]), diff=stack([diff, -diff]))
-        return both[0] + both[1]
+        xp = np if isinstance(diff, np.ndarray) else torch
+
+        def joined(one, other):  # both sides as one flat array: one kl_terms call
+            return xp.concatenate([xp.broadcast_to(t, diff.shape).reshape(-1) for t in (one, other)])
+
+        both = kl_terms(joined(pp, pm), joined(qp, qm), diff=joined(diff, -diff))
+        half = both.shape[0] // 2
+        return (both[:half] + both[half:]).reshape(diff.shape)
 
     return tp, tq, kl, sides_p
 

@@ -164,13 +164,14 @@ def _powers(t: np.ndarray, terms: int) -> np.ndarray:
     return out
 
 
-def _series_numpy(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
+def _series_numpy(y: np.ndarray, delta: np.ndarray, stacked: bool = False) -> np.ndarray:
     """B(y, δ) for |δ| < y/100 (float64 1-d arrays): the arithmetic of `_series_part`, each power
     of n a row of an (N, s) array. The recurrence's (N, J, s) powers are one array where they
     stay under 128 KB (the few near entries of a mixed batch: NumPy's per-call cost, not the
-    arithmetic, is what takes the time there), else a loop over the J steps: a temporary above
-    malloc's threshold for mapping fresh pages would be faulted in page by page on every call
-    (~5× the arithmetic's time, in a process that has not raised the threshold)."""
+    arithmetic, is what takes the time there) or the caller asks (`stacked`: a slice of a long
+    batch, whose first slice raises malloc's threshold for the rest), else a loop over the J
+    steps: a temporary above malloc's threshold for mapping fresh pages would be faulted in
+    page by page on every call (~5× the arithmetic's time, where nothing raised the threshold)."""
     if not y.size:
         return y + delta
     terms, shift = _terms(float(np.max(np.abs(delta / y)))), _shift(y)
@@ -188,7 +189,7 @@ def _series_numpy(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
     out = x * (signs * bracket * _powers(delta * inv, terms)).sum(0)  # Σₙ (−δ)ⁿ ζ(n, X)/n
     if not shift:
         return out
-    if terms * shift * y.size * 8 <= 1 << 17:
+    if stacked or terms * shift * y.size * 8 <= 1 << 17:
         ratio = y / (y + np.arange(shift, dtype=np.float64)[:, None])  # (J, s): y/(y + j)
         sums = _powers(ratio, terms).sum(1)
     else:
@@ -204,8 +205,10 @@ def _series_numpy(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
 
 
 def _series_in_slices(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """`_series_numpy` of float64 1-d arrays, `_NUMPY_SLICE` entries at a time."""
-    return _in_slices(_series_numpy, _NUMPY_SLICE, y, delta)
+    """`_series_numpy` of float64 1-d arrays, `_NUMPY_SLICE` entries at a time; a batch of eight
+    slices or more stacks each slice's powers (its first slice's faults are then spread thin)."""
+    stacked = len(y) >= 8 * _NUMPY_SLICE
+    return _in_slices(functools.partial(_series_numpy, stacked=stacked), _NUMPY_SLICE, y, delta)
 
 
 # ------------------------------------------------------------------ the shifted asymptotic form (CPU, no gradient)

@@ -115,7 +115,8 @@ def test_other_cases_fall_back_to_torch():
     assert entropy_numpy(grad) is None
     h = klvae.entropy(grad)
     assert h.requires_grad  # torch's entropy, with its gradient
-    assert entropy_numpy(td.Normal(0.0, 1.0)) is None  # no batch: torch's own call is as fast
+    scalar = td.Bernoulli(torch.tensor(1.0, dtype=D))  # no batch: the same exact value as a batch
+    assert entropy_numpy(scalar).shape == () and float(klvae.entropy(scalar)) == 0.0
     assert entropy_numpy(td.Binomial(torch.tensor([3.0, 4.0]), torch.tensor([0.5, 0.5]))) is None
     assert entropy_numpy(td.Poisson(torch.ones(3))) is None
 

@@ -3,7 +3,8 @@
 `distribution_measure(measure, p, q)` (reached from ``klvae.entropy(p)``, ``klvae.kl_divergence(p, q)``,
 ``klvae.hellinger_distance(p, q)`` … whenever an argument is a distribution object) takes the first of
 
-1. **closed form** (a plain tensor): entropy from torch; KL from `klvae.measures.distributions`
+1. **closed form** (a plain tensor): entropy from `klvae.measures.entropies` (in NumPy on the CPU
+   without gradient), else torch's; KL from `klvae.measures.distributions`
    (klvae's non-cancelling forms, then torch's registry); cross-entropy = entropy + KL; the Rényi
    family (Rényi, Hellinger, χ², Amari α) from `klvae.measures.pairwise_forms` (Gaussians of any
    covariance, one exponential family, Normal–Laplace, Uniforms); total variation of two Normals;

@@ -1,6 +1,6 @@
 """Closed-form entropies of ``torch.distributions`` objects in NumPy, for the CPU without gradient.
 
-`entropy_numpy(p)` answers H(p) for a batch of the families below from their parameters, each
+`entropy_numpy(p)` answers H(p) for any batch of the families below from their parameters, each
 converted to NumPy once (``Tensor.numpy()`` shares the memory) and the answer back once: on a
 few thousand distributions NumPy's per-call cost is a fraction of torch's, so this is the path
 ``klvae.entropy(p)`` takes where nothing asks for a gradient. It returns None (and the caller
@@ -168,24 +168,24 @@ def _numpy_value(d) -> np.ndarray | None:
         if not counts.is_cpu or not cpu_without_grad(two_sides(d)[0]) or counts.min() != counts.max():
             return None
         param, sides = two_sides(d)
-        return _binomial(int(counts.max()), *sides(param.numpy()))
+        return np.asarray(_binomial(int(counts.max()), *sides(np.atleast_1d(param.numpy()))))
     formula = _formula(d)
     if formula is None:
         return None
     params, fn = formula(d)
-    if not all(isinstance(t, torch.Tensor) and t.dim() for t in params) or not cpu_without_grad(*params):
+    if not all(isinstance(t, torch.Tensor) for t in params) or not cpu_without_grad(*params):
         return None
-    return np.asarray(fn(*(t.numpy() for t in params)))
+    return np.asarray(fn(*(np.atleast_1d(t.numpy()) for t in params)))  # 1-d at least: in-place steps need arrays
 
 
 def entropy_numpy(d) -> torch.Tensor | None:
-    """H(d) in nats for a batched distribution object on the CPU without gradient, by its closed
-    form in NumPy; None where ``d.entropy()`` is to be taken instead (see the module docstring).
+    """H(d) in nats for a distribution object on the CPU without gradient, by its closed form in
+    NumPy; None where ``d.entropy()`` is to be taken instead (see the module docstring).
 
     Parameters
     ----------
     d : torch.distributions.Distribution
-        A batch of one of the families above (batch shape not empty).
+        One of the families above, of any batch shape.
 
     Returns
     -------
@@ -201,11 +201,10 @@ def entropy_numpy(d) -> torch.Tensor | None:
     >>> entropy_numpy(Normal(torch.zeros(2), torch.ones(2, requires_grad=True))) is None  # torch's, with its gradient
     True
     """
-    if not d.batch_shape:
-        return None
     value = _numpy_value(d)
     if value is None:
         return None
-    if value.shape != tuple(d.batch_shape):
-        value = np.broadcast_to(value, tuple(d.batch_shape)).copy()
+    shape = tuple(d.batch_shape)
+    if value.shape != shape:  # a scalar's (1,), or shared parameters' smaller shape
+        value = value.reshape(shape) if value.size == math.prod(shape) else np.broadcast_to(value, shape).copy()
     return torch.from_numpy(value)

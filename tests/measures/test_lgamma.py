@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from klvae.measures._lgamma import bregman_lgamma, bregman_sum
+from klvae.measures._lgamma import bregman_lgamma, bregman_rows, bregman_sum
 
 mpmath.mp.dps = 60
 D = torch.float64
@@ -182,9 +182,9 @@ def test_summed_groups_keep_full_precision_where_all_are_near_and_rounding_level
 
 @pytest.mark.parametrize("case", ["mixed", "all near", "none near", "one parameter shared"])
 def test_bregman_sum_of_a_beta_kl_agrees_with_the_stacked_parts_and_with_mpmath(case):
-    # B(a) + B(b) − B(a + b): the CPU path (no stacking, the near entries found part by part, the
-    # far ones in the shifted form) against mpmath, and the stacked path a gradient takes (the
-    # direct form where far: 11 digits) against it
+    # B(a) + B(b) − B(a + b): the NumPy rows (the near entries' series, the far ones in the shifted
+    # form) against mpmath, and the stacked torch path a gradient takes (the direct form where
+    # far: 11 digits) against them
     g = torch.Generator().manual_seed(7)
     a1, b1 = (0.1 + 20 * torch.rand(64, generator=g, dtype=D) for _ in range(2))
     rel = {"mixed": torch.where(torch.arange(64) % 3 == 0, 1e-6, 0.3), "all near": torch.full((64,), 1e-7)}
@@ -192,7 +192,8 @@ def test_bregman_sum_of_a_beta_kl_agrees_with_the_stacked_parts_and_with_mpmath(
     a2 = a1 * (1 + r * (2 * torch.rand(64, generator=g, dtype=D) - 1))
     b2 = b1 if case == "one parameter shared" else b1 * (1 + r * (2 * torch.rand(64, generator=g, dtype=D) - 1))
     parts = [(a1, a2 - a1, a2), (b1, b2 - b1, b2), (a1 + b1, a2 + b2 - a1 - b1, a2 + b2)]
-    got = bregman_sum(parts, [1, 1, -1])
+    rows = [np.stack([part[i].numpy() for part in parts]) for i in range(3)]
+    got = torch.from_numpy(bregman_rows(*rows, [1, 1, -1]))
     graded = [tuple(t.clone().requires_grad_() for t in part) for part in parts]
     stacked = bregman_sum(graded, [1, 1, -1])
     assert stacked.requires_grad

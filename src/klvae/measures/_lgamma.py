@@ -344,16 +344,13 @@ def _bregman_cpu(
 
 
 def bregman_sum(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], signs: list[int]) -> torch.Tensor:
-    """Σᵢ sᵢ B(yᵢ, δᵢ) for parts (yᵢ, δᵢ, xᵢ = yᵢ + δᵢ) of one shape and signs sᵢ = ±1, the series
-    summed where every part of an entry is near: `bregman_lgamma(..., summed=0)` of the stacked parts
-    (with a gradient or off the CPU), else `bregman_rows` of them in NumPy.
+    """Σᵢ sᵢ B(yᵢ, δᵢ) for parts (yᵢ, δᵢ, xᵢ = yᵢ + δᵢ) of one shape and signs sᵢ = ±1 in torch (a
+    gradient, or off the CPU), the series summed where every part of an entry is near:
+    `bregman_lgamma(..., summed=0)` of the stacked parts. (On the CPU without gradient the parts
+    are NumPy rows of `bregman_rows`.)
     """
-    tensors = [t for part in parts for t in part]
-    if not cpu_without_grad(*tensors) or tensors[0].dim() == 0:
-        stacked = bregman_lgamma(*(torch.stack(ts) for ts in zip(*parts)), summed=0)
-        return sum((s * b for s, b in zip(signs[1:], stacked[1:])), signs[0] * stacked[0])
-    y, d, x = (np.stack([t.numpy().reshape(-1) for t in ts]).astype(np.float64, copy=False) for ts in zip(*parts))
-    return torch.from_numpy(bregman_rows(y, d, x, signs).reshape(tensors[0].shape)).to(tensors[0].dtype)
+    stacked = bregman_lgamma(*(torch.stack(ts) for ts in zip(*parts)), summed=0)
+    return sum((s * b for s, b in zip(signs[1:], stacked[1:])), signs[0] * stacked[0])
 
 
 def bregman_rows(y: np.ndarray, delta: np.ndarray, x: np.ndarray, signs: list[int], near=None) -> np.ndarray:

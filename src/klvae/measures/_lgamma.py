@@ -16,8 +16,10 @@ series ζ(n, X) = X^{1−n}/(n − 1) + X⁻ⁿ/2 + Σₖ B₂ₖ (n)₂ₖ₋�
 u = δ/(y + j) and v = δ/X every part is small, so nothing overflows.
 
 Elsewhere (|δ| ≥ y/100), on the CPU without a gradient, B is a sum of non-negative parts: the
-same recurrence up to X and the asymptotic series of log Γ and ψ at X (`_bregman_shifted`),
-13 or more digits (the direct difference: 11), in NumPy's vector log1p.
+same recurrence up to X ≥ 7 and Stirling's remainders of log Γ and ψ at X as economised
+polynomials (`_bregman_shifted`, `klvae.measures._asymptotic`), 13 or more digits (the direct
+difference: 11), in NumPy's vector log1p. A KL's parts Σᵢ sᵢ B(yᵢ, δᵢ) as rows of NumPy arrays
+are one `bregman_rows` call (the Beta and Dirichlet KLs).
 With a gradient or off the CPU, and for a sum along an axis (`summed`) where some entry is far
 (its rounding then sets the sum's error), it is the direct difference of log Γ's and ψ (11 or
 more digits).

@@ -66,24 +66,23 @@ def log_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
+_LOG_TWO = math.log(2.0)
+
+
 def _log_ratio_numpy(a: np.ndarray, b: np.ndarray, u: np.ndarray | None = None) -> np.ndarray:
     """`log_ratio` of same-shape arrays: log1p(u), u = (a − b)/b, everywhere (a − b is exact for
     b/2 ≤ a ≤ 2b, and beyond it off by an ulp relative to a log of at least log 2), then log(a/b)
     where a < b/2 (a − b has lost a's digits there) and log a − log b where a/b over- or
     underflows. `u`: (a − b)/b where the caller holds it."""
     out = np.log1p((a - b) / b if u is None else u)
-    low = (
-        np.nonzero((a < 0.5 * b) | ~np.isfinite(out)) if not (out.min() >= -_LOG_TWO and np.isfinite(out.sum())) else ()
-    )
-    if len(low) and len(low[0]):
-        al, bl = a[low], b[low]
-        ratio = al / bl
-        inside = np.isfinite(ratio) & (ratio >= np.finfo(ratio.dtype).tiny)
-        out[low] = np.where(inside, np.log(np.where(inside, ratio, 1.0)), np.log(al) - np.log(bl))
+    if out.min() >= -_LOG_TWO and np.isfinite(out.sum()):  # no a < b/2, nothing over- or underflowed
+        return out
+    low = np.nonzero((a < 0.5 * b) | ~np.isfinite(out))
+    al, bl = a[low], b[low]
+    ratio = al / bl
+    inside = np.isfinite(ratio) & (ratio >= np.finfo(ratio.dtype).tiny)
+    out[low] = np.where(inside, np.log(np.where(inside, ratio, 1.0)), np.log(al) - np.log(bl))
     return out
-
-
-_LOG_TWO = math.log(2.0)
 
 
 # ------------------------------------------------------------------ the KL term

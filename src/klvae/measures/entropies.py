@@ -65,11 +65,6 @@ def _sigmoids(logits):
         return 1 / (1 + np.exp(-logits)), 1 / (1 + np.exp(logits))
 
 
-def _entr(p):
-    """−p log p, 0 at p = 0."""
-    return -(p * np.log(p)) if p.min() > 0 else sc.entr(p)
-
-
 def _categorical(p):
     """−Σ p log p along the last axis."""
     return -np.einsum("...i,...i->...", p, np.log(p)) if p.min() > 0 else sc.entr(p).sum(-1)

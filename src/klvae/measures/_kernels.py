@@ -25,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from klvae.measures._numpy_kernels import H_COEFFS, LOG_RATIO_SERIES_AT, horner, kl_entries, kl_near, overflow_safe
+from klvae.measures._numpy_kernels import H_COEFFS, LOG_RATIO_SERIES_AT, horner, kl_entries, kl_near, overflow_safe, set_entries
 
 # Below |x| = EXPM1_SERIES_AT, e^x − 1 − x is summed as a series (x²/2! + … + x⁷/7!, truncation < 1e-17
 # relative); above it, expm1(x) − x or q − 1 − log q lose a few ulps / |x|, i.e. < 1e-13 relative.
@@ -75,7 +75,7 @@ def _log_ratio_numpy(a: np.ndarray, b: np.ndarray, u: np.ndarray | None = None) 
     where a < b/2 (a − b has lost a's digits there) and log a − log b where a/b over- or
     underflows. `u`: (a − b)/b where the caller holds it."""
     out = np.log1p((a - b) / b if u is None else u)
-    if out.min() >= -_LOG_TWO and np.isfinite(out.sum()):  # no a < b/2, nothing over- or underflowed
+    if out.min() >= -_LOG_TWO and out.max() < math.inf:  # no a < b/2, nothing over- or underflowed, no NaN
         return out
     low = np.nonzero((a < 0.5 * b) | ~np.isfinite(out))
     al, bl = a[low], b[low]
@@ -330,7 +330,8 @@ def _expm1_minus_x_numpy(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.expm1(x) - x
     tiny = np.nonzero(np.abs(x) < EXPM1_SERIES_AT)
-    out[tiny] = series_expm1_minus_x(x[tiny])
+    if len(tiny[0]):
+        set_entries(out, tiny, series_expm1_minus_x, x)
     return out
 
 
@@ -344,37 +345,63 @@ def cpu_without_grad(*tensors: torch.Tensor) -> bool:
     return True
 
 
-def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int) -> torch.Tensor:
-    """q − 1 − log q with q = (a/b)**power, i.e. e^x − 1 − x with x = power·log(a/b).
+def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int, plus=None) -> torch.Tensor:
+    """q − 1 − log q with q = (a/b)**power, i.e. e^x − 1 − x with x = power·log(a/b); with `plus`
+    (≥ 0, the rest of a sum of non-negative parts), that added.
 
     One logarithm per element (the cost that dominates large diagonal batches). Its
     relative error is a few ulps divided by |x|, so the elements with |x| ≲ EXPM1_SERIES_AT are
     recomputed from log1p((a − b)/b), where a − b is exact, and the series. In NumPy on the
-    CPU without a gradient (`cpu_without_grad`), in torch otherwise; the same arithmetic.
+    CPU without a gradient (`cpu_without_grad`), in torch otherwise; the same arithmetic. In
+    NumPy the series is taken only where the whole sum is below its threshold: elsewhere the
+    part's absolute error, a few ulps of |x|, is as small a fraction of the sum as it is at the
+    threshold itself.
     """
     if isinstance(a, np.ndarray):
         if a.shape != b.shape:
             a, b = np.broadcast_arrays(a, b)
-        return _ratio_term_numpy(a, b, power)
-    if a.dim() == 0 and b.dim() == 0:
-        return ratio_term(a[None], b[None], power)[0]
-    if cpu_without_grad(a, b):
+        return _ratio_term_numpy(a, b, power, plus)
+    tensors = (a, b) if plus is None else (a, b, plus)
+    if cpu_without_grad(*tensors):
         dtype = torch.promote_types(a.dtype, b.dtype)
-        an, bn = np.broadcast_arrays(a.numpy(), b.numpy())
-        return torch.from_numpy(_ratio_term_numpy(an, bn, power)).to(dtype)
-    return _ratio_term(a, b, power)
+        arrays = np.broadcast_arrays(*(t.numpy() for t in tensors))
+        flat = [x.reshape(-1) for x in arrays]  # 1-d: np.nonzero is fastest there, and 0-d is no case
+        out = _ratio_term_numpy(flat[0], flat[1], power, flat[2] if len(flat) == 3 else None)
+        return torch.from_numpy(out.reshape(arrays[0].shape)).to(dtype)
+    if a.dim() == 0 and b.dim() == 0:
+        out = ratio_term(a[None], b[None], power)[0]
+    else:
+        out = _ratio_term(a, b, power)
+    return out if plus is None else out + plus
 
 
-def _ratio_term_numpy(a: np.ndarray, b: np.ndarray, power: int) -> np.ndarray:
+def _ratio_term_numpy(a: np.ndarray, b: np.ndarray, power: int, plus: np.ndarray | None = None) -> np.ndarray:
     """`ratio_term` of same-shape arrays, from u = (a − b)/b (exact to an ulp) and log(a/b) =
     `_log_ratio_numpy` of it; the near entries take the series of x = power · log(a/b) as held."""
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # inf and NaN as torch's
-        u = (a - b) / b
+        u = a - b
+        u /= b
         log_r = _log_ratio_numpy(a, b, u)
-        out = u - log_r if power == 1 else (u + 2.0) * u - power * log_r
-    near = np.nonzero(out < EXPM1_SERIES_AT**2 / 2)  # |x| ≲ EXPM1_SERIES_AT
+        if power == 1:
+            out = u - log_r
+        else:
+            out = u + 2.0
+            out *= u
+            out -= power * log_r
+        if plus is not None:
+            if plus.shape == out.shape:
+                out += plus
+            else:
+                out = out + plus
+                log_r = np.broadcast_to(log_r, out.shape)
+            if out.min() >= EXPM1_SERIES_AT**2 / 2:  # the usual case with a rest: no entry near
+                return out
+    near = np.nonzero(out < EXPM1_SERIES_AT**2 / 2)  # |x| ≲ EXPM1_SERIES_AT and the rest as small
     if len(near[0]):
-        out[near] = series_expm1_minus_x(power * log_r[near])
+        if plus is None:
+            set_entries(out, near, lambda lr: series_expm1_minus_x(power * lr), log_r)
+        else:
+            set_entries(out, near, lambda lr, rest: series_expm1_minus_x(power * lr) + rest, log_r, plus)
     return out
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 CHUNK = 1 << 17  # elements per chunk: temporaries stay in cache and are reused by malloc
+FEW = 4  # up to this many entries to recompute: in Python floats (`set_entries`)
 
 # Below |log(p/q)| = LOG_RATIO_SERIES_AT the KL and JS terms are summed by their Taylor series in
 # x = p/q − 1 (or s = (p − q)/(p + q)); above it the closed form loses at most a few ulps / |x|.
@@ -52,6 +53,16 @@ def horner(x, coeffs, out=None):
         out *= x
         out += c
     return out
+
+
+def set_entries(out, idx, fn, *args):
+    """out[idx] = fn(*(a[idx] for a in args)): a few entries in Python floats (a NumPy call on
+    them costs more than their arithmetic), more as arrays; fn takes either."""
+    if len(idx[0]) > FEW:
+        out[idx] = fn(*(a[idx] for a in args))
+        return
+    for i in zip(*(axis.tolist() for axis in idx)):
+        out[i] = fn(*(float(a[i]) for a in args))
 
 
 def _where(mask):
@@ -91,7 +102,7 @@ def kl_entries(p, q, has_zero, work, diff=None):
     small = np.less(np.abs(log_ratio, out=log_ratio), LOG_RATIO_SERIES_AT, out=mask)
     idx = _where(small) if small.ndim == 2 else np.nonzero(small)
     if idx[0].size:
-        terms[idx] = kl_near(p[idx], q[idx], d[idx])  # p − q is exact when p ≈ q
+        set_entries(terms, idx, kl_near, p, q, d)  # p − q is exact when p ≈ q
     return terms
 
 

@@ -30,9 +30,7 @@ def normal_kl_terms(mu1, sigma1, mu2, sigma2):
     for NumPy arrays or tensors alike (`kl_normal` with its checks; the Normal pairs of
     `klvae.measures.distributions`). The first part is `ratio_term`, exact near r = 1."""
     z = (mu1 - mu2) / sigma2
-    terms = ratio_term(sigma1, sigma2, 2)
-    terms = terms + z * z
-    return 0.5 * terms
+    return 0.5 * ratio_term(sigma1, sigma2, 2, plus=z * z)
 
 
 def _sum_over(t: torch.Tensor, axis) -> torch.Tensor:

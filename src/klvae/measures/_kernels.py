@@ -25,7 +25,15 @@ import math
 import numpy as np
 import torch
 
-from klvae.measures._numpy_kernels import H_COEFFS, LOG_RATIO_SERIES_AT, horner, kl_entries, kl_near, overflow_safe, set_entries
+from klvae.measures._numpy_kernels import (
+    H_COEFFS,
+    LOG_RATIO_SERIES_AT,
+    horner,
+    kl_entries,
+    kl_near,
+    overflow_safe,
+    set_entries,
+)
 
 # Below |x| = EXPM1_SERIES_AT, e^x − 1 − x is summed as a series (x²/2! + … + x⁷/7!, truncation < 1e-17
 # relative); above it, expm1(x) − x or q − 1 − log q lose a few ulps / |x|, i.e. < 1e-13 relative.

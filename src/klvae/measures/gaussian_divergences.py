@@ -28,7 +28,7 @@ from torch.distributions import Independent, MultivariateNormal, Normal
 
 from klvae.measures._kernels import expm1_minus_x
 from klvae.measures.monte_carlo import MCEstimate, mc_seeded
-from klvae.measures.mvn import relative_factor, whiten
+from klvae.measures.mvn import relative_factor
 
 __all__ = ["renyi_gaussian", "hellinger_gaussian", "chi2_gaussian", "alpha_gaussian", "tv_gaussian"]
 
@@ -81,13 +81,12 @@ def eigen_parts(p, q):
     if s1[0] == "D" and s2[0] == "D":
         v1, v2 = torch.broadcast_tensors(s1[1], s2[1])
         return (v1 - v2) / v2, delta / v2.sqrt()
-    m = relative_factor(s1, s2)  # (…, d, d)
+    m, z = relative_factor(s1, s2, delta)  # (…, d, d); L₂⁻¹Δ (…, d)
     lam, vecs = torch.linalg.eigh(m @ m.mT)
-    z = whiten(*s2, delta.unsqueeze(-1))  # L₂⁻¹Δ (…, d, 1)
-    w = (vecs.mT @ z).squeeze(-1)
+    w = (vecs.mT @ z.unsqueeze(-1)).squeeze(-1)
     eye = torch.eye(m.shape[-1], dtype=m.dtype, device=m.device)
     same = (m == eye).flatten(-2).all(-1, keepdim=True)  # equal factors: exactly u = 0
-    return torch.where(same, 0.0, lam - 1.0), torch.where(same, z.squeeze(-1), w)
+    return torch.where(same, 0.0, lam - 1.0), torch.where(same, z, w)
 
 
 def _h(u, t):

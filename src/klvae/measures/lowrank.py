@@ -20,6 +20,7 @@ import torch
 
 from klvae.measures._checks import broadcast_named, check_no_nan, check_positive, check_result
 from klvae.measures._kernels import ratio_term
+from klvae.measures._linalg import solve_lower
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 
 __all__ = ["kl_lowrank_mvn"]
@@ -134,7 +135,7 @@ def kl_lowrank_mvn(
     # every d-long product is reduced to r × r at once; then L₂⁻¹ (r₂ × r₂, a triangular
     # solve against I) acts on r-sized matrices only
     eye = torch.eye(l2.shape[-1], dtype=l2.dtype, device=l2.device)
-    l2_inv = torch.linalg.solve_triangular(l2, eye.expand_as(l2), upper=False)  # (…, r₂, r₂)
+    l2_inv = solve_lower(l2, eye.expand_as(l2))  # (…, r₂, r₂)
     weighted = (at * rho.unsqueeze(-2)) @ a  # Aᵀ diag(ρ) A (…, r₂, r₂)
     trace_weighted = ((l2_inv @ weighted) * l2_inv).sum((-2, -1))  # ‖L₂⁻¹Aᵀ diag(√ρ)‖²
     cross = l2_inv @ (at @ b)  # L₂⁻¹AᵀB (…, r₂, r₁)

@@ -22,6 +22,7 @@ import torch
 
 from klvae.measures._checks import at_indices, broadcast_named, check_positive, check_result
 from klvae.measures._kernels import LOG_2PI_E, expm1_minus_x, log_ratio, ratio_term
+from klvae.measures._linalg import solve_lower
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 from klvae.measures.lowrank import kl_lowrank_mvn
 
@@ -125,20 +126,28 @@ def factor_matrix(kind: str, f: torch.Tensor) -> torch.Tensor:
 def whiten(kind: str, f: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """L⁻¹ x for x of shape (…, d, k)."""
     if kind == "L":
-        return torch.linalg.solve_triangular(f, x, upper=False)
+        return solve_lower(f, x)
     if kind == "W":
         return f @ x
     return x / f.sqrt().unsqueeze(-1)
 
 
-def relative_factor(side1, side2) -> torch.Tensor:
-    """M = L₂⁻¹ L₁ (…, d, d), lower triangular: Σ₂⁻¹Σ₁ is similar to M Mᵀ.
+def relative_factor(side1, side2, delta=None):
+    """M = L₂⁻¹ L₁ (…, d, d), lower triangular: Σ₂⁻¹Σ₁ is similar to M Mᵀ; with `delta` (…, d),
+    the pair (M, L₂⁻¹δ), δ whitened in the same triangular solve where M takes one.
 
     Where the two sides carry equal factors of the same kind, M is exactly I (a
     triangular solve of L against itself leaves rounding of order eps below the diagonal).
     """
     (k1, f1), (k2, f2) = side1, side2
-    if k1 != "W":
+    z = None
+    if k1 != "W" and k2 == "L" and delta is not None:  # one solve, [L₁ | δ] as its right-hand side
+        f, d = factor_matrix(k1, f1), delta.shape[-1]
+        batch = torch.broadcast_shapes(f.shape[:-2], delta.shape[:-1])
+        rhs = torch.cat([f.expand(*batch, d, d).mT, delta.unsqueeze(-2).expand(*batch, 1, d)], -2).mT  # column-major
+        x = solve_lower(f2, rhs)
+        m, z = x[..., :d], x[..., d]
+    elif k1 != "W":
         m = whiten(k2, f2, factor_matrix(k1, f1))
     elif k2 == "W":  # M = W₂ W₁⁻¹: solve X W₁ = W₂
         m = torch.linalg.solve_triangular(f1, f2, upper=False, left=False)
@@ -151,7 +160,11 @@ def relative_factor(side1, side2) -> torch.Tensor:
         if bool(same.any()):
             eye = torch.eye(m.shape[-1], dtype=m.dtype, device=m.device)
             m = torch.where(same[..., None, None], eye, m)
-    return m
+    if delta is None:
+        return m
+    if z is None:
+        z = whiten(k2, f2, delta.unsqueeze(-1)).squeeze(-1)
+    return m, z
 
 
 def kl_mvn(
@@ -284,16 +297,15 @@ def kl_mvn(
         per_dim = torch.addcmul(ratio_term(v1, v2, 1), delta, delta / v2)  # (…, d)
         out = 0.5 * per_dim.sum(-1)
     else:
-        m = relative_factor(side1, side2)  # (…, d, d)
-        x = 2.0 * log_diag_ratio(side1, side2)  # x = 2 log Mᵢᵢ (…, d)
-        below = torch.ones(m.shape[-2:], dtype=m.dtype, device=m.device).tril_(-1)
-        off = torch.einsum("...ij,...ij,ij->...", m, m, below)  # Σ_{i>j} Mᵢⱼ², one pass
         # an infinite mean difference makes the KL +inf, as on the diagonal path; the
         # triangular solve would turn it into inf − inf
         far = torch.isinf(delta.detach()).any(-1)  # (…,)
         if bool(far.any()):
             delta = torch.where(torch.isinf(delta.detach()), 0.0, delta)
-        z = whiten(*side2, delta.unsqueeze(-1)).squeeze(-1)  # L₂⁻¹(μ₂ − μ₁) (…, d)
+        m, z = relative_factor(side1, side2, delta)  # (…, d, d); L₂⁻¹(μ₂ − μ₁) (…, d)
+        x = 2.0 * log_diag_ratio(side1, side2)  # x = 2 log Mᵢᵢ (…, d)
+        below = torch.ones(m.shape[-2:], dtype=m.dtype, device=m.device).tril_(-1)
+        off = torch.einsum("...ij,...ij,ij->...", m, m, below)  # Σ_{i>j} Mᵢⱼ², one pass
         out = 0.5 * (expm1_minus_x(x).sum(-1) + off + z.square().sum(-1))
         if bool(far.any()):
             out = torch.where(far, torch.inf, out)

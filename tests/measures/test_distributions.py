@@ -281,3 +281,73 @@ def test_kl_is_nonnegative_and_zero_only_at_equality(params):
         assert kl >= 0
         assert (kl == 0) == bool((torch.stack([a1, b1]) == torch.stack([a2, b2])).all())
         assert float(kl_distributions(p, p)) == 0.0
+
+
+# --------------------------------------------------------------- batches on the CPU (the NumPy closed forms)
+
+
+def _relative_errors(got, want):
+    return [abs(g - w) / w if w else abs(g) for g, w in zip(got.tolist(), want)]
+
+
+def _spread(n, low, high):
+    """n values whose logarithms spread evenly over [log low, log high], alternating in sign."""
+    mags = torch.logspace(math.log10(low), math.log10(high), n, dtype=D)
+    return mags * torch.tensor([(-1) ** i for i in range(n)], dtype=D)
+
+
+def test_batched_normal_and_laplace_kls_against_mpmath_where_one_part_is_near():
+    # the ratio part near 1 (its series) while the mean part is small, large or 0: the series is
+    # taken where the whole is small and the direct form elsewhere, each to its stated bound
+    n = 600
+    rel_scale, shift = _spread(n, 1e-12, 0.3), _spread(n, 1e-9, 2.0).flip(0)
+    m1, s1 = torch.zeros(n, dtype=D), torch.full((n,), 1.3, dtype=D)
+    m2, s2 = m1 + shift, s1 * (1 + rel_scale)
+    m2[::7] = 0.0  # the mean part exactly 0 on some pairs
+    for family, want_of in (
+        (Normal, lambda a, b, c, d: mpmath.log(d / b) + (b**2 + (a - c) ** 2) / (2 * d**2) - mpmath.mpf(1) / 2),
+        (Laplace, lambda a, b, c, d: mpmath.log(d / b) + abs(a - c) / d + b / d * mpmath.exp(-abs(a - c) / b) - 1),
+    ):
+        got = kl_distributions(family(m1, s1), family(m2, s2))
+        want = [float(want_of(*(mpmath.mpf(float(v[i])) for v in (m1, s1, m2, s2)))) for i in range(n)]
+        assert max(_relative_errors(got, want)) < 2e-13, family.__name__
+
+
+@pytest.mark.parametrize("kind", ["probs", "logits"])
+def test_batched_two_point_kls_against_mpmath(kind):
+    # Bernoulli, Binomial and Geometric of a batch: pairs far apart, nearly equal (|p − q| from 1e-13
+    # to 0.1), near 0 and 1, equal, and with a side 0 or 1 (the general path): each within 1e-13
+    n = 400
+    p = torch.linspace(1e-6, 1 - 1e-6, n, dtype=D)
+    q = (p + _spread(n, 1e-13, 0.1) * p * (1 - p)).clamp(1e-9, 1 - 1e-9)
+    q[::5] = torch.rand(n, generator=G, dtype=D)[::5]
+    q[3] = p[3]
+    if kind == "probs":
+        p[0], q[1] = 0.0, 1.0
+        make = {"probs": p}, {"probs": q}
+    else:
+        make = {"logits": torch.logit(p)}, {"logits": torch.logit(q)}
+    mp_p, mp_q = (
+        [1 / (1 + mpmath.exp(-mpmath.mpf(float(v)))) for v in torch.logit(t)] if kind == "logits" else
+        [mpmath.mpf(float(v)) for v in t]
+        for t in (p, q)
+    )  # fmt: skip
+
+    def bern(a, b):
+        if (a > 0 and b == 0) or (a < 1 and b == 1):
+            return math.inf
+        return float(sum(x * mpmath.log(x / y) if x else mpmath.mpf(0) for x, y in ((a, b), (1 - a, 1 - b))))
+
+    want = [bern(a, b) for a, b in zip(mp_p, mp_q)]
+    for family, scale in ((Bernoulli, [1.0] * n), (Geometric, [float(1 / a) if a else 0 for a in mp_p])):
+        if family is Geometric and kind == "probs":
+            continue  # Geometric(0) is no distribution
+        got = kl_distributions(family(**make[0]), family(**make[1]))
+        target = [w * s for w, s in zip(want, scale)]
+        errs = [abs(g - w) / w if w not in (0, math.inf) else float(g != w) for g, w in zip(got.tolist(), target)]
+        assert max(errs) < 1e-13, family.__name__
+    got = kl_distributions(Binomial(9, **make[0]), Binomial(9, **make[1]))
+    errs = [
+        abs(g - 9 * w) / (9 * w) if w not in (0, math.inf) else float(g != 9 * w) for g, w in zip(got.tolist(), want)
+    ]
+    assert max(errs) < 1e-13

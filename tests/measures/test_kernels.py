@@ -135,3 +135,48 @@ def test_log_ratio_and_expm1_minus_x_agree_in_numpy_and_torch(dtype):
     x = torch.tensor([1e-6, -0.0099, 0.0101, -3.0, 20.0, 0.0], dtype=dtype)
     plain, graded = expm1_minus_x(x), expm1_minus_x(x.clone().requires_grad_()).detach()
     torch.testing.assert_close(plain, graded, rtol=8 * info.eps / 0.01, atol=0)  # the stated few ulps / |x|
+
+
+def test_a_few_entries_recomputed_in_python_floats_match_the_array_path():
+    # set_entries: up to FEW entries in Python floats, more as arrays, the same arithmetic
+    from klvae.measures._kernels import series_expm1_minus_x
+    from klvae.measures._numpy_kernels import FEW, kl_near, set_entries
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.5, 2.0, 64)
+    q = p * (1 + rng.uniform(-0.01, 0.01, 64))
+    d = p - q
+    for size in range(1, FEW + 3):
+        idx = (np.sort(rng.choice(64, size, replace=False)),)
+        few, many = np.zeros(64), np.zeros(64)
+        set_entries(few, idx, kl_near, p, q, d)
+        many[idx] = kl_near(p[idx], q[idx], d[idx])
+        np.testing.assert_allclose(few, many, rtol=2e-16, atol=0)
+        set_entries(few, idx, series_expm1_minus_x, d)
+        many[idx] = series_expm1_minus_x(d[idx])
+        np.testing.assert_allclose(few, many, rtol=2e-16, atol=0)
+
+
+@pytest.mark.parametrize("power", [1, 2])
+def test_ratio_term_with_the_rest_of_a_sum_against_mpmath(power):
+    # e^x − 1 − x + rest: the series where the whole is small, the direct form elsewhere; within
+    # the direct form's stated bound (a few ulps / 0.01) of the whole, at every size of the rest
+    x = np.concatenate([np.logspace(-12, -1, 60), -np.logspace(-12, -1, 60)])
+    b = np.full(x.shape, 1.7)
+    a = b * np.exp(x / power)
+    for rest in (np.zeros_like(x), np.logspace(-30, 1, x.size), np.full(x.shape, 3e-5)):
+        got = ratio_term(torch.from_numpy(a), torch.from_numpy(b), power, plus=torch.from_numpy(rest)).numpy()
+        graded = ratio_term(
+            torch.from_numpy(a).requires_grad_(), torch.from_numpy(b), power, plus=torch.from_numpy(rest)
+        )
+        for g, h, ai, bi, ri in zip(got, graded.detach().numpy(), a, b, rest):
+            r = (mpmath.mpf(ai) / mpmath.mpf(bi)) ** power
+            want = r - 1 - mpmath.log(r) + mpmath.mpf(ri)
+            assert g == pytest.approx(float(want), rel=4e-14)
+            assert h == pytest.approx(float(want), rel=4e-14)
+    with pytest.raises(ValueError, match="broadcast"):
+        ratio_term(t(1.0, 2.0), t(1.0, 2.0), 1, plus=t(1.0, 2.0, 3.0))
+    scalar = torch.tensor(2.0, dtype=D)
+    assert ratio_term(scalar, scalar / 2, 1, plus=scalar / 4).shape == ()  # 0-d in, 0-d out
+    broad = ratio_term(t(2.0), t(1.0), 1, plus=t(0.5, 1.5)).tolist()  # the rest broadcasts
+    assert broad == pytest.approx([1 - math.log(2) + 0.5, 1 - math.log(2) + 1.5], rel=1e-15)

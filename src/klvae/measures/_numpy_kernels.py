@@ -106,6 +106,40 @@ def kl_entries(p, q, has_zero, work, diff=None):
     return terms
 
 
+def two_point_kl(pp, pm, qp, qm, d):
+    """KL(Bernoulli(p) ‖ Bernoulli(q)) of same-shape 1-d arrays of the sides p, 1 − p, q, 1 − q and
+    d = p − q (exact where p ≈ q): pp log(pp/qp) + pm log(pm/qm), whose two parts cancel to at
+    most a factor 2p(1 − p)/|d| ≤ 20 where neither side's |log(p/q)| is below
+    `LOG_RATIO_SERIES_AT`; the pairs where one is take each side's KL term (`kl_near` where its own
+    log ratio is small). None where a side is 0 or a ratio over- or underflows (a NaN or an
+    infinity): `kl_entries` handles those."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+        lp = np.log(pp / qp)
+        lm = np.log(pm / qm)
+        out = pp * lp
+        out += pm * lm
+        if not abs(out.sum()) < np.inf:
+            return None
+    small = np.minimum(np.abs(lp), np.abs(lm))
+    idx = np.nonzero(small < LOG_RATIO_SERIES_AT)
+    if len(idx[0]):
+        set_entries(out, idx, _two_point_near, pp, pm, qp, qm, d, lp, lm)
+    return out
+
+
+def _two_point_near(pp, pm, qp, qm, d, lp, lm):
+    """Both sides' KL terms of the pairs where a side's log ratio is small, that side by `kl_near`
+    (floats or arrays alike)."""
+    return _side_term(pp, qp, d, lp) + _side_term(pm, qm, -d, lm)
+
+
+def _side_term(p, q, d, log_ratio):
+    """p log(p/q) − p + q: `kl_near` where |log(p/q)| < LOG_RATIO_SERIES_AT, else p log(p/q) − d."""
+    if isinstance(d, float):
+        return kl_near(p, q, d) if abs(log_ratio) < LOG_RATIO_SERIES_AT else p * log_ratio - d
+    return np.where(np.abs(log_ratio) < LOG_RATIO_SERIES_AT, kl_near(p, q, d), p * log_ratio - d)
+
+
 def kl_rows(p, q, has_zero, work):
     """Σ [p log(p/q) − p + q] per row; as `kl_terms`."""
     terms = kl_entries(p, q, has_zero, work)

@@ -63,6 +63,7 @@ from torch.distributions import (
 from klvae.measures._checks import broadcast_shapes
 from klvae.measures._kernels import cpu_without_grad, expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
 from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum
+from klvae.measures._numpy_kernels import two_point_kl
 from klvae.measures.entropies import given_by_logits, two_sides
 from klvae.measures.gaussian import normal_kl_terms
 from klvae.measures.lowrank import kl_lowrank_mvn
@@ -106,14 +107,28 @@ def _two_point(p, q):
     """(p's and q's parameter tensors, the KL of Bernoulli(p) to Bernoulli(q) as a function of
     them): each side p and 1 − p from the logits where they were given."""
     (tp, sides_p), (tq, sides_q) = two_sides(p), two_sides(q)
+    logits = given_by_logits(p) and given_by_logits(q)
 
     def kl(a, b):
         (pp, pm), (qp, qm) = sides_p(a), sides_q(b)
-        diff = pp - qp  # exact where pp ≈ qp; the other side's difference is its negative, exactly
-        xp = np if isinstance(diff, np.ndarray) else torch
+        xp = np if isinstance(pp, np.ndarray) else torch
+        if logits:  # σ(a) − σ(b) = −σ(a) σ(−b) expm1(b − a): b − a is exact where the two are close
+            diff = -pp * qm * xp.expm1(b - a)
+        else:
+            diff = pp - qp  # exact where pp ≈ qp
+        # the other side's difference is its negative, exactly
+        if xp is np and pp.shape == pm.shape == qp.shape == qm.shape:
+            fast = two_point_kl(pp, pm, qp, qm, diff)
+            if fast is not None:
+                return fast
 
         def joined(one, other):  # both sides as one flat array: one kl_terms call
-            return xp.concatenate([xp.broadcast_to(t, diff.shape).reshape(-1) for t in (one, other)])
+            sides = (
+                (one, other)
+                if one.shape == other.shape == diff.shape
+                else (np.broadcast_arrays if xp is np else torch.broadcast_tensors)(one, other, diff)[:2]
+            )
+            return xp.concatenate([t.reshape(-1) for t in sides])
 
         both = kl_terms(joined(pp, pm), joined(qp, qm), diff=joined(diff, -diff))
         half = both.shape[0] // 2
@@ -273,7 +288,7 @@ def _dirichlet_rows(a1, a2):
 @_pair(Laplace, Laplace)
 def _kl_laplace_laplace(p, q):  # r − 1 − log r + r φ(|Δ|/b₁), r = b₁/b₂, φ(z) = e^{−z} − 1 + z
     def kl(m1, b1, m2, b2):
-        return ratio_term(b1, b2, 1) + b1 / b2 * expm1_minus_x(-abs(m1 - m2) / b1)
+        return ratio_term(b1, b2, 1, plus=b1 / b2 * expm1_minus_x(-abs(m1 - m2) / b1))
 
     return _on_arrays(kl, p.loc, p.scale, q.loc, q.scale)
 

@@ -63,7 +63,7 @@ from torch.distributions import (
 from klvae.measures._checks import broadcast_shapes
 from klvae.measures._kernels import cpu_without_grad, expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
 from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum
-from klvae.measures._numpy_kernels import two_point_kl
+from klvae.measures._numpy_kernels import row_sums, two_point_kl
 from klvae.measures.entropies import given_by_logits, two_sides
 from klvae.measures.gaussian import normal_kl_terms
 from klvae.measures.lowrank import kl_lowrank_mvn
@@ -230,7 +230,7 @@ def _kl_categorical_categorical(p, q):
     if given_by_logits(p) and given_by_logits(q):  # both given by logits: stay in log space
         lp, lq = torch.broadcast_tensors(p.logits, q.logits)
         return kl_terms_log(lp, lq).sum(-1)
-    return _on_arrays(lambda a, b: kl_terms(a, b, overflow=True).sum(-1), p.probs, q.probs, rows=True)
+    return _on_arrays(lambda a, b: row_sums(kl_terms(a, b, overflow=True)), p.probs, q.probs, rows=True)
 
 
 @_pair(Poisson, Poisson)

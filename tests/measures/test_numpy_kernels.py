@@ -55,3 +55,18 @@ def test_the_module_imports_no_torch():
     code = "import sys, klvae.measures._numpy_kernels; print('torch' in sys.modules or 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_short_rows_are_summed_as_numpy_sums_them_inf_and_nan_included():
+    from klvae.measures._numpy_kernels import SHORT_ROWS, row_sums
+
+    rng = np.random.default_rng(3)
+    for k in (1, 2, 3, SHORT_ROWS, SHORT_ROWS + 1):
+        a = rng.uniform(0, 1, (500, k))
+        np.testing.assert_allclose(row_sums(a), a.sum(-1), rtol=k * 2.3e-16, atol=0)
+        np.testing.assert_allclose(row_sums(a[::2]), a[::2].sum(-1), rtol=k * 2.3e-16, atol=0)  # strided rows
+    a = rng.uniform(0, 1, (4, 3))
+    a[1, 0], a[2, 2], a[3, 1] = np.inf, np.nan, 0.0
+    got = row_sums(a)
+    assert np.isposinf(got[1]) and np.isnan(got[2]) and got[3] == a[3].sum()
+    assert row_sums(torch.ones(2, 3)).tolist() == [3.0, 3.0]

@@ -79,8 +79,11 @@ def _bernoulli(d, per_success=False):
         with np.errstate(divide="ignore", invalid="ignore"):
             h = np.log(p)
             h *= p
-            h += q * np.log(q)
-        if np.isnan(h.sum()):  # p = 0 or 1: 0 log 0 = 0
+            side = np.log(q)
+            side *= q
+            h += side
+            total = h.sum()
+        if total != total:  # NaN: p = 0 or 1, where 0 log 0 = 0
             h = -sc.entr(p) - sc.entr(q)
         return np.negative(h, out=h) / p if per_success else np.negative(h, out=h)  # a Geometric: H(Bernoulli)/p
 
@@ -146,11 +149,19 @@ _FORMULAS = {
 }
 
 
+_BY_TYPE: dict[type, object] = {}  # each type seen: its formula, found along its MRO once
+
+
 def _formula(d):
-    for cls in type(d).__mro__:  # Chi2 is a Gamma
-        if cls in _FORMULAS:
-            return _FORMULAS[cls]
-    return None
+    kind = type(d)
+    if kind not in _BY_TYPE:
+        _BY_TYPE[kind] = next((_FORMULAS[c] for c in kind.__mro__ if c in _FORMULAS), None)  # Chi2 is a Gamma
+    return _BY_TYPE[kind]
+
+
+def _at_least_1d(t: torch.Tensor) -> np.ndarray:
+    a = t.numpy()
+    return a if a.ndim else a.reshape(1)  # in-place steps need arrays
 
 
 def _numpy_value(d) -> np.ndarray | None:
@@ -164,14 +175,14 @@ def _numpy_value(d) -> np.ndarray | None:
         if not counts.is_cpu or not cpu_without_grad(two_sides(d)[0]) or counts.min() != counts.max():
             return None
         param, sides = two_sides(d)
-        return np.asarray(_binomial(int(counts.max()), *sides(np.atleast_1d(param.numpy()))))
+        return np.asarray(_binomial(int(counts.max()), *sides(_at_least_1d(param))))
     formula = _formula(d)
     if formula is None:
         return None
     params, fn = formula(d)
     if not all(isinstance(t, torch.Tensor) for t in params) or not cpu_without_grad(*params):
         return None
-    return np.asarray(fn(*(np.atleast_1d(t.numpy()) for t in params)))  # 1-d at least: in-place steps need arrays
+    return np.asarray(fn(*(_at_least_1d(t) for t in params)))
 
 
 def entropy_numpy(d) -> torch.Tensor | None:

@@ -97,32 +97,40 @@ def _log_ratio_numpy(a: np.ndarray, b: np.ndarray, u: np.ndarray | None = None) 
 
 
 class _Partials(torch.autograd.Function):
-    """value, with backward grad·gᵢ for each xᵢ (gᵢ given, saturated to the dtype's finite range)."""
+    """value, with backward grad·gᵢ for each xᵢ (gᵢ given, saturated to the dtype's finite range);
+    differentiated again (create_graph), with the gᵢ that `exact` recomputes from the inputs."""
 
     @staticmethod
-    def forward(ctx, value, *flat):
+    def forward(ctx, value, exact, live, *flat):
         gs, xs = flat[0::2], flat[1::2]
         ctx.shapes = [x.shape for x in xs]
+        ctx.exact, ctx.live = exact, live
         ctx.save_for_backward(*gs)
         return value.clone()
 
     @staticmethod
     def backward(ctx, grad):
-        out = [None]
-        for g, shape in zip(ctx.saved_tensors, ctx.shapes):
+        gs = ctx.saved_tensors
+        if torch.is_grad_enabled() and ctx.exact is not None:  # a gradient of the gradient is asked for
+            gs = [g for g, keep in zip(ctx.exact(), ctx.live) if keep]
+        out = [None, None, None]
+        for g, shape in zip(gs, ctx.shapes):
             big = torch.finfo(g.dtype).max
             out += [None, (grad * torch.nan_to_num(g, posinf=big, neginf=-big)).sum_to_size(shape)]
         return tuple(out)
 
 
-def with_partials(value, *pairs):
+def with_partials(value, *pairs, exact=None):
     """`value` with the gradient Σ gᵢ·dxᵢ of the pairs (gᵢ, xᵢ): the exact partials of a term
     written out, so that backward never divides by the square of a subnormal; a partial past the
-    dtype's range saturates at its largest finite value."""
-    live = [(g.detach(), x) for g, x in pairs if x.requires_grad]
-    if not live or not torch.is_grad_enabled():
+    dtype's range saturates at its largest finite value. `exact`: a function giving every gᵢ
+    again as a function of the xᵢ (with their graph), for second derivatives (Hessians, Fisher
+    information); without it the gradient is taken as constant there."""
+    live = [x.requires_grad for _, x in pairs]
+    if not any(live) or not torch.is_grad_enabled():
         return value.detach()
-    return _Partials.apply(value.detach(), *[t for pair in live for t in pair])
+    flat = [t for (g, x), keep in zip(pairs, live) if keep for t in (g.detach(), x)]
+    return _Partials.apply(value.detach(), exact, live, *flat)
 
 
 def _fix_small(terms, key, fix):
@@ -172,7 +180,17 @@ def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
     if has_zero:
         grad_p = torch.where(zero_p, -1.0, torch.where(zero_q, 0.0, grad_p))
         grad_q = torch.where(zero_p, 1.0, torch.where(zero_q, 0.0, grad_q))
-    return with_partials(terms, (grad_p, p), (grad_q, q))
+
+    def exact():  # log(p/q) and 1 − p/q of the inputs themselves, for a second derivative
+        p_in, q_in = (torch.where(off, 1.0, p), torch.where(off, 1.0, q)) if has_zero else (p, q)
+        r = p_in / q_in
+        gp, gq = torch.log(r), 1.0 - r
+        if has_zero:
+            gp = torch.where(zero_p, -1.0, torch.where(zero_q, 0.0, gp))
+            gq = torch.where(zero_p, 1.0, torch.where(zero_q, 0.0, gq))
+        return gp, gq
+
+    return with_partials(terms, (grad_p, p), (grad_q, q), exact=exact)
 
 
 def _kl_terms_numpy(p: np.ndarray, q: np.ndarray, has_zero: bool, diff: np.ndarray | None) -> np.ndarray:
@@ -283,7 +301,16 @@ def js_terms(p, q, has_zero=True):
         return m[idx] * s * s * horner(s * s, H_COEFFS)
 
     terms = _fix_small(terms, key, series)
-    return with_partials(terms, (log_a, p), (log_b, q))
+
+    def exact():  # log(p/m) and log(q/m) of the inputs themselves, for a second derivative
+        mid = torch.lerp(p, q, 0.5)
+        if not has_zero:
+            return torch.log(p / mid), torch.log(q / mid)
+        mid = torch.where(zero_p & zero_q, 1.0, mid)
+        a, b = torch.where(zero_p, mid, p), torch.where(zero_q, mid, q)
+        return torch.log(a / mid), torch.log(b / mid)
+
+    return with_partials(terms, (log_a, p), (log_b, q), exact=exact)
 
 
 def js_terms_log(lp, lq, has_zero=True, diff=None):

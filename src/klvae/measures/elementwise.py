@@ -98,7 +98,12 @@ def rel_entr(p, q):
     (tp, tq), torch_out, dtype = _tensors((p, q), ("p", "q"))
     ps, qs = _positive(tp, tq)
     lr = log_ratio(ps.detach(), qs.detach())
-    inside = with_partials(ps.detach() * lr, (lr + 1, ps), (-ps.detach() / qs.detach(), qs))  # exact partials
+    inside = with_partials(  # exact partials, and again as functions of p and q for a second derivative
+        ps.detach() * lr,
+        (lr + 1, ps),
+        (-ps.detach() / qs.detach(), qs),
+        exact=lambda: (torch.log(ps / qs) + 1, -ps / qs),
+    )
     out = _domain(tp, tq, inside, 0.0)
     return from_tensor(out.to(dtype), torch_out)
 

@@ -351,3 +351,55 @@ def test_batched_two_point_kls_against_mpmath(kind):
         abs(g - 9 * w) / (9 * w) if w not in (0, math.inf) else float(g != 9 * w) for g, w in zip(got.tolist(), want)
     ]
     assert max(errs) < 1e-13
+
+
+@pytest.mark.parametrize("family", ["Normal", "LogNormal", "Exponential", "Poisson"])
+def test_closed_forms_given_by_their_partials_match_torch_in_gradient_and_hessian(family):
+    # with a gradient these closed forms take their value without a graph and their exact partials:
+    # the gradient and the Hessian (second derivatives from the partials' own graph) are those
+    # autograd gives through torch's textbook formula, at points where it does not cancel
+    g = torch.Generator().manual_seed(5)
+    n = 64
+    a1, b1, a2, b2 = (0.5 + torch.rand(n, generator=g, dtype=D) for _ in range(4))
+    two = family in ("Normal", "LogNormal")
+    make = {
+        "Normal": Normal,
+        "LogNormal": LogNormal,
+        "Exponential": lambda r, _: Exponential(r),
+        "Poisson": lambda r, _: Poisson(r),
+    }[family]
+
+    def kl(fn, x1, y1, x2, y2):
+        return fn(make(x1, y1), make(x2, y2)).sum()
+
+    args = (a1, b1, a2, b2) if two else (a1, a1, a2, a2)
+    leaves = [t.clone().requires_grad_() for t in args]
+    ours = torch.autograd.grad(kl(klvae.kl_divergence, *leaves), leaves, allow_unused=True)
+    theirs = torch.autograd.grad(kl(torch.distributions.kl_divergence, *leaves), leaves, allow_unused=True)
+    for mine, ref in zip(ours, theirs):
+        if ref is not None:
+            torch.testing.assert_close(mine, ref, rtol=1e-12, atol=1e-14)
+    from torch.autograd.functional import hessian
+
+    at = (a1[:3], b1[:3], a2[:3], b2[:3]) if two else (a1[:3], a2[:3])
+
+    def scalar(fn):
+        return (lambda x1, y1, x2, y2: kl(fn, x1, y1, x2, y2)) if two else (lambda x1, x2: kl(fn, x1, x1, x2, x2))
+
+    for mine, ref in zip(
+        torch.cat([torch.cat(r, 1) for r in hessian(scalar(klvae.kl_divergence), at)]).flatten(),
+        torch.cat([torch.cat(r, 1) for r in hessian(scalar(torch.distributions.kl_divergence), at)]).flatten(),
+    ):
+        assert float(mine) == pytest.approx(float(ref), rel=1e-10, abs=1e-12)
+
+
+def test_normal_kl_gradient_exact_near_equal_scales_against_mpmath():
+    # ∂KL/∂σ₁ = (r² − 1)/σ₁ from u = (σ₁ − σ₂)/σ₂: exact where torch's autograd subtracts
+    s2 = 1.3
+    for rel in (1e-12, 1e-8, 1e-4):
+        s1 = torch.tensor(s2 * (1 + rel), dtype=D, requires_grad=True)
+        m = torch.zeros((), dtype=D)
+        (grad,) = torch.autograd.grad(klvae.kl_divergence(Normal(m, s1), Normal(m, torch.tensor(s2, dtype=D))), s1)
+        x, y = mpmath.mpf(float(s1)), mpmath.mpf(s2)
+        want = float(((x / y) ** 2 - 1) / x)
+        assert float(grad) == pytest.approx(want, rel=1e-13)

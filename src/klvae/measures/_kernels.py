@@ -181,16 +181,19 @@ def kl_terms(p, q, has_zero=True, overflow=False, diff=None):
         grad_p = torch.where(zero_p, -1.0, torch.where(zero_q, 0.0, grad_p))
         grad_q = torch.where(zero_p, 1.0, torch.where(zero_q, 0.0, grad_q))
 
-    def exact():  # log(p/q) and 1 − p/q of the inputs themselves, for a second derivative
-        p_in, q_in = (torch.where(off, 1.0, p), torch.where(off, 1.0, q)) if has_zero else (p, q)
-        r = p_in / q_in
-        gp, gq = torch.log(r), 1.0 - r
-        if has_zero:
-            gp = torch.where(zero_p, -1.0, torch.where(zero_q, 0.0, gp))
-            gq = torch.where(zero_p, 1.0, torch.where(zero_q, 0.0, gq))
-        return gp, gq
+    return with_partials(terms, (grad_p, p), (grad_q, q), exact=lambda: kl_term_partials(p, q))
 
-    return with_partials(terms, (grad_p, p), (grad_q, q), exact=exact)
+
+def kl_term_partials(p, q):
+    """(∂/∂p, ∂/∂q) of p log(p/q) − p + q, NumPy or torch (with its graph): log(p/q) and
+    (q − p)/q; at p = 0 those of q − p (−1, 1), at p > 0 = q, 0 — as `kl_terms` gives them."""
+    xp = np if isinstance(p, np.ndarray) else torch
+    zero_p, zero_q = p == 0, q == 0
+    off = zero_p | zero_q
+    p_in, q_in = xp.where(off, 1.0, p), xp.where(off, 1.0, q)  # stand-ins: no inf·0 in a second derivative
+    gp = xp.where(zero_p, -1.0, xp.where(zero_q, 0.0, log_ratio(p_in, q_in)))
+    gq = xp.where(zero_p, 1.0, xp.where(zero_q, 0.0, (q_in - p_in) / q_in))
+    return gp, gq
 
 
 def _kl_terms_numpy(p: np.ndarray, q: np.ndarray, has_zero: bool, diff: np.ndarray | None) -> np.ndarray:

@@ -61,7 +61,16 @@ from torch.distributions import (
 )
 
 from klvae.measures._checks import broadcast_shapes
-from klvae.measures._kernels import cpu_without_grad, expm1_minus_x, kl_terms, kl_terms_log, log_ratio, ratio_term
+from klvae.measures._kernels import (
+    cpu_without_grad,
+    expm1_minus_x,
+    kl_term_partials,
+    kl_terms,
+    kl_terms_log,
+    log_ratio,
+    ratio_term,
+    with_partials,
+)
 from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum
 from klvae.measures._numpy_kernels import row_sums, two_point_kl
 from klvae.measures.entropies import given_by_logits, two_sides
@@ -85,11 +94,23 @@ def _pair(tp, tq):
 # ------------------------------------------------------------------ arrays in, one tensor out
 
 
-def _on_arrays(fn, *params, rows=False):
+def _on_arrays(fn, *params, rows=False, partials=None):
     """fn of the parameters: of their NumPy arrays, converted once, for a batch on the CPU without
     gradient (NumPy's per-call cost on a few thousand pairs is a fraction of torch's); else of the
     tensors. Each closed form below is written once, over arrays or tensors alike. fn is
-    elementwise (it gets the arrays flattened) unless `rows`: then it reduces the last axis."""
+    elementwise (it gets the arrays flattened) unless `rows`: then it reduces the last axis.
+
+    `partials`: a function of the parameters giving fn's partial derivatives in each. With it, a
+    gradient is the exact partials times the incoming one (`with_partials`): the value is taken
+    without a graph (in NumPy on the CPU), and a second derivative from the partials' own."""
+    if partials is not None and torch.is_grad_enabled() and any(t.requires_grad for t in params):
+        plain = [t.detach() for t in params]
+        value = _on_arrays(fn, *plain, rows=rows)
+        if cpu_without_grad(*plain) and max(t.dim() for t in plain):  # the partials of a batch in NumPy too
+            grads = [torch.from_numpy(np.asarray(g)) for g in partials(*(t.numpy() for t in plain))]
+        else:
+            grads = partials(*plain)
+        return with_partials(value, *zip(grads, params), exact=lambda: partials(*params))
     if cpu_without_grad(*params):
         arrays = [t.numpy() for t in params]
         shape = arrays[0].shape
@@ -147,7 +168,15 @@ def _where(inside, value, other):
 @_pair(Normal, Normal)
 @_pair(LogNormal, LogNormal)  # KL is invariant under x ↦ eˣ
 def _kl_normal_normal(p, q):
-    return _on_arrays(normal_kl_terms, p.loc, p.scale, q.loc, q.scale)
+    return _on_arrays(normal_kl_terms, p.loc, p.scale, q.loc, q.scale, partials=_normal_partials)
+
+
+def _normal_partials(m1, s1, m2, s2):
+    """∂KL/∂(μ₁, σ₁, μ₂, σ₂) of two normals: z/σ₂, (r² − 1)/σ₁, −z/σ₂, −(r² − 1 + z²)/σ₂, with
+    z = (μ₁ − μ₂)/σ₂, r = σ₁/σ₂ and r² − 1 = u (u + 2), u = (σ₁ − σ₂)/σ₂ exact near r = 1."""
+    z, u = (m1 - m2) / s2, (s1 - s2) / s2
+    square = u * (u + 2)
+    return z / s2, square / s1, -z / s2, -(square + z * z) / s2
 
 
 @_pair(Cauchy, Cauchy)
@@ -235,12 +264,16 @@ def _kl_categorical_categorical(p, q):
 
 @_pair(Poisson, Poisson)
 def _kl_poisson_poisson(p, q):
-    return _on_arrays(kl_terms, p.rate, q.rate)
+    return _on_arrays(kl_terms, p.rate, q.rate, partials=kl_term_partials)
 
 
 @_pair(Exponential, Exponential)
-def _kl_exponential_exponential(p, q):  # r − 1 − log r, r = λ_q/λ_p
-    return _on_arrays(lambda a, b: ratio_term(b, a, 1), p.rate, q.rate)
+def _kl_exponential_exponential(p, q):  # r − 1 − log r, r = λ_q/λ_p; ∂λ_p = −(r − 1)/λ_p, ∂λ_q = (r − 1)/λ_q
+    def partials(a, b):
+        u = (b - a) / a  # r − 1
+        return -u / a, u / b
+
+    return _on_arrays(lambda a, b: ratio_term(b, a, 1), p.rate, q.rate, partials=partials)
 
 
 @_pair(Gamma, Gamma)

@@ -5,7 +5,10 @@ largest relative error over 4 random pairs against scipy (``scipy.integrate.quad
 scipy.stats densities; multivariate families through their 1-D members), and, where torch has the
 measure for the pair (KL and entropy), the time per batch of 4096 pairs for torch and klvae.
 
-    .venv/bin/python benchmarks/bench_distributions.py [--batch 4096] [--pairs 4]
+    .venv/bin/python benchmarks/bench_distributions.py [--batch 4096] [--pairs 4] [--speed-only | --grad]
+
+With ``--grad`` the parameters require a gradient and each timed call is the value and the
+backward pass of its sum.
 """
 
 from __future__ import annotations
@@ -29,12 +32,18 @@ def _u(g, n, lo, hi):
     return lo + (hi - lo) * torch.rand(n, generator=g, dtype=D)
 
 
-def families(n, seed=0):
-    """name -> (p, q, scipy twins of element i); parameters drawn so every measure is finite."""
+def families(n, seed=0, grad=False):
+    """name -> (p, q, scipy twins of element i); parameters drawn so every measure is finite;
+    with `grad`, every parameter drawn is a leaf that requires a gradient."""
     g = torch.Generator().manual_seed(seed)
-    m1, m2, s1, s2 = _u(g, n, -0.5, 0.5), _u(g, n, -0.5, 0.5), _u(g, n, 0.8, 1.2), _u(g, n, 0.9, 1.3)
-    a1, a2, b1, b2 = _u(g, n, 2.0, 3.0), _u(g, n, 2.0, 3.0), _u(g, n, 1.5, 2.5), _u(g, n, 1.5, 2.5)
-    r1, r2, pr1, pr2 = _u(g, n, 2.0, 8.0), _u(g, n, 2.0, 8.0), _u(g, n, 0.3, 0.6), _u(g, n, 0.3, 0.6)
+    if grad:
+        draw = _u
+        _u_ = lambda g, n, lo, hi: draw(g, n, lo, hi).requires_grad_()  # noqa: E731
+    else:
+        _u_ = _u
+    m1, m2, s1, s2 = _u_(g, n, -0.5, 0.5), _u_(g, n, -0.5, 0.5), _u_(g, n, 0.8, 1.2), _u_(g, n, 0.9, 1.3)
+    a1, a2, b1, b2 = _u_(g, n, 2.0, 3.0), _u_(g, n, 2.0, 3.0), _u_(g, n, 1.5, 2.5), _u_(g, n, 1.5, 2.5)
+    r1, r2, pr1, pr2 = _u_(g, n, 2.0, 8.0), _u_(g, n, 2.0, 8.0), _u_(g, n, 0.3, 0.6), _u_(g, n, 0.3, 0.6)
     c1 = torch.softmax(torch.randn(n, 3, generator=g, dtype=D) * 0.5, -1)
     c2 = torch.softmax(torch.randn(n, 3, generator=g, dtype=D) * 0.5, -1)
     f = {
@@ -168,8 +177,14 @@ def matrix(pairs):
     return rows
 
 
-def speed(batch, repeats):
-    fams = families(batch, seed=1)
+def _backward(fn):
+    """fn, then the gradient of the sum of its value (the graph kept: the parameters' own parts
+    of it are shared by every call)."""
+    return lambda: fn().sum().backward(retain_graph=True)
+
+
+def speed(batch, repeats, grad=False):
+    fams = families(batch, seed=1, grad=grad)
     rows = []
     for name, (p, q, _) in fams.items():
         for measure in ("kl", "entropy"):
@@ -179,6 +194,10 @@ def speed(batch, repeats):
             except NotImplementedError:
                 continue
             ours = (lambda p=p, q=q: klvae.kl_divergence(p, q)) if measure == "kl" else (lambda p=p: klvae.entropy(p))
+            if grad:
+                if not ref().requires_grad:
+                    continue
+                ref, ours = _backward(ref), _backward(ours)
             t_torch, t_ours = _timed_pair(ref, ours, repeats)
             rows.append(
                 (name, measure, klvae.measure_method(measure, p, None if measure == "entropy" else q), t_torch, t_ours)
@@ -192,9 +211,10 @@ def main():
     ap.add_argument("--pairs", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=41, help="timed calls per side (median)")
     ap.add_argument("--speed-only", action="store_true", help="skip the matrix of methods and errors")
+    ap.add_argument("--grad", action="store_true", help="time the value and its gradient (speed only)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    if not args.speed_only:
+    if not (args.speed_only or args.grad):
         heads = list(MEASURES)
         print("| family | " + " | ".join(heads) + " |")
         print("|---" * (len(heads) + 1) + "|")
@@ -203,7 +223,7 @@ def main():
         print()
     print(f"| family | measure | klvae's method | torch (ms / {args.batch}) | klvae (ms) | torch / klvae |")
     print("|---|---|---|---|---|---|")
-    for name, measure, method, tt, to in speed(args.batch, args.repeats):
+    for name, measure, method, tt, to in speed(args.batch, args.repeats, args.grad):
         print(f"| {name} | {measure} | {method} | {tt * 1e3:.2f} | {to * 1e3:.2f} | {tt / to:.2f}× |", flush=True)
 
 

@@ -353,7 +353,10 @@ def test_batched_two_point_kls_against_mpmath(kind):
     assert max(errs) < 1e-13
 
 
-@pytest.mark.parametrize("family", ["Normal", "LogNormal", "Exponential", "Poisson"])
+@pytest.mark.parametrize(
+    "family",
+    ["Normal", "LogNormal", "Laplace", "Uniform", "Exponential", "Poisson", "Bernoulli", "Binomial", "Geometric"],
+)
 def test_closed_forms_given_by_their_partials_match_torch_in_gradient_and_hessian(family):
     # with a gradient these closed forms take their value without a graph and their exact partials:
     # the gradient and the Hessian (second derivatives from the partials' own graph) are those
@@ -361,12 +364,22 @@ def test_closed_forms_given_by_their_partials_match_torch_in_gradient_and_hessia
     g = torch.Generator().manual_seed(5)
     n = 64
     a1, b1, a2, b2 = (0.5 + torch.rand(n, generator=g, dtype=D) for _ in range(4))
-    two = family in ("Normal", "LogNormal")
+    two = family in ("Normal", "LogNormal", "Laplace", "Uniform")
+    if family == "Uniform":  # p's support inside q's
+        a1, b1, a2, b2 = -a1 / 2, b1 / 2, -a2 - 0.5, b2 + 0.5
+    if family in ("Bernoulli", "Binomial", "Geometric"):
+        a1, a2 = a1 - 0.45, a2 - 0.45  # probabilities in (0.05, 1.05): the first side in (0, 1)
+        a1, a2 = a1.clamp(0.05, 0.95), a2.clamp(0.05, 0.95)
     make = {
         "Normal": Normal,
         "LogNormal": LogNormal,
+        "Laplace": Laplace,
+        "Uniform": Uniform,
         "Exponential": lambda r, _: Exponential(r),
         "Poisson": lambda r, _: Poisson(r),
+        "Bernoulli": lambda r, _: Bernoulli(r),
+        "Binomial": lambda r, _: Binomial(7, r),
+        "Geometric": lambda r, _: Geometric(logits=torch.logit(r)),
     }[family]
 
     def kl(fn, x1, y1, x2, y2):

@@ -126,17 +126,14 @@ def _on_arrays(fn, *params, rows=False, partials=None):
 
 def _two_point(p, q):
     """(p's and q's parameter tensors, the KL of Bernoulli(p) to Bernoulli(q) as a function of
-    them): each side p and 1 − p from the logits where they were given."""
+    them, its partials in them): each side p and 1 − p from the logits where they were given."""
     (tp, sides_p), (tq, sides_q) = two_sides(p), two_sides(q)
-    logits = given_by_logits(p) and given_by_logits(q)
+    p_logits, q_logits = given_by_logits(p), given_by_logits(q)
 
     def kl(a, b):
         (pp, pm), (qp, qm) = sides_p(a), sides_q(b)
         xp = np if isinstance(pp, np.ndarray) else torch
-        if logits:  # σ(a) − σ(b) = −σ(a) σ(−b) expm1(b − a): b − a is exact where the two are close
-            diff = -pp * qm * xp.expm1(b - a)
-        else:
-            diff = pp - qp  # exact where pp ≈ qp
+        diff = _difference(a, b, pp, qp, qm, p_logits and q_logits)
         # the other side's difference is its negative, exactly
         if xp is np and pp.shape == pm.shape == qp.shape == qm.shape:
             fast = two_point_kl(pp, pm, qp, qm, diff)
@@ -155,7 +152,26 @@ def _two_point(p, q):
         half = both.shape[0] // 2
         return (both[:half] + both[half:]).reshape(diff.shape)
 
-    return tp, tq, kl, sides_p
+    def partials(a, b):
+        """∂KL/∂(p's parameter, q's): in the probabilities logit p − logit q = log1p(d/(q(1 − p)))
+        and −d/(q(1 − q)), d = p − q; in a logit, times σ(l)σ(−l)."""
+        (pp, pm), (qp, qm) = sides_p(a), sides_q(b)
+        d = _difference(a, b, pp, qp, qm, p_logits and q_logits)
+        if p_logits and q_logits:
+            logit_gap = a - b
+        else:
+            logit_gap = (np.log1p if isinstance(d, np.ndarray) else torch.log1p)(d / (qp * pm))
+        return (pp * pm * logit_gap if p_logits else logit_gap), (-d if q_logits else -d / (qp * qm))
+
+    return tp, tq, kl, sides_p, partials
+
+
+def _difference(a, b, pp, qp, qm, logits):
+    """p − q, exact where p ≈ q: from both logits σ(a) − σ(b) = −σ(a) σ(−b) expm1(b − a), b − a
+    exact where the two are close; else the sides' difference."""
+    if logits:
+        return -pp * qm * (np.expm1 if isinstance(pp, np.ndarray) else torch.expm1)(b - a)
+    return pp - qp
 
 
 def _where(inside, value, other):
@@ -235,22 +251,35 @@ def _kl_independent_independent(p, q):
 
 @_pair(Bernoulli, Bernoulli)
 def _kl_bernoulli_bernoulli(p, q):
-    tp, tq, kl, _ = _two_point(p, q)
-    return _on_arrays(kl, tp, tq)
+    tp, tq, kl, _, partials = _two_point(p, q)
+    return _on_arrays(kl, tp, tq, partials=partials)
 
 
 @_pair(Binomial, Binomial)
 def _kl_binomial_binomial(p, q):
     if not bool((p.total_count == q.total_count).all()):
         return None
-    tp, tq, kl, _ = _two_point(p, q)
-    return _on_arrays(lambda n, a, b: n * kl(a, b), p.total_count, tp, tq)
+    tp, tq, kl, _, partials = _two_point(p, q)
+
+    def scaled(n, a, b):  # n KL: ∂n = KL, the others n times the Bernoulli's
+        da, db = partials(a, b)
+        return kl(a, b), n * da, n * db
+
+    return _on_arrays(lambda n, a, b: n * kl(a, b), p.total_count, tp, tq, partials=scaled)
 
 
 @_pair(Geometric, Geometric)
 def _kl_geometric_geometric(p, q):  # E_p[k] = (1 − p)/p trials before the success
-    tp, tq, kl, sides_p = _two_point(p, q)
-    return _on_arrays(lambda a, b: kl(a, b) / sides_p(a)[0], tp, tq)
+    tp, tq, kl, sides_p, partials = _two_point(p, q)
+    p_logits = given_by_logits(p)
+
+    def per_success(a, b):  # KL/p: ∂a = (∂a KL − KL ∂a p / p)/p, ∂p/∂a = 1 or σ(a)σ(−a)
+        (pp, pm), value = sides_p(a), kl(a, b)
+        da, db = partials(a, b)
+        slope = value * pm if p_logits else value / pp  # KL · (∂p/∂a) / p
+        return (da - slope) / pp, db / pp
+
+    return _on_arrays(lambda a, b: kl(a, b) / sides_p(a)[0], tp, tq, partials=per_success)
 
 
 @_pair(Categorical, Categorical)
@@ -323,7 +352,16 @@ def _kl_laplace_laplace(p, q):  # r − 1 − log r + r φ(|Δ|/b₁), r = b₁/
     def kl(m1, b1, m2, b2):
         return ratio_term(b1, b2, 1, plus=b1 / b2 * expm1_minus_x(-abs(m1 - m2) / b1))
 
-    return _on_arrays(kl, p.loc, p.scale, q.loc, q.scale)
+    def partials(m1, b1, m2, b2):  # with z = |Δ|/b₁, u = r − 1, e = e^{−z}:
+        # ∂μ₁ = −∂μ₂ = −sign(Δ) expm1(−z)/b₂, ∂b₁ = (u e (1 + z) + φ(z) + z expm1(−z))/b₁, ∂b₂ = −(u + r φ(z))/b₂
+        xp = np if isinstance(m1, np.ndarray) else torch
+        delta = m1 - m2
+        z = abs(delta) / b1
+        u, drop, phi = (b1 - b2) / b2, xp.expm1(-z), expm1_minus_x(-z)
+        dm = -xp.sign(delta) * drop / b2
+        return dm, (u * (drop + 1) * (1 + z) + phi + z * drop) / b1, -dm, -(u + (u + 1) * phi) / b2
+
+    return _on_arrays(kl, p.loc, p.scale, q.loc, q.scale, partials=partials)
 
 
 @_pair(Uniform, Uniform)
@@ -331,7 +369,12 @@ def _kl_uniform_uniform(p, q):
     def kl(lo1, hi1, lo2, hi2):
         return _where((lo2 <= lo1) & (hi1 <= hi2), log_ratio(hi2 - lo2, hi1 - lo1), math.inf)
 
-    return _on_arrays(kl, p.low, p.high, q.low, q.high)
+    def partials(lo1, hi1, lo2, hi2):  # log w₂ − log w₁ inside q's support; 0 where the KL is +inf
+        inside = (lo2 <= lo1) & (hi1 <= hi2)
+        g1, g2 = _where(inside, 1 / (hi1 - lo1), 0.0), _where(inside, 1 / (hi2 - lo2), 0.0)
+        return g1, -g1, -g2, g2
+
+    return _on_arrays(kl, p.low, p.high, q.low, q.high, partials=partials)
 
 
 # ------------------------------------------------------------------ dispatch

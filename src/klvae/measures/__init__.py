@@ -39,7 +39,10 @@ module                 what it owns
 =====================  ==========================================================================
 
 Private helpers, each named for its idea: `_checks` (argument checks and their messages),
-`_kernels` (the cancellation-free terms, each written once), `_lgamma` (log-gamma differences),
+`_kernels` (the cancellation-free terms, each written once), `_partials` (their exact partial
+derivatives for autograd, second derivatives included), `_logits` (log space from logits),
+`_array_forms` (closed forms over NumPy arrays or tensors, with their partials), `_linalg`
+(triangular solves and the relative factor of two Gaussians), `_lgamma` (log-gamma differences),
 `_asymptotic` (Bernoulli numbers and the economised Stirling series, in exact arithmetic),
 `_numpy_path` and `_numpy_kernels` (the NumPy path of entropy, cross-entropy, KL and JS, and the
 checks whose words both paths give; they import no torch), `_divergence_terms` (the f-divergence

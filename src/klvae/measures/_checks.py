@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from klvae.measures._kernels import log_softmax
+from klvae.measures._logits import log_softmax
 from klvae.measures._numpy_path import array_tolerance, outcome_shape, probs_fault
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 

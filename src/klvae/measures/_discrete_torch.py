@@ -16,11 +16,11 @@ from klvae.measures._kernels import (
     js_terms_log,
     kl_terms,
     kl_terms_log,
-    log_prob_difference,
-    textbook_gradient,
 )
+from klvae.measures._logits import log_prob_difference
 from klvae.measures._numpy_kernels import entropy_rows, js_rows, kl_rows
 from klvae.measures._numpy_path import log_base, numpy_rows
+from klvae.measures._partials import textbook_gradient
 from klvae.measures.arrays import from_tensor, is_torch, rowwise, to_tensors
 from klvae.measures.distribution_measures import distribution_measure, is_distribution
 

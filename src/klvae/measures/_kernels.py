@@ -4,8 +4,8 @@ Every divergence klvae computes is a sum of non-negative terms that the textbook
 as a difference of much larger numbers. The terms here avoid that cancellation, in torch (autograd,
 any device); their NumPy twins, for the CPU fast path of `klvae.measures._numpy_path`, are in
 `klvae.measures._numpy_kernels`, with the series coefficients and thresholds both share:
-- log(a/b) to a few ulps (`log_ratio`); log softmax and log p − log q from logits (`log_softmax`,
-  `log_prob_difference`), exact where the rows nearly agree;
+- log(a/b) to a few ulps (`log_ratio`); (log softmax and log p − log q from logits:
+  `klvae.measures._logits`);
 - p log(p/q) − p + q, the KL term: `kl_terms` from probabilities (its atanh series `kl_near`
   below |log(p/q)| = `LOG_RATIO_SERIES_AT`), `kl_terms_log` from log-probabilities;
 - p log(p/m) + q log(q/m), m = (p + q)/2, the Jensen–Shannon term: `js_terms`, `js_terms_log`;
@@ -13,7 +13,7 @@ any device); their NumPy twins, for the CPU fast path of `klvae.measures._numpy_
   below `EXPM1_SERIES_AT`. (The log-gamma differences: `klvae.measures._lgamma`.)
 
 Gradients: a masked entry is computed from safe stand-in values (the "double where"), and the KL and
-JS terms give their exact partials (`with_partials`), so backward never meets inf·0, NaN or a
+JS terms give their exact partials (`klvae.measures._partials`), so backward never meets inf·0, NaN or a
 subnormal squared. An entry with p = 0 carries no mass: its partial in p, whose one-sided limit is
 −∞, is 0 in the measures (as in ``torch.distributions``); every other partial is exact.
 """
@@ -34,6 +34,7 @@ from klvae.measures._numpy_kernels import (
     overflow_safe,
     set_entries,
 )
+from klvae.measures._partials import with_partials
 
 # Below |x| = EXPM1_SERIES_AT, e^x − 1 − x is summed as a series (x²/2! + … + x⁷/7!, truncation < 1e-17
 # relative); above it, expm1(x) − x or q − 1 − log q lose a few ulps / |x|, i.e. < 1e-13 relative.
@@ -94,43 +95,6 @@ def _log_ratio_numpy(a: np.ndarray, b: np.ndarray, u: np.ndarray | None = None) 
 
 
 # ------------------------------------------------------------------ the KL term
-
-
-class _Partials(torch.autograd.Function):
-    """value, with backward grad·gᵢ for each xᵢ (gᵢ given, saturated to the dtype's finite range);
-    differentiated again (create_graph), with the gᵢ that `exact` recomputes from the inputs."""
-
-    @staticmethod
-    def forward(ctx, value, exact, live, *flat):
-        gs, xs = flat[0::2], flat[1::2]
-        ctx.shapes = [x.shape for x in xs]
-        ctx.exact, ctx.live = exact, live
-        ctx.save_for_backward(*gs)
-        return value.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        gs = ctx.saved_tensors
-        if torch.is_grad_enabled() and ctx.exact is not None:  # a gradient of the gradient is asked for
-            gs = [g for g, keep in zip(ctx.exact(), ctx.live) if keep]
-        out = [None, None, None]
-        for g, shape in zip(gs, ctx.shapes):
-            big = torch.finfo(g.dtype).max
-            out += [None, (grad * torch.nan_to_num(g, posinf=big, neginf=-big)).sum_to_size(shape)]
-        return tuple(out)
-
-
-def with_partials(value, *pairs, exact=None):
-    """`value` with the gradient Σ gᵢ·dxᵢ of the pairs (gᵢ, xᵢ): the exact partials of a term
-    written out, so that backward never divides by the square of a subnormal; a partial past the
-    dtype's range saturates at its largest finite value. `exact`: a function giving every gᵢ
-    again as a function of the xᵢ (with their graph), for second derivatives (Hessians, Fisher
-    information); without it the gradient is taken as constant there."""
-    live = [x.requires_grad for _, x in pairs]
-    if not any(live) or not torch.is_grad_enabled():
-        return value.detach()
-    flat = [t for (g, x), keep in zip(pairs, live) if keep for t in (g.detach(), x)]
-    return _Partials.apply(value.detach(), exact, live, *flat)
 
 
 def _fix_small(terms, key, fix):
@@ -205,38 +169,6 @@ def _kl_terms_numpy(p: np.ndarray, q: np.ndarray, has_zero: bool, diff: np.ndarr
         return terms if np.isfinite(terms.sum()) else overflow_safe(p, q, terms)  # terms ≥ 0: a finite sum, none inf
 
 
-def log_softmax(a, axis):
-    """log softmax(a) along `axis`, its normaliser's small part kept: a − m − log1p(Σ_{j≠k} e^{a_j − m}),
-    m = a_k the row's largest entry. (``torch.log_softmax`` rounds log(1 + e^{−700}) to 0, which
-    is all of a log-probability near 0 and of the entropy of [−700, 0].)"""
-    k = a.detach().argmax(axis, keepdim=True)
-    m = a.gather(axis, k)
-    rest = torch.exp(a - m).scatter(axis, k, 0.0)
-    return a - m - torch.log1p(rest.sum(axis, keepdim=True))
-
-
-def log_prob_difference(a, b, lp, lq, axis):
-    """log p − log q for p = softmax(a), q = softmax(b) along `axis`, exact where p ≈ q.
-
-    lp − lq of the rounded log_softmax outputs carries an absolute error ε(|log p| + |log q|),
-    which is all of a difference below it. From the logits, c = a − b (exact where a ≈ b) less a
-    row constant c̄, log p − log q = c − c̄ − log1p(Σ q·expm1(c − c̄)): every part is small and
-    exact where the rows agree. Used on rows whose entries are finite with |c − c̄| ≤ 1; other
-    rows (and entries) keep lp − lq.
-    """
-    finite = torch.isfinite(a.detach()) & torch.isfinite(b.detach())
-    absent = (a.detach() == -math.inf) & (b.detach() == -math.inf)  # no mass on either side: no part
-    c = torch.where(finite, a, 0.0) - torch.where(finite, b, 0.0)
-    q = lq.detach().exp()
-    c = c - (q * c.detach()).sum(axis, keepdim=True)  # any row constant cancels; this keeps c small
-    near = ((finite & (c.detach().abs() <= 1)) | absent).all(axis, keepdim=True)
-    if not bool(near.any()):
-        return lp - lq
-    c_in = torch.where(near & finite, c, 0.0)
-    shift = torch.log1p((lq.exp() * torch.expm1(c_in)).sum(axis, keepdim=True))
-    return torch.where(near, c_in - shift, lp - lq)
-
-
 def kl_terms_log(lp, lq, has_zero=True, diff=None):
     """p log(p/q) − p + q ≥ 0 for each entry, from log-probabilities lp, lq (−inf: zero mass);
     `diff`: lp − lq where the caller holds it more exactly (`log_prob_difference`).
@@ -260,18 +192,6 @@ def kl_terms_log(lp, lq, has_zero=True, diff=None):
     if has_zero:
         terms = torch.where(zero_p, lq.exp(), torch.where(zero_q, math.inf, terms))
     return terms
-
-
-def textbook_gradient(kl, p, q, axis):
-    """Give Σ[p log(p/q) − p + q] the gradient of Σ p log(p/q) (log(p/q) + 1 and −p/q).
-
-    The added Σ(p − q) has value zero but shifts the gradient by the constant that
-    ``torch.distributions`` and ``F.kl_div`` users expect (0 at an entry with p = 0).
-    """
-    if not (p.requires_grad or q.requires_grad):
-        return kl
-    mass = (p - q).sum(axis)
-    return kl + (mass - mass.detach())
 
 
 # ------------------------------------------------------------------ the Jensen–Shannon term

@@ -27,9 +27,10 @@ x − 1 − log x and (1 + x) log1p(x) − x, likewise by series near x = 0; the
 log[((γ₁ + γ₂)² + Δ²)/(4γ₁γ₂)] is log1p(((γ₁ − γ₂)² + Δ²)/(4γ₁γ₂)).
 
 Each closed form is written once over arrays: on the CPU without gradient its parameters go to
-NumPy once and the answer comes back once (`_on_arrays`), since NumPy's per-call cost on a few
-thousand pairs is a fraction of torch's; with a gradient or on another device the same
-formula runs on the tensors.
+NumPy once and the answer comes back once, since NumPy's per-call cost on a few thousand pairs
+is a fraction of torch's; with a gradient the Normal, LogNormal, Laplace, Uniform, Exponential,
+Poisson and two-point KLs give their exact partials; on another device the same formula runs on
+the tensors (`klvae.measures._array_forms`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from torch.distributions import (
     Uniform,
 )
 
+from klvae.measures._array_forms import on_arrays, two_point, where
 from klvae.measures._checks import broadcast_shapes
 from klvae.measures._kernels import (
     cpu_without_grad,
@@ -69,11 +71,10 @@ from klvae.measures._kernels import (
     kl_terms_log,
     log_ratio,
     ratio_term,
-    with_partials,
 )
 from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum
-from klvae.measures._numpy_kernels import row_sums, two_point_kl
-from klvae.measures.entropies import given_by_logits, two_sides
+from klvae.measures._numpy_kernels import row_sums
+from klvae.measures.entropies import given_by_logits
 from klvae.measures.gaussian import normal_kl_terms
 from klvae.measures.lowrank import kl_lowrank_mvn
 from klvae.measures.mvn import kl_mvn
@@ -91,100 +92,13 @@ def _pair(tp, tq):
     return register
 
 
-# ------------------------------------------------------------------ arrays in, one tensor out
-
-
-def _on_arrays(fn, *params, rows=False, partials=None):
-    """fn of the parameters: of their NumPy arrays, converted once, for a batch on the CPU without
-    gradient (NumPy's per-call cost on a few thousand pairs is a fraction of torch's); else of the
-    tensors. Each closed form below is written once, over arrays or tensors alike. fn is
-    elementwise (it gets the arrays flattened) unless `rows`: then it reduces the last axis.
-
-    `partials`: a function of the parameters giving fn's partial derivatives in each. With it, a
-    gradient is the exact partials times the incoming one (`with_partials`): the value is taken
-    without a graph (in NumPy on the CPU), and a second derivative from the partials' own."""
-    if partials is not None and torch.is_grad_enabled() and any(t.requires_grad for t in params):
-        plain = [t.detach() for t in params]
-        value = _on_arrays(fn, *plain, rows=rows)
-        if cpu_without_grad(*plain) and max(t.dim() for t in plain):  # the partials of a batch in NumPy too
-            grads = [torch.from_numpy(np.asarray(g)) for g in partials(*(t.numpy() for t in plain))]
-        else:
-            grads = partials(*plain)
-        return with_partials(value, *zip(grads, params), exact=lambda: partials(*params))
-    if cpu_without_grad(*params):
-        arrays = [t.numpy() for t in params]
-        shape = arrays[0].shape
-        if any(a.shape != shape for a in arrays):
-            arrays = np.broadcast_arrays(*arrays)
-            shape = arrays[0].shape
-        if len(shape) > 1 and not rows:  # elementwise: in 1-d, where np.nonzero is ~10× faster
-            return torch.from_numpy(np.asarray(fn(*(a.reshape(-1) for a in arrays))).reshape(shape))
-        if shape:
-            return torch.from_numpy(np.asarray(fn(*arrays)))
-    return fn(*params)
-
-
-def _two_point(p, q):
-    """(p's and q's parameter tensors, the KL of Bernoulli(p) to Bernoulli(q) as a function of
-    them, its partials in them): each side p and 1 − p from the logits where they were given."""
-    (tp, sides_p), (tq, sides_q) = two_sides(p), two_sides(q)
-    p_logits, q_logits = given_by_logits(p), given_by_logits(q)
-
-    def kl(a, b):
-        (pp, pm), (qp, qm) = sides_p(a), sides_q(b)
-        xp = np if isinstance(pp, np.ndarray) else torch
-        diff = _difference(a, b, pp, qp, qm, p_logits and q_logits)
-        # the other side's difference is its negative, exactly
-        if xp is np and pp.shape == pm.shape == qp.shape == qm.shape:
-            fast = two_point_kl(pp, pm, qp, qm, diff)
-            if fast is not None:
-                return fast
-
-        def joined(one, other):  # both sides as one flat array: one kl_terms call
-            sides = (
-                (one, other)
-                if one.shape == other.shape == diff.shape
-                else (np.broadcast_arrays if xp is np else torch.broadcast_tensors)(one, other, diff)[:2]
-            )
-            return xp.concatenate([t.reshape(-1) for t in sides])
-
-        both = kl_terms(joined(pp, pm), joined(qp, qm), diff=joined(diff, -diff))
-        half = both.shape[0] // 2
-        return (both[:half] + both[half:]).reshape(diff.shape)
-
-    def partials(a, b):
-        """∂KL/∂(p's parameter, q's): in the probabilities logit p − logit q = log1p(d/(q(1 − p)))
-        and −d/(q(1 − q)), d = p − q; in a logit, times σ(l)σ(−l)."""
-        (pp, pm), (qp, qm) = sides_p(a), sides_q(b)
-        d = _difference(a, b, pp, qp, qm, p_logits and q_logits)
-        if p_logits and q_logits:
-            logit_gap = a - b
-        else:
-            logit_gap = (np.log1p if isinstance(d, np.ndarray) else torch.log1p)(d / (qp * pm))
-        return (pp * pm * logit_gap if p_logits else logit_gap), (-d if q_logits else -d / (qp * qm))
-
-    return tp, tq, kl, sides_p, partials
-
-
-def _difference(a, b, pp, qp, qm, logits):
-    """p − q, exact where p ≈ q: from both logits σ(a) − σ(b) = −σ(a) σ(−b) expm1(b − a), b − a
-    exact where the two are close; else the sides' difference."""
-    if logits:
-        return -pp * qm * (np.expm1 if isinstance(pp, np.ndarray) else torch.expm1)(b - a)
-    return pp - qp
-
-
-def _where(inside, value, other):
-    return (np if isinstance(value, np.ndarray) else torch).where(inside, value, other)
-
-
 # ------------------------------------------------------------------ closed forms
 
 
 @_pair(Normal, Normal)
 @_pair(LogNormal, LogNormal)  # KL is invariant under x ↦ eˣ
 def _kl_normal_normal(p, q):
-    return _on_arrays(normal_kl_terms, p.loc, p.scale, q.loc, q.scale, partials=_normal_partials)
+    return on_arrays(normal_kl_terms, p.loc, p.scale, q.loc, q.scale, partials=_normal_partials)
 
 
 def _normal_partials(m1, s1, m2, s2):
@@ -201,7 +115,7 @@ def _kl_cauchy_cauchy(p, q):  # log[((γ₁ + γ₂)² + Δ²)/(4γ₁γ₂)] = 
         dg, dm = g1 - g2, m1 - m2
         return (np if isinstance(dg, np.ndarray) else torch).log1p((dg * dg + dm * dm) / (4 * g1 * g2))
 
-    return _on_arrays(kl, p.loc, p.scale, q.loc, q.scale)
+    return on_arrays(kl, p.loc, p.scale, q.loc, q.scale)
 
 
 @_pair(MultivariateNormal, MultivariateNormal)
@@ -251,26 +165,26 @@ def _kl_independent_independent(p, q):
 
 @_pair(Bernoulli, Bernoulli)
 def _kl_bernoulli_bernoulli(p, q):
-    tp, tq, kl, _, partials = _two_point(p, q)
-    return _on_arrays(kl, tp, tq, partials=partials)
+    tp, tq, kl, _, partials = two_point(p, q)
+    return on_arrays(kl, tp, tq, partials=partials)
 
 
 @_pair(Binomial, Binomial)
 def _kl_binomial_binomial(p, q):
     if not bool((p.total_count == q.total_count).all()):
         return None
-    tp, tq, kl, _, partials = _two_point(p, q)
+    tp, tq, kl, _, partials = two_point(p, q)
 
     def scaled(n, a, b):  # n KL: ∂n = KL, the others n times the Bernoulli's
         da, db = partials(a, b)
         return kl(a, b), n * da, n * db
 
-    return _on_arrays(lambda n, a, b: n * kl(a, b), p.total_count, tp, tq, partials=scaled)
+    return on_arrays(lambda n, a, b: n * kl(a, b), p.total_count, tp, tq, partials=scaled)
 
 
 @_pair(Geometric, Geometric)
 def _kl_geometric_geometric(p, q):  # E_p[k] = (1 − p)/p trials before the success
-    tp, tq, kl, sides_p, partials = _two_point(p, q)
+    tp, tq, kl, sides_p, partials = two_point(p, q)
     p_logits = given_by_logits(p)
 
     def per_success(a, b):  # KL/p: ∂a = (∂a KL − KL ∂a p / p)/p, ∂p/∂a = 1 or σ(a)σ(−a)
@@ -279,7 +193,7 @@ def _kl_geometric_geometric(p, q):  # E_p[k] = (1 − p)/p trials before the suc
         slope = value * pm if p_logits else value / pp  # KL · (∂p/∂a) / p
         return (da - slope) / pp, db / pp
 
-    return _on_arrays(lambda a, b: kl(a, b) / sides_p(a)[0], tp, tq, partials=per_success)
+    return on_arrays(lambda a, b: kl(a, b) / sides_p(a)[0], tp, tq, partials=per_success)
 
 
 @_pair(Categorical, Categorical)
@@ -288,12 +202,12 @@ def _kl_categorical_categorical(p, q):
     if given_by_logits(p) and given_by_logits(q):  # both given by logits: stay in log space
         lp, lq = torch.broadcast_tensors(p.logits, q.logits)
         return kl_terms_log(lp, lq).sum(-1)
-    return _on_arrays(lambda a, b: row_sums(kl_terms(a, b, overflow=True)), p.probs, q.probs, rows=True)
+    return on_arrays(lambda a, b: row_sums(kl_terms(a, b, overflow=True)), p.probs, q.probs, rows=True)
 
 
 @_pair(Poisson, Poisson)
 def _kl_poisson_poisson(p, q):
-    return _on_arrays(kl_terms, p.rate, q.rate, partials=kl_term_partials)
+    return on_arrays(kl_terms, p.rate, q.rate, partials=kl_term_partials)
 
 
 @_pair(Exponential, Exponential)
@@ -302,7 +216,7 @@ def _kl_exponential_exponential(p, q):  # r − 1 − log r, r = λ_q/λ_p; ∂�
         u = (b - a) / a  # r − 1
         return -u / a, u / b
 
-    return _on_arrays(lambda a, b: ratio_term(b, a, 1), p.rate, q.rate, partials=partials)
+    return on_arrays(lambda a, b: ratio_term(b, a, 1), p.rate, q.rate, partials=partials)
 
 
 @_pair(Gamma, Gamma)
@@ -311,13 +225,13 @@ def _kl_gamma_gamma(p, q):  # shape α, rate β; r = β_q/β_p
     def kl(a1, b1, a2, b2):
         return bregman_lgamma(a1, a2 - a1, a2) + a1 * ratio_term(b2, b1, 1) + (a1 - a2) * log_ratio(b2, b1)
 
-    return _on_arrays(kl, p.concentration, p.rate, q.concentration, q.rate)
+    return on_arrays(kl, p.concentration, p.rate, q.concentration, q.rate)
 
 
 @_pair(Beta, Beta)
 def _kl_beta_beta(p, q):  # B(a) + B(b) − B(a + b), the three in one call
     if cpu_without_grad(p._dirichlet.concentration, q._dirichlet.concentration):
-        return _on_arrays(_dirichlet_rows, p._dirichlet.concentration, q._dirichlet.concentration, rows=True)
+        return on_arrays(_dirichlet_rows, p._dirichlet.concentration, q._dirichlet.concentration, rows=True)
     a1, b1, a2, b2 = torch.broadcast_tensors(p.concentration1, p.concentration0, q.concentration1, q.concentration0)
     da, db = a2 - a1, b2 - b1
     return bregman_sum([(a1, da, a2), (b1, db, b2), (a1 + b1, da + db, a2 + b2)], [1, 1, -1])
@@ -326,7 +240,7 @@ def _kl_beta_beta(p, q):  # B(a) + B(b) − B(a + b), the three in one call
 @_pair(Dirichlet, Dirichlet)
 def _kl_dirichlet_dirichlet(p, q):  # Σᵢ B(αᵢ) − B(α₀)
     if cpu_without_grad(p.concentration, q.concentration):
-        return _on_arrays(_dirichlet_rows, p.concentration, q.concentration, rows=True)
+        return on_arrays(_dirichlet_rows, p.concentration, q.concentration, rows=True)
     a, b = torch.broadcast_tensors(p.concentration, q.concentration)
     d = b - a
     return bregman_lgamma(a, d, b, summed=-1).sum(-1) - bregman_lgamma(a.sum(-1), d.sum(-1), b.sum(-1))
@@ -361,20 +275,20 @@ def _kl_laplace_laplace(p, q):  # r − 1 − log r + r φ(|Δ|/b₁), r = b₁/
         dm = -xp.sign(delta) * drop / b2
         return dm, (u * (drop + 1) * (1 + z) + phi + z * drop) / b1, -dm, -(u + (u + 1) * phi) / b2
 
-    return _on_arrays(kl, p.loc, p.scale, q.loc, q.scale, partials=partials)
+    return on_arrays(kl, p.loc, p.scale, q.loc, q.scale, partials=partials)
 
 
 @_pair(Uniform, Uniform)
 def _kl_uniform_uniform(p, q):
     def kl(lo1, hi1, lo2, hi2):
-        return _where((lo2 <= lo1) & (hi1 <= hi2), log_ratio(hi2 - lo2, hi1 - lo1), math.inf)
+        return where((lo2 <= lo1) & (hi1 <= hi2), log_ratio(hi2 - lo2, hi1 - lo1), math.inf)
 
     def partials(lo1, hi1, lo2, hi2):  # log w₂ − log w₁ inside q's support; 0 where the KL is +inf
         inside = (lo2 <= lo1) & (hi1 <= hi2)
-        g1, g2 = _where(inside, 1 / (hi1 - lo1), 0.0), _where(inside, 1 / (hi2 - lo2), 0.0)
+        g1, g2 = where(inside, 1 / (hi1 - lo1), 0.0), where(inside, 1 / (hi2 - lo2), 0.0)
         return g1, -g1, -g2, g2
 
-    return _on_arrays(kl, p.low, p.high, q.low, q.high, partials=partials)
+    return on_arrays(kl, p.low, p.high, q.low, q.high, partials=partials)
 
 
 # ------------------------------------------------------------------ dispatch

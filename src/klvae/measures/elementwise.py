@@ -17,7 +17,8 @@ import math
 import torch
 
 from klvae.measures._checks import broadcast_elementwise
-from klvae.measures._kernels import kl_terms, log_ratio, with_partials
+from klvae.measures._kernels import kl_terms, log_ratio
+from klvae.measures._partials import with_partials
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 
 __all__ = ["rel_entr", "kl_div", "entr"]

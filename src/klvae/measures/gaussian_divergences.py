@@ -27,8 +27,8 @@ import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 from klvae.measures._kernels import expm1_minus_x
+from klvae.measures._linalg import relative_factor
 from klvae.measures.monte_carlo import MCEstimate, mc_seeded
-from klvae.measures.mvn import relative_factor
 
 __all__ = ["renyi_gaussian", "hellinger_gaussian", "chi2_gaussian", "alpha_gaussian", "tv_gaussian"]
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 
 from klvae.measures._checks import check_probs
-from klvae.measures._kernels import kl_terms, textbook_gradient
+from klvae.measures._kernels import kl_terms
 from klvae.measures._numpy_path import log_base
+from klvae.measures._partials import textbook_gradient
 from klvae.measures.arrays import from_tensor, is_torch, to_tensors
 
 __all__ = ["joint_entropy", "conditional_entropy", "mutual_information"]

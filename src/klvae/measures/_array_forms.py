@@ -36,6 +36,8 @@ def on_arrays(fn, *params, rows=False, partials=None):
             grads = [torch.from_numpy(np.asarray(g)) for g in partials(*(t.numpy() for t in plain))]
         else:
             grads = partials(*plain)
+        if rows:  # the value is a sum along the last axis: each partial has that axis too
+            return with_partials(value[..., None], *zip(grads, params), exact=lambda: partials(*params))[..., 0]
         return with_partials(value, *zip(grads, params), exact=lambda: partials(*params))
     if cpu_without_grad(*params):
         arrays = [t.numpy() for t in params]

@@ -72,7 +72,7 @@ from klvae.measures._kernels import (
     log_ratio,
     ratio_term,
 )
-from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum
+from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum, digamma, trigamma
 from klvae.measures._numpy_kernels import row_sums
 from klvae.measures.entropies import given_by_logits
 from klvae.measures.gaussian import normal_kl_terms
@@ -225,25 +225,54 @@ def _kl_gamma_gamma(p, q):  # shape α, rate β; r = β_q/β_p
     def kl(a1, b1, a2, b2):
         return bregman_lgamma(a1, a2 - a1, a2) + a1 * ratio_term(b2, b1, 1) + (a1 - a2) * log_ratio(b2, b1)
 
-    return on_arrays(kl, p.concentration, p.rate, q.concentration, q.rate)
+    def partials(a1, b1, a2, b2):  # δ = α₂ − α₁, u = r − 1, s = α₁u − δ:
+        delta, u = a2 - a1, (b2 - b1) / b1  # ∂α₁ = u − ψ′(α₁)δ, ∂β₁ = −s/β₁, ∂α₂ = ψ(α₂) − ψ(α₁) − log r, ∂β₂ = s/β₂
+        slope = a1 * u - delta
+        return u - trigamma(a1) * delta, -slope / b1, digamma(a2) - digamma(a1) - log_ratio(b2, b1), slope / b2
+
+    return on_arrays(kl, p.concentration, p.rate, q.concentration, q.rate, partials=partials)
 
 
 @_pair(Beta, Beta)
 def _kl_beta_beta(p, q):  # B(a) + B(b) − B(a + b), the three in one call
     if cpu_without_grad(p._dirichlet.concentration, q._dirichlet.concentration):
         return on_arrays(_dirichlet_rows, p._dirichlet.concentration, q._dirichlet.concentration, rows=True)
-    a1, b1, a2, b2 = torch.broadcast_tensors(p.concentration1, p.concentration0, q.concentration1, q.concentration0)
-    da, db = a2 - a1, b2 - b1
-    return bregman_sum([(a1, da, a2), (b1, db, b2), (a1 + b1, da + db, a2 + b2)], [1, 1, -1])
+
+    def kl(a1, b1, a2, b2):
+        if isinstance(a1, np.ndarray):
+            return _dirichlet_rows(np.stack([a1, b1], -1), np.stack([a2, b2], -1))
+        da, db = a2 - a1, b2 - b1
+        return bregman_sum([(a1, da, a2), (b1, db, b2), (a1 + b1, da + db, a2 + b2)], [1, 1, -1])
+
+    def partials(a1, b1, a2, b2):
+        stack = np.stack if isinstance(a1, np.ndarray) else torch.stack
+        ga, gb = _dirichlet_partials(stack([a1, b1], -1), stack([a2, b2], -1))
+        return ga[..., 0], ga[..., 1], gb[..., 0], gb[..., 1]
+
+    params = (p.concentration1, p.concentration0, q.concentration1, q.concentration0)
+    return on_arrays(kl, *torch.broadcast_tensors(*params), partials=partials)
 
 
 @_pair(Dirichlet, Dirichlet)
 def _kl_dirichlet_dirichlet(p, q):  # Σᵢ B(αᵢ) − B(α₀)
     if cpu_without_grad(p.concentration, q.concentration):
         return on_arrays(_dirichlet_rows, p.concentration, q.concentration, rows=True)
-    a, b = torch.broadcast_tensors(p.concentration, q.concentration)
-    d = b - a
-    return bregman_lgamma(a, d, b, summed=-1).sum(-1) - bregman_lgamma(a.sum(-1), d.sum(-1), b.sum(-1))
+
+    def kl(a, b):
+        if isinstance(a, np.ndarray):
+            return _dirichlet_rows(*np.broadcast_arrays(a, b))
+        a, b = torch.broadcast_tensors(a, b)
+        d = b - a
+        return bregman_lgamma(a, d, b, summed=-1).sum(-1) - bregman_lgamma(a.sum(-1), d.sum(-1), b.sum(-1))
+
+    return on_arrays(kl, p.concentration, q.concentration, rows=True, partials=_dirichlet_partials)
+
+
+def _dirichlet_partials(a, b):
+    """∂KL/∂α = ψ′(α₀)δ₀ − ψ′(α)δ and ∂KL/∂β = ψ(β) − ψ(α) − (ψ(β₀) − ψ(α₀)) of two Dirichlets
+    (δ = β − α, ₀ the sums along the last axis)."""
+    a0, b0 = a.sum(-1)[..., None], b.sum(-1)[..., None]
+    return trigamma(a0) * (b0 - a0) - trigamma(a) * (b - a), digamma(b) - digamma(a) - (digamma(b0) - digamma(a0))
 
 
 def _dirichlet_rows(a1, a2):

@@ -361,7 +361,7 @@ def distribution_measure(
     (0.06915, 'quadrature', True)
     """
     if measure == "entropy" and q is None and isinstance(p, Distribution):
-        h = entropy_numpy(p)  # the CPU without gradient: the closed form in NumPy
+        h = _entropy_closed(p)  # the common case first: NumPy on the CPU without gradient, else torch's
         if h is not None:
             return h if base is None else h / log_base(base)
     if measure == "kl" and isinstance(p, Distribution) and isinstance(q, Distribution):

@@ -43,7 +43,7 @@ from klvae.measures._asymptotic import bernoulli_even, lgamma_tail, psi_tail
 from klvae.measures._kernels import cpu_without_grad
 from klvae.measures._numpy_kernels import horner
 
-__all__ = ["SERIES_NEAR", "bregman_lgamma", "bregman_rows", "bregman_sum", "digamma", "trigamma"]
+__all__ = ["SERIES_NEAR", "bregman_lgamma", "bregman_rows", "bregman_sum"]
 
 SERIES_NEAR = 0.01  # |δ| < y/100: the series; beyond it the direct form keeps ≥ 11 digits
 _SHIFT_TO = 10  # the asymptotic series from X ≥ 10: B₂ … B₁₈ reach 1e-17 relative
@@ -387,16 +387,3 @@ def _near_sum(y: np.ndarray, delta: np.ndarray, signs: list[int]) -> np.ndarray:
         y, delta = y[kept], delta[kept]
     series = _series_in_slices(y.reshape(-1), delta.reshape(-1)).reshape(y.shape)
     return np.asarray(signs, dtype=np.float64)[kept] @ series
-
-
-def digamma(x):
-    """ψ(x) of a NumPy array (SciPy's) or a tensor (torch's, with its graph)."""
-    return scipy.special.psi(x) if isinstance(x, np.ndarray) else torch.digamma(x)
-
-
-def trigamma(x):
-    """ψ′(x) of a NumPy array or a tensor, by torch's kernel for both (SciPy's polygamma goes
-    through the Hurwitz zeta function, some 20 times slower)."""
-    if isinstance(x, np.ndarray):
-        return torch.polygamma(1, torch.from_numpy(x if x.flags.writeable else x.copy())).numpy()
-    return torch.polygamma(1, x)

@@ -61,7 +61,7 @@ from torch.distributions import (
     Uniform,
 )
 
-from klvae.measures._array_forms import on_arrays, two_point, where
+from klvae.measures._array_forms import digamma, on_arrays, trigamma, two_point, where
 from klvae.measures._checks import broadcast_shapes
 from klvae.measures._kernels import (
     cpu_without_grad,
@@ -72,7 +72,7 @@ from klvae.measures._kernels import (
     log_ratio,
     ratio_term,
 )
-from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum, digamma, trigamma
+from klvae.measures._lgamma import SERIES_NEAR, bregman_lgamma, bregman_rows, bregman_sum
 from klvae.measures._numpy_kernels import row_sums
 from klvae.measures.entropies import given_by_logits
 from klvae.measures.gaussian import normal_kl_terms

@@ -303,3 +303,16 @@ def test_errors_name_the_problem():
         klvae.distribution_measure("wasserstein", Normal(0.0, 1.0), Normal(0.0, 1.0))
     with pytest.raises(ValueError, match="alpha = inf is taken in closed form only"):
         klvae.renyi_divergence(Laplace(0.0, 1.0), Laplace(0.0, 2.0), math.inf)
+
+
+def test_an_empty_batch_gives_an_empty_answer_for_every_family_and_measure():
+    # every family expanded to batch (0, 2): KL, entropy and the other measures give shape (0, 2)
+    for name, (make, _) in FAMILIES.items():
+        p, q = (d.expand(torch.Size([0, 2])) for d in make())
+        assert tuple(klvae.kl_divergence(p, q).shape) == (0, 2), name
+        assert tuple(klvae.entropy(p).shape) == (0, 2), name
+        for measure in ("js", "hellinger", "tv"):
+            assert tuple(klvae.distribution_measure(measure, p, q).shape) == (0, 2), (name, measure)
+    m = torch.zeros(0, dtype=D, requires_grad=True)  # with a gradient asked for, likewise
+    got = klvae.kl_divergence(Normal(m, 1.0), Normal(0.0, 2.0))
+    assert got.shape == (0,) and got.dtype == D

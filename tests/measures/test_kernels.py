@@ -146,5 +146,7 @@ def test_ratio_term_with_the_rest_of_a_sum_against_mpmath(power):
         ratio_term(t(1.0, 2.0), t(1.0, 2.0), 1, plus=t(1.0, 2.0, 3.0))
     scalar = torch.tensor(2.0, dtype=D)
     assert ratio_term(scalar, scalar / 2, 1, plus=scalar / 4).shape == ()  # 0-d in, 0-d out
+    assert ratio_term(np.empty(0), np.empty(0), 2, plus=np.empty(0)).shape == (0,)  # an empty batch
+    assert ratio_term(t(), t(), 2, plus=t()).shape == (0,)
     broad = ratio_term(t(2.0), t(1.0), 1, plus=t(0.5, 1.5)).tolist()  # the rest broadcasts
     assert broad == pytest.approx([1 - math.log(2) + 0.5, 1 - math.log(2) + 1.5], rel=1e-15)

@@ -34,7 +34,7 @@ def on_arrays(fn, *params, rows=False, partials=None):
     if partials is not None and torch.is_grad_enabled() and any(t.requires_grad for t in params):
         plain = [t.detach() for t in params]
         value = on_arrays(fn, *plain, rows=rows)
-        if cpu_without_grad(*plain) and max(t.dim() for t in plain):  # the partials of a batch in NumPy too
+        if cpu_without_grad(*plain) and min(t.numel() for t in plain) and max(t.dim() for t in plain):  # NumPy too
             grads = [torch.from_numpy(np.asarray(g)) for g in partials(*(t.numpy() for t in plain))]
         else:
             grads = partials(*plain)
@@ -47,10 +47,11 @@ def on_arrays(fn, *params, rows=False, partials=None):
         if any(a.shape != shape for a in arrays):
             arrays = np.broadcast_arrays(*arrays)
             shape = arrays[0].shape
+        if not shape or 0 in shape:  # a scalar or an empty batch: the tensors' path
+            return fn(*params)
         if len(shape) > 1 and not rows:  # elementwise: in 1-d, where np.nonzero is ~10× faster
             return torch.from_numpy(np.asarray(fn(*(a.reshape(-1) for a in arrays))).reshape(shape))
-        if shape:
-            return torch.from_numpy(np.asarray(fn(*arrays)))
+        return torch.from_numpy(np.asarray(fn(*arrays)))
     return fn(*params)
 
 

@@ -84,7 +84,9 @@ def _log_ratio_numpy(a: np.ndarray, b: np.ndarray, u: np.ndarray | None = None) 
     where a < b/2 (a − b has lost a's digits there) and log a − log b where a/b over- or
     underflows. `u`: (a − b)/b where the caller holds it."""
     out = np.log1p((a - b) / b if u is None else u)
-    if out.min() >= -_LOG_TWO and out.max() < math.inf:  # no a < b/2, nothing over- or underflowed, no NaN
+    if (
+        not out.size or out.min() >= -_LOG_TWO and out.max() < math.inf
+    ):  # no a < b/2, nothing over- or underflowed, no NaN
         return out
     low = np.nonzero((a < 0.5 * b) | ~np.isfinite(out))
     al, bl = a[low], b[low]
@@ -152,6 +154,8 @@ def kl_term_partials(p, q):
     """(∂/∂p, ∂/∂q) of p log(p/q) − p + q, NumPy or torch (with its graph): log(p/q) and
     (q − p)/q; at p = 0 those of q − p (−1, 1), at p > 0 = q, 0 — as `kl_terms` gives them."""
     xp = np if isinstance(p, np.ndarray) else torch
+    if xp is np and p.size and q.size and p.min() > 0 and q.min() > 0:  # no zero mass: no stand-ins
+        return log_ratio(p, q), (q - p) / q
     zero_p, zero_q = p == 0, q == 0
     off = zero_p | zero_q
     p_in, q_in = xp.where(off, 1.0, p), xp.where(off, 1.0, q)  # stand-ins: no inf·0 in a second derivative
@@ -324,12 +328,9 @@ def ratio_term(a: torch.Tensor, b: torch.Tensor, power: int, plus=None) -> torch
         dtype = torch.promote_types(a.dtype, b.dtype)
         arrays = np.broadcast_arrays(*(t.numpy() for t in tensors))
         flat = [x.reshape(-1) for x in arrays]  # 1-d: np.nonzero is fastest there, and 0-d is no case
-        out = _ratio_term_numpy(flat[0], flat[1], power, flat[2] if len(flat) == 3 else None)
-        return torch.from_numpy(out.reshape(arrays[0].shape)).to(dtype)
-    if a.dim() == 0 and b.dim() == 0:
-        out = ratio_term(a[None], b[None], power)[0]
-    else:
-        out = _ratio_term(a, b, power)
+        terms = _ratio_term_numpy(flat[0], flat[1], power, flat[2] if len(flat) == 3 else None)
+        return torch.from_numpy(terms.reshape(arrays[0].shape)).to(dtype)
+    out = ratio_term(a[None], b[None], power)[0] if a.dim() == 0 and b.dim() == 0 else _ratio_term(a, b, power)
     return out if plus is None else out + plus
 
 
@@ -352,7 +353,7 @@ def _ratio_term_numpy(a: np.ndarray, b: np.ndarray, power: int, plus: np.ndarray
             else:
                 out = out + plus
                 log_r = np.broadcast_to(log_r, out.shape)
-            if out.min() >= EXPM1_SERIES_AT**2 / 2:  # the usual case with a rest: no entry near
+            if not out.size or out.min() >= EXPM1_SERIES_AT**2 / 2:  # the usual case with a rest: none near
                 return out
     near = np.nonzero(out < EXPM1_SERIES_AT**2 / 2)  # |x| ≲ EXPM1_SERIES_AT and the rest as small
     if len(near[0]):

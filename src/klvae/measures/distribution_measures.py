@@ -204,6 +204,26 @@ def _compute(spec, p, q, exact, n, seed) -> _Answer:
     return _Answer(value, "monte carlo", stderr=se, n=n)
 
 
+def _empty(p, q) -> torch.Size | None:
+    """The broadcast batch shape of p (and q) when it holds no element, else None."""
+    if 0 not in p.batch_shape and (q is None or 0 not in q.batch_shape):
+        return None
+    if q is None:
+        return p.batch_shape
+    check_shapes(p, q)
+    shape = torch.broadcast_shapes(p.batch_shape, q.batch_shape)
+    return shape if 0 in shape else None
+
+
+def _dtype(d) -> torch.dtype:
+    """The floating dtype of d's parameters (the default dtype when none is a tensor)."""
+    for name in d.arg_constraints:
+        value = d.__dict__.get(name)
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return value.dtype
+    return torch.get_default_dtype()
+
+
 def _independent(spec, p, q, exact, n, seed) -> _Answer:
     """An Independent pair through its components (Rényi for Hellinger, χ² and Amari α)."""
     k = p.reinterpreted_batch_ndims
@@ -360,6 +380,10 @@ def distribution_measure(
     >>> round(float(r), 5), r.method, bool(r.error_bound < 1e-9)
     (0.06915, 'quadrature', True)
     """
+    if isinstance(p, Distribution) and (q is None or isinstance(q, Distribution)):
+        empty = _empty(p, q)
+        if empty is not None:  # an empty batch: an empty answer, whatever the measure
+            return torch.zeros(empty, dtype=_dtype(p))
     if measure == "entropy" and q is None and isinstance(p, Distribution):
         h = _entropy_closed(p)  # the common case first: NumPy on the CPU without gradient, else torch's
         if h is not None:

@@ -25,8 +25,9 @@ __all__ = ["digamma", "on_arrays", "trigamma", "two_point", "where"]
 def on_arrays(fn, *params, rows=False, partials=None):
     """fn of the parameters: of their NumPy arrays, converted once, for a batch on the CPU without
     gradient (NumPy's per-call cost on a few thousand pairs is a fraction of torch's); else of the
-    tensors. Each closed form below is written once, over arrays or tensors alike. fn is
-    elementwise (it gets the arrays flattened) unless `rows`: then it reduces the last axis.
+    tensors. Each closed form of `klvae.measures.distributions` is written once, over arrays or
+    tensors alike. fn is elementwise (it gets the arrays flattened) unless `rows`: then it reduces
+    the last axis.
 
     `partials`: a function of the parameters giving fn's partial derivatives in each. With it, a
     gradient is the exact partials times the incoming one (`with_partials`): the value is taken
@@ -64,8 +65,7 @@ def two_point(p, q):
     def kl(a, b):
         (pp, pm), (qp, qm) = sides_p(a), sides_q(b)
         xp = np if isinstance(pp, np.ndarray) else torch
-        diff = _difference(a, b, pp, qp, qm, p_logits and q_logits)
-        # the other side's difference is its negative, exactly
+        diff = _difference(a, b, pp, qp, qm, p_logits and q_logits)  # the other side's: its negative, exactly
         if xp is np and pp.shape == pm.shape == qp.shape == qm.shape:
             fast = two_point_kl(pp, pm, qp, qm, diff)
             if fast is not None:

@@ -119,7 +119,7 @@ def kl_entries(p, q, has_zero, work, diff=None):
 def two_point_kl(pp, pm, qp, qm, d):
     """KL(Bernoulli(p) ‖ Bernoulli(q)) of same-shape 1-d arrays of the sides p, 1 − p, q, 1 − q and
     d = p − q (exact where p ≈ q): pp log(pp/qp) + pm log(pm/qm), whose two parts cancel to at
-    most a factor 2p(1 − p)/|d| ≤ 20 where neither side's |log(p/q)| is below
+    most a factor ~4p(1 − p)/|d| ≤ 40 where neither side's |log(p/q)| is below
     `LOG_RATIO_SERIES_AT`; the pairs where one is take each side's KL term (`kl_near` where its own
     log ratio is small). None where a side is 0 or a ratio over- or underflows (a NaN or an
     infinity): `kl_entries` handles those."""

@@ -287,7 +287,7 @@ def _dirichlet_rows(a1, a2):
     np.subtract(x[:k], y[:k], out=d[:k])
     np.sum(d[:k], axis=0, out=d[k])
     near = (np.abs(d[:k]) < SERIES_NEAR * y[:k]).all(0)
-    return bregman_rows(y, d, x, [1] * k + [-1], near=near).reshape(shape).astype(a1.dtype, copy=False)
+    return bregman_rows(y, d, x, [1] * k + [-1], near=near).reshape(shape).astype(np.result_type(a1, a2), copy=False)
 
 
 @_pair(Laplace, Laplace)

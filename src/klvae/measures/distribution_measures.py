@@ -33,7 +33,7 @@ from torch.distributions import Distribution, Independent, Normal
 
 from klvae.measures._numpy_path import log_base
 from klvae.measures.distribution_quadrature import integrate_1d, is_discrete, is_scalar_event, sum_discrete
-from klvae.measures.distributions import check_shapes, closed_kl, exact_kl
+from klvae.measures.distributions import check_shapes, closed_kl, empty_batch, exact_kl, parameter_dtype
 from klvae.measures.entropies import entropy_numpy
 from klvae.measures.gaussian_divergences import eigen_parts, is_gaussian, tv_gaussian
 from klvae.measures.measure_integrands import MEASURES, finish_error, mc_measure, measure_spec
@@ -204,26 +204,6 @@ def _compute(spec, p, q, exact, n, seed) -> _Answer:
     return _Answer(value, "monte carlo", stderr=se, n=n)
 
 
-def _empty(p, q) -> torch.Size | None:
-    """The broadcast batch shape of p (and q) when it holds no element, else None."""
-    if 0 not in p.batch_shape and (q is None or 0 not in q.batch_shape):
-        return None
-    if q is None:
-        return p.batch_shape
-    check_shapes(p, q)
-    shape = torch.broadcast_shapes(p.batch_shape, q.batch_shape)
-    return shape if 0 in shape else None
-
-
-def _dtype(d) -> torch.dtype:
-    """The floating dtype of d's parameters (the default dtype when none is a tensor)."""
-    for name in d.arg_constraints:
-        value = d.__dict__.get(name)
-        if isinstance(value, torch.Tensor) and value.is_floating_point():
-            return value.dtype
-    return torch.get_default_dtype()
-
-
 def _independent(spec, p, q, exact, n, seed) -> _Answer:
     """An Independent pair through its components (Rényi for Hellinger, χ² and Amari α)."""
     k = p.reinterpreted_batch_ndims
@@ -381,9 +361,9 @@ def distribution_measure(
     (0.06915, 'quadrature', True)
     """
     if isinstance(p, Distribution) and (q is None or isinstance(q, Distribution)):
-        empty = _empty(p, q)
+        empty = empty_batch(p, q)
         if empty is not None:  # an empty batch: an empty answer, whatever the measure
-            return torch.zeros(empty, dtype=_dtype(p))
+            return torch.zeros(empty, dtype=parameter_dtype(p))
     if measure == "entropy" and q is None and isinstance(p, Distribution):
         h = _entropy_closed(p)  # the common case first: NumPy on the CPU without gradient, else torch's
         if h is not None:

@@ -79,7 +79,7 @@ from klvae.measures.gaussian import normal_kl_terms
 from klvae.measures.lowrank import kl_lowrank_mvn
 from klvae.measures.mvn import kl_mvn
 
-__all__ = ["closed_kl", "exact_kl", "check_shapes", "CLOSED_FORMS"]
+__all__ = ["closed_kl", "exact_kl", "check_shapes", "empty_batch", "parameter_dtype", "CLOSED_FORMS"]
 
 CLOSED_FORMS: dict[tuple[type, type], object] = {}  # (type of p, type of q) -> KL function
 
@@ -342,6 +342,26 @@ def check_shapes(p, q) -> None:
         raise ValueError(
             f"batch shapes do not broadcast: p {tuple(p.batch_shape)} and q {tuple(q.batch_shape)}"
         ) from None
+
+
+def empty_batch(p, q) -> torch.Size | None:
+    """The broadcast batch shape of p (and q) when it holds no element, else None."""
+    if 0 not in p.batch_shape and (q is None or 0 not in q.batch_shape):
+        return None
+    if q is None:
+        return p.batch_shape
+    check_shapes(p, q)
+    shape = torch.broadcast_shapes(p.batch_shape, q.batch_shape)
+    return shape if 0 in shape else None
+
+
+def parameter_dtype(d) -> torch.dtype:
+    """The floating dtype of d's parameters (the default dtype when none is a tensor)."""
+    for name in d.arg_constraints:
+        value = d.__dict__.get(name)
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return value.dtype
+    return torch.get_default_dtype()
 
 
 def exact_kl(p, q):

@@ -323,3 +323,24 @@ def test_normal_kl_gradient_exact_near_equal_scales_against_mpmath():
         x, y = mpmath.mpf(float(s1)), mpmath.mpf(s2)
         want = float(((x / y) ** 2 - 1) / x)
         assert float(grad) == pytest.approx(want, rel=1e-13)
+
+
+@pytest.mark.parametrize(
+    "lo1, hi1, lo2, hi2",
+    [
+        (0.0, 1.0, -1e-10, 1.0),
+        (0.1, 0.7, 0.1 - 3e-13, 0.7 + 1e-12),
+        (-5.0, 3.0, -5.0, 3.0 + 1e-9),
+        (0.0, 5e-300, 0.0, 1e300),
+    ],
+)
+def test_uniform_kl_from_the_gaps_between_the_ends_against_mpmath(lo1, hi1, lo2, hi2):
+    # log1p((hi₂ − hi₁ + lo₁ − lo₂)/w₁): exact where the supports nearly agree, where torch's
+    # ratio of rounded widths is off by 8e-8 (first case), and finite where the ratio overflows
+    with mpmath.workdps(50):
+        want = float(mpmath.log((mpmath.mpf(hi2) - mpmath.mpf(lo2)) / (mpmath.mpf(hi1) - mpmath.mpf(lo1))))
+    for shape in ((), (3,)):
+        p = Uniform(torch.full(shape, lo1, dtype=D), torch.full(shape, hi1, dtype=D))
+        q = Uniform(torch.full(shape, lo2, dtype=D), torch.full(shape, hi2, dtype=D))
+        got = kl_distributions(p, q).reshape(-1)
+        assert float(got[0]) == pytest.approx(want, rel=4e-16)

@@ -308,9 +308,17 @@ def _kl_laplace_laplace(p, q):  # r − 1 − log r + r φ(|Δ|/b₁), r = b₁/
 
 
 @_pair(Uniform, Uniform)
-def _kl_uniform_uniform(p, q):
-    def kl(lo1, hi1, lo2, hi2):
-        return where((lo2 <= lo1) & (hi1 <= hi2), log_ratio(hi2 - lo2, hi1 - lo1), math.inf)
+def _kl_uniform_uniform(p, q):  # log(w₂/w₁) = log1p((a + b)/w₁), a = hi₂ − hi₁ ≥ 0, b = lo₁ − lo₂ ≥ 0
+    def kl(lo1, hi1, lo2, hi2):  # a and b are exact where the supports nearly agree (w₂ − w₁ of
+        xp = np if isinstance(lo1, np.ndarray) else torch  # the rounded widths is not)
+        above, below = hi2 - hi1, lo1 - lo2
+        width = hi1 - lo1
+        with np.errstate(over="ignore"):
+            value = xp.log1p((above + below) / width)
+        finite = value.max() < math.inf if xp is np else torch.isfinite(value).all()
+        if not bool(finite):  # (a + b)/w₁ overflowed: log w₂ − log w₁
+            value = where(xp.isfinite(value), value, log_ratio(hi2 - lo2, width))
+        return where(xp.minimum(above, below) >= 0, value, math.inf)  # +inf outside q's support
 
     def partials(lo1, hi1, lo2, hi2):  # log w₂ − log w₁ inside q's support; 0 where the KL is +inf
         inside = (lo2 <= lo1) & (hi1 <= hi2)

@@ -20,17 +20,12 @@ each part is a Bregman divergence of log Γ,
     B(y, δ) = log Γ(y + δ) − log Γ(y) − ψ(y) δ,
 
 summed from small positive parts where |δ| < y/100 (`klvae.measures._lgamma`), so Beta(a, b)
-against Beta(a(1 + 1e-8), b) keeps its digits where the textbook sum of log Γ and ψ terms
-loses all of them; for the exponential families of rates (Exponential, Poisson, Bernoulli)
-the parts are
-x − 1 − log x and (1 + x) log1p(x) − x, likewise by series near x = 0; the Cauchy KL
-log[((γ₁ + γ₂)² + Δ²)/(4γ₁γ₂)] is log1p(((γ₁ − γ₂)² + Δ²)/(4γ₁γ₂)).
+against Beta(a(1 + 1e-8), b) keeps its digits where the textbook sum loses all of them; for the
+rate families (Exponential, Poisson, Bernoulli) the parts are x − 1 − log x and p log(p/q) − p + q,
+likewise by series near equality; Cauchy's and Uniform's are log1p of exact small differences.
 
-Each closed form is written once over arrays: on the CPU without gradient its parameters go to
-NumPy once and the answer comes back once, since NumPy's per-call cost on a few thousand pairs
-is a fraction of torch's; with a gradient the Normal, LogNormal, Laplace, Uniform, Exponential,
-Poisson and two-point KLs give their exact partials; on another device the same formula runs on
-the tensors (`klvae.measures._array_forms`).
+Each closed form is written once over arrays or tensors (`klvae.measures._array_forms`): NumPy on
+the CPU without gradient, the exact partials with one (all but Cauchy, MVN, low rank, Categorical).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
 import math
 
 import mpmath
+import numpy as np
 import pytest
 import torch
 from torch.distributions import (
@@ -160,3 +161,49 @@ def test_log_gamma_families_by_their_partials_match_torch_in_gradient_and_hessia
     for row_ours, row_theirs in zip(h_ours, h_theirs):
         for mine, ref in zip(row_ours, row_theirs):
             torch.testing.assert_close(mine, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_batched_closed_forms_at_extreme_parameters_against_mpmath():
+    # 200 pairs with scales from 1e-150 to 1e150, means apart by 1e-300 to 1e100 of them, scale
+    # ratios from e^(1e-15) to e^30; and Bernoulli probabilities from 1e-320 to 1 − 1e-16, some
+    # pairs nearly equal: every KL within 2e-13 of mpmath (and +inf exactly where it is)
+    rng = np.random.default_rng(11)
+    n = 200
+
+    def spread(lo, hi):
+        return 10 ** rng.uniform(lo, hi, n)
+
+    m1 = rng.normal(0, 1, n) * spread(-150, 150)
+    m2 = m1 + rng.normal(0, 1, n) * spread(-300, 100)
+    s1 = spread(-150, 150)
+    s2 = s1 * np.exp(rng.normal(0, 1, n) * spread(-15, 1.5))
+    t = [torch.tensor(v, dtype=D) for v in (m1, s1, m2, s2)]
+    with mpmath.workdps(60):
+        mp = [[mpmath.mpf(float(x)) for x in v] for v in (m1, s1, m2, s2)]
+        normal = [((b / d) ** 2 - 1 - 2 * mpmath.log(b / d) + ((a - c) / d) ** 2) / 2 for a, b, c, d in zip(*mp)]
+        laplace = [
+            mpmath.log(d / b) + abs(a - c) / d + b / d * mpmath.exp(-abs(a - c) / b) - 1 for a, b, c, d in zip(*mp)
+        ]
+        expo = [d / b - 1 - mpmath.log(d / b) for _, b, _, d in zip(*mp)]
+    for got, want in (
+        (kl_distributions(Normal(t[0], t[1]), Normal(t[2], t[3])), normal),
+        (kl_distributions(Laplace(t[0], t[1]), Laplace(t[2], t[3])), laplace),
+        (kl_distributions(Exponential(t[1]), Exponential(t[3])), expo),
+    ):
+        for g, w in zip(got.tolist(), (float(w) for w in want)):
+            assert g == w or abs(g - w) <= 2e-13 * abs(w)
+
+    def probability():
+        kind = rng.integers(0, 3, n)
+        inner = np.where(kind == 1, 1 - spread(-16, -0.3), rng.uniform(0, 1, n))
+        return np.where(kind == 0, spread(-320, -0.3), inner)
+
+    p = probability()
+    near = p * (1 + rng.normal(0, 1, n) * spread(-15, -2))
+    q = np.clip(np.where(rng.uniform(0, 1, n) < 0.3, near, probability()), 5e-324, 1 - 1.1e-16)
+    got = kl_distributions(Bernoulli(torch.tensor(p, dtype=D)), Bernoulli(torch.tensor(q, dtype=D)))
+    with mpmath.workdps(60):  # (1 − p) log1p((q − p)/(1 − q)): 1 − p of a p of 1e-300 needs no 300 digits
+        want = [float(a * mpmath.log(a / b) + (1 - a) * mpmath.log1p((b - a) / (1 - b))) for a, b in
+                ((mpmath.mpf(float(x)), mpmath.mpf(float(y))) for x, y in zip(p, q))]  # fmt: skip
+    for g, w in zip(got.tolist(), want):
+        assert g == w or abs(g - w) <= 2e-13 * abs(w)

@@ -170,9 +170,11 @@ def _kl_binomial_binomial(p, q):
         return None
     tp, tq, kl, _, partials = two_point(p, q)
 
-    def scaled(n, a, b):  # n KL: ∂n = KL, the others n times the Bernoulli's
+    counts_graded = p.total_count.requires_grad
+
+    def scaled(n, a, b):  # n KL: ∂n = KL (taken only when the count asks for it), the others n times the Bernoulli's
         da, db = partials(a, b)
-        return kl(a, b), n * da, n * db
+        return (kl(a, b) if counts_graded else 0 * n), n * da, n * db
 
     return on_arrays(lambda n, a, b: n * kl(a, b), p.total_count, tp, tq, partials=scaled)
 
